@@ -1,0 +1,193 @@
+//! The operator's commands. Reading commands open the state read-only, so they work while the
+//! daemon runs; every listing has `--json`.
+
+pub mod check;
+pub mod logs;
+pub mod map;
+pub mod queue;
+pub mod render;
+pub mod status;
+
+use crate::config::{Config, LogFormat, DEFAULT_CONFIG_PATH};
+use crate::store::{Store, StoreError};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "marketsync", version, about = "Keeps a supplier's Odoo in step with its marketplaces", long_about = None)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, global = true, env = "MARKETSYNC_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Log format on stderr (overrides log.format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (what the systemd unit starts).
+    Run,
+    /// Per channel: enabled, queue depth, dead jobs, last runs and errors; Odoo reachability.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The sync log.
+    Logs(logs::LogsArgs),
+    /// The job queue.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Id mappings between Odoo and the channels.
+    #[command(subcommand)]
+    Map(map::MapCommand),
+    /// Log in to Odoo and reach every enabled channel; one line each.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run a simulator of a peer on loopback (for trying marketsync out, and for tests).
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Run the real daemon against built-in simulators and show what happens.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the file without touching the network; exits non-zero on the first error.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// An in-memory Odoo speaking XML-RPC, JSON-RPC and JSON-2.
+    Odoo(crate::sim::odoo::SimArgs),
+}
+
+/// Parses the command line, runs the command, returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", crate::secret::scrub(&format!("{e:#}")));
+            1
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Config> {
+    Config::load(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Opens the state for reading; before the daemon ever ran, an empty state stands in.
+pub fn open_for_reading(config: &Config) -> anyhow::Result<Store> {
+    match Store::open_read_only(&config.state.path) {
+        Ok(s) => Ok(s),
+        Err(StoreError::Missing { path }) => {
+            eprintln!("note: {} does not exist yet (the daemon creates it at its first start); showing an empty state", path.display());
+            Ok(Store::open_empty()?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens the state for a command that changes it (a second, short-lived writer beside the daemon).
+pub fn open_for_writing(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.state.path).with_context(|| "opening the state for writing")
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let quiet_default = LogFormat::Text;
+    match &cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            let config = load(&cli)?;
+            let enabled: Vec<&str> = config.enabled_channels().map(|c| c.kind.name()).collect();
+            println!(
+                "{}: valid (Odoo {} over {}, state {}, channels enabled: {})",
+                cli.config.display(),
+                config.odoo.url,
+                config.odoo.protocol.as_str(),
+                config.state.path.display(),
+                if enabled.is_empty() { "none".to_string() } else { enabled.join(", ") }
+            );
+            Ok(0)
+        }
+        Command::Run => {
+            let config = load(&cli)?;
+            crate::telemetry::init(&config.log.level, cli.log_format.map(Into::into).unwrap_or(config.log.format));
+            runtime()?.block_on(async move {
+                let store = Store::open(&config.state.path)?;
+                let daemon = crate::daemon::Daemon::new(config, store);
+                let token = tokio_util::sync::CancellationToken::new();
+                tokio::spawn(crate::daemon::cancel_on_signal(token.clone()));
+                match daemon.run(token).await {
+                    Ok(()) => Ok(0),
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        eprintln!("error: {}", crate::secret::scrub(&e.to_string()));
+                        Ok(e.exit_code())
+                    }
+                }
+            })
+        }
+        Command::Status { json } => {
+            let config = load(&cli)?;
+            let store = open_for_reading(&config)?;
+            status::run(&config, &store, *json)
+        }
+        Command::Logs(args) => {
+            let config = load(&cli)?;
+            let store = open_for_reading(&config)?;
+            logs::run(&store, args)
+        }
+        Command::Queue(cmd) => {
+            let config = load(&cli)?;
+            queue::run(&config, cmd)
+        }
+        Command::Map(cmd) => {
+            let config = load(&cli)?;
+            map::run(&config, cmd)
+        }
+        Command::Check { json } => {
+            let config = load(&cli)?;
+            crate::telemetry::init("warn", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            runtime()?.block_on(check::run(&config, *json))
+        }
+        Command::Sim(SimCommand::Odoo(args)) => {
+            crate::telemetry::init("info", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            runtime()?.block_on(crate::sim::odoo::serve_cli(args.clone()))?;
+            Ok(0)
+        }
+        Command::Demo(args) => {
+            crate::telemetry::init("warn", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            runtime()?.block_on(crate::demo::run(args.clone()))
+        }
+    }
+}

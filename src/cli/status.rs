@@ -1,0 +1,164 @@
+//! `marketsync status`: is the daemon running, does Odoo answer, and per channel whether it is
+//! enabled, its queue by state, dead jobs, parked orders, last successful runs and last error.
+
+use super::render::{clip, paint, print_json, state_tone, when, Table, Tone};
+use crate::config::{ChannelKind, Config};
+use crate::store::queue::JobState;
+use crate::store::{facts, inbox, now_ms, queue, streams, synclog, Store};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+struct ChannelStatus {
+    channel: String,
+    enabled: bool,
+    jobs: BTreeMap<&'static str, i64>,
+    inbox_parked: i64,
+    inbox_waiting: i64,
+    last_success_at: Option<i64>,
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    state_path: String,
+    daemon_running: bool,
+    daemon_heartbeat_at: Option<i64>,
+    daemon_paused: Option<String>,
+    odoo_url: String,
+    odoo_protocol: &'static str,
+    odoo_version: Option<String>,
+    odoo_user: Option<String>,
+    odoo_status: Option<String>,
+    odoo_unreachable_since: Option<i64>,
+    channels: Vec<ChannelStatus>,
+    streams: Vec<streams::Stream>,
+}
+
+fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
+    let fact = |k| facts::get(store, k).map(|o| o.map(|(v, _)| v));
+    let heartbeat = fact(facts::DAEMON_HEARTBEAT)?.and_then(|v| v.parse::<i64>().ok());
+    let all_streams = streams::list(store)?;
+    let counts = queue::counts(store)?;
+    let inbox_counts = inbox::counts(store)?;
+
+    let mut names: Vec<String> = ChannelKind::ALL.iter().map(|k| k.name().to_string()).collect();
+    for (ch, _, _) in &counts {
+        if !names.contains(ch) {
+            names.push(ch.clone());
+        }
+    }
+    let mut channels = Vec::new();
+    for name in names {
+        let enabled = name.parse::<ChannelKind>().ok().and_then(|k| config.channel(k)).is_some_and(|c| c.enabled);
+        let mut jobs: BTreeMap<&'static str, i64> = JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for (ch, st, n) in &counts {
+            if *ch == name {
+                jobs.insert(st.as_str(), *n);
+            }
+        }
+        let inbox_n = |state: &str| inbox_counts.iter().filter(|(s, st, _)| *s == name && st == state).map(|(_, _, n)| *n).sum();
+        let prefix = format!("{name}.");
+        let last_success_at = all_streams.iter().filter(|s| s.name.starts_with(&prefix)).filter_map(|s| s.last_success_at).max();
+        let last_error = synclog::last_error(store, Some(&name))?;
+        channels.push(ChannelStatus {
+            channel: name.clone(),
+            enabled,
+            jobs,
+            inbox_parked: inbox_n("parked"),
+            inbox_waiting: inbox_n("received"),
+            last_success_at,
+            last_error: last_error.as_ref().map(|r| r.message.clone()),
+            last_error_at: last_error.map(|r| r.at),
+        });
+    }
+    Ok(Report {
+        state_path: store.path().display().to_string(),
+        // A heartbeat older than 30 s (three missed beats) means the daemon is gone.
+        daemon_running: heartbeat.is_some_and(|h| now_ms() - h < 30_000),
+        daemon_heartbeat_at: heartbeat,
+        daemon_paused: fact(facts::DAEMON_PAUSED)?,
+        odoo_url: config.odoo.url.to_string(),
+        odoo_protocol: config.odoo.protocol.as_str(),
+        odoo_version: fact(facts::ODOO_VERSION)?,
+        odoo_user: fact(facts::ODOO_USER)?,
+        odoo_status: fact(facts::ODOO_STATUS)?,
+        odoo_unreachable_since: fact(facts::ODOO_DOWN_SINCE)?.and_then(|v| v.parse().ok()),
+        channels,
+        streams: all_streams,
+    })
+}
+
+pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
+    let r = gather(config, store)?;
+    if json {
+        print_json(&r)?;
+        return Ok(0);
+    }
+    println!("state   {}", r.state_path);
+    let daemon = match (r.daemon_running, r.daemon_heartbeat_at) {
+        (true, Some(h)) => paint(&format!("running (last heartbeat {})", super::render::ago(h)), Tone::Good),
+        (false, Some(h)) => paint(&format!("not running (last heartbeat {})", super::render::ago(h)), Tone::Warn),
+        _ => paint("not running", Tone::Warn),
+    };
+    println!("daemon  {daemon}");
+    if let Some(why) = &r.daemon_paused {
+        println!("        {}", paint(&format!("paused: {why}"), Tone::Bad));
+    }
+    let odoo = match (&r.odoo_status, r.odoo_unreachable_since) {
+        (_, Some(since)) => paint(
+            &format!("UNREACHABLE since {}: {}", when(Some(since)), r.odoo_status.as_deref().unwrap_or("")),
+            Tone::Bad,
+        ),
+        (Some(s), None) if s == "ok" => paint("reachable", Tone::Good),
+        (Some(s), None) => paint(s, Tone::Bad),
+        (None, None) => "not contacted yet".to_string(),
+    };
+    println!(
+        "odoo    {} over {}: {}{}{}",
+        r.odoo_url,
+        r.odoo_protocol,
+        odoo,
+        r.odoo_version.as_ref().map(|v| format!(", Odoo {v}")).unwrap_or_default(),
+        r.odoo_user.as_ref().map(|u| format!(", user {u}")).unwrap_or_default()
+    );
+    println!();
+    let mut t = Table::new(&["CHANNEL", "ENABLED", "PENDING", "RUNNING", "RETRYING", "DEAD", "DONE", "PARKED", "LAST SUCCESS", "LAST ERROR"]);
+    for c in &r.channels {
+        let n = |s: &str| c.jobs.get(s).copied().unwrap_or(0);
+        let dead = n("dead");
+        t.row(vec![
+            (c.channel.clone(), Tone::Plain),
+            (if c.enabled { "yes" } else { "no" }.to_string(), if c.enabled { Tone::Good } else { Tone::Plain }),
+            (n("pending").to_string(), Tone::Plain),
+            (n("running").to_string(), Tone::Plain),
+            (n("retrying").to_string(), if n("retrying") > 0 { Tone::Warn } else { Tone::Plain }),
+            (dead.to_string(), if dead > 0 { Tone::Bad } else { Tone::Plain }),
+            (n("done").to_string(), Tone::Plain),
+            (c.inbox_parked.to_string(), if c.inbox_parked > 0 { Tone::Warn } else { Tone::Plain }),
+            (when(c.last_success_at), Tone::Plain),
+            (c.last_error.as_deref().map(|e| clip(e, 60)).unwrap_or_else(|| "-".into()), state_tone(if c.last_error.is_some() { "error" } else { "" })),
+        ]);
+    }
+    print!("{}", t.render());
+    println!();
+    let mut t = Table::new(&["STREAM", "LAST RUN", "LAST SUCCESS", "LAST ERROR"]);
+    for s in &r.streams {
+        let failing = s.last_error_at.unwrap_or(0) > s.last_success_at.unwrap_or(0);
+        t.row(vec![
+            (s.name.clone(), Tone::Plain),
+            (when(s.last_run_at), Tone::Plain),
+            (when(s.last_success_at), Tone::Plain),
+            (
+                s.last_error.as_deref().map(|e| clip(e, 60)).unwrap_or_else(|| "-".into()),
+                if failing { Tone::Bad } else { Tone::Plain },
+            ),
+        ]);
+    }
+    print!("{}", t.render());
+    if r.streams.is_empty() {
+        println!("(no stream has run yet)");
+    }
+    Ok(0)
+}

@@ -1,0 +1,882 @@
+//! The configuration file: parsed from TOML (unknown keys rejected, every error naming its key
+//! path), then [`RawConfig::validate`]d without touching the network into a [`Config`].
+//!
+//! Every field's `///` comment is its documentation; `config.example.toml` repeats them with the
+//! defaults, and a test proves that file parses and validates.
+
+use crate::secret::{Secret, SecretSpec};
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where the config is read from when neither `--config` nor `MARKETSYNC_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/marketsync/config.toml";
+
+/// A config problem, always naming the key path (`channels.cartona.batch_size: expected an integer`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value types
+// ---------------------------------------------------------------------------------------------
+
+/// A duration written as `"30s"`, `"5m"`, `"2h"`, `"1d"`, `"250ms"`, or an integer of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+/// Parses `"30s"`, `"5m"`, `"2h"`, `"1d"`, `"250ms"` (and a bare number of seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as \"30s\", \"5m\" or \"2h\", got {text:?}"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" | "min" | "mins" => n * 60,
+        "h" | "hour" | "hours" => n * 3600,
+        "d" | "day" | "days" => n * 86_400,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?}; use ms, s, m, h or d"
+            ))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Secs(u64),
+            Text(String),
+        }
+        match Repr::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\""))?
+        {
+            Repr::Secs(s) => Ok(HumanDuration(Duration::from_secs(s))),
+            Repr::Text(t) => parse_duration(&t)
+                .map(HumanDuration)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// When a stream runs: a fixed interval (`"30s"`) or a 5-field cron expression (`"0 3 * * *"`, UTC).
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Every(Duration),
+    Cron(Box<croner::Cron>),
+}
+
+impl Schedule {
+    /// The first time at or after `now` plus one tick, as a delay from `now`.
+    pub fn next_delay(&self, now: chrono::DateTime<chrono::Utc>) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron(cron) => cron
+                .find_next_occurrence(&now, false)
+                .ok()
+                .and_then(|next| (next - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.split_whitespace().count() >= 5 {
+            croner::Cron::from_str(s)
+                .map(|c| Schedule::Cron(Box::new(c)))
+                .map_err(|e| format!("invalid cron expression {s:?}: {e}"))
+        } else {
+            let d = parse_duration(s)?;
+            if d.is_zero() {
+                return Err("an interval must be longer than zero".into());
+            }
+            Ok(Schedule::Every(d))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How marketsync speaks to Odoo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OdooProtocol {
+    /// `/xmlrpc/2/common` + `/xmlrpc/2/object`: every Odoo from 8 to 21.
+    Xmlrpc,
+    /// `/jsonrpc`: every Odoo from 8 to 21.
+    Jsonrpc,
+    /// `/json/2/<model>/<method>` with a bearer API key: Odoo 19 and later.
+    Json2,
+}
+
+impl OdooProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OdooProtocol::Xmlrpc => "xmlrpc",
+            OdooProtocol::Jsonrpc => "jsonrpc",
+            OdooProtocol::Json2 => "json2",
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (journald adds its own timestamps).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw file shape
+// ---------------------------------------------------------------------------------------------
+
+/// The whole file, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub odoo: RawOdoo,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub webhooks: WebhookConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub channels: RawChannels,
+}
+
+/// `[odoo]`: the supplier's Odoo.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOdoo {
+    /// Base URL, e.g. `https://erp.example.com` (no path).
+    pub url: String,
+    /// Database name.
+    pub database: String,
+    /// Login of the (preferably dedicated) integration user.
+    pub username: String,
+    /// API key (Preferences > Account Security) or password. Or `api_key_file` / `api_key_env`.
+    pub api_key: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub api_key_env: Option<String>,
+    /// `xmlrpc`, `jsonrpc` or `json2` (Odoo 19+). Default `xmlrpc`.
+    #[serde(default = "default_protocol")]
+    pub protocol: OdooProtocol,
+    /// At most this many Odoo calls in flight at once. Default 2.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
+    /// Per-call timeout. Default 60s.
+    #[serde(default = "default_call_timeout")]
+    pub timeout: HumanDuration,
+    /// Records per page when reading large sets. Default 1000.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+fn default_protocol() -> OdooProtocol {
+    OdooProtocol::Xmlrpc
+}
+fn default_max_concurrent_calls() -> usize {
+    2
+}
+fn default_call_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+fn default_page_size() -> u32 {
+    1000
+}
+
+/// `[state]`: the SQLite state file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Path of the state database. Default `/var/lib/marketsync/state.db`.
+    #[serde(default = "default_state_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: default_state_path(),
+        }
+    }
+}
+
+fn default_state_path() -> PathBuf {
+    PathBuf::from("/var/lib/marketsync/state.db")
+}
+
+/// `[webhooks]`: the daemon's HTTP listener (`/healthz`, channel webhooks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Address to listen on. Default `127.0.0.1:8787`; put a TLS reverse proxy in front.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes. Default 1048576 (1 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+
+/// `[schedule]`: when each stream runs. An interval (`"30s"`) or a cron expression (UTC).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Poll Odoo for changed products, prices and stock. Default `"30s"`.
+    #[serde(default = "default_catalog_poll")]
+    pub catalog_poll: Schedule,
+    /// Pull marketplace orders. Default `"1m"`.
+    #[serde(default = "default_orders_poll")]
+    pub orders_poll: Schedule,
+    /// Poll Odoo for order status changes to send back. Default `"1m"`.
+    #[serde(default = "default_orders_poll")]
+    pub status_poll: Schedule,
+    /// Full catalog reconciliation (corrects drift). Default `"0 3 * * *"`.
+    #[serde(default = "default_reconcile")]
+    pub reconcile: Schedule,
+    /// Sync-log pruning and WAL checkpoint. Default `"0 4 * * *"`.
+    #[serde(default = "default_housekeeping")]
+    pub housekeeping: Schedule,
+    /// Check that Odoo answers. Default `"1m"`.
+    #[serde(default = "default_orders_poll")]
+    pub odoo_health: Schedule,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            catalog_poll: default_catalog_poll(),
+            orders_poll: default_orders_poll(),
+            status_poll: default_orders_poll(),
+            reconcile: default_reconcile(),
+            housekeeping: default_housekeeping(),
+            odoo_health: default_orders_poll(),
+        }
+    }
+}
+
+fn default_catalog_poll() -> Schedule {
+    Schedule::Every(Duration::from_secs(30))
+}
+fn default_orders_poll() -> Schedule {
+    Schedule::Every(Duration::from_secs(60))
+}
+fn default_reconcile() -> Schedule {
+    "0 3 * * *".parse().expect("valid cron")
+}
+fn default_housekeeping() -> Schedule {
+    "0 4 * * *".parse().expect("valid cron")
+}
+
+/// `[retry]`: the durable queue's retry policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts before a retryable job is dead-lettered. Default 10.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First backoff ceiling; doubles each attempt (full jitter). Default `"2s"`.
+    #[serde(default = "default_base_delay")]
+    pub base_delay: HumanDuration,
+    /// Longest wait between two attempts. Default `"10m"`.
+    #[serde(default = "default_max_delay")]
+    pub max_delay: HumanDuration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: default_max_attempts(),
+            base_delay: default_base_delay(),
+            max_delay: default_max_delay(),
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    10
+}
+fn default_base_delay() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2))
+}
+fn default_max_delay() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
+
+/// `[log]`: logging and the sync log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a tracing filter). Default `info`.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text` or `json`. Default `text`. `--log-format` overrides it.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Days of sync log kept; older rows are pruned by housekeeping. Default 30.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_level(),
+            format: LogFormat::Text,
+            retention_days: default_retention_days(),
+        }
+    }
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+fn default_retention_days() -> u32 {
+    30
+}
+
+/// `[daemon]`: the running service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// On SIGTERM, how long in-flight jobs may take to finish. Default `"30s"`.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace: HumanDuration,
+    /// How often idle workers look for due jobs. Default `"1s"`.
+    #[serde(default = "default_poll")]
+    pub queue_poll: HumanDuration,
+    /// `/healthz` turns unhealthy when due jobs have not moved for this long. Default `"15m"`.
+    #[serde(default = "default_stall")]
+    pub stall_after: HumanDuration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            shutdown_grace: default_grace(),
+            queue_poll: default_poll(),
+            stall_after: default_stall(),
+        }
+    }
+}
+
+fn default_grace() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_poll() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+fn default_stall() -> HumanDuration {
+    HumanDuration(Duration::from_secs(900))
+}
+
+/// `[channels.*]`: one table per marketplace or carrier.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannels {
+    pub cartona: Option<RawChannel>,
+    pub medusa: Option<RawChannel>,
+    pub meta: Option<RawChannel>,
+    pub sha6er: Option<RawChannel>,
+}
+
+/// The keys every channel table shares. Channel-specific keys are added with each channel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    /// Whether the daemon runs this channel. Default false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// API base URL.
+    pub base_url: Option<String>,
+    /// The channel's API token (or `token_file` / `token_env`).
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// Shared secret for inbound webhooks (or `webhook_secret_file` / `webhook_secret_env`).
+    pub webhook_secret: Option<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub webhook_secret_env: Option<String>,
+    /// Records per request to bulk endpoints. Default 100.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// Jobs of this channel run at most this many at once. Default 2.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_batch_size() -> u32 {
+    100
+}
+fn default_concurrency() -> usize {
+    2
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated shape
+// ---------------------------------------------------------------------------------------------
+
+/// The validated configuration the daemon and CLI work from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub odoo: OdooConfig,
+    pub state: StateConfig,
+    pub webhooks: WebhookConfig,
+    pub schedule: ScheduleConfig,
+    pub retry: RetryConfig,
+    pub log: LogConfig,
+    pub daemon: DaemonConfig,
+    pub channels: Vec<ChannelConfig>,
+}
+
+/// `[odoo]`, validated.
+#[derive(Debug, Clone)]
+pub struct OdooConfig {
+    pub url: url::Url,
+    pub database: String,
+    pub username: String,
+    pub api_key: Secret,
+    pub protocol: OdooProtocol,
+    pub max_concurrent_calls: usize,
+    pub timeout: Duration,
+    pub page_size: u32,
+}
+
+/// The channels marketsync knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChannelKind {
+    Cartona,
+    Medusa,
+    Meta,
+    Sha6er,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::Cartona,
+        ChannelKind::Medusa,
+        ChannelKind::Meta,
+        ChannelKind::Sha6er,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelKind::Cartona => "cartona",
+            ChannelKind::Medusa => "medusa",
+            ChannelKind::Meta => "meta",
+            ChannelKind::Sha6er => "sha6er",
+        }
+    }
+
+    /// Whether this build carries the channel's implementation.
+    pub fn implemented(self) -> bool {
+        false
+    }
+}
+
+impl FromStr for ChannelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ChannelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er"))
+    }
+}
+
+/// One `[channels.*]` table, validated.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub kind: ChannelKind,
+    pub enabled: bool,
+    pub base_url: Option<url::Url>,
+    pub token: Option<Secret>,
+    pub webhook_secret: Option<Secret>,
+    pub batch_size: u32,
+    pub concurrency: usize,
+}
+
+impl Config {
+    /// Reads and validates the file. No network is touched.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw = RawConfig::parse(&text)?;
+        let mut config = raw.validate()?;
+        // A relative state path is relative to the config file, so a config can travel with its state.
+        if config.state.path.is_relative() {
+            if let Some(dir) = path.parent() {
+                config.state.path = dir.join(&config.state.path);
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn channel(&self, kind: ChannelKind) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.kind == kind)
+    }
+
+    pub fn enabled_channels(&self) -> impl Iterator<Item = &ChannelConfig> {
+        self.channels.iter().filter(|c| c.enabled)
+    }
+}
+
+impl RawConfig {
+    /// Parses TOML; an error names the key path (`retry.max_attempts: expected an integer`).
+    pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+        let line_of = |span: Option<std::ops::Range<usize>>| {
+            span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].matches('\n').count() + 1)).unwrap_or_default()
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid("(file)", format!("not valid TOML: {}{}", first_line(e.message()), line_of(e.span()))))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let message = format!("{}{}", friendly(e.inner().message()), line_of(e.inner().span()));
+            let mut path = if path == "." { String::new() } else { path };
+            // serde reports a missing key at its table; name the key itself.
+            if let Some(key) = e.inner().message().strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+                path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+                return invalid(&path, "missing; this key is required");
+            }
+            invalid(if path.is_empty() { "(top level)" } else { &path }, message)
+        })
+    }
+
+    /// Checks values and resolves secrets. No network is touched.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let o = self.odoo;
+        let url = parse_base_url("odoo.url", &o.url)?;
+        if o.database.trim().is_empty() {
+            return Err(invalid("odoo.database", "must not be empty"));
+        }
+        if o.username.trim().is_empty() {
+            return Err(invalid("odoo.username", "must not be empty"));
+        }
+        let api_key = SecretSpec {
+            inline: o.api_key,
+            file: o.api_key_file,
+            env: o.api_key_env,
+        }
+        .resolve("odoo.api_key")
+        .map_err(|m| invalid_whole(&m))?;
+        if o.max_concurrent_calls == 0 || o.max_concurrent_calls > 64 {
+            return Err(invalid("odoo.max_concurrent_calls", "must be between 1 and 64"));
+        }
+        if o.page_size == 0 || o.page_size > 10_000 {
+            return Err(invalid("odoo.page_size", "must be between 1 and 10000"));
+        }
+        if o.timeout.0.is_zero() {
+            return Err(invalid("odoo.timeout", "must be longer than zero"));
+        }
+        let odoo = OdooConfig {
+            url,
+            database: o.database,
+            username: o.username,
+            api_key,
+            protocol: o.protocol,
+            max_concurrent_calls: o.max_concurrent_calls,
+            timeout: o.timeout.0,
+            page_size: o.page_size,
+        };
+
+        if self.retry.max_attempts == 0 {
+            return Err(invalid("retry.max_attempts", "must be at least 1"));
+        }
+        if self.retry.base_delay.0 > self.retry.max_delay.0 {
+            return Err(invalid("retry.base_delay", "must not be longer than retry.max_delay"));
+        }
+        if self.log.retention_days == 0 {
+            return Err(invalid("log.retention_days", "must be at least 1"));
+        }
+        if self.webhooks.max_body_bytes < 1024 {
+            return Err(invalid("webhooks.max_body_bytes", "must be at least 1024"));
+        }
+        crate::telemetry::parse_filter(&self.log.level)
+            .map_err(|e| invalid("log.level", e))?;
+
+        let mut channels = Vec::new();
+        let raw = self.channels;
+        for (kind, table) in [
+            (ChannelKind::Cartona, raw.cartona),
+            (ChannelKind::Medusa, raw.medusa),
+            (ChannelKind::Meta, raw.meta),
+            (ChannelKind::Sha6er, raw.sha6er),
+        ] {
+            if let Some(table) = table {
+                channels.push(validate_channel(kind, table)?);
+            }
+        }
+        Ok(Config {
+            odoo,
+            state: self.state,
+            webhooks: self.webhooks,
+            schedule: self.schedule,
+            retry: self.retry,
+            log: self.log,
+            daemon: self.daemon,
+            channels,
+        })
+    }
+}
+
+fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, ConfigError> {
+    let prefix = format!("channels.{}", kind.name());
+    let key = |k: &str| format!("{prefix}.{k}");
+    if t.enabled && !kind.implemented() {
+        return Err(invalid(
+            &key("enabled"),
+            format!(
+                "the {} channel is not part of this version of marketsync yet; set enabled = false",
+                kind.name()
+            ),
+        ));
+    }
+    if t.batch_size == 0 || t.batch_size > 1000 {
+        return Err(invalid(&key("batch_size"), "must be between 1 and 1000"));
+    }
+    if t.concurrency == 0 || t.concurrency > 32 {
+        return Err(invalid(&key("concurrency"), "must be between 1 and 32"));
+    }
+    let base_url = match &t.base_url {
+        Some(u) => Some(parse_base_url(&key("base_url"), u)?),
+        None if t.enabled => return Err(invalid(&key("base_url"), "missing; the channel is enabled")),
+        None => None,
+    };
+    let token_spec = SecretSpec {
+        inline: t.token,
+        file: t.token_file,
+        env: t.token_env,
+    };
+    let token = if t.enabled || token_spec.is_set() {
+        Some(token_spec.resolve(&key("token")).map_err(|m| invalid_whole(&m))?)
+    } else {
+        None
+    };
+    let hook_spec = SecretSpec {
+        inline: t.webhook_secret,
+        file: t.webhook_secret_file,
+        env: t.webhook_secret_env,
+    };
+    let webhook_secret = if hook_spec.is_set() {
+        Some(hook_spec.resolve(&key("webhook_secret")).map_err(|m| invalid_whole(&m))?)
+    } else {
+        None
+    };
+    Ok(ChannelConfig {
+        kind,
+        enabled: t.enabled,
+        base_url,
+        token,
+        webhook_secret,
+        batch_size: t.batch_size,
+        concurrency: t.concurrency,
+    })
+}
+
+/// `SecretSpec::resolve` already formats `path: message`; split it back for the typed error.
+fn invalid_whole(message: &str) -> ConfigError {
+    match message.split_once(": ") {
+        Some((path, rest)) => invalid(path, rest),
+        None => invalid("(config)", message),
+    }
+}
+
+fn parse_base_url(key: &str, text: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(text)
+        .map_err(|e| invalid(key, format!("not a valid URL ({e}): {text:?}")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(invalid(key, format!("must start with http:// or https://, got {text:?}")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(key, "must not carry credentials; use the secret keys instead"));
+    }
+    Ok(url)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// serde speaks Rust (`expected u32`); operators read TOML (`expected an integer`).
+fn friendly(message: &str) -> String {
+    let mut m = first_line(message);
+    for (rust, toml) in [
+        ("expected u32", "expected an integer"),
+        ("expected u64", "expected an integer"),
+        ("expected usize", "expected an integer"),
+        ("expected i64", "expected an integer"),
+        ("expected a string", "expected a string"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        if let Some(pos) = m.find(rust) {
+            m.replace_range(pos.., toml);
+        }
+    }
+    if let Some(rest) = m.strip_prefix("invalid type: ") {
+        // "integer `5`, expected a string" -> "expected a string, found integer `5`"
+        if let Some((found, expected)) = rest.split_once(", ") {
+            return format!("{expected}, found {found}");
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[odoo]
+url = "http://127.0.0.1:8069"
+database = "odoo"
+username = "admin"
+api_key = "admin-key-1234"
+"#;
+
+    fn err(text: &str) -> String {
+        match RawConfig::parse(text).and_then(RawConfig::validate) {
+            Ok(_) => panic!("config unexpectedly valid"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = RawConfig::parse(MINIMAL).unwrap().validate().unwrap();
+        assert_eq!(c.odoo.protocol, OdooProtocol::Xmlrpc);
+        assert_eq!(c.odoo.max_concurrent_calls, 2);
+        assert_eq!(c.retry.max_attempts, 10);
+        assert_eq!(c.log.retention_days, 30);
+        assert_eq!(c.state.path, PathBuf::from("/var/lib/marketsync/state.db"));
+    }
+
+    #[test]
+    fn unknown_key_names_its_path() {
+        let e = err(&format!("{MINIMAL}\n[retry]\nmax_atempts = 3\n"));
+        assert!(e.starts_with("retry.max_atempts: unknown field") || e.starts_with("retry: unknown field `max_atempts`"), "{e}");
+        assert!(e.contains("max_atempts"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_its_path() {
+        let e = err(&format!("{MINIMAL}\n[channels.cartona]\nbatch_size = \"many\"\n"));
+        assert_eq!(e, "channels.cartona.batch_size: expected an integer, found string \"many\" (line 9)");
+    }
+
+    #[test]
+    fn missing_required_value_names_its_path() {
+        let e = err("[odoo]\nurl = \"http://x\"\nusername = \"a\"\napi_key = \"k123\"\n");
+        assert_eq!(e, "odoo.database: missing; this key is required");
+    }
+
+    #[test]
+    fn missing_secret_file_names_the_key() {
+        let text = MINIMAL.replace("api_key = \"admin-key-1234\"", "api_key_file = \"/nonexistent/odoo-key\"");
+        let e = err(&text);
+        assert!(e.starts_with("odoo.api_key_file: cannot read /nonexistent/odoo-key"), "{e}");
+    }
+
+    #[test]
+    fn missing_secret_names_all_three_ways() {
+        let e = err(&MINIMAL.replace("api_key = \"admin-key-1234\"", ""));
+        assert!(e.starts_with("odoo.api_key: missing"), "{e}");
+        assert!(e.contains("api_key_file") && e.contains("api_key_env"), "{e}");
+    }
+
+    #[test]
+    fn secret_from_environment() {
+        std::env::set_var("MARKETSYNC_TEST_ODOO_KEY", "from-env-999");
+        let text = MINIMAL.replace("api_key = \"admin-key-1234\"", "api_key_env = \"MARKETSYNC_TEST_ODOO_KEY\"");
+        let c = RawConfig::parse(&text).unwrap().validate().unwrap();
+        assert_eq!(c.odoo.api_key.expose(), "from-env-999");
+        assert!(!format!("{c:?}").contains("from-env-999"));
+    }
+
+    #[test]
+    fn bad_protocol_and_schedule_are_named() {
+        let e = err(&MINIMAL.replace("username", "protocol = \"soap\"\nusername"));
+        assert!(e.starts_with("odoo.protocol: unknown variant `soap`"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[schedule]\ncatalog_poll = \"5 parsecs\"\n"));
+        assert!(e.starts_with("schedule.catalog_poll:"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[schedule]\nreconcile = \"99 * * * *\"\n"));
+        assert!(e.starts_with("schedule.reconcile: invalid cron expression"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cron_schedule_finds_next_occurrence() {
+        let s: Schedule = "0 3 * * *".parse().unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T02:00:00Z").unwrap().to_utc();
+        assert_eq!(s.next_delay(now), Duration::from_secs(3600));
+    }
+}

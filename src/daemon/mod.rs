@@ -1,0 +1,336 @@
+//! `marketsync run`: the daemon. It opens the state (migrations), logs in to Odoo (retrying
+//! while Odoo is unreachable), tells systemd it is ready, then runs the scheduler, the workers,
+//! the webhook listener and housekeeping until SIGTERM/SIGINT, and exits 0 after a graceful stop.
+
+pub mod housekeeping;
+pub mod notify;
+pub mod scheduler;
+pub mod workers;
+
+use crate::config::{Config, Schedule};
+use crate::odoo::{OdooClient, OdooError};
+use crate::retry::{backoff_delay, Classify, RetryClass};
+use crate::store::synclog::{self, Entry, Level};
+use crate::store::{facts, now_ms, queue, Store};
+use futures_util::future::BoxFuture;
+use scheduler::{StreamOutcome, StreamSpec, StreamTask};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use workers::{ChannelWorkers, Progress, WorkerPool};
+
+/// Exit status when the configuration (e.g. the Odoo login) is wrong: systemd's unit does not
+/// restart on it (`RestartPreventExitStatus=78`), since restarting cannot fix it.
+pub const EXIT_CONFIG: i32 = 78;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+}
+
+impl DaemonError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DaemonError::Odoo(e) if e.retry_class() == RetryClass::Auth => EXIT_CONFIG,
+            _ => 1,
+        }
+    }
+}
+
+/// Shared view of the daemon's health, for `/healthz` and the watchdog.
+pub struct Health {
+    pub store: Store,
+    pub progress: Arc<Progress>,
+    pub running_streams: Arc<scheduler::Running>,
+    pub stall_after: Duration,
+    pub started_at: i64,
+}
+
+impl Health {
+    /// `Ok` or the reasons the daemon is unhealthy.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let now = now_ms();
+        let stall = self.stall_after.as_millis() as i64;
+        let mut problems = Vec::new();
+        if let Ok(Some((since, _))) = facts::get(&self.store, facts::ODOO_DOWN_SINCE) {
+            if let Ok(since) = since.parse::<i64>() {
+                if now - since > stall {
+                    problems.push(format!("Odoo unreachable for {}s", (now - since) / 1000));
+                }
+            }
+        }
+        // Due work that has not moved for `stall_after` means the workers are stuck.
+        if let Ok(Some(due)) = queue::next_due_at(&self.store) {
+            let last = self.progress.last_job_finished.load(std::sync::atomic::Ordering::Relaxed).max(self.started_at);
+            if now - due > stall && now - last > stall {
+                problems.push(format!("queue has not moved for {}s", (now - last) / 1000));
+            }
+        }
+        if let Ok(Some((why, _))) = facts::get(&self.store, facts::DAEMON_PAUSED) {
+            problems.push(format!("paused: {why}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// The daemon, assembled: what `marketsync run` and `marketsync demo` start.
+pub struct Daemon {
+    pub config: Config,
+    pub store: Store,
+    channels: HashMap<String, ChannelWorkers>,
+    streams: Vec<StreamSpec>,
+    /// Where the listener actually bound (useful with port 0).
+    pub bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+}
+
+impl Daemon {
+    pub fn new(config: Config, store: Store) -> Daemon {
+        Daemon { config, store, channels: HashMap::new(), streams: Vec::new(), bound: None }
+    }
+
+    /// Registers the job handler of a channel.
+    pub fn add_channel(&mut self, name: &str, workers: ChannelWorkers) {
+        self.channels.insert(name.to_string(), workers);
+    }
+
+    pub fn add_stream(&mut self, spec: StreamSpec) {
+        self.streams.push(spec);
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), DaemonError> {
+        let store = self.store.clone();
+        let recovered = store.run(queue::recover_running).await?;
+        if recovered > 0 {
+            tracing::warn!(jobs = recovered, "jobs left running by an earlier stop are pending again");
+        }
+        store.run(|s| facts::set(s, facts::DAEMON_PID, &std::process::id().to_string())).await?;
+        notify::status("connecting to Odoo");
+
+        let Some(odoo) = connect_odoo(&self.config, &store, &shutdown).await? else {
+            return Ok(()); // stopped while waiting for Odoo
+        };
+        let (name, login) = odoo.whoami().await.unwrap_or_default();
+        let ready = format!(
+            "Odoo {} at {} as {} ({}), protocol {}",
+            odoo.version().version,
+            self.config.odoo.url,
+            name,
+            login,
+            self.config.odoo.protocol.as_str()
+        );
+        let ready_msg = ready.clone();
+        store
+            .run(move |s| {
+                facts::set(s, facts::ODOO_USER, &format!("{name} ({login})"))?;
+                synclog::append(s, Entry::new(Level::Info, "daemon.start", &format!("started; {ready_msg}")))?;
+                Ok(())
+            })
+            .await?;
+
+        let progress = Arc::new(Progress::default());
+        let running_streams = Arc::new(scheduler::Running::default());
+        let health = Arc::new(Health {
+            store: store.clone(),
+            progress: progress.clone(),
+            running_streams: running_streams.clone(),
+            stall_after: self.config.daemon.stall_after.0,
+            started_at: now_ms(),
+        });
+
+        let listener = tokio::net::TcpListener::bind(self.config.webhooks.listen)
+            .await
+            .map_err(|source| DaemonError::Listen { addr: self.config.webhooks.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: self.config.webhooks.listen, source })?;
+        if let Some(tx) = self.bound.take() {
+            let _ = tx.send(addr);
+        }
+        tracing::info!(%addr, "listening");
+
+        self.streams.push(StreamSpec {
+            name: "odoo.health".into(),
+            channel: None,
+            schedule: self.config.schedule.odoo_health.clone(),
+            run_at_start: false,
+            task: Arc::new(OdooHealth { odoo: odoo.clone(), store: store.clone() }),
+        });
+        self.streams.push(StreamSpec {
+            name: "housekeeping".into(),
+            channel: None,
+            schedule: self.config.schedule.housekeeping.clone(),
+            run_at_start: false,
+            task: Arc::new(housekeeping::Housekeeping { store: store.clone(), retention_days: self.config.log.retention_days }),
+        });
+
+        let pool = WorkerPool {
+            store: store.clone(),
+            channels: self.channels,
+            retry: self.config.retry.clone(),
+            poll: self.config.daemon.queue_poll.0,
+            grace: self.config.daemon.shutdown_grace.0,
+            progress: progress.clone(),
+        };
+        let app = crate::webhook::router(health.clone(), self.config.webhooks.max_body_bytes);
+        let server_stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { server_stop.cancelled().await }).await;
+        });
+        let sched = tokio::spawn(scheduler::run(store.clone(), self.streams, running_streams, shutdown.clone()));
+        let watchdog = tokio::spawn(notify::watchdog(health.clone(), shutdown.clone()));
+        let heartbeat = tokio::spawn(heartbeat(store.clone(), shutdown.clone()));
+
+        notify::ready(&ready);
+        tracing::info!("{ready}; ready");
+        pool.run(shutdown.clone()).await;
+
+        notify::stopping();
+        let _ = sched.await;
+        let _ = server.await;
+        watchdog.abort();
+        heartbeat.abort();
+        let _ = store
+            .run(|s| {
+                facts::remove(s, facts::DAEMON_HEARTBEAT)?;
+                synclog::append(s, Entry::new(Level::Info, "daemon.stop", "stopped"))?;
+                Ok(())
+            })
+            .await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Logs in to Odoo, retrying with backoff while it is unreachable. A rejected login is final.
+async fn connect_odoo(config: &Config, store: &Store, shutdown: &CancellationToken) -> Result<Option<OdooClient>, DaemonError> {
+    let mut attempt = 0;
+    loop {
+        match OdooClient::connect(&config.odoo).await {
+            Ok(client) => {
+                let version = client.version().version.clone();
+                store
+                    .run(move |s| {
+                        facts::set(s, facts::ODOO_VERSION, &version)?;
+                        facts::set(s, facts::ODOO_STATUS, "ok")?;
+                        facts::remove(s, facts::ODOO_DOWN_SINCE)
+                    })
+                    .await?;
+                return Ok(Some(client));
+            }
+            Err(e) if e.retry_class().is_retryable() => {
+                attempt += 1;
+                let wait = backoff_delay(attempt, Duration::from_secs(1), Duration::from_secs(60), RetryClass::Transient, &mut rand::rng())
+                    .max(Duration::from_millis(200));
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "Odoo not reachable yet");
+                notify::status(&format!("waiting for Odoo: {e}"));
+                record_odoo_down(store, &e.to_string()).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(None),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                let _ = store
+                    .run(move |s| {
+                        facts::set(s, facts::ODOO_STATUS, &text)?;
+                        synclog::append(s, Entry::new(Level::Error, "odoo.login", &text))
+                    })
+                    .await;
+                return Err(e.into());
+            }
+        }
+    }
+}
+
+async fn record_odoo_down(store: &Store, error: &str) {
+    let error = error.to_string();
+    let _ = store
+        .run(move |s| {
+            facts::set(s, facts::ODOO_STATUS, &error)?;
+            facts::set_if_absent(s, facts::ODOO_DOWN_SINCE, &now_ms().to_string())
+        })
+        .await;
+}
+
+/// Checks that Odoo still answers; `status` and `/healthz` read the outcome.
+struct OdooHealth {
+    odoo: OdooClient,
+    store: Store,
+}
+
+impl StreamTask for OdooHealth {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+        Box::pin(async move {
+            let probe = crate::odoo::Domain::all().and("id", "=", self.odoo.uid());
+            match self.odoo.search_count("res.users", &probe).await {
+                Ok(_) => {
+                    let was_down = self
+                        .store
+                        .run(|s| {
+                            let was = facts::get(s, facts::ODOO_DOWN_SINCE)?;
+                            facts::set(s, facts::ODOO_STATUS, "ok")?;
+                            facts::remove(s, facts::ODOO_DOWN_SINCE)?;
+                            Ok(was)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let note = was_down.map(|_| ("Odoo answers again".to_string(), 0));
+                    Ok(StreamOutcome { cursor: None, note })
+                }
+                Err(e) => {
+                    if e.is_unreachable() {
+                        record_odoo_down(&self.store, &e.to_string()).await;
+                    } else {
+                        let text = e.to_string();
+                        let _ = self.store.run(move |s| facts::set(s, facts::ODOO_STATUS, &text)).await;
+                    }
+                    Err(e.to_string())
+                }
+            }
+        })
+    }
+}
+
+/// Publishes a heartbeat every 10 s so `status` can tell a running daemon from a stopped one.
+async fn heartbeat(store: Store, shutdown: CancellationToken) {
+    loop {
+        let _ = store.run(|s| facts::set(s, facts::DAEMON_HEARTBEAT, &now_ms().to_string())).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then cancels `token`.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    token.cancel();
+}
+
+/// The stream schedule used when a test wants a stream to run often.
+pub fn every(d: Duration) -> Schedule {
+    Schedule::Every(d)
+}

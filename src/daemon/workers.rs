@@ -1,0 +1,243 @@
+//! Workers: claim due jobs from the durable queue, run them with a per-channel concurrency
+//! limit, and record the outcome (done, retry with backoff, or dead with the reason). On
+//! shutdown they stop claiming, give in-flight jobs the grace period, and put back any that
+//! did not finish, without counting an attempt.
+
+use crate::config::RetryConfig;
+use crate::retry::RetryClass;
+use crate::store::queue::{self, FailOutcome, Job};
+use crate::store::synclog::{self, Entry, Level};
+use crate::store::{now_ms, Store};
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Why a job failed, and so whether it is retried.
+#[derive(Debug, Clone)]
+pub struct JobError {
+    pub class: RetryClass,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(class: RetryClass, message: impl Into<String>) -> Self {
+        JobError { class, message: message.into() }
+    }
+
+    pub fn from_error<E: crate::retry::Classify + std::fmt::Display>(e: &E) -> Self {
+        JobError::new(e.retry_class(), e.to_string())
+    }
+}
+
+/// Runs the jobs of one channel.
+pub trait JobHandler: Send + Sync + 'static {
+    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+}
+
+/// A channel's handler and how many of its jobs may run at once.
+#[derive(Clone)]
+pub struct ChannelWorkers {
+    pub handler: Arc<dyn JobHandler>,
+    pub concurrency: usize,
+}
+
+/// Shared signals between the pool, the scheduler, `/healthz` and the watchdog.
+#[derive(Default)]
+pub struct Progress {
+    /// Last loop of the dispatcher (ms): proves it is not stuck.
+    pub dispatcher_tick: AtomicI64,
+    /// Last job that finished, whatever the outcome (ms).
+    pub last_job_finished: AtomicI64,
+    /// Wakes the dispatcher when a job was enqueued.
+    pub wake: Notify,
+}
+
+impl Progress {
+    pub fn touch(cell: &AtomicI64) {
+        cell.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+pub struct WorkerPool {
+    pub store: Store,
+    pub channels: HashMap<String, ChannelWorkers>,
+    pub retry: RetryConfig,
+    pub poll: Duration,
+    pub grace: Duration,
+    pub progress: Arc<Progress>,
+}
+
+impl WorkerPool {
+    /// Runs until `shutdown` is cancelled and in-flight jobs are settled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut running: JoinSet<(i64, String)> = JoinSet::new();
+        let mut in_flight: HashMap<String, usize> = HashMap::new();
+        let mut job_ids: HashMap<tokio::task::Id, i64> = HashMap::new();
+        loop {
+            Progress::touch(&self.progress.dispatcher_tick);
+            // Settle finished jobs first so their slots are free.
+            while let Some(done) = running.try_join_next_with_id() {
+                self.settled(done, &mut in_flight, &mut job_ids);
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let room: HashMap<String, usize> = self
+                .channels
+                .iter()
+                .map(|(name, w)| (name.clone(), w.concurrency.saturating_sub(*in_flight.get(name).unwrap_or(&0))))
+                .collect();
+            let claimed = match self.store.run(move |s| queue::claim_due(s, now_ms(), &room)).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the job queue; workers pause");
+                    Vec::new()
+                }
+            };
+            let claimed_any = !claimed.is_empty();
+            for job in claimed {
+                let Some(workers) = self.channels.get(&job.channel) else { continue };
+                *in_flight.entry(job.channel.clone()).or_default() += 1;
+                let handler = workers.handler.clone();
+                let store = self.store.clone();
+                let retry = self.retry.clone();
+                let progress = self.progress.clone();
+                let id = job.id;
+                let channel = job.channel.clone();
+                let handle = running.spawn(async move {
+                    run_one(&store, handler.as_ref(), &job, &retry).await;
+                    Progress::touch(&progress.last_job_finished);
+                    (job.id, job.channel)
+                });
+                job_ids.insert(handle.id(), id);
+                tracing::trace!(job = id, channel, "job started");
+            }
+            if claimed_any {
+                continue;
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = self.progress.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    self.settled(done, &mut in_flight, &mut job_ids);
+                }
+            }
+        }
+        self.drain(running, job_ids).await;
+    }
+
+    fn settled(
+        &self,
+        done: Result<(tokio::task::Id, (i64, String)), tokio::task::JoinError>,
+        in_flight: &mut HashMap<String, usize>,
+        job_ids: &mut HashMap<tokio::task::Id, i64>,
+    ) {
+        let channel = match done {
+            Ok((task, (_, channel))) => {
+                job_ids.remove(&task);
+                channel
+            }
+            Err(e) => {
+                // A handler panicked: the job is dead-lettered rather than retried forever.
+                let id = job_ids.remove(&e.id());
+                tracing::error!(job = ?id, "job handler panicked");
+                if let Some(id) = id {
+                    let retry = self.retry.clone();
+                    let _ = queue::fail(&self.store, id, RetryClass::Permanent, "the job handler panicked (a bug: please report it)", &retry, now_ms());
+                    if let Ok(Some(job)) = queue::get(&self.store, id) {
+                        dec(in_flight, &job.channel);
+                    }
+                }
+                return;
+            }
+        };
+        dec(in_flight, &channel);
+    }
+
+    /// How long to sleep when nothing is due: until the next retry, at most one poll period.
+    async fn idle_wait(&self) -> Duration {
+        let next = self.store.run(queue::next_due_at).await.ok().flatten();
+        match next {
+            Some(at) => Duration::from_millis((at - now_ms()).clamp(10, self.poll.as_millis() as i64) as u64),
+            None => self.poll,
+        }
+    }
+
+    async fn drain(&self, mut running: JoinSet<(i64, String)>, mut job_ids: HashMap<tokio::task::Id, i64>) {
+        if running.is_empty() {
+            return;
+        }
+        tracing::info!(jobs = running.len(), grace_s = self.grace.as_secs(), "waiting for in-flight jobs");
+        let deadline = tokio::time::Instant::now() + self.grace;
+        loop {
+            match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
+                Ok(Some(Ok((task, _)))) => {
+                    job_ids.remove(&task);
+                }
+                Ok(Some(Err(e))) => {
+                    job_ids.remove(&e.id());
+                }
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        running.abort_all();
+        for (_, id) in job_ids {
+            tracing::warn!(job = id, "job did not finish within the grace period; it will run again at next start");
+            if let Err(e) = queue::release(&self.store, id) {
+                tracing::error!(job = id, error = %e, "cannot put the job back; it will be recovered at next start");
+            }
+        }
+    }
+}
+
+fn dec(in_flight: &mut HashMap<String, usize>, channel: &str) {
+    if let Some(n) = in_flight.get_mut(channel) {
+        *n = n.saturating_sub(1);
+    }
+}
+
+async fn run_one(store: &Store, handler: &dyn JobHandler, job: &Job, retry: &RetryConfig) {
+    let result = handler.handle(job).await;
+    let id = job.id;
+    match result {
+        Ok(()) => {
+            if let Err(e) = store.run(move |s| queue::complete(s, id)).await {
+                tracing::error!(job = id, error = %e, "job succeeded but its completion could not be recorded; it may run again");
+            }
+        }
+        Err(err) => {
+            let retry = retry.clone();
+            let message = crate::secret::scrub(&err.message);
+            let class = err.class;
+            let m = message.clone();
+            let outcome = store.run(move |s| queue::fail(s, id, class, &m, &retry, now_ms())).await;
+            let channel = job.channel.clone();
+            let op = format!("job.{}", job.kind);
+            match outcome {
+                Ok(FailOutcome::Retrying { attempt, next_attempt_at }) => {
+                    let wait_s = ((next_attempt_at - now_ms()).max(0) as f64) / 1000.0;
+                    tracing::warn!(job = id, channel, attempt, wait_s, error = %message, "job failed; will retry");
+                    let text = format!("job {id} attempt {attempt} failed ({}): {message}; retrying in {wait_s:.1}s", class.as_str());
+                    let _ = store.run(move |s| synclog::append(s, Entry::new(Level::Warn, &op, &text).channel(&channel))).await;
+                }
+                Ok(FailOutcome::Dead { reason }) => {
+                    tracing::error!(job = id, channel, reason = %reason, "job is dead");
+                    let text = format!("job {id} is dead: {reason}");
+                    let _ = store.run(move |s| synclog::append(s, Entry::new(Level::Error, &op, &text).channel(&channel))).await;
+                }
+                Ok(FailOutcome::Superseded { by }) => {
+                    tracing::info!(job = id, by, "failed job superseded by a newer one");
+                }
+                Err(e) => tracing::error!(job = id, error = %e, "cannot record the job's failure; it will be recovered at next start"),
+            }
+        }
+    }
+}

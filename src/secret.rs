@@ -1,0 +1,145 @@
+//! Secrets (Odoo API key, marketplace tokens, webhook secrets): where they come from and how they
+//! stay out of every log line, sync-log row, CLI table and error message.
+//!
+//! A secret is configured one of three ways, named after its key: `token = "…"` inline,
+//! `token_file = "/run/credentials/marketsync.service/token"` (systemd `LoadCredential=`), or
+//! `token_env = "CARTONA_TOKEN"`. Every resolved secret is also registered so [`scrub`] can
+//! blank it out of text that came from elsewhere (an upstream error body echoing our token, say).
+
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+/// A resolved secret. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] reveals it.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        let value: String = value.into();
+        register(&value);
+        Secret(SecretString::from(value))
+    }
+
+    /// The value, for the one place that must send it (an HTTP header, an RPC argument).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The three ways one secret may be configured, as read from TOML.
+#[derive(Debug, Default, Clone)]
+pub struct SecretSpec {
+    pub inline: Option<String>,
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+impl SecretSpec {
+    pub fn is_set(&self) -> bool {
+        self.inline.is_some() || self.file.is_some() || self.env.is_some()
+    }
+
+    /// Resolves the secret. `key` is the config path of the plain key (e.g. `odoo.api_key`), used
+    /// to name the problem; the error never contains the secret itself.
+    pub fn resolve(&self, key: &str) -> Result<Secret, String> {
+        let given = [self.inline.is_some(), self.file.is_some(), self.env.is_some()]
+            .iter()
+            .filter(|set| **set)
+            .count();
+        if given > 1 {
+            return Err(format!(
+                "{key}: set only one of `{key}`, `{key}_file` and `{key}_env`"
+            ));
+        }
+        let value = if let Some(value) = &self.inline {
+            value.clone()
+        } else if let Some(path) = &self.file {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("{key}_file: cannot read {}: {e}", path.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        } else if let Some(var) = &self.env {
+            std::env::var(var).map_err(|_| {
+                format!("{key}_env: the environment variable {var} is not set")
+            })?
+        } else {
+            return Err(format!(
+                "{key}: missing; set `{key}`, `{key}_file` (a file holding it) or `{key}_env` (an environment variable)"
+            ));
+        };
+        if value.trim().is_empty() {
+            return Err(format!("{key}: is empty"));
+        }
+        Ok(Secret::new(value))
+    }
+}
+
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+fn register(value: &str) {
+    // Very short values would blank out ordinary words; nobody uses a 3-character token.
+    if value.len() < 4 {
+        return;
+    }
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|k| k == value) {
+        known.push(value.to_string());
+    }
+}
+
+/// Replaces every known secret in `text` with `[redacted]`.
+pub fn scrub(text: &str) -> String {
+    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for secret in known.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let s = Secret::new("s3cr3t-value-123");
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+        assert_eq!(s.expose(), "s3cr3t-value-123");
+    }
+
+    #[test]
+    fn scrub_blanks_registered_secrets() {
+        let _ = Secret::new("tok-ABCDEFG-999");
+        assert_eq!(
+            scrub("401: bad token tok-ABCDEFG-999 given"),
+            "401: bad token [redacted] given"
+        );
+    }
+
+    #[test]
+    fn missing_file_names_the_key() {
+        let spec = SecretSpec {
+            file: Some("/nonexistent/marketsync-token".into()),
+            ..Default::default()
+        };
+        let err = spec.resolve("channels.cartona.token").unwrap_err();
+        assert!(err.starts_with("channels.cartona.token_file: cannot read /nonexistent/marketsync-token"), "{err}");
+    }
+}

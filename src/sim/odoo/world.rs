@@ -1,0 +1,1419 @@
+//! The simulated Odoo's in-memory database: models with typed fields, a small ORM (search with
+//! domains, read with Odoo's formatting, create/write/unlink with validation) and the business
+//! behaviour marketsync relies on: `write_date` on every write, stock from quants and moves,
+//! sale orders named S00001..., confirmation that creates a reserved delivery, validation that
+//! lowers stock, cancellation, archiving.
+
+use crate::odoo::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// A Python exception as the simulated server raises it; each protocol renders it its own way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exc {
+    User(String),
+    Validation(String),
+    Missing(String),
+    Access(String),
+    AccessDenied,
+    UnknownModel(String),
+    UnknownMethod { model: String, method: String },
+    PrivateMethod { model: String, method: String },
+    ValueErr(String),
+    TypeErr(String),
+    /// `ids` given to a model-level method (JSON-2 only).
+    IdsOnModelMethod { model: String, method: String },
+    UnknownDatabase(String),
+}
+
+pub type R<T> = Result<T, Exc>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FType {
+    Char,
+    Text,
+    Selection,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Datetime,
+    Many2one(&'static str),
+    One2many(&'static str, &'static str),
+    Many2many(&'static str),
+}
+
+impl FType {
+    fn name(self) -> &'static str {
+        match self {
+            FType::Char => "char",
+            FType::Text => "text",
+            FType::Selection => "selection",
+            FType::Integer => "integer",
+            FType::Float => "float",
+            FType::Boolean => "boolean",
+            FType::Date => "date",
+            FType::Datetime => "datetime",
+            FType::Many2one(_) => "many2one",
+            FType::One2many(..) => "one2many",
+            FType::Many2many(_) => "many2many",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: &'static str,
+    pub ftype: FType,
+    pub label: &'static str,
+    pub required: bool,
+    /// Computed on read, never stored.
+    pub computed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub fields: Vec<Field>,
+}
+
+impl Model {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+fn f(name: &'static str, ftype: FType, label: &'static str) -> Field {
+    Field { name, ftype, label, required: false, computed: false }
+}
+fn req(name: &'static str, ftype: FType, label: &'static str) -> Field {
+    Field { name, ftype, label, required: true, computed: false }
+}
+fn comp(name: &'static str, ftype: FType, label: &'static str) -> Field {
+    Field { name, ftype, label, required: false, computed: true }
+}
+
+use FType::*;
+
+/// The schema, per server major version (fields differ between 16, 17 and 18+).
+pub fn schema(major: u32) -> Vec<Model> {
+    let common = || {
+        vec![
+            comp("display_name", Char, "Display Name"),
+            f("create_date", Datetime, "Created on"),
+            f("write_date", Datetime, "Last Updated on"),
+        ]
+    };
+    let with = |mut v: Vec<Field>| {
+        v.extend(common());
+        v
+    };
+    let mut product = vec![
+        req("name", Char, "Name"),
+        f("default_code", Char, "Internal Reference"),
+        f("barcode", Char, "Barcode"),
+        f("list_price", Float, "Sales Price"),
+        comp("lst_price", Float, "Sales Price"),
+        f("standard_price", Float, "Cost"),
+        comp("qty_available", Float, "Quantity On Hand"),
+        comp("free_qty", Float, "Free To Use Quantity"),
+        comp("virtual_available", Float, "Forecasted Quantity"),
+        f("active", Boolean, "Active"),
+        f("sale_ok", Boolean, "Can be Sold"),
+        f("product_tmpl_id", Many2one("product.template"), "Product Template"),
+        f("categ_id", Many2one("product.category"), "Product Category"),
+        f("uom_id", Many2one("uom.uom"), "Unit of Measure"),
+        f("type", Selection, "Product Type"),
+        f("weight", Float, "Weight"),
+        f("description_sale", Text, "Sales Description"),
+        f("currency_id", Many2one("res.currency"), "Currency"),
+    ];
+    if major >= 18 {
+        product.push(f("is_storable", Boolean, "Track Inventory"));
+    } else {
+        product.push(f("detailed_type", Selection, "Product Type"));
+    }
+    let mut stock_move = vec![
+        req("product_id", Many2one("product.product"), "Product"),
+        f("product_uom_qty", Float, "Demand"),
+        f("state", Selection, "Status"),
+        f("picking_id", Many2one("stock.picking"), "Transfer"),
+        f("sale_line_id", Many2one("sale.order.line"), "Sale Line"),
+        f("location_id", Many2one("stock.location"), "Source Location"),
+        f("location_dest_id", Many2one("stock.location"), "Destination Location"),
+        f("date", Datetime, "Date Scheduled"),
+        f("origin", Char, "Source Document"),
+        f("reference", Char, "Reference"),
+    ];
+    if major >= 17 {
+        stock_move.push(f("quantity", Float, "Quantity"));
+        stock_move.push(f("picked", Boolean, "Picked"));
+    } else {
+        stock_move.push(f("quantity_done", Float, "Quantity Done"));
+        stock_move.push(f("reserved_availability", Float, "Quantity Reserved"));
+    }
+    vec![
+        Model { name: "res.users", label: "User", fields: with(vec![req("name", Char, "Name"), req("login", Char, "Login"), f("partner_id", Many2one("res.partner"), "Related Partner"), f("active", Boolean, "Active"), f("lang", Selection, "Language"), f("tz", Selection, "Timezone")]) },
+        Model {
+            name: "res.partner",
+            label: "Contact",
+            fields: with(vec![
+                req("name", Char, "Name"),
+                f("ref", Char, "Reference"),
+                f("email", Char, "Email"),
+                f("phone", Char, "Phone"),
+                f("mobile", Char, "Mobile"),
+                f("street", Char, "Street"),
+                f("street2", Char, "Street2"),
+                f("city", Char, "City"),
+                f("zip", Char, "Zip"),
+                f("country_id", Many2one("res.country"), "Country"),
+                f("parent_id", Many2one("res.partner"), "Related Company"),
+                f("child_ids", One2many("res.partner", "parent_id"), "Contact"),
+                f("type", Selection, "Address Type"),
+                f("comment", Text, "Notes"),
+                f("is_company", Boolean, "Is a Company"),
+                f("active", Boolean, "Active"),
+                f("lang", Selection, "Language"),
+                f("customer_rank", Integer, "Customer Rank"),
+            ]),
+        },
+        Model { name: "res.country", label: "Country", fields: with(vec![req("name", Char, "Country Name"), f("code", Char, "Country Code")]) },
+        Model { name: "res.currency", label: "Currency", fields: with(vec![req("name", Char, "Currency"), f("symbol", Char, "Symbol"), f("decimal_places", Integer, "Decimal Places"), f("rounding", Float, "Rounding Factor"), f("active", Boolean, "Active")]) },
+        Model { name: "res.lang", label: "Languages", fields: with(vec![req("name", Char, "Name"), f("code", Char, "Locale Code"), f("active", Boolean, "Active")]) },
+        Model { name: "product.category", label: "Product Category", fields: with(vec![req("name", Char, "Name"), f("parent_id", Many2one("product.category"), "Parent Category"), comp("complete_name", Char, "Complete Name")]) },
+        Model { name: "product.template", label: "Product", fields: with(vec![req("name", Char, "Name"), f("active", Boolean, "Active"), f("list_price", Float, "Sales Price")]) },
+        Model { name: "product.product", label: "Product Variant", fields: with(product) },
+        Model { name: "product.pricelist", label: "Pricelist", fields: with(vec![req("name", Char, "Pricelist Name"), f("currency_id", Many2one("res.currency"), "Currency"), f("active", Boolean, "Active")]) },
+        Model { name: "uom.uom", label: "Product Unit of Measure", fields: with(vec![req("name", Char, "Unit of Measure")]) },
+        Model { name: "stock.warehouse", label: "Warehouse", fields: with(vec![req("name", Char, "Warehouse"), f("code", Char, "Short Name"), f("lot_stock_id", Many2one("stock.location"), "Location Stock"), f("active", Boolean, "Active")]) },
+        Model { name: "stock.location", label: "Inventory Locations", fields: with(vec![req("name", Char, "Location Name"), comp("complete_name", Char, "Full Location Name"), f("usage", Selection, "Location Type"), f("active", Boolean, "Active")]) },
+        Model {
+            name: "stock.quant",
+            label: "Quants",
+            fields: with(vec![
+                req("product_id", Many2one("product.product"), "Product"),
+                req("location_id", Many2one("stock.location"), "Location"),
+                f("quantity", Float, "Quantity"),
+                f("reserved_quantity", Float, "Reserved Quantity"),
+                f("inventory_quantity", Float, "Counted Quantity"),
+            ]),
+        },
+        Model { name: "stock.move", label: "Stock Move", fields: with(stock_move) },
+        Model {
+            name: "stock.picking",
+            label: "Transfer",
+            fields: with(vec![
+                f("name", Char, "Reference"),
+                f("origin", Char, "Source Document"),
+                f("state", Selection, "Status"),
+                f("partner_id", Many2one("res.partner"), "Contact"),
+                f("picking_type_code", Selection, "Type of Operation"),
+                f("move_ids", One2many("stock.move", "picking_id"), "Stock move"),
+                f("sale_id", Many2one("sale.order"), "Sales Order"),
+                f("date_done", Datetime, "Date of Transfer"),
+                f("scheduled_date", Datetime, "Scheduled Date"),
+                f("location_id", Many2one("stock.location"), "Source Location"),
+                f("location_dest_id", Many2one("stock.location"), "Destination Location"),
+                f("carrier_tracking_ref", Char, "Tracking Reference"),
+            ]),
+        },
+        Model {
+            name: "sale.order",
+            label: "Sales Order",
+            fields: with(vec![
+                f("name", Char, "Order Reference"),
+                req("partner_id", Many2one("res.partner"), "Customer"),
+                f("partner_shipping_id", Many2one("res.partner"), "Delivery Address"),
+                f("partner_invoice_id", Many2one("res.partner"), "Invoice Address"),
+                f("client_order_ref", Char, "Customer Reference"),
+                f("origin", Char, "Source Document"),
+                f("state", Selection, "Status"),
+                f("order_line", One2many("sale.order.line", "order_id"), "Order Lines"),
+                comp("amount_untaxed", Float, "Untaxed Amount"),
+                comp("amount_total", Float, "Total"),
+                f("currency_id", Many2one("res.currency"), "Currency"),
+                f("pricelist_id", Many2one("product.pricelist"), "Pricelist"),
+                f("date_order", Datetime, "Order Date"),
+                f("validity_date", Date, "Expiration"),
+                f("commitment_date", Datetime, "Delivery Date"),
+                comp("picking_ids", One2many("stock.picking", "sale_id"), "Transfers"),
+                f("note", Text, "Terms and conditions"),
+                f("invoice_status", Selection, "Invoice Status"),
+            ]),
+        },
+        Model {
+            name: "sale.order.line",
+            label: "Sales Order Line",
+            fields: with(vec![
+                req("order_id", Many2one("sale.order"), "Order Reference"),
+                f("product_id", Many2one("product.product"), "Product"),
+                f("name", Text, "Description"),
+                f("product_uom_qty", Float, "Quantity"),
+                f("price_unit", Float, "Unit Price"),
+                comp("price_subtotal", Float, "Subtotal"),
+                f("qty_delivered", Float, "Delivery Quantity"),
+                f("discount", Float, "Discount (%)"),
+            ]),
+        },
+    ]
+}
+
+pub type Rec = HashMap<String, Value>;
+
+/// Location ids the simulator creates: stock, customers, inventory adjustment.
+pub const LOC_STOCK: i64 = 8;
+pub const LOC_CUSTOMERS: i64 = 5;
+pub const LOC_INVENTORY: i64 = 14;
+pub const ADMIN_UID: i64 = 2;
+
+pub struct World {
+    pub major: u32,
+    pub models: Vec<Model>,
+    pub data: HashMap<&'static str, BTreeMap<i64, Rec>>,
+    next_id: HashMap<&'static str, i64>,
+    so_seq: i64,
+    out_seq: i64,
+    /// The last `write_date` given out, so it never goes backwards.
+    pub clock: String,
+    /// Number of ORM operations served (for tests that count calls).
+    pub ops: u64,
+}
+
+pub fn now_str() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn is_false(v: &Value) -> bool {
+    matches!(v, Value::Bool(false) | Value::Nil) || matches!(v, Value::String(s) if s.is_empty())
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl World {
+    pub fn new(major: u32) -> World {
+        let models = schema(major);
+        let data = models.iter().map(|m| (m.name, BTreeMap::new())).collect();
+        let next_id = models.iter().map(|m| (m.name, 1)).collect();
+        World { major, models, data, next_id, so_seq: 0, out_seq: 0, clock: now_str(), ops: 0 }
+    }
+
+    pub fn model(&self, name: &str) -> R<&Model> {
+        self.models.iter().find(|m| m.name == name).ok_or_else(|| Exc::UnknownModel(name.to_string()))
+    }
+
+    fn static_name(&self, name: &str) -> R<&'static str> {
+        Ok(self.model(name)?.name)
+    }
+
+    pub fn tick(&mut self) -> String {
+        let now = now_str();
+        if now > self.clock {
+            self.clock = now;
+        }
+        self.clock.clone()
+    }
+
+    /// Inserts a record directly (catalog generation), with its id.
+    pub fn insert(&mut self, model: &'static str, id: i64, mut rec: Rec) {
+        let now = self.tick();
+        rec.entry("create_date".into()).or_insert_with(|| Value::String(now.clone()));
+        rec.entry("write_date".into()).or_insert(Value::String(now));
+        self.data.get_mut(model).expect("known model").insert(id, rec);
+        let next = self.next_id.get_mut(model).expect("known model");
+        *next = (*next).max(id + 1);
+    }
+
+    pub fn get(&self, model: &str, id: i64) -> Option<&Rec> {
+        self.data.get(model)?.get(&id)
+    }
+
+    fn stored(&self, model: &str, id: i64, field: &str) -> Value {
+        self.get(model, id).and_then(|r| r.get(field)).cloned().unwrap_or(Value::Bool(false))
+    }
+
+    fn missing(model: &str, id: i64) -> Exc {
+        Exc::Missing(format!("Record does not exist or has been deleted.\n(Record: {model}({id},), User: {ADMIN_UID})"))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Computed values
+    // ---------------------------------------------------------------------------------------
+
+    fn display_name(&self, model: &str, id: i64, lang: Option<&str>) -> String {
+        let name = self.name_in(model, id, lang);
+        match model {
+            "product.product" => match self.stored(model, id, "default_code").as_opt_str() {
+                Some(code) => format!("[{code}] {name}"),
+                None => name,
+            },
+            "product.category" | "stock.location" => self.complete_name(model, id),
+            _ => name,
+        }
+    }
+
+    fn name_in(&self, model: &str, id: i64, lang: Option<&str>) -> String {
+        if lang.is_some_and(|l| l.starts_with("ar")) {
+            if let Some(ar) = self.stored(model, id, "name@ar").as_opt_str() {
+                return ar.to_string();
+            }
+        }
+        self.stored(model, id, "name").as_opt_str().unwrap_or("").to_string()
+    }
+
+    fn complete_name(&self, model: &str, id: i64) -> String {
+        let name = self.stored(model, id, "name").as_opt_str().unwrap_or("").to_string();
+        match self.stored(model, id, if model == "stock.location" { "location_parent" } else { "parent_id" }).as_i64() {
+            Some(parent) if parent != id => format!("{} / {name}", self.complete_name(model, parent)),
+            _ => name,
+        }
+    }
+
+    fn quants_of(&self, product: i64) -> impl Iterator<Item = &Rec> {
+        self.data["stock.quant"].values().filter(move |q| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+    }
+
+    pub fn qty_available(&self, product: i64) -> f64 {
+        self.quants_of(product).map(|q| q.get("quantity").and_then(num).unwrap_or(0.0)).sum()
+    }
+
+    pub fn free_qty(&self, product: i64) -> f64 {
+        self.quants_of(product)
+            .map(|q| q.get("quantity").and_then(num).unwrap_or(0.0) - q.get("reserved_quantity").and_then(num).unwrap_or(0.0))
+            .sum()
+    }
+
+    fn outgoing_demand(&self, product: i64) -> f64 {
+        self.data["stock.move"]
+            .values()
+            .filter(|m| m.get("product_id").and_then(Value::as_i64) == Some(product))
+            .filter(|m| m.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+            .filter(|m| matches!(m.get("state").and_then(Value::as_str), Some("confirmed" | "assigned" | "partially_available" | "waiting")))
+            .map(|m| m.get("product_uom_qty").and_then(num).unwrap_or(0.0))
+            .sum()
+    }
+
+    fn order_amount(&self, order: i64) -> f64 {
+        round2(
+            self.lines_of(order)
+                .iter()
+                .map(|l| self.line_subtotal(*l))
+                .sum(),
+        )
+    }
+
+    fn line_subtotal(&self, line: i64) -> f64 {
+        let qty = self.stored("sale.order.line", line, "product_uom_qty").as_f64().unwrap_or(0.0);
+        let price = self.stored("sale.order.line", line, "price_unit").as_f64().unwrap_or(0.0);
+        let discount = self.stored("sale.order.line", line, "discount").as_f64().unwrap_or(0.0);
+        round2(qty * price * (1.0 - discount / 100.0))
+    }
+
+    fn lines_of(&self, order: i64) -> Vec<i64> {
+        self.inverse("sale.order.line", "order_id", order)
+    }
+
+    fn inverse(&self, comodel: &str, field: &str, id: i64) -> Vec<i64> {
+        self.data
+            .get(comodel)
+            .map(|recs| recs.iter().filter(|(_, r)| r.get(field).and_then(Value::as_i64) == Some(id)).map(|(k, _)| *k).collect())
+            .unwrap_or_default()
+    }
+
+    /// A field's value for comparisons: many2one as its id, x2many as ids, computed fields computed.
+    pub fn raw(&self, model: &str, id: i64, field: &Field, lang: Option<&str>) -> Value {
+        if field.name == "id" {
+            return Value::Int(id);
+        }
+        match (model, field.name) {
+            (_, "display_name") => return Value::String(self.display_name(model, id, lang)),
+            (_, "complete_name") => return Value::String(self.complete_name(model, id)),
+            ("product.product", "qty_available") => return Value::Double(self.qty_available(id)),
+            ("product.product", "free_qty") => return Value::Double(self.free_qty(id)),
+            ("product.product", "virtual_available") => return Value::Double(self.qty_available(id) - self.outgoing_demand(id)),
+            ("product.product", "lst_price") => return Value::Double(self.stored(model, id, "list_price").as_f64().unwrap_or(0.0)),
+            ("product.product" | "product.template", "name") => return Value::String(self.name_in(model, id, lang)),
+            ("sale.order", "amount_untaxed" | "amount_total") => return Value::Double(self.order_amount(id)),
+            ("sale.order.line", "price_subtotal") => return Value::Double(self.line_subtotal(id)),
+            _ => {}
+        }
+        match field.ftype {
+            One2many(comodel, inverse) => Value::Array(self.inverse(comodel, inverse, id).into_iter().map(Value::Int).collect()),
+            Many2many(_) => match self.stored(model, id, field.name) {
+                Value::Array(a) => Value::Array(a),
+                _ => Value::Array(vec![]),
+            },
+            Float => Value::Double(self.stored(model, id, field.name).as_f64().unwrap_or(0.0)),
+            Integer => Value::Int(self.stored(model, id, field.name).as_i64().unwrap_or(0)),
+            Boolean => Value::Bool(self.stored(model, id, field.name).as_bool().unwrap_or(false)),
+            _ => match self.stored(model, id, field.name) {
+                Value::String(s) if s.is_empty() => Value::Bool(false),
+                v => v,
+            },
+        }
+    }
+
+    /// A field as `read` returns it: many2one as `[id, "display name"]`.
+    fn formatted(&self, model: &str, id: i64, field: &Field, lang: Option<&str>) -> Value {
+        let raw = self.raw(model, id, field, lang);
+        match (field.ftype, raw.as_i64()) {
+            (Many2one(comodel), Some(target)) if target > 0 && self.get(comodel, target).is_some() => {
+                Value::Array(vec![Value::Int(target), Value::String(self.display_name(comodel, target, lang))])
+            }
+            (Many2one(_), _) => Value::Bool(false),
+            _ => raw,
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Search
+    // ---------------------------------------------------------------------------------------
+
+    /// Ids matching `domain`, honouring `active_test`, ordered and paged.
+    pub fn search(&self, model: &str, domain: &Value, order: Option<&str>, offset: usize, limit: Option<usize>, ctx: &Ctx) -> R<Vec<i64>> {
+        let m = self.model(model)?;
+        let node = parse_domain(model, m, domain)?;
+        let active_filter = m.field("active").is_some() && ctx.active_test && !mentions(domain, "active");
+        let order = parse_order(m, order.unwrap_or("id"))?;
+        let only_by_id = order.len() == 1 && order[0].0 == "id";
+        let (lower, _) = id_lower_bound(&node);
+        let recs = &self.data[m.name];
+        let mut out = Vec::new();
+        let range: Box<dyn Iterator<Item = (&i64, &Rec)>> = if only_by_id && !order[0].1 {
+            Box::new(recs.range(lower..))
+        } else if only_by_id {
+            Box::new(recs.range(lower..).rev())
+        } else {
+            Box::new(recs.range(lower..))
+        };
+        for (id, rec) in range {
+            if active_filter && rec.get("active").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            if !self.eval(model, *id, &node, ctx)? {
+                continue;
+            }
+            out.push(*id);
+            // Ordered by id: stop as soon as the page is full.
+            if only_by_id {
+                if let Some(limit) = limit {
+                    if out.len() >= offset + limit {
+                        break;
+                    }
+                }
+            }
+        }
+        if !only_by_id {
+            let keys: Vec<(Vec<Value>, i64)> = out
+                .iter()
+                .map(|id| (order.iter().map(|(f, _)| self.raw(model, *id, m.field(f).expect("checked"), ctx.lang.as_deref())).collect(), *id))
+                .collect();
+            let mut keyed = keys;
+            keyed.sort_by(|(a, ia), (b, ib)| {
+                for (i, (_, desc)) in order.iter().enumerate() {
+                    let c = cmp_values(&a[i], &b[i]);
+                    let c = if *desc { c.reverse() } else { c };
+                    if c != std::cmp::Ordering::Equal {
+                        return c;
+                    }
+                }
+                ia.cmp(ib)
+            });
+            out = keyed.into_iter().map(|(_, id)| id).collect();
+        }
+        let end = limit.map(|l| (offset + l).min(out.len())).unwrap_or(out.len());
+        Ok(if offset >= out.len() { Vec::new() } else { out[offset..end].to_vec() })
+    }
+
+    fn eval(&self, model: &str, id: i64, node: &Node, ctx: &Ctx) -> R<bool> {
+        Ok(match node {
+            Node::True => true,
+            Node::And(a, b) => self.eval(model, id, a, ctx)? && self.eval(model, id, b, ctx)?,
+            Node::Or(a, b) => self.eval(model, id, a, ctx)? || self.eval(model, id, b, ctx)?,
+            Node::Not(a) => !self.eval(model, id, a, ctx)?,
+            Node::Leaf { path, op, value } => {
+                let v = self.path_value(model, id, path, ctx)?;
+                leaf_matches(&v, op, value)
+            }
+        })
+    }
+
+    fn path_value(&self, model: &str, id: i64, path: &[String], ctx: &Ctx) -> R<Value> {
+        let m = self.model(model)?;
+        let (head, rest) = path.split_first().expect("non-empty path");
+        let field = if head == "id" { Field { name: "id", ftype: Integer, label: "ID", required: false, computed: true } } else { m.field(head).expect("validated").clone() };
+        let v = self.raw(model, id, &field, ctx.lang.as_deref());
+        if rest.is_empty() {
+            return Ok(v);
+        }
+        match (field.ftype, v.as_i64()) {
+            (Many2one(comodel), Some(target)) if self.get(comodel, target).is_some() => self.path_value(comodel, target, rest, ctx),
+            _ => Ok(Value::Bool(false)),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Read / create / write / unlink
+    // ---------------------------------------------------------------------------------------
+
+    pub fn check_fields(&self, model: &str, fields: &[String]) -> R<()> {
+        let m = self.model(model)?;
+        for name in fields {
+            if name != "id" && m.field(name).is_none() {
+                return Err(Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn read(&self, model: &str, ids: &[i64], fields: &[String], ctx: &Ctx) -> R<Vec<Value>> {
+        let m = self.model(model)?;
+        self.check_fields(model, fields)?;
+        let all: Vec<String>;
+        let fields = if fields.is_empty() {
+            all = m.fields.iter().map(|f| f.name.to_string()).collect();
+            &all
+        } else {
+            fields
+        };
+        let only_id = fields.iter().all(|f| f == "id");
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if self.get(model, id).is_none() {
+                // Odoo answers [{'id': N}] for a missing id when only `id` is asked.
+                if only_id {
+                    out.push(Value::record([("id", Value::Int(id))]));
+                }
+                continue;
+            }
+            let mut rec = vec![("id".to_string(), Value::Int(id))];
+            for name in fields.iter().filter(|f| *f != "id") {
+                rec.push((name.clone(), self.formatted(model, id, m.field(name).expect("checked"), ctx.lang.as_deref())));
+            }
+            out.push(Value::Struct(rec));
+        }
+        Ok(out)
+    }
+
+    fn coerce(&self, model: &str, field: &Field, v: &Value) -> R<Value> {
+        Ok(match field.ftype {
+            Many2one(comodel) => match v {
+                Value::Bool(false) | Value::Nil => Value::Bool(false),
+                other => {
+                    let id = other.as_id().ok_or_else(|| Exc::ValueErr(format!("invalid input syntax for type integer: {other}")))?;
+                    if self.get(comodel, id).is_none() {
+                        return Err(Self::missing(comodel, id));
+                    }
+                    Value::Int(id)
+                }
+            },
+            Float => Value::Double(v.as_f64().unwrap_or(0.0)),
+            Integer => Value::Int(v.as_i64().unwrap_or(0)),
+            Boolean => Value::Bool(!is_false(v) && v.as_bool().unwrap_or(true)),
+            Many2many(_) => Value::Array(m2m_ids(v)),
+            Char | Text | Selection | Date | Datetime => match v {
+                Value::String(s) if !s.is_empty() => Value::String(s.clone()),
+                _ => Value::Bool(false),
+            },
+            One2many(..) => {
+                let _ = model;
+                Value::Bool(false)
+            }
+        })
+    }
+
+    fn mandatory_error(&self, model: &Model, field: &Field) -> Exc {
+        if self.major >= 19 {
+            Exc::Validation(format!(
+                "The operation cannot be completed: Missing required value for the field '{}' ({}).\nModel: '{}' ({})\n- create/update: a mandatory field is not set\n- delete: another model requires the record being deleted, you can archive it instead\n",
+                field.label, field.name, model.label, model.name
+            ))
+        } else {
+            Exc::Validation(format!(
+                "The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n- Delete: another model requires the record being deleted. If possible, archive it instead.\n\nModel: {} ({})\nField: {} ({})\n",
+                model.label, model.name, field.label, field.name
+            ))
+        }
+    }
+
+    /// Creates one record from `vals` (one2many commands included); returns its id.
+    pub fn create(&mut self, model: &str, vals: &Value) -> R<i64> {
+        let mname = self.static_name(model)?;
+        let m = self.model(model)?.clone();
+        let Value::Struct(members) = vals else {
+            return Err(Exc::TypeErr(format!("create() values must be a dict, got {}", vals.type_name())));
+        };
+        let mut rec = Rec::new();
+        let mut commands = Vec::new();
+        for (name, v) in members {
+            let field = m.field(name).ok_or_else(|| Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'")))?;
+            if let One2many(..) = field.ftype {
+                commands.push((field.clone(), v.clone()));
+                continue;
+            }
+            rec.insert(name.clone(), self.coerce(model, field, v)?);
+        }
+        self.defaults(mname, &mut rec)?;
+        for field in m.fields.iter().filter(|f| f.required) {
+            if rec.get(field.name).is_none_or(is_false) {
+                return Err(self.mandatory_error(&m, field));
+            }
+        }
+        let id = self.next_id[mname];
+        self.insert(mname, id, rec);
+        for (field, cmds) in commands {
+            self.apply_x2many(mname, id, &field, &cmds)?;
+        }
+        Ok(id)
+    }
+
+    fn defaults(&mut self, model: &'static str, rec: &mut Rec) -> R<()> {
+        let mut set = |k: &str, v: Value| {
+            rec.entry(k.to_string()).or_insert(v);
+        };
+        match model {
+            "res.partner" => {
+                set("active", Value::Bool(true));
+                set("type", Value::String("contact".into()));
+            }
+            "product.product" | "product.template" => {
+                set("active", Value::Bool(true));
+                set("sale_ok", Value::Bool(true));
+            }
+            "sale.order" => {
+                self.so_seq += 1;
+                let name = format!("S{:05}", self.so_seq);
+                let partner = rec.get("partner_id").cloned().unwrap_or(Value::Bool(false));
+                rec.entry("name".into()).or_insert(Value::String(name));
+                rec.entry("state".into()).or_insert(Value::String("draft".into()));
+                rec.entry("partner_shipping_id".into()).or_insert(partner.clone());
+                rec.entry("partner_invoice_id".into()).or_insert(partner);
+                rec.entry("date_order".into()).or_insert(Value::String(now_str()));
+                rec.entry("invoice_status".into()).or_insert(Value::String("no".into()));
+                let currency = self.data["res.currency"].iter().find(|(_, c)| c.get("active").and_then(Value::as_bool) == Some(true)).map(|(id, _)| *id).unwrap_or(1);
+                rec.entry("currency_id".into()).or_insert(Value::Int(currency));
+            }
+            "sale.order.line" => {
+                if let Some(product) = rec.get("product_id").and_then(Value::as_i64) {
+                    let name = self.display_name("product.product", product, None);
+                    let price = self.stored("product.product", product, "list_price");
+                    rec.entry("name".into()).or_insert(Value::String(name));
+                    rec.entry("price_unit".into()).or_insert(price);
+                }
+                rec.entry("product_uom_qty".into()).or_insert(Value::Double(1.0));
+                rec.entry("qty_delivered".into()).or_insert(Value::Double(0.0));
+            }
+            "stock.quant" => {
+                rec.entry("reserved_quantity".into()).or_insert(Value::Double(0.0));
+                rec.entry("quantity".into()).or_insert(Value::Double(0.0));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn apply_x2many(&mut self, model: &'static str, id: i64, field: &Field, cmds: &Value) -> R<()> {
+        let One2many(comodel, inverse) = field.ftype else { return Ok(()) };
+        let Some(cmds) = cmds.as_array() else { return Ok(()) };
+        for cmd in cmds {
+            let parts = cmd.as_array().unwrap_or(&[]);
+            let code = parts.first().and_then(Value::as_i64).unwrap_or(-1);
+            match code {
+                0 => {
+                    let mut vals = parts.get(2).cloned().unwrap_or(Value::Struct(vec![]));
+                    if let Value::Struct(m) = &mut vals {
+                        m.retain(|(k, _)| k != inverse);
+                        m.push((inverse.to_string(), Value::Int(id)));
+                    }
+                    self.create(comodel, &vals)?;
+                }
+                1 => {
+                    let target = parts.get(1).and_then(Value::as_i64).unwrap_or(0);
+                    let vals = parts.get(2).cloned().unwrap_or(Value::Struct(vec![]));
+                    self.write(comodel, &[target], &vals)?;
+                }
+                2 | 3 => {
+                    let target = parts.get(1).and_then(Value::as_i64).unwrap_or(0);
+                    self.data.get_mut(comodel).expect("known").remove(&target);
+                }
+                5 => {
+                    for target in self.inverse(comodel, inverse, id) {
+                        self.data.get_mut(comodel).expect("known").remove(&target);
+                    }
+                }
+                _ => return Err(Exc::ValueErr(format!("unsupported x2many command {cmd}"))),
+            }
+        }
+        self.touch(model, id);
+        Ok(())
+    }
+
+    pub fn touch(&mut self, model: &str, id: i64) {
+        let now = self.tick();
+        if let Some(rec) = self.data.get_mut(model).and_then(|r| r.get_mut(&id)) {
+            rec.insert("write_date".into(), Value::String(now));
+        }
+    }
+
+    pub fn write(&mut self, model: &str, ids: &[i64], vals: &Value) -> R<()> {
+        let m = self.model(model)?.clone();
+        let Value::Struct(members) = vals else {
+            return Err(Exc::TypeErr(format!("write() values must be a dict, got {}", vals.type_name())));
+        };
+        for &id in ids {
+            if self.get(model, id).is_none() {
+                return Err(Self::missing(model, id));
+            }
+        }
+        for (name, _) in members {
+            if m.field(name).is_none() {
+                return Err(Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'")));
+            }
+        }
+        for &id in ids {
+            for (name, v) in members {
+                let field = m.field(name).expect("checked").clone();
+                if let One2many(..) = field.ftype {
+                    self.apply_x2many(m.name, id, &field, v)?;
+                    continue;
+                }
+                if field.required && is_false(v) {
+                    return Err(self.mandatory_error(&m, &field));
+                }
+                let coerced = self.coerce(model, &field, v)?;
+                let key = if model == "product.product" && name == "name" { "name".to_string() } else { name.clone() };
+                self.data.get_mut(m.name).expect("known").get_mut(&id).expect("checked").insert(key, coerced);
+            }
+            self.touch(model, id);
+        }
+        Ok(())
+    }
+
+    pub fn unlink(&mut self, model: &str, ids: &[i64]) -> R<()> {
+        let mname = self.static_name(model)?;
+        for &id in ids {
+            if model == "sale.order" && matches!(self.stored(model, id, "state").as_str(), Some("sale")) {
+                return Err(Exc::User("You can not delete a sent quotation or a confirmed sales order. You must first cancel it.".into()));
+            }
+        }
+        for &id in ids {
+            self.data.get_mut(mname).expect("known").remove(&id);
+        }
+        Ok(())
+    }
+
+    pub fn fields_get(&self, model: &str, attributes: &[String]) -> R<Value> {
+        let m = self.model(model)?;
+        let mut out = Vec::new();
+        for field in &m.fields {
+            let mut attrs = Vec::new();
+            let want = |a: &str| attributes.is_empty() || attributes.iter().any(|x| x == a);
+            if want("type") {
+                attrs.push(("type".to_string(), Value::String(field.ftype.name().into())));
+            }
+            if want("string") {
+                attrs.push(("string".to_string(), Value::String(field.label.into())));
+            }
+            if want("required") {
+                attrs.push(("required".to_string(), Value::Bool(field.required)));
+            }
+            if want("relation") {
+                if let Many2one(r) | One2many(r, _) | Many2many(r) = field.ftype {
+                    attrs.push(("relation".to_string(), Value::String(r.into())));
+                }
+            }
+            out.push((field.name.to_string(), Value::Struct(attrs)));
+        }
+        Ok(Value::Struct(out))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Business methods
+    // ---------------------------------------------------------------------------------------
+
+    /// Sets a product's on-hand quantity the way an inventory adjustment does: the quant
+    /// changes and a done stock move records the difference (which is how stock changes are
+    /// detected, since they do not touch the product's `write_date`).
+    pub fn set_on_hand(&mut self, product: i64, qty: f64) -> R<()> {
+        if self.get("product.product", product).is_none() {
+            return Err(Self::missing("product.product", product));
+        }
+        let quant = self.data["stock.quant"]
+            .iter()
+            .find(|(_, q)| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+            .map(|(id, _)| *id);
+        let current = self.qty_available(product);
+        let quant = match quant {
+            Some(q) => q,
+            None => self.create("stock.quant", &Value::record([("product_id", Value::Int(product)), ("location_id", Value::Int(LOC_STOCK))]))?,
+        };
+        let delta = qty - current;
+        if delta == 0.0 {
+            return Ok(());
+        }
+        self.data.get_mut("stock.quant").expect("known").get_mut(&quant).expect("exists").insert("quantity".into(), Value::Double(qty));
+        self.touch("stock.quant", quant);
+        let (from, to) = if delta > 0.0 { (LOC_INVENTORY, LOC_STOCK) } else { (LOC_STOCK, LOC_INVENTORY) };
+        let qty_field = if self.major >= 17 { "quantity" } else { "quantity_done" };
+        let mut vals = vec![
+            ("product_id", Value::Int(product)),
+            ("product_uom_qty", Value::Double(delta.abs())),
+            (qty_field, Value::Double(delta.abs())),
+            ("state", Value::String("done".into())),
+            ("location_id", Value::Int(from)),
+            ("location_dest_id", Value::Int(to)),
+            ("reference", Value::String("Product Quantity Updated".into())),
+            ("date", Value::String(now_str())),
+        ];
+        if self.major >= 17 {
+            vals.push(("picked", Value::Bool(true)));
+        }
+        self.create("stock.move", &Value::record(vals))?;
+        Ok(())
+    }
+
+    pub fn action_confirm(&mut self, ids: &[i64]) -> R<Value> {
+        for &id in ids {
+            if self.get("sale.order", id).is_none() {
+                return Err(Self::missing("sale.order", id));
+            }
+        }
+        let not_draft: Vec<String> = ids
+            .iter()
+            .filter(|id| !matches!(self.stored("sale.order", **id, "state").as_str(), Some("draft" | "sent")))
+            .map(|id| self.stored("sale.order", *id, "name").as_str().unwrap_or("").to_string())
+            .collect();
+        if !not_draft.is_empty() {
+            return Err(Exc::User(if self.major >= 19 {
+                "Some orders are not in a state requiring confirmation.".into()
+            } else {
+                format!("The following orders are not in a state requiring confirmation: {}", not_draft.join(", "))
+            }));
+        }
+        for &id in ids {
+            self.set("sale.order", id, "state", Value::String("sale".into()));
+            self.create_delivery(id)?;
+        }
+        Ok(Value::Bool(true))
+    }
+
+    fn set(&mut self, model: &str, id: i64, field: &str, v: Value) {
+        if let Some(rec) = self.data.get_mut(model).and_then(|r| r.get_mut(&id)) {
+            rec.insert(field.into(), v);
+        }
+        self.touch(model, id);
+    }
+
+    fn create_delivery(&mut self, order: i64) -> R<()> {
+        let lines = self.lines_of(order);
+        let stocked: Vec<i64> = lines
+            .into_iter()
+            .filter(|l| self.stored("sale.order.line", *l, "product_id").as_i64().is_some_and(|p| self.is_storable(p)))
+            .collect();
+        if stocked.is_empty() {
+            return Ok(());
+        }
+        self.out_seq += 1;
+        let name = format!("WH/OUT/{:05}", self.out_seq);
+        let origin = self.stored("sale.order", order, "name");
+        let partner = self.stored("sale.order", order, "partner_shipping_id");
+        let picking = self.create(
+            "stock.picking",
+            &Value::record([
+                ("name", Value::String(name.clone())),
+                ("origin", origin.clone()),
+                ("state", Value::String("confirmed".into())),
+                ("partner_id", partner),
+                ("picking_type_code", Value::String("outgoing".into())),
+                ("sale_id", Value::Int(order)),
+                ("scheduled_date", Value::String(now_str())),
+                ("location_id", Value::Int(LOC_STOCK)),
+                ("location_dest_id", Value::Int(LOC_CUSTOMERS)),
+            ]),
+        )?;
+        for line in stocked {
+            let product = self.stored("sale.order.line", line, "product_id");
+            let qty = self.stored("sale.order.line", line, "product_uom_qty");
+            let mut vals = vec![
+                ("product_id", product),
+                ("product_uom_qty", qty),
+                ("state", Value::String("confirmed".into())),
+                ("picking_id", Value::Int(picking)),
+                ("sale_line_id", Value::Int(line)),
+                ("location_id", Value::Int(LOC_STOCK)),
+                ("location_dest_id", Value::Int(LOC_CUSTOMERS)),
+                ("origin", origin.clone()),
+                ("reference", Value::String(name.clone())),
+                ("date", Value::String(now_str())),
+            ];
+            if self.major >= 17 {
+                vals.push(("quantity", Value::Double(0.0)));
+                vals.push(("picked", Value::Bool(false)));
+            } else {
+                vals.push(("quantity_done", Value::Double(0.0)));
+                vals.push(("reserved_availability", Value::Double(0.0)));
+            }
+            self.create("stock.move", &Value::record(vals))?;
+        }
+        self.action_assign(&[picking])?;
+        Ok(())
+    }
+
+    pub fn is_storable(&self, product: i64) -> bool {
+        if self.major >= 18 {
+            self.stored("product.product", product, "is_storable").as_bool() == Some(true)
+        } else {
+            self.stored("product.product", product, "detailed_type").as_str() == Some("product")
+        }
+    }
+
+    fn reserved_field(&self) -> &'static str {
+        if self.major >= 17 {
+            "quantity"
+        } else {
+            "reserved_availability"
+        }
+    }
+
+    /// Reserves what stock allows for the pickings' moves.
+    pub fn action_assign(&mut self, pickings: &[i64]) -> R<Value> {
+        let rf = self.reserved_field();
+        for &picking in pickings {
+            for mv in self.inverse("stock.move", "picking_id", picking) {
+                if !matches!(self.stored("stock.move", mv, "state").as_str(), Some("confirmed" | "partially_available")) {
+                    continue;
+                }
+                let product = self.stored("stock.move", mv, "product_id").as_i64().unwrap_or(0);
+                let demand = self.stored("stock.move", mv, "product_uom_qty").as_f64().unwrap_or(0.0);
+                let have = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
+                let take = (demand - have).min(self.free_qty(product).max(0.0));
+                if take > 0.0 {
+                    self.reserve(product, take);
+                    self.set("stock.move", mv, rf, Value::Double(have + take));
+                }
+                let now_have = have + take.max(0.0);
+                let state = if now_have >= demand { "assigned" } else if now_have > 0.0 { "partially_available" } else { "confirmed" };
+                self.set("stock.move", mv, "state", Value::String(state.into()));
+            }
+            self.update_picking_state(picking);
+        }
+        Ok(Value::Bool(true))
+    }
+
+    fn reserve(&mut self, product: i64, qty: f64) {
+        let quant = self.data["stock.quant"]
+            .iter()
+            .find(|(_, q)| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+            .map(|(id, _)| *id);
+        if let Some(q) = quant {
+            let reserved = self.stored("stock.quant", q, "reserved_quantity").as_f64().unwrap_or(0.0);
+            self.set("stock.quant", q, "reserved_quantity", Value::Double((reserved + qty).max(0.0)));
+        }
+    }
+
+    fn update_picking_state(&mut self, picking: i64) {
+        let states: Vec<String> = self
+            .inverse("stock.move", "picking_id", picking)
+            .into_iter()
+            .map(|m| self.stored("stock.move", m, "state").as_str().unwrap_or("").to_string())
+            .collect();
+        let state = if states.iter().all(|s| s == "done" || s == "cancel") && states.iter().any(|s| s == "done") {
+            "done"
+        } else if states.iter().all(|s| s == "cancel") {
+            "cancel"
+        } else if states.iter().any(|s| s == "assigned" || s == "partially_available") {
+            "assigned"
+        } else {
+            "confirmed"
+        };
+        self.set("stock.picking", picking, "state", Value::String(state.into()));
+    }
+
+    /// Delivers what is reserved (or picked); faults like Odoo when nothing is.
+    pub fn button_validate(&mut self, pickings: &[i64]) -> R<Value> {
+        let rf = if self.major >= 17 { "quantity" } else { "quantity_done" };
+        for &picking in pickings {
+            if self.get("stock.picking", picking).is_none() {
+                return Err(Self::missing("stock.picking", picking));
+            }
+            let moves = self.inverse("stock.move", "picking_id", picking);
+            let total: f64 = moves
+                .iter()
+                .filter(|m| self.stored("stock.move", **m, "state").as_str() != Some("done"))
+                .map(|m| self.stored("stock.move", *m, rf).as_f64().unwrap_or(0.0).max(if self.major < 17 { self.stored("stock.move", *m, "reserved_availability").as_f64().unwrap_or(0.0) } else { 0.0 }))
+                .sum();
+            if total <= 0.0 {
+                return Err(Exc::User(if self.major >= 17 {
+                    "You cannot validate a transfer if no quantities are reserved. To force the transfer, encode quantities.".into()
+                } else {
+                    "You cannot validate a transfer if no quantities are reserved nor done. To force the transfer, switch in edit mode and encode the done quantities.".into()
+                }));
+            }
+            for mv in moves {
+                if self.stored("stock.move", mv, "state").as_str() == Some("done") {
+                    continue;
+                }
+                let mut qty = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
+                if self.major < 17 && qty <= 0.0 {
+                    qty = self.stored("stock.move", mv, "reserved_availability").as_f64().unwrap_or(0.0);
+                }
+                let product = self.stored("stock.move", mv, "product_id").as_i64().unwrap_or(0);
+                let reserved = if self.major >= 17 { qty } else { self.stored("stock.move", mv, "reserved_availability").as_f64().unwrap_or(0.0) };
+                self.reserve(product, -reserved);
+                let on_hand = self.qty_available(product);
+                if let Some(q) = self.data["stock.quant"].iter().find(|(_, q)| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK)).map(|(id, _)| *id) {
+                    self.set("stock.quant", q, "quantity", Value::Double(on_hand - qty));
+                }
+                self.set("stock.move", mv, rf, Value::Double(qty));
+                if self.major >= 17 {
+                    self.set("stock.move", mv, "picked", Value::Bool(true));
+                }
+                self.set("stock.move", mv, "state", Value::String(if qty > 0.0 { "done" } else { "cancel" }.into()));
+                if let Some(line) = self.stored("stock.move", mv, "sale_line_id").as_i64() {
+                    let delivered = self.stored("sale.order.line", line, "qty_delivered").as_f64().unwrap_or(0.0);
+                    self.set("sale.order.line", line, "qty_delivered", Value::Double(delivered + qty));
+                }
+            }
+            self.update_picking_state(picking);
+            self.set("stock.picking", picking, "date_done", Value::String(now_str()));
+            if let Some(order) = self.stored("stock.picking", picking, "sale_id").as_i64() {
+                self.touch("sale.order", order);
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    pub fn action_cancel(&mut self, ids: &[i64]) -> R<Value> {
+        for &id in ids {
+            if self.get("sale.order", id).is_none() {
+                return Err(Self::missing("sale.order", id));
+            }
+            for picking in self.inverse("stock.picking", "sale_id", id) {
+                if self.stored("stock.picking", picking, "state").as_str() == Some("done") {
+                    return Err(Exc::User(format!(
+                        "You cannot cancel {}: its delivery {} is done. Return the goods first.",
+                        self.stored("sale.order", id, "name").as_str().unwrap_or(""),
+                        self.stored("stock.picking", picking, "name").as_str().unwrap_or("")
+                    )));
+                }
+            }
+        }
+        let rf = self.reserved_field();
+        for &id in ids {
+            for picking in self.inverse("stock.picking", "sale_id", id) {
+                for mv in self.inverse("stock.move", "picking_id", picking) {
+                    let product = self.stored("stock.move", mv, "product_id").as_i64().unwrap_or(0);
+                    let reserved = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
+                    self.reserve(product, -reserved);
+                    self.set("stock.move", mv, rf, Value::Double(0.0));
+                    self.set("stock.move", mv, "state", Value::String("cancel".into()));
+                }
+                self.set("stock.picking", picking, "state", Value::String("cancel".into()));
+            }
+            self.set("sale.order", id, "state", Value::String("cancel".into()));
+        }
+        Ok(Value::Bool(true))
+    }
+
+    pub fn set_active(&mut self, model: &str, ids: &[i64], active: bool) -> R<Value> {
+        if self.model(model)?.field("active").is_none() {
+            return Err(Exc::UnknownMethod { model: model.into(), method: if active { "action_unarchive" } else { "action_archive" }.into() });
+        }
+        self.write(model, ids, &Value::record([("active", Value::Bool(active))]))?;
+        // Odoo's action_archive returns None.
+        Ok(Value::Nil)
+    }
+
+    /// `stock.quant.action_apply_inventory`: counted quantity becomes on-hand.
+    pub fn apply_inventory(&mut self, quants: &[i64]) -> R<Value> {
+        for &q in quants {
+            let product = self.stored("stock.quant", q, "product_id").as_i64().ok_or_else(|| Self::missing("stock.quant", q))?;
+            let counted = self.stored("stock.quant", q, "inventory_quantity").as_f64().unwrap_or(0.0);
+            self.set_on_hand(product, counted)?;
+        }
+        Ok(Value::Nil)
+    }
+}
+
+/// Context values the simulator honours.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub lang: Option<String>,
+    pub active_test: bool,
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Ctx { lang: None, active_test: true }
+    }
+}
+
+impl Ctx {
+    pub fn from_value(v: Option<&Value>) -> Ctx {
+        let mut ctx = Ctx::default();
+        if let Some(v) = v {
+            ctx.lang = v.get("lang").and_then(Value::as_opt_str).map(str::to_string);
+            if let Some(b) = v.get("active_test").and_then(Value::as_bool) {
+                ctx.active_test = b;
+            }
+        }
+        ctx
+    }
+}
+
+fn m2m_ids(v: &Value) -> Vec<Value> {
+    // [[6, 0, ids]] or a plain list of ids.
+    match v.as_array() {
+        Some([Value::Array(cmd)]) if cmd.first().and_then(Value::as_i64) == Some(6) => cmd.get(2).and_then(Value::as_array).map(|a| a.to_vec()).unwrap_or_default(),
+        Some(a) => a.iter().filter(|x| x.as_i64().is_some()).cloned().collect(),
+        None => Vec::new(),
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Domains
+// -------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub enum Node {
+    True,
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Leaf { path: Vec<String>, op: String, value: Value },
+}
+
+const OPERATORS: &[&str] = &["=", "!=", "<>", "<", "<=", ">", ">=", "in", "not in", "like", "ilike", "not like", "not ilike", "=like", "=ilike", "child_of", "parent_of", "=?"];
+
+fn mentions(domain: &Value, field: &str) -> bool {
+    domain.as_array().unwrap_or(&[]).iter().any(|t| t.as_array().and_then(|l| l.first()).and_then(Value::as_str) == Some(field))
+}
+
+pub fn parse_domain(model: &str, m: &Model, domain: &Value) -> R<Node> {
+    let items: Vec<Value> = match domain {
+        Value::Array(a) => a.clone(),
+        Value::Bool(false) | Value::Nil => Vec::new(),
+        other => return Err(Exc::ValueErr(format!("Invalid domain: {other}"))),
+    };
+    let mut pos = 0;
+    let mut parts = Vec::new();
+    while pos < items.len() {
+        parts.push(parse_term(model, m, &items, &mut pos)?);
+    }
+    Ok(parts.into_iter().reduce(|a, b| Node::And(Box::new(a), Box::new(b))).unwrap_or(Node::True))
+}
+
+fn parse_term(model: &str, m: &Model, items: &[Value], pos: &mut usize) -> R<Node> {
+    let item = items.get(*pos).ok_or_else(|| Exc::ValueErr("Invalid domain: an operator is missing its operands".into()))?;
+    *pos += 1;
+    match item {
+        Value::String(op) if op == "&" || op == "|" => {
+            let a = parse_term(model, m, items, pos)?;
+            let b = parse_term(model, m, items, pos)?;
+            Ok(if op == "&" { Node::And(Box::new(a), Box::new(b)) } else { Node::Or(Box::new(a), Box::new(b)) })
+        }
+        Value::String(op) if op == "!" => Ok(Node::Not(Box::new(parse_term(model, m, items, pos)?))),
+        Value::Array(leaf) if leaf.len() == 3 => {
+            let field = leaf[0].as_str().ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?;
+            let op = leaf[1].as_str().ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?.to_lowercase();
+            if !OPERATORS.contains(&op.as_str()) {
+                return Err(Exc::ValueErr(format!("Invalid operator {op:?} in leaf {item}")));
+            }
+            let path: Vec<String> = field.split('.').map(str::to_string).collect();
+            let first = &path[0];
+            if first != "id" && m.field(first).is_none() {
+                let shown = leaf.iter().map(python_repr).collect::<Vec<_>>().join(", ");
+                return Err(Exc::ValueErr(format!("Invalid field {model}.{first} in leaf ({shown})")));
+            }
+            Ok(Node::Leaf { path, op, value: leaf[2].clone() })
+        }
+        Value::Bool(true) | Value::Int(1) => Ok(Node::True),
+        other => Err(Exc::ValueErr(format!("Invalid domain term {other}"))),
+    }
+}
+
+fn python_repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{s}'"),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Nil => "None".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The lower bound a top-level `('id', '>', n)` or `('id', '>=', n)` puts on ids (for keyset
+/// paging without scanning what comes before).
+fn id_lower_bound(node: &Node) -> (i64, ()) {
+    match node {
+        Node::Leaf { path, op, value } if path.len() == 1 && path[0] == "id" => match (op.as_str(), value.as_i64()) {
+            (">", Some(n)) => (n + 1, ()),
+            (">=", Some(n)) => (n, ()),
+            _ => (i64::MIN, ()),
+        },
+        Node::And(a, b) => (id_lower_bound(a).0.max(id_lower_bound(b).0), ()),
+        _ => (i64::MIN, ()),
+    }
+}
+
+fn parse_order(m: &Model, order: &str) -> R<Vec<(String, bool)>> {
+    let mut out = Vec::new();
+    for part in order.split(',') {
+        let mut words = part.split_whitespace();
+        let Some(field) = words.next() else { continue };
+        let desc = matches!(words.next().map(str::to_lowercase).as_deref(), Some("desc"));
+        if field != "id" && m.field(field).is_none() {
+            return Err(Exc::ValueErr(format!("Invalid field {field:?} on model {:?}", m.name)));
+        }
+        out.push((field.to_string(), desc));
+    }
+    if out.is_empty() {
+        out.push(("id".into(), false));
+    }
+    Ok(out)
+}
+
+pub fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Equal),
+        _ => match (a.as_str(), b.as_str()) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => Greater,
+            (None, Some(_)) => Less,
+            _ => Equal,
+        },
+    }
+}
+
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    if is_false(a) && is_false(b) {
+        return true;
+    }
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => match (a, b) {
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            _ => a.as_str().is_some() && a.as_str() == b.as_str(),
+        },
+    }
+}
+
+fn like(hay: &str, pattern: &str, ci: bool, anchored: bool) -> bool {
+    let (h, p) = if ci { (hay.to_lowercase(), pattern.to_lowercase()) } else { (hay.to_string(), pattern.to_string()) };
+    if !anchored {
+        return h.contains(&p.replace('%', ""));
+    }
+    let starts = p.starts_with('%');
+    let ends = p.ends_with('%');
+    let core = p.trim_matches('%');
+    match (starts, ends) {
+        (true, true) => h.contains(core),
+        (true, false) => h.ends_with(core),
+        (false, true) => h.starts_with(core),
+        (false, false) => h == core,
+    }
+}
+
+fn leaf_matches(v: &Value, op: &str, target: &Value) -> bool {
+    let list = |t: &Value| -> Vec<Value> { t.as_array().map(|a| a.to_vec()).unwrap_or_else(|| vec![t.clone()]) };
+    let any_of = |vals: &[Value], pred: &dyn Fn(&Value) -> bool| -> bool {
+        match v {
+            Value::Array(items) => items.iter().any(pred) || (items.is_empty() && vals.iter().any(is_false)),
+            single => pred(single),
+        }
+    };
+    match op {
+        "=" | "child_of" | "parent_of" => match v {
+            Value::Array(items) if !is_false(target) => items.iter().any(|i| loose_eq(i, target)),
+            Value::Array(items) => items.is_empty(),
+            _ => loose_eq(v, target),
+        },
+        "=?" => is_false(target) || loose_eq(v, target),
+        "!=" | "<>" => !leaf_matches(v, "=", target),
+        "in" => {
+            let vals = list(target);
+            any_of(&vals, &|x| vals.iter().any(|t| loose_eq(x, t)))
+        }
+        "not in" => !leaf_matches(v, "in", target),
+        "<" | "<=" | ">" | ">=" => {
+            if is_false(v) && !matches!(v, Value::Double(_) | Value::Int(_)) {
+                return false;
+            }
+            let c = cmp_values(v, target);
+            match op {
+                "<" => c.is_lt(),
+                "<=" => c.is_le(),
+                ">" => c.is_gt(),
+                _ => c.is_ge(),
+            }
+        }
+        "like" | "ilike" | "=like" | "=ilike" => {
+            let pat = target.as_str().unwrap_or("");
+            let ci = op.contains('i');
+            let anchored = op.starts_with('=');
+            v.as_str().is_some_and(|s| like(s, pat, ci, anchored))
+        }
+        "not like" | "not ilike" => !leaf_matches(v, &op[4..], target),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> World {
+        let mut w = World::new(17);
+        super::super::catalog::populate(&mut w, 20, 7);
+        w
+    }
+
+    #[test]
+    fn domains_and_keyset_paging() {
+        let w = world();
+        let ctx = Ctx::default();
+        let all = w.search("product.product", &Value::Array(vec![]), Some("id"), 0, None, &ctx).unwrap();
+        assert_eq!(all.len(), 20);
+        let d = Value::from(serde_json::json!([["id", ">", all[9]]]));
+        let rest = w.search("product.product", &d, Some("id"), 0, Some(5), &ctx).unwrap();
+        assert_eq!(rest, all[10..15].to_vec());
+        let d = Value::from(serde_json::json!(["|", ["default_code", "=", "SKU-00001"], ["default_code", "=", "SKU-00002"]]));
+        assert_eq!(w.search("product.product", &d, None, 0, None, &ctx).unwrap().len(), 2);
+        let bad = Value::from(serde_json::json!([["nofield", "=", 1]]));
+        assert_eq!(
+            w.search("product.product", &bad, None, 0, None, &ctx).unwrap_err(),
+            Exc::ValueErr("Invalid field product.product.nofield in leaf ('nofield', '=', 1)".into())
+        );
+    }
+
+    #[test]
+    fn confirm_reserves_and_validate_delivers() {
+        let mut w = world();
+        let product = 1 + w.search("product.product", &Value::Array(vec![]), None, 0, Some(1), &Ctx::default()).unwrap()[0] - 1;
+        w.set_on_hand(product, 10.0).unwrap();
+        let partner = w.create("res.partner", &Value::record([("name", Value::from("زبون"))])).unwrap();
+        let so = w
+            .create(
+                "sale.order",
+                &Value::from(serde_json::json!({"partner_id": partner, "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 3, "price_unit": 12.5}]]})),
+            )
+            .unwrap();
+        assert_eq!(w.stored("sale.order", so, "name").as_str().unwrap(), "S00001");
+        w.action_confirm(&[so]).unwrap();
+        assert_eq!(w.free_qty(product), 7.0);
+        assert_eq!(w.qty_available(product), 10.0);
+        assert!(matches!(w.action_confirm(&[so]), Err(Exc::User(m)) if m.contains("S00001")));
+        let picking = w.inverse("stock.picking", "sale_id", so)[0];
+        w.button_validate(&[picking]).unwrap();
+        assert_eq!(w.qty_available(product), 7.0);
+        assert_eq!(w.free_qty(product), 7.0);
+        assert_eq!(w.stored("stock.picking", picking, "state").as_str(), Some("done"));
+    }
+}

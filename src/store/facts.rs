@@ -1,0 +1,55 @@
+//! Small facts the daemon publishes for the CLI: Odoo reachability and version, the heartbeat.
+
+use super::{now_ms, Result, Store};
+use rusqlite::{params, OptionalExtension};
+
+pub const ODOO_VERSION: &str = "odoo.version";
+pub const ODOO_USER: &str = "odoo.user";
+/// "ok" or the error text.
+pub const ODOO_STATUS: &str = "odoo.status";
+/// When Odoo stopped answering (ms), absent while it answers.
+pub const ODOO_DOWN_SINCE: &str = "odoo.down_since";
+pub const DAEMON_HEARTBEAT: &str = "daemon.heartbeat";
+pub const DAEMON_PID: &str = "daemon.pid";
+/// Why the daemon stopped taking work (storage trouble), absent while all is well.
+pub const DAEMON_PAUSED: &str = "daemon.paused";
+
+pub fn set(store: &Store, key: &str, value: &str) -> Result<()> {
+    let now = now_ms();
+    let value = crate::secret::scrub(value);
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO facts (key, value, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3",
+            params![key, value, now],
+        )?;
+        Ok(())
+    })
+}
+
+/// Sets the value only if the key is absent (e.g. "down since" keeps the first failure time).
+pub fn set_if_absent(store: &Store, key: &str, value: &str) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO facts (key, value, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+            params![key, value, now],
+        )?;
+        Ok(())
+    })
+}
+
+pub fn remove(store: &Store, key: &str) -> Result<()> {
+    store.write(|tx| {
+        tx.execute("DELETE FROM facts WHERE key = ?1", [key])?;
+        Ok(())
+    })
+}
+
+/// The value and when it was set.
+pub fn get(store: &Store, key: &str) -> Result<Option<(String, i64)>> {
+    store.read(|c| {
+        Ok(c.query_row("SELECT value, updated_at FROM facts WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    })
+}

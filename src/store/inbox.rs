@@ -1,0 +1,145 @@
+//! The inbox: every event received from a channel (webhook or pull) is committed here before it
+//! is acknowledged, and the same event id from the same source is stored once.
+
+use super::{now_ms, Result, Store};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    New(i64),
+    /// Already in the inbox (a webhook retried, an order pulled twice).
+    Duplicate(i64),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub source: String,
+    pub event_id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub state: String,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub received_at: i64,
+}
+
+/// Stores an event unless the same (source, event id) is already there.
+pub fn receive(store: &Store, source: &str, event_id: &str, kind: &str, payload: &serde_json::Value) -> Result<Received> {
+    let now = now_ms();
+    let body = payload.to_string();
+    store.write(|tx| {
+        let n = tx.execute(
+            "INSERT INTO inbox (source, event_id, kind, payload, state, received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5) \
+             ON CONFLICT (source, event_id) DO NOTHING",
+            params![source, event_id, kind, body, now],
+        )?;
+        if n == 1 {
+            Ok(Received::New(tx.last_insert_rowid()))
+        } else {
+            let id = tx.query_row(
+                "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
+                params![source, event_id],
+                |r| r.get(0),
+            )?;
+            Ok(Received::Duplicate(id))
+        }
+    })
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let payload: String = r.get(4)?;
+    Ok(Event {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        event_id: r.get(2)?,
+        kind: r.get(3)?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        state: r.get(5)?,
+        error: r.get(6)?,
+        attempts: r.get(7)?,
+        received_at: r.get(8)?,
+    })
+}
+
+const COLUMNS: &str = "id, source, event_id, kind, payload, state, error, attempts, received_at";
+
+/// Events not yet processed, oldest first.
+pub fn pending(store: &Store, source: Option<&str>, limit: usize) -> Result<Vec<Event>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM inbox WHERE state = 'received' AND (?1 IS NULL OR source = ?1) ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![source, limit as i64], from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+pub fn get(store: &Store, id: i64) -> Result<Option<Event>> {
+    store.read(|c| Ok(c.query_row(&format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1"), [id], from_row).optional()?))
+}
+
+pub fn mark_done(store: &Store, id: i64) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        tx.execute("UPDATE inbox SET state = 'done', error = NULL, processed_at = ?2 WHERE id = ?1", params![id, now])?;
+        Ok(())
+    })
+}
+
+/// Sets an event aside with the reason (an unknown product, a malformed order): it waits for
+/// the operator, and other events keep flowing.
+pub fn park(store: &Store, id: i64, reason: &str) -> Result<()> {
+    let now = now_ms();
+    let reason = crate::secret::scrub(reason);
+    store.write(|tx| {
+        tx.execute(
+            "UPDATE inbox SET state = 'parked', error = ?2, attempts = attempts + 1, processed_at = ?3 WHERE id = ?1",
+            params![id, reason, now],
+        )?;
+        Ok(())
+    })
+}
+
+/// Events by state, newest first.
+pub fn list(store: &Store, state: Option<&str>, limit: usize) -> Result<Vec<Event>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM inbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![state, limit as i64], from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+/// Counts per (source, state).
+pub fn counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
+    store.read(|c| {
+        let mut stmt = c.prepare("SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state ORDER BY source")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_event_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        let p = serde_json::json!({"hashed_id": "632717520571"});
+        let a = receive(&s, "cartona", "632717520571", "order", &p).unwrap();
+        let b = receive(&s, "cartona", "632717520571", "order", &p).unwrap();
+        assert!(matches!(a, Received::New(_)));
+        assert_eq!(b, Received::Duplicate(match a { Received::New(id) => id, _ => unreachable!() }));
+        assert_eq!(pending(&s, None, 10).unwrap().len(), 1);
+        park(&s, pending(&s, None, 10).unwrap()[0].id, "product 904#2 is not mapped").unwrap();
+        assert!(pending(&s, None, 10).unwrap().is_empty());
+        assert_eq!(list(&s, Some("parked"), 10).unwrap()[0].error.as_deref(), Some("product 904#2 is not mapped"));
+    }
+}

@@ -1,0 +1,165 @@
+//! Id mappings: which Odoo record is which record on a channel (unique both ways), and the hash
+//! of what was last sent for it, so only differences go out.
+
+use super::{now_ms, Result, Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Mapping {
+    pub id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub odoo_model: String,
+    pub odoo_id: i64,
+    pub external_id: String,
+    pub last_hash: Option<String>,
+    pub last_sent_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
+    Ok(Mapping {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        kind: r.get(2)?,
+        odoo_model: r.get(3)?,
+        odoo_id: r.get(4)?,
+        external_id: r.get(5)?,
+        last_hash: r.get(6)?,
+        last_sent_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+/// Links an Odoo record to an external id. Re-linking the same pair is a no-op; linking either
+/// side to something else is refused with a message naming the existing link.
+pub fn set(store: &Store, channel: &str, kind: &str, odoo_model: &str, odoo_id: i64, external_id: &str) -> Result<Mapping> {
+    let now = now_ms();
+    store.write(|tx| {
+        let by_odoo: Option<Mapping> = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"),
+                params![channel, kind, odoo_id],
+                from_row,
+            )
+            .optional()?;
+        let by_ext: Option<Mapping> = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND external_id = ?3"),
+                params![channel, kind, external_id],
+                from_row,
+            )
+            .optional()?;
+        match (by_odoo, by_ext) {
+            (Some(a), Some(b)) if a.id == b.id => return Ok(a),
+            (Some(a), _) => {
+                return Err(StoreError::Conflict(format!(
+                    "{odoo_model} {odoo_id} is already mapped to {channel} {kind} {:?}; unset it first",
+                    a.external_id
+                )))
+            }
+            (_, Some(b)) => {
+                return Err(StoreError::Conflict(format!(
+                    "{channel} {kind} {external_id:?} is already mapped to {} {}; unset it first",
+                    b.odoo_model, b.odoo_id
+                )))
+            }
+            (None, None) => {}
+        }
+        tx.execute(
+            "INSERT INTO mappings (channel, kind, odoo_model, odoo_id, external_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![channel, kind, odoo_model, odoo_id, external_id, now],
+        )?;
+        let id = tx.last_insert_rowid();
+        Ok(tx.query_row(&format!("SELECT {COLUMNS} FROM mappings WHERE id = ?1"), [id], from_row)?)
+    })
+}
+
+/// Removes the mapping of an Odoo id or an external id. Returns whether one existed.
+pub fn unset(store: &Store, channel: &str, kind: &str, odoo_id: Option<i64>, external_id: Option<&str>) -> Result<bool> {
+    store.write(|tx| {
+        let n = tx.execute(
+            "DELETE FROM mappings WHERE channel = ?1 AND kind = ?2 AND (odoo_id = ?3 OR external_id = ?4)",
+            params![channel, kind, odoo_id, external_id],
+        )?;
+        Ok(n > 0)
+    })
+}
+
+pub fn by_odoo(store: &Store, channel: &str, kind: &str, odoo_id: i64) -> Result<Option<Mapping>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"),
+            params![channel, kind, odoo_id],
+            from_row,
+        )
+        .optional()?)
+    })
+}
+
+pub fn by_external(store: &Store, channel: &str, kind: &str, external_id: &str) -> Result<Option<Mapping>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND external_id = ?3"),
+            params![channel, kind, external_id],
+            from_row,
+        )
+        .optional()?)
+    })
+}
+
+/// Records what the channel accepted for a mapped record.
+pub fn mark_sent(store: &Store, mapping_id: i64, hash: &str) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        tx.execute(
+            "UPDATE mappings SET last_hash = ?2, last_sent_at = ?3, updated_at = ?3 WHERE id = ?1",
+            params![mapping_id, hash, now],
+        )?;
+        Ok(())
+    })
+}
+
+pub fn list(store: &Store, channel: Option<&str>, kind: Option<&str>, limit: usize) -> Result<Vec<Mapping>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM mappings WHERE (?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR kind = ?2) \
+             ORDER BY channel, kind, odoo_id LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![channel, kind, limit as i64], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+pub fn count(store: &Store, channel: &str) -> Result<i64> {
+    store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM mappings WHERE channel = ?1", [channel], |r| r.get(0))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mappings_are_unique_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        let m = set(&s, "cartona", "product", "product.product", 7, "SP-7").unwrap();
+        assert_eq!(set(&s, "cartona", "product", "product.product", 7, "SP-7").unwrap(), m);
+        let e = set(&s, "cartona", "product", "product.product", 7, "SP-8").unwrap_err();
+        assert!(e.to_string().contains("already mapped to cartona product \"SP-7\""), "{e}");
+        let e = set(&s, "cartona", "product", "product.product", 8, "SP-7").unwrap_err();
+        assert!(e.to_string().contains("already mapped to product.product 7"), "{e}");
+        set(&s, "medusa", "product", "product.product", 7, "SP-7").unwrap();
+        mark_sent(&s, m.id, "abc").unwrap();
+        assert_eq!(by_external(&s, "cartona", "product", "SP-7").unwrap().unwrap().last_hash.as_deref(), Some("abc"));
+        assert!(unset(&s, "cartona", "product", Some(7), None).unwrap());
+        assert!(by_odoo(&s, "cartona", "product", 7).unwrap().is_none());
+        assert_eq!(list(&s, None, None, 10).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,291 @@
+//! The SQLite state file: one connection, WAL, `BEGIN IMMEDIATE` for every write, migrations
+//! embedded from `migrations/`. The daemon holds the writer; the CLI opens the same file
+//! read-only (or, for `queue retry`/`map set`, as a second short-lived writer).
+//!
+//! Parts: [`queue`] (durable jobs), [`synclog`] (the operator's log), [`mapping`] (Odoo ids <->
+//! channel ids), [`inbox`] (received events), [`streams`] (cursors and last runs), [`facts`].
+
+pub mod facts;
+pub mod inbox;
+pub mod mapping;
+pub mod queue;
+pub mod streams;
+pub mod synclog;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The migrations, in order. Their position is their version (`PRAGMA user_version`).
+const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../migrations/0001_initial.sql"))];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {path} is at schema version {found}, newer than this marketsync understands ({SCHEMA_VERSION}); \
+         run the newer marketsync, or restore a backup made before the upgrade"
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("state database {path} was not created yet (the daemon creates it at its first start)")]
+    Missing { path: PathBuf },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl StoreError {
+    /// True when the disk is full or the file became read-only: the daemon stops taking work
+    /// until it is fixed rather than failing jobs it cannot record.
+    pub fn is_storage_unavailable(&self) -> bool {
+        let code = match self {
+            StoreError::Sql(e) | StoreError::Open { source: e, .. } => e.sqlite_error_code(),
+            _ => None,
+        };
+        matches!(
+            code,
+            Some(rusqlite::ErrorCode::DiskFull)
+                | Some(rusqlite::ErrorCode::ReadOnly)
+                | Some(rusqlite::ErrorCode::CannotOpen)
+                | Some(rusqlite::ErrorCode::SystemIoFailure)
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Milliseconds since the Unix epoch, the time unit of every table.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The state store. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    read_only: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state file for writing and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                    path: path.to_path_buf(),
+                    source: rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                        Some(format!("cannot create directory {}: {e}", dir.display())),
+                    ),
+                })?;
+            }
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        configure(&conn).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        migrate(&mut conn, path)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing state file read-only, for commands that only look (works while the
+    /// daemon runs). A missing file is [`StoreError::Missing`].
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        configure(&conn).map_err(open_err)?;
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+            read_only: true,
+        })
+    }
+
+    /// An empty in-memory state, for commands run before the daemon ever started.
+    pub fn open_empty() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate(&mut conn, Path::new(":memory:"))?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: PathBuf::from(":memory:"),
+            read_only: true,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so a
+    /// second writer waits on busy_timeout instead of failing mid-transaction).
+    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs a read.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.lock();
+        f(&conn)
+    }
+
+    /// Runs a store operation off the async runtime's threads.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// Checkpoints the WAL into the main file (housekeeping).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.lock()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Conflict(format!("migration {name} failed: {e}"))
+        })?;
+        tx.pragma_update(None, "user_version", (index + 1) as u32)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_from_empty_then_rerun_are_noops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO facts (key, value, updated_at) VALUES ('k', 'v', 0)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let v: String = store
+            .read(|c| Ok(c.query_row("SELECT value FROM facts WHERE key = 'k'", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(v, "v");
+        let mode: String = store
+            .read(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn newer_database_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(conn);
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(err.to_string().contains("newer than this marketsync understands"), "{err}");
+        let err = Store::open_read_only(&path).err().expect("must refuse");
+        assert!(matches!(err, StoreError::TooNew { .. }));
+    }
+
+    #[test]
+    fn read_only_open_sees_writes_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let writer = Store::open(&path).unwrap();
+        facts::set(&writer, "odoo.version", "17.0").unwrap();
+        let reader = Store::open_read_only(&path).unwrap();
+        assert_eq!(facts::get(&reader, "odoo.version").unwrap().unwrap().0, "17.0");
+        assert!(facts::set(&reader, "x", "y").is_err());
+    }
+}

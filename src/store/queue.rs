@@ -1,0 +1,608 @@
+//! The durable job queue: jobs survive restarts, coalesce on their key (latest value wins),
+//! retry with backoff by error class, and end `done` or `dead` with the reason.
+
+use super::{now_ms, Result, Store, StoreError};
+use crate::config::RetryConfig;
+use crate::retry::{backoff_delay, RetryClass};
+use rusqlite::{params, OptionalExtension, Row};
+use std::collections::HashMap;
+use serde::Serialize;
+
+/// A job's life: `pending` -> `running` -> `done`, or -> `retrying` -> `running` ..., or -> `dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Retrying,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Pending,
+        JobState::Running,
+        JobState::Retrying,
+        JobState::Done,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Retrying => "retrying",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub key: String,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub error_class: Option<String>,
+    pub correlation_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, channel, kind, coalesce_key, payload, state, attempts, next_attempt_at, \
+                       last_error, error_class, correlation_id, created_at, updated_at";
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    let payload: String = r.get(4)?;
+    let state: String = r.get(5)?;
+    Ok(Job {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        kind: r.get(2)?,
+        key: r.get(3)?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        state: JobState::parse(&state).unwrap_or(JobState::Dead),
+        attempts: r.get(6)?,
+        next_attempt_at: r.get(7)?,
+        last_error: r.get(8)?,
+        error_class: r.get(9)?,
+        correlation_id: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+/// A job to add.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub channel: String,
+    pub kind: String,
+    /// Coalescing key: a waiting job with the same key gets this payload instead of a new row.
+    pub key: String,
+    pub payload: serde_json::Value,
+    pub correlation_id: Option<String>,
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    New(i64),
+    /// A waiting job with the same key now carries the new payload.
+    Coalesced(i64),
+}
+
+impl Enqueued {
+    pub fn id(self) -> i64 {
+        match self {
+            Enqueued::New(id) | Enqueued::Coalesced(id) => id,
+        }
+    }
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailOutcome {
+    Retrying { attempt: u32, next_attempt_at: i64 },
+    Dead { reason: String },
+    /// A newer job with the same key is already waiting; this one is closed in its favour.
+    Superseded { by: i64 },
+}
+
+/// Adds jobs in one transaction, coalescing each with a waiting job of the same key.
+pub fn enqueue_many(store: &Store, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+    let now = now_ms();
+    store.write(|tx| {
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut find = tx.prepare_cached(
+            "SELECT id FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying')",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE jobs SET payload = ?2, correlation_id = COALESCE(?3, correlation_id), updated_at = ?4 WHERE id = ?1",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO jobs (channel, kind, coalesce_key, payload, state, attempts, next_attempt_at, \
+             correlation_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?5, ?5)",
+        )?;
+        for job in jobs {
+            let payload = job.payload.to_string();
+            let existing: Option<i64> = find.query_row([&job.key], |r| r.get(0)).optional()?;
+            match existing {
+                Some(id) => {
+                    update.execute(params![id, payload, job.correlation_id, now])?;
+                    out.push(Enqueued::Coalesced(id));
+                }
+                None => {
+                    insert.execute(params![job.channel, job.kind, job.key, payload, now, job.correlation_id])?;
+                    out.push(Enqueued::New(tx.last_insert_rowid()));
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+pub fn enqueue(store: &Store, job: NewJob) -> Result<Enqueued> {
+    Ok(enqueue_many(store, std::slice::from_ref(&job))?[0])
+}
+
+/// Claims due jobs (pending or retrying with `next_attempt_at <= now`), oldest first, at most
+/// `room[channel]` per channel (channels absent from `room` have no worker and are left
+/// waiting), and marks them running.
+pub fn claim_due(store: &Store, now: i64, room: &HashMap<String, usize>) -> Result<Vec<Job>> {
+    store.write(|tx| {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?1 \
+             ORDER BY next_attempt_at, id LIMIT ?2"
+        ))?;
+        let limit: usize = room.values().sum();
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut room = room.clone();
+        // Over-fetch so jobs of a full channel do not starve the others.
+        let fetch = (limit * 4 + 16) as i64;
+        let candidates: Vec<Job> = stmt
+            .query_map(params![now, fetch], job_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut claimed = Vec::new();
+        let mut mark = tx.prepare_cached("UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1")?;
+        for mut job in candidates {
+            match room.get_mut(&job.channel) {
+                Some(free) if *free > 0 => *free -= 1,
+                _ => continue,
+            }
+            mark.execute(params![job.id, now])?;
+            job.state = JobState::Running;
+            claimed.push(job);
+        }
+        Ok(claimed)
+    })
+}
+
+/// The job finished its work.
+pub fn complete(store: &Store, id: i64) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        tx.execute(
+            "UPDATE jobs SET state = 'done', updated_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    })
+}
+
+/// The job failed with an error of `class`: retry later or dead-letter it.
+pub fn fail(
+    store: &Store,
+    id: i64,
+    class: RetryClass,
+    error: &str,
+    policy: &RetryConfig,
+    now: i64,
+) -> Result<FailOutcome> {
+    let error = crate::secret::scrub(error);
+    store.write(|tx| {
+        let (attempts, key): (u32, String) = tx
+            .query_row("SELECT attempts, coalesce_key FROM jobs WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("job {id} does not exist")))?;
+        let attempt = attempts + 1;
+        let waiting: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying') AND id != ?2",
+                params![key, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let outcome = if class.is_retryable() && attempt < policy.max_attempts {
+            if let Some(by) = waiting {
+                FailOutcome::Superseded { by }
+            } else {
+                let delay = backoff_delay(
+                    attempt,
+                    policy.base_delay.0,
+                    policy.max_delay.0,
+                    class,
+                    &mut rand::rng(),
+                );
+                FailOutcome::Retrying {
+                    attempt,
+                    next_attempt_at: now + delay.as_millis() as i64,
+                }
+            }
+        } else {
+            let why = if class.is_retryable() {
+                format!("gave up after {attempt} attempts: {error}")
+            } else {
+                format!("{} error, not retried: {error}", class.as_str())
+            };
+            FailOutcome::Dead { reason: why }
+        };
+        match &outcome {
+            FailOutcome::Retrying { next_attempt_at, .. } => tx.execute(
+                "UPDATE jobs SET state = 'retrying', attempts = ?2, next_attempt_at = ?3, last_error = ?4, \
+                 error_class = ?5, updated_at = ?6 WHERE id = ?1",
+                params![id, attempt, next_attempt_at, error, class.as_str(), now],
+            )?,
+            FailOutcome::Dead { reason } => tx.execute(
+                "UPDATE jobs SET state = 'dead', attempts = ?2, last_error = ?3, error_class = ?4, updated_at = ?5 \
+                 WHERE id = ?1",
+                params![id, attempt, reason, class.as_str(), now],
+            )?,
+            FailOutcome::Superseded { by } => tx.execute(
+                "UPDATE jobs SET state = 'done', attempts = ?2, last_error = ?3, error_class = ?4, updated_at = ?5 \
+                 WHERE id = ?1",
+                params![id, attempt, format!("superseded by job {by} after: {error}"), class.as_str(), now],
+            )?,
+        };
+        Ok(outcome)
+    })
+}
+
+/// Puts a running job back to waiting without counting an attempt (shutdown cut it short).
+pub fn release(store: &Store, id: i64) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        release_or_supersede(tx, id, now)?;
+        Ok(())
+    })
+}
+
+fn release_or_supersede(tx: &rusqlite::Transaction<'_>, id: i64, now: i64) -> Result<()> {
+    let waiting: Option<i64> = tx
+        .query_row(
+            "SELECT w.id FROM jobs w JOIN jobs j ON j.coalesce_key = w.coalesce_key \
+             WHERE j.id = ?1 AND w.id != ?1 AND w.state IN ('pending', 'retrying')",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match waiting {
+        // A newer value is already waiting; the interrupted older one would only be overwritten.
+        Some(by) => tx.execute(
+            "UPDATE jobs SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, format!("superseded by job {by}"), now],
+        )?,
+        None => tx.execute(
+            "UPDATE jobs SET state = 'pending', next_attempt_at = MIN(next_attempt_at, ?2), updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?,
+    };
+    Ok(())
+}
+
+/// At start: jobs left `running` by a crash go back to `pending`. Returns how many.
+pub fn recover_running(store: &Store) -> Result<usize> {
+    let now = now_ms();
+    store.write(|tx| {
+        let ids: Vec<i64> = tx
+            .prepare("SELECT id FROM jobs WHERE state = 'running' ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in &ids {
+            release_or_supersede(tx, *id, now)?;
+        }
+        Ok(ids.len())
+    })
+}
+
+pub fn get(store: &Store, id: i64) -> Result<Option<Job>> {
+    store.read(|c| {
+        Ok(c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], job_from_row)
+            .optional()?)
+    })
+}
+
+/// Jobs, newest first, optionally of one state and channel.
+pub fn list(store: &Store, state: Option<JobState>, channel: Option<&str>, limit: usize) -> Result<Vec<Job>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR channel = ?2) \
+             ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![state.map(JobState::as_str), channel, limit as i64], job_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+/// Job counts per (channel, state).
+pub fn counts(store: &Store) -> Result<Vec<(String, JobState, i64)>> {
+    store.read(|c| {
+        let mut stmt = c.prepare("SELECT channel, state, COUNT(*) FROM jobs GROUP BY channel, state ORDER BY channel")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let state: String = r.get(1)?;
+                Ok((r.get(0)?, JobState::parse(&state).unwrap_or(JobState::Dead), r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+/// The earliest `next_attempt_at` among waiting jobs (so idle workers sleep until then).
+pub fn next_due_at(store: &Store) -> Result<Option<i64>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ('pending', 'retrying')",
+            [],
+            |r| r.get(0),
+        )?)
+    })
+}
+
+/// What `queue retry` did to one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeued {
+    /// Back to pending, due now, attempts reset.
+    Requeued,
+    /// A newer job with the same key is waiting, so this one was closed instead.
+    Superseded { by: i64 },
+}
+
+/// Operator: run a dead or retrying job again now, attempts reset.
+pub fn retry_now(store: &Store, id: i64) -> Result<Requeued> {
+    let now = now_ms();
+    store.write(|tx| {
+        let row: Option<(String, String)> = tx
+            .query_row("SELECT state, coalesce_key FROM jobs WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (state, key) = row.ok_or_else(|| StoreError::NotFound(format!("job {id} does not exist")))?;
+        match state.as_str() {
+            "dead" | "retrying" | "pending" => {}
+            other => {
+                return Err(StoreError::Conflict(format!(
+                    "job {id} is {other}; only dead, retrying or pending jobs can be retried"
+                )))
+            }
+        }
+        let waiting: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying') AND id != ?2",
+                params![key, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(by) = waiting {
+            tx.execute(
+                "UPDATE jobs SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, format!("superseded by job {by}"), now],
+            )?;
+            return Ok(Requeued::Superseded { by });
+        }
+        tx.execute(
+            "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(Requeued::Requeued)
+    })
+}
+
+/// Operator: retry every dead job. Returns the ids requeued.
+pub fn retry_dead(store: &Store) -> Result<Vec<i64>> {
+    let ids: Vec<i64> = store.read(|c| {
+        Ok(c.prepare("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    })?;
+    let mut requeued = Vec::new();
+    for id in ids {
+        if retry_now(store, id)? == Requeued::Requeued {
+            requeued.push(id);
+        }
+    }
+    Ok(requeued)
+}
+
+/// Operator: delete a job that is not running.
+pub fn drop_job(store: &Store, id: i64) -> Result<()> {
+    store.write(|tx| {
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        match state.as_deref() {
+            None => Err(StoreError::NotFound(format!("job {id} does not exist"))),
+            Some("running") => Err(StoreError::Conflict(format!(
+                "job {id} is running; wait for it to finish or fail, then drop it"
+            ))),
+            Some(_) => {
+                tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Housekeeping: forget finished jobs older than `before`.
+pub fn prune_done(store: &Store, before: i64) -> Result<usize> {
+    store.write(|tx| Ok(tx.execute("DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1", [before])?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HumanDuration;
+    use std::time::Duration;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        (dir, store)
+    }
+
+    fn job(key: &str, value: i64) -> NewJob {
+        NewJob {
+            channel: "test".into(),
+            kind: "stock".into(),
+            key: key.into(),
+            payload: serde_json::json!({ "qty": value }),
+            correlation_id: None,
+        }
+    }
+
+    fn room(n: usize) -> HashMap<String, usize> {
+        HashMap::from([("test".to_string(), n), ("other".to_string(), n)])
+    }
+
+    fn policy(max_attempts: u32) -> RetryConfig {
+        RetryConfig {
+            max_attempts,
+            base_delay: HumanDuration(Duration::from_secs(1)),
+            max_delay: HumanDuration(Duration::from_secs(60)),
+        }
+    }
+
+    #[test]
+    fn enqueue_coalesces_on_a_waiting_job_and_latest_value_wins() {
+        let (_d, s) = store();
+        let a = enqueue(&s, job("test:stock:1", 5)).unwrap();
+        let b = enqueue(&s, job("test:stock:1", 7)).unwrap();
+        let c = enqueue(&s, job("test:stock:2", 1)).unwrap();
+        assert!(matches!(a, Enqueued::New(_)));
+        assert_eq!(b, Enqueued::Coalesced(a.id()));
+        assert!(matches!(c, Enqueued::New(_)));
+        let j = get(&s, a.id()).unwrap().unwrap();
+        assert_eq!(j.payload["qty"], 7);
+        assert_eq!(list(&s, Some(JobState::Pending), None, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_running_job_does_not_absorb_a_newer_value() {
+        let (_d, s) = store();
+        let a = enqueue(&s, job("k", 1)).unwrap().id();
+        let claimed = claim_due(&s, now_ms(), &room(10)).unwrap();
+        assert_eq!(claimed.len(), 1);
+        let b = enqueue(&s, job("k", 2)).unwrap();
+        assert!(matches!(b, Enqueued::New(id) if id != a));
+        // The running one fails: the newer waiting job supersedes it, no duplicate retry.
+        let out = fail(&s, a, RetryClass::Transient, "timeout", &policy(5), now_ms()).unwrap();
+        assert_eq!(out, FailOutcome::Superseded { by: b.id() });
+    }
+
+    #[test]
+    fn transient_errors_retry_then_dead_letter_after_max_attempts() {
+        let (_d, s) = store();
+        let id = enqueue(&s, job("k", 1)).unwrap().id();
+        let p = policy(3);
+        let mut now = now_ms();
+        for attempt in 1..=2 {
+            assert_eq!(claim_due(&s, now, &room(1)).unwrap().len(), 1);
+            match fail(&s, id, RetryClass::Transient, "connection refused", &p, now).unwrap() {
+                FailOutcome::Retrying { attempt: a, next_attempt_at } => {
+                    assert_eq!(a, attempt);
+                    assert!(next_attempt_at >= now && next_attempt_at <= now + 60_000);
+                    // Not due before its time.
+                    if next_attempt_at > now {
+                        assert!(claim_due(&s, next_attempt_at - 1, &room(1)).unwrap().is_empty());
+                    }
+                    now = next_attempt_at;
+                }
+                other => panic!("expected a retry, got {other:?}"),
+            }
+        }
+        assert_eq!(claim_due(&s, now, &room(1)).unwrap().len(), 1);
+        let out = fail(&s, id, RetryClass::Transient, "connection refused", &p, now).unwrap();
+        assert!(matches!(out, FailOutcome::Dead { ref reason } if reason.contains("gave up after 3 attempts")));
+        assert_eq!(get(&s, id).unwrap().unwrap().state, JobState::Dead);
+    }
+
+    #[test]
+    fn permanent_and_auth_errors_go_straight_to_dead_with_the_reason() {
+        let (_d, s) = store();
+        for (key, class, msg) in [
+            ("a", RetryClass::Permanent, "Cartona answered 400: invalid price"),
+            ("b", RetryClass::Auth, "Cartona rejected the token"),
+        ] {
+            let id = enqueue(&s, job(key, 1)).unwrap().id();
+            claim_due(&s, now_ms(), &room(10)).unwrap();
+            let out = fail(&s, id, class, msg, &policy(10), now_ms()).unwrap();
+            let FailOutcome::Dead { reason } = out else { panic!("not dead") };
+            assert!(reason.contains(msg));
+            let j = get(&s, id).unwrap().unwrap();
+            assert_eq!((j.state, j.attempts), (JobState::Dead, 1));
+            assert_eq!(j.error_class.as_deref(), Some(class.as_str()));
+        }
+    }
+
+    #[test]
+    fn crash_recovery_returns_running_jobs_to_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let s = Store::open(&path).unwrap();
+            enqueue(&s, job("a", 1)).unwrap();
+            enqueue(&s, job("b", 1)).unwrap();
+            assert_eq!(claim_due(&s, now_ms(), &room(10)).unwrap().len(), 2);
+            // process "crashes" here: the store is dropped with both jobs running
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(recover_running(&s).unwrap(), 2);
+        assert_eq!(list(&s, Some(JobState::Pending), None, 10).unwrap().len(), 2);
+        assert_eq!(list(&s, Some(JobState::Running), None, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn full_channels_are_skipped() {
+        let (_d, s) = store();
+        let mut other = job("x", 1);
+        other.channel = "other".into();
+        enqueue(&s, job("a", 1)).unwrap();
+        enqueue(&s, other).unwrap();
+        let mut r = room(10);
+        r.insert("test".into(), 0);
+        let claimed = claim_due(&s, now_ms(), &r).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].channel, "other");
+    }
+
+    #[test]
+    fn operator_retry_and_drop() {
+        let (_d, s) = store();
+        let id = enqueue(&s, job("a", 1)).unwrap().id();
+        claim_due(&s, now_ms(), &room(1)).unwrap();
+        fail(&s, id, RetryClass::Auth, "401", &policy(5), now_ms()).unwrap();
+        assert_eq!(retry_dead(&s).unwrap(), vec![id]);
+        let j = get(&s, id).unwrap().unwrap();
+        assert_eq!((j.state, j.attempts), (JobState::Pending, 0));
+        assert!(matches!(drop_job(&s, 999), Err(StoreError::NotFound(_))));
+        drop_job(&s, id).unwrap();
+        assert!(get(&s, id).unwrap().is_none());
+    }
+}
