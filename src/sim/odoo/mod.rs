@@ -71,6 +71,26 @@ pub struct SimOdoo {
     pub faults: Faults,
     opts: SimOptions,
     calls: Mutex<HashMap<String, u64>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight<'a>(&'a SimOdoo);
+
+impl<'a> InFlight<'a> {
+    fn enter(sim: &'a SimOdoo) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = sim.in_flight.fetch_add(1, SeqCst) + 1;
+        sim.max_in_flight.fetch_max(now, SeqCst);
+        InFlight(sim)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl SimOdoo {
@@ -86,6 +106,11 @@ impl SimOdoo {
     /// ORM calls served in all.
     pub fn call_count(&self) -> u64 {
         self.calls().values().sum()
+    }
+
+    /// The most requests that were ever being served at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn count(&self, key: String) {
@@ -180,7 +205,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
     catalog::populate(&mut w, opts.products, opts.seed);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
     let addr = listener.local_addr()?;
-    let sim = Arc::new(SimOdoo { world: Mutex::new(w), faults: Faults::default(), opts, calls: Mutex::default() });
+    let sim = Arc::new(SimOdoo { world: Mutex::new(w), faults: Faults::default(), opts, calls: Mutex::default(), in_flight: 0.into(), max_in_flight: 0.into() });
     let stop = CancellationToken::new();
     let task = Some(spawn_server(listener, sim.clone(), stop.clone()));
     Ok(SimHandle { addr, sim, stop, task })
@@ -427,6 +452,7 @@ async fn method_not_allowed() -> Response<Body> {
 }
 
 async fn xmlrpc(State(sim): State<Arc<SimOdoo>>, Path(service): Path<String>, body: Bytes) -> Response<Body> {
+    let _busy = InFlight::enter(&sim);
     if let Some(r) = faults::act(&sim.faults).await {
         return r;
     }
@@ -489,6 +515,7 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 async fn jsonrpc(State(sim): State<Arc<SimOdoo>>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+    let _busy = InFlight::enter(&sim);
     if let Some(r) = faults::act(&sim.faults).await {
         return r;
     }
@@ -526,8 +553,10 @@ async fn jsonrpc(State(sim): State<Arc<SimOdoo>>, headers: HeaderMap, body: Byte
         Ok(Value::Nil) => format!("{{\"jsonrpc\": \"2.0\", \"id\": {id}}}"),
         Ok(v) => format!("{{\"jsonrpc\": \"2.0\", \"id\": {id}, \"result\": {}}}", serde_json::Value::from(v)),
         Err(((name, message), _)) => {
+            // Odoo 19 sends code 0 where 17 sent 200 (both recorded).
+            let code = if sim.opts.major >= 19 { 0 } else { 200 };
             let error = serde_json::json!({
-                "code": 200,
+                "code": code,
                 "message": "Odoo Server Error",
                 "data": {"name": name, "debug": traceback(name, &message), "message": message, "arguments": [message], "context": {}},
             });
@@ -600,6 +629,7 @@ async fn json2(State(sim): State<Arc<SimOdoo>>, Path((model, method)): Path<(Str
     if sim.opts.major < 19 {
         return html_not_found();
     }
+    let _busy = InFlight::enter(&sim);
     if let Some(r) = faults::act(&sim.faults).await {
         return r;
     }

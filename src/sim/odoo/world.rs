@@ -312,6 +312,13 @@ impl World {
         Ok(self.model(name)?.name)
     }
 
+    /// The next record of `model` gets this id (tests align the simulator with recordings).
+    pub fn set_next_id(&mut self, model: &str, id: i64) -> R<()> {
+        let name = self.static_name(model)?;
+        self.next_id.insert(name, id);
+        Ok(())
+    }
+
     pub fn tick(&mut self) -> String {
         let now = now_str();
         if now > self.clock {
@@ -369,8 +376,12 @@ impl World {
 
     fn complete_name(&self, model: &str, id: i64) -> String {
         let name = self.stored(model, id, "name").as_opt_str().unwrap_or("").to_string();
-        match self.stored(model, id, if model == "stock.location" { "location_parent" } else { "parent_id" }).as_i64() {
-            Some(parent) if parent != id => format!("{} / {name}", self.complete_name(model, parent)),
+        // Odoo writes "All / Saleable" for categories but "WH/Stock" for locations.
+        let (parent_field, sep) = if model == "stock.location" { ("location_parent", "/") } else { ("parent_id", " / ") };
+        match self.stored(model, id, parent_field).as_i64() {
+            Some(parent) if parent != id && self.get(model, parent).is_some() && !(model == "stock.location" && self.stored(model, parent, "usage").as_str() == Some("view") && parent < 7) => {
+                format!("{}{sep}{name}", self.complete_name(model, parent))
+            }
             _ => name,
         }
     }
@@ -478,7 +489,7 @@ impl World {
     /// Ids matching `domain`, honouring `active_test`, ordered and paged.
     pub fn search(&self, model: &str, domain: &Value, order: Option<&str>, offset: usize, limit: Option<usize>, ctx: &Ctx) -> R<Vec<i64>> {
         let m = self.model(model)?;
-        let node = parse_domain(model, m, domain)?;
+        let node = parse_domain(model, m, domain, if self.major >= 19 { "condition" } else { "leaf" })?;
         let active_filter = m.field("active").is_some() && ctx.active_test && !mentions(domain, "active");
         let order = parse_order(m, order.unwrap_or("id"))?;
         let only_by_id = order.len() == 1 && order[0].0 == "id";
@@ -1049,7 +1060,9 @@ impl World {
                 .map(|m| self.stored("stock.move", *m, rf).as_f64().unwrap_or(0.0).max(if self.major < 17 { self.stored("stock.move", *m, "reserved_availability").as_f64().unwrap_or(0.0) } else { 0.0 }))
                 .sum();
             if total <= 0.0 {
-                return Err(Exc::User(if self.major >= 17 {
+                return Err(Exc::User(if self.major >= 19 {
+                    "Set some quantities and let's get moving!".into()
+                } else if self.major >= 17 {
                     "You cannot validate a transfer if no quantities are reserved. To force the transfer, encode quantities.".into()
                 } else {
                     "You cannot validate a transfer if no quantities are reserved nor done. To force the transfer, switch in edit mode and encode the done quantities.".into()
@@ -1195,7 +1208,8 @@ fn mentions(domain: &Value, field: &str) -> bool {
     domain.as_array().unwrap_or(&[]).iter().any(|t| t.as_array().and_then(|l| l.first()).and_then(Value::as_str) == Some(field))
 }
 
-pub fn parse_domain(model: &str, m: &Model, domain: &Value) -> R<Node> {
+/// `leaf_word` is how the server names a leaf in errors (\"leaf\" up to 18, \"condition\" from 19).
+pub fn parse_domain(model: &str, m: &Model, domain: &Value, leaf_word: &str) -> R<Node> {
     let items: Vec<Value> = match domain {
         Value::Array(a) => a.clone(),
         Value::Bool(false) | Value::Nil => Vec::new(),
@@ -1204,21 +1218,21 @@ pub fn parse_domain(model: &str, m: &Model, domain: &Value) -> R<Node> {
     let mut pos = 0;
     let mut parts = Vec::new();
     while pos < items.len() {
-        parts.push(parse_term(model, m, &items, &mut pos)?);
+        parts.push(parse_term(model, m, &items, &mut pos, leaf_word)?);
     }
     Ok(parts.into_iter().reduce(|a, b| Node::And(Box::new(a), Box::new(b))).unwrap_or(Node::True))
 }
 
-fn parse_term(model: &str, m: &Model, items: &[Value], pos: &mut usize) -> R<Node> {
+fn parse_term(model: &str, m: &Model, items: &[Value], pos: &mut usize, leaf_word: &str) -> R<Node> {
     let item = items.get(*pos).ok_or_else(|| Exc::ValueErr("Invalid domain: an operator is missing its operands".into()))?;
     *pos += 1;
     match item {
         Value::String(op) if op == "&" || op == "|" => {
-            let a = parse_term(model, m, items, pos)?;
-            let b = parse_term(model, m, items, pos)?;
+            let a = parse_term(model, m, items, pos, leaf_word)?;
+            let b = parse_term(model, m, items, pos, leaf_word)?;
             Ok(if op == "&" { Node::And(Box::new(a), Box::new(b)) } else { Node::Or(Box::new(a), Box::new(b)) })
         }
-        Value::String(op) if op == "!" => Ok(Node::Not(Box::new(parse_term(model, m, items, pos)?))),
+        Value::String(op) if op == "!" => Ok(Node::Not(Box::new(parse_term(model, m, items, pos, leaf_word)?))),
         Value::Array(leaf) if leaf.len() == 3 => {
             let field = leaf[0].as_str().ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?;
             let op = leaf[1].as_str().ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?.to_lowercase();
@@ -1229,7 +1243,7 @@ fn parse_term(model: &str, m: &Model, items: &[Value], pos: &mut usize) -> R<Nod
             let first = &path[0];
             if first != "id" && m.field(first).is_none() {
                 let shown = leaf.iter().map(python_repr).collect::<Vec<_>>().join(", ");
-                return Err(Exc::ValueErr(format!("Invalid field {model}.{first} in leaf ({shown})")));
+                return Err(Exc::ValueErr(format!("Invalid field {model}.{first} in {leaf_word} ({shown})")));
             }
             Ok(Node::Leaf { path, op, value: leaf[2].clone() })
         }

@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests: simulators on 127.0.0.1:0, configs pointing at
+//! them, and waiting for conditions with a deadline (never a fixed sleep).
+#![allow(dead_code)]
+
+use marketsync::config::{Config, OdooConfig, OdooProtocol, RawConfig};
+use marketsync::sim::odoo::{self as sim_odoo, SimHandle, SimOptions};
+use std::path::Path;
+use std::time::Duration;
+
+pub const PROTOCOLS: [OdooProtocol; 3] = [OdooProtocol::Xmlrpc, OdooProtocol::Jsonrpc, OdooProtocol::Json2];
+
+pub async fn odoo_sim(major: u32, products: usize) -> SimHandle {
+    sim_odoo::start(SimOptions { major, products, ..SimOptions::default() }).await.expect("simulator starts")
+}
+
+/// A validated config for a simulator at `url`, state in `dir`.
+pub fn config_text(url: &str, protocol: OdooProtocol, dir: &Path, extra: &str) -> String {
+    format!(
+        "[odoo]\nurl = \"{url}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\nprotocol = \"{}\"\ntimeout = \"10s\"\n\
+         [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n{extra}",
+        protocol.as_str(),
+        dir.join("state.db").display()
+    )
+}
+
+pub fn config(url: &str, protocol: OdooProtocol, dir: &Path, extra: &str) -> Config {
+    RawConfig::parse(&config_text(url, protocol, dir, extra)).unwrap().validate().unwrap()
+}
+
+pub fn odoo_config(url: &str, protocol: OdooProtocol) -> OdooConfig {
+    config(url, protocol, Path::new("/tmp"), "").odoo
+}
+
+/// Polls `check` every 20 ms until it holds or `deadline` passes.
+pub async fn wait_until<F: FnMut() -> bool>(what: &str, deadline: Duration, mut check: F) {
+    let end = tokio::time::Instant::now() + deadline;
+    while !check() {
+        if tokio::time::Instant::now() > end {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
