@@ -662,6 +662,7 @@ async fn json2(State(sim): State<Arc<SimOdoo>>, Path((model, method)): Path<(Str
         let mut params = HashMap::new();
         let mut ids = None;
         let mut ctx = Ctx::default();
+        let mut unexpected = None;
         for (k, v) in obj {
             match k.as_str() {
                 "ids" => ids = Some(ids_of(&Value::from(v))),
@@ -669,20 +670,24 @@ async fn json2(State(sim): State<Arc<SimOdoo>>, Path((model, method)): Path<(Str
                 name if names.contains(&name) => {
                     params.insert(name.to_string(), Value::from(v));
                 }
-                other if method == "search_read" => {
-                    // Soaked up by **read_kwargs, then rejected deep inside: a 500, as recorded.
-                    return Err(Exc::ValueErr(format!("_read_format() got an unexpected keyword argument '{other}'")));
-                }
-                other => return Err(Exc::TypeErr(format!("got an unexpected keyword argument '{other}'"))),
+                other => unexpected = unexpected.or(Some(other.to_string())),
             }
         }
-        if !record && ids.as_ref().is_some_and(|i| !i.is_empty()) {
-            return Err(Exc::IdsOnModelMethod { model: model.clone(), method: method.clone() });
-        }
+        // Python's signature binding reports a missing argument before an unexpected one.
         for r in required {
             if !params.contains_key(*r) {
                 return Err(Exc::TypeErr(format!("missing a required argument: '{r}'")));
             }
+        }
+        if let Some(other) = unexpected {
+            if method == "search_read" {
+                // Soaked up by **read_kwargs, then rejected deep inside: a 500, as recorded.
+                return Err(Exc::ValueErr(format!("_read_format() got an unexpected keyword argument '{other}'")));
+            }
+            return Err(Exc::TypeErr(format!("got an unexpected keyword argument '{other}'")));
+        }
+        if !record && ids.as_ref().is_some_and(|i| !i.is_empty()) {
+            return Err(Exc::IdsOnModelMethod { model: model.clone(), method: method.clone() });
         }
         Ok(Named { ids: if record { Some(ids.unwrap_or_default()) } else { None }, params, ctx, single_create: false })
     });

@@ -523,7 +523,16 @@ impl World {
         if !only_by_id {
             let keys: Vec<(Vec<Value>, i64)> = out
                 .iter()
-                .map(|id| (order.iter().map(|(f, _)| self.raw(model, *id, m.field(f).expect("checked"), ctx.lang.as_deref())).collect(), *id))
+                .map(|id| {
+                    let key = order
+                        .iter()
+                        .map(|(f, _)| match m.field(f) {
+                            Some(field) => self.raw(model, *id, field, ctx.lang.as_deref()),
+                            None => Value::Int(*id),
+                        })
+                        .collect();
+                    (key, *id)
+                })
                 .collect();
             let mut keyed = keys;
             keyed.sort_by(|(a, ia), (b, ib)| {
@@ -1061,7 +1070,7 @@ impl World {
                 .sum();
             if total <= 0.0 {
                 return Err(Exc::User(if self.major >= 19 {
-                    "Set some quantities and let's get moving!".into()
+                    "Transfer trouble alert! Validating a zero quantity transfer? You're not moving invisible goods around are you?\nSet some quantities and let's get moving!".into()
                 } else if self.major >= 17 {
                     "You cannot validate a transfer if no quantities are reserved. To force the transfer, encode quantities.".into()
                 } else {
