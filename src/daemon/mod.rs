@@ -174,6 +174,7 @@ impl Daemon {
 
         let pool = WorkerPool {
             store: store.clone(),
+            clock: workers::Clock::system(),
             channels: self.channels,
             retry: self.config.retry.clone(),
             poll: self.config.daemon.queue_poll.0,

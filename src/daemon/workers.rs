@@ -63,8 +63,37 @@ impl Progress {
     }
 }
 
+/// Where the workers read the time. The system clock in production; tests with paused tokio
+/// time use [`Clock::tokio`] so backoff and schedules run without real waiting.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock(Arc::new(now_ms))
+    }
+
+    /// Wall time at creation plus tokio's elapsed time (which a paused runtime advances).
+    pub fn tokio() -> Clock {
+        let base_wall = now_ms();
+        let base = tokio::time::Instant::now();
+        Clock(Arc::new(move || base_wall + base.elapsed().as_millis() as i64))
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
 pub struct WorkerPool {
     pub store: Store,
+    pub clock: Clock,
     pub channels: HashMap<String, ChannelWorkers>,
     pub retry: RetryConfig,
     pub poll: Duration,
@@ -92,7 +121,8 @@ impl WorkerPool {
                 .iter()
                 .map(|(name, w)| (name.clone(), w.concurrency.saturating_sub(*in_flight.get(name).unwrap_or(&0))))
                 .collect();
-            let claimed = match self.store.run(move |s| queue::claim_due(s, now_ms(), &room)).await {
+            let now = self.clock.now();
+            let claimed = match self.store.run(move |s| queue::claim_due(s, now, &room)).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the job queue; workers pause");
@@ -107,10 +137,11 @@ impl WorkerPool {
                 let store = self.store.clone();
                 let retry = self.retry.clone();
                 let progress = self.progress.clone();
+                let clock = self.clock.clone();
                 let id = job.id;
                 let channel = job.channel.clone();
                 let handle = running.spawn(async move {
-                    run_one(&store, handler.as_ref(), &job, &retry).await;
+                    run_one(&store, handler.as_ref(), &job, &retry, &clock).await;
                     Progress::touch(&progress.last_job_finished);
                     (job.id, job.channel)
                 });
@@ -150,7 +181,7 @@ impl WorkerPool {
                 tracing::error!(job = ?id, "job handler panicked");
                 if let Some(id) = id {
                     let retry = self.retry.clone();
-                    let _ = queue::fail(&self.store, id, RetryClass::Permanent, "the job handler panicked (a bug: please report it)", &retry, now_ms());
+                    let _ = queue::fail(&self.store, id, RetryClass::Permanent, "the job handler panicked (a bug: please report it)", &retry, self.clock.now());
                     if let Ok(Some(job)) = queue::get(&self.store, id) {
                         dec(in_flight, &job.channel);
                     }
@@ -165,7 +196,7 @@ impl WorkerPool {
     async fn idle_wait(&self) -> Duration {
         let next = self.store.run(queue::next_due_at).await.ok().flatten();
         match next {
-            Some(at) => Duration::from_millis((at - now_ms()).clamp(10, self.poll.as_millis() as i64) as u64),
+            Some(at) => Duration::from_millis((at - self.clock.now()).clamp(10, self.poll.as_millis() as i64) as u64),
             None => self.poll,
         }
     }
@@ -204,7 +235,7 @@ fn dec(in_flight: &mut HashMap<String, usize>, channel: &str) {
     }
 }
 
-async fn run_one(store: &Store, handler: &dyn JobHandler, job: &Job, retry: &RetryConfig) {
+async fn run_one(store: &Store, handler: &dyn JobHandler, job: &Job, retry: &RetryConfig, clock: &Clock) {
     let result = handler.handle(job).await;
     let id = job.id;
     match result {
@@ -218,12 +249,13 @@ async fn run_one(store: &Store, handler: &dyn JobHandler, job: &Job, retry: &Ret
             let message = crate::secret::scrub(&err.message);
             let class = err.class;
             let m = message.clone();
-            let outcome = store.run(move |s| queue::fail(s, id, class, &m, &retry, now_ms())).await;
+            let now = clock.now();
+            let outcome = store.run(move |s| queue::fail(s, id, class, &m, &retry, now)).await;
             let channel = job.channel.clone();
             let op = format!("job.{}", job.kind);
             match outcome {
                 Ok(FailOutcome::Retrying { attempt, next_attempt_at }) => {
-                    let wait_s = ((next_attempt_at - now_ms()).max(0) as f64) / 1000.0;
+                    let wait_s = ((next_attempt_at - now).max(0) as f64) / 1000.0;
                     tracing::warn!(job = id, channel, attempt, wait_s, error = %message, "job failed; will retry");
                     let text = format!("job {id} attempt {attempt} failed ({}): {message}; retrying in {wait_s:.1}s", class.as_str());
                     let _ = store.run(move |s| synclog::append(s, Entry::new(Level::Warn, &op, &text).channel(&channel))).await;
