@@ -74,7 +74,11 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
         });
     }
     Ok(Report {
-        state_path: store.path().display().to_string(),
+        state_path: if store.path() == std::path::Path::new(":memory:") {
+            format!("{} (not created yet)", config.state.path.display())
+        } else {
+            store.path().display().to_string()
+        },
         // A heartbeat older than 30 s (three missed beats) means the daemon is gone.
         daemon_running: heartbeat.is_some_and(|h| now_ms() - h < 30_000),
         daemon_heartbeat_at: heartbeat,
