@@ -48,9 +48,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as \"30s\", \"5m\" or \"2h\", got {text:?}"))?;
+    let n: u64 = number.parse().map_err(|_| {
+        format!("expected a duration such as \"30s\", \"5m\" or \"2h\", got {text:?}")
+    })?;
     let secs = match unit.trim() {
         "" | "s" | "sec" | "secs" => n,
         "ms" => return Ok(Duration::from_millis(n)),
@@ -74,9 +74,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
             Secs(u64),
             Text(String),
         }
-        match Repr::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\""))?
-        {
+        match Repr::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\"")
+        })? {
             Repr::Secs(s) => Ok(HumanDuration(Duration::from_secs(s))),
             Repr::Text(t) => parse_duration(&t)
                 .map(HumanDuration)
@@ -540,7 +540,9 @@ impl FromStr for ChannelKind {
         ChannelKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er"))
+            .ok_or_else(|| {
+                format!("unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er")
+            })
     }
 }
 
@@ -587,20 +589,54 @@ impl RawConfig {
     /// Parses TOML; an error names the key path (`retry.max_attempts: expected an integer`).
     pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
         let line_of = |span: Option<std::ops::Range<usize>>| {
-            span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].matches('\n').count() + 1)).unwrap_or_default()
+            span.map(|s| {
+                format!(
+                    " (line {})",
+                    text[..s.start.min(text.len())].matches('\n').count() + 1
+                )
+            })
+            .unwrap_or_default()
         };
-        let de = toml::Deserializer::parse(text)
-            .map_err(|e| invalid("(file)", format!("not valid TOML: {}{}", first_line(e.message()), line_of(e.span()))))?;
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            invalid(
+                "(file)",
+                format!(
+                    "not valid TOML: {}{}",
+                    first_line(e.message()),
+                    line_of(e.span())
+                ),
+            )
+        })?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let message = format!("{}{}", friendly(e.inner().message()), line_of(e.inner().span()));
+            let message = format!(
+                "{}{}",
+                friendly(e.inner().message()),
+                line_of(e.inner().span())
+            );
             let mut path = if path == "." { String::new() } else { path };
             // serde reports a missing key at its table; name the key itself.
-            if let Some(key) = e.inner().message().strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
-                path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+            if let Some(key) = e
+                .inner()
+                .message()
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+            {
+                path = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
                 return invalid(&path, "missing; this key is required");
             }
-            invalid(if path.is_empty() { "(top level)" } else { &path }, message)
+            invalid(
+                if path.is_empty() {
+                    "(top level)"
+                } else {
+                    &path
+                },
+                message,
+            )
         })
     }
 
@@ -622,7 +658,10 @@ impl RawConfig {
         .resolve("odoo.api_key")
         .map_err(|m| invalid_whole(&m))?;
         if o.max_concurrent_calls == 0 || o.max_concurrent_calls > 64 {
-            return Err(invalid("odoo.max_concurrent_calls", "must be between 1 and 64"));
+            return Err(invalid(
+                "odoo.max_concurrent_calls",
+                "must be between 1 and 64",
+            ));
         }
         if o.page_size == 0 || o.page_size > 10_000 {
             return Err(invalid("odoo.page_size", "must be between 1 and 10000"));
@@ -645,7 +684,10 @@ impl RawConfig {
             return Err(invalid("retry.max_attempts", "must be at least 1"));
         }
         if self.retry.base_delay.0 > self.retry.max_delay.0 {
-            return Err(invalid("retry.base_delay", "must not be longer than retry.max_delay"));
+            return Err(invalid(
+                "retry.base_delay",
+                "must not be longer than retry.max_delay",
+            ));
         }
         if self.log.retention_days == 0 {
             return Err(invalid("log.retention_days", "must be at least 1"));
@@ -653,8 +695,7 @@ impl RawConfig {
         if self.webhooks.max_body_bytes < 1024 {
             return Err(invalid("webhooks.max_body_bytes", "must be at least 1024"));
         }
-        crate::telemetry::parse_filter(&self.log.level)
-            .map_err(|e| invalid("log.level", e))?;
+        crate::telemetry::parse_filter(&self.log.level).map_err(|e| invalid("log.level", e))?;
 
         let mut channels = Vec::new();
         let raw = self.channels;
@@ -701,7 +742,9 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
     }
     let base_url = match &t.base_url {
         Some(u) => Some(parse_base_url(&key("base_url"), u)?),
-        None if t.enabled => return Err(invalid(&key("base_url"), "missing; the channel is enabled")),
+        None if t.enabled => {
+            return Err(invalid(&key("base_url"), "missing; the channel is enabled"))
+        }
         None => None,
     };
     let token_spec = SecretSpec {
@@ -710,7 +753,11 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         env: t.token_env,
     };
     let token = if t.enabled || token_spec.is_set() {
-        Some(token_spec.resolve(&key("token")).map_err(|m| invalid_whole(&m))?)
+        Some(
+            token_spec
+                .resolve(&key("token"))
+                .map_err(|m| invalid_whole(&m))?,
+        )
     } else {
         None
     };
@@ -720,7 +767,11 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         env: t.webhook_secret_env,
     };
     let webhook_secret = if hook_spec.is_set() {
-        Some(hook_spec.resolve(&key("webhook_secret")).map_err(|m| invalid_whole(&m))?)
+        Some(
+            hook_spec
+                .resolve(&key("webhook_secret"))
+                .map_err(|m| invalid_whole(&m))?,
+        )
     } else {
         None
     };
@@ -747,16 +798,26 @@ fn parse_base_url(key: &str, text: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(text)
         .map_err(|e| invalid(key, format!("not a valid URL ({e}): {text:?}")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(invalid(key, format!("must start with http:// or https://, got {text:?}")));
+        return Err(invalid(
+            key,
+            format!("must start with http:// or https://, got {text:?}"),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(key, "must not carry credentials; use the secret keys instead"));
+        return Err(invalid(
+            key,
+            "must not carry credentials; use the secret keys instead",
+        ));
     }
     Ok(url)
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// serde speaks Rust (`expected u32`); operators read TOML (`expected an integer`).
@@ -815,14 +876,23 @@ api_key = "admin-key-1234"
     #[test]
     fn unknown_key_names_its_path() {
         let e = err(&format!("{MINIMAL}\n[retry]\nmax_atempts = 3\n"));
-        assert!(e.starts_with("retry.max_atempts: unknown field") || e.starts_with("retry: unknown field `max_atempts`"), "{e}");
+        assert!(
+            e.starts_with("retry.max_atempts: unknown field")
+                || e.starts_with("retry: unknown field `max_atempts`"),
+            "{e}"
+        );
         assert!(e.contains("max_atempts"), "{e}");
     }
 
     #[test]
     fn wrong_type_names_its_path() {
-        let e = err(&format!("{MINIMAL}\n[channels.cartona]\nbatch_size = \"many\"\n"));
-        assert_eq!(e, "channels.cartona.batch_size: expected an integer, found string \"many\" (line 9)");
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.cartona]\nbatch_size = \"many\"\n"
+        ));
+        assert_eq!(
+            e,
+            "channels.cartona.batch_size: expected an integer, found string \"many\" (line 9)"
+        );
     }
 
     #[test]
@@ -833,22 +903,34 @@ api_key = "admin-key-1234"
 
     #[test]
     fn missing_secret_file_names_the_key() {
-        let text = MINIMAL.replace("api_key = \"admin-key-1234\"", "api_key_file = \"/nonexistent/odoo-key\"");
+        let text = MINIMAL.replace(
+            "api_key = \"admin-key-1234\"",
+            "api_key_file = \"/nonexistent/odoo-key\"",
+        );
         let e = err(&text);
-        assert!(e.starts_with("odoo.api_key_file: cannot read /nonexistent/odoo-key"), "{e}");
+        assert!(
+            e.starts_with("odoo.api_key_file: cannot read /nonexistent/odoo-key"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_secret_names_all_three_ways() {
         let e = err(&MINIMAL.replace("api_key = \"admin-key-1234\"", ""));
         assert!(e.starts_with("odoo.api_key: missing"), "{e}");
-        assert!(e.contains("api_key_file") && e.contains("api_key_env"), "{e}");
+        assert!(
+            e.contains("api_key_file") && e.contains("api_key_env"),
+            "{e}"
+        );
     }
 
     #[test]
     fn secret_from_environment() {
         std::env::set_var("MARKETSYNC_TEST_ODOO_KEY", "from-env-999");
-        let text = MINIMAL.replace("api_key = \"admin-key-1234\"", "api_key_env = \"MARKETSYNC_TEST_ODOO_KEY\"");
+        let text = MINIMAL.replace(
+            "api_key = \"admin-key-1234\"",
+            "api_key_env = \"MARKETSYNC_TEST_ODOO_KEY\"",
+        );
         let c = RawConfig::parse(&text).unwrap().validate().unwrap();
         assert_eq!(c.odoo.api_key.expose(), "from-env-999");
         assert!(!format!("{c:?}").contains("from-env-999"));
@@ -857,11 +939,21 @@ api_key = "admin-key-1234"
     #[test]
     fn bad_protocol_and_schedule_are_named() {
         let e = err(&MINIMAL.replace("username", "protocol = \"soap\"\nusername"));
-        assert!(e.starts_with("odoo.protocol: unknown variant `soap`"), "{e}");
-        let e = err(&format!("{MINIMAL}\n[schedule]\ncatalog_poll = \"5 parsecs\"\n"));
+        assert!(
+            e.starts_with("odoo.protocol: unknown variant `soap`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[schedule]\ncatalog_poll = \"5 parsecs\"\n"
+        ));
         assert!(e.starts_with("schedule.catalog_poll:"), "{e}");
-        let e = err(&format!("{MINIMAL}\n[schedule]\nreconcile = \"99 * * * *\"\n"));
-        assert!(e.starts_with("schedule.reconcile: invalid cron expression"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[schedule]\nreconcile = \"99 * * * *\"\n"
+        ));
+        assert!(
+            e.starts_with("schedule.reconcile: invalid cron expression"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -876,7 +968,9 @@ api_key = "admin-key-1234"
     #[test]
     fn cron_schedule_finds_next_occurrence() {
         let s: Schedule = "0 3 * * *".parse().unwrap();
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T02:00:00Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T02:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(s.next_delay(now), Duration::from_secs(3600));
     }
 }

@@ -48,11 +48,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             println!("{line}");
         }
     };
-    let odoo = sim_odoo::start(SimOptions { products: args.products, ..SimOptions::default() }).await?;
-    say(&format!("▶ simulated Odoo 17.0 on {} with {} products", odoo.url(), args.products));
+    // An API key unlike any word, as a real one is, so scrubbing it hides nothing else.
+    const DEMO_KEY: &str = "demo-4c1f9e2b7a";
+    let odoo = sim_odoo::start(SimOptions {
+        products: args.products,
+        api_key: DEMO_KEY.into(),
+        ..SimOptions::default()
+    })
+    .await?;
+    say(&format!(
+        "▶ simulated Odoo 17.0 on {} with {} products",
+        odoo.url(),
+        args.products
+    ));
     let dir = tempfile::tempdir()?;
     let config_text = format!(
-        "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\ntimeout = \"5s\"\npage_size = 200\n\
+        "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"{DEMO_KEY}\"\ntimeout = \"5s\"\npage_size = 200\n\
          [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n[schedule]\nodoo_health = \"1s\"\n[daemon]\nqueue_poll = \"200ms\"\n",
         odoo.url(),
         dir.path().join("state.db").display()
@@ -64,15 +75,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     // What an operator's first look would do: log in and page through the catalog.
     let client = OdooClient::connect(&config.odoo).await?;
     let (name, login) = client.whoami().await?;
-    say(&format!("▶ logged in to Odoo {} as {name} ({login}) over XML-RPC", client.version().version));
+    say(&format!(
+        "▶ logged in to Odoo {} as {name} ({login}) over XML-RPC",
+        client.version().version
+    ));
     let mut products = 0;
-    let pages = client
-        .search_read_pages("product.product", &Domain::all().and("sale_ok", "=", true), &["default_code", "list_price", "free_qty"], vec![], |page| {
-            products += page.len();
-            Ok(())
-        })
+    let calls_before = client.calls_made();
+    let sellable = client
+        .search_read_pages(
+            "product.product",
+            &Domain::all().and("sale_ok", "=", true),
+            &["default_code", "list_price", "free_qty"],
+            vec![],
+            |page| {
+                products += page.len();
+                Ok(())
+            },
+        )
         .await?;
-    say(&format!("▶ read {pages} sellable products by id keyset in {} calls of 200", pages.div_ceil(200) + usize::from(pages % 200 == 0)));
+    say(&format!(
+        "▶ read {sellable} sellable products by id keyset in {} calls of up to 200",
+        client.calls_made() - calls_before
+    ));
 
     let token = tokio_util::sync::CancellationToken::new();
     let daemon = Daemon::new(config.clone(), store.clone());
@@ -94,31 +118,70 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         if !outage_done && tokio::time::Instant::now() >= outage_at {
             outage_done = true;
             say("▶ injecting a fault: Odoo's proxy answers 502 for 3 s");
-            odoo.sim.faults.down_for(Duration::from_secs(3), Fault::BadGateway);
+            odoo.sim
+                .faults
+                .down_for(Duration::from_secs(3), Fault::BadGateway);
         }
-        let rows = synclog::query(&store, &Query { after_id: Some(last_log), limit: 100, ..Default::default() })?;
+        let rows = synclog::query(
+            &store,
+            &Query {
+                after_id: Some(last_log),
+                limit: 100,
+                ..Default::default()
+            },
+        )?;
         for r in &rows {
             last_log = r.id;
-            say(&format!("  [{}] {} {}: {}", r.level, r.channel.as_deref().unwrap_or("-"), r.operation, r.message));
+            say(&format!(
+                "  [{}] {} {}: {}",
+                r.level,
+                r.channel.as_deref().unwrap_or("-"),
+                r.operation,
+                r.message
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     token.cancel();
     daemon_task.await??;
 
-    let all = synclog::query(&store, &Query { limit: 100_000, ..Default::default() })?;
+    let all = synclog::query(
+        &store,
+        &Query {
+            limit: 100_000,
+            ..Default::default()
+        },
+    )?;
     for r in all.iter().filter(|r| r.id > last_log) {
-        say(&format!("  [{}] {} {}: {}", r.level, r.channel.as_deref().unwrap_or("-"), r.operation, r.message));
+        say(&format!(
+            "  [{}] {} {}: {}",
+            r.level,
+            r.channel.as_deref().unwrap_or("-"),
+            r.operation,
+            r.message
+        ));
     }
     let counts = queue::counts(&store)?;
-    let count_state = |st: queue::JobState| counts.iter().filter(|(_, s, _)| *s == st).map(|(_, _, n)| *n as u64).sum::<u64>();
+    let count_state = |st: queue::JobState| {
+        counts
+            .iter()
+            .filter(|(_, s, _)| *s == st)
+            .map(|(_, _, n)| *n as u64)
+            .sum::<u64>()
+    };
     let summary = Summary {
         seconds: started.elapsed().as_secs(),
         odoo_version: client.version().version.clone(),
         products_in_odoo: products,
         odoo_calls: odoo.sim.call_count(),
-        odoo_outages_seen: all.iter().filter(|r| r.operation == "odoo.health" && r.level == "error").count(),
-        odoo_recoveries: all.iter().filter(|r| r.message == "Odoo answers again").count(),
+        odoo_outages_seen: all
+            .iter()
+            .filter(|r| r.operation == "odoo.health" && r.level == "error")
+            .count(),
+        odoo_recoveries: all
+            .iter()
+            .filter(|r| r.message == "Odoo answers again")
+            .count(),
         channels: Vec::new(),
         products_pushed: 0,
         orders_imported: 0,
@@ -132,10 +195,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     } else {
         println!();
         println!("summary after {} s", summary.seconds);
-        println!("  Odoo {}: {} products, {} ORM calls served", summary.odoo_version, summary.products_in_odoo, summary.odoo_calls);
-        println!("  outage checks failed: {}, recoveries: {}", summary.odoo_outages_seen, summary.odoo_recoveries);
-        println!("  channels: none enabled; products pushed {}, orders imported {}, statuses sent {}", summary.products_pushed, summary.orders_imported, summary.statuses_sent);
-        println!("  jobs retrying {}, dead {}; sync log entries {}", summary.retries, summary.dead_jobs, summary.sync_log_entries);
+        println!(
+            "  Odoo {}: {} products, {} ORM calls served",
+            summary.odoo_version, summary.products_in_odoo, summary.odoo_calls
+        );
+        println!(
+            "  outage checks failed: {}, recoveries: {}",
+            summary.odoo_outages_seen, summary.odoo_recoveries
+        );
+        println!(
+            "  channels: none enabled; products pushed {}, orders imported {}, statuses sent {}",
+            summary.products_pushed, summary.orders_imported, summary.statuses_sent
+        );
+        println!(
+            "  jobs retrying {}, dead {}; sync log entries {}",
+            summary.retries, summary.dead_jobs, summary.sync_log_entries
+        );
     }
     Ok(0)
 }

@@ -103,18 +103,31 @@ mod tests {
         assert_eq!(RetryClass::from_status(200, None), None);
         assert_eq!(RetryClass::from_status(401, None), Some(RetryClass::Auth));
         assert_eq!(RetryClass::from_status(403, None), Some(RetryClass::Auth));
-        assert_eq!(RetryClass::from_status(400, None), Some(RetryClass::Permanent));
-        assert_eq!(RetryClass::from_status(404, None), Some(RetryClass::Permanent));
-        assert_eq!(RetryClass::from_status(502, None), Some(RetryClass::Transient));
+        assert_eq!(
+            RetryClass::from_status(400, None),
+            Some(RetryClass::Permanent)
+        );
+        assert_eq!(
+            RetryClass::from_status(404, None),
+            Some(RetryClass::Permanent)
+        );
+        assert_eq!(
+            RetryClass::from_status(502, None),
+            Some(RetryClass::Transient)
+        );
         assert_eq!(
             RetryClass::from_status(429, Some(Duration::from_secs(7))),
-            Some(RetryClass::RateLimited { after: Some(Duration::from_secs(7)) })
+            Some(RetryClass::RateLimited {
+                after: Some(Duration::from_secs(7))
+            })
         );
     }
 
     #[test]
     fn retry_after_in_seconds_and_dates() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(parse_retry_after("12", now), Some(Duration::from_secs(12)));
         assert_eq!(
             parse_retry_after("Sat, 21 Nov 2026 10:00:30 GMT", now),

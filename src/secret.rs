@@ -56,10 +56,14 @@ impl SecretSpec {
     /// Resolves the secret. `key` is the config path of the plain key (e.g. `odoo.api_key`), used
     /// to name the problem; the error never contains the secret itself.
     pub fn resolve(&self, key: &str) -> Result<Secret, String> {
-        let given = [self.inline.is_some(), self.file.is_some(), self.env.is_some()]
-            .iter()
-            .filter(|set| **set)
-            .count();
+        let given = [
+            self.inline.is_some(),
+            self.file.is_some(),
+            self.env.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
         if given > 1 {
             return Err(format!(
                 "{key}: set only one of `{key}`, `{key}_file` and `{key}_env`"
@@ -73,9 +77,8 @@ impl SecretSpec {
                 .trim_end_matches(['\n', '\r'])
                 .to_string()
         } else if let Some(var) = &self.env {
-            std::env::var(var).map_err(|_| {
-                format!("{key}_env: the environment variable {var} is not set")
-            })?
+            std::env::var(var)
+                .map_err(|_| format!("{key}_env: the environment variable {var} is not set"))?
         } else {
             return Err(format!(
                 "{key}: missing; set `{key}`, `{key}_file` (a file holding it) or `{key}_env` (an environment variable)"
@@ -140,6 +143,11 @@ mod tests {
             ..Default::default()
         };
         let err = spec.resolve("channels.cartona.token").unwrap_err();
-        assert!(err.starts_with("channels.cartona.token_file: cannot read /nonexistent/marketsync-token"), "{err}");
+        assert!(
+            err.starts_with(
+                "channels.cartona.token_file: cannot read /nonexistent/marketsync-token"
+            ),
+            "{err}"
+        );
     }
 }

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 fn marketsync(config: &Path) -> Command {
     let mut c = Command::cargo_bin("marketsync").unwrap();
-    c.env("NO_COLOR", "1").env_remove("MARKETSYNC_CONFIG").arg("--config").arg(config);
+    c.env("NO_COLOR", "1")
+        .env_remove("MARKETSYNC_CONFIG")
+        .arg("--config")
+        .arg(config);
     c
 }
 
@@ -29,17 +32,55 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 
 fn populate(dir: &Path) -> (i64, i64) {
     let store = Store::open(&dir.join("state.db")).unwrap();
-    let job = |key: &str| NewJob { channel: "cartona".into(), kind: "price".into(), key: key.into(), payload: serde_json::json!({"selling_price": "12.50"}), correlation_id: None };
+    let job = |key: &str| NewJob {
+        channel: "cartona".into(),
+        kind: "price".into(),
+        key: key.into(),
+        payload: serde_json::json!({"selling_price": "12.50"}),
+        correlation_id: None,
+    };
     let pending = queue::enqueue(&store, job("cartona:price:7")).unwrap().id();
     let dead = queue::enqueue(&store, job("cartona:price:8")).unwrap().id();
     // Claim both, put one back and fail the other for good.
-    let claimed = queue::claim_due(&store, now_ms(), &std::collections::HashMap::from([("cartona".to_string(), 2)])).unwrap();
+    let claimed = queue::claim_due(
+        &store,
+        now_ms(),
+        &std::collections::HashMap::from([("cartona".to_string(), 2)]),
+    )
+    .unwrap();
     assert_eq!(claimed.len(), 2);
     queue::release(&store, pending).unwrap();
-    let policy = RetryConfig { max_attempts: 5, base_delay: HumanDuration(Duration::from_secs(1)), max_delay: HumanDuration(Duration::from_secs(10)) };
-    queue::fail(&store, dead, RetryClass::Auth, "Cartona rejected the token", &policy, now_ms()).unwrap();
-    synclog::append(&store, Entry::new(Level::Info, "cartona.catalog", "pushed 120 products").channel("cartona").records(120)).unwrap();
-    synclog::append(&store, Entry::new(Level::Error, "job.price", "job 2 is dead: auth error, not retried: Cartona rejected the token").channel("cartona")).unwrap();
+    let policy = RetryConfig {
+        max_attempts: 5,
+        base_delay: HumanDuration(Duration::from_secs(1)),
+        max_delay: HumanDuration(Duration::from_secs(10)),
+    };
+    queue::fail(
+        &store,
+        dead,
+        RetryClass::Auth,
+        "Cartona rejected the token",
+        &policy,
+        now_ms(),
+    )
+    .unwrap();
+    synclog::append(
+        &store,
+        Entry::new(Level::Info, "cartona.catalog", "pushed 120 products")
+            .channel("cartona")
+            .records(120),
+    )
+    .unwrap();
+    synclog::append(
+        &store,
+        Entry::new(
+            Level::Error,
+            "job.price",
+            "job 2 is dead: auth error, not retried: Cartona rejected the token",
+        )
+        .channel("cartona"),
+    )
+    .unwrap();
     streams::succeeded(&store, "cartona.catalog", Some("2026-11-21 10:00:00")).unwrap();
     facts::set(&store, facts::ODOO_VERSION, "17.0").unwrap();
     facts::set(&store, facts::ODOO_STATUS, "ok").unwrap();
@@ -50,7 +91,12 @@ fn populate(dir: &Path) -> (i64, i64) {
 fn the_example_config_is_valid() {
     Command::cargo_bin("marketsync")
         .unwrap()
-        .args(["config", "check", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml")])
+        .args([
+            "config",
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"),
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("valid"));
@@ -64,9 +110,15 @@ fn config_check_names_the_key_and_fails() {
         .args(["config", "check"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("channels.cartona.batch_size: expected an integer"));
+        .stderr(predicate::str::contains(
+            "channels.cartona.batch_size: expected an integer",
+        ));
     let path = write_config(dir.path(), "[retry]\nmax_atempts = 3\n");
-    marketsync(&path).args(["config", "check"]).assert().failure().stderr(predicate::str::contains("retry.max_atempts: unknown field"));
+    marketsync(&path)
+        .args(["config", "check"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("retry.max_atempts: unknown field"));
     marketsync(&dir.path().join("missing.toml"))
         .args(["config", "check"])
         .assert()
@@ -78,24 +130,66 @@ fn config_check_names_the_key_and_fails() {
 fn status_on_a_fresh_state_prints_an_empty_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "");
-    let out = marketsync(&path).arg("status").assert().success().get_output().stdout.clone();
+    let out = marketsync(&path)
+        .arg("status")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("(not created yet)"), "{text}");
     assert!(text.contains("daemon  not running"), "{text}");
-    let table: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("CHANNEL")).take(5).collect();
-    assert_eq!(table[0].split_whitespace().collect::<Vec<_>>(), ["CHANNEL", "ENABLED", "PENDING", "RUNNING", "RETRYING", "DEAD", "DONE", "PARKED", "LAST", "SUCCESS", "LAST", "ERROR"]);
-    for (line, name) in table[1..].iter().zip(["cartona", "medusa", "meta", "sha6er"]) {
-        assert_eq!(line.split_whitespace().collect::<Vec<_>>(), [name, "no", "0", "0", "0", "0", "0", "0", "-", "-"]);
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("CHANNEL"))
+        .take(5)
+        .collect();
+    assert_eq!(
+        table[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "CHANNEL", "ENABLED", "PENDING", "RUNNING", "RETRYING", "DEAD", "DONE", "PARKED",
+            "LAST", "SUCCESS", "LAST", "ERROR"
+        ]
+    );
+    for (line, name) in table[1..]
+        .iter()
+        .zip(["cartona", "medusa", "meta", "sha6er"])
+    {
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            [name, "no", "0", "0", "0", "0", "0", "0", "-", "-"]
+        );
     }
     // Columns are aligned: every row puts ENABLED at the same offset.
     let col = table[0].find("ENABLED").unwrap();
     assert!(table[1..].iter().all(|l| &l[col..col + 2] == "no"));
-    let json: serde_json::Value = serde_json::from_slice(&marketsync(&path).args(["status", "--json"]).assert().success().get_output().stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &marketsync(&path)
+            .args(["status", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(json["channels"].as_array().unwrap().len(), 4);
     assert_eq!(json["daemon_running"], false);
-    marketsync(&path).arg("queue").arg("list").assert().success().stdout(predicate::str::contains("(no jobs)"));
-    marketsync(&path).arg("logs").assert().success().stdout(predicate::str::contains("(no log entries match)"));
-    assert!(!dir.path().join("state.db").exists(), "reading commands create nothing");
+    marketsync(&path)
+        .arg("queue")
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(no jobs)"));
+    marketsync(&path)
+        .arg("logs")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(no log entries match)"));
+    assert!(
+        !dir.path().join("state.db").exists(),
+        "reading commands create nothing"
+    );
 }
 
 #[test]
@@ -104,47 +198,200 @@ fn status_logs_and_queue_on_a_populated_state() {
     let path = write_config(dir.path(), "");
     let (pending, dead) = populate(dir.path());
 
-    let text = String::from_utf8(marketsync(&path).arg("status").assert().success().get_output().stdout.clone()).unwrap();
+    let text = String::from_utf8(
+        marketsync(&path)
+            .arg("status")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
     let cartona = text.lines().find(|l| l.starts_with("cartona")).unwrap();
-    assert_eq!(cartona.split_whitespace().take(8).collect::<Vec<_>>(), ["cartona", "no", "1", "0", "0", "1", "0", "0"]);
+    assert_eq!(
+        cartona.split_whitespace().take(8).collect::<Vec<_>>(),
+        ["cartona", "no", "1", "0", "0", "1", "0", "0"]
+    );
     assert!(cartona.contains("job 2 is dead"), "{cartona}");
     assert!(text.contains("reachable, Odoo 17.0"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("cartona.catalog")), "{text}");
-    let json: serde_json::Value = serde_json::from_slice(&marketsync(&path).args(["status", "--json"]).assert().success().get_output().stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("cartona.catalog")),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(
+        &marketsync(&path)
+            .args(["status", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(json["channels"][0]["jobs"]["dead"], 1);
     assert_eq!(json["channels"][0]["jobs"]["pending"], 1);
 
-    marketsync(&path).arg("logs").assert().success().stdout(predicate::str::contains("pushed 120 products").and(predicate::str::contains("Cartona rejected the token")));
-    marketsync(&path).args(["logs", "--level", "error"]).assert().success().stdout(predicate::str::contains("pushed 120").not());
-    marketsync(&path).args(["logs", "--channel", "medusa"]).assert().success().stdout(predicate::str::contains("(no log entries match)"));
-    marketsync(&path).args(["logs", "--since", "1h", "--limit", "1"]).assert().success().stdout(predicate::str::contains("Cartona rejected").and(predicate::str::contains("pushed 120").not()));
-    let lines = marketsync(&path).args(["logs", "--json"]).assert().success().get_output().stdout.clone();
-    assert_eq!(String::from_utf8(lines).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).count(), 2);
-    marketsync(&path).args(["logs", "--level", "loud"]).assert().failure().stderr(predicate::str::contains("unknown level"));
+    marketsync(&path).arg("logs").assert().success().stdout(
+        predicate::str::contains("pushed 120 products")
+            .and(predicate::str::contains("Cartona rejected the token")),
+    );
+    marketsync(&path)
+        .args(["logs", "--level", "error"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pushed 120").not());
+    marketsync(&path)
+        .args(["logs", "--channel", "medusa"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(no log entries match)"));
+    marketsync(&path)
+        .args(["logs", "--since", "1h", "--limit", "1"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Cartona rejected")
+                .and(predicate::str::contains("pushed 120").not()),
+        );
+    let lines = marketsync(&path)
+        .args(["logs", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: Vec<serde_json::Value> = String::from_utf8(lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["level"], "error");
+    marketsync(&path)
+        .args(["logs", "--level", "loud"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown level"));
 
-    marketsync(&path).args(["queue", "list", "--state", "dead"]).assert().success().stdout(predicate::str::contains("cartona:price:8").and(predicate::str::contains("cartona:price:7").not()));
-    let listed: serde_json::Value = serde_json::from_slice(&marketsync(&path).args(["queue", "list", "--json"]).assert().success().get_output().stdout).unwrap();
+    marketsync(&path)
+        .args(["queue", "list", "--state", "dead"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("cartona:price:8")
+                .and(predicate::str::contains("cartona:price:7").not()),
+        );
+    let listed: serde_json::Value = serde_json::from_slice(
+        &marketsync(&path)
+            .args(["queue", "list", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
-    marketsync(&path).args(["queue", "show", &dead.to_string()]).assert().success().stdout(predicate::str::contains("auth error, not retried: Cartona rejected the token").and(predicate::str::contains("\"selling_price\": \"12.50\"")));
-    marketsync(&path).args(["queue", "show", "999"]).assert().failure().stderr(predicate::str::contains("job 999 does not exist"));
-    marketsync(&path).args(["queue", "drop", &dead.to_string()]).assert().success();
-    marketsync(&path).args(["queue", "retry", "--dead"]).assert().success().stdout(predicate::str::contains("requeued 0 dead job(s)"));
-    marketsync(&path).args(["queue", "retry", &pending.to_string()]).assert().success().stdout(predicate::str::contains("pending again"));
-    marketsync(&path).args(["queue", "list"]).assert().success().stdout(predicate::str::contains("cartona:price:8").not());
+    marketsync(&path)
+        .args(["queue", "show", &dead.to_string()])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("auth error, not retried: Cartona rejected the token")
+                .and(predicate::str::contains("\"selling_price\": \"12.50\"")),
+        );
+    marketsync(&path)
+        .args(["queue", "show", "999"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("job 999 does not exist"));
+    marketsync(&path)
+        .args(["queue", "drop", &dead.to_string()])
+        .assert()
+        .success();
+    marketsync(&path)
+        .args(["queue", "retry", "--dead"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("requeued 0 dead job(s)"));
+    marketsync(&path)
+        .args(["queue", "retry", &pending.to_string()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pending again"));
+    marketsync(&path)
+        .args(["queue", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cartona:price:8").not());
 }
 
 #[test]
 fn map_set_list_unset() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "");
-    marketsync(&path).args(["map", "set", "--channel", "cartona", "--odoo-id", "904", "--external-id", "110774"]).assert().success().stdout(predicate::str::contains("product.product 904"));
     marketsync(&path)
-        .args(["map", "set", "--channel", "cartona", "--odoo-id", "905", "--external-id", "110774"])
+        .args([
+            "map",
+            "set",
+            "--channel",
+            "cartona",
+            "--odoo-id",
+            "904",
+            "--external-id",
+            "110774",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("product.product 904"));
+    marketsync(&path)
+        .args([
+            "map",
+            "set",
+            "--channel",
+            "cartona",
+            "--odoo-id",
+            "905",
+            "--external-id",
+            "110774",
+        ])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("already mapped to product.product 904"));
-    marketsync(&path).args(["map", "set", "--channel", "amazon", "--odoo-id", "1", "--external-id", "x"]).assert().failure().stderr(predicate::str::contains("unknown channel"));
-    marketsync(&path).args(["map", "list"]).assert().success().stdout(predicate::str::contains("110774"));
-    marketsync(&path).args(["map", "unset", "--channel", "cartona", "--external-id", "110774"]).assert().success();
-    marketsync(&path).args(["map", "list", "--json"]).assert().success().stdout(predicate::str::diff("[]\n"));
+        .stderr(predicate::str::contains(
+            "already mapped to product.product 904",
+        ));
+    marketsync(&path)
+        .args([
+            "map",
+            "set",
+            "--channel",
+            "amazon",
+            "--odoo-id",
+            "1",
+            "--external-id",
+            "x",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown channel"));
+    marketsync(&path)
+        .args(["map", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("110774"));
+    marketsync(&path)
+        .args([
+            "map",
+            "unset",
+            "--channel",
+            "cartona",
+            "--external-id",
+            "110774",
+        ])
+        .assert()
+        .success();
+    marketsync(&path)
+        .args(["map", "list", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::diff("[]\n"));
 }

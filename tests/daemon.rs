@@ -21,7 +21,9 @@ fn bin() -> Command {
 }
 
 async fn run_cmd(mut cmd: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -35,44 +37,99 @@ async fn check_prints_the_odoo_version_and_user_and_fails_on_a_wrong_key() {
         cmd.arg("--config").arg(&path).arg("check");
         let out = run_cmd(cmd).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("ok    odoo     Odoo 17.0 at"), "{stdout}");
-        assert!(stdout.contains("logged in as Mitchell Admin (admin), uid 2"), "{stdout}");
+        assert!(
+            stdout.contains("logged in as Mitchell Admin (admin), uid 2"),
+            "{stdout}"
+        );
     }
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, config_text(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), "").replace("api_key = \"admin\"", "api_key = \"wrong-key-7781\"")).unwrap();
+    std::fs::write(
+        &path,
+        config_text(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), "")
+            .replace("api_key = \"admin\"", "api_key = \"wrong-key-7781\""),
+    )
+    .unwrap();
     let mut cmd = bin();
     cmd.arg("--config").arg(&path).arg("check");
     let out = run_cmd(cmd).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("FAIL  odoo     Odoo rejected the login for user \"admin\" on database \"odoo\""), "{stdout}");
-    assert!(!stdout.contains("wrong-key-7781") && !String::from_utf8_lossy(&out.stderr).contains("wrong-key-7781"));
+    assert!(
+        stdout.contains(
+            "FAIL  odoo     Odoo rejected the login for user \"admin\" on database \"odoo\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("wrong-key-7781")
+            && !String::from_utf8_lossy(&out.stderr).contains("wrong-key-7781")
+    );
 }
 
 #[tokio::test]
 async fn the_daemon_becomes_ready_serves_healthz_and_stops_cleanly() {
     let sim = odoo_sim(17, 5).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), "[schedule]\nodoo_health = \"1s\"\n");
+    let cfg = config(
+        &sim.url(),
+        OdooProtocol::Xmlrpc,
+        dir.path(),
+        "[schedule]\nodoo_health = \"1s\"\n",
+    );
     let store = Store::open(&cfg.state.path).unwrap();
     let mut daemon = Daemon::new(cfg, store.clone());
     let (tx, rx) = tokio::sync::oneshot::channel();
     daemon.bound = Some(tx);
     let token = CancellationToken::new();
     let task = tokio::spawn(daemon.run(token.clone()));
-    let addr = tokio::time::timeout(Duration::from_secs(10), rx).await.unwrap().unwrap();
-    let health: serde_json::Value = reqwest::get(format!("http://{addr}/healthz")).await.unwrap().json().await.unwrap();
+    let addr = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let health: serde_json::Value = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     wait_until("a health check ran", Duration::from_secs(10), || {
-        marketsync::store::streams::get(&store, "odoo.health").unwrap().is_some_and(|s| s.last_success_at.is_some())
+        marketsync::store::streams::get(&store, "odoo.health")
+            .unwrap()
+            .is_some_and(|s| s.last_success_at.is_some())
     })
     .await;
-    assert_eq!(facts::get(&store, facts::ODOO_VERSION).unwrap().unwrap().0, "17.0");
+    assert_eq!(
+        facts::get(&store, facts::ODOO_VERSION).unwrap().unwrap().0,
+        "17.0"
+    );
     token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
-    let log = synclog::query(&store, &Query { limit: 10, ..Default::default() }).unwrap();
-    assert!(log.first().unwrap().message.starts_with("started; Odoo 17.0"), "{log:?}");
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let log = synclog::query(
+        &store,
+        &Query {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        log.first()
+            .unwrap()
+            .message
+            .starts_with("started; Odoo 17.0"),
+        "{log:?}"
+    );
     assert_eq!(log.last().unwrap().message, "stopped");
 }
 
@@ -81,30 +138,68 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
     let mut sim = odoo_sim(17, 5).await;
     sim.stop().await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), "[schedule]\nodoo_health = \"1s\"\n");
+    let cfg = config(
+        &sim.url(),
+        OdooProtocol::Xmlrpc,
+        dir.path(),
+        "[schedule]\nodoo_health = \"1s\"\n",
+    );
     let store = Store::open(&cfg.state.path).unwrap();
     let mut daemon = Daemon::new(cfg, store.clone());
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     daemon.bound = Some(tx);
     let token = CancellationToken::new();
     let task = tokio::spawn(daemon.run(token.clone()));
-    wait_until("Odoo marked unreachable", Duration::from_secs(10), || facts::get(&store, facts::ODOO_DOWN_SINCE).unwrap().is_some()).await;
+    wait_until("Odoo marked unreachable", Duration::from_secs(10), || {
+        facts::get(&store, facts::ODOO_DOWN_SINCE)
+            .unwrap()
+            .is_some()
+    })
+    .await;
     assert!(rx.try_recv().is_err(), "not ready while Odoo is down");
     let status = facts::get(&store, facts::ODOO_STATUS).unwrap().unwrap().0;
     assert!(status.starts_with("cannot reach Odoo at"), "{status}");
 
     // Odoo comes back: the daemon logs in and clears the outage.
     sim.restart().await.unwrap();
-    tokio::time::timeout(Duration::from_secs(90), &mut rx).await.expect("ready once Odoo is back").unwrap();
-    assert!(facts::get(&store, facts::ODOO_DOWN_SINCE).unwrap().is_none());
+    tokio::time::timeout(Duration::from_secs(90), &mut rx)
+        .await
+        .expect("ready once Odoo is back")
+        .unwrap();
+    assert!(facts::get(&store, facts::ODOO_DOWN_SINCE)
+        .unwrap()
+        .is_none());
 
     // An outage while running: the health stream records it, then the recovery.
-    sim.sim.faults.down(marketsync::sim::faults::Fault::BadGateway);
-    wait_until("outage seen", Duration::from_secs(10), || facts::get(&store, facts::ODOO_DOWN_SINCE).unwrap().is_some()).await;
+    sim.sim
+        .faults
+        .down(marketsync::sim::faults::Fault::BadGateway);
+    wait_until("outage seen", Duration::from_secs(10), || {
+        facts::get(&store, facts::ODOO_DOWN_SINCE)
+            .unwrap()
+            .is_some()
+    })
+    .await;
     sim.sim.faults.up();
-    wait_until("recovery seen", Duration::from_secs(10), || facts::get(&store, facts::ODOO_DOWN_SINCE).unwrap().is_none()).await;
-    let log = synclog::query(&store, &Query { limit: 100, ..Default::default() }).unwrap();
-    assert!(log.iter().any(|r| r.operation == "odoo.health" && r.message.contains("502")), "{log:?}");
+    wait_until("recovery seen", Duration::from_secs(10), || {
+        facts::get(&store, facts::ODOO_DOWN_SINCE)
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    let log = synclog::query(
+        &store,
+        &Query {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        log.iter()
+            .any(|r| r.operation == "odoo.health" && r.message.contains("502")),
+        "{log:?}"
+    );
     assert!(log.iter().any(|r| r.message == "Odoo answers again"));
     token.cancel();
     task.await.unwrap().unwrap();
@@ -115,19 +210,37 @@ async fn a_rejected_login_stops_the_daemon_with_the_config_exit_code() {
     let sim = odoo_sim(17, 1).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    std::fs::write(&path, config_text(&sim.url(), OdooProtocol::Jsonrpc, dir.path(), "").replace("api_key = \"admin\"", "api_key = \"revoked-key-5521\"")).unwrap();
+    std::fs::write(
+        &path,
+        config_text(&sim.url(), OdooProtocol::Jsonrpc, dir.path(), "")
+            .replace("api_key = \"admin\"", "api_key = \"revoked-key-5521\""),
+    )
+    .unwrap();
     let mut cmd = bin();
-    cmd.arg("--config").arg(&path).arg("run").timeout(Duration::from_secs(30));
+    cmd.arg("--config")
+        .arg(&path)
+        .arg("run")
+        .timeout(Duration::from_secs(30));
     let out = run_cmd(cmd).await;
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Odoo rejected the login for user \"admin\" on database \"odoo\""), "{stderr}");
+    assert!(
+        stderr.contains("Odoo rejected the login for user \"admin\" on database \"odoo\""),
+        "{stderr}"
+    );
     assert!(!stderr.contains("revoked-key-5521"));
 }
 
 fn read_all_text(dir: &Path) -> String {
     let store = Store::open_read_only(&dir.join("state.db")).unwrap();
-    let rows = synclog::query(&store, &Query { limit: 10_000, ..Default::default() }).unwrap();
+    let rows = synclog::query(
+        &store,
+        &Query {
+            limit: 10_000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut text = serde_json::to_string(&rows).unwrap();
     for key in [facts::ODOO_STATUS, facts::ODOO_USER, facts::ODOO_VERSION] {
         if let Some((v, _)) = facts::get(&store, key).unwrap() {
@@ -141,18 +254,35 @@ fn read_all_text(dir: &Path) -> String {
 async fn sigterm_stops_the_daemon_with_exit_0_and_secrets_appear_nowhere() {
     const ODOO_KEY: &str = "odoo-key-ZXQ81";
     const TOKEN: &str = "cartona-token-JWT-4471";
-    let sim = marketsync::sim::odoo::start(marketsync::sim::odoo::SimOptions { api_key: ODOO_KEY.into(), products: 5, ..Default::default() }).await.unwrap();
+    let sim = marketsync::sim::odoo::start(marketsync::sim::odoo::SimOptions {
+        api_key: ODOO_KEY.into(),
+        products: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    let text = config_text(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), &format!("[schedule]\nodoo_health = \"1s\"\n[channels.cartona]\ntoken = \"{TOKEN}\"\n"))
-        .replace("api_key = \"admin\"", &format!("api_key = \"{ODOO_KEY}\""));
+    let text = config_text(
+        &sim.url(),
+        OdooProtocol::Xmlrpc,
+        dir.path(),
+        &format!("[schedule]\nodoo_health = \"1s\"\n[channels.cartona]\ntoken = \"{TOKEN}\"\n"),
+    )
+    .replace("api_key = \"admin\"", &format!("api_key = \"{ODOO_KEY}\""));
     std::fs::write(&path, text).unwrap();
 
     let mut outputs = String::new();
     for format in ["text", "json"] {
         let exe = assert_cmd::cargo::cargo_bin("marketsync");
         let child = std::process::Command::new(exe)
-            .args(["--config", path.to_str().unwrap(), "--log-format", format, "run"])
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "--log-format",
+                format,
+                "run",
+            ])
             .env("RUST_LOG", "debug")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -161,21 +291,50 @@ async fn sigterm_stops_the_daemon_with_exit_0_and_secrets_appear_nowhere() {
         let state = dir.path().to_path_buf();
         // Ready: the daemon's heartbeat is in the state file.
         wait_until("daemon heartbeat", Duration::from_secs(30), || {
-            Store::open_read_only(&state.join("state.db")).ok().and_then(|s| facts::get(&s, facts::DAEMON_HEARTBEAT).ok().flatten()).is_some()
+            Store::open_read_only(&state.join("state.db"))
+                .ok()
+                .and_then(|s| facts::get(&s, facts::DAEMON_HEARTBEAT).ok().flatten())
+                .is_some()
         })
         .await;
         // An Odoo error that echoes the key: it must be recorded, scrubbed.
         let seen_before = read_all_text(&state).matches("boom").count();
-        sim.sim.faults.push([marketsync::sim::faults::Fault::Status { status: 500, body: format!("boom {ODOO_KEY}"), retry_after: None }]);
-        wait_until("the 500 recorded", Duration::from_secs(30), || read_all_text(&state).matches("boom").count() > seen_before).await;
-        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-        assert_eq!(out.status.code(), Some(0), "SIGTERM is a clean stop: {}", String::from_utf8_lossy(&out.stderr));
+        sim.sim
+            .faults
+            .push([marketsync::sim::faults::Fault::Status {
+                status: 500,
+                body: format!("boom {ODOO_KEY}"),
+                retry_after: None,
+            }]);
+        wait_until("the 500 recorded", Duration::from_secs(30), || {
+            read_all_text(&state).matches("boom").count() > seen_before
+        })
+        .await;
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "SIGTERM is a clean stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         outputs.push_str(&String::from_utf8_lossy(&out.stderr));
         outputs.push_str(&String::from_utf8_lossy(&out.stdout));
     }
     assert!(outputs.contains("SIGTERM received"), "{outputs}");
-    for cmd in [vec!["status"], vec!["status", "--json"], vec!["logs", "--json"], vec!["queue", "list"], vec!["check"], vec!["config", "check"]] {
+    for cmd in [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["logs", "--json"],
+        vec!["queue", "list"],
+        vec!["check"],
+        vec!["config", "check"],
+    ] {
         let mut c = bin();
         c.arg("--config").arg(&path).args(&cmd);
         let out = run_cmd(c).await;
@@ -183,7 +342,10 @@ async fn sigterm_stops_the_daemon_with_exit_0_and_secrets_appear_nowhere() {
         outputs.push_str(&String::from_utf8_lossy(&out.stderr));
     }
     outputs.push_str(&read_all_text(dir.path()));
-    assert!(outputs.contains("boom [redacted]"), "the peer's echo of the key was scrubbed, not dropped: {outputs}");
+    assert!(
+        outputs.contains("boom [redacted]"),
+        "the peer's echo of the key was scrubbed, not dropped: {outputs}"
+    );
     for secret in [ODOO_KEY, TOKEN] {
         assert!(!outputs.contains(secret), "{secret} leaked");
     }

@@ -16,10 +16,15 @@ use std::time::Duration;
 async fn logs_in_and_reads_version_and_user_over_every_protocol() {
     let sim = odoo_sim(19, 10).await;
     for protocol in PROTOCOLS {
-        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol)).await.unwrap();
+        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol))
+            .await
+            .unwrap();
         assert_eq!(odoo.version().version, "19.0", "{protocol:?}");
         assert_eq!((odoo.version().major, odoo.uid()), (19, 2));
-        assert_eq!(odoo.whoami().await.unwrap(), ("Mitchell Admin".to_string(), "admin".to_string()));
+        assert_eq!(
+            odoo.whoami().await.unwrap(),
+            ("Mitchell Admin".to_string(), "admin".to_string())
+        );
     }
 }
 
@@ -29,8 +34,14 @@ async fn a_wrong_key_is_a_clear_login_error_over_every_protocol() {
     for protocol in PROTOCOLS {
         let mut cfg = odoo_config(&sim.url(), protocol);
         cfg.api_key = marketsync::secret::Secret::new("not-the-key-42");
-        let err = OdooClient::connect(&cfg).await.err().expect("login must fail");
-        assert!(matches!(err, OdooError::LoginRejected { .. }), "{protocol:?}: {err:?}");
+        let err = OdooClient::connect(&cfg)
+            .await
+            .err()
+            .expect("login must fail");
+        assert!(
+            matches!(err, OdooError::LoginRejected { .. }),
+            "{protocol:?}: {err:?}"
+        );
         assert_eq!(err.to_string(), "Odoo rejected the login for user \"admin\" on database \"odoo\": check odoo.username and odoo.api_key");
         assert_eq!(err.retry_class(), RetryClass::Auth);
         assert!(!err.to_string().contains("not-the-key-42"));
@@ -41,30 +52,54 @@ async fn a_wrong_key_is_a_clear_login_error_over_every_protocol() {
 async fn records_decode_as_odoo_means_them() {
     let sim = odoo_sim(19, 12).await;
     for protocol in PROTOCOLS {
-        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol)).await.unwrap();
+        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol))
+            .await
+            .unwrap();
         let rows = odoo
             .search_read(
                 "product.product",
                 &Domain::all().and("default_code", "in", vec!["SKU-00003", "SKU-00004"]),
-                &["default_code", "barcode", "list_price", "categ_id", "description_sale", "write_date", "qty_available"],
-                SearchOpts { order: Some("id".into()), ..Default::default() },
+                &[
+                    "default_code",
+                    "barcode",
+                    "list_price",
+                    "categ_id",
+                    "description_sale",
+                    "write_date",
+                    "qty_available",
+                ],
+                SearchOpts {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
             )
             .await
             .unwrap();
         assert_eq!(rows.len(), 2, "{protocol:?}");
         let p3 = &rows[0];
-        assert_eq!(p3.get("default_code").unwrap().as_opt_str(), Some("SKU-00003"));
+        assert_eq!(
+            p3.get("default_code").unwrap().as_opt_str(),
+            Some("SKU-00003")
+        );
         // Every third generated product has no sales description: Odoo's `false`, read as None.
         assert_eq!(p3.get("description_sale"), Some(&Value::Bool(false)));
         assert_eq!(p3.get("description_sale").unwrap().as_opt_str(), None);
         let (categ_id, categ_name) = p3.get("categ_id").unwrap().as_many2one().unwrap();
-        assert!(categ_id > 1 && categ_name.starts_with("All / "), "{categ_name}");
+        assert!(
+            categ_id > 1 && categ_name.starts_with("All / "),
+            "{categ_name}"
+        );
         assert!(p3.get("write_date").unwrap().as_datetime().is_some());
         let price = p3.get("list_price").unwrap().as_decimal().unwrap();
-        let expected = sim.sim.world().get("product.product", 3).unwrap()["list_price"].as_decimal().unwrap();
+        let expected = sim.sim.world().get("product.product", 3).unwrap()["list_price"]
+            .as_decimal()
+            .unwrap();
         assert_eq!(price, expected);
         assert!(price.scale() <= 2, "{price}");
-        assert!(matches!(p3.get("qty_available"), Some(Value::Double(_))), "floats stay floats");
+        assert!(
+            matches!(p3.get("qty_available"), Some(Value::Double(_))),
+            "floats stay floats"
+        );
     }
 }
 
@@ -72,11 +107,27 @@ async fn records_decode_as_odoo_means_them() {
 async fn arabic_names_come_through_the_lang_context() {
     let sim = odoo_sim(19, 3).await;
     for protocol in PROTOCOLS {
-        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol)).await.unwrap();
-        let opts = SearchOpts { context: vec![("lang".into(), "ar_001".into())], ..Default::default() };
-        let rows = odoo.search_read("product.product", &Domain::all().and("id", "=", 1), &["name"], opts).await.unwrap();
+        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol))
+            .await
+            .unwrap();
+        let opts = SearchOpts {
+            context: vec![("lang".into(), "ar_001".into())],
+            ..Default::default()
+        };
+        let rows = odoo
+            .search_read(
+                "product.product",
+                &Domain::all().and("id", "=", 1),
+                &["name"],
+                opts,
+            )
+            .await
+            .unwrap();
         let name = rows[0].get("name").unwrap().as_str().unwrap();
-        assert!(name.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)), "{protocol:?}: {name}");
+        assert!(
+            name.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
+            "{protocol:?}: {name}"
+        );
     }
 }
 
@@ -84,29 +135,77 @@ async fn arabic_names_come_through_the_lang_context() {
 async fn create_many_write_read_count_unlink_and_fields_get() {
     let sim = odoo_sim(19, 3).await;
     for protocol in PROTOCOLS {
-        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol)).await.unwrap();
+        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol))
+            .await
+            .unwrap();
         let tag = format!("test:{}", protocol.as_str());
         let ids = odoo
             .create(
                 "res.partner",
                 vec![
-                    Value::record([("name", Value::from("بقالة & <شركاه>")), ("ref", Value::from(tag.as_str()))]),
-                    Value::record([("name", Value::from("Retailer Two")), ("ref", Value::from(tag.as_str()))]),
+                    Value::record([
+                        ("name", Value::from("بقالة & <شركاه>")),
+                        ("ref", Value::from(tag.as_str())),
+                    ]),
+                    Value::record([
+                        ("name", Value::from("Retailer Two")),
+                        ("ref", Value::from(tag.as_str())),
+                    ]),
                 ],
             )
             .await
             .unwrap();
         assert_eq!(ids.len(), 2);
-        assert_eq!(odoo.search_count("res.partner", &Domain::all().and("ref", "=", tag.as_str())).await.unwrap(), 2);
-        odoo.write("res.partner", &ids[..1], Value::record([("phone", Value::from("+201066313459"))])).await.unwrap();
-        let rows = odoo.read("res.partner", &ids, &["name", "phone", "email"]).await.unwrap();
-        assert_eq!(rows[0].get("name").unwrap().as_str(), Some("بقالة & <شركاه>"));
-        assert_eq!(rows[0].get("phone").unwrap().as_opt_str(), Some("+201066313459"));
+        assert_eq!(
+            odoo.search_count("res.partner", &Domain::all().and("ref", "=", tag.as_str()))
+                .await
+                .unwrap(),
+            2
+        );
+        odoo.write(
+            "res.partner",
+            &ids[..1],
+            Value::record([("phone", Value::from("+201066313459"))]),
+        )
+        .await
+        .unwrap();
+        let rows = odoo
+            .read("res.partner", &ids, &["name", "phone", "email"])
+            .await
+            .unwrap();
+        assert_eq!(
+            rows[0].get("name").unwrap().as_str(),
+            Some("بقالة & <شركاه>")
+        );
+        assert_eq!(
+            rows[0].get("phone").unwrap().as_opt_str(),
+            Some("+201066313459")
+        );
         assert_eq!(rows[1].get("email").unwrap().as_opt_str(), None);
         odoo.unlink("res.partner", &ids[1..]).await.unwrap();
-        assert_eq!(odoo.search("res.partner", &Domain::all().and("ref", "=", tag.as_str()), None).await.unwrap(), ids[..1].to_vec());
-        let fields = odoo.fields_get("sale.order", &["type", "relation"]).await.unwrap();
-        assert_eq!(fields.get("partner_id").unwrap().get("relation").unwrap().as_str(), Some("res.partner"));
+        assert_eq!(
+            odoo.search(
+                "res.partner",
+                &Domain::all().and("ref", "=", tag.as_str()),
+                None
+            )
+            .await
+            .unwrap(),
+            ids[..1].to_vec()
+        );
+        let fields = odoo
+            .fields_get("sale.order", &["type", "relation"])
+            .await
+            .unwrap();
+        assert_eq!(
+            fields
+                .get("partner_id")
+                .unwrap()
+                .get("relation")
+                .unwrap()
+                .as_str(),
+            Some("res.partner")
+        );
     }
 }
 
@@ -114,7 +213,9 @@ async fn create_many_write_read_count_unlink_and_fields_get() {
 async fn order_flow_and_typed_faults_over_every_protocol() {
     let sim = odoo_sim(19, 5).await;
     for protocol in PROTOCOLS {
-        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol)).await.unwrap();
+        let odoo = OdooClient::connect(&odoo_config(&sim.url(), protocol))
+            .await
+            .unwrap();
         let order = odoo
             .create(
                 "sale.order",
@@ -126,26 +227,97 @@ async fn order_flow_and_typed_faults_over_every_protocol() {
             )
             .await
             .unwrap()[0];
-        assert_eq!(odoo.call_method("sale.order", "action_confirm", &[order]).await.unwrap(), Value::Bool(true));
-        let again = odoo.call_method("sale.order", "action_confirm", &[order]).await.unwrap_err();
-        assert!(matches!(&again, OdooError::Validation(m) if m.contains("not in a state requiring confirmation")), "{protocol:?}: {again:?}");
+        assert_eq!(
+            odoo.call_method("sale.order", "action_confirm", &[order])
+                .await
+                .unwrap(),
+            Value::Bool(true)
+        );
+        let again = odoo
+            .call_method("sale.order", "action_confirm", &[order])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&again, OdooError::Validation(m) if m.contains("not in a state requiring confirmation")),
+            "{protocol:?}: {again:?}"
+        );
         assert_eq!(again.retry_class(), RetryClass::Permanent);
 
         // A method that returns None: a fault over XML-RPC, no result over JSON-RPC; success all the same.
-        let partner = odoo.create("res.partner", vec![Value::record([("name", Value::from("to archive"))])]).await.unwrap()[0];
-        assert_eq!(odoo.call_method("res.partner", "action_archive", &[partner]).await.unwrap(), Value::Nil, "{protocol:?}");
-        assert!(odoo.search("res.partner", &Domain::all().and("id", "=", partner), None).await.unwrap().is_empty(), "archived records leave default searches");
+        let partner = odoo
+            .create(
+                "res.partner",
+                vec![Value::record([("name", Value::from("to archive"))])],
+            )
+            .await
+            .unwrap()[0];
+        assert_eq!(
+            odoo.call_method("res.partner", "action_archive", &[partner])
+                .await
+                .unwrap(),
+            Value::Nil,
+            "{protocol:?}"
+        );
+        assert!(
+            odoo.search("res.partner", &Domain::all().and("id", "=", partner), None)
+                .await
+                .unwrap()
+                .is_empty(),
+            "archived records leave default searches"
+        );
 
-        let e = odoo.search_read("no.such.model", &Domain::all(), &[], SearchOpts::default()).await.unwrap_err();
-        assert!(matches!(e, OdooError::UnknownModel(_)), "{protocol:?}: {e:?}");
-        let e = odoo.call_method("res.partner", "no_such_method", &[partner]).await.unwrap_err();
-        assert!(matches!(e, OdooError::UnknownMethod(_)), "{protocol:?}: {e:?}");
-        let e = odoo.search_read("product.product", &Domain::all().and("nofield", "=", 1), &[], SearchOpts::default()).await.unwrap_err();
-        assert!(matches!(e, OdooError::UnknownField(_)), "{protocol:?}: {e:?}");
-        let e = odoo.write("res.partner", &[999_999], Value::record([("name", Value::from("x"))])).await.unwrap_err();
-        assert!(matches!(e, OdooError::MissingRecord(_)), "{protocol:?}: {e:?}");
-        let e = odoo.create("sale.order", vec![Value::record([("client_order_ref", Value::from("x"))])]).await.unwrap_err();
-        assert!(matches!(&e, OdooError::Validation(m) if m.contains("partner_id")), "{protocol:?}: {e:?}");
+        let e = odoo
+            .search_read("no.such.model", &Domain::all(), &[], SearchOpts::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OdooError::UnknownModel(_)),
+            "{protocol:?}: {e:?}"
+        );
+        let e = odoo
+            .call_method("res.partner", "no_such_method", &[partner])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OdooError::UnknownMethod(_)),
+            "{protocol:?}: {e:?}"
+        );
+        let e = odoo
+            .search_read(
+                "product.product",
+                &Domain::all().and("nofield", "=", 1),
+                &[],
+                SearchOpts::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OdooError::UnknownField(_)),
+            "{protocol:?}: {e:?}"
+        );
+        let e = odoo
+            .write(
+                "res.partner",
+                &[999_999],
+                Value::record([("name", Value::from("x"))]),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OdooError::MissingRecord(_)),
+            "{protocol:?}: {e:?}"
+        );
+        let e = odoo
+            .create(
+                "sale.order",
+                vec![Value::record([("client_order_ref", Value::from("x"))])],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, OdooError::Validation(m) if m.contains("partner_id")),
+            "{protocol:?}: {e:?}"
+        );
     }
 }
 
@@ -156,17 +328,28 @@ async fn large_reads_page_by_id_keyset() {
         let mut cfg = odoo_config(&sim.url(), protocol);
         cfg.page_size = 1000;
         let odoo = OdooClient::connect(&cfg).await.unwrap();
-        let before = sim.sim.calls().get("product.product.search_read").copied().unwrap_or(0);
+        let before = sim
+            .sim
+            .calls()
+            .get("product.product.search_read")
+            .copied()
+            .unwrap_or(0);
         let mut pages = Vec::new();
         let mut last = 0;
         let total = odoo
-            .search_read_pages("product.product", &Domain::all(), &["default_code"], vec![], |page| {
-                let first = page[0].get("id").unwrap().as_i64().unwrap();
-                assert!(first > last, "pages come in id order without overlap");
-                last = page.last().unwrap().get("id").unwrap().as_i64().unwrap();
-                pages.push(page.len());
-                Ok(())
-            })
+            .search_read_pages(
+                "product.product",
+                &Domain::all(),
+                &["default_code"],
+                vec![],
+                |page| {
+                    let first = page[0].get("id").unwrap().as_i64().unwrap();
+                    assert!(first > last, "pages come in id order without overlap");
+                    last = page.last().unwrap().get("id").unwrap().as_i64().unwrap();
+                    pages.push(page.len());
+                    Ok(())
+                },
+            )
             .await
             .unwrap();
         assert_eq!(total, 2_500);
@@ -206,7 +389,10 @@ async fn timeouts_drops_refusals_and_proxy_errors_are_transient() {
 
     sim.sim.faults.push([Fault::Delay(Duration::from_secs(2))]);
     let e = probe().await.unwrap_err();
-    assert!(matches!(e, OdooError::Timeout(d) if d == Duration::from_millis(300)), "{e:?}");
+    assert!(
+        matches!(e, OdooError::Timeout(d) if d == Duration::from_millis(300)),
+        "{e:?}"
+    );
     assert_eq!(e.retry_class(), RetryClass::Transient);
 
     sim.sim.faults.push([Fault::Drop]);
@@ -221,7 +407,10 @@ async fn timeouts_drops_refusals_and_proxy_errors_are_transient() {
 
     sim.stop().await;
     let e = probe().await.unwrap_err();
-    assert!(matches!(e, OdooError::Connection { .. }) && e.retry_class() == RetryClass::Transient, "{e:?}");
+    assert!(
+        matches!(e, OdooError::Connection { .. }) && e.retry_class() == RetryClass::Transient,
+        "{e:?}"
+    );
     sim.restart().await.unwrap();
     assert!(probe().await.unwrap() > 0, "works again once Odoo is back");
 }
@@ -230,18 +419,37 @@ async fn timeouts_drops_refusals_and_proxy_errors_are_transient() {
 async fn version_differences_are_looked_up_with_fields_get() {
     for (major, storable, moves) in [
         (16, StorableField::DetailedType, MoveQuantity::QuantityDone),
-        (17, StorableField::DetailedType, MoveQuantity::QuantityPicked),
+        (
+            17,
+            StorableField::DetailedType,
+            MoveQuantity::QuantityPicked,
+        ),
         (19, StorableField::IsStorable, MoveQuantity::QuantityPicked),
     ] {
         let sim = odoo_sim(major, 1).await;
-        let odoo = OdooClient::connect(&odoo_config(&sim.url(), marketsync::config::OdooProtocol::Jsonrpc)).await.unwrap();
+        let odoo = OdooClient::connect(&odoo_config(
+            &sim.url(),
+            marketsync::config::OdooProtocol::Jsonrpc,
+        ))
+        .await
+        .unwrap();
         let profile = Profile::detect(&odoo).await.unwrap();
-        assert_eq!((profile.storable, profile.move_quantity), (storable, moves), "Odoo {major}");
+        assert_eq!(
+            (profile.storable, profile.move_quantity),
+            (storable, moves),
+            "Odoo {major}"
+        );
     }
 }
 
 #[test]
 fn prices_read_as_exact_decimals() {
-    assert_eq!(Value::Double(3900.0).as_decimal().unwrap(), Decimal::from(3900));
-    assert_eq!(Value::Double(12.9).as_decimal().unwrap(), Decimal::from_str("12.9").unwrap());
+    assert_eq!(
+        Value::Double(3900.0).as_decimal().unwrap(),
+        Decimal::from(3900)
+    );
+    assert_eq!(
+        Value::Double(12.9).as_decimal().unwrap(),
+        Decimal::from_str("12.9").unwrap()
+    );
 }

@@ -23,8 +23,11 @@ struct Exchange {
 }
 
 fn fixtures(version: &str) -> Vec<Exchange> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(version);
-    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(version);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let mut out: Vec<Exchange> = index
         .as_array()
@@ -45,7 +48,12 @@ fn fixtures(version: &str) -> Vec<Exchange> {
             }
         })
         .collect();
-    let rank = |p: &str| ["xmlrpc", "jsonrpc", "json2"].iter().position(|x| *x == p).unwrap();
+    let rank = |p: &str| {
+        ["xmlrpc", "jsonrpc", "json2"]
+            .iter()
+            .position(|x| *x == p)
+            .unwrap()
+    };
     out.sort_by(|a, b| (rank(&a.protocol), &a.file).cmp(&(rank(&b.protocol), &b.file)));
     out
 }
@@ -55,13 +63,23 @@ fn orm_call(x: &Exchange) -> Option<(String, String, Vec<Value>)> {
     match x.protocol.as_str() {
         "xmlrpc" => {
             let (name, params) = decode_call(&x.request).ok()?;
-            (name == "execute_kw").then(|| (params[3].as_str().unwrap().to_string(), params[4].as_str().unwrap().to_string(), params[5..].to_vec()))
+            (name == "execute_kw").then(|| {
+                (
+                    params[3].as_str().unwrap().to_string(),
+                    params[4].as_str().unwrap().to_string(),
+                    params[5..].to_vec(),
+                )
+            })
         }
         "jsonrpc" => {
             let v: serde_json::Value = serde_json::from_str(&x.request).ok()?;
             let args = v["params"]["args"].as_array()?;
             (v["params"]["method"] == "execute_kw").then(|| {
-                (args[3].as_str().unwrap().to_string(), args[4].as_str().unwrap().to_string(), args[5..].iter().cloned().map(Value::from).collect())
+                (
+                    args[3].as_str().unwrap().to_string(),
+                    args[4].as_str().unwrap().to_string(),
+                    args[5..].iter().cloned().map(Value::from).collect(),
+                )
             })
         }
         _ => {
@@ -78,8 +96,18 @@ fn orm_call(x: &Exchange) -> Option<(String, String, Vec<Value>)> {
 fn recorded_result(x: &Exchange) -> Option<Value> {
     match x.protocol.as_str() {
         "xmlrpc" => decode_response(&x.response).ok()?.ok(),
-        "jsonrpc" => serde_json::from_str::<serde_json::Value>(&x.response).ok()?.get("result").cloned().map(Value::from),
-        _ => (x.status == 200).then(|| serde_json::from_str::<serde_json::Value>(&x.response).ok().map(Value::from)).flatten(),
+        "jsonrpc" => serde_json::from_str::<serde_json::Value>(&x.response)
+            .ok()?
+            .get("result")
+            .cloned()
+            .map(Value::from),
+        _ => (x.status == 200)
+            .then(|| {
+                serde_json::from_str::<serde_json::Value>(&x.response)
+                    .ok()
+                    .map(Value::from)
+            })
+            .flatten(),
     }
 }
 
@@ -92,13 +120,25 @@ fn ids(v: &Value) -> Vec<i64> {
 
 /// Aligns the simulator's next ids with what the recording shows the real server handing out.
 fn prepare(sim: &SimHandle, all: &[Exchange], x: &Exchange) {
-    let Some((model, method, args)) = orm_call(x) else { return };
+    let Some((model, method, args)) = orm_call(x) else {
+        return;
+    };
     // Positional args of execute_kw, or JSON-2's named arguments.
-    let positional = |a: &[Value]| -> Vec<Value> { a.first().and_then(Value::as_array).map(|x| x.to_vec()).unwrap_or_default() };
+    let positional = |a: &[Value]| -> Vec<Value> {
+        a.first()
+            .and_then(Value::as_array)
+            .map(|x| x.to_vec())
+            .unwrap_or_default()
+    };
     let target_id = |a: &[Value]| -> Option<i64> {
         match a.first() {
-            Some(named @ Value::Struct(_)) => named.get("ids").map(ids).and_then(|i| i.first().copied()),
-            _ => positional(a).first().map(ids).and_then(|i| i.first().copied()),
+            Some(named @ Value::Struct(_)) => {
+                named.get("ids").map(ids).and_then(|i| i.first().copied())
+            }
+            _ => positional(a)
+                .first()
+                .map(ids)
+                .and_then(|i| i.first().copied()),
         }
     };
     let domain_id = |a: &[Value]| -> Option<i64> {
@@ -110,15 +150,27 @@ fn prepare(sim: &SimHandle, all: &[Exchange], x: &Exchange) {
     };
     let mut w = sim.sim.world();
     if method == "create" {
-        if let Some(created) = recorded_result(x).map(|r| ids(&r)).and_then(|i| i.into_iter().min()) {
+        if let Some(created) = recorded_result(x)
+            .map(|r| ids(&r))
+            .and_then(|i| i.into_iter().min())
+        {
             w.set_next_id(&model, created).unwrap();
             if model == "sale.order" {
                 // The recording later reads this order's lines: give them their recorded ids.
-                for other in all.iter().filter(|o| o.protocol == x.protocol && o.file.contains("order-lines-read")) {
+                for other in all
+                    .iter()
+                    .filter(|o| o.protocol == x.protocol && o.file.contains("order-lines-read"))
+                {
                     let (_, _, a) = orm_call(other).unwrap();
                     if domain_id(&a) == Some(created) {
-                        if let Some(first) = recorded_result(other).and_then(|r| r.as_array().and_then(|a| a.first().cloned())) {
-                            w.set_next_id("sale.order.line", first.get("id").unwrap().as_i64().unwrap()).unwrap();
+                        if let Some(first) = recorded_result(other)
+                            .and_then(|r| r.as_array().and_then(|a| a.first().cloned()))
+                        {
+                            w.set_next_id(
+                                "sale.order.line",
+                                first.get("id").unwrap().as_i64().unwrap(),
+                            )
+                            .unwrap();
                         }
                     }
                 }
@@ -127,12 +179,29 @@ fn prepare(sim: &SimHandle, all: &[Exchange], x: &Exchange) {
     }
     if method == "action_confirm" && model == "sale.order" {
         let order = target_id(&args);
-        for other in all.iter().filter(|o| o.protocol == x.protocol && o.file.contains("picking-of-order")) {
+        for other in all
+            .iter()
+            .filter(|o| o.protocol == x.protocol && o.file.contains("picking-of-order"))
+        {
             let (_, _, a) = orm_call(other).unwrap();
             if domain_id(&a) == order {
                 let picking = recorded_result(other).unwrap().as_array().unwrap()[0].clone();
-                w.set_next_id("stock.picking", picking.get("id").unwrap().as_i64().unwrap()).unwrap();
-                w.set_next_id("stock.move", picking.get("move_ids").unwrap().as_ids().into_iter().min().unwrap()).unwrap();
+                w.set_next_id(
+                    "stock.picking",
+                    picking.get("id").unwrap().as_i64().unwrap(),
+                )
+                .unwrap();
+                w.set_next_id(
+                    "stock.move",
+                    picking
+                        .get("move_ids")
+                        .unwrap()
+                        .as_ids()
+                        .into_iter()
+                        .min()
+                        .unwrap(),
+                )
+                .unwrap();
             }
         }
     }
@@ -140,7 +209,13 @@ fn prepare(sim: &SimHandle, all: &[Exchange], x: &Exchange) {
 
 /// Same shape: types, keys, many2one pairs; `false` stands for an empty char/relation/date.
 fn same_shape(recorded: &Value, got: &Value, at: &str) -> Result<(), String> {
-    let mismatch = || Err(format!("{at}: recorded {} {recorded}, simulator {} {got}", recorded.type_name(), got.type_name()));
+    let mismatch = || {
+        Err(format!(
+            "{at}: recorded {} {recorded}, simulator {} {got}",
+            recorded.type_name(),
+            got.type_name()
+        ))
+    };
     match (recorded, got) {
         (Value::Struct(r), Value::Struct(g)) => {
             let mut rk: Vec<&str> = r.iter().map(|(k, _)| k.as_str()).collect();
@@ -148,7 +223,9 @@ fn same_shape(recorded: &Value, got: &Value, at: &str) -> Result<(), String> {
             rk.sort();
             gk.sort();
             if rk != gk {
-                return Err(format!("{at}: keys differ: recorded {rk:?}, simulator {gk:?}"));
+                return Err(format!(
+                    "{at}: keys differ: recorded {rk:?}, simulator {gk:?}"
+                ));
             }
             for (k, rv) in r {
                 same_shape(rv, got.get(k).unwrap(), &format!("{at}.{k}"))?;
@@ -172,26 +249,51 @@ fn same_shape(recorded: &Value, got: &Value, at: &str) -> Result<(), String> {
             }
         }
         // Odoo never sends "" or null for an empty field: it sends false.
-        (_, Value::String(s)) if s.is_empty() && !matches!(recorded, Value::String(r) if r.is_empty()) => mismatch(),
-        (Value::Bool(false), Value::String(_) | Value::Array(_)) | (Value::String(_) | Value::Array(_), Value::Bool(false)) => Ok(()),
-        (Value::Bool(_), Value::Bool(_)) | (Value::Int(_), Value::Int(_)) | (Value::Double(_), Value::Double(_)) | (Value::String(_), Value::String(_)) | (Value::Nil, Value::Nil) => Ok(()),
+        (_, Value::String(s))
+            if s.is_empty() && !matches!(recorded, Value::String(r) if r.is_empty()) =>
+        {
+            mismatch()
+        }
+        (Value::Bool(false), Value::String(_) | Value::Array(_))
+        | (Value::String(_) | Value::Array(_), Value::Bool(false)) => Ok(()),
+        (Value::Bool(_), Value::Bool(_))
+        | (Value::Int(_), Value::Int(_))
+        | (Value::Double(_), Value::Double(_))
+        | (Value::String(_), Value::String(_))
+        | (Value::Nil, Value::Nil) => Ok(()),
         _ => mismatch(),
     }
 }
 
 /// The first line of a message with numbers masked (ids and order names differ between databases).
 fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
 }
 
 /// The exception line at the end of a traceback, with numbers masked.
 fn exception_line(text: &str) -> String {
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     last.split(':').next().unwrap_or("").to_string()
 }
 
 async fn replay(version: &str, major: u32, database: &str) -> usize {
-    let sim = sim_odoo::start(SimOptions { major, products: 50, database: database.into(), ..SimOptions::default() }).await.unwrap();
+    let sim = sim_odoo::start(SimOptions {
+        major,
+        products: 50,
+        database: database.into(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
     {
         // The recorded order's products had no stock: delivery validation faulted. Same here.
         let mut w = sim.sim.world();
@@ -207,8 +309,15 @@ async fn replay(version: &str, major: u32, database: &str) -> usize {
         let req = if x.request.is_empty() && x.path == "/web/version" {
             http.get(&url)
         } else {
-            let ct = if x.protocol == "xmlrpc" { "text/xml" } else { "application/json" };
-            let mut r = http.post(&url).header("Content-Type", ct).body(x.request.clone());
+            let ct = if x.protocol == "xmlrpc" {
+                "text/xml"
+            } else {
+                "application/json"
+            };
+            let mut r = http
+                .post(&url)
+                .header("Content-Type", ct)
+                .body(x.request.clone());
             if x.protocol == "json2" {
                 if x.file.contains("wrong-key") {
                     r = r.header("Authorization", "bearer not-the-key");
@@ -220,26 +329,50 @@ async fn replay(version: &str, major: u32, database: &str) -> usize {
         };
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let body = resp.text().await.unwrap();
         let name = format!("{version}/{}/{}", x.protocol, x.file);
         if status != x.status {
-            failures.push(format!("{name}: HTTP {status}, recorded {}: {body:.200}", x.status));
+            failures.push(format!(
+                "{name}: HTTP {status}, recorded {}: {body:.200}",
+                x.status
+            ));
             continue;
         }
         if content_type != x.content_type {
-            failures.push(format!("{name}: content type {content_type:?}, recorded {:?}", x.content_type));
+            failures.push(format!(
+                "{name}: content type {content_type:?}, recorded {:?}",
+                x.content_type
+            ));
         }
         let verdict = match x.protocol.as_str() {
-            "xmlrpc" => match (decode_response(&x.response).unwrap(), decode_response(&body)) {
+            "xmlrpc" => match (
+                decode_response(&x.response).unwrap(),
+                decode_response(&body),
+            ) {
                 (Ok(r), Ok(Ok(g))) => same_shape(&r, &g, "result"),
                 (Err(rf), Ok(Err(gf))) => {
                     if rf.code != gf.code {
                         Err(format!("fault code {} , recorded {}", gf.code, rf.code))
                     } else if first_line(&rf.string) != first_line(&gf.string) {
-                        Err(format!("fault {:?}, recorded {:?}", first_line(&gf.string), first_line(&rf.string)))
-                    } else if rf.code == Value::Int(1) && exception_line(&rf.string) != exception_line(&gf.string) {
-                        Err(format!("exception {:?}, recorded {:?}", exception_line(&gf.string), exception_line(&rf.string)))
+                        Err(format!(
+                            "fault {:?}, recorded {:?}",
+                            first_line(&gf.string),
+                            first_line(&rf.string)
+                        ))
+                    } else if rf.code == Value::Int(1)
+                        && exception_line(&rf.string) != exception_line(&gf.string)
+                    {
+                        Err(format!(
+                            "exception {:?}, recorded {:?}",
+                            exception_line(&gf.string),
+                            exception_line(&rf.string)
+                        ))
                     } else {
                         Ok(())
                     }
@@ -258,16 +391,36 @@ async fn replay(version: &str, major: u32, database: &str) -> usize {
                     Err(format!("envelope {g}, recorded keys {:?}", keys(&r)))
                 } else if let Some(re) = r.get("error") {
                     let ge = &g["error"];
-                    if (re["code"].clone(), re["message"].clone(), re["data"]["name"].clone()) != (ge["code"].clone(), ge["message"].clone(), ge["data"]["name"].clone()) {
-                        Err(format!("error {ge}, recorded code {} name {}", re["code"], re["data"]["name"]))
-                    } else if first_line(re["data"]["message"].as_str().unwrap()) != first_line(ge["data"]["message"].as_str().unwrap()) {
-                        Err(format!("message {:?}, recorded {:?}", ge["data"]["message"], re["data"]["message"]))
+                    if (
+                        re["code"].clone(),
+                        re["message"].clone(),
+                        re["data"]["name"].clone(),
+                    ) != (
+                        ge["code"].clone(),
+                        ge["message"].clone(),
+                        ge["data"]["name"].clone(),
+                    ) {
+                        Err(format!(
+                            "error {ge}, recorded code {} name {}",
+                            re["code"], re["data"]["name"]
+                        ))
+                    } else if first_line(re["data"]["message"].as_str().unwrap())
+                        != first_line(ge["data"]["message"].as_str().unwrap())
+                    {
+                        Err(format!(
+                            "message {:?}, recorded {:?}",
+                            ge["data"]["message"], re["data"]["message"]
+                        ))
                     } else {
                         Ok(())
                     }
                 } else {
                     match r.get("result") {
-                        Some(result) => same_shape(&Value::from(result.clone()), &Value::from(g["result"].clone()), "result"),
+                        Some(result) => same_shape(
+                            &Value::from(result.clone()),
+                            &Value::from(g["result"].clone()),
+                            "result",
+                        ),
                         None => Ok(()),
                     }
                 }
@@ -277,10 +430,22 @@ async fn replay(version: &str, major: u32, database: &str) -> usize {
                 let g: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 if x.status == 200 {
                     same_shape(&Value::from(r), &Value::from(g), "result")
-                } else if r["name"] != g["name"] || first_line(r["message"].as_str().unwrap()) != first_line(g["message"].as_str().unwrap_or("")) {
-                    Err(format!("error {} {:?}, recorded {} {:?}", g["name"], g["message"], r["name"], r["message"]))
-                } else if g.get("debug").is_none() || r["arguments"].as_array().map(|a| a.len()) != g["arguments"].as_array().map(|a| a.len()) {
-                    Err(format!("error body {g}, recorded keys and arguments {}", r["arguments"]))
+                } else if r["name"] != g["name"]
+                    || first_line(r["message"].as_str().unwrap())
+                        != first_line(g["message"].as_str().unwrap_or(""))
+                {
+                    Err(format!(
+                        "error {} {:?}, recorded {} {:?}",
+                        g["name"], g["message"], r["name"], r["message"]
+                    ))
+                } else if g.get("debug").is_none()
+                    || r["arguments"].as_array().map(|a| a.len())
+                        != g["arguments"].as_array().map(|a| a.len())
+                {
+                    Err(format!(
+                        "error body {g}, recorded keys and arguments {}",
+                        r["arguments"]
+                    ))
                 } else {
                     Ok(())
                 }
@@ -290,7 +455,11 @@ async fn replay(version: &str, major: u32, database: &str) -> usize {
             failures.push(format!("{name}: {e}"));
         }
     }
-    assert!(failures.is_empty(), "the simulator differs from the recordings:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "the simulator differs from the recordings:\n{}",
+        failures.join("\n")
+    );
     all.len()
 }
 

@@ -28,22 +28,42 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                     odoo.database(),
                     config.odoo.protocol.as_str()
                 ),
-                Err(e) => format!("Odoo {} logged in as uid {}, but reading the user failed: {e}", odoo.version().version, odoo.uid()),
+                Err(e) => format!(
+                    "Odoo {} logged in as uid {}, but reading the user failed: {e}",
+                    odoo.version().version,
+                    odoo.uid()
+                ),
             };
-            lines.push(Line { target: "odoo".into(), ok: true, detail });
+            lines.push(Line {
+                target: "odoo".into(),
+                ok: true,
+                detail,
+            });
         }
-        Err(e) => lines.push(Line { target: "odoo".into(), ok: false, detail: crate::secret::scrub(&e.to_string()) }),
+        Err(e) => lines.push(Line {
+            target: "odoo".into(),
+            ok: false,
+            detail: crate::secret::scrub(&e.to_string()),
+        }),
     }
     for ch in config.enabled_channels() {
         // Every channel in this build is validated as not-yet-available, so none is enabled.
-        lines.push(Line { target: ch.kind.name().into(), ok: false, detail: "channel not available in this build".into() });
+        lines.push(Line {
+            target: ch.kind.name().into(),
+            ok: false,
+            detail: "channel not available in this build".into(),
+        });
     }
     let failed = lines.iter().any(|l| !l.ok);
     if json {
         print_json(&lines)?;
     } else {
         for l in &lines {
-            let mark = if l.ok { paint("ok  ", Tone::Good) } else { paint("FAIL", Tone::Bad) };
+            let mark = if l.ok {
+                paint("ok  ", Tone::Good)
+            } else {
+                paint("FAIL", Tone::Bad)
+            };
             println!("{mark}  {:<8} {}", l.target, l.detail);
         }
     }

@@ -42,7 +42,14 @@ fn print_rows(rows: &[synclog::Row], json: bool, header: bool) -> anyhow::Result
         }
         return Ok(());
     }
-    let mut t = Table::new(&["TIME (UTC)", "LEVEL", "CHANNEL", "OPERATION", "RECORDS", "MESSAGE"]);
+    let mut t = Table::new(&[
+        "TIME (UTC)",
+        "LEVEL",
+        "CHANNEL",
+        "OPERATION",
+        "RECORDS",
+        "MESSAGE",
+    ]);
     for r in rows {
         let at = chrono::DateTime::from_timestamp_millis(r.at).unwrap_or_default();
         let tone = match r.level.as_str() {
@@ -55,12 +62,21 @@ fn print_rows(rows: &[synclog::Row], json: bool, header: bool) -> anyhow::Result
             (r.level.clone(), tone),
             (r.channel.clone().unwrap_or_else(|| "-".into()), Tone::Plain),
             (r.operation.clone(), Tone::Plain),
-            (r.record_count.map(|n| n.to_string()).unwrap_or_else(|| "-".into()), Tone::Plain),
+            (
+                r.record_count
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                Tone::Plain,
+            ),
             (r.message.replace('\n', " "), Tone::Plain),
         ]);
     }
     let text = t.render();
-    let text = if header { text.as_str() } else { text.split_once('\n').map(|(_, rest)| rest).unwrap_or("") };
+    let text = if header {
+        text.as_str()
+    } else {
+        text.split_once('\n').map(|(_, rest)| rest).unwrap_or("")
+    };
     print!("{text}");
     Ok(())
 }

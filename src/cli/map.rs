@@ -60,7 +60,12 @@ pub fn default_model(kind: &str) -> Option<&'static str> {
 
 pub fn run(config: &Config, cmd: &MapCommand) -> anyhow::Result<i32> {
     match cmd {
-        MapCommand::List { channel, kind, limit, json } => {
+        MapCommand::List {
+            channel,
+            kind,
+            limit,
+            json,
+        } => {
             let store = super::open_for_reading(config)?;
             let rows = mapping::list(&store, channel.as_deref(), kind.as_deref(), *limit)?;
             if *json {
@@ -83,18 +88,38 @@ pub fn run(config: &Config, cmd: &MapCommand) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        MapCommand::Set { channel, kind, odoo_id, external_id, model } => {
+        MapCommand::Set {
+            channel,
+            kind,
+            odoo_id,
+            external_id,
+            model,
+        } => {
             let Some(model) = model.as_deref().or_else(|| default_model(kind)) else {
                 anyhow::bail!("no default Odoo model for kind {kind:?}; pass --model");
             };
             let store = super::open_for_writing(config)?;
             let m = mapping::set(&store, channel.name(), kind, model, *odoo_id, external_id)?;
-            println!("{} {} {} {} <-> {:?}", m.channel, m.kind, m.odoo_model, m.odoo_id, m.external_id);
+            println!(
+                "{} {} {} {} <-> {:?}",
+                m.channel, m.kind, m.odoo_model, m.odoo_id, m.external_id
+            );
             Ok(0)
         }
-        MapCommand::Unset { channel, kind, odoo_id, external_id } => {
+        MapCommand::Unset {
+            channel,
+            kind,
+            odoo_id,
+            external_id,
+        } => {
             let store = super::open_for_writing(config)?;
-            if mapping::unset(&store, channel.name(), kind, *odoo_id, external_id.as_deref())? {
+            if mapping::unset(
+                &store,
+                channel.name(),
+                kind,
+                *odoo_id,
+                external_id.as_deref(),
+            )? {
                 println!("mapping removed");
                 Ok(0)
             } else {

@@ -20,6 +20,9 @@ pub struct Cli {
     /// Config file.
     #[arg(long, global = true, env = "MARKETSYNC_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
+    /// State file (overrides state.path; the systemd units pass their StateDirectory).
+    #[arg(long, global = true, env = "MARKETSYNC_STATE")]
+    pub state: Option<PathBuf>,
     /// Log format on stderr (overrides log.format).
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
@@ -99,11 +102,17 @@ pub fn main() -> i32 {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
-    Config::load(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))
+    let mut config = Config::load(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(state) = &cli.state {
+        config.state.path = state.clone();
+    }
+    Ok(config)
 }
 
 /// Opens the state for reading; before the daemon ever ran, an empty state stands in.
@@ -135,13 +144,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 config.odoo.url,
                 config.odoo.protocol.as_str(),
                 config.state.path.display(),
-                if enabled.is_empty() { "none".to_string() } else { enabled.join(", ") }
+                if enabled.is_empty() {
+                    "none".to_string()
+                } else {
+                    enabled.join(", ")
+                }
             );
             Ok(0)
         }
         Command::Run => {
             let config = load(&cli)?;
-            crate::telemetry::init(&config.log.level, cli.log_format.map(Into::into).unwrap_or(config.log.format));
+            crate::telemetry::init(
+                &config.log.level,
+                cli.log_format.map(Into::into).unwrap_or(config.log.format),
+            );
             runtime()?.block_on(async move {
                 let store = Store::open(&config.state.path)?;
                 let daemon = crate::daemon::Daemon::new(config, store);
@@ -177,16 +193,26 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Check { json } => {
             let config = load(&cli)?;
-            crate::telemetry::init("warn", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            crate::telemetry::init(
+                "warn",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
             runtime()?.block_on(check::run(&config, *json))
         }
         Command::Sim(SimCommand::Odoo(args)) => {
-            crate::telemetry::init("info", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            crate::telemetry::init(
+                "info",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
             runtime()?.block_on(crate::sim::odoo::serve_cli(args.clone()))?;
             Ok(0)
         }
         Command::Demo(args) => {
-            crate::telemetry::init("warn", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            // The demo shows the sync log itself; tracing only for real trouble.
+            crate::telemetry::init(
+                "error",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
             runtime()?.block_on(crate::demo::run(args.clone()))
         }
     }

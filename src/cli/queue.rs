@@ -36,19 +36,34 @@ pub enum QueueCommand {
 }
 
 fn parse_state(s: &str) -> Result<JobState, String> {
-    JobState::parse(s).ok_or_else(|| format!("unknown state {s:?}; use pending, running, retrying, done or dead"))
+    JobState::parse(s)
+        .ok_or_else(|| format!("unknown state {s:?}; use pending, running, retrying, done or dead"))
 }
 
 pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {
     match cmd {
-        QueueCommand::List { state, channel, limit, json } => {
+        QueueCommand::List {
+            state,
+            channel,
+            limit,
+            json,
+        } => {
             let store = super::open_for_reading(config)?;
             let jobs = queue::list(&store, *state, channel.as_deref(), *limit)?;
             if *json {
                 print_json(&jobs)?;
                 return Ok(0);
             }
-            let mut t = Table::new(&["ID", "CHANNEL", "KIND", "KEY", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"]);
+            let mut t = Table::new(&[
+                "ID",
+                "CHANNEL",
+                "KIND",
+                "KEY",
+                "STATE",
+                "ATTEMPTS",
+                "NEXT ATTEMPT",
+                "LAST ERROR",
+            ]);
             for j in &jobs {
                 let waiting = matches!(j.state, JobState::Pending | JobState::Retrying);
                 t.row(vec![
@@ -58,8 +73,21 @@ pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {
                     (clip(&j.key, 40), Tone::Plain),
                     (j.state.as_str().to_string(), state_tone(j.state.as_str())),
                     (j.attempts.to_string(), Tone::Plain),
-                    (if waiting { when(Some(j.next_attempt_at)) } else { "-".into() }, Tone::Plain),
-                    (j.last_error.as_deref().map(|e| clip(e, 60)).unwrap_or_else(|| "-".into()), Tone::Plain),
+                    (
+                        if waiting {
+                            when(Some(j.next_attempt_at))
+                        } else {
+                            "-".into()
+                        },
+                        Tone::Plain,
+                    ),
+                    (
+                        j.last_error
+                            .as_deref()
+                            .map(|e| clip(e, 60))
+                            .unwrap_or_else(|| "-".into()),
+                        Tone::Plain,
+                    ),
                 ]);
             }
             print!("{}", t.render());
@@ -82,7 +110,10 @@ pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {
             println!("channel      {}", j.channel);
             println!("kind         {}", j.kind);
             println!("key          {}", j.key);
-            println!("state        {}", super::render::paint(j.state.as_str(), state_tone(j.state.as_str())));
+            println!(
+                "state        {}",
+                super::render::paint(j.state.as_str(), state_tone(j.state.as_str()))
+            );
             println!("attempts     {}", j.attempts);
             println!("next attempt {}", when(Some(j.next_attempt_at)));
             println!("created      {}", when(Some(j.created_at)));
@@ -96,13 +127,25 @@ pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {
             let store = super::open_for_writing(config)?;
             if *dead {
                 let ids = queue::retry_dead(&store)?;
-                println!("requeued {} dead job(s){}", ids.len(), if ids.is_empty() { String::new() } else { format!(": {ids:?}") });
+                println!(
+                    "requeued {} dead job(s){}",
+                    ids.len(),
+                    if ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {ids:?}")
+                    }
+                );
                 return Ok(0);
             }
             let id = id.expect("clap requires an id without --dead");
             match queue::retry_now(&store, id)? {
-                Requeued::Requeued => println!("job {id} is pending again and runs at the next worker pass"),
-                Requeued::Superseded { by } => println!("job {id} closed: job {by} already carries a newer value for the same record"),
+                Requeued::Requeued => {
+                    println!("job {id} is pending again and runs at the next worker pass")
+                }
+                Requeued::Superseded { by } => println!(
+                    "job {id} closed: job {by} already carries a newer value for the same record"
+                ),
             }
             Ok(0)
         }

@@ -47,7 +47,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<(String, Tone)>) {
@@ -55,7 +58,8 @@ impl Table {
     }
 
     pub fn plain_row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.into_iter().map(|c| (c, Tone::Plain)).collect());
+        self.rows
+            .push(cells.into_iter().map(|c| (c, Tone::Plain)).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -82,7 +86,13 @@ impl Table {
             }
             out.push('\n');
         };
-        line(self.header.iter().map(|h| (h.clone(), Tone::Plain)).collect(), &mut out);
+        line(
+            self.header
+                .iter()
+                .map(|h| (h.clone(), Tone::Plain))
+                .collect(),
+            &mut out,
+        );
         for row in &self.rows {
             line(row.clone(), &mut out);
         }

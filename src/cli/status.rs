@@ -43,7 +43,10 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
     let counts = queue::counts(store)?;
     let inbox_counts = inbox::counts(store)?;
 
-    let mut names: Vec<String> = ChannelKind::ALL.iter().map(|k| k.name().to_string()).collect();
+    let mut names: Vec<String> = ChannelKind::ALL
+        .iter()
+        .map(|k| k.name().to_string())
+        .collect();
     for (ch, _, _) in &counts {
         if !names.contains(ch) {
             names.push(ch.clone());
@@ -51,16 +54,31 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
     }
     let mut channels = Vec::new();
     for name in names {
-        let enabled = name.parse::<ChannelKind>().ok().and_then(|k| config.channel(k)).is_some_and(|c| c.enabled);
-        let mut jobs: BTreeMap<&'static str, i64> = JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let enabled = name
+            .parse::<ChannelKind>()
+            .ok()
+            .and_then(|k| config.channel(k))
+            .is_some_and(|c| c.enabled);
+        let mut jobs: BTreeMap<&'static str, i64> =
+            JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         for (ch, st, n) in &counts {
             if *ch == name {
                 jobs.insert(st.as_str(), *n);
             }
         }
-        let inbox_n = |state: &str| inbox_counts.iter().filter(|(s, st, _)| *s == name && st == state).map(|(_, _, n)| *n).sum();
+        let inbox_n = |state: &str| {
+            inbox_counts
+                .iter()
+                .filter(|(s, st, _)| *s == name && st == state)
+                .map(|(_, _, n)| *n)
+                .sum()
+        };
         let prefix = format!("{name}.");
-        let last_success_at = all_streams.iter().filter(|s| s.name.starts_with(&prefix)).filter_map(|s| s.last_success_at).max();
+        let last_success_at = all_streams
+            .iter()
+            .filter(|s| s.name.starts_with(&prefix))
+            .filter_map(|s| s.last_success_at)
+            .max();
         let last_error = synclog::last_error(store, Some(&name))?;
         channels.push(ChannelStatus {
             channel: name.clone(),
@@ -102,8 +120,14 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
     }
     println!("state   {}", r.state_path);
     let daemon = match (r.daemon_running, r.daemon_heartbeat_at) {
-        (true, Some(h)) => paint(&format!("running (last heartbeat {})", super::render::ago(h)), Tone::Good),
-        (false, Some(h)) => paint(&format!("not running (last heartbeat {})", super::render::ago(h)), Tone::Warn),
+        (true, Some(h)) => paint(
+            &format!("running (last heartbeat {})", super::render::ago(h)),
+            Tone::Good,
+        ),
+        (false, Some(h)) => paint(
+            &format!("not running (last heartbeat {})", super::render::ago(h)),
+            Tone::Warn,
+        ),
         _ => paint("not running", Tone::Warn),
     };
     println!("daemon  {daemon}");
@@ -112,7 +136,11 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
     }
     let odoo = match (&r.odoo_status, r.odoo_unreachable_since) {
         (_, Some(since)) => paint(
-            &format!("UNREACHABLE since {}: {}", when(Some(since)), r.odoo_status.as_deref().unwrap_or("")),
+            &format!(
+                "UNREACHABLE since {}: {}",
+                when(Some(since)),
+                r.odoo_status.as_deref().unwrap_or("")
+            ),
             Tone::Bad,
         ),
         (Some(s), None) if s == "ok" => paint("reachable", Tone::Good),
@@ -124,25 +152,68 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
         r.odoo_url,
         r.odoo_protocol,
         odoo,
-        r.odoo_version.as_ref().map(|v| format!(", Odoo {v}")).unwrap_or_default(),
-        r.odoo_user.as_ref().map(|u| format!(", user {u}")).unwrap_or_default()
+        r.odoo_version
+            .as_ref()
+            .map(|v| format!(", Odoo {v}"))
+            .unwrap_or_default(),
+        r.odoo_user
+            .as_ref()
+            .map(|u| format!(", user {u}"))
+            .unwrap_or_default()
     );
     println!();
-    let mut t = Table::new(&["CHANNEL", "ENABLED", "PENDING", "RUNNING", "RETRYING", "DEAD", "DONE", "PARKED", "LAST SUCCESS", "LAST ERROR"]);
+    let mut t = Table::new(&[
+        "CHANNEL",
+        "ENABLED",
+        "PENDING",
+        "RUNNING",
+        "RETRYING",
+        "DEAD",
+        "DONE",
+        "PARKED",
+        "LAST SUCCESS",
+        "LAST ERROR",
+    ]);
     for c in &r.channels {
         let n = |s: &str| c.jobs.get(s).copied().unwrap_or(0);
         let dead = n("dead");
         t.row(vec![
             (c.channel.clone(), Tone::Plain),
-            (if c.enabled { "yes" } else { "no" }.to_string(), if c.enabled { Tone::Good } else { Tone::Plain }),
+            (
+                if c.enabled { "yes" } else { "no" }.to_string(),
+                if c.enabled { Tone::Good } else { Tone::Plain },
+            ),
             (n("pending").to_string(), Tone::Plain),
             (n("running").to_string(), Tone::Plain),
-            (n("retrying").to_string(), if n("retrying") > 0 { Tone::Warn } else { Tone::Plain }),
-            (dead.to_string(), if dead > 0 { Tone::Bad } else { Tone::Plain }),
+            (
+                n("retrying").to_string(),
+                if n("retrying") > 0 {
+                    Tone::Warn
+                } else {
+                    Tone::Plain
+                },
+            ),
+            (
+                dead.to_string(),
+                if dead > 0 { Tone::Bad } else { Tone::Plain },
+            ),
             (n("done").to_string(), Tone::Plain),
-            (c.inbox_parked.to_string(), if c.inbox_parked > 0 { Tone::Warn } else { Tone::Plain }),
+            (
+                c.inbox_parked.to_string(),
+                if c.inbox_parked > 0 {
+                    Tone::Warn
+                } else {
+                    Tone::Plain
+                },
+            ),
             (when(c.last_success_at), Tone::Plain),
-            (c.last_error.as_deref().map(|e| clip(e, 60)).unwrap_or_else(|| "-".into()), state_tone(if c.last_error.is_some() { "error" } else { "" })),
+            (
+                c.last_error
+                    .as_deref()
+                    .map(|e| clip(e, 60))
+                    .unwrap_or_else(|| "-".into()),
+                state_tone(if c.last_error.is_some() { "error" } else { "" }),
+            ),
         ]);
     }
     print!("{}", t.render());
@@ -155,7 +226,10 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
             (when(s.last_run_at), Tone::Plain),
             (when(s.last_success_at), Tone::Plain),
             (
-                s.last_error.as_deref().map(|e| clip(e, 60)).unwrap_or_else(|| "-".into()),
+                s.last_error
+                    .as_deref()
+                    .map(|e| clip(e, 60))
+                    .unwrap_or_else(|| "-".into()),
                 if failing { Tone::Bad } else { Tone::Plain },
             ),
         ]);

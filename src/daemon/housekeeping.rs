@@ -26,7 +26,12 @@ impl StreamTask for Housekeeping {
                 .map_err(|e| e.to_string())?;
             Ok(StreamOutcome {
                 cursor: None,
-                note: Some((format!("pruned {logs} sync-log rows and {jobs} finished jobs; WAL checkpointed"), (logs + jobs) as i64)),
+                note: Some((
+                    format!(
+                        "pruned {logs} sync-log rows and {jobs} finished jobs; WAL checkpointed"
+                    ),
+                    (logs + jobs) as i64,
+                )),
             })
         })
     }

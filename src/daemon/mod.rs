@@ -31,7 +31,10 @@ pub enum DaemonError {
     #[error(transparent)]
     Odoo(#[from] OdooError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 impl DaemonError {
@@ -67,7 +70,11 @@ impl Health {
         }
         // Due work that has not moved for `stall_after` means the workers are stuck.
         if let Ok(Some(due)) = queue::next_due_at(&self.store) {
-            let last = self.progress.last_job_finished.load(std::sync::atomic::Ordering::Relaxed).max(self.started_at);
+            let last = self
+                .progress
+                .last_job_finished
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(self.started_at);
             if now - due > stall && now - last > stall {
                 problems.push(format!("queue has not moved for {}s", (now - last) / 1000));
             }
@@ -95,7 +102,13 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(config: Config, store: Store) -> Daemon {
-        Daemon { config, store, channels: HashMap::new(), streams: Vec::new(), bound: None }
+        Daemon {
+            config,
+            store,
+            channels: HashMap::new(),
+            streams: Vec::new(),
+            bound: None,
+        }
     }
 
     /// Registers the job handler of a channel.
@@ -112,9 +125,14 @@ impl Daemon {
         let store = self.store.clone();
         let recovered = store.run(queue::recover_running).await?;
         if recovered > 0 {
-            tracing::warn!(jobs = recovered, "jobs left running by an earlier stop are pending again");
+            tracing::warn!(
+                jobs = recovered,
+                "jobs left running by an earlier stop are pending again"
+            );
         }
-        store.run(|s| facts::set(s, facts::DAEMON_PID, &std::process::id().to_string())).await?;
+        store
+            .run(|s| facts::set(s, facts::DAEMON_PID, &std::process::id().to_string()))
+            .await?;
         notify::status("connecting to Odoo");
 
         let Some(odoo) = connect_odoo(&self.config, &store, &shutdown).await? else {
@@ -133,7 +151,14 @@ impl Daemon {
         store
             .run(move |s| {
                 facts::set(s, facts::ODOO_USER, &format!("{name} ({login})"))?;
-                synclog::append(s, Entry::new(Level::Info, "daemon.start", &format!("started; {ready_msg}")))?;
+                synclog::append(
+                    s,
+                    Entry::new(
+                        Level::Info,
+                        "daemon.start",
+                        &format!("started; {ready_msg}"),
+                    ),
+                )?;
                 Ok(())
             })
             .await?;
@@ -150,8 +175,16 @@ impl Daemon {
 
         let listener = tokio::net::TcpListener::bind(self.config.webhooks.listen)
             .await
-            .map_err(|source| DaemonError::Listen { addr: self.config.webhooks.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: self.config.webhooks.listen, source })?;
+            .map_err(|source| DaemonError::Listen {
+                addr: self.config.webhooks.listen,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: self.config.webhooks.listen,
+                source,
+            })?;
         if let Some(tx) = self.bound.take() {
             let _ = tx.send(addr);
         }
@@ -162,14 +195,20 @@ impl Daemon {
             channel: None,
             schedule: self.config.schedule.odoo_health.clone(),
             run_at_start: false,
-            task: Arc::new(OdooHealth { odoo: odoo.clone(), store: store.clone() }),
+            task: Arc::new(OdooHealth {
+                odoo: odoo.clone(),
+                store: store.clone(),
+            }),
         });
         self.streams.push(StreamSpec {
             name: "housekeeping".into(),
             channel: None,
             schedule: self.config.schedule.housekeeping.clone(),
             run_at_start: false,
-            task: Arc::new(housekeeping::Housekeeping { store: store.clone(), retention_days: self.config.log.retention_days }),
+            task: Arc::new(housekeeping::Housekeeping {
+                store: store.clone(),
+                retention_days: self.config.log.retention_days,
+            }),
         });
 
         let pool = WorkerPool {
@@ -184,9 +223,16 @@ impl Daemon {
         let app = crate::webhook::router(health.clone(), self.config.webhooks.max_body_bytes);
         let server_stop = shutdown.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { server_stop.cancelled().await }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { server_stop.cancelled().await })
+                .await;
         });
-        let sched = tokio::spawn(scheduler::run(store.clone(), self.streams, running_streams, shutdown.clone()));
+        let sched = tokio::spawn(scheduler::run(
+            store.clone(),
+            self.streams,
+            running_streams,
+            shutdown.clone(),
+        ));
         let watchdog = tokio::spawn(notify::watchdog(health.clone(), shutdown.clone()));
         let heartbeat = tokio::spawn(heartbeat(store.clone(), shutdown.clone()));
 
@@ -212,7 +258,11 @@ impl Daemon {
 }
 
 /// Logs in to Odoo, retrying with backoff while it is unreachable. A rejected login is final.
-async fn connect_odoo(config: &Config, store: &Store, shutdown: &CancellationToken) -> Result<Option<OdooClient>, DaemonError> {
+async fn connect_odoo(
+    config: &Config,
+    store: &Store,
+    shutdown: &CancellationToken,
+) -> Result<Option<OdooClient>, DaemonError> {
     let mut attempt = 0;
     loop {
         match OdooClient::connect(&config.odoo).await {
@@ -229,8 +279,14 @@ async fn connect_odoo(config: &Config, store: &Store, shutdown: &CancellationTok
             }
             Err(e) if e.retry_class().is_retryable() => {
                 attempt += 1;
-                let wait = backoff_delay(attempt, Duration::from_secs(1), Duration::from_secs(60), RetryClass::Transient, &mut rand::rng())
-                    .max(Duration::from_millis(200));
+                let wait = backoff_delay(
+                    attempt,
+                    Duration::from_secs(1),
+                    Duration::from_secs(60),
+                    RetryClass::Transient,
+                    &mut rand::rng(),
+                )
+                .max(Duration::from_millis(200));
                 tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "Odoo not reachable yet");
                 notify::status(&format!("waiting for Odoo: {e}"));
                 record_odoo_down(store, &e.to_string()).await;
@@ -293,7 +349,10 @@ impl StreamTask for OdooHealth {
                         record_odoo_down(&self.store, &e.to_string()).await;
                     } else {
                         let text = e.to_string();
-                        let _ = self.store.run(move |s| facts::set(s, facts::ODOO_STATUS, &text)).await;
+                        let _ = self
+                            .store
+                            .run(move |s| facts::set(s, facts::ODOO_STATUS, &text))
+                            .await;
                     }
                     Err(e.to_string())
                 }
@@ -305,7 +364,9 @@ impl StreamTask for OdooHealth {
 /// Publishes a heartbeat every 10 s so `status` can tell a running daemon from a stopped one.
 async fn heartbeat(store: Store, shutdown: CancellationToken) {
     loop {
-        let _ = store.run(|s| facts::set(s, facts::DAEMON_HEARTBEAT, &now_ms().to_string())).await;
+        let _ = store
+            .run(|s| facts::set(s, facts::DAEMON_HEARTBEAT, &now_ms().to_string()))
+            .await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}

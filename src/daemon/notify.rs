@@ -27,13 +27,18 @@ pub fn status(status: &str) {
 }
 
 pub fn stopping() {
-    send(&[NotifyState::Stopping, NotifyState::Status("stopping: finishing in-flight jobs")]);
+    send(&[
+        NotifyState::Stopping,
+        NotifyState::Status("stopping: finishing in-flight jobs"),
+    ]);
 }
 
 /// Pings the watchdog at half its interval while the dispatcher loop is alive and no stream
 /// run has been stuck longer than `stall_after`.
 pub async fn watchdog(health: Arc<Health>, shutdown: CancellationToken) {
-    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
     let tick = (interval / 2).max(Duration::from_millis(500));
     loop {
         tokio::select! {

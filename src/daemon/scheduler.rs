@@ -61,7 +61,12 @@ impl Running {
 }
 
 /// Runs every stream until `shutdown`; a run in progress is allowed to finish.
-pub async fn run(store: Store, specs: Vec<StreamSpec>, running: Arc<Running>, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    specs: Vec<StreamSpec>,
+    running: Arc<Running>,
+    shutdown: CancellationToken,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     for spec in specs {
         let store = store.clone();
@@ -72,7 +77,12 @@ pub async fn run(store: Store, specs: Vec<StreamSpec>, running: Arc<Running>, sh
     while tasks.join_next().await.is_some() {}
 }
 
-async fn stream_loop(store: Store, spec: StreamSpec, running: Arc<Running>, shutdown: CancellationToken) {
+async fn stream_loop(
+    store: Store,
+    spec: StreamSpec,
+    running: Arc<Running>,
+    shutdown: CancellationToken,
+) {
     let mut first = spec.run_at_start;
     loop {
         if !first {
@@ -157,7 +167,12 @@ mod tests {
             task: Arc::new(Count(n.clone())),
         };
         let shutdown = CancellationToken::new();
-        let h = tokio::spawn(run(store.clone(), vec![spec], Arc::default(), shutdown.clone()));
+        let h = tokio::spawn(run(
+            store.clone(),
+            vec![spec],
+            Arc::default(),
+            shutdown.clone(),
+        ));
         // Paused time: advancing the clock by 95 s lets exactly three more ticks happen.
         for _ in 0..95 {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -165,6 +180,10 @@ mod tests {
         shutdown.cancel();
         h.await.unwrap();
         assert_eq!(n.load(Ordering::SeqCst), 4);
-        assert!(streams::get(&store, "test.tick").unwrap().unwrap().last_success_at.is_some());
+        assert!(streams::get(&store, "test.tick")
+            .unwrap()
+            .unwrap()
+            .last_success_at
+            .is_some());
     }
 }

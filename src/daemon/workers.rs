@@ -26,7 +26,10 @@ pub struct JobError {
 
 impl JobError {
     pub fn new(class: RetryClass, message: impl Into<String>) -> Self {
-        JobError { class, message: message.into() }
+        JobError {
+            class,
+            message: message.into(),
+        }
     }
 
     pub fn from_error<E: crate::retry::Classify + std::fmt::Display>(e: &E) -> Self {
@@ -77,7 +80,9 @@ impl Clock {
     pub fn tokio() -> Clock {
         let base_wall = now_ms();
         let base = tokio::time::Instant::now();
-        Clock(Arc::new(move || base_wall + base.elapsed().as_millis() as i64))
+        Clock(Arc::new(move || {
+            base_wall + base.elapsed().as_millis() as i64
+        }))
     }
 
     pub fn now(&self) -> i64 {
@@ -119,10 +124,20 @@ impl WorkerPool {
             let room: HashMap<String, usize> = self
                 .channels
                 .iter()
-                .map(|(name, w)| (name.clone(), w.concurrency.saturating_sub(*in_flight.get(name).unwrap_or(&0))))
+                .map(|(name, w)| {
+                    (
+                        name.clone(),
+                        w.concurrency
+                            .saturating_sub(*in_flight.get(name).unwrap_or(&0)),
+                    )
+                })
                 .collect();
             let now = self.clock.now();
-            let claimed = match self.store.run(move |s| queue::claim_due(s, now, &room)).await {
+            let claimed = match self
+                .store
+                .run(move |s| queue::claim_due(s, now, &room))
+                .await
+            {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the job queue; workers pause");
@@ -131,7 +146,9 @@ impl WorkerPool {
             };
             let claimed_any = !claimed.is_empty();
             for job in claimed {
-                let Some(workers) = self.channels.get(&job.channel) else { continue };
+                let Some(workers) = self.channels.get(&job.channel) else {
+                    continue;
+                };
                 *in_flight.entry(job.channel.clone()).or_default() += 1;
                 let handler = workers.handler.clone();
                 let store = self.store.clone();
@@ -181,7 +198,14 @@ impl WorkerPool {
                 tracing::error!(job = ?id, "job handler panicked");
                 if let Some(id) = id {
                     let retry = self.retry.clone();
-                    let _ = queue::fail(&self.store, id, RetryClass::Permanent, "the job handler panicked (a bug: please report it)", &retry, self.clock.now());
+                    let _ = queue::fail(
+                        &self.store,
+                        id,
+                        RetryClass::Permanent,
+                        "the job handler panicked (a bug: please report it)",
+                        &retry,
+                        self.clock.now(),
+                    );
                     if let Ok(Some(job)) = queue::get(&self.store, id) {
                         dec(in_flight, &job.channel);
                     }
@@ -196,16 +220,26 @@ impl WorkerPool {
     async fn idle_wait(&self) -> Duration {
         let next = self.store.run(queue::next_due_at).await.ok().flatten();
         match next {
-            Some(at) => Duration::from_millis((at - self.clock.now()).clamp(10, self.poll.as_millis() as i64) as u64),
+            Some(at) => Duration::from_millis(
+                (at - self.clock.now()).clamp(10, self.poll.as_millis() as i64) as u64,
+            ),
             None => self.poll,
         }
     }
 
-    async fn drain(&self, mut running: JoinSet<(i64, String)>, mut job_ids: HashMap<tokio::task::Id, i64>) {
+    async fn drain(
+        &self,
+        mut running: JoinSet<(i64, String)>,
+        mut job_ids: HashMap<tokio::task::Id, i64>,
+    ) {
         if running.is_empty() {
             return;
         }
-        tracing::info!(jobs = running.len(), grace_s = self.grace.as_secs(), "waiting for in-flight jobs");
+        tracing::info!(
+            jobs = running.len(),
+            grace_s = self.grace.as_secs(),
+            "waiting for in-flight jobs"
+        );
         let deadline = tokio::time::Instant::now() + self.grace;
         loop {
             match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
@@ -221,7 +255,10 @@ impl WorkerPool {
         }
         running.abort_all();
         for (_, id) in job_ids {
-            tracing::warn!(job = id, "job did not finish within the grace period; it will run again at next start");
+            tracing::warn!(
+                job = id,
+                "job did not finish within the grace period; it will run again at next start"
+            );
             if let Err(e) = queue::release(&self.store, id) {
                 tracing::error!(job = id, error = %e, "cannot put the job back; it will be recovered at next start");
             }
@@ -235,7 +272,13 @@ fn dec(in_flight: &mut HashMap<String, usize>, channel: &str) {
     }
 }
 
-async fn run_one(store: &Store, handler: &dyn JobHandler, job: &Job, retry: &RetryConfig, clock: &Clock) {
+async fn run_one(
+    store: &Store,
+    handler: &dyn JobHandler,
+    job: &Job,
+    retry: &RetryConfig,
+    clock: &Clock,
+) {
     let result = handler.handle(job).await;
     let id = job.id;
     match result {
@@ -250,25 +293,46 @@ async fn run_one(store: &Store, handler: &dyn JobHandler, job: &Job, retry: &Ret
             let class = err.class;
             let m = message.clone();
             let now = clock.now();
-            let outcome = store.run(move |s| queue::fail(s, id, class, &m, &retry, now)).await;
+            let outcome = store
+                .run(move |s| queue::fail(s, id, class, &m, &retry, now))
+                .await;
             let channel = job.channel.clone();
             let op = format!("job.{}", job.kind);
             match outcome {
-                Ok(FailOutcome::Retrying { attempt, next_attempt_at }) => {
+                Ok(FailOutcome::Retrying {
+                    attempt,
+                    next_attempt_at,
+                }) => {
                     let wait_s = ((next_attempt_at - now).max(0) as f64) / 1000.0;
                     tracing::warn!(job = id, channel, attempt, wait_s, error = %message, "job failed; will retry");
                     let text = format!("job {id} attempt {attempt} failed ({}): {message}; retrying in {wait_s:.1}s", class.as_str());
-                    let _ = store.run(move |s| synclog::append(s, Entry::new(Level::Warn, &op, &text).channel(&channel))).await;
+                    let _ = store
+                        .run(move |s| {
+                            synclog::append(
+                                s,
+                                Entry::new(Level::Warn, &op, &text).channel(&channel),
+                            )
+                        })
+                        .await;
                 }
                 Ok(FailOutcome::Dead { reason }) => {
                     tracing::error!(job = id, channel, reason = %reason, "job is dead");
                     let text = format!("job {id} is dead: {reason}");
-                    let _ = store.run(move |s| synclog::append(s, Entry::new(Level::Error, &op, &text).channel(&channel))).await;
+                    let _ = store
+                        .run(move |s| {
+                            synclog::append(
+                                s,
+                                Entry::new(Level::Error, &op, &text).channel(&channel),
+                            )
+                        })
+                        .await;
                 }
                 Ok(FailOutcome::Superseded { by }) => {
                     tracing::info!(job = id, by, "failed job superseded by a newer one");
                 }
-                Err(e) => tracing::error!(job = id, error = %e, "cannot record the job's failure; it will be recovered at next start"),
+                Err(e) => {
+                    tracing::error!(job = id, error = %e, "cannot record the job's failure; it will be recovered at next start")
+                }
             }
         }
     }

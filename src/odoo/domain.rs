@@ -14,7 +14,8 @@ impl Domain {
 
     /// Adds `(field, op, value)`; consecutive leaves are ANDed, as Odoo does implicitly.
     pub fn and(mut self, field: &str, op: &str, value: impl Into<Value>) -> Domain {
-        self.0.push(Value::Array(vec![field.into(), op.into(), value.into()]));
+        self.0
+            .push(Value::Array(vec![field.into(), op.into(), value.into()]));
         self
     }
 

@@ -40,7 +40,9 @@ pub enum OdooError {
 impl Classify for OdooError {
     fn retry_class(&self) -> RetryClass {
         match self {
-            OdooError::LoginRejected { .. } | OdooError::AccessDenied(_) | OdooError::AccessError(_) => RetryClass::Auth,
+            OdooError::LoginRejected { .. }
+            | OdooError::AccessDenied(_)
+            | OdooError::AccessError(_) => RetryClass::Auth,
             OdooError::MissingRecord(_)
             | OdooError::Validation(_)
             | OdooError::UnknownModel(_)
@@ -49,9 +51,15 @@ impl Classify for OdooError {
             | OdooError::NoneResult => RetryClass::Permanent,
             OdooError::Server(msg) => {
                 // Database hiccups and serialization conflicts pass; code errors do not.
-                if ["OperationalError", "SerializationFailure", "could not serialize", "LockNotAvailable", "deadlock"]
-                    .iter()
-                    .any(|s| msg.contains(s))
+                if [
+                    "OperationalError",
+                    "SerializationFailure",
+                    "could not serialize",
+                    "LockNotAvailable",
+                    "deadlock",
+                ]
+                .iter()
+                .any(|s| msg.contains(s))
                 {
                     RetryClass::Transient
                 } else {
@@ -61,7 +69,9 @@ impl Classify for OdooError {
             OdooError::Http { status, .. } => {
                 RetryClass::from_status(*status, None).unwrap_or(RetryClass::Transient)
             }
-            OdooError::Connection { .. } | OdooError::Timeout(_) | OdooError::Protocol(_) => RetryClass::Transient,
+            OdooError::Connection { .. } | OdooError::Timeout(_) | OdooError::Protocol(_) => {
+                RetryClass::Transient
+            }
         }
     }
 }
@@ -79,7 +89,11 @@ impl OdooError {
 
 /// The last meaningful line of a Python traceback (`ValueError: Invalid field ...`).
 pub fn traceback_tail(text: &str) -> &str {
-    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
 }
 
 /// Classifies by Odoo's exception name and message (JSON-RPC `data.name`, JSON-2 `name`).
@@ -89,13 +103,19 @@ pub fn from_exception(name: &str, message: &str) -> OdooError {
         "odoo.exceptions.AccessDenied" => OdooError::AccessDenied(msg),
         "odoo.exceptions.AccessError" => OdooError::AccessError(msg),
         "odoo.exceptions.MissingError" => OdooError::MissingRecord(msg),
-        "odoo.exceptions.UserError" | "odoo.exceptions.ValidationError" | "odoo.exceptions.RedirectWarning"
+        "odoo.exceptions.UserError"
+        | "odoo.exceptions.ValidationError"
+        | "odoo.exceptions.RedirectWarning"
         | "odoo.exceptions.Warning" => classify_user_error(msg),
-        "builtins.AttributeError" if msg.contains("does not exist") => OdooError::UnknownMethod(msg),
+        "builtins.AttributeError" if msg.contains("does not exist") => {
+            OdooError::UnknownMethod(msg)
+        }
         "builtins.ValueError" if msg.starts_with("Invalid field") => OdooError::UnknownField(msg),
         "builtins.KeyError" => OdooError::UnknownModel(msg),
         "werkzeug.exceptions.Unauthorized" => OdooError::AccessDenied(msg),
-        "werkzeug.exceptions.NotFound" if msg.contains("model") && msg.contains("does not exist") => {
+        "werkzeug.exceptions.NotFound"
+            if msg.contains("model") && msg.contains("does not exist") =>
+        {
             OdooError::UnknownModel(msg)
         }
         "werkzeug.exceptions.NotFound" if msg.contains("method") => OdooError::UnknownMethod(msg),

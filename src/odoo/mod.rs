@@ -25,7 +25,13 @@ use transport::Transport;
 
 /// Methods that return None: a "cannot marshal None" fault or a `result`-less JSON-RPC reply
 /// after them means success, since Odoo committed the change before failing to encode nothing.
-const RETURNS_NOTHING: &[&str] = &["action_archive", "action_unarchive", "toggle_active", "action_lock", "action_unlock"];
+const RETURNS_NOTHING: &[&str] = &[
+    "action_archive",
+    "action_unarchive",
+    "toggle_active",
+    "action_lock",
+    "action_unlock",
+];
 
 /// Options of `search_read`.
 #[derive(Debug, Clone, Default)]
@@ -60,9 +66,15 @@ impl OdooClient {
         let transport = Transport::new(cfg.protocol, cfg.url.clone(), cfg.timeout);
         let timeout = cfg.timeout;
         let version = with_timeout(timeout, transport.version()).await?;
-        let uid = with_timeout(timeout, transport.authenticate(&cfg.database, &cfg.username, &cfg.api_key))
-            .await?
-            .ok_or_else(|| OdooError::LoginRejected { user: cfg.username.clone(), database: cfg.database.clone() })?;
+        let uid = with_timeout(
+            timeout,
+            transport.authenticate(&cfg.database, &cfg.username, &cfg.api_key),
+        )
+        .await?
+        .ok_or_else(|| OdooError::LoginRejected {
+            user: cfg.username.clone(),
+            database: cfg.database.clone(),
+        })?;
         tracing::info!(version = %version.version, protocol = cfg.protocol.as_str(), uid, "logged in to Odoo");
         Ok(OdooClient {
             inner: Arc::new(Inner {
@@ -103,19 +115,36 @@ impl OdooClient {
 
     /// Runs one call within the concurrency bound and the timeout.
     pub async fn call(&self, call: Call) -> Result<Value, OdooError> {
-        let _permit = self.inner.limiter.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .inner
+            .limiter
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let i = &self.inner;
-        let out = with_timeout(i.timeout, i.transport.execute(&i.database, i.uid, &i.key, &call)).await;
+        let out = with_timeout(
+            i.timeout,
+            i.transport.execute(&i.database, i.uid, &i.key, &call),
+        )
+        .await;
         tracing::debug!(model = %call.model, method = %call.method, ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "odoo call");
         match out {
-            Err(OdooError::NoneResult) if RETURNS_NOTHING.contains(&call.method.as_str()) => Ok(Value::Nil),
+            Err(OdooError::NoneResult) if RETURNS_NOTHING.contains(&call.method.as_str()) => {
+                Ok(Value::Nil)
+            }
             other => other,
         }
     }
 
-    pub async fn search_read(&self, model: &str, domain: &Domain, fields: &[&str], opts: SearchOpts) -> Result<Vec<Value>, OdooError> {
+    pub async fn search_read(
+        &self,
+        model: &str,
+        domain: &Domain,
+        fields: &[&str],
+        opts: SearchOpts,
+    ) -> Result<Vec<Value>, OdooError> {
         let mut call = Call::new(model, "search_read")
             .arg("domain", domain.to_value())
             .kwarg("fields", fields_value(fields));
@@ -134,7 +163,14 @@ impl OdooClient {
 
     /// Reads every record matching `domain`, a page at a time by id keyset (`id > last`,
     /// ordered by id), handing each page to `on_page`. Memory holds one page, never the set.
-    pub async fn search_read_pages<F>(&self, model: &str, domain: &Domain, fields: &[&str], context: Vec<(String, Value)>, mut on_page: F) -> Result<usize, OdooError>
+    pub async fn search_read_pages<F>(
+        &self,
+        model: &str,
+        domain: &Domain,
+        fields: &[&str],
+        context: Vec<(String, Value)>,
+        mut on_page: F,
+    ) -> Result<usize, OdooError>
     where
         F: FnMut(Vec<Value>) -> Result<(), OdooError>,
     {
@@ -148,10 +184,24 @@ impl OdooClient {
         loop {
             let d = domain.clone().and("id", ">", last_id);
             let rows = self
-                .search_read(model, &d, &fields, SearchOpts { order: Some("id".into()), limit: Some(page), offset: None, context: context.clone() })
+                .search_read(
+                    model,
+                    &d,
+                    &fields,
+                    SearchOpts {
+                        order: Some("id".into()),
+                        limit: Some(page),
+                        offset: None,
+                        context: context.clone(),
+                    },
+                )
                 .await?;
             let n = rows.len();
-            if let Some(id) = rows.last().and_then(|r| r.get("id")).and_then(Value::as_i64) {
+            if let Some(id) = rows
+                .last()
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_i64)
+            {
                 last_id = id;
             }
             total += n;
@@ -164,11 +214,28 @@ impl OdooClient {
         }
     }
 
-    pub async fn read(&self, model: &str, ids: &[i64], fields: &[&str]) -> Result<Vec<Value>, OdooError> {
-        expect_records(self.call(Call::new(model, "read").ids(ids).kwarg("fields", fields_value(fields))).await?)
+    pub async fn read(
+        &self,
+        model: &str,
+        ids: &[i64],
+        fields: &[&str],
+    ) -> Result<Vec<Value>, OdooError> {
+        expect_records(
+            self.call(
+                Call::new(model, "read")
+                    .ids(ids)
+                    .kwarg("fields", fields_value(fields)),
+            )
+            .await?,
+        )
     }
 
-    pub async fn search(&self, model: &str, domain: &Domain, limit: Option<u32>) -> Result<Vec<i64>, OdooError> {
+    pub async fn search(
+        &self,
+        model: &str,
+        domain: &Domain,
+        limit: Option<u32>,
+    ) -> Result<Vec<i64>, OdooError> {
         let mut call = Call::new(model, "search").arg("domain", domain.to_value());
         if let Some(limit) = limit {
             call = call.kwarg("limit", limit);
@@ -177,26 +244,35 @@ impl OdooClient {
     }
 
     pub async fn search_count(&self, model: &str, domain: &Domain) -> Result<i64, OdooError> {
-        let v = self.call(Call::new(model, "search_count").arg("domain", domain.to_value())).await?;
-        v.as_i64().ok_or_else(|| OdooError::Protocol(format!("search_count returned {v}")))
+        let v = self
+            .call(Call::new(model, "search_count").arg("domain", domain.to_value()))
+            .await?;
+        v.as_i64()
+            .ok_or_else(|| OdooError::Protocol(format!("search_count returned {v}")))
     }
 
     /// Creates many records in one call; returns their ids in order.
     pub async fn create(&self, model: &str, records: Vec<Value>) -> Result<Vec<i64>, OdooError> {
         let n = records.len();
-        let v = self.call(Call::new(model, "create").arg("vals_list", Value::Array(records))).await?;
+        let v = self
+            .call(Call::new(model, "create").arg("vals_list", Value::Array(records)))
+            .await?;
         let ids = match v {
             Value::Int(id) => vec![id],
             other => other.as_ids(),
         };
         if ids.len() != n {
-            return Err(OdooError::Protocol(format!("create of {n} {model} records returned {} ids", ids.len())));
+            return Err(OdooError::Protocol(format!(
+                "create of {n} {model} records returned {} ids",
+                ids.len()
+            )));
         }
         Ok(ids)
     }
 
     pub async fn write(&self, model: &str, ids: &[i64], values: Value) -> Result<(), OdooError> {
-        self.call(Call::new(model, "write").ids(ids).arg("vals", values)).await?;
+        self.call(Call::new(model, "write").ids(ids).arg("vals", values))
+            .await?;
         Ok(())
     }
 
@@ -207,21 +283,37 @@ impl OdooClient {
 
     /// Field definitions (`type`, `string`, `relation`, `required`...) of a model.
     pub async fn fields_get(&self, model: &str, attributes: &[&str]) -> Result<Value, OdooError> {
-        self.call(Call::new(model, "fields_get").kwarg("attributes", fields_value(attributes))).await
+        self.call(Call::new(model, "fields_get").kwarg("attributes", fields_value(attributes)))
+            .await
     }
 
     /// A public method on records (`action_confirm`, `action_cancel`, `button_validate`...).
-    pub async fn call_method(&self, model: &str, method: &str, ids: &[i64]) -> Result<Value, OdooError> {
+    pub async fn call_method(
+        &self,
+        model: &str,
+        method: &str,
+        ids: &[i64],
+    ) -> Result<Value, OdooError> {
         self.call(Call::new(model, method).ids(ids)).await
     }
 
     /// The logged-in user's display name and login.
     pub async fn whoami(&self) -> Result<(String, String), OdooError> {
-        let rows = self.read("res.users", &[self.uid()], &["name", "login"]).await?;
-        let row = rows.first().ok_or_else(|| OdooError::MissingRecord(format!("res.users {}", self.uid())))?;
+        let rows = self
+            .read("res.users", &[self.uid()], &["name", "login"])
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| OdooError::MissingRecord(format!("res.users {}", self.uid())))?;
         Ok((
-            row.get("name").and_then(Value::as_opt_str).unwrap_or("").to_string(),
-            row.get("login").and_then(Value::as_opt_str).unwrap_or("").to_string(),
+            row.get("name")
+                .and_then(Value::as_opt_str)
+                .unwrap_or("")
+                .to_string(),
+            row.get("login")
+                .and_then(Value::as_opt_str)
+                .unwrap_or("")
+                .to_string(),
         ))
     }
 }
@@ -233,11 +325,17 @@ fn fields_value(fields: &[&str]) -> Value {
 fn expect_records(v: Value) -> Result<Vec<Value>, OdooError> {
     match v {
         Value::Array(rows) => Ok(rows),
-        other => Err(OdooError::Protocol(format!("expected a list of records, got {}", other.type_name()))),
+        other => Err(OdooError::Protocol(format!(
+            "expected a list of records, got {}",
+            other.type_name()
+        ))),
     }
 }
 
-async fn with_timeout<T>(timeout: Duration, fut: impl std::future::Future<Output = Result<T, OdooError>>) -> Result<T, OdooError> {
+async fn with_timeout<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, OdooError>>,
+) -> Result<T, OdooError> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r.map_err(|e| match e {
             OdooError::Timeout(_) => OdooError::Timeout(timeout),

@@ -47,8 +47,16 @@ impl Profile {
             StorableField::Type
         };
         let moves = odoo.fields_get("stock.move", &["type"]).await?;
-        let move_quantity = if has(&moves, "quantity_done") { MoveQuantity::QuantityDone } else { MoveQuantity::QuantityPicked };
+        let move_quantity = if has(&moves, "quantity_done") {
+            MoveQuantity::QuantityDone
+        } else {
+            MoveQuantity::QuantityPicked
+        };
         let picking = odoo.fields_get("stock.picking", &["type"]).await?;
-        Ok(Profile { storable, move_quantity, tracking_ref: has(&picking, "carrier_tracking_ref") })
+        Ok(Profile {
+            storable,
+            move_quantity,
+            tracking_ref: has(&picking, "carrier_tracking_ref"),
+        })
     }
 }

@@ -58,7 +58,11 @@ impl Call {
             args.push(Value::from(ids.clone()));
         }
         args.extend(self.args.iter().map(|(_, v)| v.clone()));
-        let mut kwargs: Vec<(String, Value)> = self.kwargs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mut kwargs: Vec<(String, Value)> = self
+            .kwargs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         if !self.context.is_empty() {
             kwargs.push(("context".into(), Value::Struct(self.context.clone())));
         }
@@ -92,17 +96,27 @@ pub struct ServerVersion {
 impl ServerVersion {
     pub fn from_info(version: &str, info: Option<&[Value]>) -> ServerVersion {
         let (major, minor) = match info {
-            Some([maj, min, ..]) => (maj.as_i64().unwrap_or(0) as u32, min.as_i64().unwrap_or(0) as u32),
+            Some([maj, min, ..]) => (
+                maj.as_i64().unwrap_or(0) as u32,
+                min.as_i64().unwrap_or(0) as u32,
+            ),
             _ => {
                 let digits: Vec<u32> = version
                     .split(|c: char| !c.is_ascii_digit())
                     .filter(|s| !s.is_empty())
                     .filter_map(|s| s.parse().ok())
                     .collect();
-                (digits.first().copied().unwrap_or(0), digits.get(1).copied().unwrap_or(0))
+                (
+                    digits.first().copied().unwrap_or(0),
+                    digits.get(1).copied().unwrap_or(0),
+                )
             }
         };
-        ServerVersion { version: version.to_string(), major, minor }
+        ServerVersion {
+            version: version.to_string(),
+            major,
+            minor,
+        }
     }
 }
 
@@ -122,7 +136,12 @@ impl Transport {
             .pool_max_idle_per_host(8)
             .build()
             .expect("TLS backend available");
-        Transport { protocol, http, base, next_id: 1.into() }
+        Transport {
+            protocol,
+            http,
+            base,
+            next_id: 1.into(),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -142,11 +161,25 @@ impl Transport {
             message = format!("{message}: {s}");
             src = s.source();
         }
-        OdooError::Connection { url: self.base.to_string(), message: crate::secret::scrub(&message) }
+        OdooError::Connection {
+            url: self.base.to_string(),
+            message: crate::secret::scrub(&message),
+        }
     }
 
-    async fn post(&self, path: &str, content_type: &str, body: String, bearer: Option<&Secret>, db: Option<&str>) -> Result<(u16, String), OdooError> {
-        let mut req = self.http.post(self.url(path)).header("Content-Type", content_type).body(body);
+    async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+        bearer: Option<&Secret>,
+        db: Option<&str>,
+    ) -> Result<(u16, String), OdooError> {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .body(body);
         if let Some(key) = bearer {
             req = req.header("Authorization", format!("bearer {}", key.expose()));
         }
@@ -160,12 +193,27 @@ impl Transport {
     }
 
     fn http_error(status: u16, body: &str) -> OdooError {
-        let snippet: String = body.chars().take(300).collect();
-        OdooError::Http { status, body: crate::secret::scrub(snippet.trim()) }
+        OdooError::Http {
+            status,
+            body: crate::secret::scrub(&summarize_body(body)),
+        }
     }
 
-    async fn xmlrpc(&self, service: &str, method: &str, params: &[Value]) -> Result<Value, OdooError> {
-        let (status, text) = self.post(&format!("/xmlrpc/2/{service}"), "text/xml", codec::encode_call(method, params), None, None).await?;
+    async fn xmlrpc(
+        &self,
+        service: &str,
+        method: &str,
+        params: &[Value],
+    ) -> Result<Value, OdooError> {
+        let (status, text) = self
+            .post(
+                &format!("/xmlrpc/2/{service}"),
+                "text/xml",
+                codec::encode_call(method, params),
+                None,
+                None,
+            )
+            .await?;
         if status != 200 {
             return Err(Self::http_error(status, &text));
         }
@@ -173,29 +221,50 @@ impl Transport {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(fault)) => Err(match &fault.code {
                 Value::Int(code) => from_xmlrpc_fault(*code, &fault.string),
-                other => from_xmlrpc_fault(1, &format!("{}\n{}", other.as_str().unwrap_or(""), fault.string)),
+                other => from_xmlrpc_fault(
+                    1,
+                    &format!("{}\n{}", other.as_str().unwrap_or(""), fault.string),
+                ),
             }),
-            Err(e) => Err(OdooError::Protocol(format!("{e}; body starts {:?}", text.chars().take(120).collect::<String>()))),
+            Err(e) => Err(OdooError::Protocol(format!(
+                "{e}; body starts {:?}",
+                text.chars().take(120).collect::<String>()
+            ))),
         }
     }
 
-    async fn jsonrpc(&self, service: &str, method: &str, args: Vec<serde_json::Value>) -> Result<Value, OdooError> {
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    async fn jsonrpc(
+        &self,
+        service: &str,
+        method: &str,
+        args: Vec<serde_json::Value>,
+    ) -> Result<Value, OdooError> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = serde_json::json!({
             "jsonrpc": "2.0", "method": "call",
             "params": {"service": service, "method": method, "args": args},
             "id": id,
         });
-        let (status, text) = self.post("/jsonrpc", "application/json", body.to_string(), None, None).await?;
+        let (status, text) = self
+            .post("/jsonrpc", "application/json", body.to_string(), None, None)
+            .await?;
         if status != 200 {
             return Err(Self::http_error(status, &text));
         }
         let reply: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            OdooError::Protocol(format!("not JSON ({e}); body starts {:?}", text.chars().take(120).collect::<String>()))
+            OdooError::Protocol(format!(
+                "not JSON ({e}); body starts {:?}",
+                text.chars().take(120).collect::<String>()
+            ))
         })?;
         if let Some(error) = reply.get("error") {
             let data = error.get("data");
-            let name = data.and_then(|d| d.get("name")).and_then(|n| n.as_str()).unwrap_or("");
+            let name = data
+                .and_then(|d| d.get("name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("");
             let message = data
                 .and_then(|d| d.get("message"))
                 .and_then(|m| m.as_str())
@@ -206,7 +275,10 @@ impl Transport {
         match reply.get("result") {
             Some(r) => Ok(Value::from(r.clone())),
             None if reply.get("id").is_some() => Err(OdooError::NoneResult),
-            None => Err(OdooError::Protocol(format!("JSON-RPC reply without result or error: {}", text.chars().take(120).collect::<String>()))),
+            None => Err(OdooError::Protocol(format!(
+                "JSON-RPC reply without result or error: {}",
+                text.chars().take(120).collect::<String>()
+            ))),
         }
     }
 
@@ -216,13 +288,21 @@ impl Transport {
             OdooProtocol::Xmlrpc => self.xmlrpc("common", "version", &[]).await?,
             OdooProtocol::Jsonrpc => self.jsonrpc("common", "version", vec![]).await?,
             OdooProtocol::Json2 => {
-                let resp = self.http.get(self.url("/web/version")).send().await.map_err(|e| self.conn_err(e))?;
+                let resp = self
+                    .http
+                    .get(self.url("/web/version"))
+                    .send()
+                    .await
+                    .map_err(|e| self.conn_err(e))?;
                 let status = resp.status().as_u16();
                 let text = resp.text().await.map_err(|e| self.conn_err(e))?;
                 if status != 200 {
                     return Err(Self::http_error(status, &text));
                 }
-                Value::from(serde_json::from_str::<serde_json::Value>(&text).map_err(|e| OdooError::Protocol(format!("/web/version: {e}")))?)
+                Value::from(
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .map_err(|e| OdooError::Protocol(format!("/web/version: {e}")))?,
+                )
             }
         };
         let version = v
@@ -230,24 +310,53 @@ impl Transport {
             .or_else(|| v.get("version"))
             .and_then(Value::as_str)
             .ok_or_else(|| OdooError::Protocol(format!("version() without a version: {v}")))?;
-        let info = v.get("server_version_info").or_else(|| v.get("version_info")).and_then(Value::as_array);
+        let info = v
+            .get("server_version_info")
+            .or_else(|| v.get("version_info"))
+            .and_then(Value::as_array);
         Ok(ServerVersion::from_info(version, info))
     }
 
     /// Logs in; `None` when Odoo rejects the credentials.
-    pub async fn authenticate(&self, db: &str, login: &str, key: &Secret) -> Result<Option<i64>, OdooError> {
+    pub async fn authenticate(
+        &self,
+        db: &str,
+        login: &str,
+        key: &Secret,
+    ) -> Result<Option<i64>, OdooError> {
         let v = match self.protocol {
             OdooProtocol::Xmlrpc => {
-                self.xmlrpc("common", "authenticate", &[db.into(), login.into(), key.expose().into(), Value::Struct(vec![])])
-                    .await?
+                self.xmlrpc(
+                    "common",
+                    "authenticate",
+                    &[
+                        db.into(),
+                        login.into(),
+                        key.expose().into(),
+                        Value::Struct(vec![]),
+                    ],
+                )
+                .await?
             }
             OdooProtocol::Jsonrpc => {
-                self.jsonrpc("common", "authenticate", vec![db.into(), login.into(), key.expose().into(), serde_json::json!({})])
-                    .await?
+                self.jsonrpc(
+                    "common",
+                    "authenticate",
+                    vec![
+                        db.into(),
+                        login.into(),
+                        key.expose().into(),
+                        serde_json::json!({}),
+                    ],
+                )
+                .await?
             }
             OdooProtocol::Json2 => {
                 // JSON-2 has no login step: the bearer key is checked on every call.
-                match self.execute(db, 0, key, &Call::new("res.users", "context_get")).await {
+                match self
+                    .execute(db, 0, key, &Call::new("res.users", "context_get"))
+                    .await
+                {
                     Ok(ctx) => ctx.get("uid").cloned().unwrap_or(Value::Bool(false)),
                     Err(OdooError::AccessDenied(_)) => Value::Bool(false),
                     Err(e) => return Err(e),
@@ -261,14 +370,28 @@ impl Transport {
     }
 
     /// Runs one ORM call.
-    pub async fn execute(&self, db: &str, uid: i64, key: &Secret, call: &Call) -> Result<Value, OdooError> {
+    pub async fn execute(
+        &self,
+        db: &str,
+        uid: i64,
+        key: &Secret,
+        call: &Call,
+    ) -> Result<Value, OdooError> {
         match self.protocol {
             OdooProtocol::Xmlrpc => {
                 let (args, kwargs) = call.positional();
                 self.xmlrpc(
                     "object",
                     "execute_kw",
-                    &[db.into(), uid.into(), key.expose().into(), call.model.as_str().into(), call.method.as_str().into(), args, kwargs],
+                    &[
+                        db.into(),
+                        uid.into(),
+                        key.expose().into(),
+                        call.model.as_str().into(),
+                        call.method.as_str().into(),
+                        args,
+                        kwargs,
+                    ],
                 )
                 .await
             }
@@ -291,19 +414,40 @@ impl Transport {
             }
             OdooProtocol::Json2 => {
                 let path = format!("/json/2/{}/{}", call.model, call.method);
-                let (status, text) = self.post(&path, "application/json", call.named().to_string(), Some(key), Some(db)).await?;
+                let (status, text) = self
+                    .post(
+                        &path,
+                        "application/json",
+                        call.named().to_string(),
+                        Some(key),
+                        Some(db),
+                    )
+                    .await?;
                 let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
                 if status == 200 {
-                    return parsed
-                        .map(Value::from)
-                        .ok_or_else(|| OdooError::Protocol(format!("JSON-2 answer is not JSON: {}", text.chars().take(120).collect::<String>())));
+                    return parsed.map(Value::from).ok_or_else(|| {
+                        OdooError::Protocol(format!(
+                            "JSON-2 answer is not JSON: {}",
+                            text.chars().take(120).collect::<String>()
+                        ))
+                    });
                 }
-                match parsed.as_ref().and_then(|p| p.get("name")).and_then(|n| n.as_str()) {
+                match parsed
+                    .as_ref()
+                    .and_then(|p| p.get("name"))
+                    .and_then(|n| n.as_str())
+                {
                     Some(name) => {
-                        let message = parsed.as_ref().and_then(|p| p.get("message")).and_then(|m| m.as_str()).unwrap_or("");
+                        let message = parsed
+                            .as_ref()
+                            .and_then(|p| p.get("message"))
+                            .and_then(|m| m.as_str())
+                            .unwrap_or("");
                         // An unclassified 5xx stays retryable; a 4xx keeps its meaning.
                         match from_exception(name, message) {
-                            OdooError::Server(_) if status >= 502 => Err(Self::http_error(status, &text)),
+                            OdooError::Server(_) if status >= 502 => {
+                                Err(Self::http_error(status, &text))
+                            }
                             e => Err(e),
                         }
                     }
@@ -311,5 +455,53 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// A short, one-line account of an error body: an HTML page (a proxy's, usually) by its title,
+/// anything else by its first 300 characters with whitespace collapsed.
+pub fn summarize_body(body: &str) -> String {
+    let lower = body.to_ascii_lowercase();
+    if lower.contains("<html") || lower.contains("<!doctype") {
+        let title = lower
+            .find("<title>")
+            .and_then(|start| {
+                lower[start + 7..]
+                    .find("</title>")
+                    .map(|end| body[start + 7..start + 7 + end].trim().to_string())
+            })
+            .unwrap_or_default();
+        return format!(
+            "an HTML page{} (from a proxy or web server in front of Odoo?)",
+            if title.is_empty() {
+                String::new()
+            } else {
+                format!(" titled {title:?}")
+            }
+        );
+    }
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return "(empty body)".into();
+    }
+    let mut out: String = flat.chars().take(300).collect();
+    if flat.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize_body;
+
+    #[test]
+    fn error_bodies_are_summarized_on_one_line() {
+        assert_eq!(
+            summarize_body("<html>\r\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>"),
+            "an HTML page titled \"502 Bad Gateway\" (from a proxy or web server in front of Odoo?)"
+        );
+        assert_eq!(summarize_body("  boom \n  again "), "boom again");
+        assert_eq!(summarize_body(""), "(empty body)");
     }
 }

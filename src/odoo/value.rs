@@ -216,7 +216,9 @@ impl From<serde_json::Value> for Value {
             },
             serde_json::Value::String(s) => Value::String(s),
             serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
-            serde_json::Value::Object(o) => Value::Struct(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Struct(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+            }
         }
     }
 }
@@ -232,9 +234,13 @@ impl From<Value> for serde_json::Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::String(s) | Value::DateTime(s) => serde_json::Value::String(s),
-            Value::Base64(b) => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+            Value::Base64(b) => {
+                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }
             Value::Array(a) => serde_json::Value::Array(a.into_iter().map(Into::into).collect()),
-            Value::Struct(m) => serde_json::Value::Object(m.into_iter().map(|(k, v)| (k, v.into())).collect()),
+            Value::Struct(m) => {
+                serde_json::Value::Object(m.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
         }
     }
 }
@@ -246,14 +252,26 @@ mod tests {
     #[test]
     fn odoo_habits_are_read_as_meant() {
         assert_eq!(Value::Bool(false).as_opt_str(), None);
-        assert_eq!(Value::String("DESK0005".into()).as_opt_str(), Some("DESK0005"));
+        assert_eq!(
+            Value::String("DESK0005".into()).as_opt_str(),
+            Some("DESK0005")
+        );
         let m2o = Value::Array(vec![Value::Int(1), Value::String("Units".into())]);
         assert_eq!(m2o.as_many2one(), Some((1, "Units")));
         assert_eq!(Value::Bool(false).as_many2one(), None);
-        assert_eq!(Value::Double(12.9).as_decimal().unwrap().to_string(), "12.9");
-        assert_eq!(Value::Double(0.1 + 0.2).as_decimal().unwrap().to_string(), "0.30000000000000004");
         assert_eq!(
-            Value::String("2026-11-21 22:31:45".into()).as_datetime().unwrap().to_string(),
+            Value::Double(12.9).as_decimal().unwrap().to_string(),
+            "12.9"
+        );
+        assert_eq!(
+            Value::Double(0.1 + 0.2).as_decimal().unwrap().to_string(),
+            "0.30000000000000004"
+        );
+        assert_eq!(
+            Value::String("2026-11-21 22:31:45".into())
+                .as_datetime()
+                .unwrap()
+                .to_string(),
             "2026-11-21 22:31:45"
         );
     }

@@ -127,7 +127,10 @@ pub fn encode_response(result: &Result<Value, Fault>) -> String {
             out.push_str("<fault>\n");
             encode_value(
                 &mut out,
-                &Value::record([("faultCode", f.code.clone()), ("faultString", Value::String(f.string.clone()))]),
+                &Value::record([
+                    ("faultCode", f.code.clone()),
+                    ("faultString", Value::String(f.string.clone())),
+                ]),
             );
             out.push_str("\n</fault>\n");
         }
@@ -165,12 +168,16 @@ fn tokenize(xml: &str) -> Result<Vec<Tok>, CodecError> {
                 if depth > 512 {
                     return err("nesting deeper than 512 levels");
                 }
-                toks.push(Tok::Open(String::from_utf8_lossy(e.name().as_ref()).into_owned()));
+                toks.push(Tok::Open(
+                    String::from_utf8_lossy(e.name().as_ref()).into_owned(),
+                ));
             }
             Event::End(e) => {
                 flush(&mut toks, &mut text);
                 depth = depth.saturating_sub(1);
-                toks.push(Tok::Close(String::from_utf8_lossy(e.name().as_ref()).into_owned()));
+                toks.push(Tok::Close(
+                    String::from_utf8_lossy(e.name().as_ref()).into_owned(),
+                ));
             }
             Event::Empty(e) => {
                 flush(&mut toks, &mut text);
@@ -188,7 +195,10 @@ fn tokenize(xml: &str) -> Result<Vec<Tok>, CodecError> {
             }
             Event::GeneralRef(r) => {
                 if r.is_char_ref() {
-                    match r.resolve_char_ref().map_err(|e| CodecError(e.to_string()))? {
+                    match r
+                        .resolve_char_ref()
+                        .map_err(|e| CodecError(e.to_string()))?
+                    {
                         Some(c) => text.push(c),
                         None => return err("invalid character reference"),
                     }
@@ -309,11 +319,19 @@ impl Parser {
         let v = match tag.as_str() {
             "int" | "i4" | "i8" => {
                 let t = self.text();
-                Value::Int(t.trim().parse().map_err(|_| CodecError(format!("bad <{tag}> {t:?}")))?)
+                Value::Int(
+                    t.trim()
+                        .parse()
+                        .map_err(|_| CodecError(format!("bad <{tag}> {t:?}")))?,
+                )
             }
             "double" => {
                 let t = self.text();
-                Value::Double(t.trim().parse().map_err(|_| CodecError(format!("bad <double> {t:?}")))?)
+                Value::Double(
+                    t.trim()
+                        .parse()
+                        .map_err(|_| CodecError(format!("bad <double> {t:?}")))?,
+                )
             }
             "boolean" => match self.text().trim() {
                 "1" => Value::Bool(true),
@@ -395,7 +413,10 @@ fn describe(t: Option<&Tok>) -> String {
 
 /// Decodes a `methodCall` into its method name and parameters.
 pub fn decode_call(xml: &str) -> Result<(String, Vec<Value>), CodecError> {
-    let mut p = Parser { toks: tokenize(xml)?, pos: 0 };
+    let mut p = Parser {
+        toks: tokenize(xml)?,
+        pos: 0,
+    };
     p.open("methodCall")?;
     p.open("methodName")?;
     let name = p.text().trim().to_string();
@@ -408,19 +429,29 @@ pub fn decode_call(xml: &str) -> Result<(String, Vec<Value>), CodecError> {
 
 /// Decodes a `methodResponse` into its value or its fault.
 pub fn decode_response(xml: &str) -> Result<Result<Value, Fault>, CodecError> {
-    let mut p = Parser { toks: tokenize(xml)?, pos: 0 };
+    let mut p = Parser {
+        toks: tokenize(xml)?,
+        pos: 0,
+    };
     p.open("methodResponse")?;
     let out = if p.at_open("fault") {
         p.open("fault")?;
         let v = p.value()?;
         p.close("fault")?;
         let code = v.get("faultCode").cloned().unwrap_or(Value::Int(0));
-        let string = v.get("faultString").and_then(Value::as_str).unwrap_or("").to_string();
+        let string = v
+            .get("faultString")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         Err(Fault { code, string })
     } else {
         let mut params = p.params()?;
         if params.len() != 1 {
-            return err(format!("a response carries one value, found {}", params.len()));
+            return err(format!(
+                "a response carries one value, found {}",
+                params.len()
+            ));
         }
         Ok(params.remove(0))
     };
@@ -476,7 +507,9 @@ mod tests {
             Just(Value::Nil),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::Int),
-            any::<f64>().prop_filter("finite", |d| d.is_finite()).prop_map(Value::Double),
+            any::<f64>()
+                .prop_filter("finite", |d| d.is_finite())
+                .prop_map(Value::Double),
             "\\PC*".prop_map(Value::String),
             "[ -~\u{0600}-\u{06FF}\t\n]*".prop_map(Value::String),
             "[0-9]{8}T[0-9]{2}:[0-9]{2}:[0-9]{2}".prop_map(Value::DateTime),

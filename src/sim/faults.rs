@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// An HTTP status with a body (e.g. 500 with a traceback, 429 with Retry-After).
-    Status { status: u16, body: String, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        body: String,
+        retry_after: Option<u64>,
+    },
     /// A reverse proxy's HTML 502 page, as nginx gives when the backend is down.
     BadGateway,
     /// Close the connection without answering.
@@ -126,7 +130,9 @@ pub fn response_for(fault: &Fault) -> Option<Response<Body>> {
 /// A 200 whose body breaks off: the client sees the connection drop mid-answer.
 pub fn dropped_response() -> Response<Body> {
     let stream = futures_util::stream::once(async {
-        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("simulated dropped connection"))
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
+            "simulated dropped connection",
+        ))
     });
     Response::builder()
         .status(StatusCode::OK)

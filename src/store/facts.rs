@@ -49,7 +49,11 @@ pub fn remove(store: &Store, key: &str) -> Result<()> {
 /// The value and when it was set.
 pub fn get(store: &Store, key: &str) -> Result<Option<(String, i64)>> {
     store.read(|c| {
-        Ok(c.query_row("SELECT value, updated_at FROM facts WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        Ok(c.query_row(
+            "SELECT value, updated_at FROM facts WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
     })
 }

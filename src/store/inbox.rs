@@ -26,7 +26,13 @@ pub struct Event {
 }
 
 /// Stores an event unless the same (source, event id) is already there.
-pub fn receive(store: &Store, source: &str, event_id: &str, kind: &str, payload: &serde_json::Value) -> Result<Received> {
+pub fn receive(
+    store: &Store,
+    source: &str,
+    event_id: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<Received> {
     let now = now_ms();
     let body = payload.to_string();
     store.write(|tx| {
@@ -77,13 +83,23 @@ pub fn pending(store: &Store, source: Option<&str>, limit: usize) -> Result<Vec<
 }
 
 pub fn get(store: &Store, id: i64) -> Result<Option<Event>> {
-    store.read(|c| Ok(c.query_row(&format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1"), [id], from_row).optional()?))
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()?)
+    })
 }
 
 pub fn mark_done(store: &Store, id: i64) -> Result<()> {
     let now = now_ms();
     store.write(|tx| {
-        tx.execute("UPDATE inbox SET state = 'done', error = NULL, processed_at = ?2 WHERE id = ?1", params![id, now])?;
+        tx.execute(
+            "UPDATE inbox SET state = 'done', error = NULL, processed_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
         Ok(())
     })
 }
@@ -108,7 +124,9 @@ pub fn list(store: &Store, state: Option<&str>, limit: usize) -> Result<Vec<Even
         let mut stmt = c.prepare(&format!(
             "SELECT {COLUMNS} FROM inbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![state, limit as i64], from_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows = stmt
+            .query_map(params![state, limit as i64], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     })
 }
@@ -116,7 +134,9 @@ pub fn list(store: &Store, state: Option<&str>, limit: usize) -> Result<Vec<Even
 /// Counts per (source, state).
 pub fn counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
     store.read(|c| {
-        let mut stmt = c.prepare("SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state ORDER BY source")?;
+        let mut stmt = c.prepare(
+            "SELECT source, state, COUNT(*) FROM inbox GROUP BY source, state ORDER BY source",
+        )?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -136,10 +156,24 @@ mod tests {
         let a = receive(&s, "cartona", "632717520571", "order", &p).unwrap();
         let b = receive(&s, "cartona", "632717520571", "order", &p).unwrap();
         assert!(matches!(a, Received::New(_)));
-        assert_eq!(b, Received::Duplicate(match a { Received::New(id) => id, _ => unreachable!() }));
+        assert_eq!(
+            b,
+            Received::Duplicate(match a {
+                Received::New(id) => id,
+                _ => unreachable!(),
+            })
+        );
         assert_eq!(pending(&s, None, 10).unwrap().len(), 1);
-        park(&s, pending(&s, None, 10).unwrap()[0].id, "product 904#2 is not mapped").unwrap();
+        park(
+            &s,
+            pending(&s, None, 10).unwrap()[0].id,
+            "product 904#2 is not mapped",
+        )
+        .unwrap();
         assert!(pending(&s, None, 10).unwrap().is_empty());
-        assert_eq!(list(&s, Some("parked"), 10).unwrap()[0].error.as_deref(), Some("product 904#2 is not mapped"));
+        assert_eq!(
+            list(&s, Some("parked"), 10).unwrap()[0].error.as_deref(),
+            Some("product 904#2 is not mapped")
+        );
     }
 }

@@ -18,7 +18,8 @@ pub struct Mapping {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at";
+const COLUMNS: &str =
+    "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
     Ok(Mapping {
@@ -36,7 +37,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
 
 /// Links an Odoo record to an external id. Re-linking the same pair is a no-op; linking either
 /// side to something else is refused with a message naming the existing link.
-pub fn set(store: &Store, channel: &str, kind: &str, odoo_model: &str, odoo_id: i64, external_id: &str) -> Result<Mapping> {
+pub fn set(
+    store: &Store,
+    channel: &str,
+    kind: &str,
+    odoo_model: &str,
+    odoo_id: i64,
+    external_id: &str,
+) -> Result<Mapping> {
     let now = now_ms();
     store.write(|tx| {
         let by_odoo: Option<Mapping> = tx
@@ -80,7 +88,13 @@ pub fn set(store: &Store, channel: &str, kind: &str, odoo_model: &str, odoo_id: 
 }
 
 /// Removes the mapping of an Odoo id or an external id. Returns whether one existed.
-pub fn unset(store: &Store, channel: &str, kind: &str, odoo_id: Option<i64>, external_id: Option<&str>) -> Result<bool> {
+pub fn unset(
+    store: &Store,
+    channel: &str,
+    kind: &str,
+    odoo_id: Option<i64>,
+    external_id: Option<&str>,
+) -> Result<bool> {
     store.write(|tx| {
         let n = tx.execute(
             "DELETE FROM mappings WHERE channel = ?1 AND kind = ?2 AND (odoo_id = ?3 OR external_id = ?4)",
@@ -93,7 +107,9 @@ pub fn unset(store: &Store, channel: &str, kind: &str, odoo_id: Option<i64>, ext
 pub fn by_odoo(store: &Store, channel: &str, kind: &str, odoo_id: i64) -> Result<Option<Mapping>> {
     store.read(|c| {
         Ok(c.query_row(
-            &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"),
+            &format!(
+                "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"
+            ),
             params![channel, kind, odoo_id],
             from_row,
         )
@@ -101,7 +117,12 @@ pub fn by_odoo(store: &Store, channel: &str, kind: &str, odoo_id: i64) -> Result
     })
 }
 
-pub fn by_external(store: &Store, channel: &str, kind: &str, external_id: &str) -> Result<Option<Mapping>> {
+pub fn by_external(
+    store: &Store,
+    channel: &str,
+    kind: &str,
+    external_id: &str,
+) -> Result<Option<Mapping>> {
     store.read(|c| {
         Ok(c.query_row(
             &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND external_id = ?3"),
@@ -124,7 +145,12 @@ pub fn mark_sent(store: &Store, mapping_id: i64, hash: &str) -> Result<()> {
     })
 }
 
-pub fn list(store: &Store, channel: Option<&str>, kind: Option<&str>, limit: usize) -> Result<Vec<Mapping>> {
+pub fn list(
+    store: &Store,
+    channel: Option<&str>,
+    kind: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Mapping>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(
             "SELECT {COLUMNS} FROM mappings WHERE (?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR kind = ?2) \
@@ -138,7 +164,13 @@ pub fn list(store: &Store, channel: Option<&str>, kind: Option<&str>, limit: usi
 }
 
 pub fn count(store: &Store, channel: &str) -> Result<i64> {
-    store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM mappings WHERE channel = ?1", [channel], |r| r.get(0))?))
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT COUNT(*) FROM mappings WHERE channel = ?1",
+            [channel],
+            |r| r.get(0),
+        )?)
+    })
 }
 
 #[cfg(test)]
@@ -150,14 +182,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
         let m = set(&s, "cartona", "product", "product.product", 7, "SP-7").unwrap();
-        assert_eq!(set(&s, "cartona", "product", "product.product", 7, "SP-7").unwrap(), m);
+        assert_eq!(
+            set(&s, "cartona", "product", "product.product", 7, "SP-7").unwrap(),
+            m
+        );
         let e = set(&s, "cartona", "product", "product.product", 7, "SP-8").unwrap_err();
-        assert!(e.to_string().contains("already mapped to cartona product \"SP-7\""), "{e}");
+        assert!(
+            e.to_string()
+                .contains("already mapped to cartona product \"SP-7\""),
+            "{e}"
+        );
         let e = set(&s, "cartona", "product", "product.product", 8, "SP-7").unwrap_err();
-        assert!(e.to_string().contains("already mapped to product.product 7"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("already mapped to product.product 7"),
+            "{e}"
+        );
         set(&s, "medusa", "product", "product.product", 7, "SP-7").unwrap();
         mark_sent(&s, m.id, "abc").unwrap();
-        assert_eq!(by_external(&s, "cartona", "product", "SP-7").unwrap().unwrap().last_hash.as_deref(), Some("abc"));
+        assert_eq!(
+            by_external(&s, "cartona", "product", "SP-7")
+                .unwrap()
+                .unwrap()
+                .last_hash
+                .as_deref(),
+            Some("abc")
+        );
         assert!(unset(&s, "cartona", "product", Some(7), None).unwrap());
         assert!(by_odoo(&s, "cartona", "product", 7).unwrap().is_none());
         assert_eq!(list(&s, None, None, 10).unwrap().len(), 1);

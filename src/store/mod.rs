@@ -18,7 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The migrations, in order. Their position is their version (`PRAGMA user_version`).
-const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_initial",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -35,7 +38,9 @@ pub enum StoreError {
          run the newer marketsync, or restore a backup made before the upgrade"
     )]
     TooNew { path: PathBuf, found: u32 },
-    #[error("state database {path} was not created yet (the daemon creates it at its first start)")]
+    #[error(
+        "state database {path} was not created yet (the daemon creates it at its first start)"
+    )]
     Missing { path: PathBuf },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -98,8 +103,10 @@ impl Store {
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         configure(&conn).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
         migrate(&mut conn, path)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
@@ -223,9 +230,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         });
     }
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql).map_err(|e| {
-            StoreError::Conflict(format!("migration {name} failed: {e}"))
-        })?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Conflict(format!("migration {name} failed: {e}")))?;
         tx.pragma_update(None, "user_version", (index + 1) as u32)?;
     }
     tx.commit()?;
@@ -270,10 +276,15 @@ mod tests {
         let path = dir.path().join("state.db");
         drop(Store::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
         drop(conn);
         let err = Store::open(&path).err().expect("must refuse");
-        assert!(err.to_string().contains("newer than this marketsync understands"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("newer than this marketsync understands"),
+            "{err}"
+        );
         let err = Store::open_read_only(&path).err().expect("must refuse");
         assert!(matches!(err, StoreError::TooNew { .. }));
     }
@@ -285,7 +296,10 @@ mod tests {
         let writer = Store::open(&path).unwrap();
         facts::set(&writer, "odoo.version", "17.0").unwrap();
         let reader = Store::open_read_only(&path).unwrap();
-        assert_eq!(facts::get(&reader, "odoo.version").unwrap().unwrap().0, "17.0");
+        assert_eq!(
+            facts::get(&reader, "odoo.version").unwrap().unwrap().0,
+            "17.0"
+        );
         assert!(facts::set(&reader, "x", "y").is_err());
     }
 }

@@ -5,8 +5,8 @@ use super::{now_ms, Result, Store, StoreError};
 use crate::config::RetryConfig;
 use crate::retry::{backoff_delay, RetryClass};
 use rusqlite::{params, OptionalExtension, Row};
-use std::collections::HashMap;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A job's life: `pending` -> `running` -> `done`, or -> `retrying` -> `running` ..., or -> `dead`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,7 +61,8 @@ pub struct Job {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, channel, kind, coalesce_key, payload, state, attempts, next_attempt_at, \
+const COLUMNS: &str =
+    "id, channel, kind, coalesce_key, payload, state, attempts, next_attempt_at, \
                        last_error, error_class, correlation_id, created_at, updated_at";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
@@ -114,10 +115,17 @@ impl Enqueued {
 /// What became of a failed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailOutcome {
-    Retrying { attempt: u32, next_attempt_at: i64 },
-    Dead { reason: String },
+    Retrying {
+        attempt: u32,
+        next_attempt_at: i64,
+    },
+    Dead {
+        reason: String,
+    },
     /// A newer job with the same key is already waiting; this one is closed in its favour.
-    Superseded { by: i64 },
+    Superseded {
+        by: i64,
+    },
 }
 
 /// Adds jobs in one transaction, coalescing each with a waiting job of the same key.
@@ -322,13 +330,22 @@ pub fn recover_running(store: &Store) -> Result<usize> {
 
 pub fn get(store: &Store, id: i64) -> Result<Option<Job>> {
     store.read(|c| {
-        Ok(c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], job_from_row)
-            .optional()?)
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+            [id],
+            job_from_row,
+        )
+        .optional()?)
     })
 }
 
 /// Jobs, newest first, optionally of one state and channel.
-pub fn list(store: &Store, state: Option<JobState>, channel: Option<&str>, limit: usize) -> Result<Vec<Job>> {
+pub fn list(
+    store: &Store,
+    state: Option<JobState>,
+    channel: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Job>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR channel = ?2) \
@@ -344,11 +361,17 @@ pub fn list(store: &Store, state: Option<JobState>, channel: Option<&str>, limit
 /// Job counts per (channel, state).
 pub fn counts(store: &Store) -> Result<Vec<(String, JobState, i64)>> {
     store.read(|c| {
-        let mut stmt = c.prepare("SELECT channel, state, COUNT(*) FROM jobs GROUP BY channel, state ORDER BY channel")?;
+        let mut stmt = c.prepare(
+            "SELECT channel, state, COUNT(*) FROM jobs GROUP BY channel, state ORDER BY channel",
+        )?;
         let rows = stmt
             .query_map([], |r| {
                 let state: String = r.get(1)?;
-                Ok((r.get(0)?, JobState::parse(&state).unwrap_or(JobState::Dead), r.get(2)?))
+                Ok((
+                    r.get(0)?,
+                    JobState::parse(&state).unwrap_or(JobState::Dead),
+                    r.get(2)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
@@ -418,9 +441,11 @@ pub fn retry_now(store: &Store, id: i64) -> Result<Requeued> {
 /// Operator: retry every dead job. Returns the ids requeued.
 pub fn retry_dead(store: &Store) -> Result<Vec<i64>> {
     let ids: Vec<i64> = store.read(|c| {
-        Ok(c.prepare("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
+        Ok(
+            c.prepare("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+        )
     })?;
     let mut requeued = Vec::new();
     for id in ids {
@@ -452,7 +477,12 @@ pub fn drop_job(store: &Store, id: i64) -> Result<()> {
 
 /// Housekeeping: forget finished jobs older than `before`.
 pub fn prune_done(store: &Store, before: i64) -> Result<usize> {
-    store.write(|tx| Ok(tx.execute("DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1", [before])?))
+    store.write(|tx| {
+        Ok(tx.execute(
+            "DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1",
+            [before],
+        )?)
+    })
 }
 
 #[cfg(test)]
@@ -500,7 +530,10 @@ mod tests {
         assert!(matches!(c, Enqueued::New(_)));
         let j = get(&s, a.id()).unwrap().unwrap();
         assert_eq!(j.payload["qty"], 7);
-        assert_eq!(list(&s, Some(JobState::Pending), None, 10).unwrap().len(), 2);
+        assert_eq!(
+            list(&s, Some(JobState::Pending), None, 10).unwrap().len(),
+            2
+        );
     }
 
     #[test]
@@ -512,7 +545,15 @@ mod tests {
         let b = enqueue(&s, job("k", 2)).unwrap();
         assert!(matches!(b, Enqueued::New(id) if id != a));
         // The running one fails: the newer waiting job supersedes it, no duplicate retry.
-        let out = fail(&s, a, RetryClass::Transient, "timeout", &policy(5), now_ms()).unwrap();
+        let out = fail(
+            &s,
+            a,
+            RetryClass::Transient,
+            "timeout",
+            &policy(5),
+            now_ms(),
+        )
+        .unwrap();
         assert_eq!(out, FailOutcome::Superseded { by: b.id() });
     }
 
@@ -525,12 +566,17 @@ mod tests {
         for attempt in 1..=2 {
             assert_eq!(claim_due(&s, now, &room(1)).unwrap().len(), 1);
             match fail(&s, id, RetryClass::Transient, "connection refused", &p, now).unwrap() {
-                FailOutcome::Retrying { attempt: a, next_attempt_at } => {
+                FailOutcome::Retrying {
+                    attempt: a,
+                    next_attempt_at,
+                } => {
                     assert_eq!(a, attempt);
                     assert!(next_attempt_at >= now && next_attempt_at <= now + 60_000);
                     // Not due before its time.
                     if next_attempt_at > now {
-                        assert!(claim_due(&s, next_attempt_at - 1, &room(1)).unwrap().is_empty());
+                        assert!(claim_due(&s, next_attempt_at - 1, &room(1))
+                            .unwrap()
+                            .is_empty());
                     }
                     now = next_attempt_at;
                 }
@@ -539,7 +585,9 @@ mod tests {
         }
         assert_eq!(claim_due(&s, now, &room(1)).unwrap().len(), 1);
         let out = fail(&s, id, RetryClass::Transient, "connection refused", &p, now).unwrap();
-        assert!(matches!(out, FailOutcome::Dead { ref reason } if reason.contains("gave up after 3 attempts")));
+        assert!(
+            matches!(out, FailOutcome::Dead { ref reason } if reason.contains("gave up after 3 attempts"))
+        );
         assert_eq!(get(&s, id).unwrap().unwrap().state, JobState::Dead);
     }
 
@@ -547,13 +595,19 @@ mod tests {
     fn permanent_and_auth_errors_go_straight_to_dead_with_the_reason() {
         let (_d, s) = store();
         for (key, class, msg) in [
-            ("a", RetryClass::Permanent, "Cartona answered 400: invalid price"),
+            (
+                "a",
+                RetryClass::Permanent,
+                "Cartona answered 400: invalid price",
+            ),
             ("b", RetryClass::Auth, "Cartona rejected the token"),
         ] {
             let id = enqueue(&s, job(key, 1)).unwrap().id();
             claim_due(&s, now_ms(), &room(10)).unwrap();
             let out = fail(&s, id, class, msg, &policy(10), now_ms()).unwrap();
-            let FailOutcome::Dead { reason } = out else { panic!("not dead") };
+            let FailOutcome::Dead { reason } = out else {
+                panic!("not dead")
+            };
             assert!(reason.contains(msg));
             let j = get(&s, id).unwrap().unwrap();
             assert_eq!((j.state, j.attempts), (JobState::Dead, 1));
@@ -574,8 +628,14 @@ mod tests {
         }
         let s = Store::open(&path).unwrap();
         assert_eq!(recover_running(&s).unwrap(), 2);
-        assert_eq!(list(&s, Some(JobState::Pending), None, 10).unwrap().len(), 2);
-        assert_eq!(list(&s, Some(JobState::Running), None, 10).unwrap().len(), 0);
+        assert_eq!(
+            list(&s, Some(JobState::Pending), None, 10).unwrap().len(),
+            2
+        );
+        assert_eq!(
+            list(&s, Some(JobState::Running), None, 10).unwrap().len(),
+            0
+        );
     }
 
     #[test]

@@ -133,7 +133,11 @@ pub struct Query {
 /// Matching rows, oldest first (the newest `limit` of them).
 pub fn query(store: &Store, q: &Query) -> Result<Vec<Row>> {
     let levels = q.min_level.unwrap_or(Level::Debug).at_least();
-    let level_list = levels.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(",");
+    let level_list = levels
+        .iter()
+        .map(|l| format!("'{l}'"))
+        .collect::<Vec<_>>()
+        .join(",");
     store.read(|c| {
         let mut stmt = c.prepare(&format!(
             "SELECT id, at, channel, operation, level, message, details, record_count, correlation_id FROM sync_log \
@@ -200,16 +204,53 @@ mod tests {
     fn append_query_filter_and_prune() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        append(&s, Entry::new(Level::Info, "catalog.push", "pushed 3 products").channel("cartona").records(3)).unwrap();
-        append(&s, Entry::new(Level::Error, "orders.pull", "Cartona answered 500").channel("cartona")).unwrap();
+        append(
+            &s,
+            Entry::new(Level::Info, "catalog.push", "pushed 3 products")
+                .channel("cartona")
+                .records(3),
+        )
+        .unwrap();
+        append(
+            &s,
+            Entry::new(Level::Error, "orders.pull", "Cartona answered 500").channel("cartona"),
+        )
+        .unwrap();
         append(&s, Entry::new(Level::Warn, "odoo.health", "Odoo slow")).unwrap();
-        let all = query(&s, &Query { limit: 10, ..Default::default() }).unwrap();
+        let all = query(
+            &s,
+            &Query {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].message, "pushed 3 products");
-        let errors = query(&s, &Query { min_level: Some(Level::Warn), channel: Some("cartona".into()), limit: 10, ..Default::default() }).unwrap();
+        let errors = query(
+            &s,
+            &Query {
+                min_level: Some(Level::Warn),
+                channel: Some("cartona".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(errors.len(), 1);
-        assert_eq!(last_error(&s, Some("cartona")).unwrap().unwrap().message, "Cartona answered 500");
+        assert_eq!(
+            last_error(&s, Some("cartona")).unwrap().unwrap().message,
+            "Cartona answered 500"
+        );
         assert_eq!(prune(&s, now_ms() + 1).unwrap(), 3);
-        assert!(query(&s, &Query { limit: 10, ..Default::default() }).unwrap().is_empty());
+        assert!(query(
+            &s,
+            &Query {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .is_empty());
     }
 }

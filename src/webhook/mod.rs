@@ -20,7 +20,9 @@ pub fn router(health: Arc<Health>, max_body_bytes: usize) -> Router {
 /// storage paused).
 async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
     let h = health.clone();
-    let verdict = tokio::task::spawn_blocking(move || h.check()).await.unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
+    let verdict = tokio::task::spawn_blocking(move || h.check())
+        .await
+        .unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
     match verdict {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
         Err(problems) => (

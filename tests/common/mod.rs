@@ -7,10 +7,20 @@ use marketsync::sim::odoo::{self as sim_odoo, SimHandle, SimOptions};
 use std::path::Path;
 use std::time::Duration;
 
-pub const PROTOCOLS: [OdooProtocol; 3] = [OdooProtocol::Xmlrpc, OdooProtocol::Jsonrpc, OdooProtocol::Json2];
+pub const PROTOCOLS: [OdooProtocol; 3] = [
+    OdooProtocol::Xmlrpc,
+    OdooProtocol::Jsonrpc,
+    OdooProtocol::Json2,
+];
 
 pub async fn odoo_sim(major: u32, products: usize) -> SimHandle {
-    sim_odoo::start(SimOptions { major, products, ..SimOptions::default() }).await.expect("simulator starts")
+    sim_odoo::start(SimOptions {
+        major,
+        products,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
 }
 
 /// A validated config for a simulator at `url`, state in `dir`.
@@ -24,7 +34,10 @@ pub fn config_text(url: &str, protocol: OdooProtocol, dir: &Path, extra: &str) -
 }
 
 pub fn config(url: &str, protocol: OdooProtocol, dir: &Path, extra: &str) -> Config {
-    RawConfig::parse(&config_text(url, protocol, dir, extra)).unwrap().validate().unwrap()
+    RawConfig::parse(&config_text(url, protocol, dir, extra))
+        .unwrap()
+        .validate()
+        .unwrap()
 }
 
 pub fn odoo_config(url: &str, protocol: OdooProtocol) -> OdooConfig {

@@ -6,7 +6,10 @@ use super::world::{World, LOC_CUSTOMERS, LOC_INVENTORY, LOC_STOCK};
 use crate::odoo::Value;
 use rand::{Rng, SeedableRng};
 
-const EN_ADJ: &[&str] = &["Classic", "Fresh", "Premium", "Golden", "Family", "Light", "Spicy", "Crispy", "Royal", "Natural"];
+const EN_ADJ: &[&str] = &[
+    "Classic", "Fresh", "Premium", "Golden", "Family", "Light", "Spicy", "Crispy", "Royal",
+    "Natural",
+];
 const EN_NOUN: &[(&str, &str)] = &[
     ("Cola 330ml", "كولا ٣٣٠ مل"),
     ("Orange Juice 1L", "عصير برتقال ١ لتر"),
@@ -21,18 +24,39 @@ const EN_NOUN: &[(&str, &str)] = &[
     ("Coffee 250g", "قهوة ٢٥٠ جم"),
     ("Dates 1kg", "تمر ١ كجم"),
 ];
-const AR_ADJ: &[&str] = &["كلاسيك", "طازج", "ممتاز", "ذهبي", "عائلي", "لايت", "حار", "مقرمش", "ملكي", "طبيعي"];
+const AR_ADJ: &[&str] = &[
+    "كلاسيك",
+    "طازج",
+    "ممتاز",
+    "ذهبي",
+    "عائلي",
+    "لايت",
+    "حار",
+    "مقرمش",
+    "ملكي",
+    "طبيعي",
+];
 const CATEGORIES: &[&str] = &["Beverages", "Grocery", "Dairy", "Snacks", "Household"];
 
 /// EAN-13 check digit over 12 digits.
 fn ean13(body: u64) -> String {
-    let digits: Vec<u32> = format!("{body:012}").chars().map(|c| c.to_digit(10).unwrap_or(0)).collect();
-    let sum: u32 = digits.iter().enumerate().map(|(i, d)| if i % 2 == 0 { *d } else { d * 3 }).sum();
+    let digits: Vec<u32> = format!("{body:012}")
+        .chars()
+        .map(|c| c.to_digit(10).unwrap_or(0))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { *d } else { d * 3 })
+        .sum();
     format!("{body:012}{}", (10 - sum % 10) % 10)
 }
 
 fn rec(pairs: &[(&str, Value)]) -> super::world::Rec {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 /// Fills an empty world with `products` products from `seed`.
@@ -40,45 +64,161 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
     let s = |v: &str| Value::String(v.to_string());
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // Countries and currencies (EGP is the company currency, as for a Cartona supplier).
-    for (id, name, code) in [(65, "Egypt", "EG"), (121, "Kuwait", "KW"), (192, "Saudi Arabia", "SA"), (2, "United Arab Emirates", "AE")] {
-        w.insert("res.country", id, rec(&[("name", s(name)), ("code", s(code))]));
+    for (id, name, code) in [
+        (65, "Egypt", "EG"),
+        (121, "Kuwait", "KW"),
+        (192, "Saudi Arabia", "SA"),
+        (2, "United Arab Emirates", "AE"),
+    ] {
+        w.insert(
+            "res.country",
+            id,
+            rec(&[("name", s(name)), ("code", s(code))]),
+        );
     }
-    for (id, name, symbol, places, active) in [(1, "EGP", "LE", 2, true), (2, "USD", "$", 2, false), (3, "KWD", "KD", 3, false), (4, "EUR", "€", 2, false)] {
+    for (id, name, symbol, places, active) in [
+        (1, "EGP", "LE", 2, true),
+        (2, "USD", "$", 2, false),
+        (3, "KWD", "KD", 3, false),
+        (4, "EUR", "€", 2, false),
+    ] {
         w.insert(
             "res.currency",
             id,
-            rec(&[("name", s(name)), ("symbol", s(symbol)), ("decimal_places", Value::Int(places)), ("rounding", Value::Double(10f64.powi(-(places as i32)))), ("active", Value::Bool(active))]),
+            rec(&[
+                ("name", s(name)),
+                ("symbol", s(symbol)),
+                ("decimal_places", Value::Int(places)),
+                ("rounding", Value::Double(10f64.powi(-(places as i32)))),
+                ("active", Value::Bool(active)),
+            ]),
         );
     }
     for (id, name, code) in [(1, "English (US)", "en_US"), (2, "Arabic", "ar_001")] {
-        w.insert("res.lang", id, rec(&[("name", s(name)), ("code", s(code)), ("active", Value::Bool(true))]));
+        w.insert(
+            "res.lang",
+            id,
+            rec(&[
+                ("name", s(name)),
+                ("code", s(code)),
+                ("active", Value::Bool(true)),
+            ]),
+        );
     }
-    w.insert("res.partner", 1, rec(&[("name", s("My Company")), ("is_company", Value::Bool(true)), ("active", Value::Bool(true)), ("country_id", Value::Int(65))]));
-    w.insert("res.partner", 2, rec(&[("name", s("OdooBot")), ("active", Value::Bool(false))]));
-    w.insert("res.partner", 3, rec(&[("name", s("Mitchell Admin")), ("email", s("admin@yourcompany.example.com")), ("active", Value::Bool(true)), ("parent_id", Value::Int(1))]));
-    w.insert("res.users", 1, rec(&[("name", s("OdooBot")), ("login", s("__system__")), ("partner_id", Value::Int(2)), ("active", Value::Bool(false))]));
-    w.insert("res.users", 2, rec(&[("name", s("Mitchell Admin")), ("login", s("admin")), ("partner_id", Value::Int(3)), ("active", Value::Bool(true)), ("lang", s("en_US")), ("tz", s("Africa/Cairo"))]));
-    let retailers = [("سوبر ماركت الأمل", "Cairo"), ("بقالة النور", "Giza"), ("ماركت السلام", "Alexandria"), ("حياه ماركت", "Cairo"), ("Fresh Corner Market", "Mansoura")];
+    w.insert(
+        "res.partner",
+        1,
+        rec(&[
+            ("name", s("My Company")),
+            ("is_company", Value::Bool(true)),
+            ("active", Value::Bool(true)),
+            ("country_id", Value::Int(65)),
+        ]),
+    );
+    w.insert(
+        "res.partner",
+        2,
+        rec(&[("name", s("OdooBot")), ("active", Value::Bool(false))]),
+    );
+    w.insert(
+        "res.partner",
+        3,
+        rec(&[
+            ("name", s("Mitchell Admin")),
+            ("email", s("admin@yourcompany.example.com")),
+            ("active", Value::Bool(true)),
+            ("parent_id", Value::Int(1)),
+        ]),
+    );
+    w.insert(
+        "res.users",
+        1,
+        rec(&[
+            ("name", s("OdooBot")),
+            ("login", s("__system__")),
+            ("partner_id", Value::Int(2)),
+            ("active", Value::Bool(false)),
+        ]),
+    );
+    w.insert(
+        "res.users",
+        2,
+        rec(&[
+            ("name", s("Mitchell Admin")),
+            ("login", s("admin")),
+            ("partner_id", Value::Int(3)),
+            ("active", Value::Bool(true)),
+            ("lang", s("en_US")),
+            ("tz", s("Africa/Cairo")),
+        ]),
+    );
+    let retailers = [
+        ("سوبر ماركت الأمل", "Cairo"),
+        ("بقالة النور", "Giza"),
+        ("ماركت السلام", "Alexandria"),
+        ("حياه ماركت", "Cairo"),
+        ("Fresh Corner Market", "Mansoura"),
+    ];
     for (i, (name, city)) in retailers.iter().enumerate() {
         w.insert(
             "res.partner",
             10 + i as i64,
-            rec(&[("name", s(name)), ("city", s(city)), ("country_id", Value::Int(65)), ("phone", s(&format!("+2010{:08}", 1000 + i))), ("active", Value::Bool(true)), ("customer_rank", Value::Int(1))]),
+            rec(&[
+                ("name", s(name)),
+                ("city", s(city)),
+                ("country_id", Value::Int(65)),
+                ("phone", s(&format!("+2010{:08}", 1000 + i))),
+                ("active", Value::Bool(true)),
+                ("customer_rank", Value::Int(1)),
+            ]),
         );
     }
     w.insert("uom.uom", 1, rec(&[("name", s("Units"))]));
-    w.insert("product.pricelist", 1, rec(&[("name", s("Default")), ("currency_id", Value::Int(1)), ("active", Value::Bool(true))]));
-    for (id, name, usage, parent) in [(1, "Physical Locations", "view", 0), (2, "Partners", "view", 0), (3, "Virtual Locations", "view", 0), (7, "WH", "view", 1), (LOC_STOCK, "Stock", "internal", 7), (LOC_CUSTOMERS, "Customers", "customer", 2), (LOC_INVENTORY, "Inventory adjustment", "inventory", 3)] {
-        let mut r = rec(&[("name", s(name)), ("usage", s(usage)), ("active", Value::Bool(true))]);
+    w.insert(
+        "product.pricelist",
+        1,
+        rec(&[
+            ("name", s("Default")),
+            ("currency_id", Value::Int(1)),
+            ("active", Value::Bool(true)),
+        ]),
+    );
+    for (id, name, usage, parent) in [
+        (1, "Physical Locations", "view", 0),
+        (2, "Partners", "view", 0),
+        (3, "Virtual Locations", "view", 0),
+        (7, "WH", "view", 1),
+        (LOC_STOCK, "Stock", "internal", 7),
+        (LOC_CUSTOMERS, "Customers", "customer", 2),
+        (LOC_INVENTORY, "Inventory adjustment", "inventory", 3),
+    ] {
+        let mut r = rec(&[
+            ("name", s(name)),
+            ("usage", s(usage)),
+            ("active", Value::Bool(true)),
+        ]);
         if parent > 0 {
             r.insert("location_parent".into(), Value::Int(parent));
         }
         w.insert("stock.location", id, r);
     }
-    w.insert("stock.warehouse", 1, rec(&[("name", s("Main Warehouse")), ("code", s("WH")), ("lot_stock_id", Value::Int(LOC_STOCK)), ("active", Value::Bool(true))]));
+    w.insert(
+        "stock.warehouse",
+        1,
+        rec(&[
+            ("name", s("Main Warehouse")),
+            ("code", s("WH")),
+            ("lot_stock_id", Value::Int(LOC_STOCK)),
+            ("active", Value::Bool(true)),
+        ]),
+    );
     w.insert("product.category", 1, rec(&[("name", s("All"))]));
     for (i, name) in CATEGORIES.iter().enumerate() {
-        w.insert("product.category", 2 + i as i64, rec(&[("name", s(name)), ("parent_id", Value::Int(1))]));
+        w.insert(
+            "product.category",
+            2 + i as i64,
+            rec(&[("name", s(name)), ("parent_id", Value::Int(1))]),
+        );
     }
     let storable = |w: &World, r: &mut super::world::Rec| {
         if w.major >= 18 {
@@ -89,7 +229,6 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             r.insert("detailed_type".into(), s("product"));
         }
     };
-    let mut quant_id = 1;
     for n in 1..=products {
         let id = n as i64;
         let adj = rng.random_range(0..EN_ADJ.len());
@@ -107,18 +246,51 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ("active", Value::Bool(true)),
             ("sale_ok", Value::Bool(true)),
             ("product_tmpl_id", Value::Int(id)),
-            ("categ_id", Value::Int(2 + rng.random_range(0..CATEGORIES.len() as i64))),
+            (
+                "categ_id",
+                Value::Int(2 + rng.random_range(0..CATEGORIES.len() as i64)),
+            ),
             ("uom_id", Value::Int(1)),
-            ("weight", Value::Double(rng.random_range(1..50) as f64 / 10.0)),
-            ("description_sale", if n % 3 == 0 { Value::Bool(false) } else { s(&format!("{} {noun_en}, sold by the unit.", EN_ADJ[adj])) }),
+            (
+                "weight",
+                Value::Double(rng.random_range(1..50) as f64 / 10.0),
+            ),
+            (
+                "description_sale",
+                if n % 3 == 0 {
+                    Value::Bool(false)
+                } else {
+                    s(&format!("{} {noun_en}, sold by the unit.", EN_ADJ[adj]))
+                },
+            ),
             ("currency_id", Value::Int(1)),
         ]);
         storable(w, &mut r);
-        w.insert("product.template", id, rec(&[("name", r["name"].clone()), ("active", Value::Bool(true)), ("list_price", Value::Double(price))]));
+        w.insert(
+            "product.template",
+            id,
+            rec(&[
+                ("name", r["name"].clone()),
+                ("active", Value::Bool(true)),
+                ("list_price", Value::Double(price)),
+            ]),
+        );
         w.insert("product.product", id, r);
-        let qty = if n % 10 == 0 { 0.0 } else { rng.random_range(1..200) as f64 };
-        w.insert("stock.quant", quant_id, rec(&[("product_id", Value::Int(id)), ("location_id", Value::Int(LOC_STOCK)), ("quantity", Value::Double(qty)), ("reserved_quantity", Value::Double(0.0))]));
-        quant_id += 1;
+        let qty = if n % 10 == 0 {
+            0.0
+        } else {
+            rng.random_range(1..200) as f64
+        };
+        w.insert(
+            "stock.quant",
+            id,
+            rec(&[
+                ("product_id", Value::Int(id)),
+                ("location_id", Value::Int(LOC_STOCK)),
+                ("quantity", Value::Double(qty)),
+                ("reserved_quantity", Value::Double(0.0)),
+            ]),
+        );
     }
 }
 

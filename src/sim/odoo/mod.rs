@@ -89,7 +89,9 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -114,7 +116,12 @@ impl SimOdoo {
     }
 
     fn count(&self, key: String) {
-        *self.calls.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default() += 1;
     }
 
     fn version_string(&self) -> String {
@@ -126,7 +133,14 @@ impl SimOdoo {
             ("server_version", Value::String(self.version_string())),
             (
                 "server_version_info",
-                Value::Array(vec![Value::Int(self.opts.major as i64), Value::Int(0), Value::Int(0), "final".into(), Value::Int(0), "".into()]),
+                Value::Array(vec![
+                    Value::Int(self.opts.major as i64),
+                    Value::Int(0),
+                    Value::Int(0),
+                    "final".into(),
+                    Value::Int(0),
+                    "".into(),
+                ]),
             ),
             ("server_serie", Value::String(self.version_string())),
             ("protocol_version", Value::Int(1)),
@@ -147,7 +161,11 @@ impl SimOdoo {
 
     fn authenticate(&self, db: &str, login: &str, secret: &str) -> Result<Value, Exc> {
         self.check_db(db)?;
-        Ok(if login == self.opts.login && self.secret_ok(secret) { Value::Int(ADMIN_UID) } else { Value::Bool(false) })
+        Ok(if login == self.opts.login && self.secret_ok(secret) {
+            Value::Int(ADMIN_UID)
+        } else {
+            Value::Bool(false)
+        })
     }
 
     fn check_uid(&self, uid: &Value, secret: &str) -> Result<(), Exc> {
@@ -205,16 +223,34 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
     catalog::populate(&mut w, opts.products, opts.seed);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
     let addr = listener.local_addr()?;
-    let sim = Arc::new(SimOdoo { world: Mutex::new(w), faults: Faults::default(), opts, calls: Mutex::default(), in_flight: 0.into(), max_in_flight: 0.into() });
+    let sim = Arc::new(SimOdoo {
+        world: Mutex::new(w),
+        faults: Faults::default(),
+        opts,
+        calls: Mutex::default(),
+        in_flight: 0.into(),
+        max_in_flight: 0.into(),
+    });
     let stop = CancellationToken::new();
     let task = Some(spawn_server(listener, sim.clone(), stop.clone()));
-    Ok(SimHandle { addr, sim, stop, task })
+    Ok(SimHandle {
+        addr,
+        sim,
+        stop,
+        task,
+    })
 }
 
-fn spawn_server(listener: tokio::net::TcpListener, sim: Arc<SimOdoo>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    sim: Arc<SimOdoo>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     let app = router(sim);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
     })
 }
 
@@ -229,11 +265,33 @@ pub fn router(sim: Arc<SimOdoo>) -> Router {
 
 /// `marketsync sim odoo`: serve until Ctrl-C.
 pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
-    let opts = SimOptions { port: args.port, products: args.products, seed: args.seed, major: args.odoo_version, ..SimOptions::default() };
+    let opts = SimOptions {
+        port: args.port,
+        products: args.products,
+        seed: args.seed,
+        major: args.odoo_version,
+        ..SimOptions::default()
+    };
     let handle = start(opts.clone()).await?;
-    println!("Odoo {}.0 simulator listening on {}", opts.major, handle.url());
-    println!("  database {:?}, login {:?}, password/API key {:?}", opts.database, opts.login, opts.api_key);
-    println!("  {} products (seed {}); XML-RPC /xmlrpc/2/*, JSON-RPC /jsonrpc{}", opts.products, opts.seed, if opts.major >= 19 { ", JSON-2 /json/2/*" } else { "" });
+    println!(
+        "Odoo {}.0 simulator listening on {}",
+        opts.major,
+        handle.url()
+    );
+    println!(
+        "  database {:?}, login {:?}, password/API key {:?}",
+        opts.database, opts.login, opts.api_key
+    );
+    println!(
+        "  {} products (seed {}); XML-RPC /xmlrpc/2/*, JSON-RPC /jsonrpc{}",
+        opts.products,
+        opts.seed,
+        if opts.major >= 19 {
+            ", JSON-2 /json/2/*"
+        } else {
+            ""
+        }
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
@@ -245,7 +303,11 @@ pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
 /// Parameter names of the methods the simulator serves, as in Odoo's Python signatures.
 fn signature(method: &str) -> Option<(bool, &'static [&'static str], &'static [&'static str])> {
     Some(match method {
-        "search_read" => (false, &["domain", "fields", "offset", "limit", "order"], &[]),
+        "search_read" => (
+            false,
+            &["domain", "fields", "offset", "limit", "order"],
+            &[],
+        ),
         "search" => (false, &["domain", "offset", "limit", "order"], &["domain"]),
         "search_count" => (false, &["domain", "limit"], &["domain"]),
         "read" => (true, &["fields", "load"], &[]),
@@ -254,9 +316,13 @@ fn signature(method: &str) -> Option<(bool, &'static [&'static str], &'static [&
         "unlink" => (true, &[], &[]),
         "fields_get" => (false, &["allfields", "attributes"], &[]),
         "context_get" => (false, &[], &[]),
-        "action_confirm" | "action_cancel" | "button_validate" | "action_assign" | "action_archive" | "action_unarchive" | "action_apply_inventory" => {
-            (true, &[], &[])
-        }
+        "action_confirm"
+        | "action_cancel"
+        | "button_validate"
+        | "action_assign"
+        | "action_archive"
+        | "action_unarchive"
+        | "action_apply_inventory" => (true, &[], &[]),
         _ => return None,
     })
 }
@@ -267,7 +333,10 @@ fn method_available(w: &World, model: &str, method: &str) -> bool {
         "button_validate" | "action_assign" => model == "stock.picking",
         "action_apply_inventory" => model == "stock.quant",
         "context_get" => model == "res.users",
-        "action_archive" | "action_unarchive" => w.model(model).map(|m| m.field("active").is_some()).unwrap_or(false),
+        "action_archive" | "action_unarchive" => w
+            .model(model)
+            .map(|m| m.field("active").is_some())
+            .unwrap_or(false),
         _ => true,
     }
 }
@@ -293,7 +362,11 @@ fn from_positional(method: &str, args: &[Value], kwargs: &[(String, Value)]) -> 
     let (record, names, required) = signature(method).expect("checked");
     let mut args = args.iter();
     let ids = if record {
-        Some(ids_of(args.next().ok_or_else(|| Exc::TypeErr(format!("{method}() missing 1 required positional argument: 'ids'")))?))
+        Some(ids_of(args.next().ok_or_else(|| {
+            Exc::TypeErr(format!(
+                "{method}() missing 1 required positional argument: 'ids'"
+            ))
+        })?))
     } else {
         None
     };
@@ -311,15 +384,29 @@ fn from_positional(method: &str, args: &[Value], kwargs: &[(String, Value)]) -> 
     }
     for r in required {
         if !params.contains_key(*r) {
-            return Err(Exc::TypeErr(format!("{method}() missing 1 required positional argument: '{r}'")));
+            return Err(Exc::TypeErr(format!(
+                "{method}() missing 1 required positional argument: '{r}'"
+            )));
         }
     }
-    let single_create = method == "create" && matches!(params.get("vals_list"), Some(Value::Struct(_)));
-    Ok(Named { ids, params, ctx, single_create })
+    let single_create =
+        method == "create" && matches!(params.get("vals_list"), Some(Value::Struct(_)));
+    Ok(Named {
+        ids,
+        params,
+        ctx,
+        single_create,
+    })
 }
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<Value, Exc> {
@@ -328,35 +415,81 @@ fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<V
     w.ops += 1;
     w.model(model)?;
     if !method_available(&w, model, method) {
-        return Err(Exc::UnknownMethod { model: model.into(), method: method.into() });
+        return Err(Exc::UnknownMethod {
+            model: model.into(),
+            method: method.into(),
+        });
     }
     let p = &call.params;
     let ids = call.ids.clone().unwrap_or_default();
-    let usize_param = |k: &str| p.get(k).and_then(Value::as_i64).filter(|n| *n > 0).map(|n| n as usize);
+    let usize_param = |k: &str| {
+        p.get(k)
+            .and_then(Value::as_i64)
+            .filter(|n| *n > 0)
+            .map(|n| n as usize)
+    };
     match method {
         "search_read" => {
             let fields = str_list(p.get("fields"));
             w.check_fields(model, &fields)?;
-            let found = w.search(model, p.get("domain").unwrap_or(&Value::Array(vec![])), p.get("order").and_then(Value::as_opt_str), usize_param("offset").unwrap_or(0), usize_param("limit"), &call.ctx)?;
+            let found = w.search(
+                model,
+                p.get("domain").unwrap_or(&Value::Array(vec![])),
+                p.get("order").and_then(Value::as_opt_str),
+                usize_param("offset").unwrap_or(0),
+                usize_param("limit"),
+                &call.ctx,
+            )?;
             Ok(Value::Array(w.read(model, &found, &fields, &call.ctx)?))
         }
         "search" => {
-            let found = w.search(model, &p["domain"], p.get("order").and_then(Value::as_opt_str), usize_param("offset").unwrap_or(0), usize_param("limit"), &call.ctx)?;
+            let found = w.search(
+                model,
+                &p["domain"],
+                p.get("order").and_then(Value::as_opt_str),
+                usize_param("offset").unwrap_or(0),
+                usize_param("limit"),
+                &call.ctx,
+            )?;
             Ok(Value::from(found))
         }
-        "search_count" => Ok(Value::Int(w.search(model, &p["domain"], None, 0, usize_param("limit"), &call.ctx)?.len() as i64)),
-        "read" => Ok(Value::Array(w.read(model, &ids, &str_list(p.get("fields")), &call.ctx)?)),
+        "search_count" => Ok(Value::Int(
+            w.search(
+                model,
+                &p["domain"],
+                None,
+                0,
+                usize_param("limit"),
+                &call.ctx,
+            )?
+            .len() as i64,
+        )),
+        "read" => Ok(Value::Array(w.read(
+            model,
+            &ids,
+            &str_list(p.get("fields")),
+            &call.ctx,
+        )?)),
         "create" => {
             let list = match &p["vals_list"] {
                 Value::Array(items) => items.clone(),
                 one @ Value::Struct(_) => vec![one.clone()],
-                other => return Err(Exc::TypeErr(format!("create() expects a dict or a list of dicts, got {}", other.type_name()))),
+                other => {
+                    return Err(Exc::TypeErr(format!(
+                        "create() expects a dict or a list of dicts, got {}",
+                        other.type_name()
+                    )))
+                }
             };
             let mut created = Vec::new();
             for vals in &list {
                 created.push(w.create(model, vals)?);
             }
-            Ok(if call.single_create { Value::Int(created[0]) } else { Value::from(created) })
+            Ok(if call.single_create {
+                Value::Int(created[0])
+            } else {
+                Value::from(created)
+            })
         }
         "write" => {
             w.write(model, &ids, &p["vals"])?;
@@ -367,7 +500,11 @@ fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<V
             Ok(Value::Bool(true))
         }
         "fields_get" => w.fields_get(model, &str_list(p.get("attributes"))),
-        "context_get" => Ok(Value::record([("lang", Value::from("en_US")), ("tz", Value::from("Africa/Cairo")), ("uid", Value::Int(ADMIN_UID))])),
+        "context_get" => Ok(Value::record([
+            ("lang", Value::from("en_US")),
+            ("tz", Value::from("Africa/Cairo")),
+            ("uid", Value::Int(ADMIN_UID)),
+        ])),
         "action_confirm" => w.action_confirm(&ids),
         "action_cancel" => w.action_cancel(&ids),
         "button_validate" => w.button_validate(&ids),
@@ -375,18 +512,32 @@ fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<V
         "action_archive" => w.set_active(model, &ids, false),
         "action_unarchive" => w.set_active(model, &ids, true),
         "action_apply_inventory" => w.apply_inventory(&ids),
-        _ => Err(Exc::UnknownMethod { model: model.into(), method: method.into() }),
+        _ => Err(Exc::UnknownMethod {
+            model: model.into(),
+            method: method.into(),
+        }),
     }
 }
 
 /// Resolves model and method before running: unknown model, private or unknown method.
-fn call_checked(sim: &SimOdoo, model: &str, method: &str, named: impl FnOnce() -> Result<Named, Exc>) -> Result<Value, Exc> {
+fn call_checked(
+    sim: &SimOdoo,
+    model: &str,
+    method: &str,
+    named: impl FnOnce() -> Result<Named, Exc>,
+) -> Result<Value, Exc> {
     sim.world().model(model)?;
     if method.starts_with('_') {
-        return Err(Exc::PrivateMethod { model: model.into(), method: method.into() });
+        return Err(Exc::PrivateMethod {
+            model: model.into(),
+            method: method.into(),
+        });
     }
     if signature(method).is_none() {
-        return Err(Exc::UnknownMethod { model: model.into(), method: method.into() });
+        return Err(Exc::UnknownMethod {
+            model: model.into(),
+            method: method.into(),
+        });
     }
     run_method(sim, model, method, named()?)
 }
@@ -436,10 +587,22 @@ fn xml_response(body: String) -> Response<Body> {
 fn xml_fault(e: &Exc) -> XmlFault {
     let (name, message) = python(e);
     match e {
-        Exc::User(_) | Exc::Validation(_) | Exc::Missing(_) | Exc::UnknownModel(_) => XmlFault { code: Value::Int(2), string: message },
-        Exc::AccessDenied => XmlFault { code: Value::Int(3), string: message },
-        Exc::Access(_) => XmlFault { code: Value::Int(4), string: message },
-        _ => XmlFault { code: Value::Int(1), string: traceback(name, &message) },
+        Exc::User(_) | Exc::Validation(_) | Exc::Missing(_) | Exc::UnknownModel(_) => XmlFault {
+            code: Value::Int(2),
+            string: message,
+        },
+        Exc::AccessDenied => XmlFault {
+            code: Value::Int(3),
+            string: message,
+        },
+        Exc::Access(_) => XmlFault {
+            code: Value::Int(4),
+            string: message,
+        },
+        _ => XmlFault {
+            code: Value::Int(1),
+            string: traceback(name, &message),
+        },
     }
 }
 
@@ -451,36 +614,61 @@ async fn method_not_allowed() -> Response<Body> {
         .expect("valid response")
 }
 
-async fn xmlrpc(State(sim): State<Arc<SimOdoo>>, Path(service): Path<String>, body: Bytes) -> Response<Body> {
+async fn xmlrpc(
+    State(sim): State<Arc<SimOdoo>>,
+    Path(service): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
     let _busy = InFlight::enter(&sim);
     if let Some(r) = faults::act(&sim.faults).await {
         return r;
     }
     let text = String::from_utf8_lossy(&body);
     let result = match codec::decode_call(&text) {
-        Err(e) => Err(XmlFault { code: Value::Int(1), string: traceback("xml.parsers.expat.ExpatError", &e.0) }),
-        Ok((method, params)) => xmlrpc_call(&sim, &service, &method, &params).map_err(|e| xml_fault(&e)).and_then(|v| {
-            if v == Value::Nil {
-                Err(XmlFault { code: Value::Int(1), string: traceback("TypeError", "cannot marshal None unless allow_none is enabled") })
-            } else {
-                Ok(v)
-            }
+        Err(e) => Err(XmlFault {
+            code: Value::Int(1),
+            string: traceback("xml.parsers.expat.ExpatError", &e.0),
         }),
+        Ok((method, params)) => xmlrpc_call(&sim, &service, &method, &params)
+            .map_err(|e| xml_fault(&e))
+            .and_then(|v| {
+                if v == Value::Nil {
+                    Err(XmlFault {
+                        code: Value::Int(1),
+                        string: traceback(
+                            "TypeError",
+                            "cannot marshal None unless allow_none is enabled",
+                        ),
+                    })
+                } else {
+                    Ok(v)
+                }
+            }),
     };
     xml_response(codec::encode_response(&result))
 }
 
 fn arg_str(params: &[Value], i: usize) -> String {
-    params.get(i).and_then(Value::as_str).unwrap_or("").to_string()
+    params
+        .get(i)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 fn xmlrpc_call(sim: &SimOdoo, service: &str, method: &str, params: &[Value]) -> Result<Value, Exc> {
     match (service, method) {
         ("common", "version") => Ok(sim.version_value()),
-        ("common", "authenticate") | ("common", "login") => sim.authenticate(&arg_str(params, 0), &arg_str(params, 1), &arg_str(params, 2)),
+        ("common", "authenticate") | ("common", "login") => sim.authenticate(
+            &arg_str(params, 0),
+            &arg_str(params, 1),
+            &arg_str(params, 2),
+        ),
         ("object", "execute_kw") | ("object", "execute") => {
             if params.len() < 5 || (method == "execute_kw" && params.len() < 6) {
-                return Err(Exc::TypeErr("execute_kw() missing 1 required positional argument: 'args'".into()));
+                return Err(Exc::TypeErr(
+                    "execute_kw() missing 1 required positional argument: 'args'".into(),
+                ));
             }
             sim.check_db(&arg_str(params, 0))?;
             sim.check_uid(&params[1], &arg_str(params, 2))?;
@@ -496,9 +684,13 @@ fn xmlrpc_call(sim: &SimOdoo, service: &str, method: &str, params: &[Value]) -> 
             } else {
                 (params[5..].to_vec(), Vec::new())
             };
-            call_checked(sim, &model, &meth, || from_positional(&meth, &args, &kwargs))
+            call_checked(sim, &model, &meth, || {
+                from_positional(&meth, &args, &kwargs)
+            })
         }
-        (_, m) => Err(Exc::TypeErr(format!("The method '{service}.{m}' does not exist"))),
+        (_, m) => Err(Exc::TypeErr(format!(
+            "The method '{service}.{m}' does not exist"
+        ))),
     }
 }
 
@@ -514,17 +706,24 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
         .expect("valid response")
 }
 
-async fn jsonrpc(State(sim): State<Arc<SimOdoo>>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn jsonrpc(
+    State(sim): State<Arc<SimOdoo>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     let _busy = InFlight::enter(&sim);
     if let Some(r) = faults::act(&sim.faults).await {
         return r;
     }
-    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !ct.starts_with("application/json") {
         return Response::builder()
             .status(StatusCode::BAD_REQUEST)
             .header("Content-Type", "text/html; charset=utf-8")
-            .body(Body::from(format!("<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n<p>Request inferred type is compatible with ['http'] but '/jsonrpc' is type='json'.</p>\n")))
+            .body(Body::from("<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n<p>Request inferred type is compatible with ['http'] but '/jsonrpc' is type='json'.</p>\n"))
             .expect("valid response");
     }
     let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -538,11 +737,21 @@ async fn jsonrpc(State(sim): State<Arc<SimOdoo>>, headers: HeaderMap, body: Byte
     let params = req.get("params").cloned().unwrap_or_default();
     let service = params.get("service").and_then(|s| s.as_str()).unwrap_or("");
     let method = params.get("method").and_then(|s| s.as_str()).unwrap_or("");
-    let args: Vec<Value> = params.get("args").and_then(|a| a.as_array()).map(|a| a.iter().cloned().map(Value::from).collect()).unwrap_or_default();
+    let args: Vec<Value> = params
+        .get("args")
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().cloned().map(Value::from).collect())
+        .unwrap_or_default();
     let outcome = if !matches!(service, "common" | "object" | "db") {
         Err((("builtins.KeyError", service.to_string()), None))
     } else if params.get("args").is_none() {
-        Err((("builtins.TypeError", "RPC.jsonrpc() missing 1 required positional argument: 'args'".to_string()), None))
+        Err((
+            (
+                "builtins.TypeError",
+                "RPC.jsonrpc() missing 1 required positional argument: 'args'".to_string(),
+            ),
+            None,
+        ))
     } else {
         xmlrpc_call(&sim, service, method, &args).map_err(|e| {
             let (n, m) = python(&e);
@@ -551,7 +760,10 @@ async fn jsonrpc(State(sim): State<Arc<SimOdoo>>, headers: HeaderMap, body: Byte
     };
     let body = match outcome {
         Ok(Value::Nil) => format!("{{\"jsonrpc\": \"2.0\", \"id\": {id}}}"),
-        Ok(v) => format!("{{\"jsonrpc\": \"2.0\", \"id\": {id}, \"result\": {}}}", serde_json::Value::from(v)),
+        Ok(v) => format!(
+            "{{\"jsonrpc\": \"2.0\", \"id\": {id}, \"result\": {}}}",
+            serde_json::Value::from(v)
+        ),
         Err(((name, message), _)) => {
             // Odoo 19 sends code 0 where 17 sent 200 (both recorded).
             let code = if sim.opts.major >= 19 { 0 } else { 200 };
@@ -579,11 +791,19 @@ fn html_not_found() -> Response<Body> {
 }
 
 fn json2_error(status: u16, name: &str, message: &str, with_status_arg: bool) -> Response<Body> {
-    let arguments = if with_status_arg { serde_json::json!([message, status]) } else { serde_json::json!([message]) };
+    let arguments = if with_status_arg {
+        serde_json::json!([message, status])
+    } else {
+        serde_json::json!([message])
+    };
     let body = serde_json::json!({"name": name, "message": message, "arguments": arguments, "context": {}, "debug": traceback(name, message)});
-    let mut r = json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body.to_string());
+    let mut r = json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+    );
     if status == 401 {
-        r.headers_mut().insert("WWW-Authenticate", "Bearer".parse().expect("valid header"));
+        r.headers_mut()
+            .insert("WWW-Authenticate", "Bearer".parse().expect("valid header"));
     }
     r
 }
@@ -600,11 +820,31 @@ fn json2_exc(e: &Exc) -> Response<Body> {
             &format!("Private methods (such as '{model}.{method}') cannot be called remotely."),
             false,
         ),
-        Exc::AccessDenied => json2_error(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey", true),
-        Exc::UnknownModel(m) => json2_error(404, "werkzeug.exceptions.NotFound", &format!("the model '{m}' does not exist"), true),
-        Exc::UnknownMethod { model, method } => json2_error(404, "werkzeug.exceptions.NotFound", &format!("The method '{model}.{method}' does not exist"), true),
+        Exc::AccessDenied => json2_error(
+            401,
+            "werkzeug.exceptions.Unauthorized",
+            "Invalid apikey",
+            true,
+        ),
+        Exc::UnknownModel(m) => json2_error(
+            404,
+            "werkzeug.exceptions.NotFound",
+            &format!("the model '{m}' does not exist"),
+            true,
+        ),
+        Exc::UnknownMethod { model, method } => json2_error(
+            404,
+            "werkzeug.exceptions.NotFound",
+            &format!("The method '{model}.{method}' does not exist"),
+            true,
+        ),
         Exc::TypeErr(m) => json2_error(422, "werkzeug.exceptions.UnprocessableEntity", m, true),
-        Exc::IdsOnModelMethod { model, method } => json2_error(422, "werkzeug.exceptions.UnprocessableEntity", &format!("cannot call {model}.{method} with ids"), true),
+        Exc::IdsOnModelMethod { model, method } => json2_error(
+            422,
+            "werkzeug.exceptions.UnprocessableEntity",
+            &format!("cannot call {model}.{method} with ids"),
+            true,
+        ),
         Exc::UnknownDatabase(_) => html_not_found(),
         Exc::ValueErr(_) => json2_error(500, name, &message, false),
     }
@@ -622,10 +862,20 @@ async fn json2_get(State(sim): State<Arc<SimOdoo>>) -> Response<Body> {
     if sim.opts.major < 19 {
         return html_not_found();
     }
-    json2_error(404, "werkzeug.exceptions.NotFound", "Did you mean POST /json/2/<model>/<method>?", true)
+    json2_error(
+        404,
+        "werkzeug.exceptions.NotFound",
+        "Did you mean POST /json/2/<model>/<method>?",
+        true,
+    )
 }
 
-async fn json2(State(sim): State<Arc<SimOdoo>>, Path((model, method)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn json2(
+    State(sim): State<Arc<SimOdoo>>,
+    Path((model, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if sim.opts.major < 19 {
         return html_not_found();
     }
@@ -638,24 +888,51 @@ async fn json2(State(sim): State<Arc<SimOdoo>>, Path((model, method)): Path<(Str
             return html_not_found();
         }
     }
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let key = match auth.split_once(' ') {
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim(),
-        _ => return json2_error(401, "werkzeug.exceptions.Unauthorized", "User not authenticated, use an API Key with a Bearer Authorization header.", true),
+        _ => {
+            return json2_error(
+                401,
+                "werkzeug.exceptions.Unauthorized",
+                "User not authenticated, use an API Key with a Bearer Authorization header.",
+                true,
+            )
+        }
     };
     if key != sim.opts.api_key {
-        return json2_error(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey", true);
+        return json2_error(
+            401,
+            "werkzeug.exceptions.Unauthorized",
+            "Invalid apikey",
+            true,
+        );
     }
     let parsed: serde_json::Value = if body.is_empty() {
         serde_json::json!({})
     } else {
         match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(e) => return json2_error(400, "werkzeug.exceptions.BadRequest", &format!("could not parse the body as json: {e}"), true),
+            Err(e) => {
+                return json2_error(
+                    400,
+                    "werkzeug.exceptions.BadRequest",
+                    &format!("could not parse the body as json: {e}"),
+                    true,
+                )
+            }
         }
     };
     let Some(obj) = parsed.as_object().cloned() else {
-        return json2_error(400, "werkzeug.exceptions.BadRequest", "the body must be a JSON object of named arguments", true);
+        return json2_error(
+            400,
+            "werkzeug.exceptions.BadRequest",
+            "the body must be a JSON object of named arguments",
+            true,
+        );
     };
     let result = call_checked(&sim, &model, &method, || {
         let (record, names, required) = signature(&method).expect("checked");
@@ -682,18 +959,36 @@ async fn json2(State(sim): State<Arc<SimOdoo>>, Path((model, method)): Path<(Str
         if let Some(other) = unexpected {
             if method == "search_read" {
                 // Soaked up by **read_kwargs, then rejected deep inside: a 500, as recorded.
-                return Err(Exc::ValueErr(format!("_read_format() got an unexpected keyword argument '{other}'")));
+                return Err(Exc::ValueErr(format!(
+                    "_read_format() got an unexpected keyword argument '{other}'"
+                )));
             }
-            return Err(Exc::TypeErr(format!("got an unexpected keyword argument '{other}'")));
+            return Err(Exc::TypeErr(format!(
+                "got an unexpected keyword argument '{other}'"
+            )));
         }
         if !record && ids.as_ref().is_some_and(|i| !i.is_empty()) {
-            return Err(Exc::IdsOnModelMethod { model: model.clone(), method: method.clone() });
+            return Err(Exc::IdsOnModelMethod {
+                model: model.clone(),
+                method: method.clone(),
+            });
         }
-        Ok(Named { ids: if record { Some(ids.unwrap_or_default()) } else { None }, params, ctx, single_create: false })
+        Ok(Named {
+            ids: if record {
+                Some(ids.unwrap_or_default())
+            } else {
+                None
+            },
+            params,
+            ctx,
+            single_create: false,
+        })
     });
     match result {
         Ok(v) => json_response(StatusCode::OK, serde_json::Value::from(v).to_string()),
-        Err(Exc::ValueErr(m)) if m.starts_with("_read_format") => json2_error(500, "builtins.TypeError", &m, false),
+        Err(Exc::ValueErr(m)) if m.starts_with("_read_format") => {
+            json2_error(500, "builtins.TypeError", &m, false)
+        }
         Err(e) => json2_exc(&e),
     }
 }

@@ -16,12 +16,21 @@ pub enum Exc {
     Access(String),
     AccessDenied,
     UnknownModel(String),
-    UnknownMethod { model: String, method: String },
-    PrivateMethod { model: String, method: String },
+    UnknownMethod {
+        model: String,
+        method: String,
+    },
+    PrivateMethod {
+        model: String,
+        method: String,
+    },
     ValueErr(String),
     TypeErr(String),
     /// `ids` given to a model-level method (JSON-2 only).
-    IdsOnModelMethod { model: String, method: String },
+    IdsOnModelMethod {
+        model: String,
+        method: String,
+    },
     UnknownDatabase(String),
 }
 
@@ -84,13 +93,31 @@ impl Model {
 }
 
 fn f(name: &'static str, ftype: FType, label: &'static str) -> Field {
-    Field { name, ftype, label, required: false, computed: false }
+    Field {
+        name,
+        ftype,
+        label,
+        required: false,
+        computed: false,
+    }
 }
 fn req(name: &'static str, ftype: FType, label: &'static str) -> Field {
-    Field { name, ftype, label, required: true, computed: false }
+    Field {
+        name,
+        ftype,
+        label,
+        required: true,
+        computed: false,
+    }
 }
 fn comp(name: &'static str, ftype: FType, label: &'static str) -> Field {
-    Field { name, ftype, label, required: false, computed: true }
+    Field {
+        name,
+        ftype,
+        label,
+        required: false,
+        computed: true,
+    }
 }
 
 use FType::*;
@@ -120,7 +147,11 @@ pub fn schema(major: u32) -> Vec<Model> {
         comp("virtual_available", Float, "Forecasted Quantity"),
         f("active", Boolean, "Active"),
         f("sale_ok", Boolean, "Can be Sold"),
-        f("product_tmpl_id", Many2one("product.template"), "Product Template"),
+        f(
+            "product_tmpl_id",
+            Many2one("product.template"),
+            "Product Template",
+        ),
         f("categ_id", Many2one("product.category"), "Product Category"),
         f("uom_id", Many2one("uom.uom"), "Unit of Measure"),
         f("type", Selection, "Product Type"),
@@ -140,7 +171,11 @@ pub fn schema(major: u32) -> Vec<Model> {
         f("picking_id", Many2one("stock.picking"), "Transfer"),
         f("sale_line_id", Many2one("sale.order.line"), "Sale Line"),
         f("location_id", Many2one("stock.location"), "Source Location"),
-        f("location_dest_id", Many2one("stock.location"), "Destination Location"),
+        f(
+            "location_dest_id",
+            Many2one("stock.location"),
+            "Destination Location",
+        ),
         f("date", Datetime, "Date Scheduled"),
         f("origin", Char, "Source Document"),
         f("reference", Char, "Reference"),
@@ -153,7 +188,18 @@ pub fn schema(major: u32) -> Vec<Model> {
         stock_move.push(f("reserved_availability", Float, "Quantity Reserved"));
     }
     vec![
-        Model { name: "res.users", label: "User", fields: with(vec![req("name", Char, "Name"), req("login", Char, "Login"), f("partner_id", Many2one("res.partner"), "Related Partner"), f("active", Boolean, "Active"), f("lang", Selection, "Language"), f("tz", Selection, "Timezone")]) },
+        Model {
+            name: "res.users",
+            label: "User",
+            fields: with(vec![
+                req("name", Char, "Name"),
+                req("login", Char, "Login"),
+                f("partner_id", Many2one("res.partner"), "Related Partner"),
+                f("active", Boolean, "Active"),
+                f("lang", Selection, "Language"),
+                f("tz", Selection, "Timezone"),
+            ]),
+        },
         Model {
             name: "res.partner",
             label: "Contact",
@@ -178,16 +224,91 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("customer_rank", Integer, "Customer Rank"),
             ]),
         },
-        Model { name: "res.country", label: "Country", fields: with(vec![req("name", Char, "Country Name"), f("code", Char, "Country Code")]) },
-        Model { name: "res.currency", label: "Currency", fields: with(vec![req("name", Char, "Currency"), f("symbol", Char, "Symbol"), f("decimal_places", Integer, "Decimal Places"), f("rounding", Float, "Rounding Factor"), f("active", Boolean, "Active")]) },
-        Model { name: "res.lang", label: "Languages", fields: with(vec![req("name", Char, "Name"), f("code", Char, "Locale Code"), f("active", Boolean, "Active")]) },
-        Model { name: "product.category", label: "Product Category", fields: with(vec![req("name", Char, "Name"), f("parent_id", Many2one("product.category"), "Parent Category"), comp("complete_name", Char, "Complete Name")]) },
-        Model { name: "product.template", label: "Product", fields: with(vec![req("name", Char, "Name"), f("active", Boolean, "Active"), f("list_price", Float, "Sales Price")]) },
-        Model { name: "product.product", label: "Product Variant", fields: with(product) },
-        Model { name: "product.pricelist", label: "Pricelist", fields: with(vec![req("name", Char, "Pricelist Name"), f("currency_id", Many2one("res.currency"), "Currency"), f("active", Boolean, "Active")]) },
-        Model { name: "uom.uom", label: "Product Unit of Measure", fields: with(vec![req("name", Char, "Unit of Measure")]) },
-        Model { name: "stock.warehouse", label: "Warehouse", fields: with(vec![req("name", Char, "Warehouse"), f("code", Char, "Short Name"), f("lot_stock_id", Many2one("stock.location"), "Location Stock"), f("active", Boolean, "Active")]) },
-        Model { name: "stock.location", label: "Inventory Locations", fields: with(vec![req("name", Char, "Location Name"), comp("complete_name", Char, "Full Location Name"), f("usage", Selection, "Location Type"), f("active", Boolean, "Active")]) },
+        Model {
+            name: "res.country",
+            label: "Country",
+            fields: with(vec![
+                req("name", Char, "Country Name"),
+                f("code", Char, "Country Code"),
+            ]),
+        },
+        Model {
+            name: "res.currency",
+            label: "Currency",
+            fields: with(vec![
+                req("name", Char, "Currency"),
+                f("symbol", Char, "Symbol"),
+                f("decimal_places", Integer, "Decimal Places"),
+                f("rounding", Float, "Rounding Factor"),
+                f("active", Boolean, "Active"),
+            ]),
+        },
+        Model {
+            name: "res.lang",
+            label: "Languages",
+            fields: with(vec![
+                req("name", Char, "Name"),
+                f("code", Char, "Locale Code"),
+                f("active", Boolean, "Active"),
+            ]),
+        },
+        Model {
+            name: "product.category",
+            label: "Product Category",
+            fields: with(vec![
+                req("name", Char, "Name"),
+                f("parent_id", Many2one("product.category"), "Parent Category"),
+                comp("complete_name", Char, "Complete Name"),
+            ]),
+        },
+        Model {
+            name: "product.template",
+            label: "Product",
+            fields: with(vec![
+                req("name", Char, "Name"),
+                f("active", Boolean, "Active"),
+                f("list_price", Float, "Sales Price"),
+            ]),
+        },
+        Model {
+            name: "product.product",
+            label: "Product Variant",
+            fields: with(product),
+        },
+        Model {
+            name: "product.pricelist",
+            label: "Pricelist",
+            fields: with(vec![
+                req("name", Char, "Pricelist Name"),
+                f("currency_id", Many2one("res.currency"), "Currency"),
+                f("active", Boolean, "Active"),
+            ]),
+        },
+        Model {
+            name: "uom.uom",
+            label: "Product Unit of Measure",
+            fields: with(vec![req("name", Char, "Unit of Measure")]),
+        },
+        Model {
+            name: "stock.warehouse",
+            label: "Warehouse",
+            fields: with(vec![
+                req("name", Char, "Warehouse"),
+                f("code", Char, "Short Name"),
+                f("lot_stock_id", Many2one("stock.location"), "Location Stock"),
+                f("active", Boolean, "Active"),
+            ]),
+        },
+        Model {
+            name: "stock.location",
+            label: "Inventory Locations",
+            fields: with(vec![
+                req("name", Char, "Location Name"),
+                comp("complete_name", Char, "Full Location Name"),
+                f("usage", Selection, "Location Type"),
+                f("active", Boolean, "Active"),
+            ]),
+        },
         Model {
             name: "stock.quant",
             label: "Quants",
@@ -199,7 +320,11 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("inventory_quantity", Float, "Counted Quantity"),
             ]),
         },
-        Model { name: "stock.move", label: "Stock Move", fields: with(stock_move) },
+        Model {
+            name: "stock.move",
+            label: "Stock Move",
+            fields: with(stock_move),
+        },
         Model {
             name: "stock.picking",
             label: "Transfer",
@@ -209,12 +334,20 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("state", Selection, "Status"),
                 f("partner_id", Many2one("res.partner"), "Contact"),
                 f("picking_type_code", Selection, "Type of Operation"),
-                f("move_ids", One2many("stock.move", "picking_id"), "Stock move"),
+                f(
+                    "move_ids",
+                    One2many("stock.move", "picking_id"),
+                    "Stock move",
+                ),
                 f("sale_id", Many2one("sale.order"), "Sales Order"),
                 f("date_done", Datetime, "Date of Transfer"),
                 f("scheduled_date", Datetime, "Scheduled Date"),
                 f("location_id", Many2one("stock.location"), "Source Location"),
-                f("location_dest_id", Many2one("stock.location"), "Destination Location"),
+                f(
+                    "location_dest_id",
+                    Many2one("stock.location"),
+                    "Destination Location",
+                ),
                 f("carrier_tracking_ref", Char, "Tracking Reference"),
             ]),
         },
@@ -224,12 +357,24 @@ pub fn schema(major: u32) -> Vec<Model> {
             fields: with(vec![
                 f("name", Char, "Order Reference"),
                 req("partner_id", Many2one("res.partner"), "Customer"),
-                f("partner_shipping_id", Many2one("res.partner"), "Delivery Address"),
-                f("partner_invoice_id", Many2one("res.partner"), "Invoice Address"),
+                f(
+                    "partner_shipping_id",
+                    Many2one("res.partner"),
+                    "Delivery Address",
+                ),
+                f(
+                    "partner_invoice_id",
+                    Many2one("res.partner"),
+                    "Invoice Address",
+                ),
                 f("client_order_ref", Char, "Customer Reference"),
                 f("origin", Char, "Source Document"),
                 f("state", Selection, "Status"),
-                f("order_line", One2many("sale.order.line", "order_id"), "Order Lines"),
+                f(
+                    "order_line",
+                    One2many("sale.order.line", "order_id"),
+                    "Order Lines",
+                ),
                 comp("amount_untaxed", Float, "Untaxed Amount"),
                 comp("amount_total", Float, "Total"),
                 f("currency_id", Many2one("res.currency"), "Currency"),
@@ -237,7 +382,11 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("date_order", Datetime, "Order Date"),
                 f("validity_date", Date, "Expiration"),
                 f("commitment_date", Datetime, "Delivery Date"),
-                comp("picking_ids", One2many("stock.picking", "sale_id"), "Transfers"),
+                comp(
+                    "picking_ids",
+                    One2many("stock.picking", "sale_id"),
+                    "Transfers",
+                ),
                 f("note", Text, "Terms and conditions"),
                 f("invoice_status", Selection, "Invoice Status"),
             ]),
@@ -278,6 +427,8 @@ pub struct World {
     pub clock: String,
     /// Number of ORM operations served (for tests that count calls).
     pub ops: u64,
+    /// Quant and move ids by product, so stock figures do not scan every quant of a large catalog.
+    by_product: HashMap<(&'static str, i64), Vec<i64>>,
 }
 
 pub fn now_str() -> String {
@@ -301,11 +452,24 @@ impl World {
         let models = schema(major);
         let data = models.iter().map(|m| (m.name, BTreeMap::new())).collect();
         let next_id = models.iter().map(|m| (m.name, 1)).collect();
-        World { major, models, data, next_id, so_seq: 0, out_seq: 0, clock: now_str(), ops: 0 }
+        World {
+            major,
+            models,
+            data,
+            next_id,
+            so_seq: 0,
+            out_seq: 0,
+            clock: now_str(),
+            ops: 0,
+            by_product: HashMap::new(),
+        }
     }
 
     pub fn model(&self, name: &str) -> R<&Model> {
-        self.models.iter().find(|m| m.name == name).ok_or_else(|| Exc::UnknownModel(name.to_string()))
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| Exc::UnknownModel(name.to_string()))
     }
 
     fn static_name(&self, name: &str) -> R<&'static str> {
@@ -330,9 +494,21 @@ impl World {
     /// Inserts a record directly (catalog generation), with its id.
     pub fn insert(&mut self, model: &'static str, id: i64, mut rec: Rec) {
         let now = self.tick();
-        rec.entry("create_date".into()).or_insert_with(|| Value::String(now.clone()));
+        rec.entry("create_date".into())
+            .or_insert_with(|| Value::String(now.clone()));
         rec.entry("write_date".into()).or_insert(Value::String(now));
-        self.data.get_mut(model).expect("known model").insert(id, rec);
+        if matches!(model, "stock.quant" | "stock.move") {
+            if let Some(product) = rec.get("product_id").and_then(Value::as_i64) {
+                self.by_product
+                    .entry((model, product))
+                    .or_default()
+                    .push(id);
+            }
+        }
+        self.data
+            .get_mut(model)
+            .expect("known model")
+            .insert(id, rec);
         let next = self.next_id.get_mut(model).expect("known model");
         *next = (*next).max(id + 1);
     }
@@ -342,7 +518,10 @@ impl World {
     }
 
     fn stored(&self, model: &str, id: i64, field: &str) -> Value {
-        self.get(model, id).and_then(|r| r.get(field)).cloned().unwrap_or(Value::Bool(false))
+        self.get(model, id)
+            .and_then(|r| r.get(field))
+            .cloned()
+            .unwrap_or(Value::Bool(false))
     }
 
     fn missing(model: &str, id: i64) -> Exc {
@@ -371,41 +550,90 @@ impl World {
                 return ar.to_string();
             }
         }
-        self.stored(model, id, "name").as_opt_str().unwrap_or("").to_string()
+        self.stored(model, id, "name")
+            .as_opt_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     fn complete_name(&self, model: &str, id: i64) -> String {
-        let name = self.stored(model, id, "name").as_opt_str().unwrap_or("").to_string();
+        let name = self
+            .stored(model, id, "name")
+            .as_opt_str()
+            .unwrap_or("")
+            .to_string();
         // Odoo writes "All / Saleable" for categories but "WH/Stock" for locations.
-        let (parent_field, sep) = if model == "stock.location" { ("location_parent", "/") } else { ("parent_id", " / ") };
+        let (parent_field, sep) = if model == "stock.location" {
+            ("location_parent", "/")
+        } else {
+            ("parent_id", " / ")
+        };
         match self.stored(model, id, parent_field).as_i64() {
-            Some(parent) if parent != id && self.get(model, parent).is_some() && !(model == "stock.location" && self.stored(model, parent, "usage").as_str() == Some("view") && parent < 7) => {
+            Some(parent)
+                if parent != id
+                    && self.get(model, parent).is_some()
+                    && !(model == "stock.location"
+                        && self.stored(model, parent, "usage").as_str() == Some("view")
+                        && parent < 7) =>
+            {
                 format!("{}{sep}{name}", self.complete_name(model, parent))
             }
             _ => name,
         }
     }
 
+    /// Records of `model` (stock.quant or stock.move) for a product, through the index.
+    fn of_product<'a>(
+        &'a self,
+        model: &'static str,
+        product: i64,
+    ) -> impl Iterator<Item = (i64, &'a Rec)> + 'a {
+        let recs = &self.data[model];
+        self.by_product
+            .get(&(model, product))
+            .into_iter()
+            .flatten()
+            .filter_map(move |id| recs.get(id).map(|r| (*id, r)))
+            .filter(move |(_, r)| r.get("product_id").and_then(Value::as_i64) == Some(product))
+    }
+
+    fn stock_quant_of(&self, product: i64) -> Option<i64> {
+        self.of_product("stock.quant", product)
+            .find(|(_, q)| q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+            .map(|(id, _)| id)
+    }
+
     fn quants_of(&self, product: i64) -> impl Iterator<Item = &Rec> {
-        self.data["stock.quant"].values().filter(move |q| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+        self.of_product("stock.quant", product)
+            .filter(|(_, q)| q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
+            .map(|(_, q)| q)
     }
 
     pub fn qty_available(&self, product: i64) -> f64 {
-        self.quants_of(product).map(|q| q.get("quantity").and_then(num).unwrap_or(0.0)).sum()
+        self.quants_of(product)
+            .map(|q| q.get("quantity").and_then(num).unwrap_or(0.0))
+            .sum()
     }
 
     pub fn free_qty(&self, product: i64) -> f64 {
         self.quants_of(product)
-            .map(|q| q.get("quantity").and_then(num).unwrap_or(0.0) - q.get("reserved_quantity").and_then(num).unwrap_or(0.0))
+            .map(|q| {
+                q.get("quantity").and_then(num).unwrap_or(0.0)
+                    - q.get("reserved_quantity").and_then(num).unwrap_or(0.0)
+            })
             .sum()
     }
 
     fn outgoing_demand(&self, product: i64) -> f64 {
-        self.data["stock.move"]
-            .values()
-            .filter(|m| m.get("product_id").and_then(Value::as_i64) == Some(product))
+        self.of_product("stock.move", product)
+            .map(|(_, m)| m)
             .filter(|m| m.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
-            .filter(|m| matches!(m.get("state").and_then(Value::as_str), Some("confirmed" | "assigned" | "partially_available" | "waiting")))
+            .filter(|m| {
+                matches!(
+                    m.get("state").and_then(Value::as_str),
+                    Some("confirmed" | "assigned" | "partially_available" | "waiting")
+                )
+            })
             .map(|m| m.get("product_uom_qty").and_then(num).unwrap_or(0.0))
             .sum()
     }
@@ -420,9 +648,18 @@ impl World {
     }
 
     fn line_subtotal(&self, line: i64) -> f64 {
-        let qty = self.stored("sale.order.line", line, "product_uom_qty").as_f64().unwrap_or(0.0);
-        let price = self.stored("sale.order.line", line, "price_unit").as_f64().unwrap_or(0.0);
-        let discount = self.stored("sale.order.line", line, "discount").as_f64().unwrap_or(0.0);
+        let qty = self
+            .stored("sale.order.line", line, "product_uom_qty")
+            .as_f64()
+            .unwrap_or(0.0);
+        let price = self
+            .stored("sale.order.line", line, "price_unit")
+            .as_f64()
+            .unwrap_or(0.0);
+        let discount = self
+            .stored("sale.order.line", line, "discount")
+            .as_f64()
+            .unwrap_or(0.0);
         round2(qty * price * (1.0 - discount / 100.0))
     }
 
@@ -433,7 +670,12 @@ impl World {
     fn inverse(&self, comodel: &str, field: &str, id: i64) -> Vec<i64> {
         self.data
             .get(comodel)
-            .map(|recs| recs.iter().filter(|(_, r)| r.get(field).and_then(Value::as_i64) == Some(id)).map(|(k, _)| *k).collect())
+            .map(|recs| {
+                recs.iter()
+                    .filter(|(_, r)| r.get(field).and_then(Value::as_i64) == Some(id))
+                    .map(|(k, _)| *k)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -447,22 +689,39 @@ impl World {
             (_, "complete_name") => return Value::String(self.complete_name(model, id)),
             ("product.product", "qty_available") => return Value::Double(self.qty_available(id)),
             ("product.product", "free_qty") => return Value::Double(self.free_qty(id)),
-            ("product.product", "virtual_available") => return Value::Double(self.qty_available(id) - self.outgoing_demand(id)),
-            ("product.product", "lst_price") => return Value::Double(self.stored(model, id, "list_price").as_f64().unwrap_or(0.0)),
-            ("product.product" | "product.template", "name") => return Value::String(self.name_in(model, id, lang)),
-            ("sale.order", "amount_untaxed" | "amount_total") => return Value::Double(self.order_amount(id)),
+            ("product.product", "virtual_available") => {
+                return Value::Double(self.qty_available(id) - self.outgoing_demand(id))
+            }
+            ("product.product", "lst_price") => {
+                return Value::Double(self.stored(model, id, "list_price").as_f64().unwrap_or(0.0))
+            }
+            ("product.product" | "product.template", "name") => {
+                return Value::String(self.name_in(model, id, lang))
+            }
+            ("sale.order", "amount_untaxed" | "amount_total") => {
+                return Value::Double(self.order_amount(id))
+            }
             ("sale.order.line", "price_subtotal") => return Value::Double(self.line_subtotal(id)),
             _ => {}
         }
         match field.ftype {
-            One2many(comodel, inverse) => Value::Array(self.inverse(comodel, inverse, id).into_iter().map(Value::Int).collect()),
+            One2many(comodel, inverse) => Value::Array(
+                self.inverse(comodel, inverse, id)
+                    .into_iter()
+                    .map(Value::Int)
+                    .collect(),
+            ),
             Many2many(_) => match self.stored(model, id, field.name) {
                 Value::Array(a) => Value::Array(a),
                 _ => Value::Array(vec![]),
             },
             Float => Value::Double(self.stored(model, id, field.name).as_f64().unwrap_or(0.0)),
             Integer => Value::Int(self.stored(model, id, field.name).as_i64().unwrap_or(0)),
-            Boolean => Value::Bool(self.stored(model, id, field.name).as_bool().unwrap_or(false)),
+            Boolean => Value::Bool(
+                self.stored(model, id, field.name)
+                    .as_bool()
+                    .unwrap_or(false),
+            ),
             _ => match self.stored(model, id, field.name) {
                 Value::String(s) if s.is_empty() => Value::Bool(false),
                 v => v,
@@ -474,8 +733,13 @@ impl World {
     fn formatted(&self, model: &str, id: i64, field: &Field, lang: Option<&str>) -> Value {
         let raw = self.raw(model, id, field, lang);
         match (field.ftype, raw.as_i64()) {
-            (Many2one(comodel), Some(target)) if target > 0 && self.get(comodel, target).is_some() => {
-                Value::Array(vec![Value::Int(target), Value::String(self.display_name(comodel, target, lang))])
+            (Many2one(comodel), Some(target))
+                if target > 0 && self.get(comodel, target).is_some() =>
+            {
+                Value::Array(vec![
+                    Value::Int(target),
+                    Value::String(self.display_name(comodel, target, lang)),
+                ])
             }
             (Many2one(_), _) => Value::Bool(false),
             _ => raw,
@@ -487,10 +751,28 @@ impl World {
     // ---------------------------------------------------------------------------------------
 
     /// Ids matching `domain`, honouring `active_test`, ordered and paged.
-    pub fn search(&self, model: &str, domain: &Value, order: Option<&str>, offset: usize, limit: Option<usize>, ctx: &Ctx) -> R<Vec<i64>> {
+    pub fn search(
+        &self,
+        model: &str,
+        domain: &Value,
+        order: Option<&str>,
+        offset: usize,
+        limit: Option<usize>,
+        ctx: &Ctx,
+    ) -> R<Vec<i64>> {
         let m = self.model(model)?;
-        let node = parse_domain(model, m, domain, if self.major >= 19 { "condition" } else { "leaf" })?;
-        let active_filter = m.field("active").is_some() && ctx.active_test && !mentions(domain, "active");
+        let node = parse_domain(
+            model,
+            m,
+            domain,
+            if self.major >= 19 {
+                "condition"
+            } else {
+                "leaf"
+            },
+        )?;
+        let active_filter =
+            m.field("active").is_some() && ctx.active_test && !mentions(domain, "active");
         let order = parse_order(m, order.unwrap_or("id"))?;
         let only_by_id = order.len() == 1 && order[0].0 == "id";
         let (lower, _) = id_lower_bound(&node);
@@ -547,8 +829,14 @@ impl World {
             });
             out = keyed.into_iter().map(|(_, id)| id).collect();
         }
-        let end = limit.map(|l| (offset + l).min(out.len())).unwrap_or(out.len());
-        Ok(if offset >= out.len() { Vec::new() } else { out[offset..end].to_vec() })
+        let end = limit
+            .map(|l| (offset + l).min(out.len()))
+            .unwrap_or(out.len());
+        Ok(if offset >= out.len() {
+            Vec::new()
+        } else {
+            out[offset..end].to_vec()
+        })
     }
 
     fn eval(&self, model: &str, id: i64, node: &Node, ctx: &Ctx) -> R<bool> {
@@ -567,13 +855,25 @@ impl World {
     fn path_value(&self, model: &str, id: i64, path: &[String], ctx: &Ctx) -> R<Value> {
         let m = self.model(model)?;
         let (head, rest) = path.split_first().expect("non-empty path");
-        let field = if head == "id" { Field { name: "id", ftype: Integer, label: "ID", required: false, computed: true } } else { m.field(head).expect("validated").clone() };
+        let field = if head == "id" {
+            Field {
+                name: "id",
+                ftype: Integer,
+                label: "ID",
+                required: false,
+                computed: true,
+            }
+        } else {
+            m.field(head).expect("validated").clone()
+        };
         let v = self.raw(model, id, &field, ctx.lang.as_deref());
         if rest.is_empty() {
             return Ok(v);
         }
         match (field.ftype, v.as_i64()) {
-            (Many2one(comodel), Some(target)) if self.get(comodel, target).is_some() => self.path_value(comodel, target, rest, ctx),
+            (Many2one(comodel), Some(target)) if self.get(comodel, target).is_some() => {
+                self.path_value(comodel, target, rest, ctx)
+            }
             _ => Ok(Value::Bool(false)),
         }
     }
@@ -586,7 +886,9 @@ impl World {
         let m = self.model(model)?;
         for name in fields {
             if name != "id" && m.field(name).is_none() {
-                return Err(Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'")));
+                return Err(Exc::ValueErr(format!(
+                    "Invalid field '{name}' on model '{model}'"
+                )));
             }
         }
         Ok(())
@@ -614,7 +916,15 @@ impl World {
             }
             let mut rec = vec![("id".to_string(), Value::Int(id))];
             for name in fields.iter().filter(|f| *f != "id") {
-                rec.push((name.clone(), self.formatted(model, id, m.field(name).expect("checked"), ctx.lang.as_deref())));
+                rec.push((
+                    name.clone(),
+                    self.formatted(
+                        model,
+                        id,
+                        m.field(name).expect("checked"),
+                        ctx.lang.as_deref(),
+                    ),
+                ));
             }
             out.push(Value::Struct(rec));
         }
@@ -626,7 +936,9 @@ impl World {
             Many2one(comodel) => match v {
                 Value::Bool(false) | Value::Nil => Value::Bool(false),
                 other => {
-                    let id = other.as_id().ok_or_else(|| Exc::ValueErr(format!("invalid input syntax for type integer: {other}")))?;
+                    let id = other.as_id().ok_or_else(|| {
+                        Exc::ValueErr(format!("invalid input syntax for type integer: {other}"))
+                    })?;
                     if self.get(comodel, id).is_none() {
                         return Err(Self::missing(comodel, id));
                     }
@@ -667,12 +979,17 @@ impl World {
         let mname = self.static_name(model)?;
         let m = self.model(model)?.clone();
         let Value::Struct(members) = vals else {
-            return Err(Exc::TypeErr(format!("create() values must be a dict, got {}", vals.type_name())));
+            return Err(Exc::TypeErr(format!(
+                "create() values must be a dict, got {}",
+                vals.type_name()
+            )));
         };
         let mut rec = Rec::new();
         let mut commands = Vec::new();
         for (name, v) in members {
-            let field = m.field(name).ok_or_else(|| Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'")))?;
+            let field = m.field(name).ok_or_else(|| {
+                Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'"))
+            })?;
             if let One2many(..) = field.ftype {
                 commands.push((field.clone(), v.clone()));
                 continue;
@@ -711,13 +1028,22 @@ impl World {
                 let name = format!("S{:05}", self.so_seq);
                 let partner = rec.get("partner_id").cloned().unwrap_or(Value::Bool(false));
                 rec.entry("name".into()).or_insert(Value::String(name));
-                rec.entry("state".into()).or_insert(Value::String("draft".into()));
-                rec.entry("partner_shipping_id".into()).or_insert(partner.clone());
+                rec.entry("state".into())
+                    .or_insert(Value::String("draft".into()));
+                rec.entry("partner_shipping_id".into())
+                    .or_insert(partner.clone());
                 rec.entry("partner_invoice_id".into()).or_insert(partner);
-                rec.entry("date_order".into()).or_insert(Value::String(now_str()));
-                rec.entry("invoice_status".into()).or_insert(Value::String("no".into()));
-                let currency = self.data["res.currency"].iter().find(|(_, c)| c.get("active").and_then(Value::as_bool) == Some(true)).map(|(id, _)| *id).unwrap_or(1);
-                rec.entry("currency_id".into()).or_insert(Value::Int(currency));
+                rec.entry("date_order".into())
+                    .or_insert(Value::String(now_str()));
+                rec.entry("invoice_status".into())
+                    .or_insert(Value::String("no".into()));
+                let currency = self.data["res.currency"]
+                    .iter()
+                    .find(|(_, c)| c.get("active").and_then(Value::as_bool) == Some(true))
+                    .map(|(id, _)| *id)
+                    .unwrap_or(1);
+                rec.entry("currency_id".into())
+                    .or_insert(Value::Int(currency));
             }
             "sale.order.line" => {
                 if let Some(product) = rec.get("product_id").and_then(Value::as_i64) {
@@ -726,11 +1052,14 @@ impl World {
                     rec.entry("name".into()).or_insert(Value::String(name));
                     rec.entry("price_unit".into()).or_insert(price);
                 }
-                rec.entry("product_uom_qty".into()).or_insert(Value::Double(1.0));
-                rec.entry("qty_delivered".into()).or_insert(Value::Double(0.0));
+                rec.entry("product_uom_qty".into())
+                    .or_insert(Value::Double(1.0));
+                rec.entry("qty_delivered".into())
+                    .or_insert(Value::Double(0.0));
             }
             "stock.quant" => {
-                rec.entry("reserved_quantity".into()).or_insert(Value::Double(0.0));
+                rec.entry("reserved_quantity".into())
+                    .or_insert(Value::Double(0.0));
                 rec.entry("quantity".into()).or_insert(Value::Double(0.0));
             }
             _ => {}
@@ -739,8 +1068,12 @@ impl World {
     }
 
     fn apply_x2many(&mut self, model: &'static str, id: i64, field: &Field, cmds: &Value) -> R<()> {
-        let One2many(comodel, inverse) = field.ftype else { return Ok(()) };
-        let Some(cmds) = cmds.as_array() else { return Ok(()) };
+        let One2many(comodel, inverse) = field.ftype else {
+            return Ok(());
+        };
+        let Some(cmds) = cmds.as_array() else {
+            return Ok(());
+        };
         for cmd in cmds {
             let parts = cmd.as_array().unwrap_or(&[]);
             let code = parts.first().and_then(Value::as_i64).unwrap_or(-1);
@@ -784,7 +1117,10 @@ impl World {
     pub fn write(&mut self, model: &str, ids: &[i64], vals: &Value) -> R<()> {
         let m = self.model(model)?.clone();
         let Value::Struct(members) = vals else {
-            return Err(Exc::TypeErr(format!("write() values must be a dict, got {}", vals.type_name())));
+            return Err(Exc::TypeErr(format!(
+                "write() values must be a dict, got {}",
+                vals.type_name()
+            )));
         };
         for &id in ids {
             if self.get(model, id).is_none() {
@@ -793,7 +1129,9 @@ impl World {
         }
         for (name, _) in members {
             if m.field(name).is_none() {
-                return Err(Exc::ValueErr(format!("Invalid field '{name}' on model '{model}'")));
+                return Err(Exc::ValueErr(format!(
+                    "Invalid field '{name}' on model '{model}'"
+                )));
             }
         }
         for &id in ids {
@@ -807,8 +1145,17 @@ impl World {
                     return Err(self.mandatory_error(&m, &field));
                 }
                 let coerced = self.coerce(model, &field, v)?;
-                let key = if model == "product.product" && name == "name" { "name".to_string() } else { name.clone() };
-                self.data.get_mut(m.name).expect("known").get_mut(&id).expect("checked").insert(key, coerced);
+                let key = if model == "product.product" && name == "name" {
+                    "name".to_string()
+                } else {
+                    name.clone()
+                };
+                self.data
+                    .get_mut(m.name)
+                    .expect("known")
+                    .get_mut(&id)
+                    .expect("checked")
+                    .insert(key, coerced);
             }
             self.touch(model, id);
         }
@@ -818,7 +1165,9 @@ impl World {
     pub fn unlink(&mut self, model: &str, ids: &[i64]) -> R<()> {
         let mname = self.static_name(model)?;
         for &id in ids {
-            if model == "sale.order" && matches!(self.stored(model, id, "state").as_str(), Some("sale")) {
+            if model == "sale.order"
+                && matches!(self.stored(model, id, "state").as_str(), Some("sale"))
+            {
                 return Err(Exc::User("You can not delete a sent quotation or a confirmed sales order. You must first cancel it.".into()));
             }
         }
@@ -864,23 +1213,39 @@ impl World {
         if self.get("product.product", product).is_none() {
             return Err(Self::missing("product.product", product));
         }
-        let quant = self.data["stock.quant"]
-            .iter()
-            .find(|(_, q)| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
-            .map(|(id, _)| *id);
+        let quant = self.stock_quant_of(product);
         let current = self.qty_available(product);
         let quant = match quant {
             Some(q) => q,
-            None => self.create("stock.quant", &Value::record([("product_id", Value::Int(product)), ("location_id", Value::Int(LOC_STOCK))]))?,
+            None => self.create(
+                "stock.quant",
+                &Value::record([
+                    ("product_id", Value::Int(product)),
+                    ("location_id", Value::Int(LOC_STOCK)),
+                ]),
+            )?,
         };
         let delta = qty - current;
         if delta == 0.0 {
             return Ok(());
         }
-        self.data.get_mut("stock.quant").expect("known").get_mut(&quant).expect("exists").insert("quantity".into(), Value::Double(qty));
+        self.data
+            .get_mut("stock.quant")
+            .expect("known")
+            .get_mut(&quant)
+            .expect("exists")
+            .insert("quantity".into(), Value::Double(qty));
         self.touch("stock.quant", quant);
-        let (from, to) = if delta > 0.0 { (LOC_INVENTORY, LOC_STOCK) } else { (LOC_STOCK, LOC_INVENTORY) };
-        let qty_field = if self.major >= 17 { "quantity" } else { "quantity_done" };
+        let (from, to) = if delta > 0.0 {
+            (LOC_INVENTORY, LOC_STOCK)
+        } else {
+            (LOC_STOCK, LOC_INVENTORY)
+        };
+        let qty_field = if self.major >= 17 {
+            "quantity"
+        } else {
+            "quantity_done"
+        };
         let mut vals = vec![
             ("product_id", Value::Int(product)),
             ("product_uom_qty", Value::Double(delta.abs())),
@@ -888,7 +1253,10 @@ impl World {
             ("state", Value::String("done".into())),
             ("location_id", Value::Int(from)),
             ("location_dest_id", Value::Int(to)),
-            ("reference", Value::String("Product Quantity Updated".into())),
+            (
+                "reference",
+                Value::String("Product Quantity Updated".into()),
+            ),
             ("date", Value::String(now_str())),
         ];
         if self.major >= 17 {
@@ -906,14 +1274,27 @@ impl World {
         }
         let not_draft: Vec<String> = ids
             .iter()
-            .filter(|id| !matches!(self.stored("sale.order", **id, "state").as_str(), Some("draft" | "sent")))
-            .map(|id| self.stored("sale.order", *id, "name").as_str().unwrap_or("").to_string())
+            .filter(|id| {
+                !matches!(
+                    self.stored("sale.order", **id, "state").as_str(),
+                    Some("draft" | "sent")
+                )
+            })
+            .map(|id| {
+                self.stored("sale.order", *id, "name")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
         if !not_draft.is_empty() {
             return Err(Exc::User(if self.major >= 19 {
                 "Some orders are not in a state requiring confirmation.".into()
             } else {
-                format!("The following orders are not in a state requiring confirmation: {}", not_draft.join(", "))
+                format!(
+                    "The following orders are not in a state requiring confirmation: {}",
+                    not_draft.join(", ")
+                )
             }));
         }
         for &id in ids {
@@ -934,7 +1315,11 @@ impl World {
         let lines = self.lines_of(order);
         let stocked: Vec<i64> = lines
             .into_iter()
-            .filter(|l| self.stored("sale.order.line", *l, "product_id").as_i64().is_some_and(|p| self.is_storable(p)))
+            .filter(|l| {
+                self.stored("sale.order.line", *l, "product_id")
+                    .as_i64()
+                    .is_some_and(|p| self.is_storable(p))
+            })
             .collect();
         if stocked.is_empty() {
             return Ok(());
@@ -987,9 +1372,13 @@ impl World {
 
     pub fn is_storable(&self, product: i64) -> bool {
         if self.major >= 18 {
-            self.stored("product.product", product, "is_storable").as_bool() == Some(true)
+            self.stored("product.product", product, "is_storable")
+                .as_bool()
+                == Some(true)
         } else {
-            self.stored("product.product", product, "detailed_type").as_str() == Some("product")
+            self.stored("product.product", product, "detailed_type")
+                .as_str()
+                == Some("product")
         }
     }
 
@@ -1006,11 +1395,20 @@ impl World {
         let rf = self.reserved_field();
         for &picking in pickings {
             for mv in self.inverse("stock.move", "picking_id", picking) {
-                if !matches!(self.stored("stock.move", mv, "state").as_str(), Some("confirmed" | "partially_available")) {
+                if !matches!(
+                    self.stored("stock.move", mv, "state").as_str(),
+                    Some("confirmed" | "partially_available")
+                ) {
                     continue;
                 }
-                let product = self.stored("stock.move", mv, "product_id").as_i64().unwrap_or(0);
-                let demand = self.stored("stock.move", mv, "product_uom_qty").as_f64().unwrap_or(0.0);
+                let product = self
+                    .stored("stock.move", mv, "product_id")
+                    .as_i64()
+                    .unwrap_or(0);
+                let demand = self
+                    .stored("stock.move", mv, "product_uom_qty")
+                    .as_f64()
+                    .unwrap_or(0.0);
                 let have = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
                 let take = (demand - have).min(self.free_qty(product).max(0.0));
                 if take > 0.0 {
@@ -1018,7 +1416,13 @@ impl World {
                     self.set("stock.move", mv, rf, Value::Double(have + take));
                 }
                 let now_have = have + take.max(0.0);
-                let state = if now_have >= demand { "assigned" } else if now_have > 0.0 { "partially_available" } else { "confirmed" };
+                let state = if now_have >= demand {
+                    "assigned"
+                } else if now_have > 0.0 {
+                    "partially_available"
+                } else {
+                    "confirmed"
+                };
                 self.set("stock.move", mv, "state", Value::String(state.into()));
             }
             self.update_picking_state(picking);
@@ -1027,13 +1431,18 @@ impl World {
     }
 
     fn reserve(&mut self, product: i64, qty: f64) {
-        let quant = self.data["stock.quant"]
-            .iter()
-            .find(|(_, q)| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK))
-            .map(|(id, _)| *id);
+        let quant = self.stock_quant_of(product);
         if let Some(q) = quant {
-            let reserved = self.stored("stock.quant", q, "reserved_quantity").as_f64().unwrap_or(0.0);
-            self.set("stock.quant", q, "reserved_quantity", Value::Double((reserved + qty).max(0.0)));
+            let reserved = self
+                .stored("stock.quant", q, "reserved_quantity")
+                .as_f64()
+                .unwrap_or(0.0);
+            self.set(
+                "stock.quant",
+                q,
+                "reserved_quantity",
+                Value::Double((reserved + qty).max(0.0)),
+            );
         }
     }
 
@@ -1041,23 +1450,42 @@ impl World {
         let states: Vec<String> = self
             .inverse("stock.move", "picking_id", picking)
             .into_iter()
-            .map(|m| self.stored("stock.move", m, "state").as_str().unwrap_or("").to_string())
+            .map(|m| {
+                self.stored("stock.move", m, "state")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
-        let state = if states.iter().all(|s| s == "done" || s == "cancel") && states.iter().any(|s| s == "done") {
+        let state = if states.iter().all(|s| s == "done" || s == "cancel")
+            && states.iter().any(|s| s == "done")
+        {
             "done"
         } else if states.iter().all(|s| s == "cancel") {
             "cancel"
-        } else if states.iter().any(|s| s == "assigned" || s == "partially_available") {
+        } else if states
+            .iter()
+            .any(|s| s == "assigned" || s == "partially_available")
+        {
             "assigned"
         } else {
             "confirmed"
         };
-        self.set("stock.picking", picking, "state", Value::String(state.into()));
+        self.set(
+            "stock.picking",
+            picking,
+            "state",
+            Value::String(state.into()),
+        );
     }
 
     /// Delivers what is reserved (or picked); faults like Odoo when nothing is.
     pub fn button_validate(&mut self, pickings: &[i64]) -> R<Value> {
-        let rf = if self.major >= 17 { "quantity" } else { "quantity_done" };
+        let rf = if self.major >= 17 {
+            "quantity"
+        } else {
+            "quantity_done"
+        };
         for &picking in pickings {
             if self.get("stock.picking", picking).is_none() {
                 return Err(Self::missing("stock.picking", picking));
@@ -1066,7 +1494,18 @@ impl World {
             let total: f64 = moves
                 .iter()
                 .filter(|m| self.stored("stock.move", **m, "state").as_str() != Some("done"))
-                .map(|m| self.stored("stock.move", *m, rf).as_f64().unwrap_or(0.0).max(if self.major < 17 { self.stored("stock.move", *m, "reserved_availability").as_f64().unwrap_or(0.0) } else { 0.0 }))
+                .map(|m| {
+                    self.stored("stock.move", *m, rf)
+                        .as_f64()
+                        .unwrap_or(0.0)
+                        .max(if self.major < 17 {
+                            self.stored("stock.move", *m, "reserved_availability")
+                                .as_f64()
+                                .unwrap_or(0.0)
+                        } else {
+                            0.0
+                        })
+                })
                 .sum();
             if total <= 0.0 {
                 return Err(Exc::User(if self.major >= 19 {
@@ -1083,27 +1522,57 @@ impl World {
                 }
                 let mut qty = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
                 if self.major < 17 && qty <= 0.0 {
-                    qty = self.stored("stock.move", mv, "reserved_availability").as_f64().unwrap_or(0.0);
+                    qty = self
+                        .stored("stock.move", mv, "reserved_availability")
+                        .as_f64()
+                        .unwrap_or(0.0);
                 }
-                let product = self.stored("stock.move", mv, "product_id").as_i64().unwrap_or(0);
-                let reserved = if self.major >= 17 { qty } else { self.stored("stock.move", mv, "reserved_availability").as_f64().unwrap_or(0.0) };
+                let product = self
+                    .stored("stock.move", mv, "product_id")
+                    .as_i64()
+                    .unwrap_or(0);
+                let reserved = if self.major >= 17 {
+                    qty
+                } else {
+                    self.stored("stock.move", mv, "reserved_availability")
+                        .as_f64()
+                        .unwrap_or(0.0)
+                };
                 self.reserve(product, -reserved);
                 let on_hand = self.qty_available(product);
-                if let Some(q) = self.data["stock.quant"].iter().find(|(_, q)| q.get("product_id").and_then(Value::as_i64) == Some(product) && q.get("location_id").and_then(Value::as_i64) == Some(LOC_STOCK)).map(|(id, _)| *id) {
+                if let Some(q) = self.stock_quant_of(product) {
                     self.set("stock.quant", q, "quantity", Value::Double(on_hand - qty));
                 }
                 self.set("stock.move", mv, rf, Value::Double(qty));
                 if self.major >= 17 {
                     self.set("stock.move", mv, "picked", Value::Bool(true));
                 }
-                self.set("stock.move", mv, "state", Value::String(if qty > 0.0 { "done" } else { "cancel" }.into()));
+                self.set(
+                    "stock.move",
+                    mv,
+                    "state",
+                    Value::String(if qty > 0.0 { "done" } else { "cancel" }.into()),
+                );
                 if let Some(line) = self.stored("stock.move", mv, "sale_line_id").as_i64() {
-                    let delivered = self.stored("sale.order.line", line, "qty_delivered").as_f64().unwrap_or(0.0);
-                    self.set("sale.order.line", line, "qty_delivered", Value::Double(delivered + qty));
+                    let delivered = self
+                        .stored("sale.order.line", line, "qty_delivered")
+                        .as_f64()
+                        .unwrap_or(0.0);
+                    self.set(
+                        "sale.order.line",
+                        line,
+                        "qty_delivered",
+                        Value::Double(delivered + qty),
+                    );
                 }
             }
             self.update_picking_state(picking);
-            self.set("stock.picking", picking, "date_done", Value::String(now_str()));
+            self.set(
+                "stock.picking",
+                picking,
+                "date_done",
+                Value::String(now_str()),
+            );
             if let Some(order) = self.stored("stock.picking", picking, "sale_id").as_i64() {
                 self.touch("sale.order", order);
             }
@@ -1121,7 +1590,9 @@ impl World {
                     return Err(Exc::User(format!(
                         "You cannot cancel {}: its delivery {} is done. Return the goods first.",
                         self.stored("sale.order", id, "name").as_str().unwrap_or(""),
-                        self.stored("stock.picking", picking, "name").as_str().unwrap_or("")
+                        self.stored("stock.picking", picking, "name")
+                            .as_str()
+                            .unwrap_or("")
                     )));
                 }
             }
@@ -1130,13 +1601,21 @@ impl World {
         for &id in ids {
             for picking in self.inverse("stock.picking", "sale_id", id) {
                 for mv in self.inverse("stock.move", "picking_id", picking) {
-                    let product = self.stored("stock.move", mv, "product_id").as_i64().unwrap_or(0);
+                    let product = self
+                        .stored("stock.move", mv, "product_id")
+                        .as_i64()
+                        .unwrap_or(0);
                     let reserved = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
                     self.reserve(product, -reserved);
                     self.set("stock.move", mv, rf, Value::Double(0.0));
                     self.set("stock.move", mv, "state", Value::String("cancel".into()));
                 }
-                self.set("stock.picking", picking, "state", Value::String("cancel".into()));
+                self.set(
+                    "stock.picking",
+                    picking,
+                    "state",
+                    Value::String("cancel".into()),
+                );
             }
             self.set("sale.order", id, "state", Value::String("cancel".into()));
         }
@@ -1145,9 +1624,21 @@ impl World {
 
     pub fn set_active(&mut self, model: &str, ids: &[i64], active: bool) -> R<Value> {
         if self.model(model)?.field("active").is_none() {
-            return Err(Exc::UnknownMethod { model: model.into(), method: if active { "action_unarchive" } else { "action_archive" }.into() });
+            return Err(Exc::UnknownMethod {
+                model: model.into(),
+                method: if active {
+                    "action_unarchive"
+                } else {
+                    "action_archive"
+                }
+                .into(),
+            });
         }
-        self.write(model, ids, &Value::record([("active", Value::Bool(active))]))?;
+        self.write(
+            model,
+            ids,
+            &Value::record([("active", Value::Bool(active))]),
+        )?;
         // Odoo's action_archive returns None.
         Ok(Value::Nil)
     }
@@ -1155,8 +1646,14 @@ impl World {
     /// `stock.quant.action_apply_inventory`: counted quantity becomes on-hand.
     pub fn apply_inventory(&mut self, quants: &[i64]) -> R<Value> {
         for &q in quants {
-            let product = self.stored("stock.quant", q, "product_id").as_i64().ok_or_else(|| Self::missing("stock.quant", q))?;
-            let counted = self.stored("stock.quant", q, "inventory_quantity").as_f64().unwrap_or(0.0);
+            let product = self
+                .stored("stock.quant", q, "product_id")
+                .as_i64()
+                .ok_or_else(|| Self::missing("stock.quant", q))?;
+            let counted = self
+                .stored("stock.quant", q, "inventory_quantity")
+                .as_f64()
+                .unwrap_or(0.0);
             self.set_on_hand(product, counted)?;
         }
         Ok(Value::Nil)
@@ -1172,7 +1669,10 @@ pub struct Ctx {
 
 impl Default for Ctx {
     fn default() -> Self {
-        Ctx { lang: None, active_test: true }
+        Ctx {
+            lang: None,
+            active_test: true,
+        }
     }
 }
 
@@ -1180,7 +1680,10 @@ impl Ctx {
     pub fn from_value(v: Option<&Value>) -> Ctx {
         let mut ctx = Ctx::default();
         if let Some(v) = v {
-            ctx.lang = v.get("lang").and_then(Value::as_opt_str).map(str::to_string);
+            ctx.lang = v
+                .get("lang")
+                .and_then(Value::as_opt_str)
+                .map(str::to_string);
             if let Some(b) = v.get("active_test").and_then(Value::as_bool) {
                 ctx.active_test = b;
             }
@@ -1192,7 +1695,11 @@ impl Ctx {
 fn m2m_ids(v: &Value) -> Vec<Value> {
     // [[6, 0, ids]] or a plain list of ids.
     match v.as_array() {
-        Some([Value::Array(cmd)]) if cmd.first().and_then(Value::as_i64) == Some(6) => cmd.get(2).and_then(Value::as_array).map(|a| a.to_vec()).unwrap_or_default(),
+        Some([Value::Array(cmd)]) if cmd.first().and_then(Value::as_i64) == Some(6) => cmd
+            .get(2)
+            .and_then(Value::as_array)
+            .map(|a| a.to_vec())
+            .unwrap_or_default(),
         Some(a) => a.iter().filter(|x| x.as_i64().is_some()).cloned().collect(),
         None => Vec::new(),
     }
@@ -1208,13 +1715,40 @@ pub enum Node {
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
     Not(Box<Node>),
-    Leaf { path: Vec<String>, op: String, value: Value },
+    Leaf {
+        path: Vec<String>,
+        op: String,
+        value: Value,
+    },
 }
 
-const OPERATORS: &[&str] = &["=", "!=", "<>", "<", "<=", ">", ">=", "in", "not in", "like", "ilike", "not like", "not ilike", "=like", "=ilike", "child_of", "parent_of", "=?"];
+const OPERATORS: &[&str] = &[
+    "=",
+    "!=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not in",
+    "like",
+    "ilike",
+    "not like",
+    "not ilike",
+    "=like",
+    "=ilike",
+    "child_of",
+    "parent_of",
+    "=?",
+];
 
 fn mentions(domain: &Value, field: &str) -> bool {
-    domain.as_array().unwrap_or(&[]).iter().any(|t| t.as_array().and_then(|l| l.first()).and_then(Value::as_str) == Some(field))
+    domain
+        .as_array()
+        .unwrap_or(&[])
+        .iter()
+        .any(|t| t.as_array().and_then(|l| l.first()).and_then(Value::as_str) == Some(field))
 }
 
 /// `leaf_word` is how the server names a leaf in errors (\"leaf\" up to 18, \"condition\" from 19).
@@ -1229,32 +1763,62 @@ pub fn parse_domain(model: &str, m: &Model, domain: &Value, leaf_word: &str) -> 
     while pos < items.len() {
         parts.push(parse_term(model, m, &items, &mut pos, leaf_word)?);
     }
-    Ok(parts.into_iter().reduce(|a, b| Node::And(Box::new(a), Box::new(b))).unwrap_or(Node::True))
+    Ok(parts
+        .into_iter()
+        .reduce(|a, b| Node::And(Box::new(a), Box::new(b)))
+        .unwrap_or(Node::True))
 }
 
-fn parse_term(model: &str, m: &Model, items: &[Value], pos: &mut usize, leaf_word: &str) -> R<Node> {
-    let item = items.get(*pos).ok_or_else(|| Exc::ValueErr("Invalid domain: an operator is missing its operands".into()))?;
+fn parse_term(
+    model: &str,
+    m: &Model,
+    items: &[Value],
+    pos: &mut usize,
+    leaf_word: &str,
+) -> R<Node> {
+    let item = items.get(*pos).ok_or_else(|| {
+        Exc::ValueErr("Invalid domain: an operator is missing its operands".into())
+    })?;
     *pos += 1;
     match item {
         Value::String(op) if op == "&" || op == "|" => {
             let a = parse_term(model, m, items, pos, leaf_word)?;
             let b = parse_term(model, m, items, pos, leaf_word)?;
-            Ok(if op == "&" { Node::And(Box::new(a), Box::new(b)) } else { Node::Or(Box::new(a), Box::new(b)) })
+            Ok(if op == "&" {
+                Node::And(Box::new(a), Box::new(b))
+            } else {
+                Node::Or(Box::new(a), Box::new(b))
+            })
         }
-        Value::String(op) if op == "!" => Ok(Node::Not(Box::new(parse_term(model, m, items, pos, leaf_word)?))),
+        Value::String(op) if op == "!" => Ok(Node::Not(Box::new(parse_term(
+            model, m, items, pos, leaf_word,
+        )?))),
         Value::Array(leaf) if leaf.len() == 3 => {
-            let field = leaf[0].as_str().ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?;
-            let op = leaf[1].as_str().ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?.to_lowercase();
+            let field = leaf[0]
+                .as_str()
+                .ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?;
+            let op = leaf[1]
+                .as_str()
+                .ok_or_else(|| Exc::ValueErr(format!("Invalid leaf {item}")))?
+                .to_lowercase();
             if !OPERATORS.contains(&op.as_str()) {
-                return Err(Exc::ValueErr(format!("Invalid operator {op:?} in leaf {item}")));
+                return Err(Exc::ValueErr(format!(
+                    "Invalid operator {op:?} in leaf {item}"
+                )));
             }
             let path: Vec<String> = field.split('.').map(str::to_string).collect();
             let first = &path[0];
             if first != "id" && m.field(first).is_none() {
                 let shown = leaf.iter().map(python_repr).collect::<Vec<_>>().join(", ");
-                return Err(Exc::ValueErr(format!("Invalid field {model}.{first} in {leaf_word} ({shown})")));
+                return Err(Exc::ValueErr(format!(
+                    "Invalid field {model}.{first} in {leaf_word} ({shown})"
+                )));
             }
-            Ok(Node::Leaf { path, op, value: leaf[2].clone() })
+            Ok(Node::Leaf {
+                path,
+                op,
+                value: leaf[2].clone(),
+            })
         }
         Value::Bool(true) | Value::Int(1) => Ok(Node::True),
         other => Err(Exc::ValueErr(format!("Invalid domain term {other}"))),
@@ -1275,11 +1839,13 @@ fn python_repr(v: &Value) -> String {
 /// paging without scanning what comes before).
 fn id_lower_bound(node: &Node) -> (i64, ()) {
     match node {
-        Node::Leaf { path, op, value } if path.len() == 1 && path[0] == "id" => match (op.as_str(), value.as_i64()) {
-            (">", Some(n)) => (n + 1, ()),
-            (">=", Some(n)) => (n, ()),
-            _ => (i64::MIN, ()),
-        },
+        Node::Leaf { path, op, value } if path.len() == 1 && path[0] == "id" => {
+            match (op.as_str(), value.as_i64()) {
+                (">", Some(n)) => (n + 1, ()),
+                (">=", Some(n)) => (n, ()),
+                _ => (i64::MIN, ()),
+            }
+        }
         Node::And(a, b) => (id_lower_bound(a).0.max(id_lower_bound(b).0), ()),
         _ => (i64::MIN, ()),
     }
@@ -1292,7 +1858,10 @@ fn parse_order(m: &Model, order: &str) -> R<Vec<(String, bool)>> {
         let Some(field) = words.next() else { continue };
         let desc = matches!(words.next().map(str::to_lowercase).as_deref(), Some("desc"));
         if field != "id" && m.field(field).is_none() {
-            return Err(Exc::ValueErr(format!("Invalid field {field:?} on model {:?}", m.name)));
+            return Err(Exc::ValueErr(format!(
+                "Invalid field {field:?} on model {:?}",
+                m.name
+            )));
         }
         out.push((field.to_string(), desc));
     }
@@ -1329,7 +1898,11 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
 }
 
 fn like(hay: &str, pattern: &str, ci: bool, anchored: bool) -> bool {
-    let (h, p) = if ci { (hay.to_lowercase(), pattern.to_lowercase()) } else { (hay.to_string(), pattern.to_string()) };
+    let (h, p) = if ci {
+        (hay.to_lowercase(), pattern.to_lowercase())
+    } else {
+        (hay.to_string(), pattern.to_string())
+    };
     if !anchored {
         return h.contains(&p.replace('%', ""));
     }
@@ -1345,10 +1918,16 @@ fn like(hay: &str, pattern: &str, ci: bool, anchored: bool) -> bool {
 }
 
 fn leaf_matches(v: &Value, op: &str, target: &Value) -> bool {
-    let list = |t: &Value| -> Vec<Value> { t.as_array().map(|a| a.to_vec()).unwrap_or_else(|| vec![t.clone()]) };
+    let list = |t: &Value| -> Vec<Value> {
+        t.as_array()
+            .map(|a| a.to_vec())
+            .unwrap_or_else(|| vec![t.clone()])
+    };
     let any_of = |vals: &[Value], pred: &dyn Fn(&Value) -> bool| -> bool {
         match v {
-            Value::Array(items) => items.iter().any(pred) || (items.is_empty() && vals.iter().any(is_false)),
+            Value::Array(items) => {
+                items.iter().any(pred) || (items.is_empty() && vals.iter().any(is_false))
+            }
             single => pred(single),
         }
     };
@@ -1402,33 +1981,74 @@ mod tests {
     fn domains_and_keyset_paging() {
         let w = world();
         let ctx = Ctx::default();
-        let all = w.search("product.product", &Value::Array(vec![]), Some("id"), 0, None, &ctx).unwrap();
+        let all = w
+            .search(
+                "product.product",
+                &Value::Array(vec![]),
+                Some("id"),
+                0,
+                None,
+                &ctx,
+            )
+            .unwrap();
         assert_eq!(all.len(), 20);
         let d = Value::from(serde_json::json!([["id", ">", all[9]]]));
-        let rest = w.search("product.product", &d, Some("id"), 0, Some(5), &ctx).unwrap();
+        let rest = w
+            .search("product.product", &d, Some("id"), 0, Some(5), &ctx)
+            .unwrap();
         assert_eq!(rest, all[10..15].to_vec());
-        let d = Value::from(serde_json::json!(["|", ["default_code", "=", "SKU-00001"], ["default_code", "=", "SKU-00002"]]));
-        assert_eq!(w.search("product.product", &d, None, 0, None, &ctx).unwrap().len(), 2);
+        let d = Value::from(serde_json::json!([
+            "|",
+            ["default_code", "=", "SKU-00001"],
+            ["default_code", "=", "SKU-00002"]
+        ]));
+        assert_eq!(
+            w.search("product.product", &d, None, 0, None, &ctx)
+                .unwrap()
+                .len(),
+            2
+        );
         let bad = Value::from(serde_json::json!([["nofield", "=", 1]]));
         assert_eq!(
-            w.search("product.product", &bad, None, 0, None, &ctx).unwrap_err(),
-            Exc::ValueErr("Invalid field product.product.nofield in leaf ('nofield', '=', 1)".into())
+            w.search("product.product", &bad, None, 0, None, &ctx)
+                .unwrap_err(),
+            Exc::ValueErr(
+                "Invalid field product.product.nofield in leaf ('nofield', '=', 1)".into()
+            )
         );
     }
 
     #[test]
     fn confirm_reserves_and_validate_delivers() {
         let mut w = world();
-        let product = 1 + w.search("product.product", &Value::Array(vec![]), None, 0, Some(1), &Ctx::default()).unwrap()[0] - 1;
+        let product = 1 + w
+            .search(
+                "product.product",
+                &Value::Array(vec![]),
+                None,
+                0,
+                Some(1),
+                &Ctx::default(),
+            )
+            .unwrap()[0]
+            - 1;
         w.set_on_hand(product, 10.0).unwrap();
-        let partner = w.create("res.partner", &Value::record([("name", Value::from("زبون"))])).unwrap();
+        let partner = w
+            .create(
+                "res.partner",
+                &Value::record([("name", Value::from("زبون"))]),
+            )
+            .unwrap();
         let so = w
             .create(
                 "sale.order",
                 &Value::from(serde_json::json!({"partner_id": partner, "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 3, "price_unit": 12.5}]]})),
             )
             .unwrap();
-        assert_eq!(w.stored("sale.order", so, "name").as_str().unwrap(), "S00001");
+        assert_eq!(
+            w.stored("sale.order", so, "name").as_str().unwrap(),
+            "S00001"
+        );
         w.action_confirm(&[so]).unwrap();
         assert_eq!(w.free_qty(product), 7.0);
         assert_eq!(w.qty_available(product), 10.0);
@@ -1437,6 +2057,9 @@ mod tests {
         w.button_validate(&[picking]).unwrap();
         assert_eq!(w.qty_available(product), 7.0);
         assert_eq!(w.free_qty(product), 7.0);
-        assert_eq!(w.stored("stock.picking", picking, "state").as_str(), Some("done"));
+        assert_eq!(
+            w.stored("stock.picking", picking, "state").as_str(),
+            Some("done")
+        );
     }
 }
