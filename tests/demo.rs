@@ -12,11 +12,19 @@ fn demo_runs_and_summarizes_as_json() {
         .timeout(std::time::Duration::from_secs(60))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("only the JSON summary on stdout");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("only the JSON summary on stdout");
     assert_eq!(summary["odoo_version"], "17.0");
     assert_eq!(summary["products_in_odoo"], 120);
     assert!(summary["odoo_calls"].as_u64().unwrap() >= 3);
     assert_eq!(summary["dead_jobs"], 0);
-    assert!(summary["sync_log_entries"].as_u64().unwrap() >= 2, "started and stopped at least");
+    assert!(
+        summary["sync_log_entries"].as_u64().unwrap() >= 2,
+        "started and stopped at least"
+    );
 }
