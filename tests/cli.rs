@@ -395,3 +395,23 @@ fn map_set_list_unset() {
         .success()
         .stdout(predicate::str::diff("[]\n"));
 }
+
+#[test]
+fn state_file_overrides_the_configured_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    let elsewhere = tempfile::tempdir().unwrap();
+    populate(elsewhere.path());
+    let out = marketsync(&path)
+        .args(["--state-file"])
+        .arg(elsewhere.path().join("state.db"))
+        .args(["status", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["channels"][0]["jobs"]["dead"], 1);
+    assert!(!dir.path().join("state.db").exists());
+}

@@ -21,8 +21,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "MARKETSYNC_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
     /// State file (overrides state.path; the systemd units pass their StateDirectory).
-    #[arg(long, global = true, env = "MARKETSYNC_STATE")]
-    pub state: Option<PathBuf>,
+    #[arg(long = "state-file", global = true, env = "MARKETSYNC_STATE")]
+    pub state_file: Option<PathBuf>,
     /// Log format on stderr (overrides log.format).
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
@@ -109,7 +109,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(state) = &cli.state {
+    if let Some(state) = &cli.state_file {
         config.state.path = state.clone();
     }
     Ok(config)
