@@ -434,7 +434,7 @@ fn default_stall() -> HumanDuration {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawChannels {
-    pub cartona: Option<RawChannel>,
+    pub cartona: Option<RawCartona>,
     pub medusa: Option<RawChannel>,
     pub meta: Option<RawChannel>,
     pub sha6er: Option<RawChannel>,
@@ -467,6 +467,174 @@ pub struct RawChannel {
 
 fn default_batch_size() -> u32 {
     100
+}
+
+/// `[channels.cartona]`: the keys every channel has, plus Cartona's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCartona {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Default `https://supplier-integrations.cartona.com/api/v1/`.
+    #[serde(default = "default_cartona_url")]
+    pub base_url: Option<String>,
+    /// The supplier-integrations token (sent as `AuthorizationToken`).
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How Cartona products are matched to Odoo by `map import`: `internal_product_id` (Cartona's
+    /// `internal_product_id` holds the Odoo product id, as Cartona's own connector does),
+    /// `default_code` (it holds the Odoo SKU) or `barcode`. Default `internal_product_id`.
+    #[serde(default)]
+    pub match_key: MatchKey,
+    /// Sell at this Odoo pricelist's fixed prices instead of the products' sales price.
+    pub pricelist_id: Option<i64>,
+    /// Odoo quantity field pushed as stock: `free_qty` (default: on hand minus reserved),
+    /// `qty_available` or `virtual_available`.
+    #[serde(default = "default_stock_field")]
+    pub stock_field: String,
+    /// Count stock in this Odoo warehouse only (default: all).
+    pub warehouse_id: Option<i64>,
+    /// Units kept back from Cartona per product (never pushes below zero). Default 0.
+    #[serde(default)]
+    pub stock_buffer: u32,
+    /// `min_order` / `max_order` sent with every product, when set.
+    pub min_order: Option<u32>,
+    pub max_order: Option<u32>,
+    /// Orders are pulled from this far back. Default `"24h"`.
+    #[serde(default = "default_pull_window")]
+    pub pull_window: HumanDuration,
+    /// Orders per page when pulling. Default 100.
+    #[serde(default = "default_cartona_page")]
+    pub page_size: u32,
+    /// Odoo `write_date` is read with this much overlap, since it has one-second precision and
+    /// transactions commit late. Default `"10s"`.
+    #[serde(default = "default_overlap")]
+    pub poll_overlap: HumanDuration,
+    /// A `sale.order` field where staff record the retailer's delivery OTP (optional; the
+    /// operator can also run `marketsync order otp <ref> <otp>`).
+    pub otp_field: Option<String>,
+    /// Reason sent when an order is cancelled in Odoo. Default `out_of_stock`.
+    #[serde(default = "default_cancellation_reason")]
+    pub cancellation_reason: String,
+}
+
+fn default_cartona_url() -> Option<String> {
+    Some("https://supplier-integrations.cartona.com/api/v1/".into())
+}
+fn default_stock_field() -> String {
+    "free_qty".into()
+}
+fn default_pull_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(86_400))
+}
+fn default_cartona_page() -> u32 {
+    100
+}
+fn default_overlap() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_cancellation_reason() -> String {
+    "out_of_stock".into()
+}
+
+/// Cartona's `cancellation_reason` values.
+pub const CARTONA_CANCELLATION_REASONS: &[&str] = &[
+    "out_of_stock",
+    "cannot_deliver_the_order",
+    "supplier_asked_me_to_cancel",
+    "delayed_order",
+    "pending_order_without_action",
+    "removed_items",
+    "supplier_attitude",
+    "missing_items",
+    "expired_products",
+    "different_prices",
+    "different_products",
+];
+
+/// How `map import` matches Cartona products to Odoo products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKey {
+    #[default]
+    InternalProductId,
+    DefaultCode,
+    Barcode,
+}
+
+/// Cartona's own settings, validated.
+#[derive(Debug, Clone)]
+pub struct CartonaSettings {
+    pub match_key: MatchKey,
+    pub pricelist_id: Option<i64>,
+    pub stock_field: String,
+    pub warehouse_id: Option<i64>,
+    pub stock_buffer: u32,
+    pub min_order: Option<u32>,
+    pub max_order: Option<u32>,
+    pub pull_window: Duration,
+    pub page_size: u32,
+    pub poll_overlap: Duration,
+    pub otp_field: Option<String>,
+    pub cancellation_reason: String,
+}
+
+impl RawCartona {
+    fn split(self) -> Result<(RawChannel, CartonaSettings), ConfigError> {
+        let key = |k: &str| format!("channels.cartona.{k}");
+        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str()) {
+            return Err(invalid(&key("stock_field"), format!("{:?} is not one of free_qty, qty_available, virtual_available", self.stock_field)));
+        }
+        if !CARTONA_CANCELLATION_REASONS.contains(&self.cancellation_reason.as_str()) {
+            return Err(invalid(&key("cancellation_reason"), format!("{:?} is not one of Cartona's reasons: {}", self.cancellation_reason, CARTONA_CANCELLATION_REASONS.join(", "))));
+        }
+        if self.page_size == 0 || self.page_size > 500 {
+            return Err(invalid(&key("page_size"), "must be between 1 and 500"));
+        }
+        if let (Some(min), Some(max)) = (self.min_order, self.max_order) {
+            if min > max {
+                return Err(invalid(&key("min_order"), "must not be larger than max_order"));
+            }
+        }
+        if let Some(field) = &self.otp_field {
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(invalid(&key("otp_field"), format!("{field:?} is not an Odoo field name")));
+            }
+        }
+        Ok((
+            RawChannel {
+                enabled: self.enabled,
+                base_url: self.base_url,
+                token: self.token,
+                token_file: self.token_file,
+                token_env: self.token_env,
+                webhook_secret: None,
+                webhook_secret_file: None,
+                webhook_secret_env: None,
+                batch_size: self.batch_size,
+                concurrency: self.concurrency,
+            },
+            CartonaSettings {
+                match_key: self.match_key,
+                pricelist_id: self.pricelist_id,
+                stock_field: self.stock_field,
+                warehouse_id: self.warehouse_id,
+                stock_buffer: self.stock_buffer,
+                min_order: self.min_order,
+                max_order: self.max_order,
+                pull_window: self.pull_window.0,
+                page_size: self.page_size,
+                poll_overlap: self.poll_overlap.0,
+                otp_field: self.otp_field,
+                cancellation_reason: self.cancellation_reason,
+            },
+        ))
+    }
 }
 fn default_concurrency() -> usize {
     2
@@ -530,7 +698,7 @@ impl ChannelKind {
 
     /// Whether this build carries the channel's implementation.
     pub fn implemented(self) -> bool {
-        false
+        matches!(self, ChannelKind::Cartona)
     }
 }
 
@@ -556,6 +724,8 @@ pub struct ChannelConfig {
     pub webhook_secret: Option<Secret>,
     pub batch_size: u32,
     pub concurrency: usize,
+    /// Cartona's own settings (present for the Cartona table).
+    pub cartona: Option<CartonaSettings>,
 }
 
 impl Config {
@@ -699,8 +869,13 @@ impl RawConfig {
 
         let mut channels = Vec::new();
         let raw = self.channels;
+        if let Some(table) = raw.cartona {
+            let (common, settings) = table.split()?;
+            let mut channel = validate_channel(ChannelKind::Cartona, common)?;
+            channel.cartona = Some(settings);
+            channels.push(channel);
+        }
         for (kind, table) in [
-            (ChannelKind::Cartona, raw.cartona),
             (ChannelKind::Medusa, raw.medusa),
             (ChannelKind::Meta, raw.meta),
             (ChannelKind::Sha6er, raw.sha6er),
@@ -783,6 +958,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         webhook_secret,
         batch_size: t.batch_size,
         concurrency: t.concurrency,
+        cartona: None,
     })
 }
 

@@ -40,9 +40,26 @@ impl JobError {
 /// Runs the jobs of one channel.
 pub trait JobHandler: Send + Sync + 'static {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// How many jobs of `kind` one call to [`JobHandler::handle_batch`] takes (bulk endpoints).
+    fn batch_size(&self, _kind: &str) -> usize {
+        1
+    }
+
+    /// Runs jobs of one kind together; one outcome per job, in order, so one bad record does
+    /// not fail the others.
+    fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                out.push(self.handle(job).await);
+            }
+            out
+        })
+    }
 }
 
-/// A channel's handler and how many of its jobs may run at once.
+/// A channel's handler and how many of its calls may run at once.
 #[derive(Clone)]
 pub struct ChannelWorkers {
     pub handler: Arc<dyn JobHandler>,
@@ -109,9 +126,9 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Runs until `shutdown` is cancelled and in-flight jobs are settled.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut running: JoinSet<(i64, String)> = JoinSet::new();
+        let mut running: JoinSet<(Vec<i64>, String)> = JoinSet::new();
         let mut in_flight: HashMap<String, usize> = HashMap::new();
-        let mut job_ids: HashMap<tokio::task::Id, i64> = HashMap::new();
+        let mut job_ids: HashMap<tokio::task::Id, Vec<i64>> = HashMap::new();
         loop {
             Progress::touch(&self.progress.dispatcher_tick);
             // Settle finished jobs first so their slots are free.
@@ -121,23 +138,17 @@ impl WorkerPool {
             if shutdown.is_cancelled() {
                 break;
             }
+            // Room in jobs: free slots times the largest batch the channel takes.
             let room: HashMap<String, usize> = self
                 .channels
                 .iter()
                 .map(|(name, w)| {
-                    (
-                        name.clone(),
-                        w.concurrency
-                            .saturating_sub(*in_flight.get(name).unwrap_or(&0)),
-                    )
+                    let free = w.concurrency.saturating_sub(*in_flight.get(name).unwrap_or(&0));
+                    (name.clone(), free * w.handler.batch_size("*").max(1))
                 })
                 .collect();
             let now = self.clock.now();
-            let claimed = match self
-                .store
-                .run(move |s| queue::claim_due(s, now, &room))
-                .await
-            {
+            let claimed = match self.store.run(move |s| queue::claim_due(s, now, &room)).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the job queue; workers pause");
@@ -145,25 +156,32 @@ impl WorkerPool {
                 }
             };
             let claimed_any = !claimed.is_empty();
-            for job in claimed {
-                let Some(workers) = self.channels.get(&job.channel) else {
+            let mut leftovers = Vec::new();
+            for batch in self.batches(claimed) {
+                let channel = batch[0].channel.clone();
+                let Some(workers) = self.channels.get(&channel) else { continue };
+                let busy = in_flight.entry(channel.clone()).or_default();
+                if *busy >= workers.concurrency {
+                    leftovers.extend(batch.iter().map(|j| j.id));
                     continue;
-                };
-                *in_flight.entry(job.channel.clone()).or_default() += 1;
+                }
+                *busy += 1;
                 let handler = workers.handler.clone();
                 let store = self.store.clone();
                 let retry = self.retry.clone();
                 let progress = self.progress.clone();
                 let clock = self.clock.clone();
-                let id = job.id;
-                let channel = job.channel.clone();
+                let ids: Vec<i64> = batch.iter().map(|j| j.id).collect();
                 let handle = running.spawn(async move {
-                    run_one(&store, handler.as_ref(), &job, &retry, &clock).await;
+                    run_batch(&store, handler.as_ref(), &batch, &retry, &clock).await;
                     Progress::touch(&progress.last_job_finished);
-                    (job.id, job.channel)
+                    (batch.iter().map(|j| j.id).collect::<Vec<_>>(), channel)
                 });
-                job_ids.insert(handle.id(), id);
-                tracing::trace!(job = id, channel, "job started");
+                job_ids.insert(handle.id(), ids);
+            }
+            // Claimed beyond the free slots (several kinds at once): back to waiting, uncounted.
+            if !leftovers.is_empty() {
+                let _ = self.store.run(move |s| leftovers.iter().try_for_each(|id| queue::release(s, *id))).await;
             }
             if claimed_any {
                 continue;
@@ -181,11 +199,24 @@ impl WorkerPool {
         self.drain(running, job_ids).await;
     }
 
+    /// Groups claimed jobs by channel and kind, in claim order, cut to each kind's batch size.
+    fn batches(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
+        let mut groups: Vec<Vec<Job>> = Vec::new();
+        for job in jobs {
+            let size = self.channels.get(&job.channel).map(|w| w.handler.batch_size(&job.kind).max(1)).unwrap_or(1);
+            match groups.iter_mut().find(|g| g[0].channel == job.channel && g[0].kind == job.kind && g.len() < size) {
+                Some(g) => g.push(job),
+                None => groups.push(vec![job]),
+            }
+        }
+        groups
+    }
+
     fn settled(
         &self,
-        done: Result<(tokio::task::Id, (i64, String)), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (Vec<i64>, String)), tokio::task::JoinError>,
         in_flight: &mut HashMap<String, usize>,
-        job_ids: &mut HashMap<tokio::task::Id, i64>,
+        job_ids: &mut HashMap<tokio::task::Id, Vec<i64>>,
     ) {
         let channel = match done {
             Ok((task, (_, channel))) => {
@@ -193,22 +224,25 @@ impl WorkerPool {
                 channel
             }
             Err(e) => {
-                // A handler panicked: the job is dead-lettered rather than retried forever.
-                let id = job_ids.remove(&e.id());
-                tracing::error!(job = ?id, "job handler panicked");
-                if let Some(id) = id {
-                    let retry = self.retry.clone();
+                // A handler panicked: its jobs are dead-lettered rather than retried forever.
+                let ids = job_ids.remove(&e.id()).unwrap_or_default();
+                tracing::error!(jobs = ?ids, "job handler panicked");
+                let mut channel = None;
+                for id in ids {
                     let _ = queue::fail(
                         &self.store,
                         id,
                         RetryClass::Permanent,
                         "the job handler panicked (a bug: please report it)",
-                        &retry,
+                        &self.retry,
                         self.clock.now(),
                     );
                     if let Ok(Some(job)) = queue::get(&self.store, id) {
-                        dec(in_flight, &job.channel);
+                        channel = Some(job.channel);
                     }
+                }
+                if let Some(channel) = channel {
+                    dec(in_flight, &channel);
                 }
                 return;
             }
@@ -229,8 +263,8 @@ impl WorkerPool {
 
     async fn drain(
         &self,
-        mut running: JoinSet<(i64, String)>,
-        mut job_ids: HashMap<tokio::task::Id, i64>,
+        mut running: JoinSet<(Vec<i64>, String)>,
+        mut job_ids: HashMap<tokio::task::Id, Vec<i64>>,
     ) {
         if running.is_empty() {
             return;
@@ -254,7 +288,7 @@ impl WorkerPool {
             }
         }
         running.abort_all();
-        for (_, id) in job_ids {
+        for id in job_ids.into_values().flatten() {
             tracing::warn!(
                 job = id,
                 "job did not finish within the grace period; it will run again at next start"
@@ -272,14 +306,17 @@ fn dec(in_flight: &mut HashMap<String, usize>, channel: &str) {
     }
 }
 
-async fn run_one(
-    store: &Store,
-    handler: &dyn JobHandler,
-    job: &Job,
-    retry: &RetryConfig,
-    clock: &Clock,
-) {
-    let result = handler.handle(job).await;
+async fn run_batch(store: &Store, handler: &dyn JobHandler, jobs: &[Job], retry: &RetryConfig, clock: &Clock) {
+    let results = if jobs.len() == 1 { vec![handler.handle(&jobs[0]).await] } else { handler.handle_batch(jobs).await };
+    for (i, job) in jobs.iter().enumerate() {
+        let result = results.get(i).cloned().unwrap_or_else(|| {
+            Err(JobError::new(RetryClass::Transient, format!("the {} handler gave {} outcomes for {} jobs", job.channel, results.len(), jobs.len())))
+        });
+        record(store, job, result, retry, clock).await;
+    }
+}
+
+async fn record(store: &Store, job: &Job, result: Result<(), JobError>, retry: &RetryConfig, clock: &Clock) {
     let id = job.id;
     match result {
         Ok(()) => {

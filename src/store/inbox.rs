@@ -15,6 +15,7 @@ pub enum Received {
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub id: i64,
+    pub subject: Option<String>,
     pub source: String,
     pub event_id: String,
     pub kind: String,
@@ -25,21 +26,23 @@ pub struct Event {
     pub received_at: i64,
 }
 
-/// Stores an event unless the same (source, event id) is already there.
+/// Stores an event unless the same (source, event id) is already there. `subject` names the
+/// record it is about (an order id), so its events can be taken together.
 pub fn receive(
     store: &Store,
     source: &str,
     event_id: &str,
     kind: &str,
+    subject: Option<&str>,
     payload: &serde_json::Value,
 ) -> Result<Received> {
     let now = now_ms();
     let body = payload.to_string();
     store.write(|tx| {
         let n = tx.execute(
-            "INSERT INTO inbox (source, event_id, kind, payload, state, received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5) \
-             ON CONFLICT (source, event_id) DO NOTHING",
-            params![source, event_id, kind, body, now],
+            "INSERT INTO inbox (source, event_id, kind, payload, state, received_at, subject) \
+             VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
+            params![source, event_id, kind, body, now, subject],
         )?;
         if n == 1 {
             Ok(Received::New(tx.last_insert_rowid()))
@@ -58,6 +61,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     let payload: String = r.get(4)?;
     Ok(Event {
         id: r.get(0)?,
+        subject: r.get(9)?,
         source: r.get(1)?,
         event_id: r.get(2)?,
         kind: r.get(3)?,
@@ -69,7 +73,33 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-const COLUMNS: &str = "id, source, event_id, kind, payload, state, error, attempts, received_at";
+const COLUMNS: &str = "id, source, event_id, kind, payload, state, error, attempts, received_at, subject";
+
+/// The newest event about `subject` that is not done (received or parked).
+pub fn latest_open(store: &Store, source: &str, subject: &str) -> Result<Option<Event>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM inbox WHERE source = ?1 AND subject = ?2 AND state != 'done' ORDER BY id DESC LIMIT 1"
+            ),
+            params![source, subject],
+            from_row,
+        )
+        .optional()?)
+    })
+}
+
+/// Marks every open event about `subject` up to `upto_id` done (the newest one carried them all).
+pub fn close_subject(store: &Store, source: &str, subject: &str, upto_id: i64) -> Result<usize> {
+    let now = now_ms();
+    store.write(|tx| {
+        Ok(tx.execute(
+            "UPDATE inbox SET state = 'done', error = NULL, processed_at = ?4 \
+             WHERE source = ?1 AND subject = ?2 AND id <= ?3 AND state != 'done'",
+            params![source, subject, upto_id, now],
+        )?)
+    })
+}
 
 /// Events not yet processed, oldest first.
 pub fn pending(store: &Store, source: Option<&str>, limit: usize) -> Result<Vec<Event>> {
@@ -153,8 +183,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
         let p = serde_json::json!({"hashed_id": "632717520571"});
-        let a = receive(&s, "cartona", "632717520571", "order", &p).unwrap();
-        let b = receive(&s, "cartona", "632717520571", "order", &p).unwrap();
+        let a = receive(&s, "cartona", "632717520571", "order", Some("632717520571"), &p).unwrap();
+        let b = receive(&s, "cartona", "632717520571", "order", Some("632717520571"), &p).unwrap();
         assert!(matches!(a, Received::New(_)));
         assert_eq!(
             b,

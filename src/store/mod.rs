@@ -3,11 +3,13 @@
 //! read-only (or, for `queue retry`/`map set`, as a second short-lived writer).
 //!
 //! Parts: [`queue`] (durable jobs), [`synclog`] (the operator's log), [`mapping`] (Odoo ids <->
-//! channel ids), [`inbox`] (received events), [`streams`] (cursors and last runs), [`facts`].
+//! channel ids), [`inbox`] (received events), [`orders`] (marketplace orders on both sides),
+//! [`streams`] (cursors and last runs), [`facts`].
 
 pub mod facts;
 pub mod inbox;
 pub mod mapping;
+pub mod orders;
 pub mod queue;
 pub mod streams;
 pub mod synclog;
@@ -18,10 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The migrations, in order. Their position is their version (`PRAGMA user_version`).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
+    ("0002_orders", include_str!("../../migrations/0002_orders.sql")),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -268,6 +270,27 @@ mod tests {
             .read(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO inbox (source, event_id, kind, payload, state, received_at) VALUES ('cartona', 'e1', 'order', '{}', 'received', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let pending = inbox::pending(&store, None, 10).unwrap();
+        assert_eq!((pending.len(), pending[0].subject.clone()), (1, None));
+        orders::seen(&store, "cartona", "1", "CARTONA-1", "pending", None, false).unwrap();
     }
 
     #[test]

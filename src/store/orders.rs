@@ -1,0 +1,165 @@
+//! Marketplace orders as both sides know them: the Odoo `sale.order`, the status the channel
+//! last reported, the status we last sent, and what the operator must still do (an OTP to
+//! record, a return to handle, an edit made after confirmation).
+
+use super::{now_ms, Result, Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChannelOrder {
+    pub channel: String,
+    pub external_id: String,
+    pub reference: String,
+    pub odoo_id: Option<i64>,
+    pub marketplace_status: Option<String>,
+    pub sent_status: Option<String>,
+    pub payload_hash: Option<String>,
+    pub delivered_by: Option<String>,
+    pub needs_otp: bool,
+    /// Never printed: `otp_recorded` says whether there is one.
+    #[serde(skip)]
+    pub otp: Option<String>,
+    pub otp_recorded: bool,
+    pub attention: Option<String>,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "channel, external_id, reference, odoo_id, marketplace_status, sent_status, payload_hash, \
+                       delivered_by, needs_otp, otp, attention, updated_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
+    let otp: Option<String> = r.get(9)?;
+    Ok(ChannelOrder {
+        channel: r.get(0)?,
+        external_id: r.get(1)?,
+        reference: r.get(2)?,
+        odoo_id: r.get(3)?,
+        marketplace_status: r.get(4)?,
+        sent_status: r.get(5)?,
+        payload_hash: r.get(6)?,
+        delivered_by: r.get(7)?,
+        needs_otp: r.get::<_, i64>(8)? != 0,
+        otp_recorded: otp.is_some(),
+        otp,
+        attention: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+pub fn get(store: &Store, channel: &str, external_id: &str) -> Result<Option<ChannelOrder>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM channel_orders WHERE channel = ?1 AND external_id = ?2"),
+            params![channel, external_id],
+            from_row,
+        )
+        .optional()?)
+    })
+}
+
+pub fn by_reference(store: &Store, reference: &str) -> Result<Option<ChannelOrder>> {
+    store.read(|c| {
+        Ok(c.query_row(&format!("SELECT {COLUMNS} FROM channel_orders WHERE reference = ?1"), [reference], from_row)
+            .optional()?)
+    })
+}
+
+/// What the channel just told us about an order.
+pub fn seen(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    reference: &str,
+    status: &str,
+    delivered_by: Option<&str>,
+    needs_otp: bool,
+) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO channel_orders (channel, external_id, reference, marketplace_status, delivered_by, needs_otp, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (channel, external_id) DO UPDATE SET marketplace_status = ?4, delivered_by = COALESCE(?5, delivered_by), \
+             needs_otp = ?6, updated_at = ?7",
+            params![channel, external_id, reference, status, delivered_by, needs_otp as i64, now],
+        )?;
+        Ok(())
+    })
+}
+
+/// The Odoo order exists (and carries the payload with this hash).
+pub fn set_odoo(store: &Store, channel: &str, external_id: &str, odoo_id: i64, payload_hash: &str) -> Result<()> {
+    update(store, channel, external_id, "odoo_id = ?3, payload_hash = ?4", params![channel, external_id, odoo_id, payload_hash])
+}
+
+pub fn set_sent(store: &Store, channel: &str, external_id: &str, status: &str) -> Result<()> {
+    update(store, channel, external_id, "sent_status = ?3", params![channel, external_id, status])
+}
+
+pub fn set_attention(store: &Store, channel: &str, external_id: &str, why: Option<&str>) -> Result<()> {
+    update(store, channel, external_id, "attention = ?3", params![channel, external_id, why])
+}
+
+fn update(store: &Store, channel: &str, external_id: &str, set: &str, p: &[&dyn rusqlite::ToSql]) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        let sql = format!("UPDATE channel_orders SET {set}, updated_at = {now} WHERE channel = ?1 AND external_id = ?2");
+        if tx.execute(&sql, p)? == 0 {
+            return Err(StoreError::NotFound(format!("{channel} order {external_id} is not known")));
+        }
+        Ok(())
+    })
+}
+
+/// Records the retailer's OTP for the order with this reference (or external id).
+pub fn set_otp(store: &Store, reference_or_id: &str, otp: &str) -> Result<ChannelOrder> {
+    let now = now_ms();
+    let otp = otp.to_string();
+    let key = reference_or_id.to_string();
+    store.write(move |tx| {
+        let n = tx.execute(
+            "UPDATE channel_orders SET otp = ?2, updated_at = ?3 WHERE reference = ?1 OR external_id = ?1",
+            params![key, otp, now],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no marketplace order has the reference or id {key:?} (see `marketsync orders`)"
+            )));
+        }
+        Ok(tx.query_row(
+            &format!("SELECT {COLUMNS} FROM channel_orders WHERE reference = ?1 OR external_id = ?1"),
+            [&key],
+            from_row,
+        )?)
+    })
+}
+
+pub fn list(store: &Store, channel: Option<&str>, limit: usize) -> Result<Vec<ChannelOrder>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM channel_orders WHERE (?1 IS NULL OR channel = ?1) ORDER BY updated_at DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![channel, limit as i64], from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_is_tracked_on_both_sides() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        seen(&s, "cartona", "6327", "CARTONA-6327", "pending", Some("delivered_by_supplier"), true).unwrap();
+        set_odoo(&s, "cartona", "6327", 33, "h1").unwrap();
+        set_sent(&s, "cartona", "6327", "approved").unwrap();
+        let o = set_otp(&s, "CARTONA-6327", "123456").unwrap();
+        assert_eq!((o.odoo_id, o.sent_status.as_deref(), o.otp.as_deref()), (Some(33), Some("approved"), Some("123456")));
+        assert!(!serde_json::to_string(&o).unwrap().contains("123456"), "the OTP is never serialized");
+        assert!(set_otp(&s, "CARTONA-0000", "1").is_err());
+        assert!(set_sent(&s, "cartona", "nope", "x").is_err());
+    }
+}
