@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod channel;
 pub mod daemon;
 pub mod demo;
 pub mod odoo;
@@ -23,5 +24,6 @@ pub mod retry;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod webhook;

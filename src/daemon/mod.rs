@@ -30,6 +30,8 @@ pub enum DaemonError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Odoo(#[from] OdooError),
+    #[error("{0}")]
+    Channel(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -162,6 +164,12 @@ impl Daemon {
                 Ok(())
             })
             .await?;
+
+        for started in crate::channel::start_enabled(&self.config, &odoo, &store).await.map_err(DaemonError::Channel)? {
+            tracing::info!(channel = started.name, streams = started.streams.len(), "channel started");
+            self.channels.insert(started.name.to_string(), started.workers);
+            self.streams.extend(started.streams);
+        }
 
         let progress = Arc::new(Progress::default());
         let running_streams = Arc::new(scheduler::Running::default());

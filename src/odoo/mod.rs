@@ -161,8 +161,31 @@ impl OdooClient {
         expect_records(self.call(call).await?)
     }
 
-    /// Reads every record matching `domain`, a page at a time by id keyset (`id > last`,
-    /// ordered by id), handing each page to `on_page`. Memory holds one page, never the set.
+    /// One page of the records matching `domain` whose id is above `after_id`, ordered by id
+    /// (keyset paging: the next page starts after the last id of this one). A page shorter than
+    /// [`OdooClient::page_size`] is the last.
+    pub async fn search_read_after(
+        &self,
+        model: &str,
+        domain: &Domain,
+        fields: &[&str],
+        context: Vec<(String, Value)>,
+        after_id: i64,
+    ) -> Result<Vec<Value>, OdooError> {
+        let mut fields: Vec<&str> = fields.to_vec();
+        if !fields.contains(&"id") {
+            fields.push("id");
+        }
+        let opts = SearchOpts { order: Some("id".into()), limit: Some(self.inner.page_size), offset: None, context };
+        self.search_read(model, &domain.clone().and("id", ">", after_id), &fields, opts).await
+    }
+
+    pub fn page_size(&self) -> usize {
+        self.inner.page_size as usize
+    }
+
+    /// Reads every record matching `domain`, a page at a time by id keyset, handing each page
+    /// to `on_page`. Memory holds one page, never the set.
     pub async fn search_read_pages<F>(
         &self,
         model: &str,
@@ -174,41 +197,19 @@ impl OdooClient {
     where
         F: FnMut(Vec<Value>) -> Result<(), OdooError>,
     {
-        let page = self.inner.page_size;
         let mut last_id = 0i64;
         let mut total = 0usize;
-        let mut fields: Vec<&str> = fields.to_vec();
-        if !fields.contains(&"id") {
-            fields.push("id");
-        }
         loop {
-            let d = domain.clone().and("id", ">", last_id);
-            let rows = self
-                .search_read(
-                    model,
-                    &d,
-                    &fields,
-                    SearchOpts {
-                        order: Some("id".into()),
-                        limit: Some(page),
-                        offset: None,
-                        context: context.clone(),
-                    },
-                )
-                .await?;
+            let rows = self.search_read_after(model, domain, fields, context.clone(), last_id).await?;
             let n = rows.len();
-            if let Some(id) = rows
-                .last()
-                .and_then(|r| r.get("id"))
-                .and_then(Value::as_i64)
-            {
+            if let Some(id) = rows.last().and_then(|r| r.get("id")).and_then(Value::as_i64) {
                 last_id = id;
             }
             total += n;
             if n > 0 {
                 on_page(rows)?;
             }
-            if n < page as usize {
+            if n < self.page_size() {
                 return Ok(total);
             }
         }

@@ -1,0 +1,180 @@
+//! `marketsync map import --channel cartona`: reads the supplier's Cartona products and matches
+//! them to Odoo products by the configured key, then reports matched, unmatched and ambiguous
+//! on both sides. `--dry-run` writes nothing.
+//!
+//! Keys: `internal_product_id` (Cartona's `internal_product_id` is the Odoo product id, as
+//! Cartona's own connector sets it), `default_code` (it is the Odoo SKU), `barcode`.
+
+use super::wire::SupplierProduct;
+use super::CHANNEL;
+use crate::channel::http::HttpClient;
+use crate::config::MatchKey;
+use crate::odoo::{Domain, OdooClient, Value};
+use crate::store::{mapping, Store};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Default, Serialize)]
+pub struct MatchReport {
+    pub cartona_products: usize,
+    pub odoo_products: usize,
+    /// (Odoo product id, Cartona supplier_product_id, key)
+    pub matched: Vec<(i64, String, String)>,
+    pub already_mapped: usize,
+    /// Cartona products no Odoo product matches: (supplier_product_id, key or "")
+    pub unmatched_cartona: Vec<(String, String)>,
+    /// Odoo products (active, sellable) not on Cartona: (id, SKU)
+    pub unmatched_odoo: Vec<(i64, String)>,
+    /// Keys that match more than one product, or pairs that conflict with an existing mapping.
+    pub ambiguous: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Every supplier product on Cartona, page by page.
+pub async fn cartona_products(api: &HttpClient, per_page: usize) -> Result<Vec<SupplierProduct>, String> {
+    let mut out = Vec::new();
+    for page in 1..=10_000u32 {
+        let body = api
+            .get("supplier-product", &[("page", page.to_string()), ("per_page", per_page.to_string())])
+            .await
+            .map_err(|e| e.message)?;
+        let rows = match body {
+            serde_json::Value::Array(rows) => rows,
+            serde_json::Value::Object(ref o) if o.get("data").is_some_and(|d| d.is_array()) => o["data"].as_array().cloned().unwrap_or_default(),
+            other => return Err(format!("Cartona's supplier-product answered something other than a list: {}", other.to_string().chars().take(120).collect::<String>())),
+        };
+        let n = rows.len();
+        for row in rows {
+            out.push(serde_json::from_value::<SupplierProduct>(row.clone()).map_err(|e| format!("a Cartona product is malformed ({e}): {row}"))?);
+        }
+        if n < per_page {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+struct OdooProduct {
+    id: i64,
+    sku: Option<String>,
+    barcode: Option<String>,
+    sellable: bool,
+}
+
+pub async fn import(api: &HttpClient, odoo: &OdooClient, store: &Store, key: MatchKey, dry_run: bool) -> Result<MatchReport, String> {
+    let cartona = cartona_products(api, 100).await?;
+    let mut odoo_products = Vec::new();
+    odoo.search_read_pages(
+        "product.product",
+        &Domain::all(),
+        &["default_code", "barcode", "active", "sale_ok"],
+        vec![("active_test".into(), Value::Bool(false))],
+        |rows| {
+            for r in rows {
+                odoo_products.push(OdooProduct {
+                    id: r.get("id").and_then(Value::as_i64).unwrap_or(0),
+                    sku: r.get("default_code").and_then(Value::as_opt_str).map(str::to_string),
+                    barcode: r.get("barcode").and_then(Value::as_opt_str).map(str::to_string),
+                    sellable: r.get("active").and_then(Value::as_bool).unwrap_or(true) && r.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
+                });
+            }
+            Ok(())
+        },
+    )
+    .await
+    .map_err(|e| format!("reading products from Odoo: {e}"))?;
+
+    let odoo_key = |p: &OdooProduct| -> Option<String> {
+        match key {
+            MatchKey::InternalProductId => Some(p.id.to_string()),
+            MatchKey::DefaultCode => p.sku.clone(),
+            MatchKey::Barcode => p.barcode.clone(),
+        }
+    };
+    let cartona_key = |c: &SupplierProduct| -> Option<String> {
+        match key {
+            MatchKey::InternalProductId | MatchKey::DefaultCode => c.internal_product_id.clone(),
+            MatchKey::Barcode => c.barcode.clone(),
+        }
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+    };
+    let mut by_key: HashMap<String, Vec<&OdooProduct>> = HashMap::new();
+    for p in &odoo_products {
+        if let Some(k) = odoo_key(p) {
+            by_key.entry(k).or_default().push(p);
+        }
+    }
+    let mut cartona_count: HashMap<String, usize> = HashMap::new();
+    for c in &cartona {
+        if let Some(k) = cartona_key(c) {
+            *cartona_count.entry(k).or_default() += 1;
+        }
+    }
+
+    let mut report = MatchReport { cartona_products: cartona.len(), odoo_products: odoo_products.len(), dry_run, ..Default::default() };
+    let mut matched_odoo = std::collections::HashSet::new();
+    for c in &cartona {
+        let Some(k) = cartona_key(c) else {
+            report.unmatched_cartona.push((c.id.clone(), String::new()));
+            continue;
+        };
+        if cartona_count[&k] > 1 {
+            report.ambiguous.push(format!("{} Cartona products share the key {k:?} (one is {})", cartona_count[&k], c.id));
+            continue;
+        }
+        match by_key.get(&k).map(Vec::as_slice) {
+            None | Some([]) => report.unmatched_cartona.push((c.id.clone(), k)),
+            Some([p]) => {
+                matched_odoo.insert(p.id);
+                let existing = mapping::by_odoo(store, CHANNEL, "product", p.id).map_err(|e| e.to_string())?;
+                let existing_ext = mapping::by_external(store, CHANNEL, "product", &c.id).map_err(|e| e.to_string())?;
+                match (existing, existing_ext) {
+                    (Some(m), _) if m.external_id == c.id => report.already_mapped += 1,
+                    (Some(m), _) => report.ambiguous.push(format!("Odoo product {} matches Cartona product {} by {k:?}, but is mapped to {}", p.id, c.id, m.external_id)),
+                    (None, Some(m)) => report.ambiguous.push(format!("Cartona product {} matches Odoo product {} by {k:?}, but is mapped to {}", c.id, p.id, m.odoo_id)),
+                    (None, None) => {
+                        if !dry_run {
+                            mapping::set(store, CHANNEL, "product", "product.product", p.id, &c.id).map_err(|e| e.to_string())?;
+                        }
+                        report.matched.push((p.id, c.id.clone(), k));
+                    }
+                }
+            }
+            Some(many) => report.ambiguous.push(format!(
+                "Cartona product {} matches {} Odoo products by {k:?}: {}",
+                c.id,
+                many.len(),
+                many.iter().map(|p| p.id.to_string()).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+    report.unmatched_odoo = odoo_products
+        .iter()
+        .filter(|p| p.sellable && !matched_odoo.contains(&p.id))
+        .filter(|p| mapping::by_odoo(store, CHANNEL, "product", p.id).ok().flatten().is_none())
+        .map(|p| (p.id, p.sku.clone().unwrap_or_default()))
+        .collect();
+    if dry_run {
+        return Ok(report);
+    }
+    let _ = crate::store::synclog::append(
+        store,
+        crate::store::synclog::Entry::new(
+            crate::store::synclog::Level::Info,
+            "map.import",
+            &format!(
+                "mapped {} product(s); {} already mapped, {} Cartona and {} Odoo unmatched, {} ambiguous",
+                report.matched.len(),
+                report.already_mapped,
+                report.unmatched_cartona.len(),
+                report.unmatched_odoo.len(),
+                report.ambiguous.len()
+            ),
+        )
+        .channel(CHANNEL)
+        .records(report.matched.len() as i64),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(report)
+}

@@ -1,0 +1,745 @@
+//! Cartona (B2B marketplace, Egypt): the supplier-integrations API.
+//!
+//! - Catalog out (`cartona.catalog` every `schedule.catalog_poll`, `cartona.reconcile` on
+//!   `schedule.reconcile`): Odoo products -> `supplier-product/bulk-update` for mapped products,
+//!   only what differs from what was last accepted, `batch_size` per request.
+//! - Orders in (`cartona.orders` every `schedule.orders_poll`): `order/pull-orders` pages ->
+//!   inbox -> one `order` job per order -> Odoo sale order (shared `sync::order_import`) ->
+//!   Cartona status applied -> acknowledged with `synced`.
+//! - Status out (`cartona.status` every `schedule.status_poll`): Odoo confirmations, deliveries
+//!   and cancellations -> `order/update-order-status` (single endpoint when an OTP goes along).
+//! - `map import` matches Cartona's products to Odoo's (see [`matching`]).
+
+pub mod matching;
+pub mod wire;
+
+use crate::channel::http::{ChannelError, HttpClient};
+use crate::channel::Started;
+use crate::config::{CartonaSettings, ChannelConfig, Config};
+use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
+use crate::daemon::workers::{ChannelWorkers, JobError, JobHandler};
+use crate::odoo::profile::Profile;
+use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
+use crate::retry::{Classify, RetryClass};
+use crate::store::queue::{self, Job, NewJob};
+use crate::store::synclog::{self, Entry, Level};
+use crate::store::{inbox, mapping, orders, streams, Store};
+use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
+use crate::sync::order_import::{self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction};
+use futures_util::future::BoxFuture;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wire::{Order, ProductUpdate, StatusUpdate};
+
+pub const CHANNEL: &str = "cartona";
+const NEEDS_OTP: &str = "delivered in Odoo; Cartona needs the retailer's OTP: run `marketsync order otp <reference> <otp>`";
+
+/// A stable 64-bit FNV-1a hash, for "what was last sent" and event ids (stable across builds).
+pub fn fnv(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The Cartona API client: `AuthorizationToken: <token>` (no "Bearer"), JSON both ways.
+pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
+    let token = cfg.token.clone().ok_or("channels.cartona.token is not set")?;
+    let base = cfg.base_url.clone().ok_or("channels.cartona.base_url is not set")?;
+    Ok(HttpClient::new("Cartona", base, Duration::from_secs(30), vec![("AuthorizationToken", token)]))
+}
+
+pub struct Cartona {
+    pub api: HttpClient,
+    pub settings: CartonaSettings,
+    pub batch_size: usize,
+    pub odoo: OdooClient,
+    pub store: Store,
+    pub profile: Profile,
+    pub reader: CatalogReader,
+}
+
+/// Starts the channel: its job handler and its four streams.
+pub async fn start(config: &Config, cfg: &ChannelConfig, odoo: OdooClient, store: Store) -> Result<Started, String> {
+    let settings = cfg.cartona.clone().ok_or("channels.cartona has no Cartona settings")?;
+    let profile = Profile::detect(&odoo).await.map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
+    let reader = CatalogReader {
+        odoo: odoo.clone(),
+        stock_field: settings.stock_field.clone(),
+        warehouse_id: settings.warehouse_id,
+        pricelist_id: settings.pricelist_id,
+    };
+    let cartona = Arc::new(Cartona {
+        api: client(cfg)?,
+        settings,
+        batch_size: cfg.batch_size as usize,
+        odoo,
+        store,
+        profile,
+        reader,
+    });
+    let stream = |name: &str, schedule: &crate::config::Schedule, kind: StreamKind, at_start: bool| StreamSpec {
+        name: format!("{CHANNEL}.{name}"),
+        channel: Some(CHANNEL.into()),
+        schedule: schedule.clone(),
+        run_at_start: at_start,
+        task: Arc::new(CartonaStream { cartona: cartona.clone(), kind }),
+    };
+    let s = &config.schedule;
+    Ok(Started {
+        name: CHANNEL,
+        workers: ChannelWorkers { handler: cartona.clone(), concurrency: cfg.concurrency },
+        streams: vec![
+            stream("catalog", &s.catalog_poll, StreamKind::Catalog, true),
+            stream("reconcile", &s.reconcile, StreamKind::Reconcile, false),
+            stream("orders", &s.orders_poll, StreamKind::Orders, true),
+            stream("status", &s.status_poll, StreamKind::Status, true),
+        ],
+    })
+}
+
+fn job_err(e: ChannelError) -> JobError {
+    JobError::new(e.retry_class(), e.message)
+}
+
+fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64>) {
+    let mut e = Entry::new(level, op, message).channel(CHANNEL);
+    if let Some(n) = records {
+        e = e.records(n);
+    }
+    if let Err(err) = synclog::append(store, e) {
+        tracing::error!(error = %err, "cannot write the sync log");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog out
+// ---------------------------------------------------------------------------------------------
+
+impl Cartona {
+    /// What Cartona should hold for a product.
+    pub fn desired(&self, p: &ProductSnapshot, supplier_product_id: &str) -> ProductUpdate {
+        let stock = (p.stock.floor() - Decimal::from(self.settings.stock_buffer)).max(Decimal::ZERO);
+        let qty = stock.to_i64().unwrap_or(0);
+        let published = p.active && p.sale_ok;
+        ProductUpdate {
+            supplier_product_id: supplier_product_id.to_string(),
+            selling_price: p.price.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero).to_string(),
+            available_stock_quantity: if published { qty } else { 0 },
+            in_stock: published && qty > 0,
+            is_published: published,
+            min_order: self.settings.min_order,
+            max_order: self.settings.max_order,
+        }
+    }
+
+    /// Jobs for the mapped products whose desired state differs from what Cartona last accepted.
+    fn plan(&self, products: &[ProductSnapshot], mappings: &HashMap<i64, mapping::Mapping>) -> Vec<NewJob> {
+        products
+            .iter()
+            .filter_map(|p| {
+                let m = mappings.get(&p.id)?;
+                let mut update = self.desired(p, &m.external_id);
+                // Keep the key stable: format the price with two decimals ("12.50").
+                if let Ok(d) = update.selling_price.parse::<Decimal>() {
+                    update.selling_price = format!("{d:.2}");
+                }
+                let body = serde_json::to_value(&update).ok()?;
+                let hash = fnv(&body.to_string());
+                if m.last_hash.as_deref() == Some(hash.as_str()) {
+                    return None;
+                }
+                Some(NewJob {
+                    channel: CHANNEL.into(),
+                    kind: "product".into(),
+                    key: format!("{CHANNEL}:product:{}", p.id),
+                    payload: serde_json::json!({"mapping_id": m.id, "odoo_id": p.id, "hash": hash, "update": body}),
+                    correlation_id: None,
+                })
+            })
+            .collect()
+    }
+
+    fn mappings(&self) -> Result<HashMap<i64, mapping::Mapping>, String> {
+        Ok(mapping::list(&self.store, Some(CHANNEL), Some("product"), usize::MAX >> 1)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|m| (m.odoo_id, m))
+            .collect())
+    }
+
+    fn enqueue(&self, jobs: &[NewJob]) -> Result<(), String> {
+        if !jobs.is_empty() {
+            queue::enqueue_many(&self.store, jobs).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn catalog_full(&self) -> Result<StreamOutcome, String> {
+        let mappings = self.mappings()?;
+        let mut planned = 0usize;
+        let mut newest: Option<String> = None;
+        let mut failure = None;
+        self.reader
+            .read_all(|page| {
+                for p in &page {
+                    if p.write_date.is_some() && p.write_date > newest {
+                        newest = p.write_date.clone();
+                    }
+                }
+                let jobs = self.plan(&page, &mappings);
+                planned += jobs.len();
+                if let Err(e) = self.enqueue(&jobs) {
+                    failure = Some(e);
+                }
+            })
+            .await
+            .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        // Stock moves are read from the same point on.
+        let last_move = self
+            .odoo
+            .search_read("stock.move", &Domain::all(), &["write_date"], SearchOpts { order: Some("write_date desc".into()), limit: Some(1), ..Default::default() })
+            .await
+            .map_err(|e| format!("reading stock moves from Odoo: {e}"))?;
+        if let Some(d) = last_move.first().and_then(|m| m.get("write_date")).and_then(Value::as_opt_str) {
+            if newest.as_deref().is_none_or(|n| d > n) {
+                newest = Some(d.to_string());
+            }
+        }
+        Ok(StreamOutcome {
+            cursor: Some(newest.unwrap_or_else(|| EPOCH.to_string())),
+            note: (planned > 0).then(|| (format!("full read: {planned} product update(s) to send"), planned as i64)),
+        })
+    }
+
+    async fn catalog_changes(&self) -> Result<StreamOutcome, String> {
+        let cursor = streams::get(&self.store, &format!("{CHANNEL}.catalog")).map_err(|e| e.to_string())?.and_then(|s| s.cursor);
+        let Some(cursor) = cursor else { return self.catalog_full().await };
+        let since = with_overlap(&cursor, self.settings.poll_overlap);
+        let (products, newest) = self.reader.changed_since(&since).await.map_err(|e| format!("reading changes from Odoo: {e}"))?;
+        let jobs = self.plan(&products, &self.mappings()?);
+        self.enqueue(&jobs)?;
+        let cursor = newest.filter(|n| *n > cursor).unwrap_or(cursor);
+        Ok(StreamOutcome {
+            cursor: Some(cursor),
+            note: (!jobs.is_empty()).then(|| (format!("{} product update(s) to send", jobs.len()), jobs.len() as i64)),
+        })
+    }
+
+    async fn push_products(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        let updates: Vec<serde_json::Value> = jobs.iter().map(|j| j.payload["update"].clone()).collect();
+        match self.api.post("supplier-product/bulk-update", &serde_json::Value::Array(updates)).await {
+            Ok(_) => {
+                let results = jobs.iter().map(|j| self.mark_sent(j)).collect();
+                log(&self.store, Level::Info, "catalog.push", &format!("pushed {} product(s)", jobs.len()), Some(jobs.len() as i64));
+                results
+            }
+            // A refused batch: send each alone, so one bad product does not hold back the rest.
+            Err(e) if e.status == Some(400) && jobs.len() > 1 => {
+                let mut out = Vec::with_capacity(jobs.len());
+                for j in jobs {
+                    out.push(match self.api.post("supplier-product/bulk-update", &serde_json::json!([j.payload["update"]])).await {
+                        Ok(_) => self.mark_sent(j),
+                        Err(e) => Err(job_err(e)),
+                    });
+                }
+                out
+            }
+            Err(e) => jobs.iter().map(|_| Err(job_err(e.clone()))).collect(),
+        }
+    }
+
+    fn mark_sent(&self, job: &Job) -> Result<(), JobError> {
+        let id = job.payload["mapping_id"].as_i64().unwrap_or(0);
+        let hash = job.payload["hash"].as_str().unwrap_or("");
+        mapping::mark_sent(&self.store, id, hash).map_err(store_err)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders in
+// ---------------------------------------------------------------------------------------------
+
+/// The default action for each Cartona status (seed 002, API notes).
+pub fn status_action(status: &str) -> StatusAction {
+    match status {
+        "approved" => StatusAction::Confirm,
+        "assigned_to_salesman" => StatusAction::ConfirmAndReserve,
+        "delivered" => StatusAction::Deliver,
+        "cancelled_by_retailer" | "cancelled_by_supplier" | "cancelled" => StatusAction::Cancel,
+        "returned" => StatusAction::Flag,
+        _ => StatusAction::Nothing,
+    }
+}
+
+/// How far along a status is, so we never send Cartona something behind what it knows.
+fn rank(status: &str) -> u8 {
+    match status {
+        "pending" | "editing" => 0,
+        "approved" => 1,
+        "assigned_to_salesman" => 2,
+        "delivered" => 3,
+        "returned" | "cancelled_by_retailer" | "cancelled_by_supplier" | "cancelled" => 4,
+        _ => 0,
+    }
+}
+
+pub fn reference(hashed_id: &str) -> String {
+    format!("CARTONA-{hashed_id}")
+}
+
+fn inbound(order: &Order) -> InboundOrder {
+    let r = &order.retailer;
+    InboundOrder {
+        channel: CHANNEL,
+        external_id: order.hashed_id.clone(),
+        reference: reference(&order.hashed_id),
+        origin: format!("Cartona {}", order.receipt_id.as_deref().unwrap_or(&order.hashed_id)),
+        customer: Customer {
+            key: r.retailer_code.clone(),
+            name: r.retailer_name.clone(),
+            phone: r.retailer_number.clone(),
+            mobile: r.retailer_number2.clone(),
+            email: None,
+            street: r.retailer_address.clone(),
+            notes: r.address_notes.clone(),
+        },
+        lines: order
+            .order_details
+            .iter()
+            .map(|d| InboundLine {
+                product_key: d.supplier_product_id.clone().or_else(|| d.internal_product_id.clone()).unwrap_or_default(),
+                description: d.product_name.clone().unwrap_or_default(),
+                quantity: d.amount,
+                unit_price: d.selling_price,
+            })
+            .collect(),
+        total: order.total_price,
+        note: order.note_message.clone(),
+    }
+}
+
+/// The lines of an order, for telling a real edit from a status change.
+fn lines_hash(order: &Order) -> String {
+    let lines: Vec<String> = order
+        .order_details
+        .iter()
+        .map(|d| format!("{:?}|{:?}|{}|{}", d.supplier_product_id, d.internal_product_id, d.amount.normalize(), d.selling_price.normalize()))
+        .collect();
+    fnv(&lines.join(";"))
+}
+
+impl Cartona {
+    /// Pulls orders page by page into the inbox, one `order` job per changed order.
+    async fn pull_orders(&self) -> Result<StreamOutcome, String> {
+        let now = chrono::Utc::now();
+        let from = now - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
+        let per_page = self.settings.page_size as usize;
+        let (mut pulled, mut new) = (0usize, 0usize);
+        let mut previous_first: Option<String> = None;
+        for page in 1..=1000u32 {
+            let query = [
+                ("page", page.to_string()),
+                ("per_page", per_page.to_string()),
+                ("from", from.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                ("to", now.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            ];
+            let body = self.api.get("order/pull-orders", &query).await.map_err(|e| e.message)?;
+            let serde_json::Value::Array(rows) = body else {
+                return Err(format!("Cartona's order/pull-orders answered something other than a list: {}", crate::odoo::transport::summarize_body(&body.to_string())));
+            };
+            let first = rows.first().map(|r| r.get("hashed_id").map(|v| v.to_string()).unwrap_or_default());
+            if page > 1 && first.is_some() && first == previous_first {
+                log(&self.store, Level::Warn, "orders.pull", "Cartona returned the same page twice; stopped paging", None);
+                break;
+            }
+            previous_first = first;
+            pulled += rows.len();
+            for raw in &rows {
+                if self.receive_order(raw)? {
+                    new += 1;
+                }
+            }
+            if rows.len() < per_page {
+                break;
+            }
+        }
+        Ok(StreamOutcome {
+            cursor: None,
+            note: (new > 0).then(|| (format!("pulled {pulled} order(s), {new} new or changed"), new as i64)),
+        })
+    }
+
+    /// Commits one pulled order to the inbox; true when it is new or changed.
+    fn receive_order(&self, raw: &serde_json::Value) -> Result<bool, String> {
+        let payload_hash = fnv(&raw.to_string());
+        let hashed_id = match raw.get("hashed_id") {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => {
+                // Kept for the operator, set aside with the reason; the other orders go on.
+                let id = format!("malformed:{payload_hash}");
+                if let inbox::Received::New(event) = inbox::receive(&self.store, CHANNEL, &id, "order", None, raw).map_err(|e| e.to_string())? {
+                    let reason = "a Cartona order without a hashed_id was received; it cannot be imported";
+                    inbox::park(&self.store, event, reason).map_err(|e| e.to_string())?;
+                    log(&self.store, Level::Error, "orders.pull", reason, None);
+                }
+                return Ok(false);
+            }
+        };
+        let status = raw.get("status").and_then(|s| s.as_str()).unwrap_or("?");
+        let event_id = format!("{hashed_id}:{status}:{payload_hash}");
+        match inbox::receive(&self.store, CHANNEL, &event_id, "order", Some(&hashed_id), raw).map_err(|e| e.to_string())? {
+            inbox::Received::Duplicate(_) => Ok(false),
+            inbox::Received::New(_) => {
+                queue::enqueue(
+                    &self.store,
+                    NewJob {
+                        channel: CHANNEL.into(),
+                        kind: "order".into(),
+                        key: format!("{CHANNEL}:order:{hashed_id}"),
+                        payload: serde_json::json!({ "hashed_id": hashed_id }),
+                        correlation_id: Some(reference(&hashed_id)),
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Brings the newest received version of one order into Odoo.
+    async fn import_order(&self, job: &Job) -> Result<(), JobError> {
+        let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default().to_string();
+        let Some(event) = inbox::latest_open(&self.store, CHANNEL, &hashed_id).map_err(store_err)? else {
+            return Ok(()); // already processed
+        };
+        let order = match Order::parse(&event.payload) {
+            Ok(o) => o,
+            Err(reason) => return self.park(event.id, &reason),
+        };
+        let reference = reference(&order.hashed_id);
+        orders::seen(&self.store, CHANNEL, &order.hashed_id, &reference, &order.status, order.delivered_by.as_deref(), order.needs_otp())
+            .map_err(store_err)?;
+        if order.status == "editing" {
+            inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
+            log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} is being edited by the retailer; left alone until it is pending again"), None);
+            return Ok(());
+        }
+        let known = orders::get(&self.store, CHANNEL, &order.hashed_id).map_err(store_err)?;
+        let inbound = inbound(&order);
+        let lines = lines_hash(&order);
+        let (id, created) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
+            Imported::Parked(reason) => return self.park(event.id, &reason),
+            Imported::Created(id) => (id, true),
+            Imported::Existing(id) => (id, false),
+        };
+        let (state, untaxed) = order_import::read_order(&self.odoo, id).await?;
+        if created {
+            if let Some(total) = order.total_price {
+                if total.normalize() != untaxed.normalize() {
+                    log(
+                        &self.store,
+                        Level::Warn,
+                        "orders.import",
+                        &format!("order {hashed_id}: Odoo's untaxed total {untaxed} differs from Cartona's total_price {total}; check prices and discounts"),
+                        None,
+                    );
+                }
+            }
+        } else if known.as_ref().and_then(|k| k.payload_hash.as_deref()).is_some_and(|h| h != lines) {
+            if matches!(state.as_str(), "draft" | "sent") {
+                if let Some(problem) = order_import::replace_lines(&self.odoo, &self.store, id, &inbound).await? {
+                    return self.park(event.id, &format!("order {hashed_id} was edited on Cartona, but {problem}"));
+                }
+                log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} was edited on Cartona; the quotation's lines were updated"), None);
+            } else {
+                let why = "edited on Cartona after it was confirmed in Odoo: compare the lines and adjust the Odoo order";
+                orders::set_attention(&self.store, CHANNEL, &hashed_id, Some(why)).map_err(store_err)?;
+                log(&self.store, Level::Warn, "orders.import", &format!("order {hashed_id} {why}"), None);
+            }
+        }
+        let action = status_action(&order.status);
+        order_import::apply_status(&self.odoo, &self.profile, id, &state, action).await?;
+        if action == StatusAction::Flag {
+            let why = format!("Cartona reports the order {}: handle it in Odoo", order.status);
+            orders::set_attention(&self.store, CHANNEL, &hashed_id, Some(&why)).map_err(store_err)?;
+            log(&self.store, Level::Warn, "orders.import", &format!("order {hashed_id}: {why}"), None);
+        }
+        orders::set_odoo(&self.store, CHANNEL, &hashed_id, id, &lines).map_err(store_err)?;
+        // Acknowledge only now that the Odoo order exists: Cartona stops offering it.
+        let ack = StatusUpdate { hashed_id: hashed_id.clone(), status: "synced".into(), cancellation_reason: None, retailer_otp: None };
+        self.api
+            .post("order/update-order-status", &serde_json::json!([ack]))
+            .await
+            .map_err(job_err)?;
+        inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
+        let verb = if created { "imported" } else { "updated" };
+        log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} {verb} as sale.order {id} (Cartona status {})", order.status), Some(1));
+        Ok(())
+    }
+
+    fn park(&self, event: i64, reason: &str) -> Result<(), JobError> {
+        inbox::park(&self.store, event, reason).map_err(store_err)?;
+        log(&self.store, Level::Error, "orders.import", reason, None);
+        Err(JobError::new(RetryClass::Permanent, reason))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status out
+// ---------------------------------------------------------------------------------------------
+
+impl Cartona {
+    /// Finds Odoo-side changes of Cartona orders and queues the statuses Cartona must hear.
+    async fn detect_status(&self) -> Result<StreamOutcome, String> {
+        let name = format!("{CHANNEL}.status");
+        let cursor = streams::get(&self.store, &name).map_err(|e| e.to_string())?.and_then(|s| s.cursor).unwrap_or_else(|| EPOCH.to_string());
+        let since = with_overlap(&cursor, self.settings.poll_overlap);
+        let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
+        let mut fields = vec!["client_order_ref", "state", "write_date"];
+        if let Some(f) = &self.settings.otp_field {
+            fields.push(f.as_str());
+        }
+        let mut changed = self
+            .odoo
+            .search_read(
+                "sale.order",
+                &Domain::all().and("client_order_ref", "=like", "CARTONA-%").and("write_date", ">=", since.as_str()),
+                &fields,
+                SearchOpts::default(),
+            )
+            .await
+            .map_err(odoo_err)?;
+        let pickings = self
+            .odoo
+            .search_read(
+                "stock.picking",
+                &Domain::all()
+                    .and("sale_id.client_order_ref", "=like", "CARTONA-%")
+                    .and("picking_type_code", "=", "outgoing")
+                    .and("write_date", ">=", since.as_str()),
+                &["sale_id", "write_date"],
+                SearchOpts::default(),
+            )
+            .await
+            .map_err(odoo_err)?;
+        let mut newest = cursor.clone();
+        for r in changed.iter().chain(pickings.iter()) {
+            if let Some(d) = r.get("write_date").and_then(Value::as_opt_str) {
+                if d > newest.as_str() {
+                    newest = d.to_string();
+                }
+            }
+        }
+        let mut ids: Vec<i64> = changed.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect();
+        let extra: Vec<i64> = pickings.iter().filter_map(|p| p.get("sale_id").and_then(Value::as_id)).filter(|id| !ids.contains(id)).collect();
+        if !extra.is_empty() {
+            changed.extend(self.odoo.read("sale.order", &extra, &fields).await.map_err(odoo_err)?);
+            ids.extend(extra);
+        }
+        if ids.is_empty() {
+            return Ok(StreamOutcome { cursor: Some(newest), note: None });
+        }
+        let all_pickings = self
+            .odoo
+            .search_read(
+                "stock.picking",
+                &Domain::all().and("sale_id", "in", ids).and("picking_type_code", "=", "outgoing"),
+                &["sale_id", "state"],
+                SearchOpts::default(),
+            )
+            .await
+            .map_err(odoo_err)?;
+        let mut jobs = Vec::new();
+        for so in &changed {
+            let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
+            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else { continue };
+            let Some(known) = orders::by_reference(&self.store, reference).map_err(|e| e.to_string())? else { continue };
+            let states: Vec<&str> = all_pickings
+                .iter()
+                .filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id))
+                .filter_map(|p| p.get("state").and_then(Value::as_str))
+                .collect();
+            let target = match so.get("state").and_then(Value::as_str) {
+                Some("cancel") => "cancelled_by_supplier",
+                Some("sale" | "done") if !states.is_empty() && states.iter().all(|s| matches!(*s, "done" | "cancel")) && states.contains(&"done") => "delivered",
+                Some("sale" | "done") => "approved",
+                _ => continue,
+            };
+            let known_rank = rank(known.marketplace_status.as_deref().unwrap_or("pending")).max(rank(known.sent_status.as_deref().unwrap_or("pending")));
+            if rank(target) <= known_rank {
+                continue;
+            }
+            if known.delivered_by.as_deref() == Some("delivered_by_cartona") && target != "cancelled_by_supplier" {
+                continue; // Cartona delivers these itself: only a cancellation is ours to report.
+            }
+            if target == "delivered" && known.needs_otp {
+                if let Some(otp) = self.settings.otp_field.as_deref().and_then(|f| so.get(f)).and_then(Value::as_opt_str) {
+                    orders::set_otp(&self.store, reference, otp).map_err(|e| e.to_string())?;
+                } else if !known.otp_recorded {
+                    if known.attention.as_deref() != Some(NEEDS_OTP) {
+                        orders::set_attention(&self.store, CHANNEL, &known.external_id, Some(NEEDS_OTP)).map_err(|e| e.to_string())?;
+                        log(&self.store, Level::Warn, "status.detect", &format!("order {reference} {NEEDS_OTP}"), None);
+                    }
+                    continue;
+                }
+            }
+            jobs.push(status_job(&known.external_id, target));
+        }
+        self.enqueue(&jobs)?;
+        Ok(StreamOutcome {
+            cursor: Some(newest),
+            note: (!jobs.is_empty()).then(|| (format!("{} status update(s) to send", jobs.len()), jobs.len() as i64)),
+        })
+    }
+
+    async fn send_statuses(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        let mut results: Vec<Option<Result<(), JobError>>> = vec![None; jobs.len()];
+        let mut bulk = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default().to_string();
+            let status = job.payload["status"].as_str().unwrap_or_default().to_string();
+            let known = match orders::get(&self.store, CHANNEL, &hashed_id) {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    results[i] = Some(Err(JobError::new(RetryClass::Permanent, format!("order {hashed_id} is not known to marketsync"))));
+                    continue;
+                }
+                Err(e) => {
+                    results[i] = Some(Err(store_err(e)));
+                    continue;
+                }
+            };
+            let update = StatusUpdate {
+                hashed_id: hashed_id.clone(),
+                status: status.clone(),
+                cancellation_reason: (status == "cancelled_by_supplier").then(|| self.settings.cancellation_reason.clone()),
+                retailer_otp: if status == "delivered" && known.needs_otp { known.otp.clone() } else { None },
+            };
+            if status == "delivered" && known.needs_otp {
+                if update.retailer_otp.is_none() {
+                    results[i] = Some(Err(JobError::new(RetryClass::Permanent, format!("order {hashed_id}: {NEEDS_OTP}"))));
+                    continue;
+                }
+                // The single-order endpoint reports a refused OTP; the bulk one would not.
+                let r = self.api.post(&format!("order/update-order-status/{hashed_id}"), &serde_json::to_value(&update).unwrap_or_default()).await;
+                results[i] = Some(r.map_err(job_err).and_then(|_| self.status_sent(&hashed_id, &status)));
+            } else {
+                bulk.push((i, update));
+            }
+        }
+        if !bulk.is_empty() {
+            let body = serde_json::Value::Array(bulk.iter().map(|(_, u)| serde_json::to_value(u).unwrap_or_default()).collect());
+            let r = self.api.post("order/update-order-status", &body).await;
+            for (i, u) in &bulk {
+                results[*i] = Some(match &r {
+                    Ok(_) => self.status_sent(&u.hashed_id, &u.status),
+                    Err(e) => Err(job_err(e.clone())),
+                });
+            }
+        }
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(JobError::new(RetryClass::Transient, "status not sent")))).collect()
+    }
+
+    fn status_sent(&self, hashed_id: &str, status: &str) -> Result<(), JobError> {
+        orders::set_sent(&self.store, CHANNEL, hashed_id, status).map_err(store_err)?;
+        orders::set_attention(&self.store, CHANNEL, hashed_id, None).map_err(store_err)?;
+        log(&self.store, Level::Info, "status.send", &format!("order {hashed_id}: sent {status} to Cartona"), Some(1));
+        Ok(())
+    }
+}
+
+/// The job that tells Cartona an order's new status (the OTP is read at send time, never queued).
+pub fn status_job(hashed_id: &str, status: &str) -> NewJob {
+    NewJob {
+        channel: CHANNEL.into(),
+        kind: "status".into(),
+        key: format!("{CHANNEL}:status:{hashed_id}"),
+        payload: serde_json::json!({ "hashed_id": hashed_id, "status": status }),
+        correlation_id: Some(reference(hashed_id)),
+    }
+}
+
+/// After the operator recorded an OTP: queue the delivery status that was waiting for it.
+pub fn otp_recorded(store: &Store, order: &orders::ChannelOrder) -> crate::store::Result<bool> {
+    if order.attention.as_deref() == Some(NEEDS_OTP) {
+        queue::enqueue(store, status_job(&order.external_id, "delivered"))?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring
+// ---------------------------------------------------------------------------------------------
+
+impl JobHandler for Cartona {
+    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            match job.kind.as_str() {
+                "order" => self.import_order(job).await,
+                "product" => self.push_products(std::slice::from_ref(job)).await.remove(0),
+                "status" => self.send_statuses(std::slice::from_ref(job)).await.remove(0),
+                other => Err(JobError::new(RetryClass::Permanent, format!("unknown Cartona job kind {other:?}"))),
+            }
+        })
+    }
+
+    fn batch_size(&self, kind: &str) -> usize {
+        match kind {
+            "order" => 1,
+            _ => self.batch_size,
+        }
+    }
+
+    fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
+        Box::pin(async move {
+            match jobs[0].kind.as_str() {
+                "product" => self.push_products(jobs).await,
+                "status" => self.send_statuses(jobs).await,
+                _ => {
+                    let mut out = Vec::new();
+                    for j in jobs {
+                        out.push(self.handle(j).await);
+                    }
+                    out
+                }
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum StreamKind {
+    Catalog,
+    Reconcile,
+    Orders,
+    Status,
+}
+
+struct CartonaStream {
+    cartona: Arc<Cartona>,
+    kind: StreamKind,
+}
+
+impl StreamTask for CartonaStream {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+        Box::pin(async move {
+            match self.kind {
+                StreamKind::Catalog => self.cartona.catalog_changes().await,
+                StreamKind::Reconcile => self.cartona.catalog_full().await.map(|o| StreamOutcome { cursor: None, note: o.note }),
+                StreamKind::Orders => self.cartona.pull_orders().await,
+                StreamKind::Status => self.cartona.detect_status().await,
+            }
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! Cartona's JSON, as the real supplier-integrations API sends and accepts it (see
+//! fixtures/cartona/): ids that may be numbers or strings, prices in EGP major units as numbers
+//! or strings, nulls where a field is unset. Parsing is lenient about representation and strict
+//! about meaning: an order without lines or with a negative price is refused with the reason.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A string id that Cartona may send as a number.
+fn de_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string or number id, found {other}"))),
+    }
+}
+
+fn de_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        other => return Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+    })
+}
+
+/// A money amount or quantity: a JSON number or a numeric string.
+pub fn decimal_of(v: &serde_json::Value) -> Option<Decimal> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Decimal::from)
+            .or_else(|| n.as_f64().and_then(crate::odoo::value::float_to_decimal)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn de_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    decimal_of(&v).ok_or_else(|| serde::de::Error::custom(format!("expected a number, found {v}")))
+}
+
+fn de_opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    decimal_of(&v).map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected a number, found {v}")))
+}
+
+/// An order as `order/pull-orders` returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    #[serde(deserialize_with = "de_string")]
+    pub hashed_id: String,
+    pub status: String,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub delivered_by: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_decimal")]
+    pub total_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "de_opt_decimal")]
+    pub installment_cost: Option<Decimal>,
+    #[serde(default, deserialize_with = "de_opt_decimal")]
+    pub wallet_top_up: Option<Decimal>,
+    #[serde(default, deserialize_with = "de_opt_decimal")]
+    pub cartona_credit: Option<Decimal>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub receipt_id: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub note_message: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub estimated_delivery_day: Option<String>,
+    pub retailer: Retailer,
+    pub order_details: Vec<Detail>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Retailer {
+    pub retailer_name: String,
+    #[serde(deserialize_with = "de_string")]
+    pub retailer_code: String,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub retailer_number: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub retailer_number2: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub retailer_address: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub address_notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Detail {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub supplier_product_id: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub internal_product_id: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub product_name: Option<String>,
+    #[serde(deserialize_with = "de_decimal")]
+    pub amount: Decimal,
+    #[serde(deserialize_with = "de_decimal")]
+    pub selling_price: Decimal,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub comment: Option<String>,
+}
+
+impl Order {
+    /// Parses and checks an order; the error says what is wrong with which order.
+    pub fn parse(raw: &serde_json::Value) -> Result<Order, String> {
+        let id = raw.get("hashed_id").map(|v| v.to_string()).unwrap_or_else(|| "(no hashed_id)".into());
+        let order: Order = serde_json::from_value(raw.clone()).map_err(|e| format!("Cartona order {id} is malformed: {e}"))?;
+        if order.hashed_id.trim().is_empty() {
+            return Err("a Cartona order has an empty hashed_id".into());
+        }
+        if order.order_details.is_empty() {
+            return Err(format!("Cartona order {} has no lines", order.hashed_id));
+        }
+        for line in &order.order_details {
+            if line.amount <= Decimal::ZERO || line.selling_price < Decimal::ZERO {
+                return Err(format!(
+                    "Cartona order {} has a line with amount {} and price {}: amounts must be positive and prices not negative",
+                    order.hashed_id, line.amount, line.selling_price
+                ));
+            }
+            if line.supplier_product_id.is_none() && line.internal_product_id.is_none() {
+                return Err(format!("Cartona order {} has a line without supplier_product_id or internal_product_id", order.hashed_id));
+            }
+        }
+        Ok(order)
+    }
+
+    /// Installment and wallet-top-up orders need the retailer's OTP to be marked delivered.
+    pub fn needs_otp(&self) -> bool {
+        [self.installment_cost, self.wallet_top_up].iter().any(|v| v.is_some_and(|d| d > Decimal::ZERO))
+    }
+
+    pub fn delivered_by_cartona(&self) -> bool {
+        self.delivered_by.as_deref() == Some("delivered_by_cartona")
+    }
+}
+
+/// A row of `GET supplier-product`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupplierProduct {
+    #[serde(deserialize_with = "de_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub internal_product_id: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub barcode: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub product_name: Option<String>,
+}
+
+/// One item of `POST supplier-product/bulk-update`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProductUpdate {
+    pub supplier_product_id: String,
+    /// EGP, major units, as a string with two decimals.
+    pub selling_price: String,
+    pub available_stock_quantity: i64,
+    pub in_stock: bool,
+    pub is_published: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min_order: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_order: Option<u32>,
+}
+
+/// One item of `POST order/update-order-status` (or the body of the single-order endpoint).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub hashed_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cancellation_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retailer_otp: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/fixtures/cartona/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_documented_order_parses() {
+        let o = Order::parse(&fixture("order-documented.json")).unwrap();
+        assert_eq!(o.hashed_id, "GMNvpbLM");
+        assert_eq!(o.retailer.retailer_name, "حياه ماركت");
+        assert_eq!(o.total_price, Some(Decimal::from(3040)));
+        assert!(o.needs_otp() && o.delivered_by_cartona());
+        assert_eq!(o.order_details[0].supplier_product_id.as_deref(), Some("110774"));
+    }
+
+    #[test]
+    fn bad_orders_are_refused_with_the_reason() {
+        let mut raw = fixture("order-documented.json");
+        raw["order_details"] = serde_json::json!([]);
+        assert_eq!(Order::parse(&raw).unwrap_err(), "Cartona order GMNvpbLM has no lines");
+        let mut raw = fixture("order-documented.json");
+        raw["order_details"][0]["selling_price"] = serde_json::json!("abc");
+        assert!(Order::parse(&raw).unwrap_err().starts_with("Cartona order \"GMNvpbLM\" is malformed"));
+        assert!(Order::parse(&serde_json::json!("not an order")).is_err());
+    }
+}

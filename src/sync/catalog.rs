@@ -1,0 +1,179 @@
+//! What Odoo says each product should look like on a channel: price, stock, published or not.
+//! Read in pages by id keyset (full reads) or by change cursor: products whose `write_date`
+//! moved, plus products whose stock moved (stock does not touch the product's `write_date`).
+
+use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
+use rust_decimal::Decimal;
+use std::collections::{BTreeSet, HashMap};
+
+/// One product as a channel needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductSnapshot {
+    pub id: i64,
+    pub default_code: Option<String>,
+    pub barcode: Option<String>,
+    pub name: String,
+    pub price: Decimal,
+    pub stock: Decimal,
+    pub active: bool,
+    pub sale_ok: bool,
+    pub write_date: Option<String>,
+}
+
+pub struct CatalogReader {
+    pub odoo: OdooClient,
+    /// `free_qty`, `qty_available` or `virtual_available`.
+    pub stock_field: String,
+    pub warehouse_id: Option<i64>,
+    pub pricelist_id: Option<i64>,
+}
+
+/// Odoo datetimes compare as text; this one sorts before any real one.
+pub const EPOCH: &str = "1970-01-01 00:00:00";
+
+/// `cursor` minus `overlap`, as an Odoo datetime string.
+pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> String {
+    match chrono::NaiveDateTime::parse_from_str(cursor, "%Y-%m-%d %H:%M:%S") {
+        Ok(t) => (t - chrono::Duration::from_std(overlap).unwrap_or_default()).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => EPOCH.to_string(),
+    }
+}
+
+impl CatalogReader {
+    fn fields(&self) -> Vec<&str> {
+        vec!["default_code", "barcode", "name", "list_price", "active", "sale_ok", "write_date", self.stock_field.as_str()]
+    }
+
+    fn context(&self) -> Vec<(String, Value)> {
+        let mut ctx = vec![("active_test".to_string(), Value::Bool(false))];
+        if let Some(w) = self.warehouse_id {
+            // `warehouse` up to 16, `warehouse_id` from 17: both are harmless elsewhere.
+            ctx.push(("warehouse".into(), Value::Int(w)));
+            ctx.push(("warehouse_id".into(), Value::Int(w)));
+        }
+        ctx
+    }
+
+    fn snapshot(&self, row: &Value) -> ProductSnapshot {
+        let s = |k: &str| row.get(k).and_then(Value::as_opt_str).map(str::to_string);
+        ProductSnapshot {
+            id: row.get("id").and_then(Value::as_i64).unwrap_or(0),
+            default_code: s("default_code"),
+            barcode: s("barcode"),
+            name: s("name").unwrap_or_default(),
+            price: row.get("list_price").and_then(Value::as_decimal).unwrap_or_default(),
+            stock: row.get(&self.stock_field).and_then(Value::as_decimal).unwrap_or_default(),
+            active: row.get("active").and_then(Value::as_bool).unwrap_or(true),
+            sale_ok: row.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
+            write_date: s("write_date"),
+        }
+    }
+
+    /// Replaces list prices with the pricelist's fixed prices where it has one.
+    async fn apply_pricelist(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
+        let Some(pricelist) = self.pricelist_id else { return Ok(()) };
+        if products.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+        let items = self
+            .odoo
+            .search_read(
+                "product.pricelist.item",
+                &Domain::all()
+                    .and("pricelist_id", "=", pricelist)
+                    .and("applied_on", "=", "0_product_variant")
+                    .and("compute_price", "=", "fixed")
+                    .and("product_id", "in", ids),
+                &["product_id", "fixed_price"],
+                SearchOpts::default(),
+            )
+            .await?;
+        let fixed: HashMap<i64, Decimal> = items
+            .iter()
+            .filter_map(|i| Some((i.get("product_id")?.as_id()?, i.get("fixed_price")?.as_decimal()?)))
+            .collect();
+        for p in products.iter_mut() {
+            if let Some(price) = fixed.get(&p.id) {
+                p.price = *price;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every product (archived ones too), a page at a time; one page in memory at once.
+    pub async fn read_all<F>(&self, mut on_page: F) -> Result<usize, OdooError>
+    where
+        F: FnMut(Vec<ProductSnapshot>),
+    {
+        let (mut after, mut total) = (0, 0);
+        loop {
+            let rows = self.odoo.search_read_after("product.product", &Domain::all(), &self.fields(), self.context(), after).await?;
+            let n = rows.len();
+            let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
+            after = snaps.last().map(|s| s.id).unwrap_or(after);
+            total += n;
+            self.apply_pricelist(&mut snaps).await?;
+            if n > 0 {
+                on_page(snaps);
+            }
+            if n < self.odoo.page_size() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Products changed since `since` (already overlapped), and the newest `write_date` seen.
+    pub async fn changed_since(&self, since: &str) -> Result<(Vec<ProductSnapshot>, Option<String>), OdooError> {
+        let mut newest: Option<String> = None;
+        let mut bump = |d: Option<&str>| {
+            if let Some(d) = d {
+                if newest.as_deref().is_none_or(|n| d > n) {
+                    newest = Some(d.to_string());
+                }
+            }
+        };
+        let mut by_id: BTreeSet<i64> = BTreeSet::new();
+        let mut products = Vec::new();
+        let mut rows_seen = Vec::new();
+        self.odoo
+            .search_read_pages("product.product", &Domain::all().and("write_date", ">=", since), &self.fields(), self.context(), |rows| {
+                rows_seen.extend(rows);
+                Ok(())
+            })
+            .await?;
+        for row in &rows_seen {
+            let snap = self.snapshot(row);
+            bump(snap.write_date.as_deref());
+            by_id.insert(snap.id);
+            products.push(snap);
+        }
+        let mut moved = BTreeSet::new();
+        self.odoo
+            .search_read_pages("stock.move", &Domain::all().and("write_date", ">=", since), &["product_id", "write_date"], vec![], |rows| {
+                for m in rows {
+                    bump(m.get("write_date").and_then(Value::as_opt_str));
+                    if let Some(p) = m.get("product_id").and_then(Value::as_id) {
+                        moved.insert(p);
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        let missing: Vec<i64> = moved.into_iter().filter(|id| !by_id.contains(id)).collect();
+        for chunk in missing.chunks(1000) {
+            let rows = self
+                .odoo
+                .search_read(
+                    "product.product",
+                    &Domain::all().and("id", "in", chunk.to_vec()),
+                    &self.fields(),
+                    SearchOpts { context: self.context(), ..Default::default() },
+                )
+                .await?;
+            products.extend(rows.iter().map(|r| self.snapshot(r)));
+        }
+        self.apply_pricelist(&mut products).await?;
+        Ok((products, newest))
+    }
+}

@@ -1,0 +1,6 @@
+//! The sync engine's channel-independent parts: turning inbound marketplace orders into Odoo
+//! sale orders (exactly once) and applying marketplace statuses to them, the catalog snapshot
+//! every channel plans from, and money.
+
+pub mod catalog;
+pub mod order_import;
