@@ -62,6 +62,9 @@ pub enum Command {
     /// Id mappings between Odoo and the channels.
     #[command(subcommand)]
     Map(map::MapCommand),
+    /// Marketplace orders: where each stands, and the retailer OTPs Cartona needs.
+    #[command(subcommand)]
+    Order(OrderCommand),
     /// Log in to Odoo and reach every enabled channel; one line each.
     Check {
         #[arg(long)]
@@ -78,6 +81,25 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// Orders known to marketsync, newest first, with what needs the operator.
+    List {
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the retailer's delivery OTP (installment and wallet-top-up Cartona orders).
+    Otp {
+        /// The order's reference (CARTONA-<hashed_id>) or hashed_id.
+        reference: String,
+        otp: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the file without touching the network; exits non-zero on the first error.
     Check,
@@ -87,6 +109,8 @@ pub enum ConfigCommand {
 pub enum SimCommand {
     /// An in-memory Odoo speaking XML-RPC, JSON-RPC and JSON-2.
     Odoo(crate::sim::odoo::SimArgs),
+    /// Cartona's supplier-integrations API.
+    Cartona(crate::sim::cartona::SimArgs),
 }
 
 /// Parses the command line, runs the command, returns the process exit code.
@@ -191,6 +215,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let config = load(&cli)?;
             map::run(&config, cmd)
         }
+        Command::Order(cmd) => {
+            let config = load(&cli)?;
+            order(&config, cmd)
+        }
+        Command::Sim(SimCommand::Cartona(args)) => {
+            crate::telemetry::init("info", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            runtime()?.block_on(crate::sim::cartona::serve_cli(args.clone()))?;
+            Ok(0)
+        }
         Command::Check { json } => {
             let config = load(&cli)?;
             crate::telemetry::init(
@@ -214,6 +247,52 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
             runtime()?.block_on(crate::demo::run(args.clone()))
+        }
+    }
+}
+
+fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
+    use crate::store::orders;
+    match cmd {
+        OrderCommand::List { channel, limit, json } => {
+            let store = open_for_reading(config)?;
+            let rows = orders::list(&store, channel.as_deref(), *limit)?;
+            if *json {
+                render::print_json(&rows)?;
+                return Ok(0);
+            }
+            let mut t = render::Table::new(&["CHANNEL", "REFERENCE", "ODOO", "MARKETPLACE", "SENT", "NEEDS", "UPDATED"]);
+            for o in &rows {
+                let needs = o.attention.clone().unwrap_or_else(|| if o.needs_otp && !o.otp_recorded { "OTP at delivery".into() } else { "-".into() });
+                t.row(vec![
+                    (o.channel.clone(), render::Tone::Plain),
+                    (o.reference.clone(), render::Tone::Plain),
+                    (o.odoo_id.map(|i| format!("sale.order {i}")).unwrap_or_else(|| "-".into()), render::Tone::Plain),
+                    (o.marketplace_status.clone().unwrap_or_default(), render::Tone::Plain),
+                    (o.sent_status.clone().unwrap_or_else(|| "-".into()), render::Tone::Plain),
+                    (render::clip(&needs, 70), if o.attention.is_some() { render::Tone::Warn } else { render::Tone::Plain }),
+                    (render::when(Some(o.updated_at)), render::Tone::Plain),
+                ]);
+            }
+            print!("{}", t.render());
+            if rows.is_empty() {
+                println!("(no orders)");
+            }
+            Ok(0)
+        }
+        OrderCommand::Otp { reference, otp } => {
+            if otp.trim().is_empty() || !otp.chars().all(|c| c.is_ascii_alphanumeric()) {
+                anyhow::bail!("the OTP must be letters and digits, as the retailer gave it");
+            }
+            let store = open_for_writing(config)?;
+            let order = orders::set_otp(&store, reference.trim(), otp.trim())?;
+            let queued = crate::channel::cartona::otp_recorded(&store, &order)?;
+            println!(
+                "OTP recorded for {}{}",
+                order.reference,
+                if queued { "; the delivered status is queued for Cartona" } else { "; it is sent when the delivery is validated in Odoo" }
+            );
+            Ok(0)
         }
     }
 }

@@ -3,5 +3,6 @@
 //! speak the real protocols (Python's `xmlrpc.client` works against the Odoo one) and are held
 //! to the recordings in `fixtures/`.
 
+pub mod cartona;
 pub mod faults;
 pub mod odoo;
