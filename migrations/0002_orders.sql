@@ -20,3 +20,6 @@ CREATE UNIQUE INDEX channel_orders_reference ON channel_orders (reference);
 
 ALTER TABLE inbox ADD COLUMN subject TEXT;
 CREATE INDEX inbox_subject ON inbox (source, subject, state);
+
+-- The planner asks whether the same value already died for a record (no retry storm).
+CREATE INDEX jobs_key_state ON jobs (coalesce_key, state);

@@ -587,23 +587,43 @@ pub struct CartonaSettings {
 impl RawCartona {
     fn split(self) -> Result<(RawChannel, CartonaSettings), ConfigError> {
         let key = |k: &str| format!("channels.cartona.{k}");
-        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str()) {
-            return Err(invalid(&key("stock_field"), format!("{:?} is not one of free_qty, qty_available, virtual_available", self.stock_field)));
+        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
+        {
+            return Err(invalid(
+                &key("stock_field"),
+                format!(
+                    "{:?} is not one of free_qty, qty_available, virtual_available",
+                    self.stock_field
+                ),
+            ));
         }
         if !CARTONA_CANCELLATION_REASONS.contains(&self.cancellation_reason.as_str()) {
-            return Err(invalid(&key("cancellation_reason"), format!("{:?} is not one of Cartona's reasons: {}", self.cancellation_reason, CARTONA_CANCELLATION_REASONS.join(", "))));
+            return Err(invalid(
+                &key("cancellation_reason"),
+                format!(
+                    "{:?} is not one of Cartona's reasons: {}",
+                    self.cancellation_reason,
+                    CARTONA_CANCELLATION_REASONS.join(", ")
+                ),
+            ));
         }
         if self.page_size == 0 || self.page_size > 500 {
             return Err(invalid(&key("page_size"), "must be between 1 and 500"));
         }
         if let (Some(min), Some(max)) = (self.min_order, self.max_order) {
             if min > max {
-                return Err(invalid(&key("min_order"), "must not be larger than max_order"));
+                return Err(invalid(
+                    &key("min_order"),
+                    "must not be larger than max_order",
+                ));
             }
         }
         if let Some(field) = &self.otp_field {
             if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(invalid(&key("otp_field"), format!("{field:?} is not an Odoo field name")));
+                return Err(invalid(
+                    &key("otp_field"),
+                    format!("{field:?} is not an Odoo field name"),
+                ));
             }
         }
         Ok((

@@ -14,9 +14,9 @@
 //! - [`demo`]: `marketsync demo`, the real daemon against the simulators.
 //! - [`telemetry`]: tracing setup (text, JSON, journald-friendly).
 
+pub mod channel;
 pub mod cli;
 pub mod config;
-pub mod channel;
 pub mod daemon;
 pub mod demo;
 pub mod odoo;

@@ -19,7 +19,11 @@ pub struct ChannelError {
 
 impl ChannelError {
     pub fn new(class: RetryClass, message: impl Into<String>) -> Self {
-        ChannelError { class, message: scrub(&message.into()), status: None }
+        ChannelError {
+            class,
+            message: scrub(&message.into()),
+            status: None,
+        }
     }
 }
 
@@ -39,7 +43,12 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new(name: &'static str, base: url::Url, timeout: Duration, headers: Vec<(&'static str, Secret)>) -> HttpClient {
+    pub fn new(
+        name: &'static str,
+        base: url::Url,
+        timeout: Duration,
+        headers: Vec<(&'static str, Secret)>,
+    ) -> HttpClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -52,7 +61,13 @@ impl HttpClient {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        HttpClient { name, http, base, headers, requests: AtomicU64::new(0) }
+        HttpClient {
+            name,
+            http,
+            base,
+            headers,
+            requests: AtomicU64::new(0),
+        }
     }
 
     pub fn requests_made(&self) -> u64 {
@@ -60,43 +75,72 @@ impl HttpClient {
     }
 
     fn url(&self, path: &str) -> Result<url::Url, ChannelError> {
-        self.base
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| ChannelError::new(RetryClass::Permanent, format!("bad {} path {path:?}: {e}", self.name)))
+        self.base.join(path.trim_start_matches('/')).map_err(|e| {
+            ChannelError::new(
+                RetryClass::Permanent,
+                format!("bad {} path {path:?}: {e}", self.name),
+            )
+        })
     }
 
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<serde_json::Value, ChannelError> {
+    pub async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<serde_json::Value, ChannelError> {
         let url = self.url(path)?;
-        self.send(self.http.get(url).query(query), "GET", path).await
+        self.send(self.http.get(url).query(query), "GET", path)
+            .await
     }
 
-    pub async fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ChannelError> {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ChannelError> {
         let url = self.url(path)?;
-        self.send(self.http.post(url).json(body), "POST", path).await
+        self.send(self.http.post(url).json(body), "POST", path)
+            .await
     }
 
-    async fn send(&self, mut req: reqwest::RequestBuilder, method: &str, path: &str) -> Result<serde_json::Value, ChannelError> {
+    async fn send(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+    ) -> Result<serde_json::Value, ChannelError> {
         for (name, value) in &self.headers {
             req = req.header(*name, value.expose());
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let what = format!("{method} {path}");
-        let resp = req.send().await.map_err(|e| self.transport_error(&what, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&what, e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let body = resp.text().await.map_err(|e| self.transport_error(&what, e))?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| self.transport_error(&what, e))?;
         if let Some(class) = RetryClass::from_status(status, retry_after) {
             let summary = crate::odoo::transport::summarize_body(&body);
             let message = match class {
-                RetryClass::Auth => format!("{} rejected the token (HTTP {status} to {what}): {summary}", self.name),
+                RetryClass::Auth => format!(
+                    "{} rejected the token (HTTP {status} to {what}): {summary}",
+                    self.name
+                ),
                 RetryClass::RateLimited { after } => format!(
                     "{} is rate limiting (HTTP 429 to {what}){}",
                     self.name,
-                    after.map(|a| format!("; asked to wait {}s", a.as_secs())).unwrap_or_default()
+                    after
+                        .map(|a| format!("; asked to wait {}s", a.as_secs()))
+                        .unwrap_or_default()
                 ),
                 _ => format!("{} answered HTTP {status} to {what}: {summary}", self.name),
             };
@@ -120,13 +164,20 @@ impl HttpClient {
     }
 
     fn transport_error(&self, what: &str, e: reqwest::Error) -> ChannelError {
-        let kind = if e.is_timeout() { "timed out" } else { "failed" };
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else {
+            "failed"
+        };
         let mut detail = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
             detail = format!("{detail}: {s}");
             src = s.source();
         }
-        ChannelError::new(RetryClass::Transient, format!("{what} to {} {kind}: {detail}", self.name))
+        ChannelError::new(
+            RetryClass::Transient,
+            format!("{what} to {} {kind}: {detail}", self.name),
+        )
     }
 }

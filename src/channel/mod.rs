@@ -20,12 +20,23 @@ pub struct Started {
 }
 
 /// Builds every enabled channel of the config (after the Odoo login, which they use).
-pub async fn start_enabled(config: &Config, odoo: &OdooClient, store: &Store) -> Result<Vec<Started>, String> {
+pub async fn start_enabled(
+    config: &Config,
+    odoo: &OdooClient,
+    store: &Store,
+) -> Result<Vec<Started>, String> {
     let mut out = Vec::new();
     for ch in config.enabled_channels() {
         match ch.kind {
-            ChannelKind::Cartona => out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?),
-            other => return Err(format!("the {} channel is not part of this version", other.name())),
+            ChannelKind::Cartona => {
+                out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?)
+            }
+            other => {
+                return Err(format!(
+                    "the {} channel is not part of this version",
+                    other.name()
+                ))
+            }
         }
     }
     Ok(out)

@@ -49,17 +49,38 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
     for ch in config.enabled_channels() {
         let line = match ch.kind {
             crate::config::ChannelKind::Cartona => match crate::channel::cartona::client(ch) {
-                Err(e) => Line { target: "cartona".into(), ok: false, detail: e },
-                Ok(api) => match api.get("supplier-product", &[("page", "1".into()), ("per_page", "1".into())]).await {
+                Err(e) => Line {
+                    target: "cartona".into(),
+                    ok: false,
+                    detail: e,
+                },
+                Ok(api) => match api
+                    .get(
+                        "supplier-product",
+                        &[("page", "1".into()), ("per_page", "1".into())],
+                    )
+                    .await
+                {
                     Ok(_) => Line {
                         target: "cartona".into(),
                         ok: true,
-                        detail: format!("Cartona at {}: token accepted", ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")),
+                        detail: format!(
+                            "Cartona at {}: token accepted",
+                            ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+                        ),
                     },
-                    Err(e) => Line { target: "cartona".into(), ok: false, detail: e.message },
+                    Err(e) => Line {
+                        target: "cartona".into(),
+                        ok: false,
+                        detail: e.message,
+                    },
                 },
             },
-            other => Line { target: other.name().into(), ok: false, detail: "channel not available in this build".into() },
+            other => Line {
+                target: other.name().into(),
+                ok: false,
+                detail: "channel not available in this build".into(),
+            },
         };
         lines.push(line);
     }

@@ -117,8 +117,14 @@ pub fn run(config: &Config, cmd: &MapCommand) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        MapCommand::Import { channel, dry_run, json } => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        MapCommand::Import {
+            channel,
+            dry_run,
+            json,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(import(config, *channel, *dry_run, *json))
         }
         MapCommand::Unset {
@@ -145,32 +151,64 @@ pub fn run(config: &Config, cmd: &MapCommand) -> anyhow::Result<i32> {
     }
 }
 
-async fn import(config: &Config, channel: ChannelKind, dry_run: bool, json: bool) -> anyhow::Result<i32> {
+async fn import(
+    config: &Config,
+    channel: ChannelKind,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
     if channel != ChannelKind::Cartona {
-        anyhow::bail!("map import is available for cartona; {} has no product import yet", channel.name());
+        anyhow::bail!(
+            "map import is available for cartona; {} has no product import yet",
+            channel.name()
+        );
     }
     let Some(ch) = config.channel(channel) else {
-        anyhow::bail!("there is no [channels.{}] table in the config", channel.name());
+        anyhow::bail!(
+            "there is no [channels.{}] table in the config",
+            channel.name()
+        );
     };
-    let settings = ch.cartona.clone().expect("the cartona table carries its settings");
+    let settings = ch
+        .cartona
+        .clone()
+        .expect("the cartona table carries its settings");
     let api = crate::channel::cartona::client(ch).map_err(|e| anyhow::anyhow!(e))?;
     let odoo = crate::odoo::OdooClient::connect(&config.odoo).await?;
-    let store = if dry_run { super::open_for_reading(config)? } else { super::open_for_writing(config)? };
-    let report = crate::channel::cartona::matching::import(&api, &odoo, &store, settings.match_key, dry_run)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let store = if dry_run {
+        super::open_for_reading(config)?
+    } else {
+        super::open_for_writing(config)?
+    };
+    let report =
+        crate::channel::cartona::matching::import(&api, &odoo, &store, settings.match_key, dry_run)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
     if json {
         super::render::print_json(&report)?;
         return Ok(0);
     }
     let verb = if dry_run { "would map" } else { "mapped" };
-    println!("Cartona products: {}   Odoo products: {}   (key: {:?})", report.cartona_products, report.odoo_products, settings.match_key);
-    println!("{verb}: {}   already mapped: {}", report.matched.len(), report.already_mapped);
-    println!("on Cartona, not matched in Odoo: {}", report.unmatched_cartona.len());
+    println!(
+        "Cartona products: {}   Odoo products: {}   (key: {:?})",
+        report.cartona_products, report.odoo_products, settings.match_key
+    );
+    println!(
+        "{verb}: {}   already mapped: {}",
+        report.matched.len(),
+        report.already_mapped
+    );
+    println!(
+        "on Cartona, not matched in Odoo: {}",
+        report.unmatched_cartona.len()
+    );
     for (id, key) in report.unmatched_cartona.iter().take(20) {
         println!("  {id} (key {key:?})");
     }
-    println!("sellable in Odoo, not on Cartona: {}", report.unmatched_odoo.len());
+    println!(
+        "sellable in Odoo, not on Cartona: {}",
+        report.unmatched_odoo.len()
+    );
     for (id, sku) in report.unmatched_odoo.iter().take(20) {
         println!("  product.product {id} {sku}");
     }

@@ -220,7 +220,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             order(&config, cmd)
         }
         Command::Sim(SimCommand::Cartona(args)) => {
-            crate::telemetry::init("info", cli.log_format.map(Into::into).unwrap_or(quiet_default));
+            crate::telemetry::init(
+                "info",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
             runtime()?.block_on(crate::sim::cartona::serve_cli(args.clone()))?;
             Ok(0)
         }
@@ -254,23 +257,59 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
     use crate::store::orders;
     match cmd {
-        OrderCommand::List { channel, limit, json } => {
+        OrderCommand::List {
+            channel,
+            limit,
+            json,
+        } => {
             let store = open_for_reading(config)?;
             let rows = orders::list(&store, channel.as_deref(), *limit)?;
             if *json {
                 render::print_json(&rows)?;
                 return Ok(0);
             }
-            let mut t = render::Table::new(&["CHANNEL", "REFERENCE", "ODOO", "MARKETPLACE", "SENT", "NEEDS", "UPDATED"]);
+            let mut t = render::Table::new(&[
+                "CHANNEL",
+                "REFERENCE",
+                "ODOO",
+                "MARKETPLACE",
+                "SENT",
+                "NEEDS",
+                "UPDATED",
+            ]);
             for o in &rows {
-                let needs = o.attention.clone().unwrap_or_else(|| if o.needs_otp && !o.otp_recorded { "OTP at delivery".into() } else { "-".into() });
+                let needs = o.attention.clone().unwrap_or_else(|| {
+                    if o.needs_otp && !o.otp_recorded {
+                        "OTP at delivery".into()
+                    } else {
+                        "-".into()
+                    }
+                });
                 t.row(vec![
                     (o.channel.clone(), render::Tone::Plain),
                     (o.reference.clone(), render::Tone::Plain),
-                    (o.odoo_id.map(|i| format!("sale.order {i}")).unwrap_or_else(|| "-".into()), render::Tone::Plain),
-                    (o.marketplace_status.clone().unwrap_or_default(), render::Tone::Plain),
-                    (o.sent_status.clone().unwrap_or_else(|| "-".into()), render::Tone::Plain),
-                    (render::clip(&needs, 70), if o.attention.is_some() { render::Tone::Warn } else { render::Tone::Plain }),
+                    (
+                        o.odoo_id
+                            .map(|i| format!("sale.order {i}"))
+                            .unwrap_or_else(|| "-".into()),
+                        render::Tone::Plain,
+                    ),
+                    (
+                        o.marketplace_status.clone().unwrap_or_default(),
+                        render::Tone::Plain,
+                    ),
+                    (
+                        o.sent_status.clone().unwrap_or_else(|| "-".into()),
+                        render::Tone::Plain,
+                    ),
+                    (
+                        render::clip(&needs, 70),
+                        if o.attention.is_some() {
+                            render::Tone::Warn
+                        } else {
+                            render::Tone::Plain
+                        },
+                    ),
                     (render::when(Some(o.updated_at)), render::Tone::Plain),
                 ]);
             }
@@ -290,7 +329,11 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
             println!(
                 "OTP recorded for {}{}",
                 order.reference,
-                if queued { "; the delivered status is queued for Cartona" } else { "; it is sent when the delivery is validated in Odoo" }
+                if queued {
+                    "; the delivered status is queued for Cartona"
+                } else {
+                    "; it is sent when the delivery is validated in Odoo"
+                }
             );
             Ok(0)
         }

@@ -165,9 +165,17 @@ impl Daemon {
             })
             .await?;
 
-        for started in crate::channel::start_enabled(&self.config, &odoo, &store).await.map_err(DaemonError::Channel)? {
-            tracing::info!(channel = started.name, streams = started.streams.len(), "channel started");
-            self.channels.insert(started.name.to_string(), started.workers);
+        for started in crate::channel::start_enabled(&self.config, &odoo, &store)
+            .await
+            .map_err(DaemonError::Channel)?
+        {
+            tracing::info!(
+                channel = started.name,
+                streams = started.streams.len(),
+                "channel started"
+            );
+            self.channels
+                .insert(started.name.to_string(), started.workers);
             self.streams.extend(started.streams);
         }
 

@@ -143,12 +143,18 @@ impl WorkerPool {
                 .channels
                 .iter()
                 .map(|(name, w)| {
-                    let free = w.concurrency.saturating_sub(*in_flight.get(name).unwrap_or(&0));
+                    let free = w
+                        .concurrency
+                        .saturating_sub(*in_flight.get(name).unwrap_or(&0));
                     (name.clone(), free * w.handler.batch_size("*").max(1))
                 })
                 .collect();
             let now = self.clock.now();
-            let claimed = match self.store.run(move |s| queue::claim_due(s, now, &room)).await {
+            let claimed = match self
+                .store
+                .run(move |s| queue::claim_due(s, now, &room))
+                .await
+            {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the job queue; workers pause");
@@ -159,7 +165,9 @@ impl WorkerPool {
             let mut leftovers = Vec::new();
             for batch in self.batches(claimed) {
                 let channel = batch[0].channel.clone();
-                let Some(workers) = self.channels.get(&channel) else { continue };
+                let Some(workers) = self.channels.get(&channel) else {
+                    continue;
+                };
                 let busy = in_flight.entry(channel.clone()).or_default();
                 if *busy >= workers.concurrency {
                     leftovers.extend(batch.iter().map(|j| j.id));
@@ -181,7 +189,10 @@ impl WorkerPool {
             }
             // Claimed beyond the free slots (several kinds at once): back to waiting, uncounted.
             if !leftovers.is_empty() {
-                let _ = self.store.run(move |s| leftovers.iter().try_for_each(|id| queue::release(s, *id))).await;
+                let _ = self
+                    .store
+                    .run(move |s| leftovers.iter().try_for_each(|id| queue::release(s, *id)))
+                    .await;
             }
             if claimed_any {
                 continue;
@@ -203,8 +214,15 @@ impl WorkerPool {
     fn batches(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
         let mut groups: Vec<Vec<Job>> = Vec::new();
         for job in jobs {
-            let size = self.channels.get(&job.channel).map(|w| w.handler.batch_size(&job.kind).max(1)).unwrap_or(1);
-            match groups.iter_mut().find(|g| g[0].channel == job.channel && g[0].kind == job.kind && g.len() < size) {
+            let size = self
+                .channels
+                .get(&job.channel)
+                .map(|w| w.handler.batch_size(&job.kind).max(1))
+                .unwrap_or(1);
+            match groups
+                .iter_mut()
+                .find(|g| g[0].channel == job.channel && g[0].kind == job.kind && g.len() < size)
+            {
                 Some(g) => g.push(job),
                 None => groups.push(vec![job]),
             }
@@ -306,17 +324,41 @@ fn dec(in_flight: &mut HashMap<String, usize>, channel: &str) {
     }
 }
 
-async fn run_batch(store: &Store, handler: &dyn JobHandler, jobs: &[Job], retry: &RetryConfig, clock: &Clock) {
-    let results = if jobs.len() == 1 { vec![handler.handle(&jobs[0]).await] } else { handler.handle_batch(jobs).await };
+async fn run_batch(
+    store: &Store,
+    handler: &dyn JobHandler,
+    jobs: &[Job],
+    retry: &RetryConfig,
+    clock: &Clock,
+) {
+    let results = if jobs.len() == 1 {
+        vec![handler.handle(&jobs[0]).await]
+    } else {
+        handler.handle_batch(jobs).await
+    };
     for (i, job) in jobs.iter().enumerate() {
         let result = results.get(i).cloned().unwrap_or_else(|| {
-            Err(JobError::new(RetryClass::Transient, format!("the {} handler gave {} outcomes for {} jobs", job.channel, results.len(), jobs.len())))
+            Err(JobError::new(
+                RetryClass::Transient,
+                format!(
+                    "the {} handler gave {} outcomes for {} jobs",
+                    job.channel,
+                    results.len(),
+                    jobs.len()
+                ),
+            ))
         });
         record(store, job, result, retry, clock).await;
     }
 }
 
-async fn record(store: &Store, job: &Job, result: Result<(), JobError>, retry: &RetryConfig, clock: &Clock) {
+async fn record(
+    store: &Store,
+    job: &Job,
+    result: Result<(), JobError>,
+    retry: &RetryConfig,
+    clock: &Clock,
+) {
     let id = job.id;
     match result {
         Ok(()) => {

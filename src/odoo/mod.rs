@@ -176,8 +176,19 @@ impl OdooClient {
         if !fields.contains(&"id") {
             fields.push("id");
         }
-        let opts = SearchOpts { order: Some("id".into()), limit: Some(self.inner.page_size), offset: None, context };
-        self.search_read(model, &domain.clone().and("id", ">", after_id), &fields, opts).await
+        let opts = SearchOpts {
+            order: Some("id".into()),
+            limit: Some(self.inner.page_size),
+            offset: None,
+            context,
+        };
+        self.search_read(
+            model,
+            &domain.clone().and("id", ">", after_id),
+            &fields,
+            opts,
+        )
+        .await
     }
 
     pub fn page_size(&self) -> usize {
@@ -200,9 +211,15 @@ impl OdooClient {
         let mut last_id = 0i64;
         let mut total = 0usize;
         loop {
-            let rows = self.search_read_after(model, domain, fields, context.clone(), last_id).await?;
+            let rows = self
+                .search_read_after(model, domain, fields, context.clone(), last_id)
+                .await?;
             let n = rows.len();
-            if let Some(id) = rows.last().and_then(|r| r.get("id")).and_then(Value::as_i64) {
+            if let Some(id) = rows
+                .last()
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_i64)
+            {
                 last_id = id;
             }
             total += n;

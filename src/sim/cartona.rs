@@ -64,7 +64,9 @@ impl Order {
     }
 
     fn needs_otp(&self) -> bool {
-        ["installment_cost", "wallet_top_up"].iter().any(|k| self.json[k].as_f64().unwrap_or(0.0) > 0.0)
+        ["installment_cost", "wallet_top_up"]
+            .iter()
+            .any(|k| self.json[k].as_f64().unwrap_or(0.0) > 0.0)
     }
 
     fn set_status(&mut self, status: &str) {
@@ -110,19 +112,34 @@ impl SimCartona {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Requests to a path (without the `/api/v1/` prefix), e.g. `supplier-product/bulk-update`.
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.path == path).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
     }
 
     pub fn clear_requests(&self) {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
-    pub fn add_product(&self, id: &str, internal_product_id: Option<&str>, barcode: Option<&str>, name: &str) {
+    pub fn add_product(
+        &self,
+        id: &str,
+        internal_product_id: Option<&str>,
+        barcode: Option<&str>,
+        name: &str,
+    ) {
         self.world().products.insert(
             id.to_string(),
             Product {
@@ -152,16 +169,34 @@ impl SimCartona {
     pub fn add_order(&self, json: serde_json::Value) -> String {
         let mut w = self.world();
         w.seq += 1;
-        let id = json["hashed_id"].as_str().map(str::to_string).unwrap_or_else(|| json["hashed_id"].to_string());
+        let id = json["hashed_id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| json["hashed_id"].to_string());
         let status = json["status"].as_str().unwrap_or("pending").to_string();
         let otp = Some("4321".to_string());
         let seq = w.seq;
-        w.orders.insert(id.clone(), Order { json, synced: false, otp, history: vec![status], created_seq: seq });
+        w.orders.insert(
+            id.clone(),
+            Order {
+                json,
+                synced: false,
+                otp,
+                history: vec![status],
+                created_seq: seq,
+            },
+        );
         id
     }
 
     /// Places a new pending order for `lines` of (supplier_product_id, amount, price).
-    pub fn place_order(&self, retailer: usize, lines: &[(&str, i64, Decimal)], payment: Payment, delivered_by_cartona: bool) -> String {
+    pub fn place_order(
+        &self,
+        retailer: usize,
+        lines: &[(&str, i64, Decimal)],
+        payment: Payment,
+        delivered_by_cartona: bool,
+    ) -> String {
         let hashed_id;
         let json;
         {
@@ -245,7 +280,14 @@ impl SimCartona {
             o.json["order_details"][line]["amount"] = serde_json::json!(amount);
             let total: f64 = o.json["order_details"]
                 .as_array()
-                .map(|ls| ls.iter().map(|l| l["amount"].as_f64().unwrap_or(0.0) * l["selling_price"].as_f64().unwrap_or(0.0)).sum())
+                .map(|ls| {
+                    ls.iter()
+                        .map(|l| {
+                            l["amount"].as_f64().unwrap_or(0.0)
+                                * l["selling_price"].as_f64().unwrap_or(0.0)
+                        })
+                        .sum()
+                })
                 .unwrap_or(0.0);
             o.json["total_price"] = serde_json::json!(total);
             o.synced = false;
@@ -254,12 +296,15 @@ impl SimCartona {
 
     fn record(&self, method: &Method, uri: &Uri, body: &[u8]) {
         let path = uri.path().trim_start_matches("/api/v1/").to_string();
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).push(Recorded {
-            method: method.to_string(),
-            path,
-            query: uri.query().unwrap_or("").to_string(),
-            body: String::from_utf8_lossy(body).into_owned(),
-        });
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Recorded {
+                method: method.to_string(),
+                path,
+                query: uri.query().unwrap_or("").to_string(),
+                body: String::from_utf8_lossy(body).into_owned(),
+            });
     }
 }
 
@@ -283,22 +328,35 @@ impl Drop for CartonaHandle {
 }
 
 pub async fn start(port: u16, token: &str) -> std::io::Result<CartonaHandle> {
-    let sim = Arc::new(SimCartona { world: Mutex::default(), faults: Faults::default(), token: token.into(), requests: Mutex::default() });
+    let sim = Arc::new(SimCartona {
+        world: Mutex::default(),
+        faults: Faults::default(),
+        token: token.into(),
+        requests: Mutex::default(),
+    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let app = Router::new()
         .route("/api/v1/supplier-product", get(list_products))
         .route("/api/v1/supplier-product/bulk-update", post(bulk_update))
-        .route("/api/v1/supplier-product/base-product/bulk-update-stock", post(ok_empty))
+        .route(
+            "/api/v1/supplier-product/base-product/bulk-update-stock",
+            post(ok_empty),
+        )
         .route("/api/v1/order/pull-orders", get(pull_orders))
         .route("/api/v1/order/update-order-status", post(bulk_status))
-        .route("/api/v1/order/update-order-status/{hashed_id}", post(single_status))
+        .route(
+            "/api/v1/order/update-order-status/{hashed_id}",
+            post(single_status),
+        )
         .route("/api/v1/order/update-order-details", post(update_details))
         .with_state(sim.clone());
     let s = stop.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { s.cancelled().await }).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { s.cancelled().await })
+            .await;
     });
     Ok(CartonaHandle { addr, sim, stop })
 }
@@ -322,10 +380,18 @@ pub struct SimArgs {
 pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
     let h = start(args.port, &args.token).await?;
     for n in 1..=args.products {
-        h.sim.add_product(&(100_000 + n).to_string(), Some(&n.to_string()), None, &format!("Product {n}"));
+        h.sim.add_product(
+            &(100_000 + n).to_string(),
+            Some(&n.to_string()),
+            None,
+            &format!("Product {n}"),
+        );
     }
     println!("Cartona simulator listening on {}", h.base_url());
-    println!("  AuthorizationToken {:?}; {} supplier products (internal_product_id 1..{})", args.token, args.products, args.products);
+    println!(
+        "  AuthorizationToken {:?}; {} supplier products (internal_product_id 1..{})",
+        args.token, args.products, args.products
+    );
     if !args.order_every.is_zero() {
         let sim = h.sim.clone();
         let every = args.order_every;
@@ -337,7 +403,11 @@ pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
 
 /// Places an order every `every`: 1 to 4 lines of known products, cash mostly, some installment
 /// (needing the OTP), some delivered by Cartona. Stops when `stop` fires.
-pub async fn trickle(sim: Arc<SimCartona>, every: std::time::Duration, stop: Option<CancellationToken>) {
+pub async fn trickle(
+    sim: Arc<SimCartona>,
+    every: std::time::Duration,
+    stop: Option<CancellationToken>,
+) {
     let mut n = 0usize;
     loop {
         let sleep = tokio::time::sleep(every);
@@ -354,11 +424,24 @@ pub async fn trickle(sim: Arc<SimCartona>, every: std::time::Duration, stop: Opt
             .map(|i| {
                 let p = &products[(n * 7 + i * 13) % products.len()];
                 let price: Decimal = p.selling_price.parse().unwrap_or(Decimal::ONE);
-                (p.id.clone(), 1 + ((n + i) % 6) as i64, if price.is_zero() { Decimal::new(1000, 2) } else { price })
+                (
+                    p.id.clone(),
+                    1 + ((n + i) % 6) as i64,
+                    if price.is_zero() {
+                        Decimal::new(1000, 2)
+                    } else {
+                        price
+                    },
+                )
             })
             .collect();
-        let refs: Vec<(&str, i64, Decimal)> = lines.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
-        let payment = if n % 4 == 0 { Payment::Installment } else { Payment::Cash };
+        let refs: Vec<(&str, i64, Decimal)> =
+            lines.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+        let payment = if n % 4 == 0 {
+            Payment::Installment
+        } else {
+            Payment::Cash
+        };
         sim.place_order(n, &refs, payment, n % 5 == 0);
     }
 }
@@ -368,29 +451,70 @@ pub async fn trickle(sim: Arc<SimCartona>, every: std::time::Duration, stop: Opt
 // -------------------------------------------------------------------------------------------
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    Response::builder().status(status).header("Content-Type", "text/plain; charset=utf-8").body(Body::from(body.into())).expect("valid response")
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Body::from(body.into()))
+        .expect("valid response")
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    Response::builder().status(status).header("Content-Type", "application/json").body(Body::from(body.to_string())).expect("valid response")
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("valid response")
 }
 
 /// Records the request, checks the token, acts out faults.
-async fn gate(sim: &SimCartona, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Option<Response<Body>> {
+async fn gate(
+    sim: &SimCartona,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response<Body>> {
     sim.record(method, uri, body);
-    if headers.get("AuthorizationToken").and_then(|v| v.to_str().ok()) != Some(sim.token.as_str()) {
-        return Some(json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "Unauthorized", "details": "Invalid or missing AuthorizationToken"})));
+    if headers
+        .get("AuthorizationToken")
+        .and_then(|v| v.to_str().ok())
+        != Some(sim.token.as_str())
+    {
+        return Some(json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "Unauthorized", "details": "Invalid or missing AuthorizationToken"}),
+        ));
     }
     faults::act(&sim.faults).await
 }
 
 fn page_of<T: Clone>(items: &[T], q: &HashMap<String, String>, default_per_page: usize) -> Vec<T> {
-    let page: usize = q.get("page").and_then(|v| v.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
-    let per_page: usize = q.get("per_page").or_else(|| q.get("limit")).and_then(|v| v.parse().ok()).filter(|p| *p >= 1).unwrap_or(default_per_page);
-    items.iter().skip((page - 1) * per_page).take(per_page).cloned().collect()
+    let page: usize = q
+        .get("page")
+        .and_then(|v| v.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let per_page: usize = q
+        .get("per_page")
+        .or_else(|| q.get("limit"))
+        .and_then(|v| v.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(default_per_page);
+    items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .cloned()
+        .collect()
 }
 
-async fn list_products(State(sim): State<Arc<SimCartona>>, method: Method, uri: Uri, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response<Body> {
+async fn list_products(
+    State(sim): State<Arc<SimCartona>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, b"").await {
         return r;
     }
@@ -398,46 +522,86 @@ async fn list_products(State(sim): State<Arc<SimCartona>>, method: Method, uri: 
         .world()
         .products
         .values()
-        .filter(|p| q.get("internal_product_id").is_none_or(|v| p.internal_product_id.as_ref() == Some(v)))
+        .filter(|p| {
+            q.get("internal_product_id")
+                .is_none_or(|v| p.internal_product_id.as_ref() == Some(v))
+        })
         .filter(|p| q.get("supplier_product_id").is_none_or(|v| &p.id == v))
         .cloned()
         .collect();
-    json(StatusCode::OK, serde_json::to_value(page_of(&all, &q, 20)).unwrap_or_default())
+    json(
+        StatusCode::OK,
+        serde_json::to_value(page_of(&all, &q, 20)).unwrap_or_default(),
+    )
 }
 
 fn decimal(v: &serde_json::Value) -> Option<Decimal> {
     crate::channel::cartona::wire::decimal_of(v)
 }
 
-async fn bulk_update(State(sim): State<Arc<SimCartona>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn bulk_update(
+    State(sim): State<Arc<SimCartona>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return text(StatusCode::BAD_REQUEST, "The request body must be a JSON list of products");
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&body)
+    else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON list of products",
+        );
     };
     let mut w = sim.world();
     // Validate everything first: a refused request changes nothing.
     let mut targets = Vec::new();
     for item in &items {
-        let by_sp = item["supplier_product_id"].as_str().map(str::to_string).or_else(|| item["supplier_product_id"].as_i64().map(|n| n.to_string()));
+        let by_sp = item["supplier_product_id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| item["supplier_product_id"].as_i64().map(|n| n.to_string()));
         let by_internal = item["internal_product_id"].as_str().map(str::to_string);
         let id = match (&by_sp, &by_internal) {
             (Some(sp), _) => w.products.contains_key(sp).then(|| sp.clone()),
-            (None, Some(ip)) => w.products.values().find(|p| p.internal_product_id.as_ref() == Some(ip)).map(|p| p.id.clone()),
-            (None, None) => return text(StatusCode::BAD_REQUEST, "Each product needs supplier_product_id or internal_product_id"),
+            (None, Some(ip)) => w
+                .products
+                .values()
+                .find(|p| p.internal_product_id.as_ref() == Some(ip))
+                .map(|p| p.id.clone()),
+            (None, None) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "Each product needs supplier_product_id or internal_product_id",
+                )
+            }
         };
         let Some(id) = id else {
-            return text(StatusCode::BAD_REQUEST, format!("Product not found: {}", by_sp.or(by_internal).unwrap_or_default()));
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Product not found: {}",
+                    by_sp.or(by_internal).unwrap_or_default()
+                ),
+            );
         };
         if let Some(price) = item.get("selling_price") {
             if decimal(price).is_none_or(|d| d < Decimal::ZERO) {
-                return text(StatusCode::BAD_REQUEST, format!("Invalid selling_price {price} for supplier_product_id {id}"));
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid selling_price {price} for supplier_product_id {id}"),
+                );
             }
         }
         if let Some(qty) = item.get("available_stock_quantity") {
             if qty.as_i64().is_none_or(|q| q < 0) {
-                return text(StatusCode::BAD_REQUEST, format!("Invalid available_stock_quantity {qty} for supplier_product_id {id}"));
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid available_stock_quantity {qty} for supplier_product_id {id}"),
+                );
             }
         }
         targets.push((id, item));
@@ -459,17 +623,32 @@ async fn bulk_update(State(sim): State<Arc<SimCartona>>, method: Method, uri: Ur
         p.min_order = item["min_order"].as_u64().map(|v| v as u32).or(p.min_order);
         p.max_order = item["max_order"].as_u64().map(|v| v as u32).or(p.max_order);
     }
-    json(StatusCode::OK, serde_json::json!({"message": "Products updated successfully", "updated": targets.len()}))
+    json(
+        StatusCode::OK,
+        serde_json::json!({"message": "Products updated successfully", "updated": targets.len()}),
+    )
 }
 
-async fn ok_empty(State(sim): State<Arc<SimCartona>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn ok_empty(
+    State(sim): State<Arc<SimCartona>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
     json(StatusCode::OK, serde_json::json!({}))
 }
 
-async fn pull_orders(State(sim): State<Arc<SimCartona>>, method: Method, uri: Uri, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response<Body> {
+async fn pull_orders(
+    State(sim): State<Arc<SimCartona>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, b"").await {
         return r;
     }
@@ -477,7 +656,10 @@ async fn pull_orders(State(sim): State<Arc<SimCartona>>, method: Method, uri: Ur
     let mut open: Vec<&Order> = w.orders.values().filter(|o| !o.synced).collect();
     open.sort_by_key(|o| o.created_seq);
     let rows: Vec<serde_json::Value> = open.into_iter().map(|o| o.json.clone()).collect();
-    json(StatusCode::OK, serde_json::Value::Array(page_of(&rows, &q, 100)))
+    json(
+        StatusCode::OK,
+        serde_json::Value::Array(page_of(&rows, &q, 100)),
+    )
 }
 
 /// What the supplier may set, from which statuses.
@@ -502,22 +684,38 @@ fn apply_status(o: &mut Order, u: &serde_json::Value) -> Result<(), (StatusCode,
     }
     let from = o.status().to_string();
     if !supplier_may(&from, to) {
-        return Err((StatusCode::BAD_REQUEST, format!("Cannot change order status from {from} to {to}")));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("Cannot change order status from {from} to {to}"),
+        ));
     }
     if to != "cancelled_by_supplier" && o.json["delivered_by"] == "delivered_by_cartona" {
-        return Err((StatusCode::BAD_REQUEST, format!("Order is delivered by Cartona; the supplier cannot set {to}")));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("Order is delivered by Cartona; the supplier cannot set {to}"),
+        ));
     }
     if to == "cancelled_by_supplier" {
         let reason = u["cancellation_reason"].as_str().unwrap_or("");
         if !crate::config::CARTONA_CANCELLATION_REASONS.contains(&reason) {
-            return Err((StatusCode::BAD_REQUEST, format!("Invalid cancellation_reason {reason:?}")));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("Invalid cancellation_reason {reason:?}"),
+            ));
         }
         o.json["cancellation_reason"] = serde_json::json!(reason);
     }
     if to == "delivered" && o.needs_otp() {
         match u["retailer_otp"].as_str() {
-            None | Some("") => return Err((StatusCode::BAD_REQUEST, "retailer_otp is required for installment and wallet top-up orders".into())),
-            Some(otp) if Some(otp) != o.otp.as_deref() => return Err((StatusCode::BAD_REQUEST, "Invalid retailer_otp".into())),
+            None | Some("") => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "retailer_otp is required for installment and wallet top-up orders".into(),
+                ))
+            }
+            Some(otp) if Some(otp) != o.otp.as_deref() => {
+                return Err((StatusCode::BAD_REQUEST, "Invalid retailer_otp".into()))
+            }
             _ => {}
         }
     }
@@ -525,12 +723,22 @@ fn apply_status(o: &mut Order, u: &serde_json::Value) -> Result<(), (StatusCode,
     Ok(())
 }
 
-async fn bulk_status(State(sim): State<Arc<SimCartona>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn bulk_status(
+    State(sim): State<Arc<SimCartona>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return text(StatusCode::BAD_REQUEST, "The request body must be a JSON list of status updates");
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&body)
+    else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON list of status updates",
+        );
     };
     let mut w = sim.world();
     for u in &items {
@@ -543,29 +751,55 @@ async fn bulk_status(State(sim): State<Arc<SimCartona>>, method: Method, uri: Ur
     json(StatusCode::OK, serde_json::json!({}))
 }
 
-async fn single_status(State(sim): State<Arc<SimCartona>>, Path(hashed_id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn single_status(
+    State(sim): State<Arc<SimCartona>>,
+    Path(hashed_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
     let Ok(u) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return text(StatusCode::BAD_REQUEST, "The request body must be a JSON object");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON object",
+        );
     };
     let mut w = sim.world();
     let Some(o) = w.orders.get_mut(&hashed_id) else {
-        return json(StatusCode::NOT_FOUND, serde_json::json!({"error": "Order not found", "details": format!("No order exists with hashed_id: {hashed_id}")}));
+        return json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "Order not found", "details": format!("No order exists with hashed_id: {hashed_id}")}),
+        );
     };
     match apply_status(o, &u) {
-        Ok(()) => json(StatusCode::OK, serde_json::json!({"message": "Order status updated", "order_id": hashed_id, "new_status": o.status()})),
+        Ok(()) => json(
+            StatusCode::OK,
+            serde_json::json!({"message": "Order status updated", "order_id": hashed_id, "new_status": o.status()}),
+        ),
         Err((status, message)) => text(status, message),
     }
 }
 
-async fn update_details(State(sim): State<Arc<SimCartona>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn update_details(
+    State(sim): State<Arc<SimCartona>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     if let Some(r) = gate(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return text(StatusCode::BAD_REQUEST, "The request body must be a JSON list");
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&body)
+    else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON list",
+        );
     };
     let mut w = sim.world();
     for item in &items {
@@ -574,13 +808,23 @@ async fn update_details(State(sim): State<Arc<SimCartona>>, method: Method, uri:
             return text(StatusCode::BAD_REQUEST, format!("Order not found: {id}"));
         };
         if !matches!(o.status(), "pending" | "approved" | "assigned_to_salesman") {
-            return text(StatusCode::BAD_REQUEST, format!("Order {id} cannot be edited in status {}", o.status()));
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Order {id} cannot be edited in status {}", o.status()),
+            );
         }
-        for edit in item["order_details"].as_array().cloned().unwrap_or_default() {
-            let lines = o.json["order_details"].as_array_mut().expect("orders have lines");
+        for edit in item["order_details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let lines = o.json["order_details"]
+                .as_array_mut()
+                .expect("orders have lines");
             match edit["id"].as_i64() {
                 Some(line_id) => {
-                    if let Some(pos) = lines.iter().position(|l| l["id"].as_i64() == Some(line_id)) {
+                    if let Some(pos) = lines.iter().position(|l| l["id"].as_i64() == Some(line_id))
+                    {
                         if edit["cancelled"].as_bool() == Some(true) {
                             lines.remove(pos);
                         } else if let Some(a) = edit.get("amount") {

@@ -73,7 +73,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-const COLUMNS: &str = "id, source, event_id, kind, payload, state, error, attempts, received_at, subject";
+const COLUMNS: &str =
+    "id, source, event_id, kind, payload, state, error, attempts, received_at, subject";
 
 /// The newest event about `subject` that is not done (received or parked).
 pub fn latest_open(store: &Store, source: &str, subject: &str) -> Result<Option<Event>> {
@@ -183,8 +184,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
         let p = serde_json::json!({"hashed_id": "632717520571"});
-        let a = receive(&s, "cartona", "632717520571", "order", Some("632717520571"), &p).unwrap();
-        let b = receive(&s, "cartona", "632717520571", "order", Some("632717520571"), &p).unwrap();
+        let a = receive(
+            &s,
+            "cartona",
+            "632717520571",
+            "order",
+            Some("632717520571"),
+            &p,
+        )
+        .unwrap();
+        let b = receive(
+            &s,
+            "cartona",
+            "632717520571",
+            "order",
+            Some("632717520571"),
+            &p,
+        )
+        .unwrap();
         assert!(matches!(a, Received::New(_)));
         assert_eq!(
             b,

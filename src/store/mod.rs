@@ -21,8 +21,14 @@ use std::time::Duration;
 
 /// The migrations, in order. Their position is their version (`PRAGMA user_version`).
 const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
-    ("0002_orders", include_str!("../../migrations/0002_orders.sql")),
+    (
+        "0001_initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        "0002_orders",
+        include_str!("../../migrations/0002_orders.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -25,7 +25,8 @@ pub struct ChannelOrder {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "channel, external_id, reference, odoo_id, marketplace_status, sent_status, payload_hash, \
+const COLUMNS: &str =
+    "channel, external_id, reference, odoo_id, marketplace_status, sent_status, payload_hash, \
                        delivered_by, needs_otp, otp, attention, updated_at";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
@@ -50,7 +51,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
 pub fn get(store: &Store, channel: &str, external_id: &str) -> Result<Option<ChannelOrder>> {
     store.read(|c| {
         Ok(c.query_row(
-            &format!("SELECT {COLUMNS} FROM channel_orders WHERE channel = ?1 AND external_id = ?2"),
+            &format!(
+                "SELECT {COLUMNS} FROM channel_orders WHERE channel = ?1 AND external_id = ?2"
+            ),
             params![channel, external_id],
             from_row,
         )
@@ -60,8 +63,12 @@ pub fn get(store: &Store, channel: &str, external_id: &str) -> Result<Option<Cha
 
 pub fn by_reference(store: &Store, reference: &str) -> Result<Option<ChannelOrder>> {
     store.read(|c| {
-        Ok(c.query_row(&format!("SELECT {COLUMNS} FROM channel_orders WHERE reference = ?1"), [reference], from_row)
-            .optional()?)
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM channel_orders WHERE reference = ?1"),
+            [reference],
+            from_row,
+        )
+        .optional()?)
     })
 }
 
@@ -89,19 +96,54 @@ pub fn seen(
 }
 
 /// The Odoo order exists (and carries the payload with this hash).
-pub fn set_odoo(store: &Store, channel: &str, external_id: &str, odoo_id: i64, payload_hash: &str) -> Result<()> {
-    update(store, channel, external_id, "odoo_id = ?3, payload_hash = ?4", params![channel, external_id, odoo_id, payload_hash])
+pub fn set_odoo(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    odoo_id: i64,
+    payload_hash: &str,
+) -> Result<()> {
+    update(
+        store,
+        channel,
+        external_id,
+        "odoo_id = ?3, payload_hash = ?4",
+        params![channel, external_id, odoo_id, payload_hash],
+    )
 }
 
 pub fn set_sent(store: &Store, channel: &str, external_id: &str, status: &str) -> Result<()> {
-    update(store, channel, external_id, "sent_status = ?3", params![channel, external_id, status])
+    update(
+        store,
+        channel,
+        external_id,
+        "sent_status = ?3",
+        params![channel, external_id, status],
+    )
 }
 
-pub fn set_attention(store: &Store, channel: &str, external_id: &str, why: Option<&str>) -> Result<()> {
-    update(store, channel, external_id, "attention = ?3", params![channel, external_id, why])
+pub fn set_attention(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    why: Option<&str>,
+) -> Result<()> {
+    update(
+        store,
+        channel,
+        external_id,
+        "attention = ?3",
+        params![channel, external_id, why],
+    )
 }
 
-fn update(store: &Store, channel: &str, external_id: &str, set: &str, p: &[&dyn rusqlite::ToSql]) -> Result<()> {
+fn update(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    set: &str,
+    p: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
     let now = now_ms();
     store.write(|tx| {
         let sql = format!("UPDATE channel_orders SET {set}, updated_at = {now} WHERE channel = ?1 AND external_id = ?2");
@@ -153,12 +195,27 @@ mod tests {
     fn an_order_is_tracked_on_both_sides() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        seen(&s, "cartona", "6327", "CARTONA-6327", "pending", Some("delivered_by_supplier"), true).unwrap();
+        seen(
+            &s,
+            "cartona",
+            "6327",
+            "CARTONA-6327",
+            "pending",
+            Some("delivered_by_supplier"),
+            true,
+        )
+        .unwrap();
         set_odoo(&s, "cartona", "6327", 33, "h1").unwrap();
         set_sent(&s, "cartona", "6327", "approved").unwrap();
         let o = set_otp(&s, "CARTONA-6327", "123456").unwrap();
-        assert_eq!((o.odoo_id, o.sent_status.as_deref(), o.otp.as_deref()), (Some(33), Some("approved"), Some("123456")));
-        assert!(!serde_json::to_string(&o).unwrap().contains("123456"), "the OTP is never serialized");
+        assert_eq!(
+            (o.odoo_id, o.sent_status.as_deref(), o.otp.as_deref()),
+            (Some(33), Some("approved"), Some("123456"))
+        );
+        assert!(
+            !serde_json::to_string(&o).unwrap().contains("123456"),
+            "the OTP is never serialized"
+        );
         assert!(set_otp(&s, "CARTONA-0000", "1").is_err());
         assert!(set_sent(&s, "cartona", "nope", "x").is_err());
     }

@@ -34,14 +34,25 @@ pub const EPOCH: &str = "1970-01-01 00:00:00";
 /// `cursor` minus `overlap`, as an Odoo datetime string.
 pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> String {
     match chrono::NaiveDateTime::parse_from_str(cursor, "%Y-%m-%d %H:%M:%S") {
-        Ok(t) => (t - chrono::Duration::from_std(overlap).unwrap_or_default()).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Ok(t) => (t - chrono::Duration::from_std(overlap).unwrap_or_default())
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         Err(_) => EPOCH.to_string(),
     }
 }
 
 impl CatalogReader {
     fn fields(&self) -> Vec<&str> {
-        vec!["default_code", "barcode", "name", "list_price", "active", "sale_ok", "write_date", self.stock_field.as_str()]
+        vec![
+            "default_code",
+            "barcode",
+            "name",
+            "list_price",
+            "active",
+            "sale_ok",
+            "write_date",
+            self.stock_field.as_str(),
+        ]
     }
 
     fn context(&self) -> Vec<(String, Value)> {
@@ -61,8 +72,14 @@ impl CatalogReader {
             default_code: s("default_code"),
             barcode: s("barcode"),
             name: s("name").unwrap_or_default(),
-            price: row.get("list_price").and_then(Value::as_decimal).unwrap_or_default(),
-            stock: row.get(&self.stock_field).and_then(Value::as_decimal).unwrap_or_default(),
+            price: row
+                .get("list_price")
+                .and_then(Value::as_decimal)
+                .unwrap_or_default(),
+            stock: row
+                .get(&self.stock_field)
+                .and_then(Value::as_decimal)
+                .unwrap_or_default(),
             active: row.get("active").and_then(Value::as_bool).unwrap_or(true),
             sale_ok: row.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
             write_date: s("write_date"),
@@ -71,7 +88,9 @@ impl CatalogReader {
 
     /// Replaces list prices with the pricelist's fixed prices where it has one.
     async fn apply_pricelist(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
-        let Some(pricelist) = self.pricelist_id else { return Ok(()) };
+        let Some(pricelist) = self.pricelist_id else {
+            return Ok(());
+        };
         if products.is_empty() {
             return Ok(());
         }
@@ -91,7 +110,12 @@ impl CatalogReader {
             .await?;
         let fixed: HashMap<i64, Decimal> = items
             .iter()
-            .filter_map(|i| Some((i.get("product_id")?.as_id()?, i.get("fixed_price")?.as_decimal()?)))
+            .filter_map(|i| {
+                Some((
+                    i.get("product_id")?.as_id()?,
+                    i.get("fixed_price")?.as_decimal()?,
+                ))
+            })
             .collect();
         for p in products.iter_mut() {
             if let Some(price) = fixed.get(&p.id) {
@@ -108,7 +132,16 @@ impl CatalogReader {
     {
         let (mut after, mut total) = (0, 0);
         loop {
-            let rows = self.odoo.search_read_after("product.product", &Domain::all(), &self.fields(), self.context(), after).await?;
+            let rows = self
+                .odoo
+                .search_read_after(
+                    "product.product",
+                    &Domain::all(),
+                    &self.fields(),
+                    self.context(),
+                    after,
+                )
+                .await?;
             let n = rows.len();
             let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
             after = snaps.last().map(|s| s.id).unwrap_or(after);
@@ -124,7 +157,10 @@ impl CatalogReader {
     }
 
     /// Products changed since `since` (already overlapped), and the newest `write_date` seen.
-    pub async fn changed_since(&self, since: &str) -> Result<(Vec<ProductSnapshot>, Option<String>), OdooError> {
+    pub async fn changed_since(
+        &self,
+        since: &str,
+    ) -> Result<(Vec<ProductSnapshot>, Option<String>), OdooError> {
         let mut newest: Option<String> = None;
         let mut bump = |d: Option<&str>| {
             if let Some(d) = d {
@@ -137,10 +173,16 @@ impl CatalogReader {
         let mut products = Vec::new();
         let mut rows_seen = Vec::new();
         self.odoo
-            .search_read_pages("product.product", &Domain::all().and("write_date", ">=", since), &self.fields(), self.context(), |rows| {
-                rows_seen.extend(rows);
-                Ok(())
-            })
+            .search_read_pages(
+                "product.product",
+                &Domain::all().and("write_date", ">=", since),
+                &self.fields(),
+                self.context(),
+                |rows| {
+                    rows_seen.extend(rows);
+                    Ok(())
+                },
+            )
             .await?;
         for row in &rows_seen {
             let snap = self.snapshot(row);
@@ -150,15 +192,21 @@ impl CatalogReader {
         }
         let mut moved = BTreeSet::new();
         self.odoo
-            .search_read_pages("stock.move", &Domain::all().and("write_date", ">=", since), &["product_id", "write_date"], vec![], |rows| {
-                for m in rows {
-                    bump(m.get("write_date").and_then(Value::as_opt_str));
-                    if let Some(p) = m.get("product_id").and_then(Value::as_id) {
-                        moved.insert(p);
+            .search_read_pages(
+                "stock.move",
+                &Domain::all().and("write_date", ">=", since),
+                &["product_id", "write_date"],
+                vec![],
+                |rows| {
+                    for m in rows {
+                        bump(m.get("write_date").and_then(Value::as_opt_str));
+                        if let Some(p) = m.get("product_id").and_then(Value::as_id) {
+                            moved.insert(p);
+                        }
                     }
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .await?;
         let missing: Vec<i64> = moved.into_iter().filter(|id| !by_id.contains(id)).collect();
         for chunk in missing.chunks(1000) {
@@ -168,7 +216,10 @@ impl CatalogReader {
                     "product.product",
                     &Domain::all().and("id", "in", chunk.to_vec()),
                     &self.fields(),
-                    SearchOpts { context: self.context(), ..Default::default() },
+                    SearchOpts {
+                        context: self.context(),
+                        ..Default::default()
+                    },
                 )
                 .await?;
             products.extend(rows.iter().map(|r| self.snapshot(r)));

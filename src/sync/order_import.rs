@@ -77,13 +77,23 @@ pub fn odoo_job_error(e: &OdooError) -> JobError {
 }
 
 /// Finds or creates the Odoo order. Does not apply a status.
-pub async fn import(odoo: &OdooClient, store: &Store, order: &InboundOrder) -> Result<Imported, JobError> {
+pub async fn import(
+    odoo: &OdooClient,
+    store: &Store,
+    order: &InboundOrder,
+) -> Result<Imported, JobError> {
     let ch = order.channel;
-    if let Some(m) = mapping::by_external(store, ch, "order", &order.external_id).map_err(store_err)? {
+    if let Some(m) =
+        mapping::by_external(store, ch, "order", &order.external_id).map_err(store_err)?
+    {
         return Ok(Imported::Existing(m.odoo_id));
     }
     let found = odoo
-        .search("sale.order", &Domain::all().and("client_order_ref", "=", order.reference.as_str()), Some(2))
+        .search(
+            "sale.order",
+            &Domain::all().and("client_order_ref", "=", order.reference.as_str()),
+            Some(2),
+        )
         .await
         .map_err(|e| odoo_job_error(&e))?;
     if let Some(&id) = found.first() {
@@ -133,17 +143,34 @@ pub async fn import(odoo: &OdooClient, store: &Store, order: &InboundOrder) -> R
     if let Some(note) = &order.note {
         vals.push(("note", Value::from(note.as_str())));
     }
-    let id = odoo.create("sale.order", vec![Value::record(vals)]).await.map_err(|e| odoo_job_error(&e))?[0];
+    let id = odoo
+        .create("sale.order", vec![Value::record(vals)])
+        .await
+        .map_err(|e| odoo_job_error(&e))?[0];
     link(store, ch, "order", "sale.order", id, &order.external_id)?;
     Ok(Imported::Created(id))
 }
 
 /// Replaces the lines of a quotation with the marketplace's current ones.
-pub async fn replace_lines(odoo: &OdooClient, store: &Store, order_id: i64, order: &InboundOrder) -> Result<Option<String>, JobError> {
-    let mut cmds = vec![Value::Array(vec![Value::Int(5), Value::Int(0), Value::Int(0)])];
+pub async fn replace_lines(
+    odoo: &OdooClient,
+    store: &Store,
+    order_id: i64,
+    order: &InboundOrder,
+) -> Result<Option<String>, JobError> {
+    let mut cmds = vec![Value::Array(vec![
+        Value::Int(5),
+        Value::Int(0),
+        Value::Int(0),
+    ])];
     for line in &order.lines {
-        let Some(m) = mapping::by_external(store, order.channel, "product", &line.product_key).map_err(store_err)? else {
-            return Ok(Some(format!("product {} ({}) is not mapped", line.product_key, line.description)));
+        let Some(m) = mapping::by_external(store, order.channel, "product", &line.product_key)
+            .map_err(store_err)?
+        else {
+            return Ok(Some(format!(
+                "product {} ({}) is not mapped",
+                line.product_key, line.description
+            )));
         };
         cmds.push(Value::Array(vec![
             Value::Int(0),
@@ -155,70 +182,126 @@ pub async fn replace_lines(odoo: &OdooClient, store: &Store, order_id: i64, orde
             ]),
         ]));
     }
-    odoo.write("sale.order", &[order_id], Value::record([("order_line", Value::Array(cmds))]))
-        .await
-        .map_err(|e| odoo_job_error(&e))?;
+    odoo.write(
+        "sale.order",
+        &[order_id],
+        Value::record([("order_line", Value::Array(cmds))]),
+    )
+    .await
+    .map_err(|e| odoo_job_error(&e))?;
     Ok(None)
 }
 
 /// The Odoo order's state and untaxed total.
 pub async fn read_order(odoo: &OdooClient, id: i64) -> Result<(String, Decimal), JobError> {
-    let rows = odoo.read("sale.order", &[id], &["state", "amount_untaxed"]).await.map_err(|e| odoo_job_error(&e))?;
-    let row = rows.first().ok_or_else(|| JobError::new(RetryClass::Permanent, format!("sale.order {id} no longer exists in Odoo")))?;
+    let rows = odoo
+        .read("sale.order", &[id], &["state", "amount_untaxed"])
+        .await
+        .map_err(|e| odoo_job_error(&e))?;
+    let row = rows.first().ok_or_else(|| {
+        JobError::new(
+            RetryClass::Permanent,
+            format!("sale.order {id} no longer exists in Odoo"),
+        )
+    })?;
     Ok((
-        row.get("state").and_then(Value::as_str).unwrap_or("").to_string(),
-        row.get("amount_untaxed").and_then(Value::as_decimal).unwrap_or_default(),
+        row.get("state")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        row.get("amount_untaxed")
+            .and_then(Value::as_decimal)
+            .unwrap_or_default(),
     ))
 }
 
 /// Applies what a marketplace status asks of the Odoo order, from whatever state it is in.
-pub async fn apply_status(odoo: &OdooClient, profile: &Profile, id: i64, state: &str, action: StatusAction) -> Result<(), JobError> {
+pub async fn apply_status(
+    odoo: &OdooClient,
+    profile: &Profile,
+    id: i64,
+    state: &str,
+    action: StatusAction,
+) -> Result<(), JobError> {
     let confirm = |state: &str| matches!(state, "draft" | "sent");
     match action {
         StatusAction::Nothing | StatusAction::Flag => Ok(()),
         StatusAction::Confirm => {
             if confirm(state) {
-                odoo.call_method("sale.order", "action_confirm", &[id]).await.map_err(|e| odoo_job_error(&e))?;
+                odoo.call_method("sale.order", "action_confirm", &[id])
+                    .await
+                    .map_err(|e| odoo_job_error(&e))?;
             }
             Ok(())
         }
         StatusAction::ConfirmAndReserve => {
             if confirm(state) {
-                odoo.call_method("sale.order", "action_confirm", &[id]).await.map_err(|e| odoo_job_error(&e))?;
+                odoo.call_method("sale.order", "action_confirm", &[id])
+                    .await
+                    .map_err(|e| odoo_job_error(&e))?;
             }
             let open = open_deliveries(odoo, id).await?;
             if !open.is_empty() {
-                odoo.call_method("stock.picking", "action_assign", &open).await.map_err(|e| odoo_job_error(&e))?;
+                odoo.call_method("stock.picking", "action_assign", &open)
+                    .await
+                    .map_err(|e| odoo_job_error(&e))?;
             }
             Ok(())
         }
         StatusAction::Deliver => {
             if state == "cancel" {
-                return Err(JobError::new(RetryClass::Permanent, format!("the marketplace says delivered, but sale.order {id} is cancelled in Odoo")));
+                return Err(JobError::new(
+                    RetryClass::Permanent,
+                    format!(
+                        "the marketplace says delivered, but sale.order {id} is cancelled in Odoo"
+                    ),
+                ));
             }
             if confirm(state) {
-                odoo.call_method("sale.order", "action_confirm", &[id]).await.map_err(|e| odoo_job_error(&e))?;
+                odoo.call_method("sale.order", "action_confirm", &[id])
+                    .await
+                    .map_err(|e| odoo_job_error(&e))?;
             }
             let open = open_deliveries(odoo, id).await?;
             if open.is_empty() {
                 return Ok(());
             }
-            odoo.call_method("stock.picking", "action_assign", &open).await.map_err(|e| odoo_job_error(&e))?;
-            // Deliver what was ordered: every move's quantity is its demand, then validate.
-            let moves = odoo
-                .search_read("stock.move", &Domain::all().and("picking_id", "in", open.clone()), &["product_uom_qty", "state"], SearchOpts::default())
+            odoo.call_method("stock.picking", "action_assign", &open)
                 .await
                 .map_err(|e| odoo_job_error(&e))?;
-            for m in moves.iter().filter(|m| m.get("state").and_then(Value::as_str) != Some("done")) {
+            // Deliver what was ordered: every move's quantity is its demand, then validate.
+            let moves = odoo
+                .search_read(
+                    "stock.move",
+                    &Domain::all().and("picking_id", "in", open.clone()),
+                    &["product_uom_qty", "state"],
+                    SearchOpts::default(),
+                )
+                .await
+                .map_err(|e| odoo_job_error(&e))?;
+            for m in moves
+                .iter()
+                .filter(|m| m.get("state").and_then(Value::as_str) != Some("done"))
+            {
                 let mid = m.get("id").and_then(Value::as_i64).unwrap_or(0);
-                let qty = m.get("product_uom_qty").cloned().unwrap_or(Value::Double(0.0));
+                let qty = m
+                    .get("product_uom_qty")
+                    .cloned()
+                    .unwrap_or(Value::Double(0.0));
                 let vals = match profile.move_quantity {
-                    MoveQuantity::QuantityPicked => Value::record([("quantity", qty), ("picked", Value::Bool(true))]),
+                    MoveQuantity::QuantityPicked => {
+                        Value::record([("quantity", qty), ("picked", Value::Bool(true))])
+                    }
                     MoveQuantity::QuantityDone => Value::record([("quantity_done", qty)]),
                 };
-                odoo.write("stock.move", &[mid], vals).await.map_err(|e| odoo_job_error(&e))?;
+                odoo.write("stock.move", &[mid], vals)
+                    .await
+                    .map_err(|e| odoo_job_error(&e))?;
             }
-            let result = odoo.call_method("stock.picking", "button_validate", &open).await.map_err(|e| odoo_job_error(&e))?;
+            let result = odoo
+                .call_method("stock.picking", "button_validate", &open)
+                .await
+                .map_err(|e| odoo_job_error(&e))?;
             if let Value::Struct(_) = result {
                 return Err(JobError::new(
                     RetryClass::Permanent,
@@ -229,7 +312,9 @@ pub async fn apply_status(odoo: &OdooClient, profile: &Profile, id: i64, state: 
         }
         StatusAction::Cancel => {
             if state != "cancel" {
-                odoo.call_method("sale.order", "action_cancel", &[id]).await.map_err(|e| odoo_job_error(&e))?;
+                odoo.call_method("sale.order", "action_cancel", &[id])
+                    .await
+                    .map_err(|e| odoo_job_error(&e))?;
             }
             Ok(())
         }
@@ -249,13 +334,22 @@ async fn open_deliveries(odoo: &OdooClient, order: i64) -> Result<Vec<i64>, JobE
     .map_err(|e| odoo_job_error(&e))
 }
 
-async fn customer(odoo: &OdooClient, store: &Store, ch: &str, c: &Customer) -> Result<i64, JobError> {
+async fn customer(
+    odoo: &OdooClient,
+    store: &Store,
+    ch: &str,
+    c: &Customer,
+) -> Result<i64, JobError> {
     if let Some(m) = mapping::by_external(store, ch, "partner", &c.key).map_err(store_err)? {
         return Ok(m.odoo_id);
     }
     let reference = format!("{ch}:{}", c.key);
     let found = odoo
-        .search("res.partner", &Domain::all().and("ref", "=", reference.as_str()), Some(1))
+        .search(
+            "res.partner",
+            &Domain::all().and("ref", "=", reference.as_str()),
+            Some(1),
+        )
         .await
         .map_err(|e| odoo_job_error(&e))?;
     let id = match found.first() {
@@ -266,20 +360,37 @@ async fn customer(odoo: &OdooClient, store: &Store, ch: &str, c: &Customer) -> R
                 ("ref", Value::from(reference.as_str())),
                 ("customer_rank", Value::Int(1)),
             ];
-            for (k, v) in [("phone", &c.phone), ("mobile", &c.mobile), ("email", &c.email), ("street", &c.street), ("comment", &c.notes)] {
+            for (k, v) in [
+                ("phone", &c.phone),
+                ("mobile", &c.mobile),
+                ("email", &c.email),
+                ("street", &c.street),
+                ("comment", &c.notes),
+            ] {
                 if let Some(v) = v {
                     vals.push((k, Value::from(v.as_str())));
                 }
             }
-            odoo.create("res.partner", vec![Value::record(vals)]).await.map_err(|e| odoo_job_error(&e))?[0]
+            odoo.create("res.partner", vec![Value::record(vals)])
+                .await
+                .map_err(|e| odoo_job_error(&e))?[0]
         }
     };
     link(store, ch, "partner", "res.partner", id, &c.key)?;
     Ok(id)
 }
 
-fn link(store: &Store, ch: &str, kind: &str, model: &str, odoo_id: i64, external: &str) -> Result<(), JobError> {
-    mapping::set(store, ch, kind, model, odoo_id, external).map(|_| ()).map_err(store_err)
+fn link(
+    store: &Store,
+    ch: &str,
+    kind: &str,
+    model: &str,
+    odoo_id: i64,
+    external: &str,
+) -> Result<(), JobError> {
+    mapping::set(store, ch, kind, model, odoo_id, external)
+        .map(|_| ())
+        .map_err(store_err)
 }
 
 pub fn store_err(e: crate::store::StoreError) -> JobError {

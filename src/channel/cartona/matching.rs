@@ -31,21 +31,40 @@ pub struct MatchReport {
 }
 
 /// Every supplier product on Cartona, page by page.
-pub async fn cartona_products(api: &HttpClient, per_page: usize) -> Result<Vec<SupplierProduct>, String> {
+pub async fn cartona_products(
+    api: &HttpClient,
+    per_page: usize,
+) -> Result<Vec<SupplierProduct>, String> {
     let mut out = Vec::new();
     for page in 1..=10_000u32 {
         let body = api
-            .get("supplier-product", &[("page", page.to_string()), ("per_page", per_page.to_string())])
+            .get(
+                "supplier-product",
+                &[
+                    ("page", page.to_string()),
+                    ("per_page", per_page.to_string()),
+                ],
+            )
             .await
             .map_err(|e| e.message)?;
         let rows = match body {
             serde_json::Value::Array(rows) => rows,
-            serde_json::Value::Object(ref o) if o.get("data").is_some_and(|d| d.is_array()) => o["data"].as_array().cloned().unwrap_or_default(),
-            other => return Err(format!("Cartona's supplier-product answered something other than a list: {}", other.to_string().chars().take(120).collect::<String>())),
+            serde_json::Value::Object(ref o) if o.get("data").is_some_and(|d| d.is_array()) => {
+                o["data"].as_array().cloned().unwrap_or_default()
+            }
+            other => {
+                return Err(format!(
+                    "Cartona's supplier-product answered something other than a list: {}",
+                    other.to_string().chars().take(120).collect::<String>()
+                ))
+            }
         };
         let n = rows.len();
         for row in rows {
-            out.push(serde_json::from_value::<SupplierProduct>(row.clone()).map_err(|e| format!("a Cartona product is malformed ({e}): {row}"))?);
+            out.push(
+                serde_json::from_value::<SupplierProduct>(row.clone())
+                    .map_err(|e| format!("a Cartona product is malformed ({e}): {row}"))?,
+            );
         }
         if n < per_page {
             break;
@@ -61,7 +80,13 @@ struct OdooProduct {
     sellable: bool,
 }
 
-pub async fn import(api: &HttpClient, odoo: &OdooClient, store: &Store, key: MatchKey, dry_run: bool) -> Result<MatchReport, String> {
+pub async fn import(
+    api: &HttpClient,
+    odoo: &OdooClient,
+    store: &Store,
+    key: MatchKey,
+    dry_run: bool,
+) -> Result<MatchReport, String> {
     let cartona = cartona_products(api, 100).await?;
     let mut odoo_products = Vec::new();
     odoo.search_read_pages(
@@ -73,9 +98,16 @@ pub async fn import(api: &HttpClient, odoo: &OdooClient, store: &Store, key: Mat
             for r in rows {
                 odoo_products.push(OdooProduct {
                     id: r.get("id").and_then(Value::as_i64).unwrap_or(0),
-                    sku: r.get("default_code").and_then(Value::as_opt_str).map(str::to_string),
-                    barcode: r.get("barcode").and_then(Value::as_opt_str).map(str::to_string),
-                    sellable: r.get("active").and_then(Value::as_bool).unwrap_or(true) && r.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
+                    sku: r
+                        .get("default_code")
+                        .and_then(Value::as_opt_str)
+                        .map(str::to_string),
+                    barcode: r
+                        .get("barcode")
+                        .and_then(Value::as_opt_str)
+                        .map(str::to_string),
+                    sellable: r.get("active").and_then(Value::as_bool).unwrap_or(true)
+                        && r.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
                 });
             }
             Ok(())
@@ -112,7 +144,12 @@ pub async fn import(api: &HttpClient, odoo: &OdooClient, store: &Store, key: Mat
         }
     }
 
-    let mut report = MatchReport { cartona_products: cartona.len(), odoo_products: odoo_products.len(), dry_run, ..Default::default() };
+    let mut report = MatchReport {
+        cartona_products: cartona.len(),
+        odoo_products: odoo_products.len(),
+        dry_run,
+        ..Default::default()
+    };
     let mut matched_odoo = std::collections::HashSet::new();
     for c in &cartona {
         let Some(k) = cartona_key(c) else {
@@ -120,22 +157,34 @@ pub async fn import(api: &HttpClient, odoo: &OdooClient, store: &Store, key: Mat
             continue;
         };
         if cartona_count[&k] > 1 {
-            report.ambiguous.push(format!("{} Cartona products share the key {k:?} (one is {})", cartona_count[&k], c.id));
+            report.ambiguous.push(format!(
+                "{} Cartona products share the key {k:?} (one is {})",
+                cartona_count[&k], c.id
+            ));
             continue;
         }
         match by_key.get(&k).map(Vec::as_slice) {
             None | Some([]) => report.unmatched_cartona.push((c.id.clone(), k)),
             Some([p]) => {
                 matched_odoo.insert(p.id);
-                let existing = mapping::by_odoo(store, CHANNEL, "product", p.id).map_err(|e| e.to_string())?;
-                let existing_ext = mapping::by_external(store, CHANNEL, "product", &c.id).map_err(|e| e.to_string())?;
+                let existing =
+                    mapping::by_odoo(store, CHANNEL, "product", p.id).map_err(|e| e.to_string())?;
+                let existing_ext = mapping::by_external(store, CHANNEL, "product", &c.id)
+                    .map_err(|e| e.to_string())?;
                 match (existing, existing_ext) {
                     (Some(m), _) if m.external_id == c.id => report.already_mapped += 1,
-                    (Some(m), _) => report.ambiguous.push(format!("Odoo product {} matches Cartona product {} by {k:?}, but is mapped to {}", p.id, c.id, m.external_id)),
-                    (None, Some(m)) => report.ambiguous.push(format!("Cartona product {} matches Odoo product {} by {k:?}, but is mapped to {}", c.id, p.id, m.odoo_id)),
+                    (Some(m), _) => report.ambiguous.push(format!(
+                        "Odoo product {} matches Cartona product {} by {k:?}, but is mapped to {}",
+                        p.id, c.id, m.external_id
+                    )),
+                    (None, Some(m)) => report.ambiguous.push(format!(
+                        "Cartona product {} matches Odoo product {} by {k:?}, but is mapped to {}",
+                        c.id, p.id, m.odoo_id
+                    )),
                     (None, None) => {
                         if !dry_run {
-                            mapping::set(store, CHANNEL, "product", "product.product", p.id, &c.id).map_err(|e| e.to_string())?;
+                            mapping::set(store, CHANNEL, "product", "product.product", p.id, &c.id)
+                                .map_err(|e| e.to_string())?;
                         }
                         report.matched.push((p.id, c.id.clone(), k));
                     }
@@ -145,14 +194,22 @@ pub async fn import(api: &HttpClient, odoo: &OdooClient, store: &Store, key: Mat
                 "Cartona product {} matches {} Odoo products by {k:?}: {}",
                 c.id,
                 many.len(),
-                many.iter().map(|p| p.id.to_string()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|p| p.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
     report.unmatched_odoo = odoo_products
         .iter()
         .filter(|p| p.sellable && !matched_odoo.contains(&p.id))
-        .filter(|p| mapping::by_odoo(store, CHANNEL, "product", p.id).ok().flatten().is_none())
+        .filter(|p| {
+            mapping::by_odoo(store, CHANNEL, "product", p.id)
+                .ok()
+                .flatten()
+                .is_none()
+        })
         .map(|p| (p.id, p.sku.clone().unwrap_or_default()))
         .collect();
     if dry_run {

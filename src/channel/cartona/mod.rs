@@ -25,7 +25,9 @@ use crate::store::queue::{self, Job, NewJob};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
-use crate::sync::order_import::{self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction};
+use crate::sync::order_import::{
+    self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction,
+};
 use futures_util::future::BoxFuture;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -49,9 +51,20 @@ pub fn fnv(text: &str) -> String {
 
 /// The Cartona API client: `AuthorizationToken: <token>` (no "Bearer"), JSON both ways.
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
-    let token = cfg.token.clone().ok_or("channels.cartona.token is not set")?;
-    let base = cfg.base_url.clone().ok_or("channels.cartona.base_url is not set")?;
-    Ok(HttpClient::new("Cartona", base, Duration::from_secs(30), vec![("AuthorizationToken", token)]))
+    let token = cfg
+        .token
+        .clone()
+        .ok_or("channels.cartona.token is not set")?;
+    let base = cfg
+        .base_url
+        .clone()
+        .ok_or("channels.cartona.base_url is not set")?;
+    Ok(HttpClient::new(
+        "Cartona",
+        base,
+        Duration::from_secs(30),
+        vec![("AuthorizationToken", token)],
+    ))
 }
 
 pub struct Cartona {
@@ -65,9 +78,19 @@ pub struct Cartona {
 }
 
 /// Starts the channel: its job handler and its four streams.
-pub async fn start(config: &Config, cfg: &ChannelConfig, odoo: OdooClient, store: Store) -> Result<Started, String> {
-    let settings = cfg.cartona.clone().ok_or("channels.cartona has no Cartona settings")?;
-    let profile = Profile::detect(&odoo).await.map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
+pub async fn start(
+    config: &Config,
+    cfg: &ChannelConfig,
+    odoo: OdooClient,
+    store: Store,
+) -> Result<Started, String> {
+    let settings = cfg
+        .cartona
+        .clone()
+        .ok_or("channels.cartona has no Cartona settings")?;
+    let profile = Profile::detect(&odoo)
+        .await
+        .map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
     let reader = CatalogReader {
         odoo: odoo.clone(),
         stock_field: settings.stock_field.clone(),
@@ -83,17 +106,26 @@ pub async fn start(config: &Config, cfg: &ChannelConfig, odoo: OdooClient, store
         profile,
         reader,
     });
-    let stream = |name: &str, schedule: &crate::config::Schedule, kind: StreamKind, at_start: bool| StreamSpec {
+    let stream = |name: &str,
+                  schedule: &crate::config::Schedule,
+                  kind: StreamKind,
+                  at_start: bool| StreamSpec {
         name: format!("{CHANNEL}.{name}"),
         channel: Some(CHANNEL.into()),
         schedule: schedule.clone(),
         run_at_start: at_start,
-        task: Arc::new(CartonaStream { cartona: cartona.clone(), kind }),
+        task: Arc::new(CartonaStream {
+            cartona: cartona.clone(),
+            kind,
+        }),
     };
     let s = &config.schedule;
     Ok(Started {
         name: CHANNEL,
-        workers: ChannelWorkers { handler: cartona.clone(), concurrency: cfg.concurrency },
+        workers: ChannelWorkers {
+            handler: cartona.clone(),
+            concurrency: cfg.concurrency,
+        },
         streams: vec![
             stream("catalog", &s.catalog_poll, StreamKind::Catalog, true),
             stream("reconcile", &s.reconcile, StreamKind::Reconcile, false),
@@ -124,12 +156,16 @@ fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64
 impl Cartona {
     /// What Cartona should hold for a product.
     pub fn desired(&self, p: &ProductSnapshot, supplier_product_id: &str) -> ProductUpdate {
-        let stock = (p.stock.floor() - Decimal::from(self.settings.stock_buffer)).max(Decimal::ZERO);
+        let stock =
+            (p.stock.floor() - Decimal::from(self.settings.stock_buffer)).max(Decimal::ZERO);
         let qty = stock.to_i64().unwrap_or(0);
         let published = p.active && p.sale_ok;
         ProductUpdate {
             supplier_product_id: supplier_product_id.to_string(),
-            selling_price: p.price.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero).to_string(),
+            selling_price: p
+                .price
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                .to_string(),
             available_stock_quantity: if published { qty } else { 0 },
             in_stock: published && qty > 0,
             is_published: published,
@@ -139,7 +175,11 @@ impl Cartona {
     }
 
     /// Jobs for the mapped products whose desired state differs from what Cartona last accepted.
-    fn plan(&self, products: &[ProductSnapshot], mappings: &HashMap<i64, mapping::Mapping>) -> Vec<NewJob> {
+    fn plan(
+        &self,
+        products: &[ProductSnapshot],
+        mappings: &HashMap<i64, mapping::Mapping>,
+    ) -> Vec<NewJob> {
         products
             .iter()
             .filter_map(|p| {
@@ -166,18 +206,22 @@ impl Cartona {
     }
 
     fn mappings(&self) -> Result<HashMap<i64, mapping::Mapping>, String> {
-        Ok(mapping::list(&self.store, Some(CHANNEL), Some("product"), usize::MAX >> 1)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|m| (m.odoo_id, m))
-            .collect())
+        Ok(
+            mapping::list(&self.store, Some(CHANNEL), Some("product"), usize::MAX >> 1)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|m| (m.odoo_id, m))
+                .collect(),
+        )
     }
 
-    fn enqueue(&self, jobs: &[NewJob]) -> Result<(), String> {
+    /// Queues planned jobs, except values that already died for the same record.
+    fn enqueue(&self, jobs: Vec<NewJob>) -> Result<usize, String> {
+        let jobs = queue::without_dead_repeats(&self.store, jobs).map_err(|e| e.to_string())?;
         if !jobs.is_empty() {
-            queue::enqueue_many(&self.store, jobs).map_err(|e| e.to_string())?;
+            queue::enqueue_many(&self.store, &jobs).map_err(|e| e.to_string())?;
         }
-        Ok(())
+        Ok(jobs.len())
     }
 
     async fn catalog_full(&self) -> Result<StreamOutcome, String> {
@@ -192,10 +236,9 @@ impl Cartona {
                         newest = p.write_date.clone();
                     }
                 }
-                let jobs = self.plan(&page, &mappings);
-                planned += jobs.len();
-                if let Err(e) = self.enqueue(&jobs) {
-                    failure = Some(e);
+                match self.enqueue(self.plan(&page, &mappings)) {
+                    Ok(n) => planned += n,
+                    Err(e) => failure = Some(e),
                 }
             })
             .await
@@ -206,50 +249,99 @@ impl Cartona {
         // Stock moves are read from the same point on.
         let last_move = self
             .odoo
-            .search_read("stock.move", &Domain::all(), &["write_date"], SearchOpts { order: Some("write_date desc".into()), limit: Some(1), ..Default::default() })
+            .search_read(
+                "stock.move",
+                &Domain::all(),
+                &["write_date"],
+                SearchOpts {
+                    order: Some("write_date desc".into()),
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(|e| format!("reading stock moves from Odoo: {e}"))?;
-        if let Some(d) = last_move.first().and_then(|m| m.get("write_date")).and_then(Value::as_opt_str) {
+        if let Some(d) = last_move
+            .first()
+            .and_then(|m| m.get("write_date"))
+            .and_then(Value::as_opt_str)
+        {
             if newest.as_deref().is_none_or(|n| d > n) {
                 newest = Some(d.to_string());
             }
         }
         Ok(StreamOutcome {
             cursor: Some(newest.unwrap_or_else(|| EPOCH.to_string())),
-            note: (planned > 0).then(|| (format!("full read: {planned} product update(s) to send"), planned as i64)),
+            note: (planned > 0).then(|| {
+                (
+                    format!("full read: {planned} product update(s) to send"),
+                    planned as i64,
+                )
+            }),
         })
     }
 
     async fn catalog_changes(&self) -> Result<StreamOutcome, String> {
-        let cursor = streams::get(&self.store, &format!("{CHANNEL}.catalog")).map_err(|e| e.to_string())?.and_then(|s| s.cursor);
-        let Some(cursor) = cursor else { return self.catalog_full().await };
+        let cursor = streams::get(&self.store, &format!("{CHANNEL}.catalog"))
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.cursor);
+        let Some(cursor) = cursor else {
+            return self.catalog_full().await;
+        };
         let since = with_overlap(&cursor, self.settings.poll_overlap);
-        let (products, newest) = self.reader.changed_since(&since).await.map_err(|e| format!("reading changes from Odoo: {e}"))?;
-        let jobs = self.plan(&products, &self.mappings()?);
-        self.enqueue(&jobs)?;
+        let (products, newest) = self
+            .reader
+            .changed_since(&since)
+            .await
+            .map_err(|e| format!("reading changes from Odoo: {e}"))?;
+        let queued = self.enqueue(self.plan(&products, &self.mappings()?))?;
         let cursor = newest.filter(|n| *n > cursor).unwrap_or(cursor);
         Ok(StreamOutcome {
             cursor: Some(cursor),
-            note: (!jobs.is_empty()).then(|| (format!("{} product update(s) to send", jobs.len()), jobs.len() as i64)),
+            note: (queued > 0)
+                .then(|| (format!("{queued} product update(s) to send"), queued as i64)),
         })
     }
 
     async fn push_products(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        let updates: Vec<serde_json::Value> = jobs.iter().map(|j| j.payload["update"].clone()).collect();
-        match self.api.post("supplier-product/bulk-update", &serde_json::Value::Array(updates)).await {
+        let updates: Vec<serde_json::Value> =
+            jobs.iter().map(|j| j.payload["update"].clone()).collect();
+        match self
+            .api
+            .post(
+                "supplier-product/bulk-update",
+                &serde_json::Value::Array(updates),
+            )
+            .await
+        {
             Ok(_) => {
                 let results = jobs.iter().map(|j| self.mark_sent(j)).collect();
-                log(&self.store, Level::Info, "catalog.push", &format!("pushed {} product(s)", jobs.len()), Some(jobs.len() as i64));
+                log(
+                    &self.store,
+                    Level::Info,
+                    "catalog.push",
+                    &format!("pushed {} product(s)", jobs.len()),
+                    Some(jobs.len() as i64),
+                );
                 results
             }
             // A refused batch: send each alone, so one bad product does not hold back the rest.
             Err(e) if e.status == Some(400) && jobs.len() > 1 => {
                 let mut out = Vec::with_capacity(jobs.len());
                 for j in jobs {
-                    out.push(match self.api.post("supplier-product/bulk-update", &serde_json::json!([j.payload["update"]])).await {
-                        Ok(_) => self.mark_sent(j),
-                        Err(e) => Err(job_err(e)),
-                    });
+                    out.push(
+                        match self
+                            .api
+                            .post(
+                                "supplier-product/bulk-update",
+                                &serde_json::json!([j.payload["update"]]),
+                            )
+                            .await
+                        {
+                            Ok(_) => self.mark_sent(j),
+                            Err(e) => Err(job_err(e)),
+                        },
+                    );
                 }
                 out
             }
@@ -302,7 +394,10 @@ fn inbound(order: &Order) -> InboundOrder {
         channel: CHANNEL,
         external_id: order.hashed_id.clone(),
         reference: reference(&order.hashed_id),
-        origin: format!("Cartona {}", order.receipt_id.as_deref().unwrap_or(&order.hashed_id)),
+        origin: format!(
+            "Cartona {}",
+            order.receipt_id.as_deref().unwrap_or(&order.hashed_id)
+        ),
         customer: Customer {
             key: r.retailer_code.clone(),
             name: r.retailer_name.clone(),
@@ -316,7 +411,11 @@ fn inbound(order: &Order) -> InboundOrder {
             .order_details
             .iter()
             .map(|d| InboundLine {
-                product_key: d.supplier_product_id.clone().or_else(|| d.internal_product_id.clone()).unwrap_or_default(),
+                product_key: d
+                    .supplier_product_id
+                    .clone()
+                    .or_else(|| d.internal_product_id.clone())
+                    .unwrap_or_default(),
                 description: d.product_name.clone().unwrap_or_default(),
                 quantity: d.amount,
                 unit_price: d.selling_price,
@@ -332,7 +431,15 @@ fn lines_hash(order: &Order) -> String {
     let lines: Vec<String> = order
         .order_details
         .iter()
-        .map(|d| format!("{:?}|{:?}|{}|{}", d.supplier_product_id, d.internal_product_id, d.amount.normalize(), d.selling_price.normalize()))
+        .map(|d| {
+            format!(
+                "{:?}|{:?}|{}|{}",
+                d.supplier_product_id,
+                d.internal_product_id,
+                d.amount.normalize(),
+                d.selling_price.normalize()
+            )
+        })
         .collect();
     fnv(&lines.join(";"))
 }
@@ -352,13 +459,30 @@ impl Cartona {
                 ("from", from.format("%Y-%m-%dT%H:%M:%S").to_string()),
                 ("to", now.format("%Y-%m-%dT%H:%M:%S").to_string()),
             ];
-            let body = self.api.get("order/pull-orders", &query).await.map_err(|e| e.message)?;
+            let body = self
+                .api
+                .get("order/pull-orders", &query)
+                .await
+                .map_err(|e| e.message)?;
             let serde_json::Value::Array(rows) = body else {
-                return Err(format!("Cartona's order/pull-orders answered something other than a list: {}", crate::odoo::transport::summarize_body(&body.to_string())));
+                return Err(format!(
+                    "Cartona's order/pull-orders answered something other than a list: {}",
+                    crate::odoo::transport::summarize_body(&body.to_string())
+                ));
             };
-            let first = rows.first().map(|r| r.get("hashed_id").map(|v| v.to_string()).unwrap_or_default());
+            let first = rows.first().map(|r| {
+                r.get("hashed_id")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            });
             if page > 1 && first.is_some() && first == previous_first {
-                log(&self.store, Level::Warn, "orders.pull", "Cartona returned the same page twice; stopped paging", None);
+                log(
+                    &self.store,
+                    Level::Warn,
+                    "orders.pull",
+                    "Cartona returned the same page twice; stopped paging",
+                    None,
+                );
                 break;
             }
             previous_first = first;
@@ -374,7 +498,12 @@ impl Cartona {
         }
         Ok(StreamOutcome {
             cursor: None,
-            note: (new > 0).then(|| (format!("pulled {pulled} order(s), {new} new or changed"), new as i64)),
+            note: (new > 0).then(|| {
+                (
+                    format!("pulled {pulled} order(s), {new} new or changed"),
+                    new as i64,
+                )
+            }),
         })
     }
 
@@ -387,8 +516,12 @@ impl Cartona {
             _ => {
                 // Kept for the operator, set aside with the reason; the other orders go on.
                 let id = format!("malformed:{payload_hash}");
-                if let inbox::Received::New(event) = inbox::receive(&self.store, CHANNEL, &id, "order", None, raw).map_err(|e| e.to_string())? {
-                    let reason = "a Cartona order without a hashed_id was received; it cannot be imported";
+                if let inbox::Received::New(event) =
+                    inbox::receive(&self.store, CHANNEL, &id, "order", None, raw)
+                        .map_err(|e| e.to_string())?
+                {
+                    let reason =
+                        "a Cartona order without a hashed_id was received; it cannot be imported";
                     inbox::park(&self.store, event, reason).map_err(|e| e.to_string())?;
                     log(&self.store, Level::Error, "orders.pull", reason, None);
                 }
@@ -397,7 +530,16 @@ impl Cartona {
         };
         let status = raw.get("status").and_then(|s| s.as_str()).unwrap_or("?");
         let event_id = format!("{hashed_id}:{status}:{payload_hash}");
-        match inbox::receive(&self.store, CHANNEL, &event_id, "order", Some(&hashed_id), raw).map_err(|e| e.to_string())? {
+        match inbox::receive(
+            &self.store,
+            CHANNEL,
+            &event_id,
+            "order",
+            Some(&hashed_id),
+            raw,
+        )
+        .map_err(|e| e.to_string())?
+        {
             inbox::Received::Duplicate(_) => Ok(false),
             inbox::Received::New(_) => {
                 queue::enqueue(
@@ -418,8 +560,13 @@ impl Cartona {
 
     /// Brings the newest received version of one order into Odoo.
     async fn import_order(&self, job: &Job) -> Result<(), JobError> {
-        let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default().to_string();
-        let Some(event) = inbox::latest_open(&self.store, CHANNEL, &hashed_id).map_err(store_err)? else {
+        let hashed_id = job.payload["hashed_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(event) =
+            inbox::latest_open(&self.store, CHANNEL, &hashed_id).map_err(store_err)?
+        else {
             return Ok(()); // already processed
         };
         let order = match Order::parse(&event.payload) {
@@ -427,8 +574,16 @@ impl Cartona {
             Err(reason) => return self.park(event.id, &reason),
         };
         let reference = reference(&order.hashed_id);
-        orders::seen(&self.store, CHANNEL, &order.hashed_id, &reference, &order.status, order.delivered_by.as_deref(), order.needs_otp())
-            .map_err(store_err)?;
+        orders::seen(
+            &self.store,
+            CHANNEL,
+            &order.hashed_id,
+            &reference,
+            &order.status,
+            order.delivered_by.as_deref(),
+            order.needs_otp(),
+        )
+        .map_err(store_err)?;
         if order.status == "editing" {
             inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
             log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} is being edited by the retailer; left alone until it is pending again"), None);
@@ -455,35 +610,75 @@ impl Cartona {
                     );
                 }
             }
-        } else if known.as_ref().and_then(|k| k.payload_hash.as_deref()).is_some_and(|h| h != lines) {
+        } else if known
+            .as_ref()
+            .and_then(|k| k.payload_hash.as_deref())
+            .is_some_and(|h| h != lines)
+        {
             if matches!(state.as_str(), "draft" | "sent") {
-                if let Some(problem) = order_import::replace_lines(&self.odoo, &self.store, id, &inbound).await? {
-                    return self.park(event.id, &format!("order {hashed_id} was edited on Cartona, but {problem}"));
+                if let Some(problem) =
+                    order_import::replace_lines(&self.odoo, &self.store, id, &inbound).await?
+                {
+                    return self.park(
+                        event.id,
+                        &format!("order {hashed_id} was edited on Cartona, but {problem}"),
+                    );
                 }
                 log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} was edited on Cartona; the quotation's lines were updated"), None);
             } else {
                 let why = "edited on Cartona after it was confirmed in Odoo: compare the lines and adjust the Odoo order";
-                orders::set_attention(&self.store, CHANNEL, &hashed_id, Some(why)).map_err(store_err)?;
-                log(&self.store, Level::Warn, "orders.import", &format!("order {hashed_id} {why}"), None);
+                orders::set_attention(&self.store, CHANNEL, &hashed_id, Some(why))
+                    .map_err(store_err)?;
+                log(
+                    &self.store,
+                    Level::Warn,
+                    "orders.import",
+                    &format!("order {hashed_id} {why}"),
+                    None,
+                );
             }
         }
         let action = status_action(&order.status);
         order_import::apply_status(&self.odoo, &self.profile, id, &state, action).await?;
         if action == StatusAction::Flag {
-            let why = format!("Cartona reports the order {}: handle it in Odoo", order.status);
-            orders::set_attention(&self.store, CHANNEL, &hashed_id, Some(&why)).map_err(store_err)?;
-            log(&self.store, Level::Warn, "orders.import", &format!("order {hashed_id}: {why}"), None);
+            let why = format!(
+                "Cartona reports the order {}: handle it in Odoo",
+                order.status
+            );
+            orders::set_attention(&self.store, CHANNEL, &hashed_id, Some(&why))
+                .map_err(store_err)?;
+            log(
+                &self.store,
+                Level::Warn,
+                "orders.import",
+                &format!("order {hashed_id}: {why}"),
+                None,
+            );
         }
         orders::set_odoo(&self.store, CHANNEL, &hashed_id, id, &lines).map_err(store_err)?;
         // Acknowledge only now that the Odoo order exists: Cartona stops offering it.
-        let ack = StatusUpdate { hashed_id: hashed_id.clone(), status: "synced".into(), cancellation_reason: None, retailer_otp: None };
+        let ack = StatusUpdate {
+            hashed_id: hashed_id.clone(),
+            status: "synced".into(),
+            cancellation_reason: None,
+            retailer_otp: None,
+        };
         self.api
             .post("order/update-order-status", &serde_json::json!([ack]))
             .await
             .map_err(job_err)?;
         inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
         let verb = if created { "imported" } else { "updated" };
-        log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} {verb} as sale.order {id} (Cartona status {})", order.status), Some(1));
+        log(
+            &self.store,
+            Level::Info,
+            "orders.import",
+            &format!(
+                "order {hashed_id} {verb} as sale.order {id} (Cartona status {})",
+                order.status
+            ),
+            Some(1),
+        );
         Ok(())
     }
 
@@ -502,7 +697,10 @@ impl Cartona {
     /// Finds Odoo-side changes of Cartona orders and queues the statuses Cartona must hear.
     async fn detect_status(&self) -> Result<StreamOutcome, String> {
         let name = format!("{CHANNEL}.status");
-        let cursor = streams::get(&self.store, &name).map_err(|e| e.to_string())?.and_then(|s| s.cursor).unwrap_or_else(|| EPOCH.to_string());
+        let cursor = streams::get(&self.store, &name)
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.cursor)
+            .unwrap_or_else(|| EPOCH.to_string());
         let since = with_overlap(&cursor, self.settings.poll_overlap);
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
         let mut fields = vec!["client_order_ref", "state", "write_date"];
@@ -513,7 +711,9 @@ impl Cartona {
             .odoo
             .search_read(
                 "sale.order",
-                &Domain::all().and("client_order_ref", "=like", "CARTONA-%").and("write_date", ">=", since.as_str()),
+                &Domain::all()
+                    .and("client_order_ref", "=like", "CARTONA-%")
+                    .and("write_date", ">=", since.as_str()),
                 &fields,
                 SearchOpts::default(),
             )
@@ -540,20 +740,37 @@ impl Cartona {
                 }
             }
         }
-        let mut ids: Vec<i64> = changed.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect();
-        let extra: Vec<i64> = pickings.iter().filter_map(|p| p.get("sale_id").and_then(Value::as_id)).filter(|id| !ids.contains(id)).collect();
+        let mut ids: Vec<i64> = changed
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_i64))
+            .collect();
+        let extra: Vec<i64> = pickings
+            .iter()
+            .filter_map(|p| p.get("sale_id").and_then(Value::as_id))
+            .filter(|id| !ids.contains(id))
+            .collect();
         if !extra.is_empty() {
-            changed.extend(self.odoo.read("sale.order", &extra, &fields).await.map_err(odoo_err)?);
+            changed.extend(
+                self.odoo
+                    .read("sale.order", &extra, &fields)
+                    .await
+                    .map_err(odoo_err)?,
+            );
             ids.extend(extra);
         }
         if ids.is_empty() {
-            return Ok(StreamOutcome { cursor: Some(newest), note: None });
+            return Ok(StreamOutcome {
+                cursor: Some(newest),
+                note: None,
+            });
         }
         let all_pickings = self
             .odoo
             .search_read(
                 "stock.picking",
-                &Domain::all().and("sale_id", "in", ids).and("picking_type_code", "=", "outgoing"),
+                &Domain::all()
+                    .and("sale_id", "in", ids)
+                    .and("picking_type_code", "=", "outgoing"),
                 &["sale_id", "state"],
                 SearchOpts::default(),
             )
@@ -562,8 +779,14 @@ impl Cartona {
         let mut jobs = Vec::new();
         for so in &changed {
             let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
-            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else { continue };
-            let Some(known) = orders::by_reference(&self.store, reference).map_err(|e| e.to_string())? else { continue };
+            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else {
+                continue;
+            };
+            let Some(known) =
+                orders::by_reference(&self.store, reference).map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
             let states: Vec<&str> = all_pickings
                 .iter()
                 .filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id))
@@ -571,34 +794,62 @@ impl Cartona {
                 .collect();
             let target = match so.get("state").and_then(Value::as_str) {
                 Some("cancel") => "cancelled_by_supplier",
-                Some("sale" | "done") if !states.is_empty() && states.iter().all(|s| matches!(*s, "done" | "cancel")) && states.contains(&"done") => "delivered",
+                Some("sale" | "done")
+                    if !states.is_empty()
+                        && states.iter().all(|s| matches!(*s, "done" | "cancel"))
+                        && states.contains(&"done") =>
+                {
+                    "delivered"
+                }
                 Some("sale" | "done") => "approved",
                 _ => continue,
             };
-            let known_rank = rank(known.marketplace_status.as_deref().unwrap_or("pending")).max(rank(known.sent_status.as_deref().unwrap_or("pending")));
+            let known_rank = rank(known.marketplace_status.as_deref().unwrap_or("pending"))
+                .max(rank(known.sent_status.as_deref().unwrap_or("pending")));
             if rank(target) <= known_rank {
                 continue;
             }
-            if known.delivered_by.as_deref() == Some("delivered_by_cartona") && target != "cancelled_by_supplier" {
+            if known.delivered_by.as_deref() == Some("delivered_by_cartona")
+                && target != "cancelled_by_supplier"
+            {
                 continue; // Cartona delivers these itself: only a cancellation is ours to report.
             }
             if target == "delivered" && known.needs_otp {
-                if let Some(otp) = self.settings.otp_field.as_deref().and_then(|f| so.get(f)).and_then(Value::as_opt_str) {
+                if let Some(otp) = self
+                    .settings
+                    .otp_field
+                    .as_deref()
+                    .and_then(|f| so.get(f))
+                    .and_then(Value::as_opt_str)
+                {
                     orders::set_otp(&self.store, reference, otp).map_err(|e| e.to_string())?;
                 } else if !known.otp_recorded {
                     if known.attention.as_deref() != Some(NEEDS_OTP) {
-                        orders::set_attention(&self.store, CHANNEL, &known.external_id, Some(NEEDS_OTP)).map_err(|e| e.to_string())?;
-                        log(&self.store, Level::Warn, "status.detect", &format!("order {reference} {NEEDS_OTP}"), None);
+                        orders::set_attention(
+                            &self.store,
+                            CHANNEL,
+                            &known.external_id,
+                            Some(NEEDS_OTP),
+                        )
+                        .map_err(|e| e.to_string())?;
+                        log(
+                            &self.store,
+                            Level::Warn,
+                            "status.detect",
+                            &format!("order {reference} {NEEDS_OTP}"),
+                            None,
+                        );
                     }
                     continue;
                 }
             }
             jobs.push(status_job(&known.external_id, target));
         }
-        self.enqueue(&jobs)?;
+        let queued = self.enqueue(jobs)?;
         Ok(StreamOutcome {
             cursor: Some(newest),
-            note: (!jobs.is_empty()).then(|| (format!("{} status update(s) to send", jobs.len()), jobs.len() as i64)),
+            note: (queued > 0)
+                .then(|| (format!("{queued} status update(s) to send"), queued as i64)),
         })
     }
 
@@ -606,12 +857,21 @@ impl Cartona {
         let mut results: Vec<Option<Result<(), JobError>>> = vec![None; jobs.len()];
         let mut bulk = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
-            let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default().to_string();
-            let status = job.payload["status"].as_str().unwrap_or_default().to_string();
+            let hashed_id = job.payload["hashed_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let status = job.payload["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let known = match orders::get(&self.store, CHANNEL, &hashed_id) {
                 Ok(Some(k)) => k,
                 Ok(None) => {
-                    results[i] = Some(Err(JobError::new(RetryClass::Permanent, format!("order {hashed_id} is not known to marketsync"))));
+                    results[i] = Some(Err(JobError::new(
+                        RetryClass::Permanent,
+                        format!("order {hashed_id} is not known to marketsync"),
+                    )));
                     continue;
                 }
                 Err(e) => {
@@ -622,23 +882,44 @@ impl Cartona {
             let update = StatusUpdate {
                 hashed_id: hashed_id.clone(),
                 status: status.clone(),
-                cancellation_reason: (status == "cancelled_by_supplier").then(|| self.settings.cancellation_reason.clone()),
-                retailer_otp: if status == "delivered" && known.needs_otp { known.otp.clone() } else { None },
+                cancellation_reason: (status == "cancelled_by_supplier")
+                    .then(|| self.settings.cancellation_reason.clone()),
+                retailer_otp: if status == "delivered" && known.needs_otp {
+                    known.otp.clone()
+                } else {
+                    None
+                },
             };
             if status == "delivered" && known.needs_otp {
                 if update.retailer_otp.is_none() {
-                    results[i] = Some(Err(JobError::new(RetryClass::Permanent, format!("order {hashed_id}: {NEEDS_OTP}"))));
+                    results[i] = Some(Err(JobError::new(
+                        RetryClass::Permanent,
+                        format!("order {hashed_id}: {NEEDS_OTP}"),
+                    )));
                     continue;
                 }
                 // The single-order endpoint reports a refused OTP; the bulk one would not.
-                let r = self.api.post(&format!("order/update-order-status/{hashed_id}"), &serde_json::to_value(&update).unwrap_or_default()).await;
-                results[i] = Some(r.map_err(job_err).and_then(|_| self.status_sent(&hashed_id, &status)));
+                let r = self
+                    .api
+                    .post(
+                        &format!("order/update-order-status/{hashed_id}"),
+                        &serde_json::to_value(&update).unwrap_or_default(),
+                    )
+                    .await;
+                results[i] = Some(
+                    r.map_err(job_err)
+                        .and_then(|_| self.status_sent(&hashed_id, &status)),
+                );
             } else {
                 bulk.push((i, update));
             }
         }
         if !bulk.is_empty() {
-            let body = serde_json::Value::Array(bulk.iter().map(|(_, u)| serde_json::to_value(u).unwrap_or_default()).collect());
+            let body = serde_json::Value::Array(
+                bulk.iter()
+                    .map(|(_, u)| serde_json::to_value(u).unwrap_or_default())
+                    .collect(),
+            );
             let r = self.api.post("order/update-order-status", &body).await;
             for (i, u) in &bulk {
                 results[*i] = Some(match &r {
@@ -647,13 +928,24 @@ impl Cartona {
                 });
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(JobError::new(RetryClass::Transient, "status not sent")))).collect()
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(JobError::new(RetryClass::Transient, "status not sent")))
+            })
+            .collect()
     }
 
     fn status_sent(&self, hashed_id: &str, status: &str) -> Result<(), JobError> {
         orders::set_sent(&self.store, CHANNEL, hashed_id, status).map_err(store_err)?;
         orders::set_attention(&self.store, CHANNEL, hashed_id, None).map_err(store_err)?;
-        log(&self.store, Level::Info, "status.send", &format!("order {hashed_id}: sent {status} to Cartona"), Some(1));
+        log(
+            &self.store,
+            Level::Info,
+            "status.send",
+            &format!("order {hashed_id}: sent {status} to Cartona"),
+            Some(1),
+        );
         Ok(())
     }
 }
@@ -687,9 +979,18 @@ impl JobHandler for Cartona {
         Box::pin(async move {
             match job.kind.as_str() {
                 "order" => self.import_order(job).await,
-                "product" => self.push_products(std::slice::from_ref(job)).await.remove(0),
-                "status" => self.send_statuses(std::slice::from_ref(job)).await.remove(0),
-                other => Err(JobError::new(RetryClass::Permanent, format!("unknown Cartona job kind {other:?}"))),
+                "product" => self
+                    .push_products(std::slice::from_ref(job))
+                    .await
+                    .remove(0),
+                "status" => self
+                    .send_statuses(std::slice::from_ref(job))
+                    .await
+                    .remove(0),
+                other => Err(JobError::new(
+                    RetryClass::Permanent,
+                    format!("unknown Cartona job kind {other:?}"),
+                )),
             }
         })
     }
@@ -736,7 +1037,10 @@ impl StreamTask for CartonaStream {
         Box::pin(async move {
             match self.kind {
                 StreamKind::Catalog => self.cartona.catalog_changes().await,
-                StreamKind::Reconcile => self.cartona.catalog_full().await.map(|o| StreamOutcome { cursor: None, note: o.note }),
+                StreamKind::Reconcile => self.cartona.catalog_full().await.map(|o| StreamOutcome {
+                    cursor: None,
+                    note: o.note,
+                }),
                 StreamKind::Orders => self.cartona.pull_orders().await,
                 StreamKind::Status => self.cartona.detect_status().await,
             }

@@ -11,7 +11,9 @@ fn de_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("expected a string or number id, found {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or number id, found {other}"
+        ))),
     }
 }
 
@@ -21,7 +23,11 @@ fn de_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
         serde_json::Value::String(s) if s.is_empty() => None,
         serde_json::Value::String(s) => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
-        other => return Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string, found {other}"
+            )))
+        }
     })
 }
 
@@ -47,7 +53,9 @@ fn de_opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D:
     if v.is_null() {
         return Ok(None);
     }
-    decimal_of(&v).map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected a number, found {v}")))
+    decimal_of(&v)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a number, found {v}")))
 }
 
 /// An order as `order/pull-orders` returns it.
@@ -112,8 +120,12 @@ pub struct Detail {
 impl Order {
     /// Parses and checks an order; the error says what is wrong with which order.
     pub fn parse(raw: &serde_json::Value) -> Result<Order, String> {
-        let id = raw.get("hashed_id").map(|v| v.to_string()).unwrap_or_else(|| "(no hashed_id)".into());
-        let order: Order = serde_json::from_value(raw.clone()).map_err(|e| format!("Cartona order {id} is malformed: {e}"))?;
+        let id = raw
+            .get("hashed_id")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "(no hashed_id)".into());
+        let order: Order = serde_json::from_value(raw.clone())
+            .map_err(|e| format!("Cartona order {id} is malformed: {e}"))?;
         if order.hashed_id.trim().is_empty() {
             return Err("a Cartona order has an empty hashed_id".into());
         }
@@ -136,7 +148,9 @@ impl Order {
 
     /// Installment and wallet-top-up orders need the retailer's OTP to be marked delivered.
     pub fn needs_otp(&self) -> bool {
-        [self.installment_cost, self.wallet_top_up].iter().any(|v| v.is_some_and(|d| d > Decimal::ZERO))
+        [self.installment_cost, self.wallet_top_up]
+            .iter()
+            .any(|v| v.is_some_and(|d| d > Decimal::ZERO))
     }
 
     pub fn delivered_by_cartona(&self) -> bool {
@@ -199,17 +213,25 @@ mod tests {
         assert_eq!(o.retailer.retailer_name, "حياه ماركت");
         assert_eq!(o.total_price, Some(Decimal::from(3040)));
         assert!(o.needs_otp() && o.delivered_by_cartona());
-        assert_eq!(o.order_details[0].supplier_product_id.as_deref(), Some("110774"));
+        assert_eq!(
+            o.order_details[0].supplier_product_id.as_deref(),
+            Some("110774")
+        );
     }
 
     #[test]
     fn bad_orders_are_refused_with_the_reason() {
         let mut raw = fixture("order-documented.json");
         raw["order_details"] = serde_json::json!([]);
-        assert_eq!(Order::parse(&raw).unwrap_err(), "Cartona order GMNvpbLM has no lines");
+        assert_eq!(
+            Order::parse(&raw).unwrap_err(),
+            "Cartona order GMNvpbLM has no lines"
+        );
         let mut raw = fixture("order-documented.json");
         raw["order_details"][0]["selling_price"] = serde_json::json!("abc");
-        assert!(Order::parse(&raw).unwrap_err().starts_with("Cartona order \"GMNvpbLM\" is malformed"));
+        assert!(Order::parse(&raw)
+            .unwrap_err()
+            .starts_with("Cartona order \"GMNvpbLM\" is malformed"));
         assert!(Order::parse(&serde_json::json!("not an order")).is_err());
     }
 }

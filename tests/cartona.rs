@@ -1,0 +1,815 @@
+//! The Cartona channel end to end: the real daemon against the Odoo and Cartona simulators.
+
+mod common;
+
+use common::wait_until;
+use marketsync::config::{OdooProtocol, RawConfig};
+use marketsync::daemon::Daemon;
+use marketsync::odoo::{Domain, OdooClient, SearchOpts, Value};
+use marketsync::sim::cartona::{self, CartonaHandle, Payment};
+use marketsync::sim::faults::Fault;
+use marketsync::sim::odoo::SimHandle;
+use marketsync::store::queue::{self, JobState};
+use marketsync::store::{inbox, mapping, orders, synclog, Store};
+use rust_decimal::Decimal;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "cartona-test-token-3391";
+const PRODUCTS: usize = 20;
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Env {
+    odoo: SimHandle,
+    cartona: CartonaHandle,
+    dir: tempfile::TempDir,
+    store: Store,
+    client: OdooClient,
+    stop: CancellationToken,
+    daemon: Option<tokio::task::JoinHandle<Result<(), marketsync::daemon::DaemonError>>>,
+}
+
+/// Supplier product id on Cartona for an Odoo product id.
+fn sp(odoo_id: i64) -> String {
+    (100_000 + odoo_id).to_string()
+}
+
+fn config_text(odoo: &str, cartona: &str, dir: &std::path::Path, token: &str) -> String {
+    format!(
+        "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nodoo_health = \"1m\"\n\
+         [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\nmax_attempts = 8\n[daemon]\nqueue_poll = \"100ms\"\n\
+         [channels.cartona]\nenabled = true\nbase_url = \"{cartona}\"\ntoken = \"{token}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n",
+        common::config_text(odoo, OdooProtocol::Xmlrpc, dir, ""),
+    )
+}
+
+impl Env {
+    async fn new() -> Env {
+        Env::with_token(TOKEN).await
+    }
+
+    /// Simulators up, products mapped by `map import`, daemon not started yet.
+    async fn with_token(daemon_token: &str) -> Env {
+        // Five Odoo products more than Cartona lists: unmapped ones for the tests that need them.
+        let odoo = common::odoo_sim(17, PRODUCTS + 5).await;
+        let cartona = cartona::start(0, TOKEN).await.unwrap();
+        for id in 1..=PRODUCTS as i64 {
+            cartona.sim.add_product(
+                &sp(id),
+                Some(&id.to_string()),
+                None,
+                &format!("Product {id}"),
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            config_text(&odoo.url(), &cartona.base_url(), dir.path(), TOKEN),
+        )
+        .unwrap();
+        let config = RawConfig::parse(&std::fs::read_to_string(&path).unwrap())
+            .unwrap()
+            .validate()
+            .unwrap();
+        let store = Store::open(&config.state.path).unwrap();
+        let client = OdooClient::connect(&config.odoo).await.unwrap();
+        let ch = config
+            .channel(marketsync::config::ChannelKind::Cartona)
+            .unwrap();
+        let api = marketsync::channel::cartona::client(ch).unwrap();
+        let report = marketsync::channel::cartona::matching::import(
+            &api,
+            &client,
+            &store,
+            ch.cartona.as_ref().unwrap().match_key,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.matched.len(), PRODUCTS);
+        if daemon_token != TOKEN {
+            std::fs::write(
+                &path,
+                config_text(&odoo.url(), &cartona.base_url(), dir.path(), daemon_token),
+            )
+            .unwrap();
+        }
+        Env {
+            odoo,
+            cartona,
+            dir,
+            store,
+            client,
+            stop: CancellationToken::new(),
+            daemon: None,
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    fn start(&mut self) {
+        let config = RawConfig::parse(&std::fs::read_to_string(self.config_path()).unwrap())
+            .unwrap()
+            .validate()
+            .unwrap();
+        self.stop = CancellationToken::new();
+        let daemon = Daemon::new(config, self.store.clone());
+        self.daemon = Some(tokio::spawn(daemon.run(self.stop.clone())));
+    }
+
+    async fn stop(&mut self) {
+        self.stop.cancel();
+        if let Some(d) = self.daemon.take() {
+            d.await.unwrap().unwrap();
+        }
+    }
+
+    fn odoo_price(&self, id: i64) -> String {
+        let p = self.odoo.sim.world().get("product.product", id).unwrap()["list_price"]
+            .as_decimal()
+            .unwrap();
+        format!("{p:.2}")
+    }
+
+    fn bulk_items(&self) -> Vec<serde_json::Value> {
+        self.cartona
+            .sim
+            .requests_to("supplier-product/bulk-update")
+            .iter()
+            .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    async fn sale_orders(&self, reference: &str) -> Vec<Value> {
+        self.client
+            .search_read(
+                "sale.order",
+                &Domain::all().and("client_order_ref", "=", reference),
+                &[
+                    "name",
+                    "state",
+                    "partner_id",
+                    "order_line",
+                    "amount_untaxed",
+                    "picking_ids",
+                ],
+                SearchOpts::default(),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn wait_for_order(&self, reference: &str) -> Value {
+        let end = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = self.sale_orders(reference).await;
+            if let Some(o) = found.first() {
+                return o.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "no Odoo order {reference}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_state(&self, reference: &str, state: &str) {
+        let end = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = self.sale_orders(reference).await;
+            if found
+                .first()
+                .and_then(|o| o.get("state"))
+                .and_then(Value::as_str)
+                == Some(state)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "{reference} never reached {state}: {found:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Validates the order's delivery in Odoo, as warehouse staff would.
+    async fn deliver_in_odoo(&self, order_id: i64) {
+        let pickings = self
+            .client
+            .search(
+                "stock.picking",
+                &Domain::all().and("sale_id", "=", order_id),
+                None,
+            )
+            .await
+            .unwrap();
+        self.client
+            .call_method("stock.picking", "button_validate", &pickings)
+            .await
+            .unwrap();
+    }
+
+    fn stream_runs(&self, name: &str) -> i64 {
+        marketsync::store::streams::get(&self.store, name)
+            .unwrap()
+            .and_then(|s| s.last_success_at)
+            .unwrap_or(0)
+    }
+
+    /// Waits until `name` has completed two more runs (so anything it would do has been done).
+    async fn two_more_runs(&self, name: &str) {
+        for _ in 0..2 {
+            let before = self.stream_runs(name);
+            wait_until(&format!("{name} ran"), WAIT, || {
+                self.stream_runs(name) > before
+            })
+            .await;
+        }
+    }
+}
+
+fn cash_order(env: &Env, lines: &[(i64, i64, &str)]) -> String {
+    let lines: Vec<(String, i64, Decimal)> = lines
+        .iter()
+        .map(|(p, a, price)| (sp(*p), *a, Decimal::from_str(price).unwrap()))
+        .collect();
+    let refs: Vec<(&str, i64, Decimal)> =
+        lines.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    env.cartona.sim.place_order(0, &refs, Payment::Cash, false)
+}
+
+#[tokio::test]
+async fn catalog_full_push_then_only_what_changes() {
+    let mut env = Env::new().await;
+    env.start();
+    // Initial full push: every mapped product, with Odoo's price and free stock.
+    wait_until("all products pushed", WAIT, || {
+        env.cartona
+            .sim
+            .products()
+            .iter()
+            .all(|p| p.selling_price != "0.00")
+    })
+    .await;
+    for id in 1..=PRODUCTS as i64 {
+        let p = env.cartona.sim.product(&sp(id)).unwrap();
+        assert_eq!(p.selling_price, env.odoo_price(id), "product {id}");
+        assert_eq!(
+            p.available_stock_quantity,
+            env.odoo.sim.world().free_qty(id) as i64
+        );
+        assert!(p.is_published);
+    }
+    let first = env.cartona.sim.requests_to("supplier-product/bulk-update");
+    assert_eq!(first.len(), 1, "20 products go in one batch of up to 100");
+    env.two_more_runs("cartona.catalog").await;
+    assert_eq!(
+        env.cartona
+            .sim
+            .requests_to("supplier-product/bulk-update")
+            .len(),
+        1,
+        "nothing changed, nothing sent"
+    );
+
+    // A price change: exactly one bulk-update carrying only that product.
+    env.cartona.sim.clear_requests();
+    env.client
+        .write(
+            "product.product",
+            &[3],
+            Value::record([("list_price", Value::Double(123.45))]),
+        )
+        .await
+        .unwrap();
+    wait_until("price pushed", WAIT, || {
+        env.cartona.sim.product(&sp(3)).unwrap().selling_price == "123.45"
+    })
+    .await;
+    env.two_more_runs("cartona.catalog").await;
+    let items = env.bulk_items();
+    assert_eq!(
+        env.cartona
+            .sim
+            .requests_to("supplier-product/bulk-update")
+            .len(),
+        1
+    );
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["supplier_product_id"], sp(3));
+    assert_eq!(items[0]["selling_price"], "123.45");
+
+    // A stock move: the new free quantity goes out.
+    env.cartona.sim.clear_requests();
+    env.odoo.sim.world().set_on_hand(5, 77.0).unwrap();
+    wait_until("stock pushed", WAIT, || {
+        env.cartona
+            .sim
+            .product(&sp(5))
+            .unwrap()
+            .available_stock_quantity
+            == 77
+    })
+    .await;
+    assert_eq!(env.bulk_items().len(), 1);
+
+    // Archived in Odoo: unpublished on Cartona, stock zero.
+    env.client
+        .call_method("product.product", "action_archive", &[7])
+        .await
+        .unwrap();
+    wait_until("unpublished", WAIT, || {
+        !env.cartona.sim.product(&sp(7)).unwrap().is_published
+    })
+    .await;
+    assert_eq!(
+        env.cartona
+            .sim
+            .product(&sp(7))
+            .unwrap()
+            .available_stock_quantity,
+        0
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_is_imported_once_acknowledged_and_its_statuses_flow_both_ways() {
+    let mut env = Env::new().await;
+    env.start();
+    let price1 = env.odoo_price(1);
+    let hashed = cash_order(&env, &[(1, 3, &price1), (2, 2, "15.50"), (2, 4, "14.00")]);
+    let reference = format!("CARTONA-{hashed}");
+    let order = env.wait_for_order(&reference).await;
+    let id = order.get("id").unwrap().as_i64().unwrap();
+    assert_eq!(
+        order.get("state").unwrap().as_str(),
+        Some("draft"),
+        "a pending order is a quotation"
+    );
+    assert_eq!(
+        order.get("partner_id").unwrap().as_many2one().unwrap().1,
+        "حياه ماركت"
+    );
+    let lines = env
+        .client
+        .search_read(
+            "sale.order.line",
+            &Domain::all().and("order_id", "=", id),
+            &["product_id", "product_uom_qty", "price_unit"],
+            SearchOpts {
+                order: Some("id".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i64, f64, f64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l.get("product_id").unwrap().as_id().unwrap(),
+                l.get("product_uom_qty").unwrap().as_f64().unwrap(),
+                l.get("price_unit").unwrap().as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let p1: f64 = price1.parse().unwrap();
+    assert_eq!(
+        got,
+        vec![(1, 3.0, p1), (2, 2.0, 15.5), (2, 4.0, 14.0)],
+        "an offer's two lines at two prices are kept"
+    );
+    wait_until("synced sent", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().synced
+    })
+    .await;
+    let partner = order.get("partner_id").unwrap().as_id().unwrap();
+    let p = env
+        .client
+        .read("res.partner", &[partner], &["ref", "phone"])
+        .await
+        .unwrap();
+    assert_eq!(p[0].get("ref").unwrap().as_str(), Some("cartona:A00315"));
+
+    // Confirmed in Odoo -> approved on Cartona.
+    env.client
+        .call_method("sale.order", "action_confirm", &[id])
+        .await
+        .unwrap();
+    wait_until("approved sent", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "approved"
+    })
+    .await;
+    // Delivered in Odoo -> delivered on Cartona (cash: no OTP).
+    env.deliver_in_odoo(id).await;
+    wait_until("delivered sent", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
+    })
+    .await;
+    assert_eq!(
+        env.cartona.sim.order(&hashed).unwrap().history,
+        vec!["pending", "approved", "delivered"]
+    );
+
+    // Pulled again after a restart with an empty state: found by reference, not created twice.
+    env.stop().await;
+    std::fs::remove_file(env.dir.path().join("state.db")).unwrap();
+    env.store = Store::open(&env.dir.path().join("state.db")).unwrap();
+    for pid in 1..=PRODUCTS as i64 {
+        mapping::set(
+            &env.store,
+            "cartona",
+            "product",
+            "product.product",
+            pid,
+            &sp(pid),
+        )
+        .unwrap();
+    }
+    env.cartona.sim.cartona_sets_status(&hashed, "delivered");
+    env.start();
+    wait_until("re-acknowledged", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().synced
+    })
+    .await;
+    assert_eq!(
+        env.sale_orders(&reference).await.len(),
+        1,
+        "exactly one Odoo order"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn editing_orders_wait_and_cancellations_reach_odoo() {
+    let mut env = Env::new().await;
+    let editing = cash_order(&env, &[(4, 1, "10.00")]);
+    env.cartona.sim.cartona_sets_status(&editing, "editing");
+    let cancelled = cash_order(&env, &[(5, 2, "20.00")]);
+    env.start();
+    let reference = format!("CARTONA-{cancelled}");
+    env.wait_for_order(&reference).await;
+    env.two_more_runs("cartona.orders").await;
+    assert!(
+        env.sale_orders(&format!("CARTONA-{editing}"))
+            .await
+            .is_empty(),
+        "an order being edited is left alone"
+    );
+    assert!(!env.cartona.sim.order(&editing).unwrap().synced);
+
+    // Back to pending with an edited line: imported with the new amount.
+    env.cartona.sim.retailer_edits_line(&editing, 0, 6);
+    env.cartona.sim.cartona_sets_status(&editing, "pending");
+    let o = env.wait_for_order(&format!("CARTONA-{editing}")).await;
+    assert_eq!(o.get("amount_untaxed").unwrap().as_f64(), Some(60.0));
+
+    // The retailer cancels on Cartona: the Odoo order is cancelled, nothing is sent back.
+    env.cartona
+        .sim
+        .cartona_sets_status(&cancelled, "cancelled_by_retailer");
+    env.wait_for_state(&reference, "cancel").await;
+    env.two_more_runs("cartona.status").await;
+    assert_eq!(
+        env.cartona.sim.order(&cancelled).unwrap().history,
+        vec!["pending", "cancelled_by_retailer"]
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn delivery_of_an_installment_order_waits_for_the_otp() {
+    let mut env = Env::new().await;
+    env.start();
+    let lines = [(sp(6), 2i64, Decimal::from(30))];
+    let refs: Vec<(&str, i64, Decimal)> =
+        lines.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    let hashed = env
+        .cartona
+        .sim
+        .place_order(1, &refs, Payment::Installment, false);
+    let reference = format!("CARTONA-{hashed}");
+    let id = env
+        .wait_for_order(&reference)
+        .await
+        .get("id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    env.client
+        .call_method("sale.order", "action_confirm", &[id])
+        .await
+        .unwrap();
+    wait_until("approved", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "approved"
+    })
+    .await;
+    env.deliver_in_odoo(id).await;
+    wait_until("OTP asked for", WAIT, || {
+        orders::by_reference(&env.store, &reference)
+            .unwrap()
+            .unwrap()
+            .attention
+            .is_some_and(|a| a.contains("OTP"))
+    })
+    .await;
+    assert_eq!(
+        env.cartona.sim.order(&hashed).unwrap().status(),
+        "approved",
+        "not delivered without the OTP"
+    );
+
+    // The operator records the OTP: delivered goes out through the single-order endpoint.
+    let o = orders::set_otp(&env.store, &reference, "4321").unwrap();
+    assert!(marketsync::channel::cartona::otp_recorded(&env.store, &o).unwrap());
+    wait_until("delivered with OTP", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
+    })
+    .await;
+    let single = env
+        .cartona
+        .sim
+        .requests_to(&format!("order/update-order-status/{hashed}"));
+    assert_eq!(single.len(), 1);
+    assert_eq!(single[0].json()["retailer_otp"], "4321");
+    let log = synclog::query(
+        &env.store,
+        &synclog::Query {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        !serde_json::to_string(&log).unwrap().contains("4321"),
+        "the OTP is not logged"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_with_an_unknown_product_is_parked_with_the_reason() {
+    let mut env = Env::new().await;
+    env.cartona
+        .sim
+        .add_product("999999", Some("9999"), None, "منتج غير معروف");
+    let good = cash_order(&env, &[(8, 1, "5.00")]);
+    let bad = env.cartona.sim.place_order(
+        2,
+        &[
+            ("999999", 1, Decimal::from(5)),
+            (sp(8).as_str(), 1, Decimal::from(5)),
+        ],
+        Payment::Cash,
+        false,
+    );
+    env.start();
+    env.wait_for_order(&format!("CARTONA-{good}")).await;
+    wait_until("parked", WAIT, || {
+        !inbox::list(&env.store, Some("parked"), 10)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let parked = &inbox::list(&env.store, Some("parked"), 10).unwrap()[0];
+    assert!(
+        parked
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("999999 (منتج غير معروف)"),
+        "{:?}",
+        parked.error
+    );
+    assert!(
+        env.sale_orders(&format!("CARTONA-{bad}")).await.is_empty(),
+        "nothing half-created"
+    );
+    assert!(
+        !env.cartona.sim.order(&bad).unwrap().synced,
+        "not acknowledged"
+    );
+    let dead = queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("not mapped to Odoo"));
+    env.stop().await;
+
+    // Visible to the operator in status, logs and queue.
+    let cli = |args: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("marketsync")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(env.config_path())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status = cli(&["status"]);
+    let row = status.lines().find(|l| l.starts_with("cartona")).unwrap();
+    assert_eq!(
+        row.split_whitespace().nth(7),
+        Some("1"),
+        "one parked order: {row}"
+    );
+    assert!(cli(&["logs", "--level", "error"]).contains("999999"));
+    assert!(cli(&["queue", "list", "--state", "dead"]).contains(&format!("cartona:order:{bad}")));
+
+    // Mapped by the operator, retried: imported.
+    mapping::set(
+        &env.store,
+        "cartona",
+        "product",
+        "product.product",
+        23,
+        "999999",
+    )
+    .unwrap();
+    queue::retry_now(&env.store, dead[0].id).unwrap();
+    env.start();
+    env.wait_for_order(&format!("CARTONA-{bad}")).await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejected_token_dead_letters_without_a_retry_storm() {
+    let mut env = Env::with_token("revoked-token-0000").await;
+    let hashed = cash_order(&env, &[(1, 1, "1.00")]);
+    env.start();
+    wait_until("pushes dead", WAIT, || {
+        queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
+            .unwrap()
+            .iter()
+            .any(|j| j.kind == "product")
+    })
+    .await;
+    env.two_more_runs("cartona.catalog").await;
+    let dead = queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100).unwrap();
+    let job = dead.iter().find(|j| j.kind == "product").unwrap();
+    assert_eq!(job.attempts, 1, "auth errors are not retried");
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap()
+            .contains("Cartona rejected the token"),
+        "{:?}",
+        job.last_error
+    );
+    assert_eq!(
+        env.cartona
+            .sim
+            .requests_to("supplier-product/bulk-update")
+            .len(),
+        1,
+        "one refused batch, no storm"
+    );
+    let orders = marketsync::store::streams::get(&env.store, "cartona.orders")
+        .unwrap()
+        .unwrap();
+    assert!(orders
+        .last_error
+        .unwrap()
+        .contains("Cartona rejected the token"));
+    assert!(env
+        .sale_orders(&format!("CARTONA-{hashed}"))
+        .await
+        .is_empty());
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn server_errors_rate_limits_and_drops_are_retried_until_delivered() {
+    let mut env = Env::new().await;
+    env.cartona.sim.faults.push([
+        Fault::Status {
+            status: 500,
+            body: "Internal Server Error".into(),
+            retry_after: None,
+        },
+        Fault::Status {
+            status: 429,
+            body: "Too Many Requests".into(),
+            retry_after: Some(1),
+        },
+        Fault::Drop,
+        Fault::Status {
+            status: 503,
+            body: "<html><title>503 Service Unavailable</title></html>".into(),
+            retry_after: None,
+        },
+    ]);
+    env.start();
+    wait_until("pushed despite faults", WAIT, || {
+        env.cartona
+            .sim
+            .products()
+            .iter()
+            .all(|p| p.selling_price != "0.00")
+    })
+    .await;
+    let hashed = cash_order(&env, &[(2, 1, "3.00")]);
+    env.cartona.sim.faults.push([
+        Fault::Status {
+            status: 502,
+            body: "Bad Gateway".into(),
+            retry_after: None,
+        },
+        Fault::Drop,
+    ]);
+    env.wait_for_order(&format!("CARTONA-{hashed}")).await;
+    wait_until("acknowledged", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().synced
+    })
+    .await;
+    assert!(
+        queue::list(&env.store, Some(JobState::Dead), None, 10)
+            .unwrap()
+            .is_empty(),
+        "nothing that could succeed is dead"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn the_documented_order_fixture_imports_and_cartona_delivered_orders_report_only_cancellation(
+) {
+    let mut env = Env::new().await;
+    env.cartona
+        .sim
+        .add_product("110774", None, None, "بيبسي ستار - 330 ملة");
+    env.cartona
+        .sim
+        .add_product("110775", None, None, "شيبسي - 50 جم");
+    mapping::set(
+        &env.store,
+        "cartona",
+        "product",
+        "product.product",
+        21,
+        "110774",
+    )
+    .unwrap();
+    mapping::set(
+        &env.store,
+        "cartona",
+        "product",
+        "product.product",
+        22,
+        "110775",
+    )
+    .unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/cartona/order-documented.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let hashed = env.cartona.sim.add_order(fixture);
+    env.start();
+    let order = env.wait_for_order("CARTONA-GMNvpbLM").await;
+    assert_eq!(hashed, "GMNvpbLM");
+    assert_eq!(
+        order.get("amount_untaxed").unwrap().as_f64(),
+        Some(3040.0),
+        "Cartona's total_price"
+    );
+    let id = order.get("id").unwrap().as_i64().unwrap();
+    env.client
+        .call_method("sale.order", "action_confirm", &[id])
+        .await
+        .unwrap();
+    env.two_more_runs("cartona.status").await;
+    assert_eq!(
+        env.cartona.sim.order(&hashed).unwrap().status(),
+        "pending",
+        "Cartona delivers it: no approval sent"
+    );
+    env.client
+        .call_method("sale.order", "action_cancel", &[id])
+        .await
+        .unwrap();
+    wait_until("cancellation sent", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "cancelled_by_supplier"
+    })
+    .await;
+    assert_eq!(
+        env.cartona.sim.order(&hashed).unwrap().json["cancellation_reason"],
+        "out_of_stock"
+    );
+    env.stop().await;
+}
