@@ -1,21 +1,25 @@
-//! `marketsync demo`: starts the simulated Odoo on a free loopback port, runs the real daemon
-//! against it with a temporary state, shows what happens as it happens (login, health checks,
-//! an injected outage and the recovery), and ends with a summary.
+//! `marketsync demo`: starts the simulated Odoo and the simulated Cartona on free loopback
+//! ports, maps the catalog, runs the real daemon against them with a temporary state, and shows
+//! what happens as it happens: products pushed, orders trickling in and imported, a simulated
+//! clerk confirming and delivering them in Odoo, statuses sent back, injected faults retried.
+//! After `--seconds` (or Ctrl-C) it prints a summary.
 
-use crate::config::RawConfig;
+use crate::config::{ChannelKind, RawConfig};
 use crate::daemon::Daemon;
-use crate::odoo::{Domain, OdooClient};
+use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
+use crate::sim::cartona;
 use crate::sim::faults::Fault;
 use crate::sim::odoo::{self as sim_odoo, SimOptions};
 use crate::store::synclog::{self, Query};
-use crate::store::{queue, Store};
+use crate::store::{mapping, orders, queue, Store};
 use serde::Serialize;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// How long to run before printing the summary.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 20)]
     pub seconds: u64,
     /// Print the summary as JSON (and nothing else on stdout).
     #[arg(long)]
@@ -30,17 +34,22 @@ pub struct Summary {
     pub seconds: u64,
     pub odoo_version: String,
     pub products_in_odoo: usize,
-    pub odoo_calls: u64,
-    pub odoo_outages_seen: usize,
-    pub odoo_recoveries: usize,
-    pub channels: Vec<String>,
+    pub products_mapped: usize,
     pub products_pushed: u64,
+    pub orders_placed_on_cartona: usize,
     pub orders_imported: u64,
     pub statuses_sent: u64,
+    pub faults_injected: usize,
     pub retries: u64,
     pub dead_jobs: u64,
+    pub odoo_calls: u64,
+    pub cartona_requests: usize,
     pub sync_log_entries: usize,
 }
+
+// Credentials unlike any word, as real ones are, so scrubbing them hides nothing else.
+const DEMO_KEY: &str = "demo-4c1f9e2b7a";
+const DEMO_TOKEN: &str = "demo-cartona-8d3e61";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let say = |line: &str| {
@@ -48,89 +57,124 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             println!("{line}");
         }
     };
-    // An API key unlike any word, as a real one is, so scrubbing it hides nothing else.
-    const DEMO_KEY: &str = "demo-4c1f9e2b7a";
     let odoo = sim_odoo::start(SimOptions {
         products: args.products,
         api_key: DEMO_KEY.into(),
         ..SimOptions::default()
     })
     .await?;
+    let market = cartona::start(0, DEMO_TOKEN).await?;
+    // Cartona lists the supplier's products with the Odoo id as internal_product_id, as
+    // Cartona's own connector sets them up.
+    for id in 1..=args.products {
+        market.sim.add_product(
+            &(100_000 + id).to_string(),
+            Some(&id.to_string()),
+            None,
+            &format!("Product {id}"),
+        );
+    }
     say(&format!(
         "▶ simulated Odoo 17.0 on {} with {} products",
         odoo.url(),
         args.products
     ));
+    say(&format!("▶ simulated Cartona on {}", market.base_url()));
+
     let dir = tempfile::tempdir()?;
     let config_text = format!(
         "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"{DEMO_KEY}\"\ntimeout = \"5s\"\npage_size = 200\n\
-         [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n[schedule]\nodoo_health = \"1s\"\n[daemon]\nqueue_poll = \"200ms\"\n",
+         [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n\
+         [schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nodoo_health = \"5s\"\n\
+         [retry]\nbase_delay = \"200ms\"\nmax_delay = \"2s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
+         [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n",
         odoo.url(),
-        dir.path().join("state.db").display()
+        dir.path().join("state.db").display(),
+        market.base_url(),
     );
     let config = RawConfig::parse(&config_text)?.validate()?;
     let store = Store::open(&config.state.path)?;
-    say(&format!("▶ state in {}", config.state.path.display()));
 
-    // What an operator's first look would do: log in and page through the catalog.
     let client = OdooClient::connect(&config.odoo).await?;
     let (name, login) = client.whoami().await?;
     say(&format!(
         "▶ logged in to Odoo {} as {name} ({login}) over XML-RPC",
         client.version().version
     ));
-    let mut products = 0;
-    let calls_before = client.calls_made();
-    let sellable = client
-        .search_read_pages(
-            "product.product",
-            &Domain::all().and("sale_ok", "=", true),
-            &["default_code", "list_price", "free_qty"],
-            vec![],
-            |page| {
-                products += page.len();
-                Ok(())
-            },
-        )
-        .await?;
+    let ch = config
+        .channel(ChannelKind::Cartona)
+        .expect("configured above");
+    let api = crate::channel::cartona::client(ch).map_err(|e| anyhow::anyhow!(e))?;
+    let report = crate::channel::cartona::matching::import(
+        &api,
+        &client,
+        &store,
+        ch.cartona.as_ref().expect("cartona settings").match_key,
+        false,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
     say(&format!(
-        "▶ read {sellable} sellable products by id keyset in {} calls of up to 200",
-        client.calls_made() - calls_before
+        "▶ map import: {} Cartona products matched to Odoo by internal_product_id",
+        report.matched.len()
     ));
 
-    let token = tokio_util::sync::CancellationToken::new();
-    let daemon = Daemon::new(config.clone(), store.clone());
-    let daemon_task = tokio::spawn(daemon.run(token.clone()));
+    let token = CancellationToken::new();
+    let daemon_task = tokio::spawn(Daemon::new(config.clone(), store.clone()).run(token.clone()));
     let ctrl_c = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             ctrl_c.cancel();
         }
     });
-    say("▶ daemon started (Ctrl-C to stop early); channels enabled: none");
+    say("▶ daemon started (Ctrl-C to stop early); a new Cartona order every second; a clerk confirms and delivers in Odoo");
+    tokio::spawn(cartona::trickle(
+        market.sim.clone(),
+        Duration::from_secs(1),
+        Some(token.clone()),
+    ));
+    tokio::spawn(clerk(client.clone(), token.clone()));
 
     let started = tokio::time::Instant::now();
     let end = started + Duration::from_secs(args.seconds);
-    let outage_at = started + Duration::from_secs(args.seconds / 3);
-    let mut outage_done = false;
+    let mut faults_injected = 0;
+    let mut next_fault = started + Duration::from_secs(3);
+    let plan = [
+        (
+            "Cartona answers 500",
+            Fault::Status {
+                status: 500,
+                body: "Internal Server Error".into(),
+                retry_after: None,
+            },
+        ),
+        (
+            "Cartona rate-limits with 429, Retry-After 1",
+            Fault::Status {
+                status: 429,
+                body: "Too Many Requests".into(),
+                retry_after: Some(1),
+            },
+        ),
+        ("Cartona drops a connection", Fault::Drop),
+    ];
     let mut last_log = 0;
     while tokio::time::Instant::now() < end && !token.is_cancelled() {
-        if !outage_done && tokio::time::Instant::now() >= outage_at {
-            outage_done = true;
-            say("▶ injecting a fault: Odoo's proxy answers 502 for 3 s");
-            odoo.sim
-                .faults
-                .down_for(Duration::from_secs(3), Fault::BadGateway);
+        if tokio::time::Instant::now() >= next_fault && faults_injected < plan.len() {
+            let (what, fault) = plan[faults_injected].clone();
+            say(&format!("▶ injecting a fault: {what}"));
+            market.sim.faults.push([fault]);
+            faults_injected += 1;
+            next_fault += Duration::from_secs(4);
         }
-        let rows = synclog::query(
+        for r in synclog::query(
             &store,
             &Query {
                 after_id: Some(last_log),
-                limit: 100,
+                limit: 200,
                 ..Default::default()
             },
-        )?;
-        for r in &rows {
+        )? {
             last_log = r.id;
             say(&format!(
                 "  [{}] {} {}: {}",
@@ -140,19 +184,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 r.message
             ));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     token.cancel();
     daemon_task.await??;
-
-    let all = synclog::query(
+    for r in synclog::query(
         &store,
         &Query {
-            limit: 100_000,
+            after_id: Some(last_log),
+            limit: 10_000,
             ..Default::default()
         },
-    )?;
-    for r in all.iter().filter(|r| r.id > last_log) {
+    )? {
         say(&format!(
             "  [{}] {} {}: {}",
             r.level,
@@ -161,33 +204,42 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             r.message
         ));
     }
+
+    let all = synclog::query(
+        &store,
+        &Query {
+            limit: 1_000_000,
+            ..Default::default()
+        },
+    )?;
+    let pushed = mapping::list(&store, Some("cartona"), Some("product"), usize::MAX >> 1)?
+        .iter()
+        .filter(|m| m.last_sent_at.is_some())
+        .count();
+    let known = orders::list(&store, Some("cartona"), usize::MAX >> 1)?;
     let counts = queue::counts(&store)?;
-    let count_state = |st: queue::JobState| {
-        counts
-            .iter()
-            .filter(|(_, s, _)| *s == st)
-            .map(|(_, _, n)| *n as u64)
-            .sum::<u64>()
-    };
     let summary = Summary {
         seconds: started.elapsed().as_secs(),
         odoo_version: client.version().version.clone(),
-        products_in_odoo: products,
+        products_in_odoo: args.products,
+        products_mapped: report.matched.len(),
+        products_pushed: pushed as u64,
+        orders_placed_on_cartona: market.sim.orders().len(),
+        orders_imported: known.iter().filter(|o| o.odoo_id.is_some()).count() as u64,
+        statuses_sent: all.iter().filter(|r| r.operation == "status.send").count() as u64,
+        faults_injected,
+        retries: all
+            .iter()
+            .filter(|r| r.level == "warn" && r.message.contains("retrying in"))
+            .map(|r| r.record_count.unwrap_or(1) as u64)
+            .sum(),
+        dead_jobs: counts
+            .iter()
+            .filter(|(_, s, _)| *s == queue::JobState::Dead)
+            .map(|(_, _, n)| *n as u64)
+            .sum(),
         odoo_calls: odoo.sim.call_count(),
-        odoo_outages_seen: all
-            .iter()
-            .filter(|r| r.operation == "odoo.health" && r.level == "error")
-            .count(),
-        odoo_recoveries: all
-            .iter()
-            .filter(|r| r.message == "Odoo answers again")
-            .count(),
-        channels: Vec::new(),
-        products_pushed: 0,
-        orders_imported: 0,
-        statuses_sent: 0,
-        retries: count_state(queue::JobState::Retrying),
-        dead_jobs: count_state(queue::JobState::Dead),
+        cartona_requests: market.sim.requests().len(),
         sync_log_entries: all.len(),
     };
     if args.json {
@@ -196,21 +248,67 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         println!();
         println!("summary after {} s", summary.seconds);
         println!(
-            "  Odoo {}: {} products, {} ORM calls served",
-            summary.odoo_version, summary.products_in_odoo, summary.odoo_calls
+            "  catalog: {} products in Odoo, {} mapped, {} pushed to Cartona",
+            summary.products_in_odoo, summary.products_mapped, summary.products_pushed
         );
         println!(
-            "  outage checks failed: {}, recoveries: {}",
-            summary.odoo_outages_seen, summary.odoo_recoveries
+            "  orders: {} placed on Cartona, {} imported into Odoo, {} statuses sent back",
+            summary.orders_placed_on_cartona, summary.orders_imported, summary.statuses_sent
         );
         println!(
-            "  channels: none enabled; products pushed {}, orders imported {}, statuses sent {}",
-            summary.products_pushed, summary.orders_imported, summary.statuses_sent
+            "  faults injected {}, retries {}, dead jobs {}",
+            summary.faults_injected, summary.retries, summary.dead_jobs
         );
         println!(
-            "  jobs retrying {}, dead {}; sync log entries {}",
-            summary.retries, summary.dead_jobs, summary.sync_log_entries
+            "  Odoo calls {}, Cartona requests {}, sync log entries {}",
+            summary.odoo_calls, summary.cartona_requests, summary.sync_log_entries
         );
     }
     Ok(0)
+}
+
+/// The supplier's staff, simulated: confirms imported quotations, then validates their deliveries.
+async fn clerk(odoo: OdooClient, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(1500)) => {}
+        }
+        let drafts = odoo
+            .search(
+                "sale.order",
+                &Domain::all()
+                    .and("client_order_ref", "=like", "CARTONA-%")
+                    .and("state", "=", "draft"),
+                Some(3),
+            )
+            .await
+            .unwrap_or_default();
+        for id in drafts {
+            let _ = odoo
+                .call_method("sale.order", "action_confirm", &[id])
+                .await;
+        }
+        let ready = odoo
+            .search_read(
+                "stock.picking",
+                &Domain::all()
+                    .and("sale_id.client_order_ref", "=like", "CARTONA-%")
+                    .and("state", "=", "assigned"),
+                &["id"],
+                SearchOpts {
+                    limit: Some(2),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_default();
+        for p in ready {
+            if let Some(id) = p.get("id").and_then(Value::as_i64) {
+                let _ = odoo
+                    .call_method("stock.picking", "button_validate", &[id])
+                    .await;
+            }
+        }
+    }
 }

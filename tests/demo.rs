@@ -1,4 +1,4 @@
-//! `marketsync demo`, the README's first command, runs the real daemon against the simulator
+//! `marketsync demo`, the README's first command, runs the real daemon against the simulators
 //! and ends with a summary.
 
 use assert_cmd::Command;
@@ -8,8 +8,8 @@ fn demo_runs_and_summarizes_as_json() {
     let out = Command::cargo_bin("marketsync")
         .unwrap()
         .env("NO_COLOR", "1")
-        .args(["demo", "--seconds", "4", "--products", "120", "--json"])
-        .timeout(std::time::Duration::from_secs(60))
+        .args(["demo", "--seconds", "8", "--products", "120", "--json"])
+        .timeout(std::time::Duration::from_secs(90))
         .output()
         .unwrap();
     assert!(
@@ -17,14 +17,25 @@ fn demo_runs_and_summarizes_as_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: serde_json::Value =
+    let s: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("only the JSON summary on stdout");
-    assert_eq!(summary["odoo_version"], "17.0");
-    assert_eq!(summary["products_in_odoo"], 120);
-    assert!(summary["odoo_calls"].as_u64().unwrap() >= 3);
-    assert_eq!(summary["dead_jobs"], 0);
-    assert!(
-        summary["sync_log_entries"].as_u64().unwrap() >= 2,
-        "started and stopped at least"
+    assert_eq!(s["odoo_version"], "17.0");
+    assert_eq!(
+        (
+            s["products_in_odoo"].as_u64(),
+            s["products_mapped"].as_u64()
+        ),
+        (Some(120), Some(120))
+    );
+    assert_eq!(
+        s["products_pushed"], 120,
+        "the initial full push reached Cartona: {s}"
+    );
+    assert!(s["orders_imported"].as_u64().unwrap() >= 3, "{s}");
+    assert!(s["statuses_sent"].as_u64().unwrap() >= 1, "{s}");
+    assert!(s["faults_injected"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(
+        s["dead_jobs"], 0,
+        "injected faults are retried, not dead: {s}"
     );
 }

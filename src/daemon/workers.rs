@@ -336,6 +336,8 @@ async fn run_batch(
     } else {
         handler.handle_batch(jobs).await
     };
+    // One sync-log line per distinct failure, however many jobs of the batch it hit.
+    let mut lines: Vec<(Level, String, Vec<i64>)> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let result = results.get(i).cloned().unwrap_or_else(|| {
             Err(JobError::new(
@@ -348,71 +350,91 @@ async fn run_batch(
                 ),
             ))
         });
-        record(store, job, result, retry, clock).await;
+        if let Some((level, text)) = record(store, job, result, retry, clock).await {
+            match lines.iter_mut().find(|(l, t, _)| *l == level && *t == text) {
+                Some((_, _, ids)) => ids.push(job.id),
+                None => lines.push((level, text, vec![job.id])),
+            }
+        }
+    }
+    let (channel, op) = (jobs[0].channel.clone(), format!("job.{}", jobs[0].kind));
+    for (level, text, ids) in lines {
+        let who = match ids.as_slice() {
+            [one] => format!("job {one}"),
+            many => format!(
+                "{} jobs ({}..{})",
+                many.len(),
+                many[0],
+                many[many.len() - 1]
+            ),
+        };
+        let (channel, op, n) = (channel.clone(), op.clone(), ids.len() as i64);
+        let _ = store
+            .run(move |s| {
+                synclog::append(
+                    s,
+                    Entry::new(level, &op, &format!("{who} {text}"))
+                        .channel(&channel)
+                        .records(n),
+                )
+            })
+            .await;
     }
 }
 
+/// Records one job's outcome in the queue; returns what to tell the operator, if anything.
 async fn record(
     store: &Store,
     job: &Job,
     result: Result<(), JobError>,
     retry: &RetryConfig,
     clock: &Clock,
-) {
+) -> Option<(Level, String)> {
     let id = job.id;
-    match result {
+    let err = match result {
         Ok(()) => {
             if let Err(e) = store.run(move |s| queue::complete(s, id)).await {
                 tracing::error!(job = id, error = %e, "job succeeded but its completion could not be recorded; it may run again");
             }
+            return None;
         }
-        Err(err) => {
-            let retry = retry.clone();
-            let message = crate::secret::scrub(&err.message);
-            let class = err.class;
-            let m = message.clone();
-            let now = clock.now();
-            let outcome = store
-                .run(move |s| queue::fail(s, id, class, &m, &retry, now))
-                .await;
-            let channel = job.channel.clone();
-            let op = format!("job.{}", job.kind);
-            match outcome {
-                Ok(FailOutcome::Retrying {
-                    attempt,
-                    next_attempt_at,
-                }) => {
-                    let wait_s = ((next_attempt_at - now).max(0) as f64) / 1000.0;
-                    tracing::warn!(job = id, channel, attempt, wait_s, error = %message, "job failed; will retry");
-                    let text = format!("job {id} attempt {attempt} failed ({}): {message}; retrying in {wait_s:.1}s", class.as_str());
-                    let _ = store
-                        .run(move |s| {
-                            synclog::append(
-                                s,
-                                Entry::new(Level::Warn, &op, &text).channel(&channel),
-                            )
-                        })
-                        .await;
-                }
-                Ok(FailOutcome::Dead { reason }) => {
-                    tracing::error!(job = id, channel, reason = %reason, "job is dead");
-                    let text = format!("job {id} is dead: {reason}");
-                    let _ = store
-                        .run(move |s| {
-                            synclog::append(
-                                s,
-                                Entry::new(Level::Error, &op, &text).channel(&channel),
-                            )
-                        })
-                        .await;
-                }
-                Ok(FailOutcome::Superseded { by }) => {
-                    tracing::info!(job = id, by, "failed job superseded by a newer one");
-                }
-                Err(e) => {
-                    tracing::error!(job = id, error = %e, "cannot record the job's failure; it will be recovered at next start")
-                }
-            }
+        Err(err) => err,
+    };
+    let retry = retry.clone();
+    let message = crate::secret::scrub(&err.message);
+    let class = err.class;
+    let m = message.clone();
+    let now = clock.now();
+    let channel = job.channel.clone();
+    match store
+        .run(move |s| queue::fail(s, id, class, &m, &retry, now))
+        .await
+    {
+        Ok(FailOutcome::Retrying {
+            attempt,
+            next_attempt_at,
+        }) => {
+            let wait_s = ((next_attempt_at - now).max(0) as f64) / 1000.0;
+            tracing::warn!(job = id, channel, attempt, wait_s, error = %message, "job failed; will retry");
+            Some((
+                Level::Warn,
+                format!(
+                    "failed ({}, attempt {attempt}): {message}; retrying in {wait_s:.1}s",
+                    class.as_str()
+                ),
+            ))
+        }
+        Ok(FailOutcome::Dead { reason }) => {
+            tracing::error!(job = id, channel, reason = %reason, "job is dead");
+            Some((Level::Error, format!("is dead: {reason}")))
+        }
+        Ok(FailOutcome::Superseded { by }) => {
+            tracing::info!(job = id, by, "failed job superseded by a newer one");
+            None
+        }
+        Err(e) => {
+            tracing::error!(job = id, error = %e, "cannot record the job's failure; it will be recovered at next start");
+            None
         }
     }
 }
