@@ -527,9 +527,13 @@ async fn delivery_of_an_installment_order_waits_for_the_otp() {
         "not delivered without the OTP"
     );
 
-    // The operator records the OTP: delivered goes out through the single-order endpoint.
-    let o = orders::set_otp(&env.store, &reference, "4321").unwrap();
-    assert!(marketsync::channel::cartona::otp_recorded(&env.store, &o).unwrap());
+    // The operator records the OTP (a second process writing beside the daemon): delivered goes
+    // out through the single-order endpoint.
+    let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+    cmd.env("NO_COLOR", "1").arg("--config").arg(env.config_path()).args(["order", "otp", &reference, "4321"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the delivered status is queued for Cartona"));
     wait_until("delivered with OTP", WAIT, || {
         env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
     })
@@ -812,4 +816,26 @@ async fn the_documented_order_fixture_imports_and_cartona_delivered_orders_repor
         "out_of_stock"
     );
     env.stop().await;
+}
+
+#[tokio::test]
+async fn map_import_from_the_command_line_reports_and_is_idempotent() {
+    let env = Env::new().await;
+    let other = env.dir.path().join("other.db");
+    let run = |args: Vec<String>| {
+        let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+        cmd.env("NO_COLOR", "1").arg("--config").arg(env.config_path()).arg("--state-file").arg(&other).args(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let args = |extra: &[&str]| ["map", "import", "--channel", "cartona"].iter().chain(extra).map(|s| s.to_string()).collect::<Vec<_>>();
+    let out = run(args(&["--dry-run"])).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("would map: 20"), "{text}");
+    assert!(text.contains("sellable in Odoo, not on Cartona: 5"), "{text}");
+    let out = run(args(&[])).await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mapped: 20"));
+    let out = run(args(&["--json"])).await.unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["already_mapped"].as_u64(), report["matched"].as_array().map(Vec::len)), (Some(20), Some(0)));
 }
