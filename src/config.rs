@@ -1158,18 +1158,34 @@ api_key = "admin-key-1234"
         let c = RawConfig::parse(&base).unwrap().validate().unwrap();
         let cartona = c.channel(ChannelKind::Cartona).unwrap();
         assert!(cartona.enabled);
-        assert_eq!(cartona.base_url.as_ref().unwrap().as_str(), "https://supplier-integrations.cartona.com/api/v1/");
+        assert_eq!(
+            cartona.base_url.as_ref().unwrap().as_str(),
+            "https://supplier-integrations.cartona.com/api/v1/"
+        );
         assert_eq!(cartona.cartona.as_ref().unwrap().stock_field, "free_qty");
         let e = err(&format!("{base}cancellation_reason = \"bored\"\n"));
-        assert!(e.starts_with("channels.cartona.cancellation_reason: \"bored\" is not one of Cartona's reasons"), "{e}");
+        assert!(
+            e.starts_with(
+                "channels.cartona.cancellation_reason: \"bored\" is not one of Cartona's reasons"
+            ),
+            "{e}"
+        );
         let e = err(&format!("{base}stock_field = \"list_price\"\n"));
         assert!(e.starts_with("channels.cartona.stock_field:"), "{e}");
         let e = err(&format!("{base}match_key = \"name\"\n"));
-        assert!(e.starts_with("channels.cartona.match_key: unknown variant `name`"), "{e}");
+        assert!(
+            e.starts_with("channels.cartona.match_key: unknown variant `name`"),
+            "{e}"
+        );
         let e = err(&format!("{MINIMAL}\n[channels.cartona]\nenabled = true\n"));
         assert!(e.starts_with("channels.cartona.token: missing"), "{e}");
         let e = err(&format!("{MINIMAL}\n[channels.medusa]\nenabled = true\n"));
-        assert!(e.starts_with("channels.medusa.enabled: the medusa channel is not part of this version"), "{e}");
+        assert!(
+            e.starts_with(
+                "channels.medusa.enabled: the medusa channel is not part of this version"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

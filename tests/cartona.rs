@@ -530,10 +530,21 @@ async fn delivery_of_an_installment_order_waits_for_the_otp() {
     // The operator records the OTP (a second process writing beside the daemon): delivered goes
     // out through the single-order endpoint.
     let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
-    cmd.env("NO_COLOR", "1").arg("--config").arg(env.config_path()).args(["order", "otp", &reference, "4321"]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("the delivered status is queued for Cartona"));
+    cmd.env("NO_COLOR", "1")
+        .arg("--config")
+        .arg(env.config_path())
+        .args(["order", "otp", &reference, "4321"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the delivered status is queued for Cartona")
+    );
     wait_until("delivered with OTP", WAIT, || {
         env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
     })
@@ -824,18 +835,98 @@ async fn map_import_from_the_command_line_reports_and_is_idempotent() {
     let other = env.dir.path().join("other.db");
     let run = |args: Vec<String>| {
         let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
-        cmd.env("NO_COLOR", "1").arg("--config").arg(env.config_path()).arg("--state-file").arg(&other).args(args);
+        cmd.env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(env.config_path())
+            .arg("--state-file")
+            .arg(&other)
+            .args(args);
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
     };
-    let args = |extra: &[&str]| ["map", "import", "--channel", "cartona"].iter().chain(extra).map(|s| s.to_string()).collect::<Vec<_>>();
+    let args = |extra: &[&str]| {
+        ["map", "import", "--channel", "cartona"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
     let out = run(args(&["--dry-run"])).await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("would map: 20"), "{text}");
-    assert!(text.contains("sellable in Odoo, not on Cartona: 5"), "{text}");
+    assert!(
+        text.contains("sellable in Odoo, not on Cartona: 5"),
+        "{text}"
+    );
     let out = run(args(&[])).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("mapped: 20"));
     let out = run(args(&["--json"])).await.unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["already_mapped"].as_u64(), report["matched"].as_array().map(Vec::len)), (Some(20), Some(0)));
+    assert_eq!(
+        (
+            report["already_mapped"].as_u64(),
+            report["matched"].as_array().map(Vec::len)
+        ),
+        (Some(20), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
+    let mut env = Env::new().await;
+    env.start();
+    let hashed = cash_order(&env, &[(3, 2, "11.00"), (4, 1, "12.00")]);
+    let id = env
+        .wait_for_order(&format!("CARTONA-{hashed}"))
+        .await
+        .get("id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    wait_until("acknowledged", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().synced
+    })
+    .await;
+    env.two_more_runs("cartona.status").await;
+    assert!(
+        env.cartona
+            .sim
+            .requests_to("order/update-order-details")
+            .is_empty(),
+        "an unedited quotation sends nothing"
+    );
+
+    let lines = env
+        .client
+        .search(
+            "sale.order.line",
+            &Domain::all().and("order_id", "=", id),
+            None,
+        )
+        .await
+        .unwrap();
+    env.client
+        .write("sale.order", &[id], Value::from(serde_json::json!({"order_line": [[1, lines[0], {"product_uom_qty": 5}], [2, lines[1], 0]]})))
+        .await
+        .unwrap();
+    wait_until("edit sent", WAIT, || {
+        !env.cartona
+            .sim
+            .requests_to("order/update-order-details")
+            .is_empty()
+    })
+    .await;
+    let sent = env.cartona.sim.requests_to("order/update-order-details")[0].json();
+    let details = sent[0]["order_details"].as_array().unwrap();
+    assert_eq!(details.len(), 2, "{sent}");
+    assert_eq!(details[0]["amount"], 5);
+    assert_eq!(details[1]["cancelled"], true);
+    let order = env.cartona.sim.order(&hashed).unwrap();
+    assert_eq!(order.json["order_details"].as_array().unwrap().len(), 1);
+    assert_eq!(order.json["order_details"][0]["amount"], 5);
+    env.stop().await;
 }

@@ -821,10 +821,13 @@ async fn update_details(
             let lines = o.json["order_details"]
                 .as_array_mut()
                 .expect("orders have lines");
-            match edit["id"].as_i64() {
+            // A line id may come as a number or as a digit string.
+            let same = |a: &serde_json::Value, b: &serde_json::Value| {
+                a.to_string().trim_matches('"') == b.to_string().trim_matches('"')
+            };
+            match edit.get("id").filter(|v| !v.is_null()) {
                 Some(line_id) => {
-                    if let Some(pos) = lines.iter().position(|l| l["id"].as_i64() == Some(line_id))
-                    {
+                    if let Some(pos) = lines.iter().position(|l| same(&l["id"], line_id)) {
                         if edit["cancelled"].as_bool() == Some(true) {
                             lines.remove(pos);
                         } else if let Some(a) = edit.get("amount") {

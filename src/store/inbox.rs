@@ -90,6 +90,18 @@ pub fn latest_open(store: &Store, source: &str, subject: &str) -> Result<Option<
     })
 }
 
+/// The newest event about `subject`, whatever its state.
+pub fn latest(store: &Store, source: &str, subject: &str) -> Result<Option<Event>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT {COLUMNS} FROM inbox WHERE source = ?1 AND subject = ?2 ORDER BY id DESC LIMIT 1"),
+            params![source, subject],
+            from_row,
+        )
+        .optional()?)
+    })
+}
+
 /// Marks every open event about `subject` up to `upto_id` done (the newest one carried them all).
 pub fn close_subject(store: &Store, source: &str, subject: &str, upto_id: i64) -> Result<usize> {
     let now = now_ms();

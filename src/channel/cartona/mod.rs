@@ -802,6 +802,13 @@ impl Cartona {
                     "delivered"
                 }
                 Some("sale" | "done") => "approved",
+                Some("draft" | "sent") => {
+                    // A quotation edited in Odoo: Cartona hears the new quantities.
+                    if let Some(job) = self.detail_edits(id, &known).await? {
+                        jobs.push(job);
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let known_rank = rank(known.marketplace_status.as_deref().unwrap_or("pending"))
@@ -851,6 +858,96 @@ impl Cartona {
             note: (queued > 0)
                 .then(|| (format!("{queued} status update(s) to send"), queued as i64)),
         })
+    }
+
+    /// Compares a quotation's lines in Odoo with the order as Cartona last sent it; the
+    /// differences become an `update-order-details` job (amount changes, removed lines, new lines).
+    async fn detail_edits(
+        &self,
+        order_id: i64,
+        known: &orders::ChannelOrder,
+    ) -> Result<Option<NewJob>, String> {
+        let Some(event) =
+            inbox::latest(&self.store, CHANNEL, &known.external_id).map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let Ok(cartona) = Order::parse(&event.payload) else {
+            return Ok(None);
+        };
+        let lines = self
+            .odoo
+            .search_read(
+                "sale.order.line",
+                &Domain::all().and("order_id", "=", order_id),
+                &["product_id", "product_uom_qty", "price_unit"],
+                SearchOpts {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| format!("reading order lines from Odoo: {e}"))?;
+        let mut odoo_lines: Vec<(String, Decimal, Decimal)> = Vec::new();
+        for l in &lines {
+            let Some(product) = l.get("product_id").and_then(Value::as_id) else {
+                continue;
+            };
+            let Some(m) = mapping::by_odoo(&self.store, CHANNEL, "product", product)
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let qty = l
+                .get("product_uom_qty")
+                .and_then(Value::as_decimal)
+                .unwrap_or_default();
+            let price = l
+                .get("price_unit")
+                .and_then(Value::as_decimal)
+                .unwrap_or_default();
+            odoo_lines.push((m.external_id, qty, price));
+        }
+        let mut edits = Vec::new();
+        // Line ids go back as Cartona sent them: numbers stay numbers.
+        let line_id = |id: &Option<String>| match id.as_deref().map(|s| (s, s.parse::<i64>())) {
+            Some((_, Ok(n))) => serde_json::Value::from(n),
+            Some((s, Err(_))) => serde_json::Value::from(s),
+            None => serde_json::Value::Null,
+        };
+        for d in &cartona.order_details {
+            let key = d
+                .supplier_product_id
+                .clone()
+                .or_else(|| d.internal_product_id.clone())
+                .unwrap_or_default();
+            // Pair with the first Odoo line of the same product and price (offers split a product in two).
+            match odoo_lines
+                .iter()
+                .position(|(k, _, p)| *k == key && p.normalize() == d.selling_price.normalize())
+            {
+                Some(i) => {
+                    let (_, qty, _) = odoo_lines.remove(i);
+                    if qty.normalize() != d.amount.normalize() {
+                        edits.push(serde_json::json!({"id": line_id(&d.id), "amount": qty.to_i64().unwrap_or(0)}));
+                    }
+                }
+                None => edits.push(serde_json::json!({"id": line_id(&d.id), "cancelled": true})),
+            }
+        }
+        for (key, qty, price) in odoo_lines {
+            edits.push(serde_json::json!({"supplier_product_id": key, "amount": qty.to_i64().unwrap_or(0), "price": price.to_string()}));
+        }
+        if edits.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(NewJob {
+            channel: CHANNEL.into(),
+            kind: "details".into(),
+            key: format!("{CHANNEL}:details:{}", known.external_id),
+            payload: serde_json::json!([{ "hashed_id": known.external_id, "order_details": edits }]),
+            correlation_id: Some(known.reference.clone()),
+        }))
     }
 
     async fn send_statuses(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
@@ -987,6 +1084,21 @@ impl JobHandler for Cartona {
                     .send_statuses(std::slice::from_ref(job))
                     .await
                     .remove(0),
+                "details" => {
+                    self.api
+                        .post("order/update-order-details", &job.payload)
+                        .await
+                        .map_err(job_err)?;
+                    let id = job.payload[0]["hashed_id"].as_str().unwrap_or_default();
+                    log(
+                        &self.store,
+                        Level::Info,
+                        "status.send",
+                        &format!("order {id}: sent the quotation's edited lines to Cartona"),
+                        Some(1),
+                    );
+                    Ok(())
+                }
                 other => Err(JobError::new(
                     RetryClass::Permanent,
                     format!("unknown Cartona job kind {other:?}"),
@@ -997,7 +1109,7 @@ impl JobHandler for Cartona {
 
     fn batch_size(&self, kind: &str) -> usize {
         match kind {
-            "order" => 1,
+            "order" | "details" => 1,
             _ => self.batch_size,
         }
     }
