@@ -13,12 +13,16 @@ CREATE TABLE channel_orders (
     needs_otp           INTEGER NOT NULL DEFAULT 0,
     otp                 TEXT,                       -- the retailer's delivery OTP, when recorded
     attention           TEXT,                       -- why the operator should look (returned, edited after confirmation)
+    meta                TEXT,                       -- channel-specific ids (JSON), e.g. a Medusa fulfillment
     updated_at          INTEGER NOT NULL,
     PRIMARY KEY (channel, external_id)
 );
 CREATE UNIQUE INDEX channel_orders_reference ON channel_orders (reference);
 
 ALTER TABLE inbox ADD COLUMN subject TEXT;
+
+-- Channel-specific ids of a mapped record (JSON), e.g. a Medusa product, variant and inventory item.
+ALTER TABLE mappings ADD COLUMN meta TEXT;
 CREATE INDEX inbox_subject ON inbox (source, subject, state);
 
 -- The planner asks whether the same value already died for a record (no retry storm).

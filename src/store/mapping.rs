@@ -16,10 +16,11 @@ pub struct Mapping {
     pub last_hash: Option<String>,
     pub last_sent_at: Option<i64>,
     pub updated_at: i64,
+    /// Channel-specific ids (JSON object), e.g. Medusa's product and variant ids.
+    pub meta: serde_json::Value,
 }
 
-const COLUMNS: &str =
-    "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at";
+const COLUMNS: &str = "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at, meta";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
     Ok(Mapping {
@@ -32,6 +33,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
         last_hash: r.get(6)?,
         last_sent_at: r.get(7)?,
         updated_at: r.get(8)?,
+        meta: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or(serde_json::Value::Null),
     })
 }
 
@@ -130,6 +135,21 @@ pub fn by_external(
             from_row,
         )
         .optional()?)
+    })
+}
+
+/// Stores channel-specific ids with a mapping (merged into what is there).
+pub fn merge_meta(store: &Store, mapping_id: i64, meta: &serde_json::Value) -> Result<()> {
+    store.write(|tx| {
+        let current: Option<String> = tx.query_row("SELECT meta FROM mappings WHERE id = ?1", [mapping_id], |r| r.get(0))?;
+        let mut merged = current.and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok()).unwrap_or_else(|| serde_json::json!({}));
+        if let (Some(m), Some(new)) = (merged.as_object_mut(), meta.as_object()) {
+            for (k, v) in new {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        tx.execute("UPDATE mappings SET meta = ?2 WHERE id = ?1", params![mapping_id, merged.to_string()])?;
+        Ok(())
     })
 }
 

@@ -23,11 +23,13 @@ pub struct ChannelOrder {
     pub otp_recorded: bool,
     pub attention: Option<String>,
     pub updated_at: i64,
+    /// Channel-specific ids (JSON object), e.g. a Medusa fulfillment.
+    pub meta: serde_json::Value,
 }
 
 const COLUMNS: &str =
     "channel, external_id, reference, odoo_id, marketplace_status, sent_status, payload_hash, \
-                       delivered_by, needs_otp, otp, attention, updated_at";
+                       delivered_by, needs_otp, otp, attention, updated_at, meta";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
     let otp: Option<String> = r.get(9)?;
@@ -45,6 +47,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
         otp,
         attention: r.get(10)?,
         updated_at: r.get(11)?,
+        meta: r
+            .get::<_, Option<String>>(12)?
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or(serde_json::Value::Null),
     })
 }
 
@@ -120,6 +126,10 @@ pub fn set_sent(store: &Store, channel: &str, external_id: &str, status: &str) -
         "sent_status = ?3",
         params![channel, external_id, status],
     )
+}
+
+pub fn set_meta(store: &Store, channel: &str, external_id: &str, meta: &serde_json::Value) -> Result<()> {
+    update(store, channel, external_id, "meta = ?3", params![channel, external_id, meta.to_string()])
 }
 
 pub fn set_attention(

@@ -3,4 +3,5 @@
 //! every channel plans from, and money.
 
 pub mod catalog;
+pub mod money;
 pub mod order_import;
