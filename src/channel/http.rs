@@ -103,6 +103,11 @@ impl HttpClient {
             .await
     }
 
+    pub async fn delete(&self, path: &str) -> Result<serde_json::Value, ChannelError> {
+        let url = self.url(path)?;
+        self.send(self.http.delete(url), "DELETE", path).await
+    }
+
     async fn send(
         &self,
         mut req: reqwest::RequestBuilder,

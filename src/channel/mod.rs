@@ -5,6 +5,7 @@
 
 pub mod cartona;
 pub mod http;
+pub mod medusa;
 
 use crate::config::{ChannelKind, Config};
 use crate::daemon::scheduler::StreamSpec;
@@ -28,9 +29,8 @@ pub async fn start_enabled(
     let mut out = Vec::new();
     for ch in config.enabled_channels() {
         match ch.kind {
-            ChannelKind::Cartona => {
-                out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?)
-            }
+            ChannelKind::Cartona => out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?),
+            ChannelKind::Medusa => out.push(medusa::start(config, ch, odoo.clone(), store.clone()).await?),
             other => {
                 return Err(format!(
                     "the {} channel is not part of this version",

@@ -236,7 +236,15 @@ impl Daemon {
             grace: self.config.daemon.shutdown_grace.0,
             progress: progress.clone(),
         };
-        let app = crate::webhook::router(health.clone(), self.config.webhooks.max_body_bytes);
+        let medusa_hook = self
+            .config
+            .enabled_channels()
+            .find(|c| c.kind == crate::config::ChannelKind::Medusa)
+            .and_then(|c| Some(crate::webhook::MedusaHook { secret: c.webhook_secret.clone()?, settings: c.medusa.clone()? }));
+        let app = crate::webhook::router(
+            crate::webhook::App { health: health.clone(), store: store.clone(), medusa: medusa_hook },
+            self.config.webhooks.max_body_bytes,
+        );
         let server_stop = shutdown.clone();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app)

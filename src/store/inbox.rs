@@ -90,6 +90,15 @@ pub fn latest_open(store: &Store, source: &str, subject: &str) -> Result<Option<
     })
 }
 
+/// Every event of `kind` about `subject`, oldest first, whatever its state.
+pub fn list_subject(store: &Store, source: &str, subject: &str, kind: &str) -> Result<Vec<Event>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM inbox WHERE source = ?1 AND subject = ?2 AND kind = ?3 ORDER BY id"))?;
+        let rows = stmt.query_map(params![source, subject, kind], from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
 /// The newest event about `subject`, whatever its state.
 pub fn latest(store: &Store, source: &str, subject: &str) -> Result<Option<Event>> {
     store.read(|c| {

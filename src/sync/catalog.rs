@@ -18,6 +18,8 @@ pub struct ProductSnapshot {
     pub active: bool,
     pub sale_ok: bool,
     pub write_date: Option<String>,
+    /// The Odoo row, for channel-specific fields (`extra_fields`).
+    pub row: Value,
 }
 
 pub struct CatalogReader {
@@ -26,6 +28,8 @@ pub struct CatalogReader {
     pub stock_field: String,
     pub warehouse_id: Option<i64>,
     pub pricelist_id: Option<i64>,
+    /// More product fields a channel needs (e.g. `description_sale`, `weight`).
+    pub extra_fields: Vec<&'static str>,
 }
 
 /// Odoo datetimes compare as text; this one sorts before any real one.
@@ -42,17 +46,9 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> String {
 }
 
 impl CatalogReader {
-    fn fields(&self) -> Vec<&str> {
-        vec![
-            "default_code",
-            "barcode",
-            "name",
-            "list_price",
-            "active",
-            "sale_ok",
-            "write_date",
-            self.stock_field.as_str(),
-        ]
+    fn fields(&self) -> Vec<&str> {        let mut f = vec!["default_code", "barcode", "name", "list_price", "active", "sale_ok", "write_date", self.stock_field.as_str()];
+        f.extend(self.extra_fields.iter().copied());
+        f
     }
 
     fn context(&self) -> Vec<(String, Value)> {
@@ -83,6 +79,7 @@ impl CatalogReader {
             active: row.get("active").and_then(Value::as_bool).unwrap_or(true),
             sale_ok: row.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
             write_date: s("write_date"),
+            row: row.clone(),
         }
     }
 
@@ -123,6 +120,14 @@ impl CatalogReader {
             }
         }
         Ok(())
+    }
+
+    /// One page of products (archived ones too) with ids above `after`.
+    pub async fn page_after(&self, after: i64) -> Result<Vec<ProductSnapshot>, OdooError> {
+        let rows = self.odoo.search_read_after("product.product", &Domain::all(), &self.fields(), self.context(), after).await?;
+        let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
+        self.apply_pricelist(&mut snaps).await?;
+        Ok(snaps)
     }
 
     /// Every product (archived ones too), a page at a time; one page in memory at once.

@@ -37,6 +37,18 @@ pub struct Customer {
     pub email: Option<String>,
     pub street: Option<String>,
     pub notes: Option<String>,
+    /// Where to deliver, when it is not the customer's own address: a delivery contact.
+    pub shipping: Option<Address>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Address {
+    pub name: String,
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub zip: Option<String>,
+    pub country_code: Option<String>,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +132,10 @@ pub async fn import(
     }
 
     let partner = customer(odoo, store, ch, &order.customer).await?;
+    let shipping = match &order.customer.shipping {
+        Some(address) => Some(delivery_contact(odoo, partner, address).await?),
+        None => None,
+    };
     let order_lines: Vec<Value> = lines
         .iter()
         .map(|(product, line)| {
@@ -142,6 +158,9 @@ pub async fn import(
     ];
     if let Some(note) = &order.note {
         vals.push(("note", Value::from(note.as_str())));
+    }
+    if let Some(shipping) = shipping {
+        vals.push(("partner_shipping_id", Value::Int(shipping)));
     }
     let id = odoo
         .create("sale.order", vec![Value::record(vals)])
@@ -332,6 +351,35 @@ async fn open_deliveries(odoo: &OdooClient, order: i64) -> Result<Vec<i64>, JobE
     )
     .await
     .map_err(|e| odoo_job_error(&e))
+}
+
+/// The customer's delivery contact at this address, found or created.
+async fn delivery_contact(odoo: &OdooClient, parent: i64, a: &Address) -> Result<i64, JobError> {
+    let or_false = |v: &Option<String>| v.clone().map(Value::from).unwrap_or(Value::Bool(false));
+    let domain = Domain::all()
+        .and("parent_id", "=", parent)
+        .and("type", "=", "delivery")
+        .and("street", "=", or_false(&a.street))
+        .and("city", "=", or_false(&a.city));
+    if let Some(&id) = odoo.search("res.partner", &domain, Some(1)).await.map_err(|e| odoo_job_error(&e))?.first() {
+        return Ok(id);
+    }
+    let mut vals = vec![("name", Value::from(a.name.as_str())), ("parent_id", Value::Int(parent)), ("type", Value::from("delivery"))];
+    for (k, v) in [("street", &a.street), ("city", &a.city), ("zip", &a.zip), ("phone", &a.phone)] {
+        if let Some(v) = v {
+            vals.push((k, Value::from(v.as_str())));
+        }
+    }
+    if let Some(code) = &a.country_code {
+        let country = odoo
+            .search("res.country", &Domain::all().and("code", "=", code.to_ascii_uppercase()), Some(1))
+            .await
+            .map_err(|e| odoo_job_error(&e))?;
+        if let Some(&c) = country.first() {
+            vals.push(("country_id", Value::Int(c)));
+        }
+    }
+    Ok(odoo.create("res.partner", vec![Value::record(vals)]).await.map_err(|e| odoo_job_error(&e))?[0])
 }
 
 async fn customer(

@@ -96,6 +96,7 @@ pub async fn start(
         stock_field: settings.stock_field.clone(),
         warehouse_id: settings.warehouse_id,
         pricelist_id: settings.pricelist_id,
+        extra_fields: Vec::new(),
     };
     let cartona = Arc::new(Cartona {
         api: client(cfg)?,
@@ -406,6 +407,7 @@ fn inbound(order: &Order) -> InboundOrder {
             email: None,
             street: r.retailer_address.clone(),
             notes: r.address_notes.clone(),
+            shipping: None,
         },
         lines: order
             .order_details
