@@ -654,15 +654,32 @@ impl RawMedusa {
         let key = |k: &str| format!("channels.medusa.{k}");
         let currency = self.currency.trim().to_ascii_lowercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(invalid(&key("currency"), format!("{:?} is not an ISO 4217 code such as \"kwd\"", self.currency)));
+            return Err(invalid(
+                &key("currency"),
+                format!(
+                    "{:?} is not an ISO 4217 code such as \"kwd\"",
+                    self.currency
+                ),
+            ));
         }
-        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str()) {
-            return Err(invalid(&key("stock_field"), format!("{:?} is not one of free_qty, qty_available, virtual_available", self.stock_field)));
+        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
+        {
+            return Err(invalid(
+                &key("stock_field"),
+                format!(
+                    "{:?} is not one of free_qty, qty_available, virtual_available",
+                    self.stock_field
+                ),
+            ));
         }
         if self.enabled && self.flavour == MedusaFlavour::AdminApi && self.location_id.is_none() {
             return Err(invalid(&key("location_id"), "missing; the admin-api flavour needs the stock location (sloc_…) that carries Odoo's stock"));
         }
-        if self.enabled && !(self.webhook_secret.is_some() || self.webhook_secret_file.is_some() || self.webhook_secret_env.is_some()) {
+        if self.enabled
+            && !(self.webhook_secret.is_some()
+                || self.webhook_secret_file.is_some()
+                || self.webhook_secret_env.is_some())
+        {
             return Err(invalid(&key("webhook_secret"), "missing; webhooks are refused without it (set webhook_secret, webhook_secret_file or webhook_secret_env)"));
         }
         Ok((
@@ -1342,11 +1359,22 @@ api_key = "admin-key-1234"
         let e = err(&format!("{MINIMAL}\n[channels.cartona]\nenabled = true\n"));
         assert!(e.starts_with("channels.cartona.token: missing"), "{e}");
         let e = err(&format!("{MINIMAL}\n[channels.meta]\nenabled = true\n"));
-        assert!(e.starts_with("channels.meta.enabled: the meta channel is not part of this version"), "{e}");
+        assert!(
+            e.starts_with("channels.meta.enabled: the meta channel is not part of this version"),
+            "{e}"
+        );
         let e = err(&format!("{MINIMAL}\n[channels.medusa]\nenabled = true\nbase_url = \"http://x\"\ntoken = \"k-1234\"\n"));
-        assert!(e.starts_with("channels.medusa.webhook_secret: missing"), "{e}");
-        let e = err(&format!("{MINIMAL}\n[channels.medusa]\nflavour = \"shopify\"\n"));
-        assert!(e.starts_with("channels.medusa.flavour: unknown variant `shopify`"), "{e}");
+        assert!(
+            e.starts_with("channels.medusa.webhook_secret: missing"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.medusa]\nflavour = \"shopify\"\n"
+        ));
+        assert!(
+            e.starts_with("channels.medusa.flavour: unknown variant `shopify`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,8 +29,12 @@ pub async fn start_enabled(
     let mut out = Vec::new();
     for ch in config.enabled_channels() {
         match ch.kind {
-            ChannelKind::Cartona => out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?),
-            ChannelKind::Medusa => out.push(medusa::start(config, ch, odoo.clone(), store.clone()).await?),
+            ChannelKind::Cartona => {
+                out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?)
+            }
+            ChannelKind::Medusa => {
+                out.push(medusa::start(config, ch, odoo.clone(), store.clone()).await?)
+            }
             other => {
                 return Err(format!(
                     "the {} channel is not part of this version",

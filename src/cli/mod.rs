@@ -111,6 +111,8 @@ pub enum SimCommand {
     Odoo(crate::sim::odoo::SimArgs),
     /// Cartona's supplier-integrations API.
     Cartona(crate::sim::cartona::SimArgs),
+    /// A Medusa store: MarqaSouq's /odoo routes and the Medusa v2 Admin API.
+    Medusa(crate::sim::medusa::SimArgs),
 }
 
 /// Parses the command line, runs the command, returns the process exit code.
@@ -218,6 +220,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Order(cmd) => {
             let config = load(&cli)?;
             order(&config, cmd)
+        }
+        Command::Sim(SimCommand::Medusa(args)) => {
+            crate::telemetry::init(
+                "info",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
+            runtime()?.block_on(crate::sim::medusa::serve_cli(args.clone()))?;
+            Ok(0)
         }
         Command::Sim(SimCommand::Cartona(args)) => {
             crate::telemetry::init(

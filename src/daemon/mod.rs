@@ -240,9 +240,18 @@ impl Daemon {
             .config
             .enabled_channels()
             .find(|c| c.kind == crate::config::ChannelKind::Medusa)
-            .and_then(|c| Some(crate::webhook::MedusaHook { secret: c.webhook_secret.clone()?, settings: c.medusa.clone()? }));
+            .and_then(|c| {
+                Some(crate::webhook::MedusaHook {
+                    secret: c.webhook_secret.clone()?,
+                    settings: c.medusa.clone()?,
+                })
+            });
         let app = crate::webhook::router(
-            crate::webhook::App { health: health.clone(), store: store.clone(), medusa: medusa_hook },
+            crate::webhook::App {
+                health: health.clone(),
+                store: store.clone(),
+                medusa: medusa_hook,
+            },
             self.config.webhooks.max_body_bytes,
         );
         let server_stop = shutdown.clone();

@@ -5,4 +5,5 @@
 
 pub mod cartona;
 pub mod faults;
+pub mod medusa;
 pub mod odoo;

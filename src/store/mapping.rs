@@ -141,14 +141,23 @@ pub fn by_external(
 /// Stores channel-specific ids with a mapping (merged into what is there).
 pub fn merge_meta(store: &Store, mapping_id: i64, meta: &serde_json::Value) -> Result<()> {
     store.write(|tx| {
-        let current: Option<String> = tx.query_row("SELECT meta FROM mappings WHERE id = ?1", [mapping_id], |r| r.get(0))?;
-        let mut merged = current.and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok()).unwrap_or_else(|| serde_json::json!({}));
+        let current: Option<String> = tx.query_row(
+            "SELECT meta FROM mappings WHERE id = ?1",
+            [mapping_id],
+            |r| r.get(0),
+        )?;
+        let mut merged = current
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
         if let (Some(m), Some(new)) = (merged.as_object_mut(), meta.as_object()) {
             for (k, v) in new {
                 m.insert(k.clone(), v.clone());
             }
         }
-        tx.execute("UPDATE mappings SET meta = ?2 WHERE id = ?1", params![mapping_id, merged.to_string()])?;
+        tx.execute(
+            "UPDATE mappings SET meta = ?2 WHERE id = ?1",
+            params![mapping_id, merged.to_string()],
+        )?;
         Ok(())
     })
 }

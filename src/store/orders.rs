@@ -128,8 +128,19 @@ pub fn set_sent(store: &Store, channel: &str, external_id: &str, status: &str) -
     )
 }
 
-pub fn set_meta(store: &Store, channel: &str, external_id: &str, meta: &serde_json::Value) -> Result<()> {
-    update(store, channel, external_id, "meta = ?3", params![channel, external_id, meta.to_string()])
+pub fn set_meta(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    meta: &serde_json::Value,
+) -> Result<()> {
+    update(
+        store,
+        channel,
+        external_id,
+        "meta = ?3",
+        params![channel, external_id, meta.to_string()],
+    )
 }
 
 pub fn set_attention(

@@ -46,7 +46,17 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> String {
 }
 
 impl CatalogReader {
-    fn fields(&self) -> Vec<&str> {        let mut f = vec!["default_code", "barcode", "name", "list_price", "active", "sale_ok", "write_date", self.stock_field.as_str()];
+    fn fields(&self) -> Vec<&str> {
+        let mut f = vec![
+            "default_code",
+            "barcode",
+            "name",
+            "list_price",
+            "active",
+            "sale_ok",
+            "write_date",
+            self.stock_field.as_str(),
+        ];
         f.extend(self.extra_fields.iter().copied());
         f
     }
@@ -124,7 +134,16 @@ impl CatalogReader {
 
     /// One page of products (archived ones too) with ids above `after`.
     pub async fn page_after(&self, after: i64) -> Result<Vec<ProductSnapshot>, OdooError> {
-        let rows = self.odoo.search_read_after("product.product", &Domain::all(), &self.fields(), self.context(), after).await?;
+        let rows = self
+            .odoo
+            .search_read_after(
+                "product.product",
+                &Domain::all(),
+                &self.fields(),
+                self.context(),
+                after,
+            )
+            .await?;
         let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
         self.apply_pricelist(&mut snaps).await?;
         Ok(snaps)

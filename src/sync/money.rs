@@ -7,7 +7,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 /// Currencies whose minor unit is not a hundredth (ISO 4217). All others have exponent 2.
 const EXPONENT_3: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 const EXPONENT_0: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF",
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+    "VUV", "XAF", "XOF", "XPF",
 ];
 
 /// Digits after the decimal point of the currency's minor unit (`kwd` -> 3, `jpy` -> 0, `egp` -> 2).
@@ -46,23 +47,54 @@ mod tests {
 
     #[test]
     fn exponents_follow_iso_4217() {
-        for (c, e) in [("KWD", 3), ("kwd", 3), ("BHD", 3), ("OMR", 3), ("JOD", 3), ("TND", 3), ("JPY", 0), ("EGP", 2), ("USD", 2), ("EUR", 2)] {
+        for (c, e) in [
+            ("KWD", 3),
+            ("kwd", 3),
+            ("BHD", 3),
+            ("OMR", 3),
+            ("JOD", 3),
+            ("TND", 3),
+            ("JPY", 0),
+            ("EGP", 2),
+            ("USD", 2),
+            ("EUR", 2),
+        ] {
             assert_eq!(exponent(c), e, "{c}");
         }
     }
 
     #[test]
     fn known_amounts() {
-        assert_eq!(to_minor(Decimal::from_str("12.9").unwrap(), "kwd"), Some(12_900));
-        assert_eq!(to_minor(Decimal::from_str("19.995").unwrap(), "eur"), Some(2000));
-        assert_eq!(to_minor(Decimal::from_str("0.0005").unwrap(), "kwd"), Some(1), "half away from zero");
-        assert_eq!(to_minor(Decimal::from_str("1500").unwrap(), "jpy"), Some(1500));
+        assert_eq!(
+            to_minor(Decimal::from_str("12.9").unwrap(), "kwd"),
+            Some(12_900)
+        );
+        assert_eq!(
+            to_minor(Decimal::from_str("19.995").unwrap(), "eur"),
+            Some(2000)
+        );
+        assert_eq!(
+            to_minor(Decimal::from_str("0.0005").unwrap(), "kwd"),
+            Some(1),
+            "half away from zero"
+        );
+        assert_eq!(
+            to_minor(Decimal::from_str("1500").unwrap(), "jpy"),
+            Some(1500)
+        );
         assert_eq!(from_minor(12_900, "kwd").to_string(), "12.900");
         assert_eq!(from_minor(5000, "kwd"), Decimal::from(5));
     }
 
     fn currency() -> impl Strategy<Value = &'static str> {
-        prop_oneof![Just("KWD"), Just("BHD"), Just("EGP"), Just("USD"), Just("JPY"), Just("EUR")]
+        prop_oneof![
+            Just("KWD"),
+            Just("BHD"),
+            Just("EGP"),
+            Just("USD"),
+            Just("JPY"),
+            Just("EUR")
+        ]
     }
 
     proptest! {

@@ -361,25 +361,46 @@ async fn delivery_contact(odoo: &OdooClient, parent: i64, a: &Address) -> Result
         .and("type", "=", "delivery")
         .and("street", "=", or_false(&a.street))
         .and("city", "=", or_false(&a.city));
-    if let Some(&id) = odoo.search("res.partner", &domain, Some(1)).await.map_err(|e| odoo_job_error(&e))?.first() {
+    if let Some(&id) = odoo
+        .search("res.partner", &domain, Some(1))
+        .await
+        .map_err(|e| odoo_job_error(&e))?
+        .first()
+    {
         return Ok(id);
     }
-    let mut vals = vec![("name", Value::from(a.name.as_str())), ("parent_id", Value::Int(parent)), ("type", Value::from("delivery"))];
-    for (k, v) in [("street", &a.street), ("city", &a.city), ("zip", &a.zip), ("phone", &a.phone)] {
+    let mut vals = vec![
+        ("name", Value::from(a.name.as_str())),
+        ("parent_id", Value::Int(parent)),
+        ("type", Value::from("delivery")),
+    ];
+    for (k, v) in [
+        ("street", &a.street),
+        ("city", &a.city),
+        ("zip", &a.zip),
+        ("phone", &a.phone),
+    ] {
         if let Some(v) = v {
             vals.push((k, Value::from(v.as_str())));
         }
     }
     if let Some(code) = &a.country_code {
         let country = odoo
-            .search("res.country", &Domain::all().and("code", "=", code.to_ascii_uppercase()), Some(1))
+            .search(
+                "res.country",
+                &Domain::all().and("code", "=", code.to_ascii_uppercase()),
+                Some(1),
+            )
             .await
             .map_err(|e| odoo_job_error(&e))?;
         if let Some(&c) = country.first() {
             vals.push(("country_id", Value::Int(c)));
         }
     }
-    Ok(odoo.create("res.partner", vec![Value::record(vals)]).await.map_err(|e| odoo_job_error(&e))?[0])
+    Ok(odoo
+        .create("res.partner", vec![Value::record(vals)])
+        .await
+        .map_err(|e| odoo_job_error(&e))?[0])
 }
 
 async fn customer(

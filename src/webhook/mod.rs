@@ -43,10 +43,15 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
 /// 200 `{"status":"ok"}`, or 503 with the reasons (Odoo unreachable too long, queue stalled).
 async fn healthz(State(app): State<App>) -> impl IntoResponse {
     let h = app.health.clone();
-    let verdict = tokio::task::spawn_blocking(move || h.check()).await.unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
+    let verdict = tokio::task::spawn_blocking(move || h.check())
+        .await
+        .unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
     match verdict {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
-        Err(problems) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unhealthy", "problems": problems}))),
+        Err(problems) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unhealthy", "problems": problems})),
+        ),
     }
 }
 
@@ -54,22 +59,39 @@ fn reply(status: StatusCode, body: serde_json::Value) -> axum::response::Respons
     (status, Json(body)).into_response()
 }
 
-async fn medusa(State(app): State<App>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+async fn medusa(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
     let Some(hook) = app.medusa else {
-        return reply(StatusCode::NOT_FOUND, serde_json::json!({"error": "the medusa channel is not enabled on this marketsync"}));
+        return reply(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "the medusa channel is not enabled on this marketsync"}),
+        );
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let secret = hook.secret.expose().as_bytes();
     let authentic = match hook.settings.webhook_auth {
         WebhookAuth::Hmac => {
             let now = chrono::Utc::now().timestamp();
-            signature::verify(secret, header(signature::HEADER), &body, now, hook.settings.webhook_tolerance.as_secs() as i64).map_err(|e| e.to_string())
+            signature::verify(
+                secret,
+                header(signature::HEADER),
+                &body,
+                now,
+                hook.settings.webhook_tolerance.as_secs() as i64,
+            )
+            .map_err(|e| e.to_string())
         }
         WebhookAuth::Header => {
             if signature::same_secret(secret, header(&hook.settings.webhook_header)) {
                 Ok(())
             } else {
-                Err(format!("missing or wrong {} header", hook.settings.webhook_header))
+                Err(format!(
+                    "missing or wrong {} header",
+                    hook.settings.webhook_header
+                ))
             }
         }
     };
@@ -79,20 +101,47 @@ async fn medusa(State(app): State<App>, headers: HeaderMap, body: Bytes) -> axum
     }
     let parsed: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return reply(StatusCode::BAD_REQUEST, serde_json::json!({"error": format!("malformed JSON: {e}")})),
+        Err(e) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": format!("malformed JSON: {e}")}),
+            )
+        }
     };
-    let Some(event) = parsed.get("event").or_else(|| parsed.get("type")).and_then(|e| e.as_str()).map(str::to_string) else {
-        return reply(StatusCode::BAD_REQUEST, serde_json::json!({"error": "the body has no \"event\" name"}));
+    let Some(event) = parsed
+        .get("event")
+        .or_else(|| parsed.get("type"))
+        .and_then(|e| e.as_str())
+        .map(str::to_string)
+    else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "the body has no \"event\" name"}),
+        );
     };
     let store = app.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || crate::channel::medusa::receive_event(&store, &event, &parsed)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::channel::medusa::receive_event(&store, &event, &parsed)
+    })
+    .await;
     match outcome {
-        Ok(Ok(new)) => reply(StatusCode::OK, serde_json::json!({"received": true, "duplicate": !new})),
-        Ok(Err(crate::channel::medusa::ReceiveError::Invalid(why))) => reply(StatusCode::BAD_REQUEST, serde_json::json!({"error": why})),
+        Ok(Ok(new)) => reply(
+            StatusCode::OK,
+            serde_json::json!({"received": true, "duplicate": !new}),
+        ),
+        Ok(Err(crate::channel::medusa::ReceiveError::Invalid(why))) => {
+            reply(StatusCode::BAD_REQUEST, serde_json::json!({"error": why}))
+        }
         Ok(Err(crate::channel::medusa::ReceiveError::Storage(why))) => {
             tracing::error!(error = %why, "cannot record a Medusa webhook");
-            reply(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": "marketsync cannot record events right now; retry later"}))
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "marketsync cannot record events right now; retry later"}),
+            )
         }
-        Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "internal error"})),
+        Err(_) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "internal error"}),
+        ),
     }
 }

@@ -31,7 +31,13 @@ pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
 }
 
 /// Checks a signature header against the raw body.
-pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64, tolerance_s: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+    tolerance_s: i64,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t = None;
     let mut sigs = Vec::new();
@@ -83,15 +89,40 @@ mod tests {
     fn signatures_verify_and_fail_as_they_should() {
         let body = br#"{"event":"order.created"}"#;
         let h = sign(b"s3cret", 1_700_000_000, body);
-        assert_eq!(verify(b"s3cret", Some(&h), body, 1_700_000_010, 300), Ok(()));
-        assert_eq!(verify(b"other", Some(&h), body, 1_700_000_010, 300), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"s3cret", Some(&h), b"{}", 1_700_000_010, 300), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"s3cret", Some(&h), body, 1_700_000_400, 300), Err(SignatureError::Stale(400)));
-        assert_eq!(verify(b"s3cret", None, body, 0, 300), Err(SignatureError::Missing));
-        assert_eq!(verify(b"s3cret", Some("v1=zz"), body, 0, 300), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(b"s3cret", Some(&h), body, 1_700_000_010, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify(b"other", Some(&h), body, 1_700_000_010, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some(&h), b"{}", 1_700_000_010, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some(&h), body, 1_700_000_400, 300),
+            Err(SignatureError::Stale(400))
+        );
+        assert_eq!(
+            verify(b"s3cret", None, body, 0, 300),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some("v1=zz"), body, 0, 300),
+            Err(SignatureError::Malformed)
+        );
         let rotated = format!("{},v1={}", h, "00".repeat(32));
-        assert_eq!(verify(b"s3cret", Some(&rotated), body, 1_700_000_000, 300), Ok(()));
-        assert!(same_secret(b"abc", Some("abc")) && !same_secret(b"abc", Some("abd")) && !same_secret(b"abc", None));
+        assert_eq!(
+            verify(b"s3cret", Some(&rotated), body, 1_700_000_000, 300),
+            Ok(())
+        );
+        assert!(
+            same_secret(b"abc", Some("abc"))
+                && !same_secret(b"abc", Some("abd"))
+                && !same_secret(b"abc", None)
+        );
     }
 
     proptest! {

@@ -25,7 +25,9 @@ use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
 use crate::sync::money;
-use crate::sync::order_import::{self, store_err, Address, Customer, Imported, InboundLine, InboundOrder, StatusAction};
+use crate::sync::order_import::{
+    self, store_err, Address, Customer, Imported, InboundLine, InboundOrder, StatusAction,
+};
 use base64::Engine;
 use futures_util::future::BoxFuture;
 use rust_decimal::prelude::ToPrimitive;
@@ -43,17 +45,32 @@ fn fnv(text: &str) -> String {
 /// The HTTP client with the flavour's auth: `x-odoo-api-key`, or `Authorization: Basic
 /// base64("sk_…:")` (a secret key sent as Bearer is refused by Medusa).
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
-    let token = cfg.token.clone().ok_or("channels.medusa.token is not set")?;
-    let base = cfg.base_url.clone().ok_or("channels.medusa.base_url is not set")?;
-    let settings = cfg.medusa.as_ref().ok_or("channels.medusa has no Medusa settings")?;
+    let token = cfg
+        .token
+        .clone()
+        .ok_or("channels.medusa.token is not set")?;
+    let base = cfg
+        .base_url
+        .clone()
+        .ok_or("channels.medusa.base_url is not set")?;
+    let settings = cfg
+        .medusa
+        .as_ref()
+        .ok_or("channels.medusa has no Medusa settings")?;
     let header = match settings.flavour {
         MedusaFlavour::Marqasouq => ("x-odoo-api-key", token),
         MedusaFlavour::AdminApi => {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{}:", token.expose()));
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:", token.expose()));
             ("Authorization", Secret::new(format!("Basic {encoded}")))
         }
     };
-    Ok(HttpClient::new("Medusa", base, Duration::from_secs(30), vec![header]))
+    Ok(HttpClient::new(
+        "Medusa",
+        base,
+        Duration::from_secs(30),
+        vec![header],
+    ))
 }
 
 pub struct Medusa {
@@ -67,9 +84,19 @@ pub struct Medusa {
     pub odoo_url: url::Url,
 }
 
-pub async fn start(config: &Config, cfg: &ChannelConfig, odoo: OdooClient, store: Store) -> Result<Started, String> {
-    let settings = cfg.medusa.clone().ok_or("channels.medusa has no Medusa settings")?;
-    let profile = Profile::detect(&odoo).await.map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
+pub async fn start(
+    config: &Config,
+    cfg: &ChannelConfig,
+    odoo: OdooClient,
+    store: Store,
+) -> Result<Started, String> {
+    let settings = cfg
+        .medusa
+        .clone()
+        .ok_or("channels.medusa has no Medusa settings")?;
+    let profile = Profile::detect(&odoo)
+        .await
+        .map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
     let reader = CatalogReader {
         odoo: odoo.clone(),
         stock_field: settings.stock_field.clone(),
@@ -87,17 +114,26 @@ pub async fn start(config: &Config, cfg: &ChannelConfig, odoo: OdooClient, store
         reader,
         odoo_url: config.odoo.url.clone(),
     });
-    let stream = |name: &str, schedule: &crate::config::Schedule, kind: StreamKind, at_start: bool| StreamSpec {
+    let stream = |name: &str,
+                  schedule: &crate::config::Schedule,
+                  kind: StreamKind,
+                  at_start: bool| StreamSpec {
         name: format!("{CHANNEL}.{name}"),
         channel: Some(CHANNEL.into()),
         schedule: schedule.clone(),
         run_at_start: at_start,
-        task: Arc::new(MedusaStream { medusa: medusa.clone(), kind }),
+        task: Arc::new(MedusaStream {
+            medusa: medusa.clone(),
+            kind,
+        }),
     };
     let s = &config.schedule;
     Ok(Started {
         name: CHANNEL,
-        workers: ChannelWorkers { handler: medusa.clone(), concurrency: cfg.concurrency },
+        workers: ChannelWorkers {
+            handler: medusa.clone(),
+            concurrency: cfg.concurrency,
+        },
         streams: vec![
             stream("catalog", &s.catalog_poll, StreamKind::Catalog, true),
             stream("reconcile", &s.reconcile, StreamKind::Reconcile, false),
@@ -157,7 +193,10 @@ pub struct Listing {
 
 impl Medusa {
     /// Arabic (or the configured language's) names and descriptions of these products.
-    async fn translations(&self, ids: &[i64]) -> Result<HashMap<i64, (Option<String>, Option<String>)>, String> {
+    async fn translations(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, (Option<String>, Option<String>)>, String> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -168,7 +207,10 @@ impl Medusa {
                 &Domain::all().and("id", "in", ids.to_vec()),
                 &["name", "description_sale"],
                 SearchOpts {
-                    context: vec![("lang".into(), Value::from(self.settings.lang.as_str())), ("active_test".into(), Value::Bool(false))],
+                    context: vec![
+                        ("lang".into(), Value::from(self.settings.lang.as_str())),
+                        ("active_test".into(), Value::Bool(false)),
+                    ],
                     ..Default::default()
                 },
             )
@@ -183,11 +225,22 @@ impl Medusa {
             .collect())
     }
 
-    fn listing(&self, p: &ProductSnapshot, sku: &str, ar: Option<&(Option<String>, Option<String>)>) -> Listing {
+    fn listing(
+        &self,
+        p: &ProductSnapshot,
+        sku: &str,
+        ar: Option<&(Option<String>, Option<String>)>,
+    ) -> Listing {
         let row = &p.row;
-        let description = row.get("description_sale").and_then(Value::as_opt_str).map(str::to_string);
+        let description = row
+            .get("description_sale")
+            .and_then(Value::as_opt_str)
+            .map(str::to_string);
         let (title_ar, description_ar) = match ar {
-            Some((t, d)) => (t.clone().filter(|t| *t != p.name), d.clone().filter(|d| Some(d) != description.as_ref())),
+            Some((t, d)) => (
+                t.clone().filter(|t| *t != p.name),
+                d.clone().filter(|d| Some(d) != description.as_ref()),
+            ),
             None => (None, None),
         };
         Listing {
@@ -198,11 +251,29 @@ impl Medusa {
             description,
             description_ar,
             price: money::round(p.price, &self.settings.currency),
-            cost: money::round(row.get("standard_price").and_then(Value::as_decimal).unwrap_or_default(), &self.settings.currency),
+            cost: money::round(
+                row.get("standard_price")
+                    .and_then(Value::as_decimal)
+                    .unwrap_or_default(),
+                &self.settings.currency,
+            ),
             barcode: p.barcode.clone(),
-            weight_g: (row.get("weight").and_then(Value::as_decimal).unwrap_or_default() * Decimal::from(1000)).round().to_i64().unwrap_or(0),
-            category: row.get("categ_id").and_then(Value::as_many2one).map(|(_, n)| n.to_string()),
-            image_url: format!("{}web/image/product.product/{}/image_1920", self.odoo_url, p.id),
+            weight_g: (row
+                .get("weight")
+                .and_then(Value::as_decimal)
+                .unwrap_or_default()
+                * Decimal::from(1000))
+            .round()
+            .to_i64()
+            .unwrap_or(0),
+            category: row
+                .get("categ_id")
+                .and_then(Value::as_many2one)
+                .map(|(_, n)| n.to_string()),
+            image_url: format!(
+                "{}web/image/product.product/{}/image_1920",
+                self.odoo_url, p.id
+            ),
             published: p.active && p.sale_ok,
         }
     }
@@ -216,14 +287,28 @@ impl Medusa {
     }
 
     /// Mapping of a product by SKU (created on first sight), and of its stock.
-    fn mappings_for(&self, p: &ProductSnapshot, sku: &str) -> Result<Option<(mapping::Mapping, mapping::Mapping)>, String> {
+    fn mappings_for(
+        &self,
+        p: &ProductSnapshot,
+        sku: &str,
+    ) -> Result<Option<(mapping::Mapping, mapping::Mapping)>, String> {
         let get = |kind: &str| -> Result<Option<mapping::Mapping>, String> {
             match mapping::by_odoo(&self.store, CHANNEL, kind, p.id).map_err(|e| e.to_string())? {
                 Some(m) if m.external_id == sku => Ok(Some(m)),
                 Some(m) => {
                     // The SKU changed in Odoo: the new one is a new product for the store.
-                    mapping::unset(&self.store, CHANNEL, kind, Some(p.id), None).map_err(|e| e.to_string())?;
-                    log(&self.store, Level::Warn, "catalog.plan", &format!("product.product {} changed SKU from {} to {sku}", p.id, m.external_id), None);
+                    mapping::unset(&self.store, CHANNEL, kind, Some(p.id), None)
+                        .map_err(|e| e.to_string())?;
+                    log(
+                        &self.store,
+                        Level::Warn,
+                        "catalog.plan",
+                        &format!(
+                            "product.product {} changed SKU from {} to {sku}",
+                            p.id, m.external_id
+                        ),
+                        None,
+                    );
                     self.link(kind, p.id, sku)
                 }
                 None => self.link(kind, p.id, sku),
@@ -235,7 +320,12 @@ impl Medusa {
         })
     }
 
-    fn link(&self, kind: &str, odoo_id: i64, sku: &str) -> Result<Option<mapping::Mapping>, String> {
+    fn link(
+        &self,
+        kind: &str,
+        odoo_id: i64,
+        sku: &str,
+    ) -> Result<Option<mapping::Mapping>, String> {
         match mapping::set(&self.store, CHANNEL, kind, "product.product", odoo_id, sku) {
             Ok(m) => Ok(Some(m)),
             Err(crate::store::StoreError::Conflict(why)) => {
@@ -247,7 +337,11 @@ impl Medusa {
     }
 
     async fn plan(&self, products: &[ProductSnapshot]) -> Result<usize, String> {
-        let ids: Vec<i64> = products.iter().filter(|p| p.default_code.is_some()).map(|p| p.id).collect();
+        let ids: Vec<i64> = products
+            .iter()
+            .filter(|p| p.default_code.is_some())
+            .map(|p| p.id)
+            .collect();
         let ar = self.translations(&ids).await?;
         let mut jobs = Vec::new();
         let mut no_sku = Vec::new();
@@ -258,7 +352,9 @@ impl Medusa {
                 }
                 continue;
             };
-            let Some((pm, sm)) = self.mappings_for(p, sku)? else { continue };
+            let Some((pm, sm)) = self.mappings_for(p, sku)? else {
+                continue;
+            };
             let listing = self.listing(p, sku, ar.get(&p.id));
             let quantity = self.stock_of(p);
             let listing_value = serde_json::to_value(&listing).unwrap_or_default();
@@ -273,7 +369,9 @@ impl Medusa {
                                                 "listing": listing_value, "quantity": quantity}),
                     correlation_id: None,
                 });
-            } else if pm.last_sent_at.is_some() && sm.last_hash.as_deref() != Some(stock_hash.as_str()) {
+            } else if pm.last_sent_at.is_some()
+                && sm.last_hash.as_deref() != Some(stock_hash.as_str())
+            {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
                     kind: "stock".into(),
@@ -307,13 +405,23 @@ impl Medusa {
 
     async fn catalog(&self, full: bool) -> Result<StreamOutcome, String> {
         let name = format!("{CHANNEL}.catalog");
-        let cursor = if full { None } else { streams::get(&self.store, &name).map_err(|e| e.to_string())?.and_then(|s| s.cursor) };
+        let cursor = if full {
+            None
+        } else {
+            streams::get(&self.store, &name)
+                .map_err(|e| e.to_string())?
+                .and_then(|s| s.cursor)
+        };
         let (planned, newest) = match cursor {
             None => {
                 // One page in memory at a time, each planned before the next is read.
                 let (mut planned, mut newest, mut after) = (0, None::<String>, 0);
                 loop {
-                    let page = self.reader.page_after(after).await.map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
+                    let page = self
+                        .reader
+                        .page_after(after)
+                        .await
+                        .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
                     for p in &page {
                         if p.write_date.is_some() && p.write_date > newest {
                             newest = p.write_date.clone();
@@ -329,13 +437,29 @@ impl Medusa {
             }
             Some(cursor) => {
                 let since = with_overlap(&cursor, self.settings.poll_overlap);
-                let (products, newest) = self.reader.changed_since(&since).await.map_err(|e| format!("reading changes from Odoo: {e}"))?;
-                (self.plan(&products).await?, newest.filter(|n| *n > cursor).or(Some(cursor)))
+                let (products, newest) = self
+                    .reader
+                    .changed_since(&since)
+                    .await
+                    .map_err(|e| format!("reading changes from Odoo: {e}"))?;
+                (
+                    self.plan(&products).await?,
+                    newest.filter(|n| *n > cursor).or(Some(cursor)),
+                )
             }
         };
         Ok(StreamOutcome {
-            cursor: if full { None } else { Some(newest.unwrap_or_else(|| EPOCH.to_string())) },
-            note: (planned > 0).then(|| (format!("{planned} product/stock update(s) to send"), planned as i64)),
+            cursor: if full {
+                None
+            } else {
+                Some(newest.unwrap_or_else(|| EPOCH.to_string()))
+            },
+            note: (planned > 0).then(|| {
+                (
+                    format!("{planned} product/stock update(s) to send"),
+                    planned as i64,
+                )
+            }),
         })
     }
 
@@ -345,9 +469,15 @@ impl Medusa {
 
     fn product_sent(&self, job: &Job) -> Result<(), JobError> {
         let p = &job.payload;
-        self.mark(p["mapping_id"].as_i64().unwrap_or(0), p["hash"].as_str().unwrap_or(""))?;
+        self.mark(
+            p["mapping_id"].as_i64().unwrap_or(0),
+            p["hash"].as_str().unwrap_or(""),
+        )?;
         // The push carried the stock too.
-        self.mark(p["stock_mapping_id"].as_i64().unwrap_or(0), p["stock_hash"].as_str().unwrap_or(""))
+        self.mark(
+            p["stock_mapping_id"].as_i64().unwrap_or(0),
+            p["stock_hash"].as_str().unwrap_or(""),
+        )
     }
 }
 
@@ -398,11 +528,18 @@ impl Medusa {
         let mut bulk = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let Ok(l) = serde_json::from_value::<Listing>(job.payload["listing"].clone()) else {
-                results[i] = Some(Err(JobError::new(RetryClass::Permanent, "malformed product job")));
+                results[i] = Some(Err(JobError::new(
+                    RetryClass::Permanent,
+                    "malformed product job",
+                )));
                 continue;
             };
             if !l.published {
-                let r = match self.api.delete(&format!("odoo/products/{}", urlencode(&l.sku))).await {
+                let r = match self
+                    .api
+                    .delete(&format!("odoo/products/{}", urlencode(&l.sku)))
+                    .await
+                {
                     Ok(_) => self.product_sent(job),
                     Err(e) if e.status == Some(404) => self.product_sent(job),
                     Err(e) => Err(job_err(e)),
@@ -410,7 +547,11 @@ impl Medusa {
                 results[i] = Some(r);
                 continue;
             }
-            bulk.push((i, self.marqasouq_product(&l, job.payload["quantity"].as_i64().unwrap_or(0)), l.sku));
+            bulk.push((
+                i,
+                self.marqasouq_product(&l, job.payload["quantity"].as_i64().unwrap_or(0)),
+                l.sku,
+            ));
         }
         if !bulk.is_empty() {
             let body = serde_json::json!({"products": bulk.iter().map(|(_, p, _)| p.clone()).collect::<Vec<_>>()});
@@ -418,19 +559,37 @@ impl Medusa {
                 Ok(resp) => {
                     let errors: HashMap<String, String> = resp["results"]["errors"]
                         .as_array()
-                        .map(|a| a.iter().map(|e| (e["sku"].as_str().unwrap_or("").to_string(), e["message"].as_str().unwrap_or("refused").to_string())).collect())
+                        .map(|a| {
+                            a.iter()
+                                .map(|e| {
+                                    (
+                                        e["sku"].as_str().unwrap_or("").to_string(),
+                                        e["message"].as_str().unwrap_or("refused").to_string(),
+                                    )
+                                })
+                                .collect()
+                        })
                         .unwrap_or_default();
                     let mut ok = 0;
                     for (i, _, sku) in &bulk {
                         results[*i] = Some(match errors.get(sku) {
-                            Some(why) => Err(JobError::new(RetryClass::Permanent, format!("Medusa refused product {sku}: {why}"))),
+                            Some(why) => Err(JobError::new(
+                                RetryClass::Permanent,
+                                format!("Medusa refused product {sku}: {why}"),
+                            )),
                             None => {
                                 ok += 1;
                                 self.product_sent(&jobs[*i])
                             }
                         });
                     }
-                    log(&self.store, Level::Info, "catalog.push", &format!("pushed {ok} product(s)"), Some(ok));
+                    log(
+                        &self.store,
+                        Level::Info,
+                        "catalog.push",
+                        &format!("pushed {ok} product(s)"),
+                        Some(ok),
+                    );
                 }
                 Err(e) => {
                     for (i, _, _) in &bulk {
@@ -439,22 +598,66 @@ impl Medusa {
                 }
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(JobError::new(RetryClass::Transient, "not sent")))).collect()
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(JobError::new(RetryClass::Transient, "not sent"))))
+            .collect()
     }
 
     async fn push_stock(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
         if self.settings.flavour == MedusaFlavour::AdminApi {
-            let items: Vec<(String, i64)> = jobs.iter().map(|j| (j.payload["sku"].as_str().unwrap_or("").to_string(), j.payload["quantity"].as_i64().unwrap_or(0))).collect();
+            let items: Vec<(String, i64)> = jobs
+                .iter()
+                .map(|j| {
+                    (
+                        j.payload["sku"].as_str().unwrap_or("").to_string(),
+                        j.payload["quantity"].as_i64().unwrap_or(0),
+                    )
+                })
+                .collect();
             return match self.set_levels(&items).await {
-                Ok(()) => jobs.iter().map(|j| self.mark(j.payload["mapping_id"].as_i64().unwrap_or(0), j.payload["hash"].as_str().unwrap_or(""))).collect(),
+                Ok(()) => jobs
+                    .iter()
+                    .map(|j| {
+                        self.mark(
+                            j.payload["mapping_id"].as_i64().unwrap_or(0),
+                            j.payload["hash"].as_str().unwrap_or(""),
+                        )
+                    })
+                    .collect(),
                 Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
             };
         }
-        let items: Vec<serde_json::Value> = jobs.iter().map(|j| serde_json::json!({"sku": j.payload["sku"], "quantity": j.payload["quantity"]})).collect();
-        match self.api.post("odoo/inventory/bulk-update", &serde_json::json!({"items": items})).await {
+        let items: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(
+                |j| serde_json::json!({"sku": j.payload["sku"], "quantity": j.payload["quantity"]}),
+            )
+            .collect();
+        match self
+            .api
+            .post(
+                "odoo/inventory/bulk-update",
+                &serde_json::json!({"items": items}),
+            )
+            .await
+        {
             Ok(_) => {
-                log(&self.store, Level::Info, "stock.push", &format!("pushed stock of {} product(s)", jobs.len()), Some(jobs.len() as i64));
-                jobs.iter().map(|j| self.mark(j.payload["mapping_id"].as_i64().unwrap_or(0), j.payload["hash"].as_str().unwrap_or(""))).collect()
+                log(
+                    &self.store,
+                    Level::Info,
+                    "stock.push",
+                    &format!("pushed stock of {} product(s)", jobs.len()),
+                    Some(jobs.len() as i64),
+                );
+                jobs.iter()
+                    .map(|j| {
+                        self.mark(
+                            j.payload["mapping_id"].as_i64().unwrap_or(0),
+                            j.payload["hash"].as_str().unwrap_or(""),
+                        )
+                    })
+                    .collect()
             }
             Err(e) => jobs.iter().map(|_| Err(job_err(e.clone()))).collect(),
         }
@@ -465,18 +668,38 @@ impl Medusa {
         let mut out = Vec::with_capacity(jobs.len());
         // The batch endpoint is atomic and does not say which item failed: one product per call
         // when a batch is refused; otherwise one call for all.
-        let listings: Vec<Option<Listing>> = jobs.iter().map(|j| serde_json::from_value(j.payload["listing"].clone()).ok()).collect();
+        let listings: Vec<Option<Listing>> = jobs
+            .iter()
+            .map(|j| serde_json::from_value(j.payload["listing"].clone()).ok())
+            .collect();
         let all: Vec<usize> = (0..jobs.len()).collect();
         match self.admin_batch(jobs, &listings, &all).await {
             Ok(()) => {
                 for (i, j) in jobs.iter().enumerate() {
-                    out.push(if listings[i].is_some() { self.product_sent(j) } else { Err(JobError::new(RetryClass::Permanent, "malformed product job")) });
+                    out.push(if listings[i].is_some() {
+                        self.product_sent(j)
+                    } else {
+                        Err(JobError::new(
+                            RetryClass::Permanent,
+                            "malformed product job",
+                        ))
+                    });
                 }
-                log(&self.store, Level::Info, "catalog.push", &format!("pushed {} product(s)", jobs.len()), Some(jobs.len() as i64));
+                log(
+                    &self.store,
+                    Level::Info,
+                    "catalog.push",
+                    &format!("pushed {} product(s)", jobs.len()),
+                    Some(jobs.len() as i64),
+                );
             }
             Err(e) if e.class == RetryClass::Permanent && jobs.len() > 1 => {
                 for i in 0..jobs.len() {
-                    out.push(self.admin_batch(jobs, &listings, &[i]).await.and_then(|_| self.product_sent(&jobs[i])));
+                    out.push(
+                        self.admin_batch(jobs, &listings, &[i])
+                            .await
+                            .and_then(|_| self.product_sent(&jobs[i])),
+                    );
                 }
             }
             Err(e) => out = jobs.iter().map(|_| Err(e.clone())).collect(),
@@ -484,16 +707,25 @@ impl Medusa {
         out
     }
 
-    async fn admin_batch(&self, jobs: &[Job], listings: &[Option<Listing>], which: &[usize]) -> Result<(), JobError> {
+    async fn admin_batch(
+        &self,
+        jobs: &[Job],
+        listings: &[Option<Listing>],
+        which: &[usize],
+    ) -> Result<(), JobError> {
         let mut create = Vec::new();
         let mut update = Vec::new();
         let mut created_for = Vec::new();
         let mut levels = Vec::new();
         for &i in which {
             let Some(l) = &listings[i] else { continue };
-            let pm = mapping::by_odoo(&self.store, CHANNEL, "product", l.odoo_id).map_err(store_err)?;
+            let pm =
+                mapping::by_odoo(&self.store, CHANNEL, "product", l.odoo_id).map_err(store_err)?;
             let meta = pm.as_ref().map(|m| m.meta.clone()).unwrap_or_default();
-            let price = serde_json::json!([{"currency_code": self.currency(), "amount": l.price}]);
+            // Medusa v2 wants a JSON number in major units; the shortest float text of a
+            // currency-rounded decimal is that decimal ("12.9").
+            let amount = l.price.to_string().parse::<f64>().unwrap_or(0.0);
+            let price = serde_json::json!([{"currency_code": self.currency(), "amount": amount}]);
             let metadata = serde_json::json!({"odoo_id": l.odoo_id, "title_ar": l.title_ar, "description_ar": l.description_ar, "cost": l.cost, "image_url": l.image_url});
             let status = if l.published { "published" } else { "draft" };
             match (meta["product_id"].as_str(), meta["variant_id"].as_str()) {
@@ -519,12 +751,18 @@ impl Medusa {
                     created_for.push((l.sku.clone(), pm.map(|m| m.id)));
                 }
             }
-            levels.push((l.sku.clone(), jobs[i].payload["quantity"].as_i64().unwrap_or(0)));
+            levels.push((
+                l.sku.clone(),
+                jobs[i].payload["quantity"].as_i64().unwrap_or(0),
+            ));
         }
         if !create.is_empty() || !update.is_empty() {
             let resp = self
                 .api
-                .post("admin/products/batch", &serde_json::json!({"create": create, "update": update}))
+                .post(
+                    "admin/products/batch",
+                    &serde_json::json!({"create": create, "update": update}),
+                )
                 .await
                 .map_err(job_err)?;
             for p in resp["created"].as_array().cloned().unwrap_or_default() {
@@ -532,7 +770,12 @@ impl Medusa {
                 for v in p["variants"].as_array().cloned().unwrap_or_default() {
                     let sku = v["sku"].as_str().unwrap_or_default();
                     if let Some((_, Some(mid))) = created_for.iter().find(|(s, _)| s == sku) {
-                        mapping::merge_meta(&self.store, *mid, &serde_json::json!({"product_id": pid, "variant_id": v["id"]})).map_err(store_err)?;
+                        mapping::merge_meta(
+                            &self.store,
+                            *mid,
+                            &serde_json::json!({"product_id": pid, "variant_id": v["id"]}),
+                        )
+                        .map_err(store_err)?;
                     }
                 }
             }
@@ -546,16 +789,30 @@ impl Medusa {
             return Ok(());
         }
         let location = self.settings.location_id.clone().unwrap_or_default();
-        let query: Vec<(&str, String)> = items.iter().map(|(sku, _)| ("sku[]", sku.clone())).chain([("limit", items.len().to_string())]).collect();
-        let found = self.api.get("admin/inventory-items", &query).await.map_err(job_err)?;
+        let query: Vec<(&str, String)> = items
+            .iter()
+            .map(|(sku, _)| ("sku[]", sku.clone()))
+            .chain([("limit", items.len().to_string())])
+            .collect();
+        let found = self
+            .api
+            .get("admin/inventory-items", &query)
+            .await
+            .map_err(job_err)?;
         let mut create = Vec::new();
         let mut update = Vec::new();
         for (sku, qty) in items {
-            let Some(item) = found["inventory_items"].as_array().and_then(|a| a.iter().find(|i| i["sku"].as_str() == Some(sku))) else {
+            let Some(item) = found["inventory_items"]
+                .as_array()
+                .and_then(|a| a.iter().find(|i| i["sku"].as_str() == Some(sku)))
+            else {
                 continue; // archived products lose their inventory item: nothing to stock
             };
             let level = serde_json::json!({"inventory_item_id": item["id"], "location_id": location, "stocked_quantity": qty});
-            let stocked_here = item["location_levels"].as_array().is_some_and(|ls| ls.iter().any(|l| l["location_id"].as_str() == Some(location.as_str())));
+            let stocked_here = item["location_levels"].as_array().is_some_and(|ls| {
+                ls.iter()
+                    .any(|l| l["location_id"].as_str() == Some(location.as_str()))
+            });
             if stocked_here {
                 update.push(level);
             } else {
@@ -566,7 +823,10 @@ impl Medusa {
             return Ok(());
         }
         self.api
-            .post("admin/inventory-items/location-levels/batch", &serde_json::json!({"create": create, "update": update}))
+            .post(
+                "admin/inventory-items/location-levels/batch",
+                &serde_json::json!({"create": create, "update": update}),
+            )
             .await
             .map_err(job_err)?;
         Ok(())
@@ -599,7 +859,11 @@ impl From<ReceiveError> for String {
 }
 
 /// Commits one Medusa event (webhook or pull) to the inbox and queues its job. True when new.
-pub fn receive_event(store: &Store, event: &str, body: &serde_json::Value) -> Result<bool, ReceiveError> {
+pub fn receive_event(
+    store: &Store,
+    event: &str,
+    body: &serde_json::Value,
+) -> Result<bool, ReceiveError> {
     let invalid = |m: &str| ReceiveError::Invalid(m.to_string());
     let data = &body["data"];
     let (event_id, subject, kind, key) = match event {
@@ -628,7 +892,13 @@ pub fn receive_event(store: &Store, event: &str, body: &serde_json::Value) -> Re
         inbox::Received::New(_) => {
             queue::enqueue(
                 store,
-                NewJob { channel: CHANNEL.into(), kind: kind.into(), key, payload: serde_json::json!({"subject": subject}), correlation_id: None },
+                NewJob {
+                    channel: CHANNEL.into(),
+                    kind: kind.into(),
+                    key,
+                    payload: serde_json::json!({"subject": subject}),
+                    correlation_id: None,
+                },
             )
             .map_err(storage)?;
             Ok(true)
@@ -648,7 +918,11 @@ impl Medusa {
     /// The Medusa order as an inbound order; `Err` is the reason to park it.
     fn inbound(&self, o: &serde_json::Value) -> Result<InboundOrder, String> {
         let id = o["id"].as_str().ok_or("a Medusa order without id")?;
-        let display = o["display_id"].as_i64().map(|d| d.to_string()).or_else(|| o["display_id"].as_str().map(str::to_string)).ok_or(format!("Medusa order {id} has no display_id"))?;
+        let display = o["display_id"]
+            .as_i64()
+            .map(|d| d.to_string())
+            .or_else(|| o["display_id"].as_str().map(str::to_string))
+            .ok_or(format!("Medusa order {id} has no display_id"))?;
         let currency = o["currency_code"].as_str().unwrap_or(self.currency());
         if !currency.eq_ignore_ascii_case(self.currency()) {
             return Err(format!(
@@ -658,26 +932,59 @@ impl Medusa {
             ));
         }
         let c = &o["customer"];
-        let email = c["email"].as_str().or(o["email"].as_str()).map(str::to_string);
-        let key = c["id"].as_str().map(str::to_string).or_else(|| email.clone().map(|e| format!("email:{e}"))).ok_or(format!("Medusa order {display} has no customer id or email"))?;
-        let name = [c["first_name"].as_str(), c["last_name"].as_str()].iter().flatten().copied().collect::<Vec<_>>().join(" ");
+        let email = c["email"]
+            .as_str()
+            .or(o["email"].as_str())
+            .map(str::to_string);
+        let key = c["id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| email.clone().map(|e| format!("email:{e}")))
+            .ok_or(format!(
+                "Medusa order {display} has no customer id or email"
+            ))?;
+        let name = [c["first_name"].as_str(), c["last_name"].as_str()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
         let s = &o["shipping_address"];
         let shipping = s.is_object().then(|| Address {
-            name: [s["first_name"].as_str(), s["last_name"].as_str()].iter().flatten().copied().collect::<Vec<_>>().join(" "),
+            name: [s["first_name"].as_str(), s["last_name"].as_str()]
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
             street: s["address_1"].as_str().map(str::to_string),
             city: s["city"].as_str().map(str::to_string),
             zip: s["postal_code"].as_str().map(str::to_string),
             country_code: s["country_code"].as_str().map(str::to_string),
             phone: s["phone"].as_str().map(str::to_string),
         });
-        let items = o["items"].as_array().filter(|a| !a.is_empty()).ok_or(format!("Medusa order {display} has no items"))?;
+        let items = o["items"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .ok_or(format!("Medusa order {display} has no items"))?;
         let mut lines = Vec::new();
         for it in items {
-            let sku = it["sku"].as_str().or(it["variant_sku"].as_str()).ok_or(format!("an item of Medusa order {display} has no SKU"))?;
-            let qty = crate::channel::cartona::wire::decimal_of(&it["quantity"]).filter(|q| *q > Decimal::ZERO).ok_or(format!("an item of Medusa order {display} has no positive quantity"))?;
+            let sku = it["sku"]
+                .as_str()
+                .or(it["variant_sku"].as_str())
+                .ok_or(format!("an item of Medusa order {display} has no SKU"))?;
+            let qty = crate::channel::cartona::wire::decimal_of(&it["quantity"])
+                .filter(|q| *q > Decimal::ZERO)
+                .ok_or(format!(
+                    "an item of Medusa order {display} has no positive quantity"
+                ))?;
             lines.push(InboundLine {
                 product_key: sku.to_string(),
-                description: it["title"].as_str().or(it["product_title"].as_str()).unwrap_or("").to_string(),
+                description: it["title"]
+                    .as_str()
+                    .or(it["product_title"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 quantity: qty,
                 unit_price: self.unit_price(&it["unit_price"]),
             });
@@ -689,7 +996,11 @@ impl Medusa {
             origin: format!("Medusa #{display}"),
             customer: Customer {
                 key,
-                name: if name.is_empty() { email.clone().unwrap_or_else(|| "Medusa customer".into()) } else { name },
+                name: if name.is_empty() {
+                    email.clone().unwrap_or_else(|| "Medusa customer".into())
+                } else {
+                    name
+                },
                 phone: c["phone"].as_str().map(str::to_string),
                 mobile: None,
                 email,
@@ -706,16 +1017,30 @@ impl Medusa {
     /// Maps order SKUs not yet pushed from Odoo's own `default_code`s.
     async fn resolve_skus(&self, order: &InboundOrder) -> Result<(), JobError> {
         for line in &order.lines {
-            if mapping::by_external(&self.store, CHANNEL, "product", &line.product_key).map_err(store_err)?.is_some() {
+            if mapping::by_external(&self.store, CHANNEL, "product", &line.product_key)
+                .map_err(store_err)?
+                .is_some()
+            {
                 continue;
             }
             let found = self
                 .odoo
-                .search("product.product", &Domain::all().and("default_code", "=", line.product_key.as_str()), Some(2))
+                .search(
+                    "product.product",
+                    &Domain::all().and("default_code", "=", line.product_key.as_str()),
+                    Some(2),
+                )
                 .await
                 .map_err(|e| order_import::odoo_job_error(&e))?;
             if let [id] = found.as_slice() {
-                let _ = mapping::set(&self.store, CHANNEL, "product", "product.product", *id, &line.product_key);
+                let _ = mapping::set(
+                    &self.store,
+                    CHANNEL,
+                    "product",
+                    "product.product",
+                    *id,
+                    &line.product_key,
+                );
             }
         }
         Ok(())
@@ -731,10 +1056,16 @@ impl Medusa {
     }
 
     async fn import_order(&self, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["subject"].as_str().unwrap_or_default().to_string();
-        let Some(latest) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else { return Ok(()) };
+        let id = job.payload["subject"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(latest) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else {
+            return Ok(());
+        };
         // The order itself: from its order.created event, or fetched (a status event came first).
-        let created = inbox::list_subject(&self.store, CHANNEL, &id, "order.created").map_err(store_err)?;
+        let created =
+            inbox::list_subject(&self.store, CHANNEL, &id, "order.created").map_err(store_err)?;
         let order_json = match created.last() {
             Some(e) => e.payload["data"]["order"].clone(),
             None => self.fetch_order(&id).await?,
@@ -749,27 +1080,78 @@ impl Medusa {
             Imported::Created(i) => (i, true),
             Imported::Existing(i) => (i, false),
         };
-        let status = order_json["status"].as_str().unwrap_or("pending").to_string();
-        orders::seen(&self.store, CHANNEL, &id, &inbound.reference, &status, None, false).map_err(store_err)?;
-        let items: Vec<serde_json::Value> = order_json["items"].as_array().cloned().unwrap_or_default().iter().map(|i| serde_json::json!({"id": i["id"], "quantity": i["quantity"]})).collect();
+        let status = order_json["status"]
+            .as_str()
+            .unwrap_or("pending")
+            .to_string();
+        orders::seen(
+            &self.store,
+            CHANNEL,
+            &id,
+            &inbound.reference,
+            &status,
+            None,
+            false,
+        )
+        .map_err(store_err)?;
+        let items: Vec<serde_json::Value> = order_json["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| serde_json::json!({"id": i["id"], "quantity": i["quantity"]}))
+            .collect();
         orders::set_odoo(&self.store, CHANNEL, &id, odoo_id, "").map_err(store_err)?;
         let known = orders::get(&self.store, CHANNEL, &id).map_err(store_err)?;
-        if known.as_ref().is_some_and(|k| k.meta.get("items").is_none()) {
-            orders::set_meta(&self.store, CHANNEL, &id, &serde_json::json!({"items": items})).map_err(store_err)?;
+        if known
+            .as_ref()
+            .is_some_and(|k| k.meta.get("items").is_none())
+        {
+            orders::set_meta(
+                &self.store,
+                CHANNEL,
+                &id,
+                &serde_json::json!({"items": items}),
+            )
+            .map_err(store_err)?;
         }
         // A status event: a cancellation in the store cancels the Odoo order.
-        for e in inbox::list_subject(&self.store, CHANNEL, &id, "order.status_updated").map_err(store_err)? {
+        for e in inbox::list_subject(&self.store, CHANNEL, &id, "order.status_updated")
+            .map_err(store_err)?
+        {
             let new_status = e.payload["data"]["new_status"].as_str().unwrap_or("");
-            orders::seen(&self.store, CHANNEL, &id, &inbound.reference, new_status, None, false).map_err(store_err)?;
+            orders::seen(
+                &self.store,
+                CHANNEL,
+                &id,
+                &inbound.reference,
+                new_status,
+                None,
+                false,
+            )
+            .map_err(store_err)?;
             if matches!(new_status, "canceled" | "cancelled") {
                 let (state, _) = order_import::read_order(&self.odoo, odoo_id).await?;
-                order_import::apply_status(&self.odoo, &self.profile, odoo_id, &state, StatusAction::Cancel).await?;
+                order_import::apply_status(
+                    &self.odoo,
+                    &self.profile,
+                    odoo_id,
+                    &state,
+                    StatusAction::Cancel,
+                )
+                .await?;
             }
         }
         self.mark_synced(&id, odoo_id).await?;
         inbox::close_subject(&self.store, CHANNEL, &id, latest.id).map_err(store_err)?;
         let verb = if made { "imported" } else { "updated" };
-        log(&self.store, Level::Info, "orders.import", &format!("order {} {verb} as sale.order {odoo_id}", inbound.reference), Some(1));
+        log(
+            &self.store,
+            Level::Info,
+            "orders.import",
+            &format!("order {} {verb} as sale.order {odoo_id}", inbound.reference),
+            Some(1),
+        );
         Ok(())
     }
 
@@ -777,7 +1159,13 @@ impl Medusa {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         match self.settings.flavour {
             MedusaFlavour::Marqasouq => {
-                self.api.post(&format!("odoo/orders/{id}/synced"), &serde_json::json!({"odoo_order_id": odoo_id, "synced_at": now})).await.map_err(job_err)?;
+                self.api
+                    .post(
+                        &format!("odoo/orders/{id}/synced"),
+                        &serde_json::json!({"odoo_order_id": odoo_id, "synced_at": now}),
+                    )
+                    .await
+                    .map_err(job_err)?;
             }
             MedusaFlavour::AdminApi => {
                 self.api
@@ -796,49 +1184,93 @@ impl Medusa {
     }
 
     async fn import_customer(&self, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["subject"].as_str().unwrap_or_default().to_string();
-        let Some(event) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else { return Ok(()) };
+        let id = job.payload["subject"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(event) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else {
+            return Ok(());
+        };
         let c = &event.payload["data"]["customer"];
-        let name = [c["first_name"].as_str(), c["last_name"].as_str()].iter().flatten().copied().collect::<Vec<_>>().join(" ");
-        let mut vals = vec![("name", Value::from(if name.is_empty() { c["email"].as_str().unwrap_or("Medusa customer") } else { name.as_str() }))];
-        for (k, v) in [("email", c["email"].as_str()), ("phone", c["phone"].as_str()), ("street", c["addresses"][0]["address_1"].as_str()), ("city", c["addresses"][0]["city"].as_str())] {
+        let name = [c["first_name"].as_str(), c["last_name"].as_str()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut vals = vec![(
+            "name",
+            Value::from(if name.is_empty() {
+                c["email"].as_str().unwrap_or("Medusa customer")
+            } else {
+                name.as_str()
+            }),
+        )];
+        for (k, v) in [
+            ("email", c["email"].as_str()),
+            ("phone", c["phone"].as_str()),
+            ("street", c["addresses"][0]["address_1"].as_str()),
+            ("city", c["addresses"][0]["city"].as_str()),
+        ] {
             if let Some(v) = v {
                 vals.push((k, Value::from(v)));
             }
         }
         let reference = format!("{CHANNEL}:{id}");
-        let existing = match mapping::by_external(&self.store, CHANNEL, "partner", &id).map_err(store_err)? {
-            Some(m) => Some(m.odoo_id),
-            None => self
-                .odoo
-                .search("res.partner", &Domain::all().and("ref", "=", reference.as_str()), Some(1))
-                .await
-                .map_err(|e| order_import::odoo_job_error(&e))?
-                .first()
-                .copied(),
-        };
+        let existing =
+            match mapping::by_external(&self.store, CHANNEL, "partner", &id).map_err(store_err)? {
+                Some(m) => Some(m.odoo_id),
+                None => self
+                    .odoo
+                    .search(
+                        "res.partner",
+                        &Domain::all().and("ref", "=", reference.as_str()),
+                        Some(1),
+                    )
+                    .await
+                    .map_err(|e| order_import::odoo_job_error(&e))?
+                    .first()
+                    .copied(),
+            };
         let partner = match existing {
             Some(p) => {
-                self.odoo.write("res.partner", &[p], Value::record(vals)).await.map_err(|e| order_import::odoo_job_error(&e))?;
+                self.odoo
+                    .write("res.partner", &[p], Value::record(vals))
+                    .await
+                    .map_err(|e| order_import::odoo_job_error(&e))?;
                 p
             }
             None => {
                 vals.push(("ref", Value::from(reference.as_str())));
                 vals.push(("customer_rank", Value::Int(1)));
-                self.odoo.create("res.partner", vec![Value::record(vals)]).await.map_err(|e| order_import::odoo_job_error(&e))?[0]
+                self.odoo
+                    .create("res.partner", vec![Value::record(vals)])
+                    .await
+                    .map_err(|e| order_import::odoo_job_error(&e))?[0]
             }
         };
-        if mapping::by_external(&self.store, CHANNEL, "partner", &id).map_err(store_err)?.is_none() {
-            mapping::set(&self.store, CHANNEL, "partner", "res.partner", partner, &id).map_err(store_err)?;
+        if mapping::by_external(&self.store, CHANNEL, "partner", &id)
+            .map_err(store_err)?
+            .is_none()
+        {
+            mapping::set(&self.store, CHANNEL, "partner", "res.partner", partner, &id)
+                .map_err(store_err)?;
         }
         inbox::close_subject(&self.store, CHANNEL, &id, event.id).map_err(store_err)?;
-        log(&self.store, Level::Info, "customers.import", &format!("customer {id} -> res.partner {partner}"), Some(1));
+        log(
+            &self.store,
+            Level::Info,
+            "customers.import",
+            &format!("customer {id} -> res.partner {partner}"),
+            Some(1),
+        );
         Ok(())
     }
 
     /// The safety net: orders the store has and marketsync may have missed (lost webhooks).
     async fn pull_orders(&self) -> Result<StreamOutcome, String> {
-        let from = chrono::Utc::now() - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
+        let from = chrono::Utc::now()
+            - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
         let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let (mut pulled, mut new) = (0usize, 0usize);
         let limit = 50usize;
@@ -863,10 +1295,16 @@ impl Medusa {
                     .await,
             }
             .map_err(|e| e.message)?;
-            let rows = body["orders"].as_array().cloned().ok_or_else(|| format!("Medusa's order list has no `orders`: {}", body.to_string().chars().take(120).collect::<String>()))?;
+            let rows = body["orders"].as_array().cloned().ok_or_else(|| {
+                format!(
+                    "Medusa's order list has no `orders`: {}",
+                    body.to_string().chars().take(120).collect::<String>()
+                )
+            })?;
             pulled += rows.len();
             for o in &rows {
-                if o["metadata"]["odoo_order_id"].is_number() || o["synced"].as_bool() == Some(true) {
+                if o["metadata"]["odoo_order_id"].is_number() || o["synced"].as_bool() == Some(true)
+                {
                     continue;
                 }
                 let event = serde_json::json!({"event": "order.created", "source": "pull", "data": {"order": o}});
@@ -879,9 +1317,19 @@ impl Medusa {
             }
         }
         if new > 0 {
-            log(&self.store, Level::Warn, "orders.pull", &format!("{new} order(s) found by the pull that no webhook had delivered"), Some(new as i64));
+            log(
+                &self.store,
+                Level::Warn,
+                "orders.pull",
+                &format!("{new} order(s) found by the pull that no webhook had delivered"),
+                Some(new as i64),
+            );
         }
-        Ok(StreamOutcome { cursor: None, note: (pulled > 0 && new > 0).then(|| (format!("pulled {pulled} order(s), {new} new"), new as i64)) })
+        Ok(StreamOutcome {
+            cursor: None,
+            note: (pulled > 0 && new > 0)
+                .then(|| (format!("pulled {pulled} order(s), {new} new"), new as i64)),
+        })
     }
 }
 
@@ -889,23 +1337,37 @@ impl Medusa {
 // Status out
 // ---------------------------------------------------------------------------------------------
 
-const EVENTS: [&str; 4] = ["order.confirmed", "order.shipped", "order.delivered", "order.cancelled"];
+const EVENTS: [&str; 4] = [
+    "order.confirmed",
+    "order.shipped",
+    "order.delivered",
+    "order.cancelled",
+];
 
 fn rank(event: &str) -> usize {
-    EVENTS.iter().position(|e| *e == event).map(|p| p + 1).unwrap_or(0)
+    EVENTS
+        .iter()
+        .position(|e| *e == event)
+        .map(|p| p + 1)
+        .unwrap_or(0)
 }
 
 impl Medusa {
     async fn detect_status(&self) -> Result<StreamOutcome, String> {
         let name = format!("{CHANNEL}.status");
-        let cursor = streams::get(&self.store, &name).map_err(|e| e.to_string())?.and_then(|s| s.cursor).unwrap_or_else(|| EPOCH.to_string());
+        let cursor = streams::get(&self.store, &name)
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.cursor)
+            .unwrap_or_else(|| EPOCH.to_string());
         let since = with_overlap(&cursor, self.settings.poll_overlap);
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
         let mut changed = self
             .odoo
             .search_read(
                 "sale.order",
-                &Domain::all().and("client_order_ref", "=like", "MEDUSA-%").and("write_date", ">=", since.as_str()),
+                &Domain::all()
+                    .and("client_order_ref", "=like", "MEDUSA-%")
+                    .and("write_date", ">=", since.as_str()),
                 &["client_order_ref", "state", "write_date", "name"],
                 SearchOpts::default(),
             )
@@ -919,7 +1381,10 @@ impl Medusa {
             .odoo
             .search_read(
                 "stock.picking",
-                &Domain::all().and("sale_id.client_order_ref", "=like", "MEDUSA-%").and("picking_type_code", "=", "outgoing").and("write_date", ">=", since.as_str()),
+                &Domain::all()
+                    .and("sale_id.client_order_ref", "=like", "MEDUSA-%")
+                    .and("picking_type_code", "=", "outgoing")
+                    .and("write_date", ">=", since.as_str()),
                 &["sale_id", "write_date"],
                 SearchOpts::default(),
             )
@@ -933,38 +1398,95 @@ impl Medusa {
                 }
             }
         }
-        let mut ids: Vec<i64> = changed.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect();
-        let extra: Vec<i64> = moved.iter().filter_map(|p| p.get("sale_id").and_then(Value::as_id)).filter(|i| !ids.contains(i)).collect();
+        let mut ids: Vec<i64> = changed
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_i64))
+            .collect();
+        let extra: Vec<i64> = moved
+            .iter()
+            .filter_map(|p| p.get("sale_id").and_then(Value::as_id))
+            .filter(|i| !ids.contains(i))
+            .collect();
         if !extra.is_empty() {
-            changed.extend(self.odoo.read("sale.order", &extra, &["client_order_ref", "state", "write_date", "name"]).await.map_err(odoo_err)?);
+            changed.extend(
+                self.odoo
+                    .read(
+                        "sale.order",
+                        &extra,
+                        &["client_order_ref", "state", "write_date", "name"],
+                    )
+                    .await
+                    .map_err(odoo_err)?,
+            );
             ids.extend(extra);
         }
         if ids.is_empty() {
-            return Ok(StreamOutcome { cursor: Some(newest), note: None });
+            return Ok(StreamOutcome {
+                cursor: Some(newest),
+                note: None,
+            });
         }
         let pickings = self
             .odoo
-            .search_read("stock.picking", &Domain::all().and("sale_id", "in", ids).and("picking_type_code", "=", "outgoing"), &pfields, SearchOpts::default())
+            .search_read(
+                "stock.picking",
+                &Domain::all()
+                    .and("sale_id", "in", ids)
+                    .and("picking_type_code", "=", "outgoing"),
+                &pfields,
+                SearchOpts::default(),
+            )
             .await
             .map_err(odoo_err)?;
         let mut jobs = Vec::new();
         for so in &changed {
             let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
-            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else { continue };
-            let Some(known) = orders::by_reference(&self.store, reference).map_err(|e| e.to_string())? else { continue };
-            let mine: Vec<&Value> = pickings.iter().filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id)).collect();
-            let done = !mine.is_empty() && mine.iter().all(|p| matches!(p.get("state").and_then(Value::as_str), Some("done" | "cancel"))) && mine.iter().any(|p| p.get("state").and_then(Value::as_str) == Some("done"));
+            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else {
+                continue;
+            };
+            let Some(known) =
+                orders::by_reference(&self.store, reference).map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let mine: Vec<&Value> = pickings
+                .iter()
+                .filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id))
+                .collect();
+            let done = !mine.is_empty()
+                && mine.iter().all(|p| {
+                    matches!(
+                        p.get("state").and_then(Value::as_str),
+                        Some("done" | "cancel")
+                    )
+                })
+                && mine
+                    .iter()
+                    .any(|p| p.get("state").and_then(Value::as_str) == Some("done"));
             let targets: Vec<&str> = match so.get("state").and_then(Value::as_str) {
                 Some("cancel") => vec!["order.cancelled"],
-                Some("sale" | "done") if done => vec!["order.confirmed", "order.shipped", "order.delivered"],
+                Some("sale" | "done") if done => {
+                    vec!["order.confirmed", "order.shipped", "order.delivered"]
+                }
                 Some("sale" | "done") => vec!["order.confirmed"],
                 _ => continue,
             };
             let sent = rank(known.sent_status.as_deref().unwrap_or(""));
-            let tracking = mine.iter().find_map(|p| p.get("carrier_tracking_ref").and_then(Value::as_opt_str)).map(str::to_string);
-            let when = mine.iter().find_map(|p| p.get("date_done").and_then(Value::as_opt_str)).map(str::to_string);
+            let tracking = mine
+                .iter()
+                .find_map(|p| p.get("carrier_tracking_ref").and_then(Value::as_opt_str))
+                .map(str::to_string);
+            let when = mine
+                .iter()
+                .find_map(|p| p.get("date_done").and_then(Value::as_opt_str))
+                .map(str::to_string);
             for event in targets.into_iter().filter(|e| rank(e) > sent) {
-                if event != "order.cancelled" && matches!(known.marketplace_status.as_deref(), Some("canceled" | "cancelled")) {
+                if event != "order.cancelled"
+                    && matches!(
+                        known.marketplace_status.as_deref(),
+                        Some("canceled" | "cancelled")
+                    )
+                {
                     continue;
                 }
                 jobs.push(NewJob {
@@ -981,14 +1503,29 @@ impl Medusa {
         if !jobs.is_empty() {
             queue::enqueue_many(&self.store, &jobs).map_err(|e| e.to_string())?;
         }
-        Ok(StreamOutcome { cursor: Some(newest), note: (!jobs.is_empty()).then(|| (format!("{} status event(s) to send", jobs.len()), jobs.len() as i64)) })
+        Ok(StreamOutcome {
+            cursor: Some(newest),
+            note: (!jobs.is_empty()).then(|| {
+                (
+                    format!("{} status event(s) to send", jobs.len()),
+                    jobs.len() as i64,
+                )
+            }),
+        })
     }
 
     async fn send_status(&self, job: &Job) -> Result<(), JobError> {
         let p = &job.payload;
         let id = p["order_id"].as_str().unwrap_or_default();
         let event = p["event"].as_str().unwrap_or_default();
-        let known = orders::get(&self.store, CHANNEL, id).map_err(store_err)?.ok_or_else(|| JobError::new(RetryClass::Permanent, format!("Medusa order {id} is not known")))?;
+        let known = orders::get(&self.store, CHANNEL, id)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                JobError::new(
+                    RetryClass::Permanent,
+                    format!("Medusa order {id} is not known"),
+                )
+            })?;
         // Events go out in order: a later one waits for the earlier ones.
         if rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
             return Ok(());
@@ -1002,31 +1539,61 @@ impl Medusa {
                         order["shipped_date"] = p["date"].clone();
                     }
                     "order.delivered" => order["delivered_date"] = p["date"].clone(),
-                    "order.cancelled" => order["cancelled_reason"] = serde_json::json!("Cancelled in Odoo"),
+                    "order.cancelled" => {
+                        order["cancelled_reason"] = serde_json::json!("Cancelled in Odoo")
+                    }
                     _ => {}
                 }
-                self.api.post("odoo/webhooks/order-status", &serde_json::json!({"event_type": event, "order": order})).await.map_err(job_err)?;
+                self.api
+                    .post(
+                        "odoo/webhooks/order-status",
+                        &serde_json::json!({"event_type": event, "order": order}),
+                    )
+                    .await
+                    .map_err(job_err)?;
             }
             MedusaFlavour::AdminApi => self.send_status_admin(id, event, p, &known).await?,
         }
         orders::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
-        log(&self.store, Level::Info, "status.send", &format!("order {}: sent {event} to Medusa", known.reference), Some(1));
+        log(
+            &self.store,
+            Level::Info,
+            "status.send",
+            &format!("order {}: sent {event} to Medusa", known.reference),
+            Some(1),
+        );
         Ok(())
     }
 
-    async fn send_status_admin(&self, id: &str, event: &str, p: &serde_json::Value, known: &orders::ChannelOrder) -> Result<(), JobError> {
+    async fn send_status_admin(
+        &self,
+        id: &str,
+        event: &str,
+        p: &serde_json::Value,
+        known: &orders::ChannelOrder,
+    ) -> Result<(), JobError> {
         let items = known.meta["items"].clone();
         let fulfillment = known.meta["fulfillment_id"].as_str().map(str::to_string);
         match event {
             "order.confirmed" => {
-                self.api.post(&format!("admin/orders/{id}"), &serde_json::json!({"metadata": {"odoo_state": "confirmed"}})).await.map_err(job_err)?;
+                self.api
+                    .post(
+                        &format!("admin/orders/{id}"),
+                        &serde_json::json!({"metadata": {"odoo_state": "confirmed"}}),
+                    )
+                    .await
+                    .map_err(job_err)?;
             }
             "order.shipped" => {
                 let fid = match fulfillment {
                     Some(f) => f,
                     None => {
                         let body = serde_json::json!({"items": items, "location_id": self.settings.location_id});
-                        let resp = self.api.post(&format!("admin/orders/{id}/fulfillments"), &body).await.map_err(job_err)?;
+                        let resp = self
+                            .api
+                            .post(&format!("admin/orders/{id}/fulfillments"), &body)
+                            .await
+                            .map_err(job_err)?;
                         let fid = resp["order"]["fulfillments"].as_array().and_then(|f| f.last()).and_then(|f| f["id"].as_str()).map(str::to_string).ok_or_else(|| {
                             JobError::new(RetryClass::Transient, format!("Medusa created a fulfillment for {id} but returned no fulfillment id"))
                         })?;
@@ -1037,18 +1604,39 @@ impl Medusa {
                     }
                 };
                 let tracking = p["tracking_number"].as_str().unwrap_or("");
-                let labels = if tracking.is_empty() { serde_json::json!([]) } else { serde_json::json!([{"tracking_number": tracking, "tracking_url": "", "label_url": ""}]) };
+                let labels = if tracking.is_empty() {
+                    serde_json::json!([])
+                } else {
+                    serde_json::json!([{"tracking_number": tracking, "tracking_url": "", "label_url": ""}])
+                };
                 self.api
-                    .post(&format!("admin/orders/{id}/fulfillments/{fid}/shipments"), &serde_json::json!({"items": items, "labels": labels}))
+                    .post(
+                        &format!("admin/orders/{id}/fulfillments/{fid}/shipments"),
+                        &serde_json::json!({"items": items, "labels": labels}),
+                    )
                     .await
                     .map_err(job_err)?;
             }
             "order.delivered" => {
-                let fid = fulfillment.ok_or_else(|| JobError::new(RetryClass::Transient, format!("order {id} has no fulfillment yet")))?;
-                self.api.post(&format!("admin/orders/{id}/fulfillments/{fid}/mark-as-delivered"), &serde_json::json!({})).await.map_err(job_err)?;
+                let fid = fulfillment.ok_or_else(|| {
+                    JobError::new(
+                        RetryClass::Transient,
+                        format!("order {id} has no fulfillment yet"),
+                    )
+                })?;
+                self.api
+                    .post(
+                        &format!("admin/orders/{id}/fulfillments/{fid}/mark-as-delivered"),
+                        &serde_json::json!({}),
+                    )
+                    .await
+                    .map_err(job_err)?;
             }
             "order.cancelled" => {
-                self.api.post(&format!("admin/orders/{id}/cancel"), &serde_json::json!({})).await.map_err(job_err)?;
+                self.api
+                    .post(&format!("admin/orders/{id}/cancel"), &serde_json::json!({}))
+                    .await
+                    .map_err(job_err)?;
             }
             _ => {}
         }
@@ -1067,9 +1655,15 @@ impl JobHandler for Medusa {
                 "order" => self.import_order(job).await,
                 "customer" => self.import_customer(job).await,
                 "status" => self.send_status(job).await,
-                "product" => self.push_products(std::slice::from_ref(job)).await.remove(0),
+                "product" => self
+                    .push_products(std::slice::from_ref(job))
+                    .await
+                    .remove(0),
                 "stock" => self.push_stock(std::slice::from_ref(job)).await.remove(0),
-                other => Err(JobError::new(RetryClass::Permanent, format!("unknown Medusa job kind {other:?}"))),
+                other => Err(JobError::new(
+                    RetryClass::Permanent,
+                    format!("unknown Medusa job kind {other:?}"),
+                )),
             }
         })
     }

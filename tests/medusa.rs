@@ -1,0 +1,584 @@
+//! The Medusa channel end to end, in both flavours: the real daemon against the Odoo and Medusa
+//! simulators, with signed webhooks sent as a store's subscriber sends them.
+
+mod common;
+
+use common::wait_until;
+use marketsync::config::{MedusaFlavour, OdooProtocol, RawConfig};
+use marketsync::daemon::Daemon;
+use marketsync::odoo::{Domain, OdooClient, SearchOpts, Value};
+use marketsync::sim::medusa::{self, MedusaHandle};
+use marketsync::sim::odoo::SimHandle;
+use marketsync::store::{inbox, Store};
+use rust_decimal::Decimal;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const KEY: &str = "sk_test_medusa_7c21";
+const HOOK_SECRET: &str = "whsec_test_93ab55";
+const WAIT: Duration = Duration::from_secs(30);
+const PRODUCTS: i64 = 10;
+
+struct Env {
+    odoo: SimHandle,
+    store_sim: MedusaHandle,
+    _dir: tempfile::TempDir,
+    store: Store,
+    client: OdooClient,
+    stop: CancellationToken,
+    daemon: tokio::task::JoinHandle<Result<(), marketsync::daemon::DaemonError>>,
+    addr: SocketAddr,
+}
+
+impl Env {
+    async fn new(flavour: MedusaFlavour, currency: &str) -> Env {
+        let odoo = common::odoo_sim(17, PRODUCTS as usize).await;
+        let store_sim = medusa::start(0, flavour, KEY, currency).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let flavour_name = if flavour == MedusaFlavour::AdminApi {
+            "admin-api"
+        } else {
+            "marqasouq"
+        };
+        let text = format!(
+            "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n\
+             [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
+             [channels.medusa]\nenabled = true\nflavour = \"{flavour_name}\"\nbase_url = \"{}\"\ntoken = \"{KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
+             currency = \"{currency}\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n",
+            common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
+            store_sim.base_url(),
+        );
+        let config = RawConfig::parse(&text).unwrap().validate().unwrap();
+        let store = Store::open(&config.state.path).unwrap();
+        let client = OdooClient::connect(&config.odoo).await.unwrap();
+        let mut daemon = Daemon::new(config, store.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        daemon.bound = Some(tx);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(daemon.run(stop.clone()));
+        let addr = tokio::time::timeout(WAIT, rx).await.unwrap().unwrap();
+        Env {
+            odoo,
+            store_sim,
+            _dir: dir,
+            store,
+            client,
+            stop,
+            daemon: task,
+            addr,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.daemon.await.unwrap().unwrap();
+    }
+
+    fn hook_url(&self) -> String {
+        format!("http://{}/webhooks/medusa", self.addr)
+    }
+
+    async fn send(&self, body: Vec<u8>) -> (u16, String) {
+        medusa::send_webhook(
+            &self.hook_url(),
+            HOOK_SECRET,
+            body,
+            chrono::Utc::now().timestamp(),
+        )
+        .await
+    }
+
+    fn odoo_price(&self, id: i64) -> Decimal {
+        self.odoo.sim.world().get("product.product", id).unwrap()["list_price"]
+            .as_decimal()
+            .unwrap()
+    }
+
+    async fn order_by_ref(&self, reference: &str) -> Vec<Value> {
+        self.client
+            .search_read(
+                "sale.order",
+                &Domain::all().and("client_order_ref", "=", reference),
+                &[
+                    "state",
+                    "partner_id",
+                    "partner_shipping_id",
+                    "amount_untaxed",
+                ],
+                SearchOpts::default(),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn wait_order(&self, reference: &str) -> Value {
+        let end = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(o) = self.order_by_ref(reference).await.first() {
+                return o.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "no Odoo order {reference}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn inbox_len(&self) -> usize {
+        inbox::list(&self.store, None, 10_000).unwrap().len()
+    }
+
+    fn runs(&self, name: &str) -> i64 {
+        marketsync::store::streams::get(&self.store, name)
+            .unwrap()
+            .and_then(|s| s.last_success_at)
+            .unwrap_or(0)
+    }
+
+    async fn two_more_runs(&self, name: &str) {
+        for _ in 0..2 {
+            let before = self.runs(name);
+            wait_until(&format!("{name} ran"), WAIT, || self.runs(name) > before).await;
+        }
+    }
+}
+
+fn sku(id: i64) -> String {
+    format!("SKU-{id:05}")
+}
+
+async fn catalog_flow(flavour: MedusaFlavour, currency: &str, exponent: u32) {
+    let env = Env::new(flavour, currency).await;
+    wait_until("all products in the store", WAIT, || {
+        (1..=PRODUCTS).all(|i| {
+            env.store_sim.sim.product(&sku(i)).is_some_and(|p| {
+                p.status == "published"
+                    && (flavour == MedusaFlavour::Marqasouq || !p.levels.is_empty())
+            })
+        })
+    })
+    .await;
+    for i in 1..=PRODUCTS {
+        let p = env.store_sim.sim.product(&sku(i)).unwrap();
+        let expected = marketsync::sync::money::round(env.odoo_price(i), currency);
+        assert_eq!(p.price, expected, "{currency} price of {}", sku(i));
+        assert_eq!(p.metadata["odoo_id"], i);
+        if flavour == MedusaFlavour::Marqasouq {
+            let minor = p.raw["price"].as_i64().unwrap();
+            assert_eq!(
+                Decimal::new(minor, exponent),
+                expected,
+                "minor units with exponent {exponent}"
+            );
+            assert_eq!(p.raw["currency_code"], currency);
+            assert!(
+                p.raw["title_ar"]
+                    .as_str()
+                    .unwrap()
+                    .chars()
+                    .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
+                "Arabic title from the Odoo translation"
+            );
+            assert_eq!(p.quantity, env.odoo.sim.world().free_qty(i) as i64);
+        } else {
+            assert_eq!(
+                p.levels.get("sloc_01SIMWAREHOUSE").copied(),
+                Some(env.odoo.sim.world().free_qty(i) as i64)
+            );
+        }
+    }
+    // Stock moves: absolute quantities.
+    env.odoo.sim.world().set_on_hand(2, 55.0).unwrap();
+    wait_until("stock updated", WAIT, || {
+        env.store_sim.sim.product(&sku(2)).unwrap().quantity == 55
+    })
+    .await;
+    // Archived: deleted (marqasouq) or draft (admin-api).
+    env.client
+        .call_method("product.product", "action_archive", &[3])
+        .await
+        .unwrap();
+    let gone = if flavour == MedusaFlavour::Marqasouq {
+        "deleted"
+    } else {
+        "draft"
+    };
+    wait_until("archived product withdrawn", WAIT, || {
+        env.store_sim.sim.product(&sku(3)).unwrap().status == gone
+    })
+    .await;
+    // A product without an internal reference is skipped with a logged reason.
+    env.client
+        .create(
+            "product.product",
+            vec![Value::record([("name", Value::from("No SKU"))])],
+        )
+        .await
+        .unwrap();
+    wait_until("skip logged", WAIT, || {
+        marketsync::store::synclog::query(
+            &env.store,
+            &marketsync::store::synclog::Query {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .iter()
+        .any(|r| r.message.contains("without an internal reference"))
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn marqasouq_catalog_in_kwd_fils() {
+    catalog_flow(MedusaFlavour::Marqasouq, "kwd", 3).await;
+}
+
+#[tokio::test]
+async fn marqasouq_catalog_in_a_two_decimal_currency() {
+    catalog_flow(MedusaFlavour::Marqasouq, "usd", 2).await;
+}
+
+#[tokio::test]
+async fn admin_api_catalog_in_kwd_major_units() {
+    catalog_flow(MedusaFlavour::AdminApi, "kwd", 3).await;
+}
+
+#[tokio::test]
+async fn admin_api_catalog_in_a_two_decimal_currency() {
+    catalog_flow(MedusaFlavour::AdminApi, "eur", 2).await;
+}
+
+#[tokio::test]
+async fn signed_webhooks_import_once_and_bad_ones_store_nothing() {
+    let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
+    // Refused, and nothing stored: bad signature, stale timestamp, huge body, malformed JSON.
+    // (An order the store does not list, so the pull safety net cannot bring it in either.)
+    let body = serde_json::json!({"event": "order.created", "data": {"order": {"id": "order_NOT_IN_THE_STORE", "display_id": 9999}}}).to_string().into_bytes();
+    let before = env.inbox_len();
+    let (s, _) = medusa::send_webhook(
+        &env.hook_url(),
+        "not-the-secret",
+        body.clone(),
+        chrono::Utc::now().timestamp(),
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, reply) = medusa::send_webhook(
+        &env.hook_url(),
+        HOOK_SECRET,
+        body.clone(),
+        chrono::Utc::now().timestamp() - 3600,
+    )
+    .await;
+    assert_eq!(s, 401, "{reply}");
+    assert!(reply.contains("tolerance"), "{reply}");
+    let huge = format!(
+        "{{\"event\":\"order.created\",\"pad\":\"{}\"}}",
+        "x".repeat(5 * 1024 * 1024)
+    )
+    .into_bytes();
+    let (s, _) = env.send(huge).await;
+    assert_eq!(s, 413);
+    let (s, reply) = env.send(b"{\"event\": \"order.created\", ".to_vec()).await;
+    assert_eq!(s, 400);
+    assert!(reply.contains("malformed JSON"), "{reply}");
+    let unsigned = reqwest::Client::new()
+        .post(env.hook_url())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    assert_eq!(env.inbox_len(), before, "nothing refused was stored");
+    assert!(
+        inbox::latest(&env.store, "medusa", "order_NOT_IN_THE_STORE")
+            .unwrap()
+            .is_none()
+    );
+
+    // The same order.created three times: one Odoo order (the pull may see it too: still one).
+    let id = env.store_sim.sim.place_order(
+        "ahmed@example.com",
+        &[
+            (&sku(1), 2, Decimal::new(12_900, 3)),
+            (&sku(4), 1, Decimal::new(5_000, 3)),
+        ],
+    );
+    let body = env.store_sim.sim.webhook_body("order.created", &id);
+    for n in 0..3 {
+        let (s, reply) = env.send(body.clone()).await;
+        assert_eq!(s, 200, "{reply}");
+        if n > 0 {
+            assert!(reply.contains("\"duplicate\":true"), "{reply}");
+        }
+    }
+    let display = env.store_sim.sim.order(&id).unwrap().json["display_id"]
+        .as_i64()
+        .unwrap();
+    let reference = format!("MEDUSA-{display}");
+    let order = env.wait_order(&reference).await;
+    wait_until("marked synced", WAIT, || {
+        env.store_sim.sim.order(&id).unwrap().synced
+    })
+    .await;
+    assert_eq!(env.order_by_ref(&reference).await.len(), 1);
+    // Prices came back from fils: 2 × 12.900 + 5.000 = 30.800 KWD.
+    assert_eq!(order.get("amount_untaxed").unwrap().as_f64(), Some(30.8));
+    let partner = order.get("partner_id").unwrap().as_many2one().unwrap();
+    assert_eq!(partner.1, "Ahmed Al-Rashid");
+    let shipping = order.get("partner_shipping_id").unwrap().as_id().unwrap();
+    assert_ne!(
+        shipping, partner.0,
+        "the shipping address is a delivery contact of the customer"
+    );
+    let contact = env
+        .client
+        .read(
+            "res.partner",
+            &[shipping],
+            &["type", "parent_id", "street", "city"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(contact[0].get("type").unwrap().as_str(), Some("delivery"));
+    assert_eq!(
+        contact[0].get("street").unwrap().as_str(),
+        Some("Block 5, Street 10, House 25")
+    );
+
+    // The alias route of seed 004 works too, and the store's cancellation reaches Odoo.
+    env.store_sim.sim.store_cancels(&id);
+    let cancel = env.store_sim.sim.webhook_body("order.status_updated", &id);
+    let (s, _) = medusa::send_webhook(
+        &format!("http://{}/api/medusa/order-created", env.addr),
+        HOOK_SECRET,
+        cancel,
+        chrono::Utc::now().timestamp(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let end = tokio::time::Instant::now() + WAIT;
+    while env.order_by_ref(&reference).await[0]
+        .get("state")
+        .unwrap()
+        .as_str()
+        != Some("cancel")
+    {
+        assert!(tokio::time::Instant::now() < end, "not cancelled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_whose_webhook_was_lost_is_imported_by_the_pull() {
+    for flavour in [MedusaFlavour::Marqasouq, MedusaFlavour::AdminApi] {
+        let env = Env::new(flavour, "kwd").await;
+        let id = env
+            .store_sim
+            .sim
+            .place_order("sara@example.com", &[(&sku(5), 3, Decimal::new(2_500, 3))]);
+        let display = env.store_sim.sim.order(&id).unwrap().json["display_id"]
+            .as_i64()
+            .unwrap();
+        let order = env.wait_order(&format!("MEDUSA-{display}")).await;
+        assert_eq!(
+            order.get("amount_untaxed").unwrap().as_f64(),
+            Some(7.5),
+            "{flavour:?}"
+        );
+        wait_until("marked synced", WAIT, || {
+            env.store_sim.sim.order(&id).unwrap().synced
+        })
+        .await;
+        env.stop().await;
+    }
+}
+
+async fn status_flow(flavour: MedusaFlavour) {
+    let env = Env::new(flavour, "kwd").await;
+    let shipped = env
+        .store_sim
+        .sim
+        .place_order("a@example.com", &[(&sku(6), 1, Decimal::new(1_000, 3))]);
+    let cancelled = env
+        .store_sim
+        .sim
+        .place_order("b@example.com", &[(&sku(7), 1, Decimal::new(1_000, 3))]);
+    for id in [&shipped, &cancelled] {
+        assert_eq!(
+            env.send(env.store_sim.sim.webhook_body("order.created", id))
+                .await
+                .0,
+            200
+        );
+    }
+    let so = |id: &str| {
+        format!(
+            "MEDUSA-{}",
+            env.store_sim.sim.order(id).unwrap().json["display_id"]
+        )
+    };
+    let a = env
+        .wait_order(&so(&shipped))
+        .await
+        .get("id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    let b = env
+        .wait_order(&so(&cancelled))
+        .await
+        .get("id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+
+    env.client
+        .call_method("sale.order", "action_confirm", &[a])
+        .await
+        .unwrap();
+    env.client
+        .call_method("sale.order", "action_cancel", &[b])
+        .await
+        .unwrap();
+    let picking = env
+        .client
+        .search("stock.picking", &Domain::all().and("sale_id", "=", a), None)
+        .await
+        .unwrap();
+    env.client
+        .write(
+            "stock.picking",
+            &picking,
+            Value::record([("carrier_tracking_ref", Value::from("TRK123456789"))]),
+        )
+        .await
+        .unwrap();
+    env.client
+        .call_method("stock.picking", "button_validate", &picking)
+        .await
+        .unwrap();
+
+    match flavour {
+        MedusaFlavour::Marqasouq => {
+            wait_until("events sent", WAIT, || {
+                env.store_sim.sim.order(&shipped).unwrap().events.len() >= 3
+            })
+            .await;
+            wait_until("cancel sent", WAIT, || {
+                !env.store_sim
+                    .sim
+                    .order(&cancelled)
+                    .unwrap()
+                    .events
+                    .is_empty()
+            })
+            .await;
+            env.two_more_runs("medusa.status").await;
+            let events: Vec<String> = env
+                .store_sim
+                .sim
+                .order(&shipped)
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e["event_type"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                events,
+                vec!["order.confirmed", "order.shipped", "order.delivered"],
+                "each once, in order"
+            );
+            let ship = &env.store_sim.sim.order(&shipped).unwrap().events[1];
+            assert_eq!(ship["order"]["tracking_number"], "TRK123456789");
+            let c: Vec<String> = env
+                .store_sim
+                .sim
+                .order(&cancelled)
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| e["event_type"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(c, vec!["order.cancelled"]);
+        }
+        MedusaFlavour::AdminApi => {
+            wait_until("delivered", WAIT, || {
+                env.store_sim
+                    .sim
+                    .order(&shipped)
+                    .unwrap()
+                    .fulfillments
+                    .first()
+                    .is_some_and(|f| f.2)
+            })
+            .await;
+            wait_until("cancelled", WAIT, || {
+                env.store_sim.sim.order(&cancelled).unwrap().canceled
+            })
+            .await;
+            env.two_more_runs("medusa.status").await;
+            let o = env.store_sim.sim.order(&shipped).unwrap();
+            assert_eq!(o.fulfillments.len(), 1, "one fulfillment");
+            assert_eq!(o.fulfillments[0].1[0]["tracking_number"], "TRK123456789");
+            assert_eq!(o.metadata["odoo_state"], "confirmed");
+            assert_eq!(
+                env.store_sim
+                    .sim
+                    .requests_to(&format!("admin/orders/{cancelled}/cancel"))
+                    .len(),
+                1
+            );
+            assert_eq!(
+                env.store_sim
+                    .sim
+                    .requests_to(&format!("admin/orders/{shipped}/fulfillments"))
+                    .len(),
+                1
+            );
+        }
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn marqasouq_hears_confirm_ship_deliver_and_cancel_each_once() {
+    status_flow(MedusaFlavour::Marqasouq).await;
+}
+
+#[tokio::test]
+async fn admin_api_fulfils_ships_delivers_and_cancels_each_once() {
+    status_flow(MedusaFlavour::AdminApi).await;
+}
+
+#[tokio::test]
+async fn a_secret_key_sent_as_bearer_gets_medusas_own_answer() {
+    let store = medusa::start(0, MedusaFlavour::AdminApi, KEY, "kwd")
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}admin/orders", store.base_url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Secret API keys must be sent using HTTP Basic authentication"));
+    let r = reqwest::Client::new()
+        .get(format!("{}admin/orders", store.base_url()))
+        .basic_auth(KEY, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
