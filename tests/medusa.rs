@@ -582,3 +582,84 @@ async fn a_secret_key_sent_as_bearer_gets_medusas_own_answer() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn a_webhook_received_while_odoo_is_down_is_kept_and_imported_later() {
+    let mut env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
+    env.odoo.stop().await;
+    let id = env
+        .store_sim
+        .sim
+        .place_order("late@example.com", &[(&sku(8), 1, Decimal::new(3_250, 3))]);
+    let (s, reply) = env
+        .send(env.store_sim.sim.webhook_body("order.created", &id))
+        .await;
+    assert_eq!(s, 200, "committed to the inbox, Odoo or not: {reply}");
+    env.odoo.restart().await.unwrap();
+    let display = env.store_sim.sim.order(&id).unwrap().json["display_id"]
+        .as_i64()
+        .unwrap();
+    env.wait_order(&format!("MEDUSA-{display}")).await;
+    assert!(marketsync::store::queue::list(
+        &env.store,
+        Some(marketsync::store::queue::JobState::Dead),
+        None,
+        10
+    )
+    .unwrap()
+    .is_empty());
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn stores_that_cannot_sign_send_a_static_secret_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let text = "[odoo]\nurl = \"http://127.0.0.1:9\"\ndatabase = \"d\"\nusername = \"u\"\napi_key = \"k-123456\"\n\
+                [channels.medusa]\nenabled = true\nbase_url = \"http://127.0.0.1:9\"\ntoken = \"t-123456\"\nwebhook_secret = \"static-secret-42\"\nwebhook_auth = \"header\"\n";
+    let config = RawConfig::parse(text).unwrap().validate().unwrap();
+    let ch = config.enabled_channels().next().unwrap();
+    let hook = marketsync::webhook::MedusaHook {
+        secret: ch.webhook_secret.clone().unwrap(),
+        settings: ch.medusa.clone().unwrap(),
+    };
+    let health = std::sync::Arc::new(marketsync::daemon::Health {
+        store: store.clone(),
+        progress: Default::default(),
+        running_streams: Default::default(),
+        stall_after: Duration::from_secs(60),
+        started_at: 0,
+    });
+    let app = marketsync::webhook::router(
+        marketsync::webhook::App {
+            health,
+            store: store.clone(),
+            medusa: Some(hook),
+        },
+        1 << 20,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let body = serde_json::json!({"event": "customer.created", "data": {"customer": {"id": "cus_1", "email": "a@b.c"}}}).to_string();
+    let post = |secret: Option<&'static str>| {
+        let mut r = reqwest::Client::new()
+            .post(format!("http://{addr}/webhooks/medusa"))
+            .body(body.clone());
+        if let Some(s) = secret {
+            r = r.header("x-webhook-secret", s);
+        }
+        r.send()
+    };
+    assert_eq!(post(None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(post(Some("wrong")).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        post(Some("static-secret-42"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(inbox::list(&store, None, 10).unwrap().len(), 1);
+}

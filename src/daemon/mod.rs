@@ -135,10 +135,69 @@ impl Daemon {
         store
             .run(|s| facts::set(s, facts::DAEMON_PID, &std::process::id().to_string()))
             .await?;
-        notify::status("connecting to Odoo");
+        // The listener comes first: webhooks are taken into the inbox even while Odoo is down.
+        let progress = Arc::new(Progress::default());
+        let running_streams = Arc::new(scheduler::Running::default());
+        let health = Arc::new(Health {
+            store: store.clone(),
+            progress: progress.clone(),
+            running_streams: running_streams.clone(),
+            stall_after: self.config.daemon.stall_after.0,
+            started_at: now_ms(),
+        });
 
-        let Some(odoo) = connect_odoo(&self.config, &store, &shutdown).await? else {
-            return Ok(()); // stopped while waiting for Odoo
+        let listener = tokio::net::TcpListener::bind(self.config.webhooks.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: self.config.webhooks.listen,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: self.config.webhooks.listen,
+                source,
+            })?;
+        if let Some(tx) = self.bound.take() {
+            let _ = tx.send(addr);
+        }
+        tracing::info!(%addr, "listening");
+
+        let medusa_hook = self
+            .config
+            .enabled_channels()
+            .find(|c| c.kind == crate::config::ChannelKind::Medusa)
+            .and_then(|c| {
+                Some(crate::webhook::MedusaHook {
+                    secret: c.webhook_secret.clone()?,
+                    settings: c.medusa.clone()?,
+                })
+            });
+        let app = crate::webhook::router(
+            crate::webhook::App {
+                health: health.clone(),
+                store: store.clone(),
+                medusa: medusa_hook,
+            },
+            self.config.webhooks.max_body_bytes,
+        );
+        let server_stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { server_stop.cancelled().await })
+                .await;
+        });
+        notify::status("connecting to Odoo");
+        let odoo = match connect_odoo(&self.config, &store, &shutdown).await {
+            Ok(Some(odoo)) => odoo,
+            Ok(None) => {
+                let _ = server.await; // stopped while waiting for Odoo
+                return Ok(());
+            }
+            Err(e) => {
+                server.abort();
+                return Err(e);
+            }
         };
         let (name, login) = odoo.whoami().await.unwrap_or_default();
         let ready = format!(
@@ -179,33 +238,6 @@ impl Daemon {
             self.streams.extend(started.streams);
         }
 
-        let progress = Arc::new(Progress::default());
-        let running_streams = Arc::new(scheduler::Running::default());
-        let health = Arc::new(Health {
-            store: store.clone(),
-            progress: progress.clone(),
-            running_streams: running_streams.clone(),
-            stall_after: self.config.daemon.stall_after.0,
-            started_at: now_ms(),
-        });
-
-        let listener = tokio::net::TcpListener::bind(self.config.webhooks.listen)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                addr: self.config.webhooks.listen,
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                addr: self.config.webhooks.listen,
-                source,
-            })?;
-        if let Some(tx) = self.bound.take() {
-            let _ = tx.send(addr);
-        }
-        tracing::info!(%addr, "listening");
-
         self.streams.push(StreamSpec {
             name: "odoo.health".into(),
             channel: None,
@@ -236,30 +268,6 @@ impl Daemon {
             grace: self.config.daemon.shutdown_grace.0,
             progress: progress.clone(),
         };
-        let medusa_hook = self
-            .config
-            .enabled_channels()
-            .find(|c| c.kind == crate::config::ChannelKind::Medusa)
-            .and_then(|c| {
-                Some(crate::webhook::MedusaHook {
-                    secret: c.webhook_secret.clone()?,
-                    settings: c.medusa.clone()?,
-                })
-            });
-        let app = crate::webhook::router(
-            crate::webhook::App {
-                health: health.clone(),
-                store: store.clone(),
-                medusa: medusa_hook,
-            },
-            self.config.webhooks.max_body_bytes,
-        );
-        let server_stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { server_stop.cancelled().await })
-                .await;
-        });
         let sched = tokio::spawn(scheduler::run(
             store.clone(),
             self.streams,
