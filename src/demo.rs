@@ -9,6 +9,7 @@ use crate::daemon::Daemon;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::sim::cartona;
 use crate::sim::faults::Fault;
+use crate::sim::medusa;
 use crate::sim::odoo::{self as sim_odoo, SimOptions};
 use crate::store::synclog::{self, Query};
 use crate::store::{mapping, orders, queue, Store};
@@ -37,6 +38,9 @@ pub struct Summary {
     pub products_mapped: usize,
     pub products_pushed: u64,
     pub orders_placed_on_cartona: usize,
+    pub medusa_products_pushed: u64,
+    pub medusa_orders_placed: usize,
+    pub medusa_webhooks_lost: usize,
     pub orders_imported: u64,
     pub statuses_sent: u64,
     pub faults_injected: usize,
@@ -50,6 +54,8 @@ pub struct Summary {
 // Credentials unlike any word, as real ones are, so scrubbing them hides nothing else.
 const DEMO_KEY: &str = "demo-4c1f9e2b7a";
 const DEMO_TOKEN: &str = "demo-cartona-8d3e61";
+const DEMO_MEDUSA_KEY: &str = "sk_demo_5b0f2c99";
+const DEMO_HOOK_SECRET: &str = "whsec_demo_a41e7d";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let say = |line: &str| {
@@ -80,6 +86,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         args.products
     ));
     say(&format!("▶ simulated Cartona on {}", market.base_url()));
+    let shop = medusa::start(
+        0,
+        crate::config::MedusaFlavour::Marqasouq,
+        DEMO_MEDUSA_KEY,
+        "egp",
+    )
+    .await?;
+    say(&format!(
+        "▶ simulated Medusa store (MarqaSouq routes, EGP) on {}",
+        shop.base_url()
+    ));
 
     let dir = tempfile::tempdir()?;
     let config_text = format!(
@@ -87,10 +104,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
          [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n\
          [schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nodoo_health = \"5s\"\n\
          [retry]\nbase_delay = \"200ms\"\nmax_delay = \"2s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
-         [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n",
+         [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
+         [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{DEMO_MEDUSA_KEY}\"\nwebhook_secret = \"{DEMO_HOOK_SECRET}\"\ncurrency = \"egp\"\npoll_overlap = \"2s\"\n",
         odoo.url(),
         dir.path().join("state.db").display(),
         market.base_url(),
+        shop.base_url(),
     );
     let config = RawConfig::parse(&config_text)?.validate()?;
     let store = Store::open(&config.state.path)?;
@@ -120,7 +139,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     ));
 
     let token = CancellationToken::new();
-    let daemon_task = tokio::spawn(Daemon::new(config.clone(), store.clone()).run(token.clone()));
+    let mut daemon = Daemon::new(config.clone(), store.clone());
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    daemon.bound = Some(bound_tx);
+    let daemon_task = tokio::spawn(daemon.run(token.clone()));
+    let hook_url = format!("http://{}/webhooks/medusa", bound_rx.await?);
     let ctrl_c = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -134,6 +157,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         Some(token.clone()),
     ));
     tokio::spawn(clerk(client.clone(), token.clone()));
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(storefront(
+        shop.sim.clone(),
+        hook_url,
+        lost.clone(),
+        token.clone(),
+    ));
+    say("▶ a Medusa customer orders every 2 s; the store signs a webhook for each (every third is lost: the pull finds it)");
 
     let started = tokio::time::Instant::now();
     let end = started + Duration::from_secs(args.seconds);
@@ -225,7 +256,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         products_mapped: report.matched.len(),
         products_pushed: pushed as u64,
         orders_placed_on_cartona: market.sim.orders().len(),
-        orders_imported: known.iter().filter(|o| o.odoo_id.is_some()).count() as u64,
+        medusa_products_pushed: mapping::list(
+            &store,
+            Some("medusa"),
+            Some("product"),
+            usize::MAX >> 1,
+        )?
+        .iter()
+        .filter(|m| m.last_sent_at.is_some())
+        .count() as u64,
+        medusa_orders_placed: shop.sim.orders().len(),
+        medusa_webhooks_lost: lost.load(std::sync::atomic::Ordering::Relaxed),
+        orders_imported: known.iter().filter(|o| o.odoo_id.is_some()).count() as u64
+            + orders::list(&store, Some("medusa"), usize::MAX >> 1)?
+                .iter()
+                .filter(|o| o.odoo_id.is_some())
+                .count() as u64,
         statuses_sent: all.iter().filter(|r| r.operation == "status.send").count() as u64,
         faults_injected,
         retries: all
@@ -251,10 +297,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             "  catalog: {} products in Odoo, {} mapped, {} pushed to Cartona",
             summary.products_in_odoo, summary.products_mapped, summary.products_pushed
         );
-        println!(
-            "  orders: {} placed on Cartona, {} imported into Odoo, {} statuses sent back",
-            summary.orders_placed_on_cartona, summary.orders_imported, summary.statuses_sent
-        );
+        println!("  Medusa: {} products pushed; {} orders taken ({} of their webhooks lost and found by the pull)", summary.medusa_products_pushed, summary.medusa_orders_placed, summary.medusa_webhooks_lost);
+        println!("  orders: {} placed on Cartona, {} imported into Odoo from both, {} statuses sent back", summary.orders_placed_on_cartona, summary.orders_imported, summary.statuses_sent);
         println!(
             "  faults injected {}, retries {}, dead jobs {}",
             summary.faults_injected, summary.retries, summary.dead_jobs
@@ -265,6 +309,50 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// A Medusa storefront, simulated: a customer orders every 2 s and the store's subscriber sends
+/// the signed `order.created` webhook, except every third one, which is "lost".
+async fn storefront(
+    shop: std::sync::Arc<medusa::SimMedusa>,
+    hook_url: String,
+    lost: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: CancellationToken,
+) {
+    let mut n = 0usize;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        n += 1;
+        let skus: Vec<String> = (0..1 + n % 3)
+            .map(|i| format!("SKU-{:05}", 1 + (n * 11 + i * 7) % 50))
+            .collect();
+        let items: Vec<(&str, i64, rust_decimal::Decimal)> = skus
+            .iter()
+            .map(|s| {
+                (
+                    s.as_str(),
+                    1 + (n % 2) as i64,
+                    rust_decimal::Decimal::new(4_999, 2),
+                )
+            })
+            .collect();
+        let id = shop.place_order(&format!("customer{n}@example.com"), &items);
+        if n % 3 == 0 {
+            lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        }
+        let body = shop.webhook_body("order.created", &id);
+        medusa::send_webhook(
+            &hook_url,
+            DEMO_HOOK_SECRET,
+            body,
+            chrono::Utc::now().timestamp(),
+        )
+        .await;
+    }
 }
 
 /// The supplier's staff, simulated: confirms imported quotations, then validates their deliveries.

@@ -38,4 +38,6 @@ fn demo_runs_and_summarizes_as_json() {
         s["dead_jobs"], 0,
         "injected faults are retried, not dead: {s}"
     );
+    assert_eq!(s["medusa_products_pushed"], 120, "{s}");
+    assert!(s["medusa_orders_placed"].as_u64().unwrap() >= 2, "{s}");
 }

@@ -76,6 +76,36 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                     },
                 },
             },
+            crate::config::ChannelKind::Medusa => match crate::channel::medusa::client(ch) {
+                Err(e) => Line {
+                    target: "medusa".into(),
+                    ok: false,
+                    detail: e,
+                },
+                Ok(api) => {
+                    let flavour = ch.medusa.as_ref().map(|m| m.flavour).unwrap_or_default();
+                    let path = if flavour == crate::config::MedusaFlavour::AdminApi {
+                        "admin/orders"
+                    } else {
+                        "odoo/orders"
+                    };
+                    match api.get(path, &[("limit", "1".into())]).await {
+                        Ok(_) => Line {
+                            target: "medusa".into(),
+                            ok: true,
+                            detail: format!(
+                                "Medusa ({flavour:?}) at {}: key accepted",
+                                ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+                            ),
+                        },
+                        Err(e) => Line {
+                            target: "medusa".into(),
+                            ok: false,
+                            detail: e.message,
+                        },
+                    }
+                }
+            },
             other => Line {
                 target: other.name().into(),
                 ok: false,

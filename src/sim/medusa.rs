@@ -179,6 +179,10 @@ impl SimMedusa {
         self.world().products.values().cloned().collect()
     }
 
+    pub fn orders(&self) -> Vec<Order> {
+        self.world().orders.values().cloned().collect()
+    }
+
     pub fn order(&self, id: &str) -> Option<Order> {
         self.world().orders.get(id).cloned()
     }
