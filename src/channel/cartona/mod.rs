@@ -14,15 +14,15 @@ pub mod matching;
 pub mod wire;
 
 use crate::channel::http::{ChannelError, HttpClient};
-use crate::channel::Started;
+use crate::channel::{Started, StreamKind};
 use crate::config::{CartonaSettings, ChannelConfig, Config};
-use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
-use crate::daemon::workers::{ChannelWorkers, JobError, JobHandler};
+use crate::daemon::scheduler::StreamOutcome;
+use crate::daemon::workers::{JobError, JobHandler};
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
-use crate::retry::{Classify, RetryClass};
+use crate::retry::RetryClass;
 use crate::store::queue::{self, Job, NewJob};
-use crate::store::synclog::{self, Entry, Level};
+use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
 use crate::sync::order_import::{
@@ -107,47 +107,20 @@ pub async fn start(
         profile,
         reader,
     });
-    let stream = |name: &str,
-                  schedule: &crate::config::Schedule,
-                  kind: StreamKind,
-                  at_start: bool| StreamSpec {
-        name: format!("{CHANNEL}.{name}"),
-        channel: Some(CHANNEL.into()),
-        schedule: schedule.clone(),
-        run_at_start: at_start,
-        task: Arc::new(CartonaStream {
-            cartona: cartona.clone(),
-            kind,
-        }),
-    };
-    let s = &config.schedule;
-    Ok(Started {
-        name: CHANNEL,
-        workers: ChannelWorkers {
-            handler: cartona.clone(),
-            concurrency: cfg.concurrency,
-        },
-        streams: vec![
-            stream("catalog", &s.catalog_poll, StreamKind::Catalog, true),
-            stream("reconcile", &s.reconcile, StreamKind::Reconcile, false),
-            stream("orders", &s.orders_poll, StreamKind::Orders, true),
-            stream("status", &s.status_poll, StreamKind::Status, true),
-        ],
-    })
+    Ok(crate::channel::started(
+        CHANNEL,
+        cartona,
+        cfg.concurrency,
+        &config.schedule,
+    ))
 }
 
 fn job_err(e: ChannelError) -> JobError {
-    JobError::new(e.retry_class(), e.message)
+    e.into()
 }
 
 fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64>) {
-    let mut e = Entry::new(level, op, message).channel(CHANNEL);
-    if let Some(n) = records {
-        e = e.records(n);
-    }
-    if let Err(err) = synclog::append(store, e) {
-        tracing::error!(error = %err, "cannot write the sync log");
-    }
+    crate::channel::log(store, CHANNEL, level, op, message, records)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,11 +191,7 @@ impl Cartona {
 
     /// Queues planned jobs, except values that already died for the same record.
     fn enqueue(&self, jobs: Vec<NewJob>) -> Result<usize, String> {
-        let jobs = queue::without_dead_repeats(&self.store, jobs).map_err(|e| e.to_string())?;
-        if !jobs.is_empty() {
-            queue::enqueue_many(&self.store, &jobs).map_err(|e| e.to_string())?;
-        }
-        Ok(jobs.len())
+        crate::channel::enqueue_planned(&self.store, jobs)
     }
 
     async fn catalog_full(&self) -> Result<StreamOutcome, String> {
@@ -1133,30 +1102,17 @@ impl JobHandler for Cartona {
     }
 }
 
-#[derive(Clone, Copy)]
-enum StreamKind {
-    Catalog,
-    Reconcile,
-    Orders,
-    Status,
-}
-
-struct CartonaStream {
-    cartona: Arc<Cartona>,
-    kind: StreamKind,
-}
-
-impl StreamTask for CartonaStream {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+impl crate::channel::MarketChannel for Cartona {
+    fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
-            match self.kind {
-                StreamKind::Catalog => self.cartona.catalog_changes().await,
-                StreamKind::Reconcile => self.cartona.catalog_full().await.map(|o| StreamOutcome {
+            match kind {
+                StreamKind::Catalog => self.catalog_changes().await,
+                StreamKind::Reconcile => self.catalog_full().await.map(|o| StreamOutcome {
                     cursor: None,
                     note: o.note,
                 }),
-                StreamKind::Orders => self.cartona.pull_orders().await,
-                StreamKind::Status => self.cartona.detect_status().await,
+                StreamKind::Orders => self.pull_orders().await,
+                StreamKind::Status => self.detect_status().await,
             }
         })
     }

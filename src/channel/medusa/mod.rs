@@ -12,16 +12,16 @@
 //! - Status out (`medusa.status`): confirmed, shipped (tracking), delivered, cancelled, each once.
 
 use crate::channel::http::{ChannelError, HttpClient};
-use crate::channel::Started;
+use crate::channel::{Started, StreamKind};
 use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings};
-use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
-use crate::daemon::workers::{ChannelWorkers, JobError, JobHandler};
+use crate::daemon::scheduler::StreamOutcome;
+use crate::daemon::workers::{JobError, JobHandler};
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
-use crate::retry::{Classify, RetryClass};
+use crate::retry::RetryClass;
 use crate::secret::Secret;
 use crate::store::queue::{self, Job, NewJob};
-use crate::store::synclog::{self, Entry, Level};
+use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
 use crate::sync::money;
@@ -114,47 +114,20 @@ pub async fn start(
         reader,
         odoo_url: config.odoo.url.clone(),
     });
-    let stream = |name: &str,
-                  schedule: &crate::config::Schedule,
-                  kind: StreamKind,
-                  at_start: bool| StreamSpec {
-        name: format!("{CHANNEL}.{name}"),
-        channel: Some(CHANNEL.into()),
-        schedule: schedule.clone(),
-        run_at_start: at_start,
-        task: Arc::new(MedusaStream {
-            medusa: medusa.clone(),
-            kind,
-        }),
-    };
-    let s = &config.schedule;
-    Ok(Started {
-        name: CHANNEL,
-        workers: ChannelWorkers {
-            handler: medusa.clone(),
-            concurrency: cfg.concurrency,
-        },
-        streams: vec![
-            stream("catalog", &s.catalog_poll, StreamKind::Catalog, true),
-            stream("reconcile", &s.reconcile, StreamKind::Reconcile, false),
-            stream("orders", &s.orders_poll, StreamKind::Orders, true),
-            stream("status", &s.status_poll, StreamKind::Status, true),
-        ],
-    })
+    Ok(crate::channel::started(
+        CHANNEL,
+        medusa,
+        cfg.concurrency,
+        &config.schedule,
+    ))
 }
 
 fn job_err(e: ChannelError) -> JobError {
-    JobError::new(e.retry_class(), e.message)
+    e.into()
 }
 
 fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64>) {
-    let mut e = Entry::new(level, op, message).channel(CHANNEL);
-    if let Some(n) = records {
-        e = e.records(n);
-    }
-    if let Err(err) = synclog::append(store, e) {
-        tracing::error!(error = %err, "cannot write the sync log");
-    }
+    crate::channel::log(store, CHANNEL, level, op, message, records)
 }
 
 fn slug(text: &str) -> String {
@@ -396,11 +369,7 @@ impl Medusa {
                 Some(no_sku.len() as i64),
             );
         }
-        let jobs = queue::without_dead_repeats(&self.store, jobs).map_err(|e| e.to_string())?;
-        if !jobs.is_empty() {
-            queue::enqueue_many(&self.store, &jobs).map_err(|e| e.to_string())?;
-        }
-        Ok(jobs.len())
+        crate::channel::enqueue_planned(&self.store, jobs)
     }
 
     async fn catalog(&self, full: bool) -> Result<StreamOutcome, String> {
@@ -1499,18 +1468,11 @@ impl Medusa {
                 });
             }
         }
-        let jobs = queue::without_dead_repeats(&self.store, jobs).map_err(|e| e.to_string())?;
-        if !jobs.is_empty() {
-            queue::enqueue_many(&self.store, &jobs).map_err(|e| e.to_string())?;
-        }
+        let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
             cursor: Some(newest),
-            note: (!jobs.is_empty()).then(|| {
-                (
-                    format!("{} status event(s) to send", jobs.len()),
-                    jobs.len() as i64,
-                )
-            }),
+            note: (queued > 0)
+                .then(|| (format!("{queued} status event(s) to send"), queued as i64)),
         })
     }
 
@@ -1692,27 +1654,14 @@ impl JobHandler for Medusa {
     }
 }
 
-#[derive(Clone, Copy)]
-enum StreamKind {
-    Catalog,
-    Reconcile,
-    Orders,
-    Status,
-}
-
-struct MedusaStream {
-    medusa: Arc<Medusa>,
-    kind: StreamKind,
-}
-
-impl StreamTask for MedusaStream {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+impl crate::channel::MarketChannel for Medusa {
+    fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
-            match self.kind {
-                StreamKind::Catalog => self.medusa.catalog(false).await,
-                StreamKind::Reconcile => self.medusa.catalog(true).await,
-                StreamKind::Orders => self.medusa.pull_orders().await,
-                StreamKind::Status => self.medusa.detect_status().await,
+            match kind {
+                StreamKind::Catalog => self.catalog(false).await,
+                StreamKind::Reconcile => self.catalog(true).await,
+                StreamKind::Orders => self.pull_orders().await,
+                StreamKind::Status => self.detect_status().await,
             }
         })
     }
