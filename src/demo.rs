@@ -285,7 +285,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             .map(|(_, _, n)| *n as u64)
             .sum(),
         odoo_calls: odoo.sim.call_count(),
-        cartona_requests: market.sim.requests().len(),
+        cartona_requests: market.sim.requests.all().len(),
         sync_log_entries: all.len(),
     };
     if args.json {

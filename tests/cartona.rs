@@ -139,7 +139,8 @@ impl Env {
     fn bulk_items(&self) -> Vec<serde_json::Value> {
         self.cartona
             .sim
-            .requests_to("supplier-product/bulk-update")
+            .requests
+            .to("supplier-product/bulk-update")
             .iter()
             .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
             .collect()
@@ -267,20 +268,21 @@ async fn catalog_full_push_then_only_what_changes() {
         );
         assert!(p.is_published);
     }
-    let first = env.cartona.sim.requests_to("supplier-product/bulk-update");
+    let first = env.cartona.sim.requests.to("supplier-product/bulk-update");
     assert_eq!(first.len(), 1, "20 products go in one batch of up to 100");
     env.two_more_runs("cartona.catalog").await;
     assert_eq!(
         env.cartona
             .sim
-            .requests_to("supplier-product/bulk-update")
+            .requests
+            .to("supplier-product/bulk-update")
             .len(),
         1,
         "nothing changed, nothing sent"
     );
 
     // A price change: exactly one bulk-update carrying only that product.
-    env.cartona.sim.clear_requests();
+    env.cartona.sim.requests.clear();
     env.client
         .write(
             "product.product",
@@ -298,7 +300,8 @@ async fn catalog_full_push_then_only_what_changes() {
     assert_eq!(
         env.cartona
             .sim
-            .requests_to("supplier-product/bulk-update")
+            .requests
+            .to("supplier-product/bulk-update")
             .len(),
         1
     );
@@ -307,7 +310,7 @@ async fn catalog_full_push_then_only_what_changes() {
     assert_eq!(items[0]["selling_price"], "123.45");
 
     // A stock move: the new free quantity goes out.
-    env.cartona.sim.clear_requests();
+    env.cartona.sim.requests.clear();
     env.odoo.sim.world().set_on_hand(5, 77.0).unwrap();
     wait_until("stock pushed", WAIT, || {
         env.cartona
@@ -552,7 +555,8 @@ async fn delivery_of_an_installment_order_waits_for_the_otp() {
     let single = env
         .cartona
         .sim
-        .requests_to(&format!("order/update-order-status/{hashed}"));
+        .requests
+        .to(&format!("order/update-order-status/{hashed}"));
     assert_eq!(single.len(), 1);
     assert_eq!(single[0].json()["retailer_otp"], "4321");
     let log = synclog::query(
@@ -686,7 +690,8 @@ async fn a_rejected_token_dead_letters_without_a_retry_storm() {
     assert_eq!(
         env.cartona
             .sim
-            .requests_to("supplier-product/bulk-update")
+            .requests
+            .to("supplier-product/bulk-update")
             .len(),
         1,
         "one refused batch, no storm"
@@ -895,7 +900,8 @@ async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
     assert!(
         env.cartona
             .sim
-            .requests_to("order/update-order-details")
+            .requests
+            .to("order/update-order-details")
             .is_empty(),
         "an unedited quotation sends nothing"
     );
@@ -916,11 +922,12 @@ async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
     wait_until("edit sent", WAIT, || {
         !env.cartona
             .sim
-            .requests_to("order/update-order-details")
+            .requests
+            .to("order/update-order-details")
             .is_empty()
     })
     .await;
-    let sent = env.cartona.sim.requests_to("order/update-order-details")[0].json();
+    let sent = env.cartona.sim.requests.to("order/update-order-details")[0].json();
     let details = sent[0]["order_details"].as_array().unwrap();
     assert_eq!(details.len(), 2, "{sent}");
     assert_eq!(details[0]["amount"], 5);

@@ -531,14 +531,16 @@ async fn status_flow(flavour: MedusaFlavour) {
             assert_eq!(
                 env.store_sim
                     .sim
-                    .requests_to(&format!("admin/orders/{cancelled}/cancel"))
+                    .requests
+                    .to(&format!("admin/orders/{cancelled}/cancel"))
                     .len(),
                 1
             );
             assert_eq!(
                 env.store_sim
                     .sim
-                    .requests_to(&format!("admin/orders/{shipped}/fulfillments"))
+                    .requests
+                    .to(&format!("admin/orders/{shipped}/fulfillments"))
                     .len(),
                 1
             );

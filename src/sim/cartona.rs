@@ -17,20 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
-/// One request as the simulator received it.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub body: String,
-}
-
-impl Recorded {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
+pub use super::Recorded;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Product {
@@ -87,7 +74,8 @@ pub struct SimCartona {
     world: Mutex<World>,
     pub faults: Faults,
     token: String,
-    requests: Mutex<Vec<Recorded>>,
+    /// Every request received.
+    pub requests: super::Recorder,
 }
 
 /// How a generated order is paid (decides whether delivery needs the retailer's OTP).
@@ -108,29 +96,6 @@ const RETAILERS: &[(&str, &str, &str)] = &[
 impl SimCartona {
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Requests to a path (without the `/api/v1/` prefix), e.g. `supplier-product/bulk-update`.
-    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.path == path)
-            .collect()
-    }
-
-    pub fn clear_requests(&self) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
 
     pub fn add_product(
@@ -293,19 +258,6 @@ impl SimCartona {
             o.synced = false;
         }
     }
-
-    fn record(&self, method: &Method, uri: &Uri, body: &[u8]) {
-        let path = uri.path().trim_start_matches("/api/v1/").to_string();
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Recorded {
-                method: method.to_string(),
-                path,
-                query: uri.query().unwrap_or("").to_string(),
-                body: String::from_utf8_lossy(body).into_owned(),
-            });
-    }
 }
 
 pub struct CartonaHandle {
@@ -332,7 +284,7 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<CartonaHandle> {
         world: Mutex::default(),
         faults: Faults::default(),
         token: token.into(),
-        requests: Mutex::default(),
+        requests: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
@@ -474,7 +426,7 @@ async fn gate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Response<Body>> {
-    sim.record(method, uri, body);
+    sim.requests.record(method, uri, "/api/v1/", body);
     if headers
         .get("AuthorizationToken")
         .and_then(|v| v.to_str().ok())

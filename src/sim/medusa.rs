@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
-pub use super::cartona::Recorded;
+pub use super::Recorded;
 
 #[derive(Debug, Clone, Default)]
 pub struct Product {
@@ -69,7 +69,8 @@ pub struct SimMedusa {
     secret_key: String,
     pub flavour: MedusaFlavour,
     pub currency: String,
-    requests: Mutex<Vec<Recorded>>,
+    /// Every request received.
+    pub requests: super::Recorder,
 }
 
 pub struct MedusaHandle {
@@ -104,7 +105,7 @@ pub async fn start(
         secret_key: key.into(),
         flavour,
         currency: currency.to_ascii_lowercase(),
-        requests: Mutex::default(),
+        requests: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
@@ -148,27 +149,6 @@ pub async fn start(
 impl SimMedusa {
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.path == path)
-            .collect()
-    }
-
-    pub fn clear_requests(&self) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
 
     pub fn product(&self, sku: &str) -> Option<Product> {
@@ -254,18 +234,6 @@ impl SimMedusa {
             o.canceled = true;
         }
     }
-
-    fn record(&self, method: &Method, uri: &Uri, body: &[u8]) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Recorded {
-                method: method.to_string(),
-                path: uri.path().trim_start_matches('/').to_string(),
-                query: uri.query().unwrap_or("").to_string(),
-                body: String::from_utf8_lossy(body).into_owned(),
-            });
-    }
 }
 
 /// Sends a signed webhook (`X-Marketsync-Signature`) as a store's subscriber does; returns the
@@ -329,7 +297,7 @@ async fn gate_mq(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Response<Body>> {
-    sim.record(method, uri, body);
+    sim.requests.record(method, uri, "/", body);
     if headers.get("x-odoo-api-key").and_then(|v| v.to_str().ok()) != Some(sim.api_key.as_str()) {
         return Some(mq_error(
             StatusCode::UNAUTHORIZED,
@@ -348,7 +316,7 @@ async fn gate_admin(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Response<Body>> {
-    sim.record(method, uri, body);
+    sim.requests.record(method, uri, "/", body);
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

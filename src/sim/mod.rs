@@ -7,3 +7,62 @@ pub mod cartona;
 pub mod faults;
 pub mod medusa;
 pub mod odoo;
+
+use std::sync::Mutex;
+
+/// One request as a simulator received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Without the API prefix (`supplier-product/bulk-update`, `admin/orders`).
+    pub path: String,
+    pub query: String,
+    pub body: String,
+}
+
+impl Recorded {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Every request a simulator received, for tests to assert on.
+#[derive(Default)]
+pub struct Recorder(Mutex<Vec<Recorded>>);
+
+impl Recorder {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn record(
+        &self,
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        prefix: &str,
+        body: &[u8],
+    ) {
+        self.lock().push(Recorded {
+            method: method.to_string(),
+            path: uri.path().trim_start_matches(prefix).to_string(),
+            query: uri.query().unwrap_or("").to_string(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        });
+    }
+
+    pub fn all(&self) -> Vec<Recorded> {
+        self.lock().clone()
+    }
+
+    pub fn to(&self, path: &str) -> Vec<Recorded> {
+        self.lock()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
