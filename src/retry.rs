@@ -15,11 +15,17 @@ pub enum RetryClass {
     Permanent,
     /// 401/403, rejected logins: retrying cannot help until the operator fixes a credential.
     Auth,
+    /// A system the job needs (Odoo) cannot be reached: wait for it without spending attempts,
+    /// so an outage, however long, dead-letters nothing.
+    Unavailable,
 }
 
 impl RetryClass {
     pub fn is_retryable(self) -> bool {
-        matches!(self, RetryClass::Transient | RetryClass::RateLimited { .. })
+        matches!(
+            self,
+            RetryClass::Transient | RetryClass::RateLimited { .. } | RetryClass::Unavailable
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -28,6 +34,7 @@ impl RetryClass {
             RetryClass::RateLimited { .. } => "rate-limited",
             RetryClass::Permanent => "permanent",
             RetryClass::Auth => "auth",
+            RetryClass::Unavailable => "unavailable",
         }
     }
 

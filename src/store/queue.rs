@@ -246,7 +246,10 @@ pub fn fail(
             })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("job {id} does not exist")))?;
-        let attempt = attempts + 1;
+        // Waiting for an unreachable dependency does not count as an attempt; its backoff
+        // grows as if it did, up to `max_delay`.
+        let counted = class != RetryClass::Unavailable;
+        let attempt = if counted { attempts + 1 } else { attempts };
         let waiting: Option<i64> = tx
             .query_row(
                 "SELECT id FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying') AND id != ?2",
@@ -254,12 +257,12 @@ pub fn fail(
                 |r| r.get(0),
             )
             .optional()?;
-        let outcome = if class.is_retryable() && attempt < policy.max_attempts {
+        let outcome = if class.is_retryable() && (attempt < policy.max_attempts || !counted) {
             if let Some(by) = waiting {
                 FailOutcome::Superseded { by }
             } else {
                 let delay = backoff_delay(
-                    attempt,
+                    attempt.max(if counted { 1 } else { 6 }),
                     policy.base_delay.0,
                     policy.max_delay.0,
                     class,
@@ -607,6 +610,40 @@ mod tests {
             matches!(out, FailOutcome::Dead { ref reason } if reason.contains("gave up after 3 attempts"))
         );
         assert_eq!(get(&s, id).unwrap().unwrap().state, JobState::Dead);
+    }
+
+    #[test]
+    fn waiting_for_an_unreachable_odoo_never_dead_letters() {
+        let (_d, s) = store();
+        let id = enqueue(&s, job("k", 1)).unwrap().id();
+        let mut now = now_ms();
+        for _ in 0..20 {
+            claim_due(&s, now + 10_000_000, &room(1)).unwrap();
+            match fail(
+                &s,
+                id,
+                RetryClass::Unavailable,
+                "cannot reach Odoo",
+                &policy(3),
+                now,
+            )
+            .unwrap()
+            {
+                FailOutcome::Retrying {
+                    attempt,
+                    next_attempt_at,
+                } => {
+                    assert_eq!(attempt, 0, "no attempt spent");
+                    assert!(next_attempt_at <= now + 60_000);
+                    now = next_attempt_at;
+                }
+                other => panic!("an outage must not kill the job: {other:?}"),
+            }
+        }
+        assert_eq!(
+            get(&s, id).unwrap().unwrap().error_class.as_deref(),
+            Some("unavailable")
+        );
     }
 
     #[test]

@@ -85,7 +85,13 @@ pub enum StatusAction {
 }
 
 pub fn odoo_job_error(e: &OdooError) -> JobError {
-    JobError::new(e.retry_class(), format!("Odoo: {e}"))
+    // Odoo being down is not the job's failure: it waits without spending attempts.
+    let class = if e.is_unreachable() {
+        RetryClass::Unavailable
+    } else {
+        e.retry_class()
+    };
+    JobError::new(class, format!("Odoo: {e}"))
 }
 
 /// Finds or creates the Odoo order. Does not apply a status.
