@@ -99,6 +99,17 @@ async fn the_daemon_becomes_ready_serves_healthz_and_stops_cleanly() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("marketsync_odoo_up 1"), "{metrics}");
+    assert!(
+        metrics.contains("marketsync_odoo_call_seconds_count"),
+        "{metrics}"
+    );
     wait_until("a health check ran", Duration::from_secs(10), || {
         marketsync::store::streams::get(&store, "odoo.health")
             .unwrap()

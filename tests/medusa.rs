@@ -631,6 +631,7 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
         running_streams: Default::default(),
         stall_after: Duration::from_secs(60),
         started_at: 0,
+        odoo: Default::default(),
     });
     let app = marketsync::webhook::router(
         marketsync::webhook::App {

@@ -55,6 +55,8 @@ pub struct Health {
     pub running_streams: Arc<scheduler::Running>,
     pub stall_after: Duration,
     pub started_at: i64,
+    /// The Odoo client, once logged in (for `/metrics`).
+    pub odoo: std::sync::OnceLock<OdooClient>,
 }
 
 impl Health {
@@ -144,6 +146,7 @@ impl Daemon {
             running_streams: running_streams.clone(),
             stall_after: self.config.daemon.stall_after.0,
             started_at: now_ms(),
+            odoo: std::sync::OnceLock::new(),
         });
 
         let listener = tokio::net::TcpListener::bind(self.config.webhooks.listen)
@@ -199,6 +202,7 @@ impl Daemon {
                 return Err(e);
             }
         };
+        let _ = health.odoo.set(odoo.clone());
         let (name, login) = odoo.whoami().await.unwrap_or_default();
         let ready = format!(
             "Odoo {} at {} as {} ({}), protocol {}",

@@ -58,6 +58,44 @@ struct Inner {
     timeout: Duration,
     page_size: u32,
     calls: AtomicU64,
+    latency: LatencyHistogram,
+}
+
+/// Upper bounds (seconds) of the Odoo call latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 9] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// Odoo call latencies, for `/metrics`: cumulative counts per bucket, sum and count.
+#[derive(Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; 9],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl LatencyHistogram {
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if s <= *bound {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (cumulative counts per bucket, sum in seconds, count)
+    pub fn snapshot(&self) -> (Vec<u64>, f64, u64) {
+        (
+            self.buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            self.count.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl OdooClient {
@@ -88,6 +126,7 @@ impl OdooClient {
                 timeout,
                 page_size: cfg.page_size,
                 calls: AtomicU64::new(2),
+                latency: LatencyHistogram::default(),
             }),
         })
     }
@@ -113,6 +152,10 @@ impl OdooClient {
         self.inner.calls.load(Ordering::Relaxed)
     }
 
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.inner.latency
+    }
+
     /// Runs one call within the concurrency bound and the timeout.
     pub async fn call(&self, call: Call) -> Result<Value, OdooError> {
         let _permit = self
@@ -129,6 +172,7 @@ impl OdooClient {
             i.transport.execute(&i.database, i.uid, &i.key, &call),
         )
         .await;
+        i.latency.observe(started.elapsed());
         tracing::debug!(model = %call.model, method = %call.method, ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "odoo call");
         match out {
             Err(OdooError::NoneResult) if RETURNS_NOTHING.contains(&call.method.as_str()) => {

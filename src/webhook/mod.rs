@@ -3,6 +3,7 @@
 //! payload is committed to the inbox; bad signatures (401), oversized bodies (413) and
 //! malformed JSON (400) store nothing and disturb nothing else.
 
+pub mod metrics;
 pub mod signature;
 
 use crate::config::{MedusaSettings, WebhookAuth};
@@ -34,6 +35,7 @@ pub struct App {
 pub fn router(app: App, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus))
         .route("/webhooks/medusa", post(medusa))
         .route("/api/medusa/order-created", post(medusa))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -52,6 +54,18 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({"status": "unhealthy", "problems": problems})),
         ),
+    }
+}
+
+async fn prometheus(State(app): State<App>) -> axum::response::Response {
+    match tokio::task::spawn_blocking(move || metrics::render(&app)).await {
+        Ok(Ok(text)) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("state database: {e}"),
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

@@ -1,0 +1,96 @@
+//! `/metrics`: Prometheus text, read from the state on each scrape (the state is the truth and
+//! survives restarts): jobs by channel and state, dead jobs, inbox by source and state, last
+//! success and error per stream, Odoo reachability, calls and call latency.
+
+use super::App;
+use crate::store::queue::JobState;
+use crate::store::{facts, inbox, queue, streams};
+use std::fmt::Write as _;
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub fn render(app: &App) -> Result<String, String> {
+    let store = &app.store;
+    let mut out = String::new();
+    let e = |x: crate::store::StoreError| x.to_string();
+    let _ = writeln!(out, "# HELP marketsync_jobs Jobs in the durable queue, by channel and state.\n# TYPE marketsync_jobs gauge");
+    let counts = queue::counts(store).map_err(e)?;
+    let mut channels: Vec<&str> = counts.iter().map(|(c, _, _)| c.as_str()).collect();
+    channels.dedup();
+    for ch in &channels {
+        for st in JobState::ALL {
+            let n = counts
+                .iter()
+                .filter(|(c, s, _)| c == ch && *s == st)
+                .map(|(_, _, n)| *n)
+                .sum::<i64>();
+            let _ = writeln!(
+                out,
+                "marketsync_jobs{{channel=\"{}\",state=\"{}\"}} {n}",
+                esc(ch),
+                st.as_str()
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP marketsync_dead_jobs Jobs that will not be retried without the operator.\n# TYPE marketsync_dead_jobs gauge");
+    for ch in &channels {
+        let n = counts
+            .iter()
+            .filter(|(c, s, _)| c == ch && *s == JobState::Dead)
+            .map(|(_, _, n)| *n)
+            .sum::<i64>();
+        let _ = writeln!(out, "marketsync_dead_jobs{{channel=\"{}\"}} {n}", esc(ch));
+    }
+    let _ = writeln!(out, "# HELP marketsync_inbox Received events, by source and state (received = not yet processed).\n# TYPE marketsync_inbox gauge");
+    for (source, state, n) in inbox::counts(store).map_err(e)? {
+        let _ = writeln!(
+            out,
+            "marketsync_inbox{{source=\"{}\",state=\"{}\"}} {n}",
+            esc(&source),
+            esc(&state)
+        );
+    }
+    let _ = writeln!(out, "# HELP marketsync_stream_last_success_timestamp_seconds Last successful run of each stream.\n# TYPE marketsync_stream_last_success_timestamp_seconds gauge");
+    let all = streams::list(store).map_err(e)?;
+    for s in &all {
+        if let Some(at) = s.last_success_at {
+            let _ = writeln!(
+                out,
+                "marketsync_stream_last_success_timestamp_seconds{{stream=\"{}\"}} {}",
+                esc(&s.name),
+                at / 1000
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP marketsync_stream_failing Whether the stream's last run failed.\n# TYPE marketsync_stream_failing gauge");
+    for s in &all {
+        let failing = s.last_error_at.unwrap_or(0) > s.last_success_at.unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "marketsync_stream_failing{{stream=\"{}\"}} {}",
+            esc(&s.name),
+            u8::from(failing)
+        );
+    }
+    let down = facts::get(store, facts::ODOO_DOWN_SINCE)
+        .map_err(e)?
+        .is_some();
+    let _ = writeln!(out, "# HELP marketsync_odoo_up Whether Odoo answered the last call.\n# TYPE marketsync_odoo_up gauge\nmarketsync_odoo_up {}", u8::from(!down));
+    if let Some(odoo) = app.health.odoo.get() {
+        let _ = writeln!(out, "# HELP marketsync_odoo_calls_total Odoo calls made.\n# TYPE marketsync_odoo_calls_total counter\nmarketsync_odoo_calls_total {}", odoo.calls_made());
+        let (buckets, sum, count) = odoo.latency().snapshot();
+        let _ = writeln!(out, "# HELP marketsync_odoo_call_seconds Odoo call latency.\n# TYPE marketsync_odoo_call_seconds histogram");
+        for (bound, n) in crate::odoo::LATENCY_BUCKETS.iter().zip(buckets) {
+            let _ = writeln!(
+                out,
+                "marketsync_odoo_call_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "marketsync_odoo_call_seconds_bucket{{le=\"+Inf\"}} {count}\nmarketsync_odoo_call_seconds_sum {sum}\nmarketsync_odoo_call_seconds_count {count}");
+    }
+    Ok(out)
+}
