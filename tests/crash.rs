@@ -1,0 +1,149 @@
+//! Crash safety: the real daemon is killed with SIGKILL at 30 points spread over order import
+//! and catalog push (after the k-th request the simulators receive), restarted each time; at the
+//! end there is exactly one Odoo order per Cartona order, none lost, every one acknowledged, and
+//! Cartona holds exactly Odoo's prices and stock.
+
+mod common;
+
+use common::wait_until;
+use marketsync::config::{OdooProtocol, RawConfig};
+use marketsync::odoo::{Domain, OdooClient, Value};
+use marketsync::sim::cartona::{self, Payment};
+use marketsync::store::{mapping, Store};
+use rust_decimal::Decimal;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "crash-test-token-5512";
+const PRODUCTS: i64 = 30;
+
+fn spawn(config: &std::path::Path) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("marketsync"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_converges() {
+    let odoo = common::odoo_sim(17, PRODUCTS as usize).await;
+    let market = cartona::start(0, TOKEN).await.unwrap();
+    for id in 1..=PRODUCTS {
+        market.sim.add_product(
+            &(100_000 + id).to_string(),
+            Some(&id.to_string()),
+            None,
+            &format!("P{id}"),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = format!(
+        "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n[retry]\nbase_delay = \"100ms\"\nmax_delay = \"500ms\"\n\
+         [daemon]\nqueue_poll = \"50ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 7\npoll_overlap = \"2s\"\n",
+        common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
+        market.base_url()
+    );
+    std::fs::write(&path, text.clone()).unwrap();
+    let config = RawConfig::parse(&text).unwrap().validate().unwrap();
+    {
+        let store = Store::open(&config.state.path).unwrap();
+        for id in 1..=PRODUCTS {
+            mapping::set(
+                &store,
+                "cartona",
+                "product",
+                "product.product",
+                id,
+                &(100_000 + id).to_string(),
+            )
+            .unwrap();
+        }
+    }
+    let client = OdooClient::connect(&config.odoo).await.unwrap();
+    let traffic = || odoo.sim.call_count() + market.sim.requests.all().len() as u64;
+
+    let mut placed = Vec::new();
+    for round in 0..30u64 {
+        // New work each round: orders and a price change, so kills land in the middle of both.
+        let p = 1 + (round as i64 * 7) % PRODUCTS;
+        let lines = [(
+            (100_000 + p).to_string(),
+            1 + (round % 3) as i64,
+            Decimal::new(1_000 + round as i64, 2),
+        )];
+        let refs: Vec<(&str, i64, Decimal)> =
+            lines.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+        placed.push(market.sim.place_order(
+            round as usize,
+            &refs,
+            if round % 5 == 0 {
+                Payment::Installment
+            } else {
+                Payment::Cash
+            },
+            false,
+        ));
+        client
+            .write(
+                "product.product",
+                &[p],
+                Value::record([("list_price", Value::Double(50.0 + round as f64))]),
+            )
+            .await
+            .unwrap();
+
+        let mut child = spawn(&path);
+        let start = traffic();
+        let kill_after = 3 + (round * 5) % 40;
+        wait_until("the k-th request", Duration::from_secs(30), || {
+            traffic() >= start + kill_after
+        })
+        .await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    // Back for good: everything converges.
+    let mut child = spawn(&path);
+    let deadline = Duration::from_secs(60);
+    wait_until("every order acknowledged", deadline, || {
+        placed.iter().all(|h| market.sim.order(h).unwrap().synced)
+    })
+    .await;
+    let expected = |id: i64| {
+        let w = odoo.sim.world();
+        let price = w.get("product.product", id).unwrap()["list_price"]
+            .as_decimal()
+            .unwrap();
+        (format!("{price:.2}"), w.free_qty(id) as i64)
+    };
+    wait_until("Cartona holds Odoo's prices and stock", deadline, || {
+        (1..=PRODUCTS).all(|id| {
+            let p = market.sim.product(&(100_000 + id).to_string()).unwrap();
+            (p.selling_price, p.available_stock_quantity) == expected(id)
+        })
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    for h in &placed {
+        let n = client
+            .search_count(
+                "sale.order",
+                &Domain::all().and("client_order_ref", "=", format!("CARTONA-{h}").as_str()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "order {h} must exist exactly once in Odoo");
+    }
+    let all = client
+        .search_count("sale.order", &Domain::all())
+        .await
+        .unwrap();
+    assert_eq!(all as usize, placed.len(), "no stray orders");
+}
