@@ -14,6 +14,7 @@
 //! - [`demo`]: `marketsync demo`, the real daemon against the simulators.
 //! - [`telemetry`]: tracing setup (text, JSON, journald-friendly).
 
+pub mod bench;
 pub mod channel;
 pub mod cli;
 pub mod config;

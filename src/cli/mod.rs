@@ -78,6 +78,8 @@ pub enum Command {
     Sim(SimCommand),
     /// Run the real daemon against built-in simulators and show what happens.
     Demo(crate::demo::DemoArgs),
+    /// Measure the daemon against simulators in their own processes (wall, CPU, RSS, calls).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +254,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             runtime()?.block_on(crate::sim::odoo::serve_cli(args.clone()))?;
             Ok(0)
+        }
+        Command::Bench(args) => {
+            crate::telemetry::init(
+                "error",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
+            runtime()?.block_on(crate::bench::run(args.clone()))
         }
         Command::Demo(args) => {
             // The demo shows the sync log itself; tracing only for real trouble.

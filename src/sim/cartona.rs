@@ -303,6 +303,8 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<CartonaHandle> {
             post(single_status),
         )
         .route("/api/v1/order/update-order-details", post(update_details))
+        .route("/_sim/stats", get(sim_stats))
+        .route("/_sim/orders", post(sim_place_orders))
         .with_state(sim.clone());
     let s = stop.clone();
     tokio::spawn(async move {
@@ -612,6 +614,53 @@ async fn pull_orders(
         StatusCode::OK,
         serde_json::Value::Array(page_of(&rows, &q, 100)),
     )
+}
+
+/// Loopback control for `marketsync bench` (the simulator runs in its own process): counters.
+async fn sim_stats(State(sim): State<Arc<SimCartona>>) -> Response<Body> {
+    let requests = sim.requests.all();
+    let bulk_items: usize = requests
+        .iter()
+        .filter(|r| r.path == "supplier-product/bulk-update")
+        .map(|r| r.json().as_array().map(Vec::len).unwrap_or(0))
+        .sum();
+    let w = sim.world();
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "requests": requests.len(),
+            "bulk_requests": requests.iter().filter(|r| r.path == "supplier-product/bulk-update").count(),
+            "bulk_items": bulk_items,
+            "priced": w.products.values().filter(|p| p.selling_price != "0.00").count(),
+            "orders": w.orders.len(),
+            "synced": w.orders.values().filter(|o| o.synced).count(),
+        }),
+    )
+}
+
+/// Loopback control for `marketsync bench`: places `count` orders of `lines` lines each.
+async fn sim_place_orders(State(sim): State<Arc<SimCartona>>, body: Bytes) -> Response<Body> {
+    let b: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let count = b["count"].as_u64().unwrap_or(1) as usize;
+    let lines = b["lines"].as_u64().unwrap_or(1) as usize;
+    let ids: Vec<String> = sim.world().products.keys().cloned().collect();
+    for n in 0..count {
+        let picked: Vec<(String, i64, Decimal)> = (0..lines)
+            .map(|i| {
+                (
+                    ids[(n * 31 + i * 7) % ids.len()].clone(),
+                    1 + (i % 3) as i64,
+                    Decimal::new(1_000, 2),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, i64, Decimal)> = picked
+            .iter()
+            .map(|(a, b, c)| (a.as_str(), *b, *c))
+            .collect();
+        sim.place_order(n, &refs, Payment::Cash, false);
+    }
+    json(StatusCode::OK, serde_json::json!({"placed": count}))
 }
 
 /// What the supplier may set, from which statuses.

@@ -260,7 +260,16 @@ pub fn router(sim: Arc<SimOdoo>) -> Router {
         .route("/jsonrpc", post(jsonrpc))
         .route("/web/version", get(web_version).post(web_version))
         .route("/json/2/{model}/{method}", post(json2).get(json2_get))
+        .route("/_sim/stats", get(sim_stats))
         .with_state(sim)
+}
+
+/// Loopback control for `marketsync bench` (the simulator runs in its own process): counters.
+async fn sim_stats(State(sim): State<Arc<SimOdoo>>) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({"calls": sim.call_count()}).to_string(),
+    )
 }
 
 /// `marketsync sim odoo`: serve until Ctrl-C.

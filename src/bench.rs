@@ -1,0 +1,526 @@
+//! `marketsync bench`: measures the daemon against simulators running as separate processes on
+//! loopback, next to the floor measured in the same run. For each scenario it reports wall time,
+//! the daemon's CPU time and peak RSS (from /proc), Odoo calls and marketplace requests.
+//!
+//! 1. `full_push`: a catalog of `--products` products pushed to Cartona (batch 100), with the floor
+//!    (page-reading the same fields from Odoo + posting the same batches, nothing else).
+//! 2. `idle_poll`: one catalog poll cycle with nothing changed.
+//! 3. `price_change`: one price changed in Odoo: products sent, and the time until Cartona has it.
+//! 4. `order_import`: `--orders` Cartona orders of 5 lines: Odoo calls per order, duplicates.
+//! 5. `webhook_ingest`: signed Medusa events from 50 concurrent senders: events/s and p99 latency.
+
+use crate::config::RawConfig;
+use crate::odoo::{Domain, OdooClient, Value};
+use crate::store::{mapping, streams, Store};
+use serde::Serialize;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Products in the catalog.
+    #[arg(long, default_value_t = 50_000)]
+    pub products: usize,
+    /// Orders to import.
+    #[arg(long, default_value_t = 1_000)]
+    pub orders: usize,
+    /// Webhook events to send.
+    #[arg(long, default_value_t = 5_000)]
+    pub events: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Figures {
+    pub scenario: &'static str,
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    pub peak_rss_mb: f64,
+    pub odoo_calls: u64,
+    pub marketplace_requests: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub products_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_interval_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orders: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub odoo_calls_per_order: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+}
+
+/// A child process that prints its URL on its first line.
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn exe() -> std::path::PathBuf {
+    std::env::current_exe().expect("own path")
+}
+
+fn sim(args: &[&str]) -> anyhow::Result<Proc> {
+    let mut child = Command::new(exe())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .ok_or_else(|| anyhow::anyhow!("simulator said {line:?}"))?
+        .to_string();
+    Ok(Proc { child, url })
+}
+
+/// (CPU seconds, peak RSS MB) of a process, from /proc.
+fn usage(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    ((ticks(11) + ticks(12)) / 100.0, hwm / 1024.0)
+}
+
+async fn stats(url: &str) -> serde_json::Value {
+    match reqwest::get(url).await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+async fn until(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> anyhow::Result<()> {
+    let end = Instant::now() + limit;
+    while !check().await {
+        if Instant::now() > end {
+            anyhow::bail!("bench: {what} did not happen within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &std::path::Path) -> anyhow::Result<Daemon> {
+        Ok(Daemon(
+            Command::new(exe())
+                .args(["--config", config.to_str().unwrap_or(""), "run"])
+                .env("RUST_LOG", "error")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        ))
+    }
+
+    fn usage(&self) -> (f64, f64) {
+        usage(self.0.id())
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+const TOKEN: &str = "bench-cartona-token";
+const SECRET: &str = "bench-webhook-secret";
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let say = |s: &str| {
+        if !args.json {
+            eprintln!("{s}");
+        }
+    };
+    let n = args.products.max(1);
+    let odoo = sim(&["sim", "odoo", "--port", "0", "--products", &n.to_string()])?;
+    let cartona = sim(&[
+        "sim",
+        "cartona",
+        "--port",
+        "0",
+        "--products",
+        &n.to_string(),
+        "--token",
+        TOKEN,
+    ])?;
+    let medusa = sim(&[
+        "sim",
+        "medusa",
+        "--port",
+        "0",
+        "--key",
+        "sk_bench",
+        "--currency",
+        "egp",
+    ])?;
+    let odoo_stats = format!("{}/_sim/stats", odoo.url);
+    let cartona_base = cartona.url.clone();
+    let cartona_stats = cartona_base.replace("/api/v1/", "/_sim/stats");
+    let odoo_calls = || async { stats(&odoo_stats).await["calls"].as_u64().unwrap_or(0) };
+    let market = || async { stats(&cartona_stats).await };
+
+    let dir = tempfile::tempdir()?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let config_for = |orders_poll: &str, medusa_on: bool| {
+        format!(
+            "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\npage_size = 1000\n[state]\npath = \"{}\"\n\
+             [webhooks]\nlisten = \"{listen}\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"{orders_poll}\"\nstatus_poll = \"1h\"\nodoo_health = \"1h\"\n\
+             [daemon]\nqueue_poll = \"100ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{cartona_base}\"\ntoken = \"{TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
+             [channels.medusa]\nenabled = {medusa_on}\nbase_url = \"{}\"\ntoken = \"sk_bench\"\nwebhook_secret = \"{SECRET}\"\ncurrency = \"egp\"\n",
+            odoo.url,
+            dir.path().join("state.db").display(),
+            medusa.url
+        )
+    };
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config_for("1h", false))?;
+    let config = RawConfig::parse(&config_for("1h", false))?.validate()?;
+    {
+        let store = Store::open(&config.state.path)?;
+        let pairs: Vec<(i64, String)> = (1..=n as i64)
+            .map(|i| (i, (100_000 + i).to_string()))
+            .collect();
+        for (id, ext) in &pairs {
+            mapping::set(&store, "cartona", "product", "product.product", *id, ext)?;
+        }
+    }
+    let mut out = Vec::new();
+
+    // 1. Full push.
+    say(&format!("full push of {n} products..."));
+    let (calls0, req0) = (
+        odoo_calls().await,
+        market().await["requests"].as_u64().unwrap_or(0),
+    );
+    let t = Instant::now();
+    let daemon = Daemon::start(&path)?;
+    until("the full push", Duration::from_secs(900), async || {
+        market().await["priced"].as_u64() == Some(n as u64)
+    })
+    .await?;
+    let wall = t.elapsed().as_secs_f64();
+    let (cpu1, rss1) = daemon.usage();
+    let (calls1, req1) = (
+        odoo_calls().await,
+        market().await["requests"].as_u64().unwrap_or(0),
+    );
+    let sent = market().await["bulk_items"].as_u64().unwrap_or(0);
+    let floor = measure_floor(&config, n).await?;
+    out.push(Figures {
+        scenario: "full_push",
+        wall_s: wall,
+        cpu_s: cpu1,
+        peak_rss_mb: rss1,
+        odoo_calls: calls1 - calls0,
+        marketplace_requests: req1 - req0,
+        floor_s: Some(floor),
+        floor_ratio: Some(wall / floor),
+        products_sent: Some(sent),
+        ..Default::default()
+    });
+
+    // 2. Idle poll: a catalog cycle with nothing changed.
+    let store = Store::open_read_only(&config.state.path)?;
+    let runs = || {
+        streams::get(&store, "cartona.catalog")
+            .ok()
+            .flatten()
+            .and_then(|s| s.last_run_at)
+            .unwrap_or(0)
+    };
+    let r0 = runs();
+    until("a catalog cycle", Duration::from_secs(30), async || {
+        runs() > r0
+    })
+    .await?;
+    let (c_a, m_a, cpu_a) = (
+        odoo_calls().await,
+        market().await["requests"].as_u64().unwrap_or(0),
+        daemon.usage().0,
+    );
+    let t = Instant::now();
+    let cycles = 3.0;
+    for _ in 0..3 {
+        let r = runs();
+        until("a catalog cycle", Duration::from_secs(30), async || {
+            runs() > r
+        })
+        .await?;
+    }
+    let (c_b, m_b, (cpu_b, rss_b)) = (
+        odoo_calls().await,
+        market().await["requests"].as_u64().unwrap_or(0),
+        daemon.usage(),
+    );
+    out.push(Figures {
+        scenario: "idle_poll",
+        wall_s: t.elapsed().as_secs_f64() / cycles,
+        cpu_s: (cpu_b - cpu_a) / cycles,
+        peak_rss_mb: rss_b,
+        odoo_calls: ((c_b - c_a) as f64 / cycles).round() as u64,
+        marketplace_requests: m_b - m_a,
+        ..Default::default()
+    });
+
+    // 3. One price change among the catalog.
+    let client = OdooClient::connect(&config.odoo).await?;
+    let items0 = market().await["bulk_items"].as_u64().unwrap_or(0);
+    // What the daemon sends (the bench's own look-ups below are not counted).
+    let (c0, m0, cpu0) = (
+        odoo_calls().await,
+        market().await["bulk_requests"].as_u64().unwrap_or(0),
+        daemon.usage().0,
+    );
+    let t = Instant::now();
+    client
+        .write(
+            "product.product",
+            &[1],
+            Value::record([("list_price", Value::Double(4321.5))]),
+        )
+        .await?;
+    let api = reqwest::Client::new();
+    until(
+        "the new price on Cartona",
+        Duration::from_secs(60),
+        async || {
+            let r = api
+                .get(format!(
+                    "{cartona_base}supplier-product?supplier_product_id=100001"
+                ))
+                .header("AuthorizationToken", TOKEN)
+                .send()
+                .await;
+            match r {
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .is_some_and(|v| v[0]["selling_price"] == "4321.50"),
+                Err(_) => false,
+            }
+        },
+    )
+    .await?;
+    let latency = t.elapsed().as_secs_f64();
+    let (cpu, rss) = daemon.usage();
+    out.push(Figures {
+        scenario: "price_change",
+        wall_s: latency,
+        cpu_s: cpu - cpu0,
+        peak_rss_mb: rss,
+        odoo_calls: odoo_calls().await - c0,
+        marketplace_requests: market().await["bulk_requests"].as_u64().unwrap_or(0) - m0,
+        products_sent: Some(market().await["bulk_items"].as_u64().unwrap_or(0) - items0),
+        latency_s: Some(latency),
+        poll_interval_s: Some(1.0),
+        ..Default::default()
+    });
+    daemon.stop();
+
+    // 4. Order import.
+    let m = args.orders.max(1);
+    say(&format!("importing {m} orders of 5 lines..."));
+    api.post(cartona_base.replace("/api/v1/", "/_sim/orders"))
+        .json(&serde_json::json!({"count": m, "lines": 5}))
+        .send()
+        .await?;
+    std::fs::write(&path, config_for("1s", true))?;
+    let (c0, m0) = (
+        odoo_calls().await,
+        market().await["requests"].as_u64().unwrap_or(0),
+    );
+    let t = Instant::now();
+    let daemon = Daemon::start(&path)?;
+    until(
+        "all orders imported",
+        Duration::from_secs(1800),
+        async || market().await["synced"].as_u64() == Some(m as u64),
+    )
+    .await?;
+    let wall = t.elapsed().as_secs_f64();
+    let (cpu, rss) = daemon.usage();
+    let calls = odoo_calls().await - c0;
+    let in_odoo = client
+        .search_count(
+            "sale.order",
+            &Domain::all().and("client_order_ref", "=like", "CARTONA-%"),
+        )
+        .await? as u64;
+    out.push(Figures {
+        scenario: "order_import",
+        wall_s: wall,
+        cpu_s: cpu,
+        peak_rss_mb: rss,
+        odoo_calls: calls,
+        marketplace_requests: market().await["requests"].as_u64().unwrap_or(0) - m0,
+        orders: Some(m as u64),
+        odoo_calls_per_order: Some(calls as f64 / m as f64),
+        duplicates: Some(in_odoo.saturating_sub(m as u64)),
+        ..Default::default()
+    });
+
+    // 5. Webhook ingest: signed events from 50 concurrent senders.
+    let e = args.events.max(50);
+    say(&format!("sending {e} signed webhooks from 50 senders..."));
+    let url = format!("http://{listen}/webhooks/medusa");
+    let cpu0 = daemon.usage().0;
+    let t = Instant::now();
+    let mut senders = Vec::new();
+    for s in 0..50 {
+        let url = url.clone();
+        senders.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut lat = Vec::new();
+            for i in (s..e).step_by(50) {
+                let body = serde_json::json!({"event": "customer.created", "data": {"customer": {"id": format!("cus_bench_{i}"), "email": format!("c{i}@example.com")}}}).to_string();
+                let sig = crate::webhook::signature::sign(SECRET.as_bytes(), chrono::Utc::now().timestamp(), body.as_bytes());
+                let t = Instant::now();
+                let ok = http.post(&url).header("X-Marketsync-Signature", sig).body(body).send().await.map(|r| r.status().is_success()).unwrap_or(false);
+                lat.push((t.elapsed().as_secs_f64() * 1000.0, ok));
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for s in senders {
+        lat.extend(s.await?);
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let (cpu, rss) = daemon.usage();
+    let ok = lat.iter().filter(|(_, ok)| *ok).count();
+    let mut ms: Vec<f64> = lat.iter().map(|(m, _)| *m).collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    daemon.stop();
+    out.push(Figures {
+        scenario: "webhook_ingest",
+        wall_s: wall,
+        cpu_s: cpu - cpu0,
+        peak_rss_mb: rss,
+        events_per_s: Some(ok as f64 / wall),
+        p99_ms: Some(
+            ms.get((ms.len() * 99 / 100).min(ms.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0),
+        ),
+        ..Default::default()
+    });
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{:<15} {:>8} {:>7} {:>8} {:>7} {:>7}  other",
+            "scenario", "wall s", "cpu s", "rss MB", "odoo", "market"
+        );
+        for f in &out {
+            let mut other = serde_json::to_value(f)?;
+            for k in [
+                "scenario",
+                "wall_s",
+                "cpu_s",
+                "peak_rss_mb",
+                "odoo_calls",
+                "marketplace_requests",
+            ] {
+                other.as_object_mut().map(|o| o.remove(k));
+            }
+            println!(
+                "{:<15} {:>8.3} {:>7.2} {:>8.1} {:>7} {:>7}  {}",
+                f.scenario,
+                f.wall_s,
+                f.cpu_s,
+                f.peak_rss_mb,
+                f.odoo_calls,
+                f.marketplace_requests,
+                other
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// The floor: page-read the same fields from Odoo and post the same batches to Cartona, with
+/// nothing else done.
+async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let client = OdooClient::connect(&config.odoo).await?;
+    let fields = [
+        "default_code",
+        "barcode",
+        "name",
+        "list_price",
+        "active",
+        "sale_ok",
+        "write_date",
+        "free_qty",
+    ];
+    client
+        .search_read_pages(
+            "product.product",
+            &Domain::all(),
+            &fields,
+            vec![("active_test".into(), Value::Bool(false))],
+            |_| Ok(()),
+        )
+        .await?;
+    let ch = config
+        .channel(crate::config::ChannelKind::Cartona)
+        .expect("configured");
+    let api = crate::channel::cartona::client(ch).map_err(|e| anyhow::anyhow!(e))?;
+    for chunk in (1..=n as i64).collect::<Vec<_>>().chunks(100) {
+        let body: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|i| serde_json::json!({"supplier_product_id": (100_000 + i).to_string(), "selling_price": "1.00", "available_stock_quantity": 1, "in_stock": true, "is_published": true}))
+            .collect();
+        // Dummy values: nothing later in the bench reads them.
+        let _ = api
+            .post(
+                "supplier-product/bulk-update",
+                &serde_json::Value::Array(body),
+            )
+            .await;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
