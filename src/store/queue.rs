@@ -165,12 +165,12 @@ pub fn enqueue(store: &Store, job: NewJob) -> Result<Enqueued> {
     Ok(enqueue_many(store, std::slice::from_ref(&job))?[0])
 }
 
-/// Leaves out jobs whose exact payload already went dead for the same record: planning the same
-/// refused value again would only be refused again (a retry storm by another name). A new value,
-/// or the operator's `queue retry`, sends it again.
+/// Leaves out jobs whose exact payload is already waiting, or already went dead, for the same
+/// record: queueing it again would change nothing, or only be refused again (a retry storm by
+/// another name). A new value, or the operator's `queue retry`, sends it again.
 pub fn without_dead_repeats(store: &Store, jobs: Vec<NewJob>) -> Result<Vec<NewJob>> {
     store.read(|c| {
-        let mut stmt = c.prepare_cached("SELECT payload FROM jobs WHERE coalesce_key = ?1 AND state = 'dead' ORDER BY id DESC LIMIT 1")?;
+        let mut stmt = c.prepare_cached("SELECT payload FROM jobs WHERE coalesce_key = ?1 AND state IN ('dead', 'pending', 'retrying') ORDER BY id DESC LIMIT 1")?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             let dead: Option<String> = stmt.query_row([&job.key], |r| r.get(0)).optional()?;

@@ -35,13 +35,37 @@ pub struct CatalogReader {
 /// Odoo datetimes compare as text; this one sorts before any real one.
 pub const EPOCH: &str = "1970-01-01 00:00:00";
 
-/// `cursor` minus `overlap`, as an Odoo datetime string.
-pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> String {
-    match chrono::NaiveDateTime::parse_from_str(cursor, "%Y-%m-%d %H:%M:%S") {
-        Ok(t) => (t - chrono::Duration::from_std(overlap).unwrap_or_default())
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-        Err(_) => EPOCH.to_string(),
+/// Where a change poll starts: records with `write_date` `op` `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    pub at: String,
+    pub op: &'static str,
+}
+
+/// The poll window after `cursor` (the newest `write_date` seen). While `cursor` is younger than
+/// `overlap`, transactions that wrote at or before it may not have committed yet: re-read from
+/// `cursor - overlap` (unchanged records are then filtered by their hash). Once it is older, all
+/// of them have: read strictly after it, so an idle poll reads nothing, however many records
+/// share the last second (a mass import). `overlap` must exceed the longest Odoo transaction plus
+/// any clock skew between Odoo and this host.
+pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
+    let Ok(t) = chrono::NaiveDateTime::parse_from_str(cursor, "%Y-%m-%d %H:%M:%S") else {
+        return Since {
+            at: EPOCH.to_string(),
+            op: ">=",
+        };
+    };
+    let overlap = chrono::Duration::from_std(overlap).unwrap_or_default();
+    if chrono::Utc::now().naive_utc() - overlap > t {
+        Since {
+            at: cursor.to_string(),
+            op: ">",
+        }
+    } else {
+        Since {
+            at: (t - overlap).format("%Y-%m-%d %H:%M:%S").to_string(),
+            op: ">=",
+        }
     }
 }
 
@@ -183,7 +207,7 @@ impl CatalogReader {
     /// Products changed since `since` (already overlapped), and the newest `write_date` seen.
     pub async fn changed_since(
         &self,
-        since: &str,
+        since: &Since,
     ) -> Result<(Vec<ProductSnapshot>, Option<String>), OdooError> {
         let mut newest: Option<String> = None;
         let mut bump = |d: Option<&str>| {
@@ -199,7 +223,7 @@ impl CatalogReader {
         self.odoo
             .search_read_pages(
                 "product.product",
-                &Domain::all().and("write_date", ">=", since),
+                &Domain::all().and("write_date", since.op, since.at.as_str()),
                 &self.fields(),
                 self.context(),
                 |rows| {
@@ -218,7 +242,7 @@ impl CatalogReader {
         self.odoo
             .search_read_pages(
                 "stock.move",
-                &Domain::all().and("write_date", ">=", since),
+                &Domain::all().and("write_date", since.op, since.at.as_str()),
                 &["product_id", "write_date"],
                 vec![],
                 |rows| {
@@ -250,5 +274,31 @@ impl CatalogReader {
         }
         self.apply_pricelist(&mut products).await?;
         Ok((products, newest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_window_overlaps_only_while_the_cursor_is_young() {
+        let old = "2020-01-01 00:00:00";
+        assert_eq!(
+            with_overlap(old, Duration::from_secs(10)),
+            Since {
+                at: old.into(),
+                op: ">"
+            }
+        );
+        let young = chrono::Utc::now()
+            .naive_utc()
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let w = with_overlap(&young, Duration::from_secs(10));
+        assert_eq!(w.op, ">=");
+        assert!(w.at < young);
+        assert_eq!(with_overlap("garbage", Duration::from_secs(10)).at, EPOCH);
     }
 }

@@ -684,7 +684,7 @@ impl Cartona {
                 "sale.order",
                 &Domain::all()
                     .and("client_order_ref", "=like", "CARTONA-%")
-                    .and("write_date", ">=", since.as_str()),
+                    .and("write_date", since.op, since.at.as_str()),
                 &fields,
                 SearchOpts::default(),
             )
@@ -697,7 +697,7 @@ impl Cartona {
                 &Domain::all()
                     .and("sale_id.client_order_ref", "=like", "CARTONA-%")
                     .and("picking_type_code", "=", "outgoing")
-                    .and("write_date", ">=", since.as_str()),
+                    .and("write_date", since.op, since.at.as_str()),
                 &["sale_id", "write_date"],
                 SearchOpts::default(),
             )

@@ -1336,7 +1336,7 @@ impl Medusa {
                 "sale.order",
                 &Domain::all()
                     .and("client_order_ref", "=like", "MEDUSA-%")
-                    .and("write_date", ">=", since.as_str()),
+                    .and("write_date", since.op, since.at.as_str()),
                 &["client_order_ref", "state", "write_date", "name"],
                 SearchOpts::default(),
             )
@@ -1353,7 +1353,7 @@ impl Medusa {
                 &Domain::all()
                     .and("sale_id.client_order_ref", "=like", "MEDUSA-%")
                     .and("picking_type_code", "=", "outgoing")
-                    .and("write_date", ">=", since.as_str()),
+                    .and("write_date", since.op, since.at.as_str()),
                 &["sale_id", "write_date"],
                 SearchOpts::default(),
             )
