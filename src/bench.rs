@@ -86,7 +86,10 @@ fn sim(args: &[&str]) -> anyhow::Result<Proc> {
         .stderr(Stdio::null())
         .spawn()?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let mut reader = BufReader::new(child.stdout.take().expect("piped"));
+    reader.read_line(&mut line)?;
+    // Keep draining: a simulator printing into a closed pipe would die of it.
+    std::thread::spawn(move || for _ in reader.lines() {});
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))

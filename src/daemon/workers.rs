@@ -138,42 +138,45 @@ impl WorkerPool {
             if shutdown.is_cancelled() {
                 break;
             }
-            // Room in jobs: free slots times the largest batch the channel takes.
-            let room: HashMap<String, usize> = self
+            let slots: HashMap<String, usize> = self
                 .channels
                 .iter()
                 .map(|(name, w)| {
-                    let free = w
-                        .concurrency
-                        .saturating_sub(*in_flight.get(name).unwrap_or(&0));
-                    (name.clone(), free * w.handler.batch_size("*").max(1))
+                    (
+                        name.clone(),
+                        w.concurrency
+                            .saturating_sub(*in_flight.get(name).unwrap_or(&0)),
+                    )
                 })
                 .collect();
+            let handlers: HashMap<String, Arc<dyn JobHandler>> = self
+                .channels
+                .iter()
+                .map(|(n, w)| (n.clone(), w.handler.clone()))
+                .collect();
             let now = self.clock.now();
-            let claimed = match self
+            let batches = match self
                 .store
-                .run(move |s| queue::claim_due(s, now, &room))
+                .run(move |s| {
+                    queue::claim_batches(s, now, &slots, &|ch, kind| {
+                        handlers.get(ch).map(|h| h.batch_size(kind)).unwrap_or(1)
+                    })
+                })
                 .await
             {
-                Ok(jobs) => jobs,
+                Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the job queue; workers pause");
                     Vec::new()
                 }
             };
-            let claimed_any = !claimed.is_empty();
-            let mut leftovers = Vec::new();
-            for batch in self.batches(claimed) {
+            let claimed_any = !batches.is_empty();
+            for batch in batches {
                 let channel = batch[0].channel.clone();
                 let Some(workers) = self.channels.get(&channel) else {
                     continue;
                 };
-                let busy = in_flight.entry(channel.clone()).or_default();
-                if *busy >= workers.concurrency {
-                    leftovers.extend(batch.iter().map(|j| j.id));
-                    continue;
-                }
-                *busy += 1;
+                *in_flight.entry(channel.clone()).or_default() += 1;
                 let handler = workers.handler.clone();
                 let store = self.store.clone();
                 let retry = self.retry.clone();
@@ -186,13 +189,6 @@ impl WorkerPool {
                     (batch.iter().map(|j| j.id).collect::<Vec<_>>(), channel)
                 });
                 job_ids.insert(handle.id(), ids);
-            }
-            // Claimed beyond the free slots (several kinds at once): back to waiting, uncounted.
-            if !leftovers.is_empty() {
-                let _ = self
-                    .store
-                    .run(move |s| leftovers.iter().try_for_each(|id| queue::release(s, *id)))
-                    .await;
             }
             if claimed_any {
                 continue;
@@ -208,26 +204,6 @@ impl WorkerPool {
             }
         }
         self.drain(running, job_ids).await;
-    }
-
-    /// Groups claimed jobs by channel and kind, in claim order, cut to each kind's batch size.
-    fn batches(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
-        let mut groups: Vec<Vec<Job>> = Vec::new();
-        for job in jobs {
-            let size = self
-                .channels
-                .get(&job.channel)
-                .map(|w| w.handler.batch_size(&job.kind).max(1))
-                .unwrap_or(1);
-            match groups
-                .iter_mut()
-                .find(|g| g[0].channel == job.channel && g[0].kind == job.kind && g.len() < size)
-            {
-                Some(g) => g.push(job),
-                None => groups.push(vec![job]),
-            }
-        }
-        groups
     }
 
     fn settled(
@@ -338,6 +314,7 @@ async fn run_batch(
     };
     // One sync-log line per distinct failure, however many jobs of the batch it hit.
     let mut lines: Vec<(Level, String, Vec<i64>)> = Vec::new();
+    let mut done = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let result = results.get(i).cloned().unwrap_or_else(|| {
             Err(JobError::new(
@@ -350,11 +327,21 @@ async fn run_batch(
                 ),
             ))
         });
+        if result.is_ok() {
+            done.push(job.id);
+            continue;
+        }
         if let Some((level, text)) = record(store, job, result, retry, clock).await {
             match lines.iter_mut().find(|(l, t, _)| *l == level && *t == text) {
                 Some((_, _, ids)) => ids.push(job.id),
                 None => lines.push((level, text, vec![job.id])),
             }
+        }
+    }
+    if !done.is_empty() {
+        let ids = done.clone();
+        if let Err(e) = store.run(move |s| queue::complete_many(s, &ids)).await {
+            tracing::error!(jobs = ?done, error = %e, "jobs succeeded but their completion could not be recorded; they may run again");
         }
     }
     let (channel, op) = (jobs[0].channel.clone(), format!("job.{}", jobs[0].kind));

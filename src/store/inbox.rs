@@ -36,6 +36,18 @@ pub fn receive(
     subject: Option<&str>,
     payload: &serde_json::Value,
 ) -> Result<Received> {
+    // Pulls see the same events again and again: a read answers them without the write lock.
+    let known: Option<i64> = store.read(|c| {
+        Ok(c.query_row(
+            "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
+            params![source, event_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+    })?;
+    if let Some(id) = known {
+        return Ok(Received::Duplicate(id));
+    }
     let now = now_ms();
     let body = payload.to_string();
     store.write(|tx| {

@@ -162,6 +162,20 @@ pub fn merge_meta(store: &Store, mapping_id: i64, meta: &serde_json::Value) -> R
     })
 }
 
+/// Records what the channel accepted for many mapped records, in one transaction.
+pub fn mark_sent_many(store: &Store, sent: &[(i64, String)]) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE mappings SET last_hash = ?2, last_sent_at = ?3, updated_at = ?3 WHERE id = ?1",
+        )?;
+        for (id, hash) in sent {
+            stmt.execute(params![id, hash, now])?;
+        }
+        Ok(())
+    })
+}
+
 /// Records what the channel accepted for a mapped record.
 pub fn mark_sent(store: &Store, mapping_id: i64, hash: &str) -> Result<()> {
     let now = now_ms();

@@ -217,6 +217,61 @@ pub fn claim_due(store: &Store, now: i64, room: &HashMap<String, usize>) -> Resu
     })
 }
 
+/// Claims due jobs already cut into the batches the workers will run: per channel at most
+/// `slots[channel]` batches, each of one kind and at most `batch(channel, kind)` jobs. Only what
+/// will run is marked running, so nothing claimed has to be put back.
+pub fn claim_batches(
+    store: &Store,
+    now: i64,
+    slots: &HashMap<String, usize>,
+    batch: &(dyn Fn(&str, &str) -> usize + Sync),
+) -> Result<Vec<Vec<Job>>> {
+    let total: usize = slots.values().sum();
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    store.write(|tx| {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?1 \
+             ORDER BY next_attempt_at, id LIMIT ?2"
+        ))?;
+        let fetch = (total * 256 + 16).min(5000) as i64;
+        let candidates: Vec<Job> = stmt.query_map(params![now, fetch], job_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let mut groups: Vec<Vec<Job>> = Vec::new();
+        let mut mark = tx.prepare_cached("UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1")?;
+        for mut job in candidates {
+            let Some(&free) = slots.get(&job.channel) else { continue };
+            let size = batch(&job.channel, &job.kind).max(1);
+            let fits = groups.iter().position(|g| g[0].channel == job.channel && g[0].kind == job.kind && g.len() < size);
+            let opened = groups.iter().filter(|g| g[0].channel == job.channel).count();
+            if fits.is_none() && opened >= free {
+                continue;
+            }
+            mark.execute(params![job.id, now])?;
+            job.state = JobState::Running;
+            match fits {
+                Some(i) => groups[i].push(job),
+                None => groups.push(vec![job]),
+            }
+        }
+        Ok(groups)
+    })
+}
+
+/// These jobs finished their work (one transaction for a whole batch).
+pub fn complete_many(store: &Store, ids: &[i64]) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE jobs SET state = 'done', updated_at = ?2, last_error = NULL WHERE id = ?1",
+        )?;
+        for id in ids {
+            stmt.execute(params![id, now])?;
+        }
+        Ok(())
+    })
+}
+
 /// The job finished its work.
 pub fn complete(store: &Store, id: i64) -> Result<()> {
     let now = now_ms();

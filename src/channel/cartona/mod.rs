@@ -285,7 +285,17 @@ impl Cartona {
             .await
         {
             Ok(_) => {
-                let results = jobs.iter().map(|j| self.mark_sent(j)).collect();
+                let sent: Vec<(i64, String)> = jobs
+                    .iter()
+                    .map(|j| {
+                        (
+                            j.payload["mapping_id"].as_i64().unwrap_or(0),
+                            j.payload["hash"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect();
+                let marked = mapping::mark_sent_many(&self.store, &sent).map_err(store_err);
+                let results = jobs.iter().map(|_| marked.clone()).collect();
                 log(
                     &self.store,
                     Level::Info,

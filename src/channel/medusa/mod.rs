@@ -1632,7 +1632,7 @@ impl JobHandler for Medusa {
 
     fn batch_size(&self, kind: &str) -> usize {
         match kind {
-            "product" | "stock" | "*" => self.batch_size,
+            "product" | "stock" => self.batch_size,
             _ => 1,
         }
     }
