@@ -5,3 +5,4 @@
 pub mod catalog;
 pub mod money;
 pub mod order_import;
+pub mod status;

@@ -688,77 +688,25 @@ impl Cartona {
         if let Some(f) = &self.settings.otp_field {
             fields.push(f.as_str());
         }
-        let mut changed = self
-            .odoo
-            .search_read(
-                "sale.order",
-                &Domain::all()
-                    .and("client_order_ref", "=like", "CARTONA-%")
-                    .and("write_date", since.op, since.at.as_str()),
-                &fields,
-                SearchOpts::default(),
-            )
-            .await
-            .map_err(odoo_err)?;
-        let pickings = self
-            .odoo
-            .search_read(
-                "stock.picking",
-                &Domain::all()
-                    .and("sale_id.client_order_ref", "=like", "CARTONA-%")
-                    .and("picking_type_code", "=", "outgoing")
-                    .and("write_date", since.op, since.at.as_str()),
-                &["sale_id", "write_date"],
-                SearchOpts::default(),
-            )
-            .await
-            .map_err(odoo_err)?;
-        let mut newest = cursor.clone();
-        for r in changed.iter().chain(pickings.iter()) {
-            if let Some(d) = r.get("write_date").and_then(Value::as_opt_str) {
-                if d > newest.as_str() {
-                    newest = d.to_string();
-                }
-            }
-        }
-        let mut ids: Vec<i64> = changed
-            .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_i64))
-            .collect();
-        let extra: Vec<i64> = pickings
-            .iter()
-            .filter_map(|p| p.get("sale_id").and_then(Value::as_id))
-            .filter(|id| !ids.contains(id))
-            .collect();
-        if !extra.is_empty() {
-            changed.extend(
-                self.odoo
-                    .read("sale.order", &extra, &fields)
-                    .await
-                    .map_err(odoo_err)?,
-            );
-            ids.extend(extra);
-        }
-        if ids.is_empty() {
+        let changed = crate::sync::status::changed_orders(
+            &self.odoo,
+            "CARTONA-",
+            &since,
+            &cursor,
+            &fields,
+            &["sale_id", "state"],
+        )
+        .await
+        .map_err(odoo_err)?;
+        let newest = changed.newest.clone();
+        if changed.orders.is_empty() {
             return Ok(StreamOutcome {
                 cursor: Some(newest),
                 note: None,
             });
         }
-        let all_pickings = self
-            .odoo
-            .search_read(
-                "stock.picking",
-                &Domain::all()
-                    .and("sale_id", "in", ids)
-                    .and("picking_type_code", "=", "outgoing"),
-                &["sale_id", "state"],
-                SearchOpts::default(),
-            )
-            .await
-            .map_err(odoo_err)?;
         let mut jobs = Vec::new();
-        for so in &changed {
+        for so in &changed.orders {
             let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
             let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else {
                 continue;
@@ -768,20 +716,9 @@ impl Cartona {
             else {
                 continue;
             };
-            let states: Vec<&str> = all_pickings
-                .iter()
-                .filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id))
-                .filter_map(|p| p.get("state").and_then(Value::as_str))
-                .collect();
             let target = match so.get("state").and_then(Value::as_str) {
                 Some("cancel") => "cancelled_by_supplier",
-                Some("sale" | "done")
-                    if !states.is_empty()
-                        && states.iter().all(|s| matches!(*s, "done" | "cancel"))
-                        && states.contains(&"done") =>
-                {
-                    "delivered"
-                }
+                Some("sale" | "done") if changed.delivered(id) => "delivered",
                 Some("sale" | "done") => "approved",
                 Some("draft" | "sent") => {
                     // A quotation edited in Odoo: Cartona hears the new quantities.

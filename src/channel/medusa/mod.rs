@@ -1330,85 +1330,29 @@ impl Medusa {
             .unwrap_or_else(|| EPOCH.to_string());
         let since = with_overlap(&cursor, self.settings.poll_overlap);
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
-        let mut changed = self
-            .odoo
-            .search_read(
-                "sale.order",
-                &Domain::all()
-                    .and("client_order_ref", "=like", "MEDUSA-%")
-                    .and("write_date", since.op, since.at.as_str()),
-                &["client_order_ref", "state", "write_date", "name"],
-                SearchOpts::default(),
-            )
-            .await
-            .map_err(odoo_err)?;
         let mut pfields = vec!["sale_id", "state", "write_date", "date_done"];
         if self.profile.tracking_ref {
             pfields.push("carrier_tracking_ref");
         }
-        let moved = self
-            .odoo
-            .search_read(
-                "stock.picking",
-                &Domain::all()
-                    .and("sale_id.client_order_ref", "=like", "MEDUSA-%")
-                    .and("picking_type_code", "=", "outgoing")
-                    .and("write_date", since.op, since.at.as_str()),
-                &["sale_id", "write_date"],
-                SearchOpts::default(),
-            )
-            .await
-            .map_err(odoo_err)?;
-        let mut newest = cursor.clone();
-        for r in changed.iter().chain(moved.iter()) {
-            if let Some(d) = r.get("write_date").and_then(Value::as_opt_str) {
-                if d > newest.as_str() {
-                    newest = d.to_string();
-                }
-            }
-        }
-        let mut ids: Vec<i64> = changed
-            .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_i64))
-            .collect();
-        let extra: Vec<i64> = moved
-            .iter()
-            .filter_map(|p| p.get("sale_id").and_then(Value::as_id))
-            .filter(|i| !ids.contains(i))
-            .collect();
-        if !extra.is_empty() {
-            changed.extend(
-                self.odoo
-                    .read(
-                        "sale.order",
-                        &extra,
-                        &["client_order_ref", "state", "write_date", "name"],
-                    )
-                    .await
-                    .map_err(odoo_err)?,
-            );
-            ids.extend(extra);
-        }
-        if ids.is_empty() {
+        let changed = crate::sync::status::changed_orders(
+            &self.odoo,
+            "MEDUSA-",
+            &since,
+            &cursor,
+            &["client_order_ref", "state", "write_date", "name"],
+            &pfields,
+        )
+        .await
+        .map_err(odoo_err)?;
+        let newest = changed.newest.clone();
+        if changed.orders.is_empty() {
             return Ok(StreamOutcome {
                 cursor: Some(newest),
                 note: None,
             });
         }
-        let pickings = self
-            .odoo
-            .search_read(
-                "stock.picking",
-                &Domain::all()
-                    .and("sale_id", "in", ids)
-                    .and("picking_type_code", "=", "outgoing"),
-                &pfields,
-                SearchOpts::default(),
-            )
-            .await
-            .map_err(odoo_err)?;
         let mut jobs = Vec::new();
-        for so in &changed {
+        for so in &changed.orders {
             let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
             let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else {
                 continue;
@@ -1418,20 +1362,8 @@ impl Medusa {
             else {
                 continue;
             };
-            let mine: Vec<&Value> = pickings
-                .iter()
-                .filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id))
-                .collect();
-            let done = !mine.is_empty()
-                && mine.iter().all(|p| {
-                    matches!(
-                        p.get("state").and_then(Value::as_str),
-                        Some("done" | "cancel")
-                    )
-                })
-                && mine
-                    .iter()
-                    .any(|p| p.get("state").and_then(Value::as_str) == Some("done"));
+            let mine = changed.pickings_of(id);
+            let done = changed.delivered(id);
             let targets: Vec<&str> = match so.get("state").and_then(Value::as_str) {
                 Some("cancel") => vec!["order.cancelled"],
                 Some("sale" | "done") if done => {
