@@ -42,12 +42,19 @@ pub struct Since {
     pub op: &'static str,
 }
 
-/// The poll window after `cursor` (the newest `write_date` seen). While `cursor` is younger than
-/// `overlap`, transactions that wrote at or before it may not have committed yet: re-read from
-/// `cursor - overlap` (unchanged records are then filtered by their hash). Once it is older, all
-/// of them have: read strictly after it, so an idle poll reads nothing, however many records
-/// share the last second (a mass import). `overlap` must exceed the longest Odoo transaction plus
-/// any clock skew between Odoo and this host.
+/// The time a poll starts, as an Odoo datetime (UTC): the cursor it leaves for the next one.
+pub fn poll_start() -> String {
+    chrono::Utc::now()
+        .naive_utc()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The poll window after `cursor` (when the previous poll started): `write_date >= cursor -
+/// overlap`, since `write_date` has one-second precision and transactions commit late. Records
+/// older than that are never read again, however many share one second (a mass import).
+/// `overlap` must exceed the longest Odoo transaction plus any clock skew between Odoo and
+/// this host.
 pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
     let Ok(t) = chrono::NaiveDateTime::parse_from_str(cursor, "%Y-%m-%d %H:%M:%S") else {
         return Since {
@@ -56,16 +63,9 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
         };
     };
     let overlap = chrono::Duration::from_std(overlap).unwrap_or_default();
-    if chrono::Utc::now().naive_utc() - overlap > t {
-        Since {
-            at: cursor.to_string(),
-            op: ">",
-        }
-    } else {
-        Since {
-            at: (t - overlap).format("%Y-%m-%d %H:%M:%S").to_string(),
-            op: ">=",
-        }
+    Since {
+        at: (t - overlap).format("%Y-%m-%d %H:%M:%S").to_string(),
+        op: ">=",
     }
 }
 
@@ -204,19 +204,8 @@ impl CatalogReader {
         }
     }
 
-    /// Products changed since `since` (already overlapped), and the newest `write_date` seen.
-    pub async fn changed_since(
-        &self,
-        since: &Since,
-    ) -> Result<(Vec<ProductSnapshot>, Option<String>), OdooError> {
-        let mut newest: Option<String> = None;
-        let mut bump = |d: Option<&str>| {
-            if let Some(d) = d {
-                if newest.as_deref().is_none_or(|n| d > n) {
-                    newest = Some(d.to_string());
-                }
-            }
-        };
+    /// Products written, or whose stock moved, in the window `since`.
+    pub async fn changed_since(&self, since: &Since) -> Result<Vec<ProductSnapshot>, OdooError> {
         let mut by_id: BTreeSet<i64> = BTreeSet::new();
         let mut products = Vec::new();
         let mut rows_seen = Vec::new();
@@ -234,7 +223,6 @@ impl CatalogReader {
             .await?;
         for row in &rows_seen {
             let snap = self.snapshot(row);
-            bump(snap.write_date.as_deref());
             by_id.insert(snap.id);
             products.push(snap);
         }
@@ -247,7 +235,6 @@ impl CatalogReader {
                 vec![],
                 |rows| {
                     for m in rows {
-                        bump(m.get("write_date").and_then(Value::as_opt_str));
                         if let Some(p) = m.get("product_id").and_then(Value::as_id) {
                             moved.insert(p);
                         }
@@ -273,7 +260,7 @@ impl CatalogReader {
             products.extend(rows.iter().map(|r| self.snapshot(r)));
         }
         self.apply_pricelist(&mut products).await?;
-        Ok((products, newest))
+        Ok(products)
     }
 }
 
@@ -283,22 +270,15 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn the_window_overlaps_only_while_the_cursor_is_young() {
-        let old = "2020-01-01 00:00:00";
+    fn the_window_reaches_back_by_the_overlap() {
+        let w = with_overlap("2026-11-21 10:00:30", Duration::from_secs(10));
         assert_eq!(
-            with_overlap(old, Duration::from_secs(10)),
+            w,
             Since {
-                at: old.into(),
-                op: ">"
+                at: "2026-11-21 10:00:20".into(),
+                op: ">="
             }
         );
-        let young = chrono::Utc::now()
-            .naive_utc()
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
-        let w = with_overlap(&young, Duration::from_secs(10));
-        assert_eq!(w.op, ">=");
-        assert!(w.at < young);
         assert_eq!(with_overlap("garbage", Duration::from_secs(10)).at, EPOCH);
     }
 }

@@ -9,8 +9,6 @@ use crate::sync::catalog::Since;
 pub struct Changed {
     pub orders: Vec<Value>,
     pub pickings: Vec<Value>,
-    /// The newest `write_date` seen (the next cursor).
-    pub newest: String,
 }
 
 impl Changed {
@@ -40,7 +38,6 @@ pub async fn changed_orders(
     odoo: &OdooClient,
     prefix: &str,
     since: &Since,
-    cursor: &str,
     order_fields: &[&str],
     picking_fields: &[&str],
 ) -> Result<Changed, OdooError> {
@@ -66,14 +63,6 @@ pub async fn changed_orders(
             SearchOpts::default(),
         )
         .await?;
-    let mut newest = cursor.to_string();
-    for r in orders.iter().chain(moved.iter()) {
-        if let Some(d) = r.get("write_date").and_then(Value::as_opt_str) {
-            if d > newest.as_str() {
-                newest = d.to_string();
-            }
-        }
-    }
     let mut ids: Vec<i64> = orders
         .iter()
         .filter_map(|r| r.get("id").and_then(Value::as_i64))
@@ -100,9 +89,5 @@ pub async fn changed_orders(
         )
         .await?
     };
-    Ok(Changed {
-        orders,
-        pickings,
-        newest,
-    })
+    Ok(Changed { orders, pickings })
 }

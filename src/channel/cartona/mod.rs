@@ -24,7 +24,7 @@ use crate::retry::RetryClass;
 use crate::store::queue::{self, Job, NewJob};
 use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders, streams, Store};
-use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
+use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
 use crate::sync::order_import::{
     self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction,
 };
@@ -195,53 +195,22 @@ impl Cartona {
     }
 
     async fn catalog_full(&self) -> Result<StreamOutcome, String> {
+        let started = poll_start();
         let mappings = self.mappings()?;
         let mut planned = 0usize;
-        let mut newest: Option<String> = None;
         let mut failure = None;
         self.reader
-            .read_all(|page| {
-                for p in &page {
-                    if p.write_date.is_some() && p.write_date > newest {
-                        newest = p.write_date.clone();
-                    }
-                }
-                match self.enqueue(self.plan(&page, &mappings)) {
-                    Ok(n) => planned += n,
-                    Err(e) => failure = Some(e),
-                }
+            .read_all(|page| match self.enqueue(self.plan(&page, &mappings)) {
+                Ok(n) => planned += n,
+                Err(e) => failure = Some(e),
             })
             .await
             .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
         if let Some(e) = failure {
             return Err(e);
         }
-        // Stock moves are read from the same point on.
-        let last_move = self
-            .odoo
-            .search_read(
-                "stock.move",
-                &Domain::all(),
-                &["write_date"],
-                SearchOpts {
-                    order: Some("write_date desc".into()),
-                    limit: Some(1),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| format!("reading stock moves from Odoo: {e}"))?;
-        if let Some(d) = last_move
-            .first()
-            .and_then(|m| m.get("write_date"))
-            .and_then(Value::as_opt_str)
-        {
-            if newest.as_deref().is_none_or(|n| d > n) {
-                newest = Some(d.to_string());
-            }
-        }
         Ok(StreamOutcome {
-            cursor: Some(newest.unwrap_or_else(|| EPOCH.to_string())),
+            cursor: Some(started),
             note: (planned > 0).then(|| {
                 (
                     format!("full read: {planned} product update(s) to send"),
@@ -258,16 +227,16 @@ impl Cartona {
         let Some(cursor) = cursor else {
             return self.catalog_full().await;
         };
+        let started = poll_start();
         let since = with_overlap(&cursor, self.settings.poll_overlap);
-        let (products, newest) = self
+        let products = self
             .reader
             .changed_since(&since)
             .await
             .map_err(|e| format!("reading changes from Odoo: {e}"))?;
         let queued = self.enqueue(self.plan(&products, &self.mappings()?))?;
-        let cursor = newest.filter(|n| *n > cursor).unwrap_or(cursor);
         Ok(StreamOutcome {
-            cursor: Some(cursor),
+            cursor: Some(started),
             note: (queued > 0)
                 .then(|| (format!("{queued} product update(s) to send"), queued as i64)),
         })
@@ -682,6 +651,7 @@ impl Cartona {
             .map_err(|e| e.to_string())?
             .and_then(|s| s.cursor)
             .unwrap_or_else(|| EPOCH.to_string());
+        let started = poll_start();
         let since = with_overlap(&cursor, self.settings.poll_overlap);
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
         let mut fields = vec!["client_order_ref", "state", "write_date"];
@@ -692,13 +662,12 @@ impl Cartona {
             &self.odoo,
             "CARTONA-",
             &since,
-            &cursor,
             &fields,
             &["sale_id", "state"],
         )
         .await
         .map_err(odoo_err)?;
-        let newest = changed.newest.clone();
+        let newest = started;
         if changed.orders.is_empty() {
             return Ok(StreamOutcome {
                 cursor: Some(newest),

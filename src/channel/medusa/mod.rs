@@ -23,7 +23,7 @@ use crate::secret::Secret;
 use crate::store::queue::{self, Job, NewJob};
 use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders, streams, Store};
-use crate::sync::catalog::{with_overlap, CatalogReader, ProductSnapshot, EPOCH};
+use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
 use crate::sync::money;
 use crate::sync::order_import::{
     self, store_err, Address, Customer, Imported, InboundLine, InboundOrder, StatusAction,
@@ -381,48 +381,38 @@ impl Medusa {
                 .map_err(|e| e.to_string())?
                 .and_then(|s| s.cursor)
         };
-        let (planned, newest) = match cursor {
+        let started = poll_start();
+        let planned = match cursor {
             None => {
                 // One page in memory at a time, each planned before the next is read.
-                let (mut planned, mut newest, mut after) = (0, None::<String>, 0);
+                let (mut planned, mut after) = (0, 0);
                 loop {
                     let page = self
                         .reader
                         .page_after(after)
                         .await
                         .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
-                    for p in &page {
-                        if p.write_date.is_some() && p.write_date > newest {
-                            newest = p.write_date.clone();
-                        }
-                    }
                     after = page.last().map(|p| p.id).unwrap_or(after);
                     planned += self.plan(&page).await?;
                     if page.len() < self.odoo.page_size() {
                         break;
                     }
                 }
-                (planned, newest)
+                planned
             }
             Some(cursor) => {
                 let since = with_overlap(&cursor, self.settings.poll_overlap);
-                let (products, newest) = self
+                let products = self
                     .reader
                     .changed_since(&since)
                     .await
                     .map_err(|e| format!("reading changes from Odoo: {e}"))?;
-                (
-                    self.plan(&products).await?,
-                    newest.filter(|n| *n > cursor).or(Some(cursor)),
-                )
+                self.plan(&products).await?
             }
         };
         Ok(StreamOutcome {
-            cursor: if full {
-                None
-            } else {
-                Some(newest.unwrap_or_else(|| EPOCH.to_string()))
-            },
+            // The reconcile stream leaves the catalog stream's cursor alone.
+            cursor: if full { None } else { Some(started) },
             note: (planned > 0).then(|| {
                 (
                     format!("{planned} product/stock update(s) to send"),
@@ -1328,6 +1318,7 @@ impl Medusa {
             .map_err(|e| e.to_string())?
             .and_then(|s| s.cursor)
             .unwrap_or_else(|| EPOCH.to_string());
+        let started = poll_start();
         let since = with_overlap(&cursor, self.settings.poll_overlap);
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
         let mut pfields = vec!["sale_id", "state", "write_date", "date_done"];
@@ -1338,13 +1329,12 @@ impl Medusa {
             &self.odoo,
             "MEDUSA-",
             &since,
-            &cursor,
             &["client_order_ref", "state", "write_date", "name"],
             &pfields,
         )
         .await
         .map_err(odoo_err)?;
-        let newest = changed.newest.clone();
+        let newest = started;
         if changed.orders.is_empty() {
             return Ok(StreamOutcome {
                 cursor: Some(newest),
