@@ -495,6 +495,23 @@ async fn status_flow(flavour: MedusaFlavour) {
                 vec!["order.confirmed", "order.shipped", "order.delivered"],
                 "each once, in order"
             );
+            // Invoiced in Odoo: order.invoiced, once.
+            env.client
+                .write(
+                    "sale.order",
+                    &[a],
+                    Value::record([("invoice_status", Value::from("invoiced"))]),
+                )
+                .await
+                .unwrap();
+            wait_until("invoiced sent", WAIT, || {
+                env.store_sim.sim.order(&shipped).unwrap().events.len() == 4
+            })
+            .await;
+            env.two_more_runs("medusa.status").await;
+            let events = env.store_sim.sim.order(&shipped).unwrap().events;
+            assert_eq!(events.len(), 4);
+            assert_eq!(events[3]["event_type"], "order.invoiced");
             let ship = &env.store_sim.sim.order(&shipped).unwrap().events[1];
             assert_eq!(ship["order"]["tracking_number"], "TRK123456789");
             let c: Vec<String> = env

@@ -1329,7 +1329,13 @@ impl Medusa {
             &self.odoo,
             "MEDUSA-",
             &since,
-            &["client_order_ref", "state", "write_date", "name"],
+            &[
+                "client_order_ref",
+                "state",
+                "write_date",
+                "name",
+                "invoice_status",
+            ],
             &pfields,
         )
         .await
@@ -1389,6 +1395,19 @@ impl Medusa {
                     correlation_id: Some(reference.to_string()),
                 });
             }
+            // Invoicing is its own fact, beside the delivery ladder: sent once.
+            if so.get("invoice_status").and_then(Value::as_str) == Some("invoiced")
+                && known.meta["invoiced_sent"] != true
+            {
+                jobs.push(NewJob {
+                    channel: CHANNEL.into(),
+                    kind: "status".into(),
+                    key: format!("{CHANNEL}:status:{}:order.invoiced", known.external_id),
+                    payload: serde_json::json!({"order_id": known.external_id, "event": "order.invoiced", "odoo_order_id": id,
+                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str)}),
+                    correlation_id: Some(reference.to_string()),
+                });
+            }
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
@@ -1410,8 +1429,12 @@ impl Medusa {
                     format!("Medusa order {id} is not known"),
                 )
             })?;
-        // Events go out in order: a later one waits for the earlier ones.
-        if rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
+        let invoiced = event == "order.invoiced";
+        if invoiced && known.meta["invoiced_sent"] == true {
+            return Ok(());
+        }
+        // Delivery events go out in order: a later one waits for the earlier ones.
+        if !invoiced && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
             return Ok(());
         }
         match self.settings.flavour {
@@ -1438,7 +1461,16 @@ impl Medusa {
             }
             MedusaFlavour::AdminApi => self.send_status_admin(id, event, p, &known).await?,
         }
-        orders::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
+        if invoiced {
+            let mut meta = known.meta.clone();
+            if !meta.is_object() {
+                meta = serde_json::json!({});
+            }
+            meta["invoiced_sent"] = serde_json::json!(true);
+            orders::set_meta(&self.store, CHANNEL, id, &meta).map_err(store_err)?;
+        } else {
+            orders::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
+        }
         log(
             &self.store,
             Level::Info,
@@ -1512,6 +1544,15 @@ impl Medusa {
                     .post(
                         &format!("admin/orders/{id}/fulfillments/{fid}/mark-as-delivered"),
                         &serde_json::json!({}),
+                    )
+                    .await
+                    .map_err(job_err)?;
+            }
+            "order.invoiced" => {
+                self.api
+                    .post(
+                        &format!("admin/orders/{id}"),
+                        &serde_json::json!({"metadata": {"odoo_invoiced": true}}),
                     )
                     .await
                     .map_err(job_err)?;
