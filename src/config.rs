@@ -521,7 +521,35 @@ pub struct RawCartona {
     /// Reason sent when an order is cancelled in Odoo. Default `out_of_stock`.
     #[serde(default = "default_cancellation_reason")]
     pub cancellation_reason: String,
+    /// What a Cartona status does to the Odoo order, overriding the defaults (approved =
+    /// "confirm", assigned_to_salesman = "confirm_and_reserve", delivered = "deliver",
+    /// cancelled_by_retailer / cancelled_by_supplier = "cancel", returned = "flag"). Actions:
+    /// nothing, confirm, confirm_and_reserve, deliver, cancel, flag.
+    #[serde(default)]
+    pub status_actions: std::collections::BTreeMap<String, String>,
 }
+
+/// Cartona's order statuses.
+pub const CARTONA_STATUSES: &[&str] = &[
+    "pending",
+    "editing",
+    "approved",
+    "assigned_to_salesman",
+    "delivered",
+    "cancelled_by_retailer",
+    "cancelled_by_supplier",
+    "returned",
+];
+
+/// What an inbound status may do to the Odoo order (see `channels.cartona.status_actions`).
+pub const STATUS_ACTIONS: &[&str] = &[
+    "nothing",
+    "confirm",
+    "confirm_and_reserve",
+    "deliver",
+    "cancel",
+    "flag",
+];
 
 fn default_cartona_url() -> Option<String> {
     Some("https://supplier-integrations.cartona.com/api/v1/".into())
@@ -753,6 +781,8 @@ pub struct CartonaSettings {
     pub poll_overlap: Duration,
     pub otp_field: Option<String>,
     pub cancellation_reason: String,
+    /// Overrides of the status -> action defaults (validated names).
+    pub status_actions: std::collections::BTreeMap<String, String>,
 }
 
 impl RawCartona {
@@ -786,6 +816,23 @@ impl RawCartona {
                 return Err(invalid(
                     &key("min_order"),
                     "must not be larger than max_order",
+                ));
+            }
+        }
+        for (status, action) in &self.status_actions {
+            if !CARTONA_STATUSES.contains(&status.as_str()) {
+                return Err(invalid(
+                    &key(&format!("status_actions.{status}")),
+                    format!(
+                        "{status:?} is not a Cartona status: {}",
+                        CARTONA_STATUSES.join(", ")
+                    ),
+                ));
+            }
+            if !STATUS_ACTIONS.contains(&action.as_str()) {
+                return Err(invalid(
+                    &key(&format!("status_actions.{status}")),
+                    format!("{action:?} is not an action: {}", STATUS_ACTIONS.join(", ")),
                 ));
             }
         }
@@ -823,6 +870,7 @@ impl RawCartona {
                 poll_overlap: self.poll_overlap.0,
                 otp_field: self.otp_field,
                 cancellation_reason: self.cancellation_reason,
+                status_actions: self.status_actions,
             },
         ))
     }
@@ -1351,6 +1399,28 @@ api_key = "admin-key-1234"
         );
         let e = err(&format!("{base}stock_field = \"list_price\"\n"));
         assert!(e.starts_with("channels.cartona.stock_field:"), "{e}");
+        let e = err(&format!(
+            "{base}[channels.cartona.status_actions]\napproved = \"ship\"\n"
+        ));
+        assert!(
+            e.starts_with("channels.cartona.status_actions.approved: \"ship\" is not an action"),
+            "{e}"
+        );
+        let c = RawConfig::parse(&format!(
+            "{base}[channels.cartona.status_actions]\napproved = \"nothing\"\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            c.channel(ChannelKind::Cartona)
+                .unwrap()
+                .cartona
+                .as_ref()
+                .unwrap()
+                .status_actions["approved"],
+            "nothing"
+        );
         let e = err(&format!("{base}match_key = \"name\"\n"));
         assert!(
             e.starts_with("channels.cartona.match_key: unknown variant `name`"),

@@ -309,6 +309,22 @@ impl Cartona {
 // Orders in
 // ---------------------------------------------------------------------------------------------
 
+/// What a status does: the operator's override (`channels.cartona.status_actions`), or the default.
+pub fn action_for(
+    status: &str,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> StatusAction {
+    match overrides.get(status).map(String::as_str) {
+        Some("nothing") => StatusAction::Nothing,
+        Some("confirm") => StatusAction::Confirm,
+        Some("confirm_and_reserve") => StatusAction::ConfirmAndReserve,
+        Some("deliver") => StatusAction::Deliver,
+        Some("cancel") => StatusAction::Cancel,
+        Some("flag") => StatusAction::Flag,
+        _ => status_action(status),
+    }
+}
+
 /// The default action for each Cartona status (seed 002, API notes).
 pub fn status_action(status: &str) -> StatusAction {
     match status {
@@ -588,7 +604,7 @@ impl Cartona {
                 );
             }
         }
-        let action = status_action(&order.status);
+        let action = action_for(&order.status, &self.settings.status_actions);
         order_import::apply_status(&self.odoo, &self.profile, id, &state, action).await?;
         if action == StatusAction::Flag {
             let why = format!(
@@ -1031,5 +1047,34 @@ impl crate::channel::MarketChannel for Cartona {
                 StreamKind::Status => self.detect_status().await,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_actions_follow_the_defaults_unless_overridden() {
+        let none = std::collections::BTreeMap::new();
+        assert_eq!(action_for("approved", &none), StatusAction::Confirm);
+        assert_eq!(
+            action_for("assigned_to_salesman", &none),
+            StatusAction::ConfirmAndReserve
+        );
+        assert_eq!(action_for("delivered", &none), StatusAction::Deliver);
+        assert_eq!(
+            action_for("cancelled_by_retailer", &none),
+            StatusAction::Cancel
+        );
+        assert_eq!(action_for("returned", &none), StatusAction::Flag);
+        assert_eq!(action_for("pending", &none), StatusAction::Nothing);
+        let overrides = std::collections::BTreeMap::from([
+            ("approved".to_string(), "nothing".to_string()),
+            ("returned".to_string(), "cancel".to_string()),
+        ]);
+        assert_eq!(action_for("approved", &overrides), StatusAction::Nothing);
+        assert_eq!(action_for("returned", &overrides), StatusAction::Cancel);
+        assert_eq!(action_for("delivered", &overrides), StatusAction::Deliver);
     }
 }
