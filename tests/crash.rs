@@ -109,7 +109,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
 
     // Back for good: everything converges.
     let mut child = spawn(&path);
-    let deadline = Duration::from_secs(60);
+    let deadline = Duration::from_secs(120);
     wait_until("every order acknowledged", deadline, || {
         placed.iter().all(|h| market.sim.order(h).unwrap().synced)
     })

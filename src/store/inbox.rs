@@ -135,6 +135,61 @@ pub fn close_subject(store: &Store, source: &str, subject: &str, upto_id: i64) -
     })
 }
 
+/// Stores an event and queues the job that processes it, in one transaction: a crash can never
+/// leave an event without its job. A duplicate of an event still waiting gets its job back if it
+/// has none (a state written by an older version, or by hand).
+pub fn receive_with_job(
+    store: &Store,
+    source: &str,
+    event_id: &str,
+    kind: &str,
+    subject: Option<&str>,
+    payload: &serde_json::Value,
+    job: &crate::store::queue::NewJob,
+) -> Result<Received> {
+    let known: Option<(i64, String)> = store.read(|c| {
+        Ok(c.query_row(
+            "SELECT id, state FROM inbox WHERE source = ?1 AND event_id = ?2",
+            params![source, event_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+    })?;
+    if let Some((id, state)) = &known {
+        let has_job: bool = store.read(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying', 'running'))",
+                [&job.key],
+                |r| r.get(0),
+            )?)
+        })?;
+        if state == "received" && !has_job {
+            crate::store::queue::enqueue(store, job.clone())?;
+        }
+        return Ok(Received::Duplicate(*id));
+    }
+    let now = now_ms();
+    let body = payload.to_string();
+    store.write(|tx| {
+        let n = tx.execute(
+            "INSERT INTO inbox (source, event_id, kind, payload, state, received_at, subject) \
+             VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
+            params![source, event_id, kind, body, now, subject],
+        )?;
+        if n == 0 {
+            let id = tx.query_row(
+                "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
+                params![source, event_id],
+                |r| r.get(0),
+            )?;
+            return Ok(Received::Duplicate(id));
+        }
+        let id = tx.last_insert_rowid();
+        crate::store::queue::enqueue_in(tx, std::slice::from_ref(job))?;
+        Ok(Received::New(id))
+    })
+}
+
 /// Events not yet processed, oldest first.
 pub fn pending(store: &Store, source: Option<&str>, limit: usize) -> Result<Vec<Event>> {
     store.read(|c| {

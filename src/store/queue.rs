@@ -130,35 +130,44 @@ pub enum FailOutcome {
 
 /// Adds jobs in one transaction, coalescing each with a waiting job of the same key.
 pub fn enqueue_many(store: &Store, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+    store.write(|tx| enqueue_in(tx, jobs))
+}
+
+/// Enqueues inside a caller's transaction (an event and its job are committed together).
+pub fn enqueue_in(tx: &rusqlite::Transaction<'_>, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
     let now = now_ms();
-    store.write(|tx| {
-        let mut out = Vec::with_capacity(jobs.len());
-        let mut find = tx.prepare_cached(
-            "SELECT id FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying')",
-        )?;
-        let mut update = tx.prepare_cached(
-            "UPDATE jobs SET payload = ?2, correlation_id = COALESCE(?3, correlation_id), updated_at = ?4 WHERE id = ?1",
-        )?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO jobs (channel, kind, coalesce_key, payload, state, attempts, next_attempt_at, \
-             correlation_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?5, ?5)",
-        )?;
-        for job in jobs {
-            let payload = job.payload.to_string();
-            let existing: Option<i64> = find.query_row([&job.key], |r| r.get(0)).optional()?;
-            match existing {
-                Some(id) => {
-                    update.execute(params![id, payload, job.correlation_id, now])?;
-                    out.push(Enqueued::Coalesced(id));
-                }
-                None => {
-                    insert.execute(params![job.channel, job.kind, job.key, payload, now, job.correlation_id])?;
-                    out.push(Enqueued::New(tx.last_insert_rowid()));
-                }
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut find = tx.prepare_cached(
+        "SELECT id FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying')",
+    )?;
+    let mut update =
+        tx.prepare_cached("UPDATE jobs SET payload = ?2, correlation_id = COALESCE(?3, correlation_id), updated_at = ?4 WHERE id = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO jobs (channel, kind, coalesce_key, payload, state, attempts, next_attempt_at, \
+         correlation_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?5, ?5)",
+    )?;
+    for job in jobs {
+        let payload = job.payload.to_string();
+        let existing: Option<i64> = find.query_row([&job.key], |r| r.get(0)).optional()?;
+        match existing {
+            Some(id) => {
+                update.execute(params![id, payload, job.correlation_id, now])?;
+                out.push(Enqueued::Coalesced(id));
+            }
+            None => {
+                insert.execute(params![
+                    job.channel,
+                    job.kind,
+                    job.key,
+                    payload,
+                    now,
+                    job.correlation_id
+                ])?;
+                out.push(Enqueued::New(tx.last_insert_rowid()));
             }
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
 }
 
 pub fn enqueue(store: &Store, job: NewJob) -> Result<Enqueued> {

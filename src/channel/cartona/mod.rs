@@ -496,32 +496,25 @@ impl Cartona {
         };
         let status = raw.get("status").and_then(|s| s.as_str()).unwrap_or("?");
         let event_id = format!("{hashed_id}:{status}:{payload_hash}");
-        match inbox::receive(
+        let job = NewJob {
+            channel: CHANNEL.into(),
+            kind: "order".into(),
+            key: format!("{CHANNEL}:order:{hashed_id}"),
+            payload: serde_json::json!({ "hashed_id": hashed_id }),
+            correlation_id: Some(reference(&hashed_id)),
+        };
+        // The event and its job are committed together: a crash between them would strand it.
+        let received = inbox::receive_with_job(
             &self.store,
             CHANNEL,
             &event_id,
             "order",
             Some(&hashed_id),
             raw,
+            &job,
         )
-        .map_err(|e| e.to_string())?
-        {
-            inbox::Received::Duplicate(_) => Ok(false),
-            inbox::Received::New(_) => {
-                queue::enqueue(
-                    &self.store,
-                    NewJob {
-                        channel: CHANNEL.into(),
-                        kind: "order".into(),
-                        key: format!("{CHANNEL}:order:{hashed_id}"),
-                        payload: serde_json::json!({ "hashed_id": hashed_id }),
-                        correlation_id: Some(reference(&hashed_id)),
-                    },
-                )
-                .map_err(|e| e.to_string())?;
-                Ok(true)
-            }
-        }
+        .map_err(|e| e.to_string())?;
+        Ok(matches!(received, inbox::Received::New(_)))
     }
 
     /// Brings the newest received version of one order into Odoo.

@@ -20,7 +20,7 @@ use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::secret::Secret;
-use crate::store::queue::{self, Job, NewJob};
+use crate::store::queue::{Job, NewJob};
 use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
@@ -846,23 +846,18 @@ pub fn receive_event(
         }
     };
     let storage = |e: crate::store::StoreError| ReceiveError::Storage(e.to_string());
-    match inbox::receive(store, CHANNEL, &event_id, event, Some(&subject), body).map_err(storage)? {
-        inbox::Received::Duplicate(_) => Ok(false),
-        inbox::Received::New(_) => {
-            queue::enqueue(
-                store,
-                NewJob {
-                    channel: CHANNEL.into(),
-                    kind: kind.into(),
-                    key,
-                    payload: serde_json::json!({"subject": subject}),
-                    correlation_id: None,
-                },
-            )
+    let job = NewJob {
+        channel: CHANNEL.into(),
+        kind: kind.into(),
+        key,
+        payload: serde_json::json!({"subject": subject}),
+        correlation_id: None,
+    };
+    // The event and its job are committed together (before the webhook is answered).
+    let received =
+        inbox::receive_with_job(store, CHANNEL, &event_id, event, Some(&subject), body, &job)
             .map_err(storage)?;
-            Ok(true)
-        }
-    }
+    Ok(matches!(received, inbox::Received::New(_)))
 }
 
 impl Medusa {
