@@ -7,7 +7,7 @@ pub mod notify;
 pub mod scheduler;
 pub mod workers;
 
-use crate::config::{Config, Schedule};
+use crate::config::Config;
 use crate::odoo::{OdooClient, OdooError};
 use crate::retry::{backoff_delay, Classify, RetryClass};
 use crate::store::synclog::{self, Entry, Level};
@@ -435,9 +435,4 @@ pub async fn cancel_on_signal(token: CancellationToken) {
         let _ = tokio::signal::ctrl_c().await;
     }
     token.cancel();
-}
-
-/// The stream schedule used when a test wants a stream to run often.
-pub fn every(d: Duration) -> Schedule {
-    Schedule::Every(d)
 }

@@ -49,14 +49,20 @@ pub trait JobHandler: Send + Sync + 'static {
     /// Runs jobs of one kind together; one outcome per job, in order, so one bad record does
     /// not fail the others.
     fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                out.push(self.handle(job).await);
-            }
-            out
-        })
+        Box::pin(one_by_one(self, jobs))
     }
+}
+
+/// Runs jobs one after the other through [`JobHandler::handle`] (kinds without a bulk endpoint).
+pub async fn one_by_one<H: JobHandler + ?Sized>(
+    handler: &H,
+    jobs: &[Job],
+) -> Vec<Result<(), JobError>> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        out.push(handler.handle(job).await);
+    }
+    out
 }
 
 /// A channel's handler and how many of its calls may run at once.
@@ -327,11 +333,14 @@ async fn run_batch(
                 ),
             ))
         });
-        if result.is_ok() {
-            done.push(job.id);
-            continue;
-        }
-        if let Some((level, text)) = record(store, job, result, retry, clock).await {
+        let err = match result {
+            Ok(()) => {
+                done.push(job.id);
+                continue;
+            }
+            Err(err) => err,
+        };
+        if let Some((level, text)) = record_failure(store, job, err, retry, clock).await {
             match lines.iter_mut().find(|(l, t, _)| *l == level && *t == text) {
                 Some((_, _, ids)) => ids.push(job.id),
                 None => lines.push((level, text, vec![job.id])),
@@ -369,24 +378,16 @@ async fn run_batch(
     }
 }
 
-/// Records one job's outcome in the queue; returns what to tell the operator, if anything.
-async fn record(
+/// Records one job's failure in the queue (successes are completed per batch); returns what to
+/// tell the operator, if anything.
+async fn record_failure(
     store: &Store,
     job: &Job,
-    result: Result<(), JobError>,
+    err: JobError,
     retry: &RetryConfig,
     clock: &Clock,
 ) -> Option<(Level, String)> {
     let id = job.id;
-    let err = match result {
-        Ok(()) => {
-            if let Err(e) = store.run(move |s| queue::complete(s, id)).await {
-                tracing::error!(job = id, error = %e, "job succeeded but its completion could not be recorded; it may run again");
-            }
-            return None;
-        }
-        Err(err) => err,
-    };
     let retry = retry.clone();
     let message = crate::secret::scrub(&err.message);
     let class = err.class;

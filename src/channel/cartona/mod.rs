@@ -1015,13 +1015,7 @@ impl JobHandler for Cartona {
             match jobs[0].kind.as_str() {
                 "product" => self.push_products(jobs).await,
                 "status" => self.send_statuses(jobs).await,
-                _ => {
-                    let mut out = Vec::new();
-                    for j in jobs {
-                        out.push(self.handle(j).await);
-                    }
-                    out
-                }
+                _ => crate::daemon::workers::one_by_one(self, jobs).await,
             }
         })
     }

@@ -1600,13 +1600,7 @@ impl JobHandler for Medusa {
             match jobs[0].kind.as_str() {
                 "product" => self.push_products(jobs).await,
                 "stock" => self.push_stock(jobs).await,
-                _ => {
-                    let mut out = Vec::new();
-                    for j in jobs {
-                        out.push(self.handle(j).await);
-                    }
-                    out
-                }
+                _ => crate::daemon::workers::one_by_one(self, jobs).await,
             }
         })
     }
