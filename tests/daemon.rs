@@ -234,7 +234,20 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
             .any(|r| r.operation == "odoo.health" && r.message.contains("502")),
         "{log:?}"
     );
-    assert!(log.iter().any(|r| r.message == "Odoo answers again"));
+    // The recovery note is written just after the fact is cleared: wait for it, do not race it.
+    wait_until("recovery logged", Duration::from_secs(10), || {
+        synclog::query(
+            &store,
+            &Query {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .iter()
+        .any(|r| r.message == "Odoo answers again")
+    })
+    .await;
     token.cancel();
     task.await.unwrap().unwrap();
 }
