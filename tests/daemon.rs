@@ -99,12 +99,20 @@ async fn the_daemon_becomes_ready_serves_healthz_and_stops_cleanly() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The listener starts before the Odoo login: the Odoo figures appear once it is done.
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("marketsync_odoo_call_seconds_count") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(metrics.contains("marketsync_odoo_up 1"), "{metrics}");
     assert!(
         metrics.contains("marketsync_odoo_call_seconds_count"),
