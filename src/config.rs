@@ -260,6 +260,10 @@ pub struct WebhookConfig {
     /// Largest request body accepted, in bytes. Default 1048576 (1 MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Longest a client may take to send a request body. Default 10s; a slower sender gets 408
+    /// and holds nothing.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: HumanDuration,
 }
 
 impl Default for WebhookConfig {
@@ -267,12 +271,16 @@ impl Default for WebhookConfig {
         WebhookConfig {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
+            body_timeout: default_body_timeout(),
         }
     }
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+fn default_body_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
 }
 fn default_max_body() -> usize {
     1 << 20
@@ -463,6 +471,13 @@ pub struct RawChannel {
     /// Jobs of this channel run at most this many at once. Default 2.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Longest wait for one answer of the channel's API. Default 30s.
+    #[serde(default = "default_channel_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_channel_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
 }
 
 fn default_batch_size() -> u32 {
@@ -486,6 +501,9 @@ pub struct RawCartona {
     pub batch_size: u32,
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Longest wait for one answer of the channel's API. Default 30s.
+    #[serde(default = "default_channel_timeout")]
+    pub timeout: HumanDuration,
     /// How Cartona products are matched to Odoo by `map import`: `internal_product_id` (Cartona's
     /// `internal_product_id` holds the Odoo product id, as Cartona's own connector does),
     /// `default_code` (it holds the Odoo SKU) or `barcode`. Default `internal_product_id`.
@@ -623,6 +641,9 @@ pub struct RawMedusa {
     pub batch_size: u32,
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Longest wait for one answer of the channel's API. Default 30s.
+    #[serde(default = "default_channel_timeout")]
+    pub timeout: HumanDuration,
     /// The store's currency (ISO 4217, e.g. `kwd`). Orders in another currency are parked.
     #[serde(default = "default_medusa_currency")]
     pub currency: String,
@@ -722,6 +743,7 @@ impl RawMedusa {
                 webhook_secret_env: self.webhook_secret_env,
                 batch_size: self.batch_size,
                 concurrency: self.concurrency,
+                timeout: self.timeout,
             },
             MedusaSettings {
                 flavour: self.flavour,
@@ -856,6 +878,7 @@ impl RawCartona {
                 webhook_secret_env: None,
                 batch_size: self.batch_size,
                 concurrency: self.concurrency,
+                timeout: self.timeout,
             },
             CartonaSettings {
                 match_key: self.match_key,
@@ -963,6 +986,8 @@ pub struct ChannelConfig {
     pub webhook_secret: Option<Secret>,
     pub batch_size: u32,
     pub concurrency: usize,
+    /// Longest wait for one answer of the channel's API.
+    pub timeout: Duration,
     /// Cartona's own settings (present for the Cartona table).
     pub cartona: Option<CartonaSettings>,
     /// Medusa's own settings (present for the Medusa table).
@@ -1106,6 +1131,9 @@ impl RawConfig {
         if self.webhooks.max_body_bytes < 1024 {
             return Err(invalid("webhooks.max_body_bytes", "must be at least 1024"));
         }
+        if self.webhooks.body_timeout.0 < Duration::from_millis(100) {
+            return Err(invalid("webhooks.body_timeout", "must be at least 100ms"));
+        }
         crate::telemetry::parse_filter(&self.log.level).map_err(|e| invalid("log.level", e))?;
 
         let mut channels = Vec::new();
@@ -1204,6 +1232,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         webhook_secret,
         batch_size: t.batch_size,
         concurrency: t.concurrency,
+        timeout: t.timeout.0,
         cartona: None,
         medusa: None,
     })

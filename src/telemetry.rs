@@ -31,3 +31,65 @@ pub fn init(level: &str, format: LogFormat) {
             .try_init(),
     };
 }
+
+/// Counters for `/metrics` that only the running process knows (the state file holds the rest):
+/// marketplace requests by channel and outcome, job outcomes and retries, webhooks by outcome.
+/// Process-wide, like the Prometheus client libraries' default registry.
+pub mod counters {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+
+    /// `marketsync_sends_total{channel, outcome}`: requests to a marketplace.
+    pub const SENDS: &str = "marketsync_sends_total";
+    /// `marketsync_job_outcomes_total{channel, kind, outcome}`: done, retry, dead, superseded.
+    pub const JOB_OUTCOMES: &str = "marketsync_job_outcomes_total";
+    /// `marketsync_retries_total{channel, kind}`: failed attempts that will be tried again.
+    pub const RETRIES: &str = "marketsync_retries_total";
+    /// `marketsync_webhooks_total{source, outcome}`: webhook requests and how they were answered.
+    pub const WEBHOOKS: &str = "marketsync_webhooks_total";
+
+    /// (metric, rendered labels) -> count.
+    type Registry = BTreeMap<(&'static str, String), u64>;
+
+    fn registry() -> std::sync::MutexGuard<'static, Registry> {
+        static R: OnceLock<Mutex<Registry>> = OnceLock::new();
+        R.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn render_labels(labels: &[(&str, &str)]) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            out.push_str(&format!("{k}=\"{v}\""));
+        }
+        out
+    }
+
+    /// Adds `n` to the counter `metric` with these labels.
+    pub fn add(metric: &'static str, labels: &[(&str, &str)], n: u64) {
+        *registry()
+            .entry((metric, render_labels(labels)))
+            .or_default() += n;
+    }
+
+    pub fn inc(metric: &'static str, labels: &[(&str, &str)]) {
+        add(metric, labels, 1);
+    }
+
+    /// Every counter of `metric`: (rendered labels, value).
+    pub fn snapshot(metric: &'static str) -> Vec<(String, u64)> {
+        registry()
+            .iter()
+            .filter(|((m, _), _)| *m == metric)
+            .map(|((_, l), v)| (l.clone(), *v))
+            .collect()
+    }
+}

@@ -642,22 +642,17 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
         secret: ch.webhook_secret.clone().unwrap(),
         settings: ch.medusa.clone().unwrap(),
     };
-    let health = std::sync::Arc::new(marketsync::daemon::Health {
+    let health = std::sync::Arc::new(marketsync::daemon::Health::new(
+        store.clone(),
+        Duration::from_secs(60),
+    ));
+    let app = marketsync::webhook::router(marketsync::webhook::App {
+        health,
         store: store.clone(),
-        progress: Default::default(),
-        running_streams: Default::default(),
-        stall_after: Duration::from_secs(60),
-        started_at: 0,
-        odoo: Default::default(),
+        medusa: Some(hook),
+        max_body_bytes: 1 << 20,
+        body_timeout: Duration::from_secs(10),
     });
-    let app = marketsync::webhook::router(
-        marketsync::webhook::App {
-            health,
-            store: store.clone(),
-            medusa: Some(hook),
-        },
-        1 << 20,
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -40,7 +40,13 @@ pub struct HttpClient {
     base: url::Url,
     headers: Vec<(&'static str, Secret)>,
     requests: AtomicU64,
+    /// The `channel` label of the send counters ("cartona").
+    label: String,
 }
+
+/// Largest marketplace answer read, in bytes: a runaway or hostile body fails the call
+/// instead of exhausting memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 impl HttpClient {
     pub fn new(
@@ -67,6 +73,7 @@ impl HttpClient {
             base,
             headers,
             requests: AtomicU64::new(0),
+            label: name.to_lowercase(),
         }
     }
 
@@ -119,20 +126,61 @@ impl HttpClient {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let what = format!("{method} {path}");
-        let resp = req
+        let result = self.exchange(req, &what).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => match (e.status, e.class) {
+                (_, RetryClass::Auth) => "auth",
+                (_, RetryClass::RateLimited { .. }) => "rate_limited",
+                (Some(s), _) if s >= 500 => "server_error",
+                (Some(s), _) if s >= 400 => "rejected",
+                (Some(_), _) => "bad_response",
+                (None, _) => "transport_error",
+            },
+        };
+        crate::telemetry::counters::inc(
+            crate::telemetry::counters::SENDS,
+            &[("channel", &self.label), ("outcome", outcome)],
+        );
+        result
+    }
+
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<serde_json::Value, ChannelError> {
+        let mut resp = req
             .send()
             .await
-            .map_err(|e| self.transport_error(&what, e))?;
+            .map_err(|e| self.transport_error(what, e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let body = resp
-            .text()
+        let mut raw = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(&what, e))?;
+            .map_err(|e| self.transport_error(what, e))?
+        {
+            if raw.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                let mut e = ChannelError::new(
+                    RetryClass::Transient,
+                    format!(
+                        "{} answered {what} with more than {} MiB; the answer was not read",
+                        self.name,
+                        MAX_RESPONSE_BYTES >> 20
+                    ),
+                );
+                e.status = Some(status);
+                return Err(e);
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&raw);
         if let Some(class) = RetryClass::from_status(status, retry_after) {
             let summary = crate::odoo::transport::summarize_body(&body);
             let message = match class {
@@ -157,14 +205,16 @@ impl HttpClient {
             return Ok(serde_json::Value::Null);
         }
         serde_json::from_str(&body).map_err(|_| {
-            ChannelError::new(
+            let mut e = ChannelError::new(
                 RetryClass::Transient,
                 format!(
                     "{} answered HTTP {status} to {what} with a body that is not JSON: {}",
                     self.name,
                     crate::odoo::transport::summarize_body(&body)
                 ),
-            )
+            );
+            e.status = Some(status);
+            e
         })
     }
 

@@ -26,6 +26,8 @@ struct Report {
     daemon_running: bool,
     daemon_heartbeat_at: Option<i64>,
     daemon_paused: Option<String>,
+    /// What the running daemon's `/healthz` says: `None` if nothing answered there.
+    daemon_health: Option<DaemonHealth>,
     odoo_url: String,
     odoo_protocol: &'static str,
     odoo_version: Option<String>,
@@ -36,12 +38,62 @@ struct Report {
     streams: Vec<streams::Stream>,
 }
 
+#[derive(Debug, Serialize)]
+struct DaemonHealth {
+    healthy: bool,
+    problems: Vec<String>,
+}
+
+/// Asks the daemon's listener for `/healthz` (it knows what the state file cannot say, e.g.
+/// that the state cannot be written). Plain HTTP/1.1 over loopback, short timeouts.
+fn ask_daemon(listen: std::net::SocketAddr) -> Option<DaemonHealth> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    conn.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    conn.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    conn.take(256 * 1024).read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+    let json: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let problems = json["problems"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(DaemonHealth {
+        healthy: code == 200,
+        problems,
+    })
+}
+
 fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
     let fact = |k| facts::get(store, k).map(|o| o.map(|(v, _)| v));
     let heartbeat = fact(facts::DAEMON_HEARTBEAT)?.and_then(|v| v.parse::<i64>().ok());
     let all_streams = streams::list(store)?;
     let counts = queue::counts(store)?;
     let inbox_counts = inbox::counts(store)?;
+    // The address the daemon says it bound (the configured one may be port 0).
+    let listen = fact(facts::DAEMON_LISTEN)?
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(config.webhooks.listen);
+    let daemon_health = ask_daemon(listen);
 
     let mut names: Vec<String> = ChannelKind::ALL
         .iter()
@@ -97,8 +149,10 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
         } else {
             store.path().display().to_string()
         },
-        // A heartbeat older than 30 s (three missed beats) means the daemon is gone.
-        daemon_running: heartbeat.is_some_and(|h| now_ms() - h < 30_000),
+        // A heartbeat older than 30 s (three missed beats) means the daemon is gone, unless
+        // its listener still answers (it cannot beat while the state is not writable).
+        daemon_running: heartbeat.is_some_and(|h| now_ms() - h < 30_000) || daemon_health.is_some(),
+        daemon_health,
         daemon_heartbeat_at: heartbeat,
         daemon_paused: fact(facts::DAEMON_PAUSED)?,
         odoo_url: config.odoo.url.to_string(),
@@ -120,6 +174,9 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
     }
     println!("state   {}", r.state_path);
     let daemon = match (r.daemon_running, r.daemon_heartbeat_at) {
+        (true, _) if r.daemon_health.as_ref().is_some_and(|h| !h.healthy) => {
+            paint("running, UNHEALTHY", Tone::Bad)
+        }
         (true, Some(h)) => paint(
             &format!("running (last heartbeat {})", super::render::ago(h)),
             Tone::Good,
@@ -128,11 +185,22 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
             &format!("not running (last heartbeat {})", super::render::ago(h)),
             Tone::Warn,
         ),
+        (true, None) => paint("running", Tone::Good),
         _ => paint("not running", Tone::Warn),
     };
     println!("daemon  {daemon}");
-    if let Some(why) = &r.daemon_paused {
-        println!("        {}", paint(&format!("paused: {why}"), Tone::Bad));
+    let problems: Vec<String> = r
+        .daemon_health
+        .as_ref()
+        .map(|h| h.problems.clone())
+        .unwrap_or_default();
+    for p in &problems {
+        println!("        {}", paint(p, Tone::Bad));
+    }
+    if let (true, Some(why)) = (r.daemon_running, &r.daemon_paused) {
+        if !problems.iter().any(|p| p.contains(why.as_str())) {
+            println!("        {}", paint(&format!("paused: {why}"), Tone::Bad));
+        }
     }
     let odoo = match (&r.odoo_status, r.odoo_unreachable_since) {
         (_, Some(since)) => paint(

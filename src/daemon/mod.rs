@@ -5,6 +5,7 @@
 pub mod housekeeping;
 pub mod notify;
 pub mod scheduler;
+pub mod storage;
 pub mod workers;
 
 use crate::config::Config;
@@ -60,11 +61,32 @@ pub struct Health {
 }
 
 impl Health {
+    pub fn new(store: Store, stall_after: Duration) -> Health {
+        Health {
+            store,
+            progress: Arc::default(),
+            running_streams: Arc::default(),
+            stall_after,
+            started_at: now_ms(),
+            odoo: std::sync::OnceLock::new(),
+        }
+    }
+
     /// `Ok` or the reasons the daemon is unhealthy.
     pub fn check(&self) -> Result<(), Vec<String>> {
         let now = now_ms();
         let stall = self.stall_after.as_millis() as i64;
         let mut problems = Vec::new();
+        if let Some(p) = self.progress.storage.paused() {
+            problems.push(format!(
+                "paused since {} ({}s): {}",
+                chrono::DateTime::from_timestamp_millis(p.since)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default(),
+                (now - p.since).max(0) / 1000,
+                p.why
+            ));
+        }
         if let Ok(Some((since, _))) = facts::get(&self.store, facts::ODOO_DOWN_SINCE) {
             if let Ok(since) = since.parse::<i64>() {
                 if now - since > stall {
@@ -82,9 +104,6 @@ impl Health {
             if now - due > stall && now - last > stall {
                 problems.push(format!("queue has not moved for {}s", (now - last) / 1000));
             }
-        }
-        if let Ok(Some((why, _))) = facts::get(&self.store, facts::DAEMON_PAUSED) {
-            problems.push(format!("paused: {why}"));
         }
         if problems.is_empty() {
             Ok(())
@@ -135,7 +154,10 @@ impl Daemon {
             );
         }
         store
-            .run(|s| facts::set(s, facts::DAEMON_PID, &std::process::id().to_string()))
+            .run(|s| {
+                facts::remove(s, facts::DAEMON_PAUSED)?;
+                facts::set(s, facts::DAEMON_PID, &std::process::id().to_string())
+            })
             .await?;
         // The listener comes first: webhooks are taken into the inbox even while Odoo is down.
         let progress = Arc::new(Progress::default());
@@ -165,6 +187,9 @@ impl Daemon {
             let _ = tx.send(addr);
         }
         tracing::info!(%addr, "listening");
+        store
+            .run(move |s| facts::set(s, facts::DAEMON_LISTEN, &addr.to_string()))
+            .await?;
 
         let medusa_hook = self
             .config
@@ -176,14 +201,13 @@ impl Daemon {
                     settings: c.medusa.clone()?,
                 })
             });
-        let app = crate::webhook::router(
-            crate::webhook::App {
-                health: health.clone(),
-                store: store.clone(),
-                medusa: medusa_hook,
-            },
-            self.config.webhooks.max_body_bytes,
-        );
+        let app = crate::webhook::router(crate::webhook::App {
+            health: health.clone(),
+            store: store.clone(),
+            medusa: medusa_hook,
+            max_body_bytes: self.config.webhooks.max_body_bytes,
+            body_timeout: self.config.webhooks.body_timeout.0,
+        });
         let server_stop = shutdown.clone();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -276,10 +300,19 @@ impl Daemon {
             store.clone(),
             self.streams,
             running_streams,
+            progress.clone(),
             shutdown.clone(),
         ));
         let watchdog = tokio::spawn(notify::watchdog(health.clone(), shutdown.clone()));
-        let heartbeat = tokio::spawn(heartbeat(store.clone(), shutdown.clone()));
+        let heartbeat = {
+            let (store, progress, stop) = (store.clone(), progress.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                progress
+                    .storage
+                    .watch(store, Duration::from_secs(10), stop)
+                    .await
+            })
+        };
 
         notify::ready(&ready);
         tracing::info!("{ready}; ready");
@@ -403,19 +436,6 @@ impl StreamTask for OdooHealth {
                 }
             }
         })
-    }
-}
-
-/// Publishes a heartbeat every 10 s so `status` can tell a running daemon from a stopped one.
-async fn heartbeat(store: Store, shutdown: CancellationToken) {
-    loop {
-        let _ = store
-            .run(|s| facts::set(s, facts::DAEMON_HEARTBEAT, &now_ms().to_string()))
-            .await;
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
     }
 }
 

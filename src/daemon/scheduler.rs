@@ -65,6 +65,7 @@ pub async fn run(
     store: Store,
     specs: Vec<StreamSpec>,
     running: Arc<Running>,
+    progress: Arc<super::workers::Progress>,
     shutdown: CancellationToken,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
@@ -72,7 +73,8 @@ pub async fn run(
         let store = store.clone();
         let running = running.clone();
         let shutdown = shutdown.clone();
-        tasks.spawn(async move { stream_loop(store, spec, running, shutdown).await });
+        let progress = progress.clone();
+        tasks.spawn(async move { stream_loop(store, spec, running, progress, shutdown).await });
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -81,6 +83,7 @@ async fn stream_loop(
     store: Store,
     spec: StreamSpec,
     running: Arc<Running>,
+    progress: Arc<super::workers::Progress>,
     shutdown: CancellationToken,
 ) {
     let mut first = spec.run_at_start;
@@ -93,6 +96,9 @@ async fn stream_loop(
             }
         }
         first = false;
+        // While the state cannot be written, nothing a run finds could be kept: skip to the
+        // first tick after the pause.
+        progress.storage.wait_resumed(&shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -170,6 +176,7 @@ mod tests {
         let h = tokio::spawn(run(
             store.clone(),
             vec![spec],
+            Arc::default(),
             Arc::default(),
             shutdown.clone(),
         ));

@@ -81,6 +81,8 @@ pub struct Progress {
     pub last_job_finished: AtomicI64,
     /// Wakes the dispatcher when a job was enqueued.
     pub wake: Notify,
+    /// Paused while the state cannot be written.
+    pub storage: super::storage::StorageGate,
 }
 
 impl Progress {
@@ -144,6 +146,16 @@ impl WorkerPool {
             if shutdown.is_cancelled() {
                 break;
             }
+            if self.progress.storage.is_paused() {
+                // Take nothing new; settle what runs; wait for the state to be writable.
+                tokio::select! {
+                    _ = self.progress.storage.wait_resumed(&shutdown) => {}
+                    Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                        self.settled(done, &mut in_flight, &mut job_ids);
+                    }
+                }
+                continue;
+            }
             let slots: HashMap<String, usize> = self
                 .channels
                 .iter()
@@ -172,7 +184,9 @@ impl WorkerPool {
             {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the job queue; workers pause");
+                    if !self.progress.storage.trip(&e) {
+                        tracing::error!(error = %e, "cannot read the job queue; workers pause");
+                    }
                     Vec::new()
                 }
             };
@@ -190,7 +204,8 @@ impl WorkerPool {
                 let clock = self.clock.clone();
                 let ids: Vec<i64> = batch.iter().map(|j| j.id).collect();
                 let handle = running.spawn(async move {
-                    run_batch(&store, handler.as_ref(), &batch, &retry, &clock).await;
+                    let gate = &progress.storage;
+                    run_batch(&store, handler.as_ref(), &batch, &retry, &clock, gate).await;
                     Progress::touch(&progress.last_job_finished);
                     (batch.iter().map(|j| j.id).collect::<Vec<_>>(), channel)
                 });
@@ -312,6 +327,7 @@ async fn run_batch(
     jobs: &[Job],
     retry: &RetryConfig,
     clock: &Clock,
+    gate: &super::storage::StorageGate,
 ) {
     let results = if jobs.len() == 1 {
         vec![handler.handle(&jobs[0]).await]
@@ -340,7 +356,7 @@ async fn run_batch(
             }
             Err(err) => err,
         };
-        if let Some((level, text)) = record_failure(store, job, err, retry, clock).await {
+        if let Some((level, text)) = record_failure(store, job, err, retry, clock, gate).await {
             match lines.iter_mut().find(|(l, t, _)| *l == level && *t == text) {
                 Some((_, _, ids)) => ids.push(job.id),
                 None => lines.push((level, text, vec![job.id])),
@@ -348,8 +364,20 @@ async fn run_batch(
         }
     }
     if !done.is_empty() {
+        crate::telemetry::counters::add(
+            crate::telemetry::counters::JOB_OUTCOMES,
+            &[
+                ("channel", &jobs[0].channel),
+                ("kind", &jobs[0].kind),
+                ("outcome", "done"),
+            ],
+            done.len() as u64,
+        );
         let ids = done.clone();
         if let Err(e) = store.run(move |s| queue::complete_many(s, &ids)).await {
+            if gate.trip(&e) {
+                gate.unrecorded(&done);
+            }
             tracing::error!(jobs = ?done, error = %e, "jobs succeeded but their completion could not be recorded; they may run again");
         }
     }
@@ -386,6 +414,7 @@ async fn record_failure(
     err: JobError,
     retry: &RetryConfig,
     clock: &Clock,
+    gate: &super::storage::StorageGate,
 ) -> Option<(Level, String)> {
     let id = job.id;
     let retry = retry.clone();
@@ -394,10 +423,41 @@ async fn record_failure(
     let m = message.clone();
     let now = clock.now();
     let channel = job.channel.clone();
-    match store
-        .run(move |s| queue::fail(s, id, class, &m, &retry, now))
-        .await
-    {
+    let outcome = store
+        .run(move |s| {
+            if class == RetryClass::Unavailable {
+                // Odoo did not answer: `status` and `/healthz` say so from the first failure
+                // (the odoo.health stream clears it when Odoo answers again).
+                crate::store::facts::set_if_absent(
+                    s,
+                    crate::store::facts::ODOO_DOWN_SINCE,
+                    &now_ms().to_string(),
+                )?;
+            }
+            queue::fail(s, id, class, &m, &retry, now)
+        })
+        .await;
+    let counted = match &outcome {
+        Ok(FailOutcome::Retrying { .. }) => Some("retry"),
+        Ok(FailOutcome::Dead { .. }) => Some("dead"),
+        Ok(FailOutcome::Superseded { .. }) => Some("superseded"),
+        Err(_) => None,
+    };
+    if let Some(what) = counted {
+        use crate::telemetry::counters;
+        let labels = [
+            ("channel", job.channel.as_str()),
+            ("kind", job.kind.as_str()),
+        ];
+        counters::inc(
+            counters::JOB_OUTCOMES,
+            &[labels[0], labels[1], ("outcome", what)],
+        );
+        if what == "retry" {
+            counters::inc(counters::RETRIES, &labels);
+        }
+    }
+    match outcome {
         Ok(FailOutcome::Retrying {
             attempt,
             next_attempt_at,
@@ -421,7 +481,10 @@ async fn record_failure(
             None
         }
         Err(e) => {
-            tracing::error!(job = id, error = %e, "cannot record the job's failure; it will be recovered at next start");
+            if gate.trip(&e) {
+                gate.unrecorded(&[id]);
+            }
+            tracing::error!(job = id, error = %e, "cannot record the job's failure; it will run again");
             None
         }
     }

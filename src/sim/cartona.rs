@@ -439,7 +439,7 @@ async fn gate(
             serde_json::json!({"error": "Unauthorized", "details": "Invalid or missing AuthorizationToken"}),
         ));
     }
-    faults::act(&sim.faults).await
+    faults::act_for(&sim.faults, method == Method::GET).await
 }
 
 fn page_of<T: Clone>(items: &[T], q: &HashMap<String, String>, default_per_page: usize) -> Vec<T> {

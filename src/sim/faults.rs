@@ -30,8 +30,13 @@ struct State {
     latency: Duration,
     down_until: Option<Instant>,
     down_as: Option<Fault>,
-    /// Every `n`-th request fails with the fault, for flaky-peer tests.
-    every: Option<(u64, Fault)>,
+    /// Every `n`-th request fails with the next of these faults in turn, for flaky-peer tests.
+    every: Option<(u64, Vec<Fault>)>,
+    /// How many faults were acted out.
+    acted: u64,
+    /// Faults only for reads (GET): a write "answered" by a fault would be a lie about the
+    /// peer's state, which no client can detect.
+    reads_only: bool,
     counter: u64,
 }
 
@@ -74,7 +79,26 @@ impl Faults {
 
     /// Every `n`-th request fails with `fault` (`n` = 0 turns it off).
     pub fn every_nth(&self, n: u64, fault: Fault) {
-        self.state().every = if n == 0 { None } else { Some((n, fault)) };
+        self.every_nth_of(n, vec![fault]);
+    }
+
+    /// Every `n`-th request fails with the next of `faults`, in turn (`n` = 0 turns it off).
+    pub fn every_nth_of(&self, n: u64, faults: Vec<Fault>) {
+        self.state().every = if n == 0 || faults.is_empty() {
+            None
+        } else {
+            Some((n, faults))
+        };
+    }
+
+    /// Scripted and periodic faults hit only reads (GET) from now on (`false`: every request).
+    pub fn reads_only(&self, on: bool) {
+        self.state().reads_only = on;
+    }
+
+    /// How many requests were answered with a fault so far.
+    pub fn acted(&self) -> u64 {
+        self.state().acted
     }
 
     pub fn clear(&self) {
@@ -83,7 +107,23 @@ impl Faults {
 
     /// What to do with the next request: its latency and, if any, the fault to act out.
     pub fn next(&self) -> (Duration, Option<Fault>) {
+        self.next_for(true)
+    }
+
+    /// Like [`Faults::next`] for a request that is a read (GET) or not.
+    pub fn next_for(&self, read: bool) -> (Duration, Option<Fault>) {
         let mut s = self.state();
+        if s.reads_only && !read {
+            return (s.latency, None);
+        }
+        let (latency, fault) = Self::pick(&mut s);
+        if fault.is_some() {
+            s.acted += 1;
+        }
+        (latency, fault)
+    }
+
+    fn pick(s: &mut State) -> (Duration, Option<Fault>) {
         s.counter += 1;
         let latency = s.latency;
         if let Some(until) = s.down_until {
@@ -96,9 +136,10 @@ impl Faults {
         if let Some(f) = s.queue.pop_front() {
             return (latency, Some(f));
         }
-        if let Some((n, f)) = &s.every {
+        if let Some((n, faults)) = &s.every {
             if s.counter % n == 0 {
-                return (latency, Some(f.clone()));
+                let turn = (s.counter / n - 1) as usize % faults.len();
+                return (latency, Some(faults[turn].clone()));
             }
         }
         (latency, None)
@@ -144,7 +185,12 @@ pub fn dropped_response() -> Response<Body> {
 /// Acts out the fault plan for one request: waits out latency and delays, and returns the
 /// answer to send instead of the real one, if any.
 pub async fn act(faults: &Faults) -> Option<Response<Body>> {
-    let (latency, fault) = faults.next();
+    act_for(faults, true).await
+}
+
+/// [`act`] for a request that is a read (GET) or not (see [`Faults::reads_only`]).
+pub async fn act_for(faults: &Faults, read: bool) -> Option<Response<Body>> {
+    let (latency, fault) = faults.next_for(read);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -305,7 +305,7 @@ async fn gate_mq(
             "Invalid or missing API key",
         ));
     }
-    faults::act(&sim.faults).await
+    faults::act_for(&sim.faults, method == Method::GET).await
 }
 
 /// The Admin API's secret-key check, with Medusa's own answers (fixtures/medusa-v2 [4]-[6], [81], [82]).
@@ -353,7 +353,7 @@ async fn gate_admin(
         }
         _ => return Some(unauthorized()),
     }
-    faults::act(&sim.faults).await
+    faults::act_for(&sim.faults, method == Method::GET).await
 }
 
 fn body_json(body: &[u8]) -> Option<serde_json::Value> {

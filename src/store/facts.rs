@@ -11,6 +11,8 @@ pub const ODOO_STATUS: &str = "odoo.status";
 pub const ODOO_DOWN_SINCE: &str = "odoo.down_since";
 pub const DAEMON_HEARTBEAT: &str = "daemon.heartbeat";
 pub const DAEMON_PID: &str = "daemon.pid";
+/// Where the running daemon's listener is bound (`status` asks it for `/healthz`).
+pub const DAEMON_LISTEN: &str = "daemon.listen";
 /// Why the daemon stopped taking work (storage trouble), absent while all is well.
 pub const DAEMON_PAUSED: &str = "daemon.paused";
 

@@ -78,6 +78,15 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A storage fault [`Store::simulate_fault`] can act out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// Writes fail as on a read-only file or directory (`SQLITE_READONLY`).
+    ReadOnly,
+    /// The file cannot grow, as on a full disk (`SQLITE_FULL`).
+    Full,
+}
+
 /// Milliseconds since the Unix epoch, the time unit of every table.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -170,6 +179,37 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the state can take new records: writes 16 KiB in a transaction that is rolled
+    /// back, so a state that cannot grow (file size limit, simulated full disk) is found
+    /// before it fails a webhook. A disk that fills at commit is found by the real writes.
+    pub fn probe_growth(&self) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO facts (key, value, updated_at) \
+             VALUES ('daemon.probe', randomblob(16384), 0)",
+            [],
+        )?;
+        tx.rollback()?;
+        Ok(())
+    }
+
+    /// Acts out a storage fault on this store's connection until called with `None`: for the
+    /// fault-injection tests (a test running as root cannot make a file read-only) and the demo.
+    /// SQLite then fails writes exactly as it does on a read-only file or a full disk.
+    pub fn simulate_fault(&self, fault: Option<StorageFault>) -> Result<()> {
+        let conn = self.lock();
+        let page_count: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let (query_only, max_pages) = match fault {
+            None => (false, i64::from(u32::MAX - 1)),
+            Some(StorageFault::ReadOnly) => (true, i64::from(u32::MAX - 1)),
+            Some(StorageFault::Full) => (false, page_count),
+        };
+        conn.pragma_update(None, "query_only", query_only)?;
+        conn.pragma_update(None, "max_page_count", max_pages)?;
+        Ok(())
     }
 
     pub fn is_read_only(&self) -> bool {

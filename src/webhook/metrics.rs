@@ -76,6 +76,20 @@ pub fn render(app: &App) -> Result<String, String> {
             u8::from(failing)
         );
     }
+    use crate::telemetry::counters;
+    for (metric, help) in [
+        (counters::SENDS, "Requests to marketplaces, by channel and outcome (ok, rejected, auth, rate_limited, server_error, bad_response, transport_error)."),
+        (counters::JOB_OUTCOMES, "Job attempts, by channel, kind and outcome (done, retry, dead, superseded)."),
+        (counters::RETRIES, "Failed job attempts that will be tried again, by channel and kind."),
+        (counters::WEBHOOKS, "Webhook requests, by source and outcome (accepted, duplicate, unauthorized, malformed, invalid, too_large, too_slow, unavailable)."),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for (labels, n) in counters::snapshot(metric) {
+            let _ = writeln!(out, "{metric}{{{labels}}} {n}");
+        }
+    }
+    let paused = app.health.progress.storage.is_paused();
+    let _ = writeln!(out, "# HELP marketsync_paused Whether the daemon stopped taking work because its state cannot be written.\n# TYPE marketsync_paused gauge\nmarketsync_paused {}", u8::from(paused));
     let down = facts::get(store, facts::ODOO_DOWN_SINCE)
         .map_err(e)?
         .is_some();

@@ -1,7 +1,8 @@
 //! The daemon's HTTP listener: `/healthz`, and the channels' webhooks: `POST /webhooks/medusa`
 //! (and seed 004's `/api/medusa/order-created`). A webhook is answered 2xx only once its
-//! payload is committed to the inbox; bad signatures (401), oversized bodies (413) and
-//! malformed JSON (400) store nothing and disturb nothing else.
+//! payload is committed to the inbox; bad signatures (401), oversized bodies (413), bodies sent
+//! too slowly (408) and malformed JSON (400) store nothing and disturb nothing else. Every
+//! refusal is logged with its reason and counted in `/metrics`.
 
 pub mod metrics;
 pub mod signature;
@@ -10,8 +11,8 @@ use crate::config::{MedusaSettings, WebhookAuth};
 use crate::daemon::Health;
 use crate::secret::Secret;
 use crate::store::Store;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -30,16 +31,72 @@ pub struct App {
     pub health: Arc<Health>,
     pub store: Store,
     pub medusa: Option<MedusaHook>,
+    /// Largest body read, and how long a sender may take to deliver it.
+    pub max_body_bytes: usize,
+    pub body_timeout: std::time::Duration,
 }
 
-pub fn router(app: App, max_body_bytes: usize) -> Router {
+pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
         .route("/webhooks/medusa", post(medusa))
         .route("/api/medusa/order-created", post(medusa))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
+}
+
+/// Reads a request body within the size and time limits; `Err` is the answer to give.
+async fn read_body(app: &App, body: Body) -> Result<Bytes, (StatusCode, String)> {
+    let limit = app.max_body_bytes;
+    match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            // axum reports the limit as a `LengthLimitError` source ("length limit exceeded").
+            let mut too_large = false;
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = src {
+                too_large |= s.to_string().contains("length limit");
+                src = s.source();
+            }
+            if too_large {
+                Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {limit} bytes (webhooks.max_body_bytes)"),
+                ))
+            } else {
+                Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                ))
+            }
+        }
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body was not sent within {}s (webhooks.body_timeout)",
+                app.body_timeout.as_secs_f32()
+            ),
+        )),
+    }
+}
+
+/// Answers a refused webhook: logged with the reason, counted, nothing stored.
+fn refuse(
+    source: &str,
+    outcome: &str,
+    status: StatusCode,
+    why: String,
+) -> axum::response::Response {
+    tracing::warn!(source, status = status.as_u16(), reason = %why, "refused a webhook");
+    count(source, outcome);
+    reply(status, serde_json::json!({"error": why}))
+}
+
+fn count(source: &str, outcome: &str) {
+    crate::telemetry::counters::inc(
+        crate::telemetry::counters::WEBHOOKS,
+        &[("source", source), ("outcome", outcome)],
+    );
 }
 
 /// 200 `{"status":"ok"}`, or 503 with the reasons (Odoo unreachable too long, queue stalled).
@@ -76,13 +133,27 @@ fn reply(status: StatusCode, body: serde_json::Value) -> axum::response::Respons
 async fn medusa(
     State(app): State<App>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> axum::response::Response {
-    let Some(hook) = app.medusa else {
-        return reply(
+    const SOURCE: &str = "medusa";
+    let Some(hook) = app.medusa.clone() else {
+        return refuse(
+            SOURCE,
+            "not_enabled",
             StatusCode::NOT_FOUND,
-            serde_json::json!({"error": "the medusa channel is not enabled on this marketsync"}),
+            "the medusa channel is not enabled on this marketsync".into(),
         );
+    };
+    let body = match read_body(&app, body).await {
+        Ok(b) => b,
+        Err((status, why)) => {
+            let outcome = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::REQUEST_TIMEOUT => "too_slow",
+                _ => "unreadable",
+            };
+            return refuse(SOURCE, outcome, status, why);
+        }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let secret = hook.secret.expose().as_bytes();
@@ -110,15 +181,16 @@ async fn medusa(
         }
     };
     if let Err(why) = authentic {
-        tracing::warn!(reason = %why, "refused a Medusa webhook");
-        return reply(StatusCode::UNAUTHORIZED, serde_json::json!({"error": why}));
+        return refuse(SOURCE, "unauthorized", StatusCode::UNAUTHORIZED, why);
     }
     let parsed: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return reply(
+            return refuse(
+                SOURCE,
+                "malformed",
                 StatusCode::BAD_REQUEST,
-                serde_json::json!({"error": format!("malformed JSON: {e}")}),
+                format!("malformed JSON: {e}"),
             )
         }
     };
@@ -128,9 +200,11 @@ async fn medusa(
         .and_then(|e| e.as_str())
         .map(str::to_string)
     else {
-        return reply(
+        return refuse(
+            SOURCE,
+            "malformed",
             StatusCode::BAD_REQUEST,
-            serde_json::json!({"error": "the body has no \"event\" name"}),
+            "the body has no \"event\" name (a string)".into(),
         );
     };
     let store = app.store.clone();
@@ -139,23 +213,32 @@ async fn medusa(
     })
     .await;
     match outcome {
-        Ok(Ok(new)) => reply(
-            StatusCode::OK,
-            serde_json::json!({"received": true, "duplicate": !new}),
-        ),
+        Ok(Ok(new)) => {
+            count(SOURCE, if new { "accepted" } else { "duplicate" });
+            reply(
+                StatusCode::OK,
+                serde_json::json!({"received": true, "duplicate": !new}),
+            )
+        }
         Ok(Err(crate::channel::medusa::ReceiveError::Invalid(why))) => {
-            reply(StatusCode::BAD_REQUEST, serde_json::json!({"error": why}))
+            refuse(SOURCE, "invalid", StatusCode::BAD_REQUEST, why)
         }
         Ok(Err(crate::channel::medusa::ReceiveError::Storage(why))) => {
-            tracing::error!(error = %why, "cannot record a Medusa webhook");
+            app.health.progress.storage.trip(&why);
+            tracing::error!(error = %why, "cannot record a Medusa webhook; answered 503 so the store sends it again");
+            count(SOURCE, "unavailable");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"error": "marketsync cannot record events right now; retry later"}),
             )
         }
-        Err(_) => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"error": "internal error"}),
-        ),
+        Err(_) => {
+            tracing::error!("the Medusa webhook handler panicked (a bug: please report it)");
+            count(SOURCE, "internal_error");
+            reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": "internal error"}),
+            )
+        }
     }
 }

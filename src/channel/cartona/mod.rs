@@ -33,7 +33,6 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use wire::{Order, ProductUpdate, StatusUpdate};
 
 pub const CHANNEL: &str = "cartona";
@@ -62,7 +61,7 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
     Ok(HttpClient::new(
         "Cartona",
         base,
-        Duration::from_secs(30),
+        cfg.timeout,
         vec![("AuthorizationToken", token)],
     ))
 }

@@ -34,7 +34,6 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub const CHANNEL: &str = "medusa";
 
@@ -65,12 +64,7 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
             ("Authorization", Secret::new(format!("Basic {encoded}")))
         }
     };
-    Ok(HttpClient::new(
-        "Medusa",
-        base,
-        Duration::from_secs(30),
-        vec![header],
-    ))
+    Ok(HttpClient::new("Medusa", base, cfg.timeout, vec![header]))
 }
 
 pub struct Medusa {
@@ -801,14 +795,14 @@ fn urlencode(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Why an event was not taken.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReceiveError {
     /// The event is not one we handle, or lacks what identifies it: the sender's problem (400).
     #[error("{0}")]
     Invalid(String),
     /// The state could not record it: ours, and the sender should retry (503).
     #[error("{0}")]
-    Storage(String),
+    Storage(#[source] std::sync::Arc<crate::store::StoreError>),
 }
 
 impl From<ReceiveError> for String {
@@ -825,27 +819,60 @@ pub fn receive_event(
 ) -> Result<bool, ReceiveError> {
     let invalid = |m: &str| ReceiveError::Invalid(m.to_string());
     let data = &body["data"];
+    // Ids go into keys, logs and URLs: refuse what no Medusa id looks like.
+    let id_of = |v: &serde_json::Value, what: &str| -> Result<String, ReceiveError> {
+        let id = v
+            .as_str()
+            .ok_or_else(|| ReceiveError::Invalid(format!("{event} without {what} (a string)")))?;
+        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c == '/') {
+            return Err(ReceiveError::Invalid(format!(
+                "{event} has an unusable {what}: it must be 1 to 128 characters, no slashes or control characters"
+            )));
+        }
+        Ok(id.to_string())
+    };
     let (event_id, subject, kind, key) = match event {
         "order.created" | "order.placed" => {
-            let id = data["order"]["id"].as_str().ok_or_else(|| invalid("order.created without data.order.id"))?;
-            (format!("order:{id}"), id.to_string(), "order", format!("{CHANNEL}:order:{id}"))
+            let id = id_of(&data["order"]["id"], "data.order.id")?;
+            (
+                format!("order:{id}"),
+                id.to_string(),
+                "order",
+                format!("{CHANNEL}:order:{id}"),
+            )
         }
         "order.status_updated" => {
-            let id = data["order_id"].as_str().ok_or_else(|| invalid("order.status_updated without data.order_id"))?;
+            let id = id_of(&data["order_id"], "data.order_id")?;
             let status = data["new_status"].as_str().unwrap_or("?");
-            (format!("status:{id}:{status}"), id.to_string(), "order", format!("{CHANNEL}:order:{id}"))
+            if status.len() > 64 {
+                return Err(invalid(
+                    "order.status_updated has a data.new_status longer than 64 characters",
+                ));
+            }
+            (
+                format!("status:{id}:{status}"),
+                id.to_string(),
+                "order",
+                format!("{CHANNEL}:order:{id}"),
+            )
         }
         "customer.created" | "customer.updated" => {
-            let id = data["customer"]["id"].as_str().ok_or_else(|| invalid("customer event without data.customer.id"))?;
-            (format!("customer:{id}:{}", fnv(&body.to_string())), id.to_string(), "customer", format!("{CHANNEL}:customer:{id}"))
+            let id = id_of(&data["customer"]["id"], "data.customer.id")?;
+            (
+                format!("customer:{id}:{}", fnv(&body.to_string())),
+                id.to_string(),
+                "customer",
+                format!("{CHANNEL}:customer:{id}"),
+            )
         }
         other => {
+            let other: String = other.chars().take(64).collect();
             return Err(ReceiveError::Invalid(format!(
                 "unknown event {other:?}; expected order.created, order.status_updated, customer.created or customer.updated"
-            )))
+            )));
         }
     };
-    let storage = |e: crate::store::StoreError| ReceiveError::Storage(e.to_string());
+    let storage = |e: crate::store::StoreError| ReceiveError::Storage(std::sync::Arc::new(e));
     let job = NewJob {
         channel: CHANNEL.into(),
         kind: kind.into(),
