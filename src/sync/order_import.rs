@@ -100,51 +100,191 @@ pub async fn import(
     store: &Store,
     order: &InboundOrder,
 ) -> Result<Imported, JobError> {
-    let ch = order.channel;
-    if let Some(m) =
-        mapping::by_external(store, ch, "order", &order.external_id).map_err(store_err)?
-    {
-        return Ok(Imported::Existing(m.odoo_id));
-    }
-    let found = odoo
-        .search(
-            "sale.order",
-            &Domain::all().and("client_order_ref", "=", order.reference.as_str()),
-            Some(2),
-        )
-        .await
-        .map_err(|e| odoo_job_error(&e))?;
-    if let Some(&id) = found.first() {
-        link(store, ch, "order", "sale.order", id, &order.external_id)?;
-        return Ok(Imported::Existing(id));
-    }
+    import_many(odoo, store, &[order]).await.remove(0)
+}
 
-    // Every line must be known before anything is written.
-    let mut lines = Vec::with_capacity(order.lines.len());
-    let mut unknown = Vec::new();
-    for line in &order.lines {
-        match mapping::by_external(store, ch, "product", &line.product_key).map_err(store_err)? {
-            Some(m) => lines.push((m.odoo_id, line)),
-            None => unknown.push(format!("{} ({})", line.product_key, line.description)),
+/// Finds or creates the Odoo orders of a batch, one outcome per order, in order. The Odoo calls
+/// are shared: one search by reference, one lookup and one create of the new customers, one
+/// create of the new orders (a single transaction in Odoo). If Odoo refuses the batch's create
+/// for a reason that is not transient, each order is created alone so one bad order does not
+/// hold back the others.
+pub async fn import_many(
+    odoo: &OdooClient,
+    store: &Store,
+    orders: &[&InboundOrder],
+) -> Vec<Result<Imported, JobError>> {
+    let mut out: Vec<Option<Result<Imported, JobError>>> = vec![None; orders.len()];
+    let open = |out: &[Option<Result<Imported, JobError>>]| -> Vec<usize> {
+        (0..out.len()).filter(|&i| out[i].is_none()).collect()
+    };
+    fn fail(out: &mut [Option<Result<Imported, JobError>>], which: &[usize], e: &JobError) {
+        for &i in which {
+            out[i] = Some(Err(e.clone()));
         }
     }
-    if !unknown.is_empty() {
-        return Ok(Imported::Parked(format!(
-            "order {} not imported: {} product(s) not mapped to Odoo: {}; map them (`marketsync map import --channel {ch}` or `marketsync map set --channel {ch} --odoo-id <id> --external-id <id>`), then `marketsync queue retry <job>`",
-            order.external_id,
-            unknown.len(),
-            unknown.join(", ")
-        )));
+
+    // 1. Known locally.
+    for (i, o) in orders.iter().enumerate() {
+        match mapping::by_external(store, o.channel, "order", &o.external_id) {
+            Ok(Some(m)) => out[i] = Some(Ok(Imported::Existing(m.odoo_id))),
+            Ok(None) => {}
+            Err(e) => out[i] = Some(Err(store_err(e))),
+        }
+    }
+    // 2. Already in Odoo (created before a crash, or by hand): found by reference.
+    let todo = open(&out);
+    if todo.is_empty() {
+        return finish(out);
+    }
+    let refs: Vec<&str> = todo.iter().map(|&i| orders[i].reference.as_str()).collect();
+    match odoo
+        .search_read(
+            "sale.order",
+            &Domain::all().and("client_order_ref", "in", refs),
+            &["client_order_ref"],
+            SearchOpts::default(),
+        )
+        .await
+    {
+        Ok(rows) => {
+            for row in rows {
+                let (Some(id), Some(r)) = (
+                    row.get("id").and_then(Value::as_i64),
+                    row.get("client_order_ref").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                for &i in &todo {
+                    if out[i].is_none() && orders[i].reference == r {
+                        let o = orders[i];
+                        out[i] = Some(
+                            link(store, o.channel, "order", "sale.order", id, &o.external_id)
+                                .map(|_| Imported::Existing(id)),
+                        );
+                    }
+                }
+            }
+        }
+        Err(e) => fail(&mut out, &todo, &odoo_job_error(&e)),
     }
 
-    let partner = customer(odoo, store, ch, &order.customer).await?;
-    let shipping = match &order.customer.shipping {
-        Some(address) => Some(delivery_contact(odoo, partner, address).await?),
-        None => None,
+    // 3. Every line must be known before anything is written.
+    let mut products: Vec<Vec<i64>> = vec![Vec::new(); orders.len()];
+    for i in open(&out) {
+        let o = orders[i];
+        let mut unknown = Vec::new();
+        for line in &o.lines {
+            match mapping::by_external(store, o.channel, "product", &line.product_key) {
+                Ok(Some(m)) => products[i].push(m.odoo_id),
+                Ok(None) => unknown.push(format!("{} ({})", line.product_key, line.description)),
+                Err(e) => {
+                    out[i] = Some(Err(store_err(e)));
+                    break;
+                }
+            }
+        }
+        if out[i].is_none() && !unknown.is_empty() {
+            let ch = o.channel;
+            out[i] = Some(Ok(Imported::Parked(format!(
+                "order {} not imported: {} product(s) not mapped to Odoo: {}; map them (`marketsync map import --channel {ch}` or `marketsync map set --channel {ch} --odoo-id <id> --external-id <id>`), then `marketsync queue retry <job>`",
+                o.external_id,
+                unknown.len(),
+                unknown.join(", ")
+            ))));
+        }
+    }
+
+    // 4. Customers, found or created together.
+    let todo = open(&out);
+    if todo.is_empty() {
+        return finish(out);
+    }
+    let wanted: Vec<&InboundOrder> = todo.iter().map(|&i| orders[i]).collect();
+    let partners = match customers(odoo, store, &wanted).await {
+        Ok(p) => p,
+        Err(e) => {
+            fail(&mut out, &todo, &e);
+            return finish(out);
+        }
     };
-    let order_lines: Vec<Value> = lines
+
+    // 5. Delivery contacts (rare: only orders shipped elsewhere than the customer's address).
+    let mut vals_of: Vec<(usize, Value)> = Vec::new();
+    for &i in &todo {
+        let o = orders[i];
+        let partner = partners[&(o.channel, o.customer.key.clone())];
+        let shipping = match &o.customer.shipping {
+            Some(address) => match delivery_contact(odoo, partner, address).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    out[i] = Some(Err(e));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        vals_of.push((i, order_vals(o, partner, shipping, &products[i])));
+    }
+
+    // 6. The new orders, in one create (one transaction), or one by one if Odoo refuses it.
+    let created = odoo
+        .create("sale.order", vals_of.iter().map(|(_, v)| v.clone()).collect())
+        .await;
+    match created {
+        Ok(ids) if ids.len() == vals_of.len() => {
+            for ((i, _), id) in vals_of.iter().zip(ids) {
+                let o = orders[*i];
+                out[*i] = Some(
+                    link(store, o.channel, "order", "sale.order", id, &o.external_id)
+                        .map(|_| Imported::Created(id)),
+                );
+            }
+        }
+        Err(e) if vals_of.len() > 1 && !e.retry_class().is_retryable() => {
+            for (i, vals) in vals_of {
+                let o = orders[i];
+                out[i] = Some(match odoo.create("sale.order", vec![vals]).await {
+                    Ok(ids) => link(store, o.channel, "order", "sale.order", ids[0], &o.external_id)
+                        .map(|_| Imported::Created(ids[0])),
+                    Err(e) => Err(odoo_job_error(&e)),
+                });
+            }
+        }
+        Err(e) => {
+            let which: Vec<usize> = vals_of.iter().map(|(i, _)| *i).collect();
+            fail(&mut out, &which, &odoo_job_error(&e));
+        }
+        Ok(ids) => {
+            let which: Vec<usize> = vals_of.iter().map(|(i, _)| *i).collect();
+            let e = JobError::new(
+                RetryClass::Transient,
+                format!("Odoo created {} sale orders for {} asked", ids.len(), which.len()),
+            );
+            fail(&mut out, &which, &e);
+        }
+    }
+    finish(out)
+}
+
+fn finish(out: Vec<Option<Result<Imported, JobError>>>) -> Vec<Result<Imported, JobError>> {
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(JobError::new(
+                    RetryClass::Transient,
+                    "the order import left an order without an outcome (a bug: please report it)",
+                ))
+            })
+        })
+        .collect()
+}
+
+fn order_vals(order: &InboundOrder, partner: i64, shipping: Option<i64>, products: &[i64]) -> Value {
+    let order_lines: Vec<Value> = order
+        .lines
         .iter()
-        .map(|(product, line)| {
+        .zip(products)
+        .map(|(line, product)| {
             Value::Array(vec![
                 Value::Int(0),
                 Value::Int(0),
@@ -168,12 +308,38 @@ pub async fn import(
     if let Some(shipping) = shipping {
         vals.push(("partner_shipping_id", Value::Int(shipping)));
     }
-    let id = odoo
-        .create("sale.order", vec![Value::record(vals)])
+    Value::record(vals)
+}
+
+/// Reads the state and untaxed total of orders in one call: id -> (state, amount_untaxed).
+pub async fn read_orders(
+    odoo: &OdooClient,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, (String, Decimal)>, JobError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = odoo
+        .read("sale.order", ids, &["state", "amount_untaxed"])
         .await
-        .map_err(|e| odoo_job_error(&e))?[0];
-    link(store, ch, "order", "sale.order", id, &order.external_id)?;
-    Ok(Imported::Created(id))
+        .map_err(|e| odoo_job_error(&e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            Some((
+                row.get("id").and_then(Value::as_i64)?,
+                (
+                    row.get("state")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    row.get("amount_untaxed")
+                        .and_then(Value::as_decimal)
+                        .unwrap_or_default(),
+                ),
+            ))
+        })
+        .collect())
 }
 
 /// Replaces the lines of a quotation with the marketplace's current ones.
@@ -409,30 +575,68 @@ async fn delivery_contact(odoo: &OdooClient, parent: i64, a: &Address) -> Result
         .map_err(|e| odoo_job_error(&e))?[0])
 }
 
-async fn customer(
+/// The Odoo partners of these orders' customers, keyed by (channel, customer key): found by
+/// mapping, then by `ref` = `<channel>:<key>` in one search, the rest created in one call.
+async fn customers(
     odoo: &OdooClient,
     store: &Store,
-    ch: &str,
-    c: &Customer,
-) -> Result<i64, JobError> {
-    if let Some(m) = mapping::by_external(store, ch, "partner", &c.key).map_err(store_err)? {
-        return Ok(m.odoo_id);
+    orders: &[&InboundOrder],
+) -> Result<std::collections::HashMap<(&'static str, String), i64>, JobError> {
+    let mut found = std::collections::HashMap::new();
+    let mut missing: Vec<(&'static str, &Customer)> = Vec::new();
+    for o in orders {
+        let key = (o.channel, o.customer.key.clone());
+        if found.contains_key(&key) || missing.iter().any(|(ch, c)| *ch == o.channel && c.key == o.customer.key) {
+            continue;
+        }
+        match mapping::by_external(store, o.channel, "partner", &o.customer.key).map_err(store_err)? {
+            Some(m) => {
+                found.insert(key, m.odoo_id);
+            }
+            None => missing.push((o.channel, &o.customer)),
+        }
     }
-    let reference = format!("{ch}:{}", c.key);
-    let found = odoo
-        .search(
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let refs: Vec<String> = missing.iter().map(|(ch, c)| format!("{ch}:{}", c.key)).collect();
+    let rows = odoo
+        .search_read(
             "res.partner",
-            &Domain::all().and("ref", "=", reference.as_str()),
-            Some(1),
+            &Domain::all().and("ref", "in", refs.iter().map(String::as_str).collect::<Vec<_>>()),
+            &["ref"],
+            SearchOpts::default(),
         )
         .await
         .map_err(|e| odoo_job_error(&e))?;
-    let id = match found.first() {
-        Some(&id) => id,
-        None => {
+    let mut by_ref: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for row in rows {
+        if let (Some(id), Some(r)) = (
+            row.get("id").and_then(Value::as_i64),
+            row.get("ref").and_then(Value::as_str),
+        ) {
+            by_ref.entry(r.to_string()).or_insert(id);
+        }
+    }
+    let mut to_create = Vec::new();
+    for ((ch, c), reference) in missing.iter().zip(&refs) {
+        match by_ref.get(reference) {
+            Some(&id) => {
+                link(store, ch, "partner", "res.partner", id, &c.key)?;
+                found.insert((*ch, c.key.clone()), id);
+            }
+            None => to_create.push((*ch, *c, reference.as_str())),
+        }
+    }
+    if to_create.is_empty() {
+        return Ok(found);
+    }
+    let vals: Vec<Value> = to_create
+        .iter()
+        .map(|(_, c, reference)| {
             let mut vals = vec![
                 ("name", Value::from(c.name.as_str())),
-                ("ref", Value::from(reference.as_str())),
+                ("ref", Value::from(*reference)),
                 ("customer_rank", Value::Int(1)),
             ];
             for (k, v) in [
@@ -446,13 +650,18 @@ async fn customer(
                     vals.push((k, Value::from(v.as_str())));
                 }
             }
-            odoo.create("res.partner", vec![Value::record(vals)])
-                .await
-                .map_err(|e| odoo_job_error(&e))?[0]
-        }
-    };
-    link(store, ch, "partner", "res.partner", id, &c.key)?;
-    Ok(id)
+            Value::record(vals)
+        })
+        .collect();
+    let ids = odoo
+        .create("res.partner", vals)
+        .await
+        .map_err(|e| odoo_job_error(&e))?;
+    for ((ch, c, _), id) in to_create.iter().zip(ids) {
+        link(store, ch, "partner", "res.partner", id, &c.key)?;
+        found.insert((*ch, c.key.clone()), id);
+    }
+    Ok(found)
 }
 
 fn link(

@@ -66,6 +66,18 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
     ))
 }
 
+/// Orders imported together (one search, one create, one read for the batch).
+const ORDER_BATCH: usize = 50;
+
+/// What a batch learned about its orders before each goes through its own flow.
+#[derive(Default)]
+struct Prefetched {
+    /// Odoo orders created by this batch.
+    created: std::collections::HashSet<i64>,
+    /// id -> (state, amount_untaxed).
+    read: std::collections::HashMap<i64, (String, rust_decimal::Decimal)>,
+}
+
 pub struct Cartona {
     pub api: HttpClient,
     pub settings: CartonaSettings,
@@ -517,7 +529,52 @@ impl Cartona {
     }
 
     /// Brings the newest received version of one order into Odoo.
+    /// Imports a batch of orders: the new ones are created together and every order's state
+    /// and total read in one call (`order_import::import_many`), then each goes through the
+    /// rest of its flow alone.
+    async fn import_orders(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        let mut wanted = Vec::new();
+        for job in jobs {
+            let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default();
+            let Ok(Some(event)) = inbox::latest_open(&self.store, CHANNEL, hashed_id) else {
+                continue;
+            };
+            if let Ok(order) = Order::parse(&event.payload) {
+                if order.status != "editing" {
+                    wanted.push(inbound(&order));
+                }
+            }
+        }
+        let refs: Vec<&InboundOrder> = wanted.iter().collect();
+        let mut pre = Prefetched::default();
+        let mut ids = Vec::new();
+        for r in order_import::import_many(&self.odoo, &self.store, &refs).await {
+            match r {
+                Ok(Imported::Created(id)) => {
+                    pre.created.insert(id);
+                    ids.push(id);
+                }
+                Ok(Imported::Existing(id)) => ids.push(id),
+                // Parked or failed: the order's own pass finds out again and says why.
+                _ => {}
+            }
+        }
+        // If this read fails, each order reads its own.
+        pre.read = order_import::read_orders(&self.odoo, &ids)
+            .await
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            out.push(self.import_order_with(job, &pre).await);
+        }
+        out
+    }
+
     async fn import_order(&self, job: &Job) -> Result<(), JobError> {
+        self.import_order_with(job, &Prefetched::default()).await
+    }
+
+    async fn import_order_with(&self, job: &Job, pre: &Prefetched) -> Result<(), JobError> {
         let hashed_id = job.payload["hashed_id"]
             .as_str()
             .unwrap_or_default()
@@ -553,9 +610,12 @@ impl Cartona {
         let (id, created) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
             Imported::Parked(reason) => return self.park(event.id, &reason),
             Imported::Created(id) => (id, true),
-            Imported::Existing(id) => (id, false),
+            Imported::Existing(id) => (id, pre.created.contains(&id)),
         };
-        let (state, untaxed) = order_import::read_order(&self.odoo, id).await?;
+        let (state, untaxed) = match pre.read.get(&id) {
+            Some(known) => known.clone(),
+            None => order_import::read_order(&self.odoo, id).await?,
+        };
         if created {
             if let Some(total) = order.total_price {
                 if total.normalize() != untaxed.normalize() {
@@ -1004,7 +1064,8 @@ impl JobHandler for Cartona {
 
     fn batch_size(&self, kind: &str) -> usize {
         match kind {
-            "order" | "details" => 1,
+            "order" => ORDER_BATCH,
+            "details" => 1,
             _ => self.batch_size,
         }
     }
@@ -1014,6 +1075,7 @@ impl JobHandler for Cartona {
             match jobs[0].kind.as_str() {
                 "product" => self.push_products(jobs).await,
                 "status" => self.send_statuses(jobs).await,
+                "order" => self.import_orders(jobs).await,
                 _ => crate::daemon::workers::one_by_one(self, jobs).await,
             }
         })
