@@ -652,6 +652,7 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
         medusa: Some(hook),
         max_body_bytes: 1 << 20,
         body_timeout: Duration::from_secs(10),
+        ingest: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -147,47 +147,49 @@ pub fn receive_with_job(
     payload: &serde_json::Value,
     job: &crate::store::queue::NewJob,
 ) -> Result<Received> {
-    let known: Option<(i64, String)> = store.read(|c| {
-        Ok(c.query_row(
-            "SELECT id, state FROM inbox WHERE source = ?1 AND event_id = ?2",
-            params![source, event_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
-    })?;
-    if let Some((id, state)) = &known {
-        let has_job: bool = store.read(|c| {
-            Ok(c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying', 'running'))",
-                [&job.key],
-                |r| r.get(0),
-            )?)
-        })?;
-        if state == "received" && !has_job {
-            crate::store::queue::enqueue(store, job.clone())?;
-        }
-        return Ok(Received::Duplicate(*id));
-    }
-    let now = now_ms();
     let body = payload.to_string();
-    store.write(|tx| {
-        let n = tx.execute(
+    store.write(|tx| receive_with_job_in(tx, source, event_id, kind, subject, &body, job, now_ms()))
+}
+
+/// [`receive_with_job`] inside the caller's transaction (webhooks commit several together).
+#[allow(clippy::too_many_arguments)]
+pub fn receive_with_job_in(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    event_id: &str,
+    kind: &str,
+    subject: Option<&str>,
+    body: &str,
+    job: &crate::store::queue::NewJob,
+    now: i64,
+) -> Result<Received> {
+    let n = tx
+        .prepare_cached(
             "INSERT INTO inbox (source, event_id, kind, payload, state, received_at, subject) \
              VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
-            params![source, event_id, kind, body, now, subject],
-        )?;
-        if n == 0 {
-            let id = tx.query_row(
-                "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
-                params![source, event_id],
-                |r| r.get(0),
-            )?;
-            return Ok(Received::Duplicate(id));
-        }
+        )?
+        .execute(params![source, event_id, kind, body, now, subject])?;
+    if n == 1 {
         let id = tx.last_insert_rowid();
         crate::store::queue::enqueue_in(tx, std::slice::from_ref(job))?;
-        Ok(Received::New(id))
-    })
+        return Ok(Received::New(id));
+    }
+    let (id, state): (i64, String) = tx.query_row(
+        "SELECT id, state FROM inbox WHERE source = ?1 AND event_id = ?2",
+        params![source, event_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if state == "received" {
+        let has_job: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying', 'running'))",
+            [&job.key],
+            |r| r.get(0),
+        )?;
+        if !has_job {
+            crate::store::queue::enqueue_in(tx, std::slice::from_ref(job))?;
+        }
+    }
+    Ok(Received::Duplicate(id))
 }
 
 /// Events not yet processed, oldest first.

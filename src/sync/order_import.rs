@@ -228,7 +228,10 @@ pub async fn import_many(
 
     // 6. The new orders, in one create (one transaction), or one by one if Odoo refuses it.
     let created = odoo
-        .create("sale.order", vals_of.iter().map(|(_, v)| v.clone()).collect())
+        .create(
+            "sale.order",
+            vals_of.iter().map(|(_, v)| v.clone()).collect(),
+        )
         .await;
     match created {
         Ok(ids) if ids.len() == vals_of.len() => {
@@ -244,8 +247,15 @@ pub async fn import_many(
             for (i, vals) in vals_of {
                 let o = orders[i];
                 out[i] = Some(match odoo.create("sale.order", vec![vals]).await {
-                    Ok(ids) => link(store, o.channel, "order", "sale.order", ids[0], &o.external_id)
-                        .map(|_| Imported::Created(ids[0])),
+                    Ok(ids) => link(
+                        store,
+                        o.channel,
+                        "order",
+                        "sale.order",
+                        ids[0],
+                        &o.external_id,
+                    )
+                    .map(|_| Imported::Created(ids[0])),
                     Err(e) => Err(odoo_job_error(&e)),
                 });
             }
@@ -258,7 +268,11 @@ pub async fn import_many(
             let which: Vec<usize> = vals_of.iter().map(|(i, _)| *i).collect();
             let e = JobError::new(
                 RetryClass::Transient,
-                format!("Odoo created {} sale orders for {} asked", ids.len(), which.len()),
+                format!(
+                    "Odoo created {} sale orders for {} asked",
+                    ids.len(),
+                    which.len()
+                ),
             );
             fail(&mut out, &which, &e);
         }
@@ -279,7 +293,12 @@ fn finish(out: Vec<Option<Result<Imported, JobError>>>) -> Vec<Result<Imported, 
         .collect()
 }
 
-fn order_vals(order: &InboundOrder, partner: i64, shipping: Option<i64>, products: &[i64]) -> Value {
+fn order_vals(
+    order: &InboundOrder,
+    partner: i64,
+    shipping: Option<i64>,
+    products: &[i64],
+) -> Value {
     let order_lines: Vec<Value> = order
         .lines
         .iter()
@@ -586,10 +605,16 @@ async fn customers(
     let mut missing: Vec<(&'static str, &Customer)> = Vec::new();
     for o in orders {
         let key = (o.channel, o.customer.key.clone());
-        if found.contains_key(&key) || missing.iter().any(|(ch, c)| *ch == o.channel && c.key == o.customer.key) {
+        if found.contains_key(&key)
+            || missing
+                .iter()
+                .any(|(ch, c)| *ch == o.channel && c.key == o.customer.key)
+        {
             continue;
         }
-        match mapping::by_external(store, o.channel, "partner", &o.customer.key).map_err(store_err)? {
+        match mapping::by_external(store, o.channel, "partner", &o.customer.key)
+            .map_err(store_err)?
+        {
             Some(m) => {
                 found.insert(key, m.odoo_id);
             }
@@ -599,11 +624,18 @@ async fn customers(
     if missing.is_empty() {
         return Ok(found);
     }
-    let refs: Vec<String> = missing.iter().map(|(ch, c)| format!("{ch}:{}", c.key)).collect();
+    let refs: Vec<String> = missing
+        .iter()
+        .map(|(ch, c)| format!("{ch}:{}", c.key))
+        .collect();
     let rows = odoo
         .search_read(
             "res.partner",
-            &Domain::all().and("ref", "in", refs.iter().map(String::as_str).collect::<Vec<_>>()),
+            &Domain::all().and(
+                "ref",
+                "in",
+                refs.iter().map(String::as_str).collect::<Vec<_>>(),
+            ),
             &["ref"],
             SearchOpts::default(),
         )

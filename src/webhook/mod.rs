@@ -34,9 +34,87 @@ pub struct App {
     /// Largest body read, and how long a sender may take to deliver it.
     pub max_body_bytes: usize,
     pub body_timeout: std::time::Duration,
+    /// Set by [`router`]: the group-commit writer of received events.
+    pub ingest: Option<Ingest>,
 }
 
-pub fn router(app: App) -> Router {
+type IngestReply = tokio::sync::oneshot::Sender<
+    Result<crate::store::inbox::Received, Arc<crate::store::StoreError>>,
+>;
+
+/// Commits received events in groups: concurrent webhooks share one transaction (each still
+/// answered only once its own event is committed), so a burst costs one commit per group
+/// instead of one per event, and writers do not queue on the state's lock.
+#[derive(Clone)]
+pub struct Ingest(tokio::sync::mpsc::Sender<(crate::channel::medusa::PreparedEvent, IngestReply)>);
+
+impl Ingest {
+    /// Most events committed in one transaction.
+    const GROUP: usize = 256;
+
+    pub fn start(store: Store) -> Ingest {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+            crate::channel::medusa::PreparedEvent,
+            IngestReply,
+        )>(4096);
+        let spawned = std::thread::Builder::new()
+            .name("marketsync-inbox".into())
+            .spawn(move || {
+                // Ends when every sender is gone (the listener stopped).
+                while let Some(first) = rx.blocking_recv() {
+                    let mut group = vec![first];
+                    while group.len() < Self::GROUP {
+                        match rx.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let now = crate::store::now_ms();
+                    let committed = store.write(|tx| {
+                        group
+                            .iter()
+                            .map(|(event, _)| event.commit_in(tx, now))
+                            .collect::<crate::store::Result<Vec<_>>>()
+                    });
+                    match committed {
+                        Ok(received) => {
+                            for ((_, reply), r) in group.into_iter().zip(received) {
+                                let _ = reply.send(Ok(r));
+                            }
+                        }
+                        Err(e) => {
+                            let e = Arc::new(e);
+                            for (_, reply) in group {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the inbox writer thread");
+        }
+        Ingest(tx)
+    }
+
+    /// Commits one event (with others arriving at the same time).
+    async fn commit(
+        &self,
+        event: crate::channel::medusa::PreparedEvent,
+    ) -> Result<crate::store::inbox::Received, Arc<crate::store::StoreError>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || {
+            Arc::new(crate::store::StoreError::Conflict(
+                "the inbox writer stopped".into(),
+            ))
+        };
+        self.0.send((event, reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+pub fn router(mut app: App) -> Router {
+    app.ingest = Some(Ingest::start(app.store.clone()));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
@@ -207,37 +285,34 @@ async fn medusa(
             "the body has no \"event\" name (a string)".into(),
         );
     };
-    let store = app.store.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        crate::channel::medusa::receive_event(&store, &event, &parsed)
-    })
-    .await;
+    use crate::channel::medusa::ReceiveError;
+    let outcome = match crate::channel::medusa::prepare_event(&event, &parsed) {
+        Err(e) => Err(e),
+        Ok(prepared) => match app.ingest.as_ref() {
+            Some(ingest) => ingest
+                .commit(prepared)
+                .await
+                .map(|r| matches!(r, crate::store::inbox::Received::New(_)))
+                .map_err(ReceiveError::Storage),
+            None => Err(ReceiveError::Invalid("webhooks are not served here".into())),
+        },
+    };
     match outcome {
-        Ok(Ok(new)) => {
+        Ok(new) => {
             count(SOURCE, if new { "accepted" } else { "duplicate" });
             reply(
                 StatusCode::OK,
                 serde_json::json!({"received": true, "duplicate": !new}),
             )
         }
-        Ok(Err(crate::channel::medusa::ReceiveError::Invalid(why))) => {
-            refuse(SOURCE, "invalid", StatusCode::BAD_REQUEST, why)
-        }
-        Ok(Err(crate::channel::medusa::ReceiveError::Storage(why))) => {
+        Err(ReceiveError::Invalid(why)) => refuse(SOURCE, "invalid", StatusCode::BAD_REQUEST, why),
+        Err(ReceiveError::Storage(why)) => {
             app.health.progress.storage.trip(&why);
             tracing::error!(error = %why, "cannot record a Medusa webhook; answered 503 so the store sends it again");
             count(SOURCE, "unavailable");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"error": "marketsync cannot record events right now; retry later"}),
-            )
-        }
-        Err(_) => {
-            tracing::error!("the Medusa webhook handler panicked (a bug: please report it)");
-            count(SOURCE, "internal_error");
-            reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                serde_json::json!({"error": "internal error"}),
             )
         }
     }

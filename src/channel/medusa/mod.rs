@@ -817,6 +817,44 @@ pub fn receive_event(
     event: &str,
     body: &serde_json::Value,
 ) -> Result<bool, ReceiveError> {
+    let e = prepare_event(event, body)?;
+    let received = store
+        .write(|tx| e.commit_in(tx, crate::store::now_ms()))
+        .map_err(|e| ReceiveError::Storage(std::sync::Arc::new(e)))?;
+    Ok(matches!(received, inbox::Received::New(_)))
+}
+
+/// A checked webhook event, ready to be committed with its job.
+pub struct PreparedEvent {
+    event_id: String,
+    event: String,
+    subject: String,
+    body: String,
+    job: NewJob,
+}
+
+impl PreparedEvent {
+    /// Stores the event and its job in the caller's transaction (before the webhook is answered).
+    pub fn commit_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        now: i64,
+    ) -> crate::store::Result<inbox::Received> {
+        inbox::receive_with_job_in(
+            tx,
+            CHANNEL,
+            &self.event_id,
+            &self.event,
+            Some(&self.subject),
+            &self.body,
+            &self.job,
+            now,
+        )
+    }
+}
+
+/// Checks a webhook event and says what to store, or why it is refused.
+pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEvent, ReceiveError> {
     let invalid = |m: &str| ReceiveError::Invalid(m.to_string());
     let data = &body["data"];
     // Ids go into keys, logs and URLs: refuse what no Medusa id looks like.
@@ -872,7 +910,6 @@ pub fn receive_event(
             )));
         }
     };
-    let storage = |e: crate::store::StoreError| ReceiveError::Storage(std::sync::Arc::new(e));
     let job = NewJob {
         channel: CHANNEL.into(),
         kind: kind.into(),
@@ -880,11 +917,13 @@ pub fn receive_event(
         payload: serde_json::json!({"subject": subject}),
         correlation_id: None,
     };
-    // The event and its job are committed together (before the webhook is answered).
-    let received =
-        inbox::receive_with_job(store, CHANNEL, &event_id, event, Some(&subject), body, &job)
-            .map_err(storage)?;
-    Ok(matches!(received, inbox::Received::New(_)))
+    Ok(PreparedEvent {
+        event_id,
+        event: event.to_string(),
+        subject,
+        body: body.to_string(),
+        job,
+    })
 }
 
 impl Medusa {
