@@ -122,6 +122,30 @@ pub fn by_odoo(store: &Store, channel: &str, kind: &str, odoo_id: i64) -> Result
     })
 }
 
+/// The mappings of these Odoo records, in one read (a page of products, not the whole table).
+pub fn by_odoo_many(
+    store: &Store,
+    channel: &str,
+    kind: &str,
+    odoo_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Mapping>> {
+    store.read(|c| {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"
+        ))?;
+        let mut out = std::collections::HashMap::with_capacity(odoo_ids.len());
+        for &id in odoo_ids {
+            if let Some(m) = stmt
+                .query_row(params![channel, kind, id], from_row)
+                .optional()?
+            {
+                out.insert(id, m);
+            }
+        }
+        Ok(out)
+    })
+}
+
 pub fn by_external(
     store: &Store,
     channel: &str,

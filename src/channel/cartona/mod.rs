@@ -190,14 +190,13 @@ impl Cartona {
             .collect()
     }
 
-    fn mappings(&self) -> Result<HashMap<i64, mapping::Mapping>, String> {
-        Ok(
-            mapping::list(&self.store, Some(CHANNEL), Some("product"), usize::MAX >> 1)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|m| (m.odoo_id, m))
-                .collect(),
-        )
+    /// The mappings of these products only: a poll never loads the whole table.
+    fn mappings(
+        &self,
+        products: &[ProductSnapshot],
+    ) -> Result<HashMap<i64, mapping::Mapping>, String> {
+        let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+        mapping::by_odoo_many(&self.store, CHANNEL, "product", &ids).map_err(|e| e.to_string())
     }
 
     /// Queues planned jobs, except values that already died for the same record.
@@ -207,13 +206,17 @@ impl Cartona {
 
     async fn catalog_full(&self) -> Result<StreamOutcome, String> {
         let started = poll_start();
-        let mappings = self.mappings()?;
         let mut planned = 0usize;
         let mut failure = None;
         self.reader
-            .read_all(|page| match self.enqueue(self.plan(&page, &mappings)) {
-                Ok(n) => planned += n,
-                Err(e) => failure = Some(e),
+            .read_all(|page| {
+                let planned_page = self
+                    .mappings(&page)
+                    .and_then(|m| self.enqueue(self.plan(&page, &m)));
+                match planned_page {
+                    Ok(n) => planned += n,
+                    Err(e) => failure = Some(e),
+                }
             })
             .await
             .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
@@ -245,7 +248,7 @@ impl Cartona {
             .changed_since(&since)
             .await
             .map_err(|e| format!("reading changes from Odoo: {e}"))?;
-        let queued = self.enqueue(self.plan(&products, &self.mappings()?))?;
+        let queued = self.enqueue(self.plan(&products, &self.mappings(&products)?))?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (queued > 0)
