@@ -937,3 +937,99 @@ async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
     assert_eq!(order.json["order_details"][0]["amount"], 5);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_batch_is_sent_product_by_product_and_the_refused_one_waits_with_the_reason() {
+    let mut env = Env::new().await;
+    // Odoo product 21 mapped to a supplier product Cartona does not have.
+    mapping::set(
+        &env.store,
+        "cartona",
+        "product",
+        "product.product",
+        21,
+        "999999",
+    )
+    .unwrap();
+    env.start();
+    wait_until("the others pushed", WAIT, || {
+        (1..=PRODUCTS as i64)
+            .all(|id| env.cartona.sim.product(&sp(id)).unwrap().selling_price == env.odoo_price(id))
+    })
+    .await;
+    wait_until(
+        "the refused product dead with Cartona's reason",
+        WAIT,
+        || {
+            queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
+                .unwrap()
+                .iter()
+                .any(|j| {
+                    j.key == "cartona:product:21"
+                        && j.last_error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("Product not found"))
+                })
+        },
+    )
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_stale_batch_retried_later_never_overwrites_a_newer_price() {
+    // The first push is refused (revoked token): its batch is dead with the initial prices.
+    let mut env = Env::with_token("revoked-token-0000").await;
+    env.start();
+    wait_until("the first batch dead", WAIT, || {
+        queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
+            .unwrap()
+            .iter()
+            .any(|j| j.kind == "product")
+    })
+    .await;
+    env.stop().await;
+    let stale = queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
+        .unwrap()
+        .into_iter()
+        .find(|j| j.kind == "product")
+        .unwrap();
+    // The token is fixed and product 1 gets a new price, which goes out.
+    std::fs::write(
+        env.config_path(),
+        config_text(
+            &env.odoo.url(),
+            &env.cartona.base_url(),
+            env.dir.path(),
+            TOKEN,
+        ),
+    )
+    .unwrap();
+    env.client
+        .write(
+            "product.product",
+            &[1],
+            Value::record([("list_price", Value::Double(77.77))]),
+        )
+        .await
+        .unwrap();
+    env.start();
+    wait_until("the new price on Cartona", WAIT, || {
+        env.cartona.sim.product(&sp(1)).unwrap().selling_price == "77.77"
+    })
+    .await;
+    // The operator retries the old batch: everything else goes out, product 1 keeps 77.77.
+    queue::retry_now(&env.store, stale.id).unwrap();
+    wait_until("the old batch ran", WAIT, || {
+        queue::get(&env.store, stale.id).unwrap().unwrap().state == JobState::Done
+    })
+    .await;
+    for id in 1..=PRODUCTS as i64 {
+        assert_eq!(
+            env.cartona.sim.product(&sp(id)).unwrap().selling_price,
+            env.odoo_price(id),
+            "product {id}"
+        );
+    }
+    env.stop().await;
+}

@@ -169,14 +169,14 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
     daemon.bound = Some(tx);
     let token = CancellationToken::new();
     let task = tokio::spawn(daemon.run(token.clone()));
-    wait_until("Odoo marked unreachable", Duration::from_secs(10), || {
+    wait_until("Odoo marked unreachable", Duration::from_secs(30), || {
         facts::get(&store, facts::ODOO_DOWN_SINCE)
             .unwrap()
             .is_some()
     })
     .await;
     // Listening already (webhooks are taken while Odoo is down), but not started.
-    let addr = tokio::time::timeout(Duration::from_secs(10), &mut rx)
+    let addr = tokio::time::timeout(Duration::from_secs(30), &mut rx)
         .await
         .unwrap()
         .unwrap();
@@ -216,14 +216,14 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
     sim.sim
         .faults
         .down(marketsync::sim::faults::Fault::BadGateway);
-    wait_until("outage seen", Duration::from_secs(10), || {
+    wait_until("outage seen", Duration::from_secs(30), || {
         facts::get(&store, facts::ODOO_DOWN_SINCE)
             .unwrap()
             .is_some()
     })
     .await;
     sim.sim.faults.up();
-    wait_until("recovery seen", Duration::from_secs(10), || {
+    wait_until("recovery seen", Duration::from_secs(30), || {
         facts::get(&store, facts::ODOO_DOWN_SINCE)
             .unwrap()
             .is_none()
@@ -243,7 +243,7 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
         "{log:?}"
     );
     // The recovery note is written just after the fact is cleared: wait for it, do not race it.
-    wait_until("recovery logged", Duration::from_secs(10), || {
+    wait_until("recovery logged", Duration::from_secs(30), || {
         synclog::query(
             &store,
             &Query {

@@ -14,13 +14,15 @@ pub struct Mapping {
     pub odoo_id: i64,
     pub external_id: String,
     pub last_hash: Option<String>,
+    /// Hash of the value last queued for the channel (batch pushes).
+    pub planned_hash: Option<String>,
     pub last_sent_at: Option<i64>,
     pub updated_at: i64,
     /// Channel-specific ids (JSON object), e.g. Medusa's product and variant ids.
     pub meta: serde_json::Value,
 }
 
-const COLUMNS: &str = "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at, meta";
+const COLUMNS: &str = "id, channel, kind, odoo_model, odoo_id, external_id, last_hash, last_sent_at, updated_at, meta, planned_hash";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
     Ok(Mapping {
@@ -37,6 +39,34 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mapping> {
             .get::<_, Option<String>>(9)?
             .and_then(|m| serde_json::from_str(&m).ok())
             .unwrap_or(serde_json::Value::Null),
+        planned_hash: r.get(10)?,
+    })
+}
+
+/// Records, inside the caller's transaction, the value queued for each mapping (`(id, hash)`).
+pub fn set_planned_in(tx: &rusqlite::Transaction<'_>, planned: &[(i64, &str)]) -> Result<()> {
+    let mut stmt = tx.prepare_cached("UPDATE mappings SET planned_hash = ?2 WHERE id = ?1")?;
+    for (id, hash) in planned {
+        stmt.execute(params![id, hash])?;
+    }
+    Ok(())
+}
+
+/// The value last queued for each of these mappings (absent: none, or no such mapping).
+pub fn planned_hashes(
+    store: &Store,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>> {
+    store.read(|c| {
+        let mut stmt = c.prepare_cached("SELECT planned_hash FROM mappings WHERE id = ?1")?;
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for &id in ids {
+            let h: Option<Option<String>> = stmt.query_row([id], |r| r.get(0)).optional()?;
+            if let Some(Some(h)) = h {
+                out.insert(id, h);
+            }
+        }
+        Ok(out)
     })
 }
 

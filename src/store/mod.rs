@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_orders",
         include_str!("../../migrations/0002_orders.sql"),
     ),
+    (
+        "0003_queue_order",
+        include_str!("../../migrations/0003_queue_order.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -240,30 +240,45 @@ pub fn claim_batches(
         return Ok(Vec::new());
     }
     store.write(|tx| {
-        let mut stmt = tx.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at, id LIMIT ?2"
-        ))?;
+        // Choose on (id, channel, kind) only; read whole rows just for the jobs that will run.
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, channel, kind FROM jobs WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?1 \
+             ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
         let fetch = (total * 256 + 16).min(5000) as i64;
-        let candidates: Vec<Job> = stmt.query_map(params![now, fetch], job_from_row)?.collect::<rusqlite::Result<_>>()?;
-        let mut groups: Vec<Vec<Job>> = Vec::new();
-        let mut mark = tx.prepare_cached("UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1")?;
-        for mut job in candidates {
-            let Some(&free) = slots.get(&job.channel) else { continue };
-            let size = batch(&job.channel, &job.kind).max(1);
-            let fits = groups.iter().position(|g| g[0].channel == job.channel && g[0].kind == job.kind && g.len() < size);
-            let opened = groups.iter().filter(|g| g[0].channel == job.channel).count();
-            if fits.is_none() && opened >= free {
-                continue;
-            }
-            mark.execute(params![job.id, now])?;
-            job.state = JobState::Running;
+        let candidates: Vec<(i64, String, String)> = stmt
+            .query_map(params![now, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // (channel, kind, ids) per batch.
+        let mut groups: Vec<(String, String, Vec<i64>)> = Vec::new();
+        for (id, channel, kind) in candidates {
+            let Some(&free) = slots.get(&channel) else { continue };
+            let size = batch(&channel, &kind).max(1);
+            let fits = groups
+                .iter()
+                .position(|(c, k, ids)| *c == channel && *k == kind && ids.len() < size);
             match fits {
-                Some(i) => groups[i].push(job),
-                None => groups.push(vec![job]),
+                Some(i) => groups[i].2.push(id),
+                None => {
+                    if groups.iter().filter(|(c, _, _)| *c == channel).count() >= free {
+                        continue;
+                    }
+                    groups.push((channel, kind, vec![id]));
+                }
             }
         }
-        Ok(groups)
+        let mut mark = tx.prepare_cached(&format!(
+            "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1 RETURNING {COLUMNS}"
+        ))?;
+        let mut out = Vec::with_capacity(groups.len());
+        for (_, _, ids) in groups {
+            let mut jobs = Vec::with_capacity(ids.len());
+            for id in ids {
+                jobs.push(mark.query_row(params![id, now], job_from_row)?);
+            }
+            out.push(jobs);
+        }
+        Ok(out)
     })
 }
 

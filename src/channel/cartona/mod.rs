@@ -159,12 +159,13 @@ impl Cartona {
         }
     }
 
-    /// Jobs for the mapped products whose desired state differs from what Cartona last accepted.
+    /// The mapped products whose desired state differs from what Cartona last accepted and
+    /// from what is already queued for it.
     fn plan(
         &self,
         products: &[ProductSnapshot],
         mappings: &HashMap<i64, mapping::Mapping>,
-    ) -> Vec<NewJob> {
+    ) -> Vec<PlannedItem> {
         products
             .iter()
             .filter_map(|p| {
@@ -176,15 +177,16 @@ impl Cartona {
                 }
                 let body = serde_json::to_value(&update).ok()?;
                 let hash = fnv(&body.to_string());
-                if m.last_hash.as_deref() == Some(hash.as_str()) {
+                if m.last_hash.as_deref() == Some(hash.as_str())
+                    || m.planned_hash.as_deref() == Some(hash.as_str())
+                {
                     return None;
                 }
-                Some(NewJob {
-                    channel: CHANNEL.into(),
-                    kind: "product".into(),
-                    key: format!("{CHANNEL}:product:{}", p.id),
-                    payload: serde_json::json!({"mapping_id": m.id, "odoo_id": p.id, "hash": hash, "update": body}),
-                    correlation_id: None,
+                Some(PlannedItem {
+                    mapping_id: m.id,
+                    odoo_id: p.id,
+                    hash,
+                    update: body,
                 })
             })
             .collect()
@@ -199,9 +201,41 @@ impl Cartona {
         mapping::by_odoo_many(&self.store, CHANNEL, "product", &ids).map_err(|e| e.to_string())
     }
 
-    /// Queues planned jobs, except values that already died for the same record.
-    fn enqueue(&self, jobs: Vec<NewJob>) -> Result<usize, String> {
-        crate::channel::enqueue_planned(&self.store, jobs)
+    /// Queues the planned updates in jobs of `batch_size` products (one bulk request each) and
+    /// records each product's queued value, in one transaction: a crash keeps both or neither.
+    fn enqueue(&self, items: Vec<PlannedItem>) -> Result<usize, String> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let jobs: Vec<NewJob> = items
+            .chunks(self.batch_size.max(1))
+            .map(|chunk| {
+                let hashes: Vec<&str> = chunk.iter().map(|i| i.hash.as_str()).collect();
+                NewJob {
+                    channel: CHANNEL.into(),
+                    kind: "product".into(),
+                    key: format!(
+                        "{CHANNEL}:products:{}-{}:{}",
+                        chunk[0].odoo_id,
+                        chunk[chunk.len() - 1].odoo_id,
+                        fnv(&hashes.join(","))
+                    ),
+                    payload: serde_json::json!({ "items": chunk }),
+                    correlation_id: None,
+                }
+            })
+            .collect();
+        let planned: Vec<(i64, &str)> = items
+            .iter()
+            .map(|i| (i.mapping_id, i.hash.as_str()))
+            .collect();
+        self.store
+            .write(|tx| {
+                queue::enqueue_in(tx, &jobs)?;
+                mapping::set_planned_in(tx, &planned)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(items.len())
     }
 
     async fn catalog_full(&self) -> Result<StreamOutcome, String> {
@@ -256,67 +290,116 @@ impl Cartona {
         })
     }
 
-    async fn push_products(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        let updates: Vec<serde_json::Value> =
-            jobs.iter().map(|j| j.payload["update"].clone()).collect();
+    /// Sends one job's products in one bulk request. Products queued again since (a newer
+    /// value) are left to their newer job. If Cartona refuses the batch, each product is sent
+    /// alone; the ones it refuses get a job of their own, which fails with Cartona's reason.
+    async fn push_job(&self, job: &Job) -> Result<(), JobError> {
+        let items: Vec<PlannedItem> = match job.payload.get("items") {
+            Some(items) => serde_json::from_value(items.clone()),
+            // A job queued by an older marketsync: one product.
+            None => serde_json::from_value(job.payload.clone()).map(|i| vec![i]),
+        }
+        .map_err(|e| {
+            JobError::new(
+                RetryClass::Permanent,
+                format!(
+                    "job {} has a payload this marketsync cannot read: {e}",
+                    job.id
+                ),
+            )
+        })?;
+        let ids: Vec<i64> = items.iter().map(|i| i.mapping_id).collect();
+        let planned = mapping::planned_hashes(&self.store, &ids).map_err(store_err)?;
+        let live: Vec<&PlannedItem> = items
+            .iter()
+            .filter(|i| planned.get(&i.mapping_id).is_none_or(|h| *h == i.hash))
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let body = |items: &[&PlannedItem]| {
+            serde_json::Value::Array(items.iter().map(|i| i.update.clone()).collect())
+        };
+        let mark = |items: &[&PlannedItem]| -> Result<(), JobError> {
+            let sent: Vec<(i64, String)> = items
+                .iter()
+                .map(|i| (i.mapping_id, i.hash.clone()))
+                .collect();
+            mapping::mark_sent_many(&self.store, &sent).map_err(store_err)
+        };
         match self
             .api
-            .post(
-                "supplier-product/bulk-update",
-                &serde_json::Value::Array(updates),
-            )
+            .post("supplier-product/bulk-update", &body(&live))
             .await
         {
             Ok(_) => {
-                let sent: Vec<(i64, String)> = jobs
-                    .iter()
-                    .map(|j| {
-                        (
-                            j.payload["mapping_id"].as_i64().unwrap_or(0),
-                            j.payload["hash"].as_str().unwrap_or("").to_string(),
-                        )
-                    })
-                    .collect();
-                let marked = mapping::mark_sent_many(&self.store, &sent).map_err(store_err);
-                let results = jobs.iter().map(|_| marked.clone()).collect();
+                mark(&live)?;
                 log(
                     &self.store,
                     Level::Info,
                     "catalog.push",
-                    &format!("pushed {} product(s)", jobs.len()),
-                    Some(jobs.len() as i64),
+                    &format!("pushed {} product(s)", live.len()),
+                    Some(live.len() as i64),
                 );
-                results
+                Ok(())
             }
-            // A refused batch: send each alone, so one bad product does not hold back the rest.
-            Err(e) if e.status == Some(400) && jobs.len() > 1 => {
-                let mut out = Vec::with_capacity(jobs.len());
-                for j in jobs {
-                    out.push(
-                        match self
-                            .api
-                            .post(
-                                "supplier-product/bulk-update",
-                                &serde_json::json!([j.payload["update"]]),
-                            )
-                            .await
-                        {
-                            Ok(_) => self.mark_sent(j),
-                            Err(e) => Err(job_err(e)),
-                        },
-                    );
+            Err(e) if e.status == Some(400) && live.len() > 1 => {
+                let mut sent = Vec::new();
+                let mut refused = Vec::new();
+                for item in &live {
+                    match self
+                        .api
+                        .post("supplier-product/bulk-update", &body(&[*item]))
+                        .await
+                    {
+                        Ok(_) => sent.push(*item),
+                        Err(e) if e.status == Some(400) => refused.push(*item),
+                        Err(e) => {
+                            mark(&sent)?;
+                            return Err(job_err(e));
+                        }
+                    }
                 }
-                out
+                mark(&sent)?;
+                // Each refused product waits in a job of its own, with Cartona's reason.
+                let singles: Vec<NewJob> = refused
+                    .iter()
+                    .map(|i| NewJob {
+                        channel: CHANNEL.into(),
+                        kind: "product".into(),
+                        key: format!("{CHANNEL}:product:{}", i.odoo_id),
+                        payload: serde_json::json!({ "items": [i] }),
+                        correlation_id: None,
+                    })
+                    .collect();
+                queue::enqueue_many(&self.store, &singles).map_err(store_err)?;
+                log(
+                    &self.store,
+                    Level::Warn,
+                    "catalog.push",
+                    &format!(
+                        "Cartona refused a batch of {}: {} product(s) sent alone, {} refused (see their jobs)",
+                        live.len(),
+                        sent.len(),
+                        refused.len()
+                    ),
+                    Some(live.len() as i64),
+                );
+                Ok(())
             }
-            Err(e) => jobs.iter().map(|_| Err(job_err(e.clone()))).collect(),
+            Err(e) => Err(job_err(e)),
         }
     }
+}
 
-    fn mark_sent(&self, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["mapping_id"].as_i64().unwrap_or(0);
-        let hash = job.payload["hash"].as_str().unwrap_or("");
-        mapping::mark_sent(&self.store, id, hash).map_err(store_err)
-    }
+/// One product update queued for Cartona.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PlannedItem {
+    mapping_id: i64,
+    odoo_id: i64,
+    /// Hash of `update`, as recorded in the mapping once Cartona accepts it.
+    hash: String,
+    update: serde_json::Value,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -810,7 +893,7 @@ impl Cartona {
             }
             jobs.push(status_job(&known.external_id, target));
         }
-        let queued = self.enqueue(jobs)?;
+        let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
             cursor: Some(newest),
             note: (queued > 0)
@@ -1034,10 +1117,7 @@ impl JobHandler for Cartona {
         Box::pin(async move {
             match job.kind.as_str() {
                 "order" => self.import_order(job).await,
-                "product" => self
-                    .push_products(std::slice::from_ref(job))
-                    .await
-                    .remove(0),
+                "product" => self.push_job(job).await,
                 "status" => self
                     .send_statuses(std::slice::from_ref(job))
                     .await
@@ -1068,7 +1148,8 @@ impl JobHandler for Cartona {
     fn batch_size(&self, kind: &str) -> usize {
         match kind {
             "order" => ORDER_BATCH,
-            "details" => 1,
+            // A product job is already a batch (one bulk request).
+            "product" | "details" => 1,
             _ => self.batch_size,
         }
     }
@@ -1076,7 +1157,6 @@ impl JobHandler for Cartona {
     fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
         Box::pin(async move {
             match jobs[0].kind.as_str() {
-                "product" => self.push_products(jobs).await,
                 "status" => self.send_statuses(jobs).await,
                 "order" => self.import_orders(jobs).await,
                 _ => crate::daemon::workers::one_by_one(self, jobs).await,
