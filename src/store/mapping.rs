@@ -152,24 +152,42 @@ pub fn by_odoo(store: &Store, channel: &str, kind: &str, odoo_id: i64) -> Result
     })
 }
 
-/// The mappings of these Odoo records, in one read (a page of products, not the whole table).
+/// The mappings of these Odoo records, in one read (a page of products, not the whole table):
+/// one range scan when the ids are dense (a page of a full read), point lookups otherwise.
 pub fn by_odoo_many(
     store: &Store,
     channel: &str,
     kind: &str,
     odoo_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Mapping>> {
+    let mut out = std::collections::HashMap::with_capacity(odoo_ids.len());
+    let (Some(&lo), Some(&hi)) = (odoo_ids.iter().min(), odoo_ids.iter().max()) else {
+        return Ok(out);
+    };
+    let dense = odoo_ids.len() > 32 && ((hi - lo) as usize) < odoo_ids.len() * 4;
     store.read(|c| {
-        let mut stmt = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"
-        ))?;
-        let mut out = std::collections::HashMap::with_capacity(odoo_ids.len());
-        for &id in odoo_ids {
-            if let Some(m) = stmt
-                .query_row(params![channel, kind, id], from_row)
-                .optional()?
-            {
-                out.insert(id, m);
+        if dense {
+            let wanted: std::collections::HashSet<i64> = odoo_ids.iter().copied().collect();
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id BETWEEN ?3 AND ?4"
+            ))?;
+            for m in stmt.query_map(params![channel, kind, lo, hi], from_row)? {
+                let m = m?;
+                if wanted.contains(&m.odoo_id) {
+                    out.insert(m.odoo_id, m);
+                }
+            }
+        } else {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"
+            ))?;
+            for &id in odoo_ids {
+                if let Some(m) = stmt
+                    .query_row(params![channel, kind, id], from_row)
+                    .optional()?
+                {
+                    out.insert(id, m);
+                }
             }
         }
         Ok(out)

@@ -173,33 +173,53 @@ impl CatalogReader {
         Ok(snaps)
     }
 
-    /// Every product (archived ones too), a page at a time; one page in memory at once.
+    /// Every product (archived ones too), a page at a time. The next page is fetched while the
+    /// current one is handled, so Odoo's answer and our work overlap; at most two pages are in
+    /// memory at once.
     pub async fn read_all<F>(&self, mut on_page: F) -> Result<usize, OdooError>
     where
         F: FnMut(Vec<ProductSnapshot>),
     {
-        let (mut after, mut total) = (0, 0);
+        let fetch = |after: i64| {
+            let odoo = self.odoo.clone();
+            let fields: Vec<String> = self.fields().iter().map(|f| f.to_string()).collect();
+            let context = self.context();
+            tokio::spawn(async move {
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                odoo.search_read_after("product.product", &Domain::all(), &fields, context, after)
+                    .await
+            })
+        };
+        let joined = |r: Result<Result<Vec<Value>, OdooError>, tokio::task::JoinError>| {
+            r.unwrap_or_else(|e| Err(OdooError::Protocol(format!("page read task failed: {e}"))))
+        };
+        let mut total = 0;
+        let mut pending = fetch(0);
         loop {
-            let rows = self
-                .odoo
-                .search_read_after(
-                    "product.product",
-                    &Domain::all(),
-                    &self.fields(),
-                    self.context(),
-                    after,
-                )
-                .await?;
+            let rows = joined(pending.await)?;
             let n = rows.len();
+            let last = rows
+                .iter()
+                .rev()
+                .find_map(|r| r.get("id").and_then(Value::as_i64));
+            let more = n >= self.odoo.page_size() && last.is_some();
+            // Ask for the next page before handling this one.
+            let next = more.then(|| fetch(last.unwrap_or(0)));
             let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
-            after = snaps.last().map(|s| s.id).unwrap_or(after);
+            drop(rows);
             total += n;
-            self.apply_pricelist(&mut snaps).await?;
+            if let Err(e) = self.apply_pricelist(&mut snaps).await {
+                if let Some(next) = next {
+                    next.abort();
+                }
+                return Err(e);
+            }
             if n > 0 {
                 on_page(snaps);
             }
-            if n < self.odoo.page_size() {
-                return Ok(total);
+            match next {
+                Some(next) => pending = next,
+                None => return Ok(total),
             }
         }
     }
