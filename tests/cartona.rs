@@ -1033,3 +1033,44 @@ async fn a_stale_batch_retried_later_never_overwrites_a_newer_price() {
     }
     env.stop().await;
 }
+
+#[tokio::test]
+async fn orders_pulled_together_are_imported_and_acknowledged_together() {
+    let mut env = Env::new().await;
+    let hashed: Vec<String> = (1..=10)
+        .map(|i| cash_order(&env, &[(i, 2, "5.00"), (i + 1, 1, "7.00")]))
+        .collect();
+    let calls_before = env.odoo.sim.call_count();
+    env.start();
+    for h in &hashed {
+        env.wait_for_order(&format!("CARTONA-{h}")).await;
+    }
+    wait_until("all acknowledged", WAIT, || {
+        hashed
+            .iter()
+            .all(|h| env.cartona.sim.order(h).unwrap().synced)
+    })
+    .await;
+    for h in &hashed {
+        assert_eq!(env.sale_orders(&format!("CARTONA-{h}")).await.len(), 1);
+    }
+    let acks = env.cartona.sim.requests.to("order/update-order-status");
+    assert!(
+        acks.len() <= 2,
+        "ten orders of one pull acknowledged in {} requests",
+        acks.len()
+    );
+    let creates = env
+        .odoo
+        .sim
+        .calls()
+        .get("sale.order.create")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        (1..=2).contains(&creates),
+        "ten orders created in {creates} calls"
+    );
+    assert!(env.odoo.sim.call_count() > calls_before);
+    env.stop().await;
+}

@@ -69,6 +69,14 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
 /// Orders imported together (one search, one create, one read for the batch).
 const ORDER_BATCH: usize = 50;
 
+/// An order in Odoo, waiting for its acknowledgement to Cartona.
+struct AwaitingAck {
+    hashed_id: String,
+    event_id: i64,
+    /// The sync-log line once acknowledged.
+    note: String,
+}
+
 /// What a batch learned about its orders before each goes through its own flow.
 #[derive(Default)]
 struct Prefetched {
@@ -649,18 +657,66 @@ impl Cartona {
         pre.read = order_import::read_orders(&self.odoo, &ids)
             .await
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(jobs.len());
+        let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
-            out.push(self.import_order_with(job, &pre).await);
+            done.push(self.import_order_with(job, &pre).await);
         }
-        out
+        // One acknowledgement for the batch's imported orders.
+        let ready: Vec<&AwaitingAck> = done
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+            .collect();
+        let acked = self.acknowledge(&ready).await;
+        done.into_iter()
+            .map(|r| match r {
+                Ok(Some(_)) => acked.clone(),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            })
+            .collect()
     }
 
     async fn import_order(&self, job: &Job) -> Result<(), JobError> {
-        self.import_order_with(job, &Prefetched::default()).await
+        match self.import_order_with(job, &Prefetched::default()).await? {
+            Some(imported) => self.acknowledge(&[&imported]).await,
+            None => Ok(()),
+        }
     }
 
-    async fn import_order_with(&self, job: &Job, pre: &Prefetched) -> Result<(), JobError> {
+    /// Tells Cartona these orders are in Odoo (`synced`: it stops offering them), then closes
+    /// their events. Only orders whose Odoo order exists get here.
+    async fn acknowledge(&self, orders: &[&AwaitingAck]) -> Result<(), JobError> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let acks: Vec<StatusUpdate> = orders
+            .iter()
+            .map(|o| StatusUpdate {
+                hashed_id: o.hashed_id.clone(),
+                status: "synced".into(),
+                cancellation_reason: None,
+                retailer_otp: None,
+            })
+            .collect();
+        self.api
+            .post("order/update-order-status", &serde_json::json!(acks))
+            .await
+            .map_err(job_err)?;
+        for o in orders {
+            inbox::close_subject(&self.store, CHANNEL, &o.hashed_id, o.event_id)
+                .map_err(store_err)?;
+            log(&self.store, Level::Info, "orders.import", &o.note, Some(1));
+        }
+        Ok(())
+    }
+
+    /// Everything of an order's import but the acknowledgement; `None` when there is nothing to
+    /// acknowledge (already processed, or left alone while the retailer edits it).
+    async fn import_order_with(
+        &self,
+        job: &Job,
+        pre: &Prefetched,
+    ) -> Result<Option<AwaitingAck>, JobError> {
         let hashed_id = job.payload["hashed_id"]
             .as_str()
             .unwrap_or_default()
@@ -668,11 +724,11 @@ impl Cartona {
         let Some(event) =
             inbox::latest_open(&self.store, CHANNEL, &hashed_id).map_err(store_err)?
         else {
-            return Ok(()); // already processed
+            return Ok(None); // already processed
         };
         let order = match Order::parse(&event.payload) {
             Ok(o) => o,
-            Err(reason) => return self.park(event.id, &reason),
+            Err(reason) => return self.park(event.id, &reason).map(|_| None),
         };
         let reference = reference(&order.hashed_id);
         orders::seen(
@@ -688,13 +744,13 @@ impl Cartona {
         if order.status == "editing" {
             inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
             log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} is being edited by the retailer; left alone until it is pending again"), None);
-            return Ok(());
+            return Ok(None);
         }
         let known = orders::get(&self.store, CHANNEL, &order.hashed_id).map_err(store_err)?;
         let inbound = inbound(&order);
         let lines = lines_hash(&order);
         let (id, created) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
-            Imported::Parked(reason) => return self.park(event.id, &reason),
+            Imported::Parked(reason) => return self.park(event.id, &reason).map(|_| None),
             Imported::Created(id) => (id, true),
             Imported::Existing(id) => (id, pre.created.contains(&id)),
         };
@@ -723,10 +779,12 @@ impl Cartona {
                 if let Some(problem) =
                     order_import::replace_lines(&self.odoo, &self.store, id, &inbound).await?
                 {
-                    return self.park(
-                        event.id,
-                        &format!("order {hashed_id} was edited on Cartona, but {problem}"),
-                    );
+                    return self
+                        .park(
+                            event.id,
+                            &format!("order {hashed_id} was edited on Cartona, but {problem}"),
+                        )
+                        .map(|_| None);
                 }
                 log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} was edited on Cartona; the quotation's lines were updated"), None);
             } else {
@@ -760,30 +818,16 @@ impl Cartona {
             );
         }
         orders::set_odoo(&self.store, CHANNEL, &hashed_id, id, &lines).map_err(store_err)?;
-        // Acknowledge only now that the Odoo order exists: Cartona stops offering it.
-        let ack = StatusUpdate {
-            hashed_id: hashed_id.clone(),
-            status: "synced".into(),
-            cancellation_reason: None,
-            retailer_otp: None,
-        };
-        self.api
-            .post("order/update-order-status", &serde_json::json!([ack]))
-            .await
-            .map_err(job_err)?;
-        inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
+        // Acknowledged by the caller, only now that the Odoo order exists.
         let verb = if created { "imported" } else { "updated" };
-        log(
-            &self.store,
-            Level::Info,
-            "orders.import",
-            &format!(
+        Ok(Some(AwaitingAck {
+            hashed_id: hashed_id.clone(),
+            event_id: event.id,
+            note: format!(
                 "order {hashed_id} {verb} as sale.order {id} (Cartona status {})",
                 order.status
             ),
-            Some(1),
-        );
-        Ok(())
+        }))
     }
 
     fn park(&self, event: i64, reason: &str) -> Result<(), JobError> {
