@@ -1,20 +1,25 @@
-//! Crash safety: the real daemon is killed with SIGKILL at 30 points spread over order import
-//! and catalog push (after the k-th request the simulators receive), restarted each time; at the
-//! end there is exactly one Odoo order per Cartona order, none lost, every one acknowledged, and
-//! Cartona holds exactly Odoo's prices and stock.
+//! Crash safety: the real daemon, with the Cartona and Medusa channels, is killed with SIGKILL at
+//! 30 points spread over order import and catalog push (after the k-th request the simulators
+//! receive), restarted each time; at the end there is exactly one Odoo order per marketplace
+//! order, none lost, every Cartona order acknowledged, every Medusa webhook that got a 2xx
+//! imported, and both marketplaces hold exactly Odoo's prices and stock.
 
 mod common;
 
 use common::wait_until;
+use marketsync::config::MedusaFlavour;
 use marketsync::config::{OdooProtocol, RawConfig};
 use marketsync::odoo::{Domain, OdooClient, Value};
 use marketsync::sim::cartona::{self, Payment};
+use marketsync::sim::medusa;
 use marketsync::store::{mapping, Store};
 use rust_decimal::Decimal;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const TOKEN: &str = "crash-test-token-5512";
+const MEDUSA_KEY: &str = "mq_crash_key_71aa";
+const HOOK_SECRET: &str = "whsec_crash_test_0c4e";
 const PRODUCTS: i64 = 30;
 
 fn spawn(config: &std::path::Path) -> Child {
@@ -39,13 +44,25 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
             &format!("P{id}"),
         );
     }
+    let store_sim = medusa::start(0, MedusaFlavour::Marqasouq, MEDUSA_KEY, "kwd")
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
+    // A fixed port for every run, so the store's webhooks find the restarted daemon.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let text = format!(
-        "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n[retry]\nbase_delay = \"100ms\"\nmax_delay = \"500ms\"\n\
-         [daemon]\nqueue_poll = \"50ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 7\npoll_overlap = \"2s\"\n",
-        common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
-        market.base_url()
+        "{}[webhooks]\nlisten = \"{listen}\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n[retry]\nbase_delay = \"100ms\"\nmax_delay = \"500ms\"\n\
+         [daemon]\nqueue_poll = \"50ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
+         [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{MEDUSA_KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
+         currency = \"kwd\"\nbatch_size = 7\npoll_overlap = \"2s\"\n",
+        common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
+            .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
+        market.base_url(),
+        store_sim.base_url(),
     );
     std::fs::write(&path, text.clone()).unwrap();
     let config = RawConfig::parse(&text).unwrap().validate().unwrap();
@@ -64,9 +81,15 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         }
     }
     let client = OdooClient::connect(&config.odoo).await.unwrap();
-    let traffic = || odoo.sim.call_count() + market.sim.requests.all().len() as u64;
+    let traffic = || {
+        odoo.sim.call_count()
+            + market.sim.requests.all().len() as u64
+            + store_sim.sim.requests.all().len() as u64
+    };
 
     let mut placed = Vec::new();
+    // Medusa orders whose webhook the daemon answered 2xx.
+    let mut acknowledged = Vec::new();
     for round in 0..30u64 {
         // New work each round: orders and a price change, so kills land in the middle of both.
         let p = 1 + (round as i64 * 7) % PRODUCTS;
@@ -96,9 +119,40 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
             .await
             .unwrap();
 
+        let medusa_order = store_sim.sim.place_order(
+            &format!("crash{round}@example.com"),
+            &[(
+                &format!("SKU-{p:05}"),
+                1,
+                Decimal::new(2_500 + round as i64, 3),
+            )],
+        );
+
         let mut child = spawn(&path);
         let start = traffic();
-        let kill_after = 3 + (round * 5) % 40;
+        // The store's webhook, sent (again) until the new daemon answers it.
+        let body = store_sim.sim.webhook_body("order.created", &medusa_order);
+        let url = format!("http://{listen}/webhooks/medusa");
+        let end = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, _) = medusa::send_webhook(
+                &url,
+                HOOK_SECRET,
+                body.clone(),
+                chrono::Utc::now().timestamp(),
+            )
+            .await;
+            if (200..300).contains(&status) {
+                acknowledged.push(medusa_order.clone());
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "the daemon never took the webhook"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let kill_after = 3 + (round * 7) % 60;
         wait_until("the k-th request", Duration::from_secs(30), || {
             traffic() >= start + kill_after
         })
@@ -128,6 +182,52 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         })
     })
     .await;
+    wait_until("Medusa holds Odoo's prices and stock", deadline, || {
+        (1..=PRODUCTS).all(|id| {
+            let (price, qty) = expected(id);
+            store_sim
+                .sim
+                .product(&format!("SKU-{id:05}"))
+                .is_some_and(|p| {
+                    p.price == marketsync::sync::money::round(price.parse().unwrap(), "kwd")
+                        && p.quantity == qty
+                })
+        })
+    })
+    .await;
+    let medusa_ref = |id: &str| {
+        format!(
+            "MEDUSA-{}",
+            store_sim.sim.order(id).unwrap().json["display_id"]
+                .as_i64()
+                .unwrap()
+        )
+    };
+    let mut imported = 0;
+    for id in &acknowledged {
+        let reference = medusa_ref(id);
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let n = client
+                .search_count(
+                    "sale.order",
+                    &Domain::all().and("client_order_ref", "=", reference.as_str()),
+                )
+                .await
+                .unwrap();
+            if n == 1 {
+                imported += 1;
+                break;
+            }
+            assert!(n <= 1, "{reference} imported {n} times");
+            assert!(
+                tokio::time::Instant::now() < end,
+                "the acknowledged webhook of {reference} was never imported"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(imported, acknowledged.len());
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -145,5 +245,9 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         .search_count("sale.order", &Domain::all())
         .await
         .unwrap();
-    assert_eq!(all as usize, placed.len(), "no stray orders");
+    assert_eq!(
+        all as usize,
+        placed.len() + acknowledged.len(),
+        "no stray orders"
+    );
 }
