@@ -54,6 +54,11 @@ impl Recorder {
         self.lock().clone()
     }
 
+    /// Looks at the requests without copying them (for counters polled while work runs).
+    pub fn with<T>(&self, f: impl FnOnce(&[Recorded]) -> T) -> T {
+        f(&self.lock())
+    }
+
     pub fn to(&self, path: &str) -> Vec<Recorded> {
         self.lock()
             .iter()
