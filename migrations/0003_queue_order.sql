@@ -1,6 +1,8 @@
 -- Due jobs in the order the workers take them, without sorting the waiting ones on each claim
--- (a 50,000-product push has 50,000 waiting jobs). It replaces jobs_due, whose entries moved on
--- every state change.
+-- (a 50,000-product push can leave thousands waiting): per channel for the claims, and across
+-- channels for "when is the next one due". They replace jobs_due, whose entries moved on every
+-- state change.
+CREATE INDEX jobs_waiting_by_channel ON jobs (channel, next_attempt_at, id) WHERE state IN ('pending', 'retrying');
 CREATE INDEX jobs_waiting_by_due ON jobs (next_attempt_at, id) WHERE state IN ('pending', 'retrying');
 DROP INDEX jobs_due;
 

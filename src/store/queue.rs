@@ -240,38 +240,52 @@ pub fn claim_batches(
         return Ok(Vec::new());
     }
     store.write(|tx| {
-        // Choose on (id, channel, kind) only; read whole rows just for the jobs that will run.
+        // Per channel (so a busy one never starves another), choose on (id, kind) only, reading
+        // a few candidates per free slot and more only while batches are left unfilled; whole
+        // rows are read just for the jobs that will run.
         let mut stmt = tx.prepare_cached(
-            "SELECT id, channel, kind FROM jobs WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at, id LIMIT ?2",
+            "SELECT id, kind FROM jobs WHERE channel = ?1 AND state IN ('pending', 'retrying') \
+             AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT ?3",
         )?;
-        let fetch = (total * 256 + 16).min(5000) as i64;
-        let candidates: Vec<(i64, String, String)> = stmt
-            .query_map(params![now, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        // (channel, kind, ids) per batch.
-        let mut groups: Vec<(String, String, Vec<i64>)> = Vec::new();
-        for (id, channel, kind) in candidates {
-            let Some(&free) = slots.get(&channel) else { continue };
-            let size = batch(&channel, &kind).max(1);
-            let fits = groups
-                .iter()
-                .position(|(c, k, ids)| *c == channel && *k == kind && ids.len() < size);
-            match fits {
-                Some(i) => groups[i].2.push(id),
-                None => {
-                    if groups.iter().filter(|(c, _, _)| *c == channel).count() >= free {
-                        continue;
+        let mut channels: Vec<(&String, &usize)> = slots.iter().filter(|(_, f)| **f > 0).collect();
+        channels.sort();
+        // (kind, ids) per batch, per channel.
+        let mut groups: Vec<(String, Vec<i64>)> = Vec::new();
+        for (channel, &free) in channels {
+            let mut fetch = (free * 4 + 16) as i64;
+            let chosen = loop {
+                let candidates: Vec<(i64, String)> = stmt
+                    .query_map(params![channel, now, fetch], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let more_due = candidates.len() as i64 == fetch;
+                let mut chosen: Vec<(String, Vec<i64>)> = Vec::new();
+                for (id, kind) in candidates {
+                    let size = batch(channel, &kind).max(1);
+                    match chosen
+                        .iter()
+                        .position(|(k, ids)| *k == kind && ids.len() < size)
+                    {
+                        Some(i) => chosen[i].1.push(id),
+                        None if chosen.len() < free => chosen.push((kind, vec![id])),
+                        None => {}
                     }
-                    groups.push((channel, kind, vec![id]));
                 }
-            }
+                let unfilled = chosen.len() < free
+                    || chosen
+                        .iter()
+                        .any(|(k, ids)| ids.len() < batch(channel, k).max(1));
+                if !more_due || !unfilled || fetch >= 5000 {
+                    break chosen;
+                }
+                fetch = (fetch * 8).min(5000);
+            };
+            groups.extend(chosen);
         }
         let mut mark = tx.prepare_cached(&format!(
             "UPDATE jobs SET state = 'running', updated_at = ?2 WHERE id = ?1 RETURNING {COLUMNS}"
         ))?;
         let mut out = Vec::with_capacity(groups.len());
-        for (_, _, ids) in groups {
+        for (_, ids) in groups {
             let mut jobs = Vec::with_capacity(ids.len());
             for id in ids {
                 jobs.push(mark.query_row(params![id, now], job_from_row)?);
