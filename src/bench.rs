@@ -489,28 +489,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
 async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Result<f64> {
     let t = Instant::now();
     let client = OdooClient::connect(&config.odoo).await?;
-    let fields = [
-        "default_code",
-        "barcode",
-        "name",
-        "list_price",
-        "active",
-        "sale_ok",
-        "write_date",
-        "free_qty",
-    ];
+    let ch = config
+        .channel(crate::config::ChannelKind::Cartona)
+        .expect("configured");
+    let settings = ch.cartona.as_ref().expect("Cartona settings");
+    // The very fields and context the daemon's reads use.
+    let reader = crate::sync::catalog::CatalogReader {
+        odoo: client.clone(),
+        stock_field: settings.stock_field.clone(),
+        warehouse_id: settings.warehouse_id,
+        pricelist_id: settings.pricelist_id,
+        extra_fields: Vec::new(),
+    };
     client
         .search_read_pages(
             "product.product",
             &Domain::all(),
-            &fields,
-            vec![("active_test".into(), Value::Bool(false))],
+            &reader.fields(),
+            reader.context(),
             |_| Ok(()),
         )
         .await?;
-    let ch = config
-        .channel(crate::config::ChannelKind::Cartona)
-        .expect("configured");
     let api = crate::channel::cartona::client(ch).map_err(|e| anyhow::anyhow!(e))?;
     for chunk in (1..=n as i64).collect::<Vec<_>>().chunks(100) {
         let body: Vec<serde_json::Value> = chunk

@@ -10,7 +10,7 @@ use marketsync::sim::cartona::{self, CartonaHandle, Payment};
 use marketsync::sim::faults::Fault;
 use marketsync::sim::odoo::SimHandle;
 use marketsync::store::queue::{self, JobState};
-use marketsync::store::{inbox, mapping, orders, synclog, Store};
+use marketsync::store::{inbox, mapping, orders, Store};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -76,19 +76,7 @@ impl Env {
             .unwrap();
         let store = Store::open(&config.state.path).unwrap();
         let client = OdooClient::connect(&config.odoo).await.unwrap();
-        let ch = config
-            .channel(marketsync::config::ChannelKind::Cartona)
-            .unwrap();
-        let api = marketsync::channel::cartona::client(ch).unwrap();
-        let report = marketsync::channel::cartona::matching::import(
-            &api,
-            &client,
-            &store,
-            ch.cartona.as_ref().unwrap().match_key,
-            false,
-        )
-        .await
-        .unwrap();
+        let report = common::map_cartona(&config, &client, &store).await;
         assert_eq!(report.matched.len(), PRODUCTS);
         if daemon_token != TOKEN {
             std::fs::write(
@@ -559,14 +547,7 @@ async fn delivery_of_an_installment_order_waits_for_the_otp() {
         .to(&format!("order/update-order-status/{hashed}"));
     assert_eq!(single.len(), 1);
     assert_eq!(single[0].json()["retailer_otp"], "4321");
-    let log = synclog::query(
-        &env.store,
-        &synclog::Query {
-            limit: 1000,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let log = common::sync_log(&env.store);
     assert!(
         !serde_json::to_string(&log).unwrap().contains("4321"),
         "the OTP is not logged"

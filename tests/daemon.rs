@@ -185,16 +185,9 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
         .unwrap();
     assert!(health.status().is_success());
     let started = || {
-        synclog::query(
-            &store,
-            &Query {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .iter()
-        .any(|r| r.operation == "daemon.start")
+        common::sync_log(&store)
+            .iter()
+            .any(|r| r.operation == "daemon.start")
     };
     assert!(!started(), "not started while Odoo is down");
     let status = facts::get(&store, facts::ODOO_STATUS).unwrap().unwrap().0;
@@ -229,14 +222,7 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
             .is_none()
     })
     .await;
-    let log = synclog::query(
-        &store,
-        &Query {
-            limit: 100,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let log = common::sync_log(&store);
     assert!(
         log.iter()
             .any(|r| r.operation == "odoo.health" && r.message.contains("502")),
@@ -244,16 +230,9 @@ async fn the_daemon_waits_for_odoo_and_shows_it_unreachable() {
     );
     // The recovery note is written just after the fact is cleared: wait for it, do not race it.
     wait_until("recovery logged", Duration::from_secs(30), || {
-        synclog::query(
-            &store,
-            &Query {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .iter()
-        .any(|r| r.message == "Odoo answers again")
+        common::sync_log(&store)
+            .iter()
+            .any(|r| r.message == "Odoo answers again")
     })
     .await;
     token.cancel();
@@ -288,14 +267,7 @@ async fn a_rejected_login_stops_the_daemon_with_the_config_exit_code() {
 
 fn read_all_text(dir: &Path) -> String {
     let store = Store::open_read_only(&dir.join("state.db")).unwrap();
-    let rows = synclog::query(
-        &store,
-        &Query {
-            limit: 10_000,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let rows = common::sync_log(&store);
     let mut text = serde_json::to_string(&rows).unwrap();
     for key in [facts::ODOO_STATUS, facts::ODOO_USER, facts::ODOO_VERSION] {
         if let Some((v, _)) = facts::get(&store, key).unwrap() {

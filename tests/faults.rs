@@ -7,14 +7,13 @@ mod common;
 
 use common::wait_until;
 use marketsync::config::{MedusaFlavour, OdooProtocol, RawConfig};
-use marketsync::daemon::Daemon;
 use marketsync::odoo::{Domain, OdooClient, SearchOpts, Value};
 use marketsync::sim::cartona::{self, CartonaHandle, Payment};
 use marketsync::sim::faults::Fault;
 use marketsync::sim::medusa::{self, MedusaHandle};
 use marketsync::sim::odoo::SimHandle;
 use marketsync::store::queue::{self, JobState};
-use marketsync::store::{inbox, synclog, StorageFault, Store};
+use marketsync::store::{inbox, StorageFault, Store};
 use rust_decimal::Decimal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,25 +77,8 @@ impl Env {
         let config = RawConfig::parse(&text).unwrap().validate().unwrap();
         let store = Store::open(&config.state.path).unwrap();
         let client = OdooClient::connect(&config.odoo).await.unwrap();
-        let ch = config
-            .channel(marketsync::config::ChannelKind::Cartona)
-            .unwrap();
-        let api = marketsync::channel::cartona::client(ch).unwrap();
-        marketsync::channel::cartona::matching::import(
-            &api,
-            &client,
-            &store,
-            ch.cartona.as_ref().unwrap().match_key,
-            false,
-        )
-        .await
-        .unwrap();
-        let mut daemon = Daemon::new(config, store.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        daemon.bound = Some(tx);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(daemon.run(stop.clone()));
-        let addr = tokio::time::timeout(WAIT, rx).await.unwrap().unwrap();
+        common::map_cartona(&config, &client, &store).await;
+        let (stop, task, addr) = common::spawn_daemon(config, store.clone()).await;
         Env {
             odoo,
             cartona,
@@ -249,16 +231,9 @@ impl Env {
     }
 
     fn log_has(&self, needle: &str) -> bool {
-        synclog::query(
-            &self.store,
-            &synclog::Query {
-                limit: 10_000,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .iter()
-        .any(|r| r.message.contains(needle))
+        common::sync_log(&self.store)
+            .iter()
+            .any(|r| r.message.contains(needle))
     }
 
     /// `marketsync status` as the operator runs it.
@@ -626,7 +601,7 @@ async fn state_unwritable(fault: StorageFault) {
         StorageFault::Full => assert!(status == 503 || status == 200, "{status}"),
     }
     wait_until("healthz says paused", WAIT, || {
-        let h = futures_executor_block(env.healthz());
+        let h = block_on(env.healthz());
         h.0 == 503 && h.1.to_string().contains("cannot be written")
     })
     .await;
@@ -639,10 +614,7 @@ async fn state_unwritable(fault: StorageFault) {
     let hashed = env.cartona_order(5);
     // Fixed: it resumes by itself and catches up.
     env.store.simulate_fault(None).unwrap();
-    wait_until("resumed", WAIT, || {
-        futures_executor_block(env.healthz()).0 == 200
-    })
-    .await;
+    wait_until("resumed", WAIT, || block_on(env.healthz()).0 == 200).await;
     assert!(env.log_has("resumed after"));
     let (s, _) = env
         .webhook(
@@ -678,7 +650,7 @@ fn medusa_id(env: &Env, reference: &str) -> String {
 }
 
 /// Runs a future to completion from a synchronous check (`wait_until` takes a closure).
-fn futures_executor_block<F: std::future::Future>(f: F) -> F::Output {
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 

@@ -5,7 +5,6 @@ mod common;
 
 use common::wait_until;
 use marketsync::config::{MedusaFlavour, OdooProtocol, RawConfig};
-use marketsync::daemon::Daemon;
 use marketsync::odoo::{Domain, OdooClient, SearchOpts, Value};
 use marketsync::sim::medusa::{self, MedusaHandle};
 use marketsync::sim::odoo::SimHandle;
@@ -52,12 +51,7 @@ impl Env {
         let config = RawConfig::parse(&text).unwrap().validate().unwrap();
         let store = Store::open(&config.state.path).unwrap();
         let client = OdooClient::connect(&config.odoo).await.unwrap();
-        let mut daemon = Daemon::new(config, store.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        daemon.bound = Some(tx);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(daemon.run(stop.clone()));
-        let addr = tokio::time::timeout(WAIT, rx).await.unwrap().unwrap();
+        let (stop, task, addr) = common::spawn_daemon(config, store.clone()).await;
         Env {
             odoo,
             store_sim,
@@ -218,16 +212,9 @@ async fn catalog_flow(flavour: MedusaFlavour, currency: &str, exponent: u32) {
         .await
         .unwrap();
     wait_until("skip logged", WAIT, || {
-        marketsync::store::synclog::query(
-            &env.store,
-            &marketsync::store::synclog::Query {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .iter()
-        .any(|r| r.message.contains("without an internal reference"))
+        common::sync_log(&env.store)
+            .iter()
+            .any(|r| r.message.contains("without an internal reference"))
     })
     .await;
     env.stop().await;
@@ -652,7 +639,6 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
         medusa: Some(hook),
         max_body_bytes: 1 << 20,
         body_timeout: Duration::from_secs(10),
-        ingest: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -207,7 +207,6 @@ impl Daemon {
             medusa: medusa_hook,
             max_body_bytes: self.config.webhooks.max_body_bytes,
             body_timeout: self.config.webhooks.body_timeout.0,
-            ingest: None,
         });
         let server_stop = shutdown.clone();
         let server = tokio::spawn(async move {

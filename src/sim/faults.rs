@@ -105,12 +105,8 @@ impl Faults {
         *self.state() = State::default();
     }
 
-    /// What to do with the next request: its latency and, if any, the fault to act out.
-    pub fn next(&self) -> (Duration, Option<Fault>) {
-        self.next_for(true)
-    }
-
-    /// Like [`Faults::next`] for a request that is a read (GET) or not.
+    /// What to do with the next request, a read (GET) or not: its latency and, if any, the
+    /// fault to act out.
     pub fn next_for(&self, read: bool) -> (Duration, Option<Fault>) {
         let mut s = self.state();
         if s.reads_only && !read {

@@ -48,25 +48,35 @@ pub fn receive(
     if let Some(id) = known {
         return Ok(Received::Duplicate(id));
     }
-    let now = now_ms();
     let body = payload.to_string();
-    store.write(|tx| {
-        let n = tx.execute(
+    store.write(|tx| insert_in(tx, source, event_id, kind, subject, &body, now_ms()))
+}
+
+/// Inserts the event unless (source, event id) is there already.
+fn insert_in(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    event_id: &str,
+    kind: &str,
+    subject: Option<&str>,
+    body: &str,
+    now: i64,
+) -> Result<Received> {
+    let n = tx
+        .prepare_cached(
             "INSERT INTO inbox (source, event_id, kind, payload, state, received_at, subject) \
              VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
-            params![source, event_id, kind, body, now, subject],
-        )?;
-        if n == 1 {
-            Ok(Received::New(tx.last_insert_rowid()))
-        } else {
-            let id = tx.query_row(
-                "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
-                params![source, event_id],
-                |r| r.get(0),
-            )?;
-            Ok(Received::Duplicate(id))
-        }
-    })
+        )?
+        .execute(params![source, event_id, kind, body, now, subject])?;
+    if n == 1 {
+        return Ok(Received::New(tx.last_insert_rowid()));
+    }
+    let id = tx.query_row(
+        "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
+        params![source, event_id],
+        |r| r.get(0),
+    )?;
+    Ok(Received::Duplicate(id))
 }
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
@@ -147,6 +157,19 @@ pub fn receive_with_job(
     payload: &serde_json::Value,
     job: &crate::store::queue::NewJob,
 ) -> Result<Received> {
+    // Pulls see the same events again and again: a read answers the settled ones without the
+    // write lock (one still waiting may need its job back, which the write below checks).
+    let settled: Option<i64> = store.read(|c| {
+        Ok(c.query_row(
+            "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2 AND state != 'received'",
+            params![source, event_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+    })?;
+    if let Some(id) = settled {
+        return Ok(Received::Duplicate(id));
+    }
     let body = payload.to_string();
     store.write(|tx| receive_with_job_in(tx, source, event_id, kind, subject, &body, job, now_ms()))
 }
@@ -163,22 +186,15 @@ pub fn receive_with_job_in(
     job: &crate::store::queue::NewJob,
     now: i64,
 ) -> Result<Received> {
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO inbox (source, event_id, kind, payload, state, received_at, subject) \
-             VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
-        )?
-        .execute(params![source, event_id, kind, body, now, subject])?;
-    if n == 1 {
-        let id = tx.last_insert_rowid();
-        crate::store::queue::enqueue_in(tx, std::slice::from_ref(job))?;
-        return Ok(Received::New(id));
-    }
-    let (id, state): (i64, String) = tx.query_row(
-        "SELECT id, state FROM inbox WHERE source = ?1 AND event_id = ?2",
-        params![source, event_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let id = match insert_in(tx, source, event_id, kind, subject, body, now)? {
+        Received::New(id) => {
+            crate::store::queue::enqueue_in(tx, std::slice::from_ref(job))?;
+            return Ok(Received::New(id));
+        }
+        Received::Duplicate(id) => id,
+    };
+    let state: String =
+        tx.query_row("SELECT state FROM inbox WHERE id = ?1", [id], |r| r.get(0))?;
     if state == "received" {
         let has_job: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying', 'running'))",

@@ -70,7 +70,8 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
 }
 
 impl CatalogReader {
-    fn fields(&self) -> Vec<&str> {
+    /// The product fields every read asks for.
+    pub fn fields(&self) -> Vec<&str> {
         let mut f = vec![
             "default_code",
             "barcode",
@@ -85,7 +86,8 @@ impl CatalogReader {
         f
     }
 
-    fn context(&self) -> Vec<(String, Value)> {
+    /// The context of every read: archived products too, stock of the configured warehouse.
+    pub fn context(&self) -> Vec<(String, Value)> {
         let mut ctx = vec![("active_test".to_string(), Value::Bool(false))];
         if let Some(w) = self.warehouse_id {
             // `warehouse` up to 16, `warehouse_id` from 17: both are harmless elsewhere.
@@ -191,7 +193,7 @@ impl CatalogReader {
             })
         };
         let joined = |r: Result<Result<Vec<Value>, OdooError>, tokio::task::JoinError>| {
-            r.unwrap_or_else(|e| Err(OdooError::Protocol(format!("page read task failed: {e}"))))
+            r.unwrap_or_else(|e| Err(OdooError::Server(format!("page read task failed: {e}"))))
         };
         let mut total = 0;
         let mut pending = fetch(0);

@@ -280,6 +280,19 @@ pub async fn import_many(
     finish(out)
 }
 
+/// The ORM command creating an order line: `(0, 0, {product, quantity, price})`.
+fn line_command(product: i64, line: &InboundLine) -> Value {
+    Value::Array(vec![
+        Value::Int(0),
+        Value::Int(0),
+        Value::record([
+            ("product_id", Value::Int(product)),
+            ("product_uom_qty", Value::from(line.quantity)),
+            ("price_unit", Value::from(line.unit_price)),
+        ]),
+    ])
+}
+
 fn finish(out: Vec<Option<Result<Imported, JobError>>>) -> Vec<Result<Imported, JobError>> {
     out.into_iter()
         .map(|o| {
@@ -303,17 +316,7 @@ fn order_vals(
         .lines
         .iter()
         .zip(products)
-        .map(|(line, product)| {
-            Value::Array(vec![
-                Value::Int(0),
-                Value::Int(0),
-                Value::record([
-                    ("product_id", Value::Int(*product)),
-                    ("product_uom_qty", Value::from(line.quantity)),
-                    ("price_unit", Value::from(line.unit_price)),
-                ]),
-            ])
-        })
+        .map(|(line, product)| line_command(*product, line))
         .collect();
     let mut vals = vec![
         ("partner_id", Value::Int(partner)),
@@ -382,15 +385,7 @@ pub async fn replace_lines(
                 line.product_key, line.description
             )));
         };
-        cmds.push(Value::Array(vec![
-            Value::Int(0),
-            Value::Int(0),
-            Value::record([
-                ("product_id", Value::Int(m.odoo_id)),
-                ("product_uom_qty", Value::from(line.quantity)),
-                ("price_unit", Value::from(line.unit_price)),
-            ]),
-        ]));
+        cmds.push(line_command(m.odoo_id, line));
     }
     odoo.write(
         "sale.order",
@@ -404,25 +399,12 @@ pub async fn replace_lines(
 
 /// The Odoo order's state and untaxed total.
 pub async fn read_order(odoo: &OdooClient, id: i64) -> Result<(String, Decimal), JobError> {
-    let rows = odoo
-        .read("sale.order", &[id], &["state", "amount_untaxed"])
-        .await
-        .map_err(|e| odoo_job_error(&e))?;
-    let row = rows.first().ok_or_else(|| {
+    read_orders(odoo, &[id]).await?.remove(&id).ok_or_else(|| {
         JobError::new(
             RetryClass::Permanent,
             format!("sale.order {id} no longer exists in Odoo"),
         )
-    })?;
-    Ok((
-        row.get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        row.get("amount_untaxed")
-            .and_then(Value::as_decimal)
-            .unwrap_or_default(),
-    ))
+    })
 }
 
 /// Applies what a marketplace status asks of the Odoo order, from whatever state it is in.

@@ -3,7 +3,16 @@
 //! written since the poll window's start.
 
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
+use crate::store::{orders, Store};
 use crate::sync::catalog::Since;
+
+/// A changed Odoo order that the channel knows as one of its marketplace orders.
+pub struct KnownChange<'a> {
+    pub order: &'a Value,
+    pub id: i64,
+    pub reference: &'a str,
+    pub known: orders::ChannelOrder,
+}
 
 /// Changed orders of one channel and all their outgoing deliveries.
 pub struct Changed {
@@ -12,6 +21,27 @@ pub struct Changed {
 }
 
 impl Changed {
+    /// The changed orders that are marketplace orders the state knows (by `client_order_ref`).
+    pub fn known(&self, store: &Store) -> Result<Vec<KnownChange<'_>>, String> {
+        let mut out = Vec::new();
+        for order in &self.orders {
+            let Some(reference) = order.get("client_order_ref").and_then(Value::as_opt_str) else {
+                continue;
+            };
+            if let Some(known) =
+                orders::by_reference(store, reference).map_err(|e| e.to_string())?
+            {
+                out.push(KnownChange {
+                    order,
+                    id: order.get("id").and_then(Value::as_i64).unwrap_or(0),
+                    reference,
+                    known,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The outgoing deliveries of one order.
     pub fn pickings_of(&self, order: i64) -> Vec<&Value> {
         self.pickings

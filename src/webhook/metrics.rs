@@ -1,6 +1,8 @@
-//! `/metrics`: Prometheus text, read from the state on each scrape (the state is the truth and
-//! survives restarts): jobs by channel and state, dead jobs, inbox by source and state, last
-//! success and error per stream, Odoo reachability, calls and call latency.
+//! `/metrics`: Prometheus text. Gauges are read from the state on each scrape (the state is the
+//! truth and survives restarts): jobs by channel and state, dead jobs, inbox by source and state,
+//! last success and error per stream, Odoo reachability. Counters since the process started come
+//! from [`crate::telemetry::counters`] and the Odoo client: sends, job outcomes, retries,
+//! webhooks, Odoo calls and call latency; and whether the daemon is paused.
 
 use super::App;
 use crate::store::queue::JobState;

@@ -34,8 +34,12 @@ pub struct App {
     /// Largest body read, and how long a sender may take to deliver it.
     pub max_body_bytes: usize,
     pub body_timeout: std::time::Duration,
-    /// Set by [`router`]: the group-commit writer of received events.
-    pub ingest: Option<Ingest>,
+}
+
+/// What the handlers share: the caller's [`App`] and the inbox writer [`router`] starts.
+struct Served {
+    app: App,
+    ingest: Ingest,
 }
 
 type IngestReply = tokio::sync::oneshot::Sender<
@@ -45,14 +49,13 @@ type IngestReply = tokio::sync::oneshot::Sender<
 /// Commits received events in groups: concurrent webhooks share one transaction (each still
 /// answered only once its own event is committed), so a burst costs one commit per group
 /// instead of one per event, and writers do not queue on the state's lock.
-#[derive(Clone)]
-pub struct Ingest(tokio::sync::mpsc::Sender<(crate::channel::medusa::PreparedEvent, IngestReply)>);
+struct Ingest(tokio::sync::mpsc::Sender<(crate::channel::medusa::PreparedEvent, IngestReply)>);
 
 impl Ingest {
     /// Most events committed in one transaction.
     const GROUP: usize = 256;
 
-    pub fn start(store: Store) -> Ingest {
+    fn start(store: Store) -> Ingest {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(
             crate::channel::medusa::PreparedEvent,
             IngestReply,
@@ -113,14 +116,14 @@ impl Ingest {
     }
 }
 
-pub fn router(mut app: App) -> Router {
-    app.ingest = Some(Ingest::start(app.store.clone()));
+pub fn router(app: App) -> Router {
+    let ingest = Ingest::start(app.store.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
         .route("/webhooks/medusa", post(medusa))
         .route("/api/medusa/order-created", post(medusa))
-        .with_state(app)
+        .with_state(Arc::new(Served { app, ingest }))
 }
 
 /// Reads a request body within the size and time limits; `Err` is the answer to give.
@@ -178,8 +181,8 @@ fn count(source: &str, outcome: &str) {
 }
 
 /// 200 `{"status":"ok"}`, or 503 with the reasons (Odoo unreachable too long, queue stalled).
-async fn healthz(State(app): State<App>) -> impl IntoResponse {
-    let h = app.health.clone();
+async fn healthz(State(s): State<Arc<Served>>) -> impl IntoResponse {
+    let h = s.app.health.clone();
     let verdict = tokio::task::spawn_blocking(move || h.check())
         .await
         .unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
@@ -192,8 +195,8 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
     }
 }
 
-async fn prometheus(State(app): State<App>) -> axum::response::Response {
-    match tokio::task::spawn_blocking(move || metrics::render(&app)).await {
+async fn prometheus(State(s): State<Arc<Served>>) -> axum::response::Response {
+    match tokio::task::spawn_blocking(move || metrics::render(&s.app)).await {
         Ok(Ok(text)) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -209,10 +212,11 @@ fn reply(status: StatusCode, body: serde_json::Value) -> axum::response::Respons
 }
 
 async fn medusa(
-    State(app): State<App>,
+    State(served): State<Arc<Served>>,
     headers: HeaderMap,
     body: Body,
 ) -> axum::response::Response {
+    let app = &served.app;
     const SOURCE: &str = "medusa";
     let Some(hook) = app.medusa.clone() else {
         return refuse(
@@ -222,7 +226,7 @@ async fn medusa(
             "the medusa channel is not enabled on this marketsync".into(),
         );
     };
-    let body = match read_body(&app, body).await {
+    let body = match read_body(app, body).await {
         Ok(b) => b,
         Err((status, why)) => {
             let outcome = match status {
@@ -288,14 +292,12 @@ async fn medusa(
     use crate::channel::medusa::ReceiveError;
     let outcome = match crate::channel::medusa::prepare_event(&event, &parsed) {
         Err(e) => Err(e),
-        Ok(prepared) => match app.ingest.as_ref() {
-            Some(ingest) => ingest
-                .commit(prepared)
-                .await
-                .map(|r| matches!(r, crate::store::inbox::Received::New(_)))
-                .map_err(ReceiveError::Storage),
-            None => Err(ReceiveError::Invalid("webhooks are not served here".into())),
-        },
+        Ok(prepared) => served
+            .ingest
+            .commit(prepared)
+            .await
+            .map(|r| matches!(r, crate::store::inbox::Received::New(_)))
+            .map_err(ReceiveError::Storage),
     };
     match outcome {
         Ok(new) => {

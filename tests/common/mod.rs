@@ -2,10 +2,16 @@
 //! them, and waiting for conditions with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
-use marketsync::config::{Config, OdooConfig, OdooProtocol, RawConfig};
+use marketsync::channel::cartona::matching::MatchReport;
+use marketsync::config::{ChannelKind, Config, OdooConfig, OdooProtocol, RawConfig};
+use marketsync::daemon::{Daemon, DaemonError};
+use marketsync::odoo::OdooClient;
 use marketsync::sim::odoo::{self as sim_odoo, SimHandle, SimOptions};
+use marketsync::store::Store;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const PROTOCOLS: [OdooProtocol; 3] = [
     OdooProtocol::Xmlrpc,
@@ -53,4 +59,52 @@ pub async fn wait_until<F: FnMut() -> bool>(what: &str, deadline: Duration, mut 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `marketsync map import` for the configured Cartona channel.
+pub async fn map_cartona(config: &Config, odoo: &OdooClient, store: &Store) -> MatchReport {
+    let ch = config.channel(ChannelKind::Cartona).unwrap();
+    let api = marketsync::channel::cartona::client(ch).unwrap();
+    marketsync::channel::cartona::matching::import(
+        &api,
+        odoo,
+        store,
+        ch.cartona.as_ref().unwrap().match_key,
+        false,
+    )
+    .await
+    .unwrap()
+}
+
+/// The daemon running in this process: its stop token, its task and where it listens.
+pub async fn spawn_daemon(
+    config: Config,
+    store: Store,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), DaemonError>>,
+    SocketAddr,
+) {
+    let mut daemon = Daemon::new(config, store);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    daemon.bound = Some(tx);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(daemon.run(stop.clone()));
+    let addr = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    (stop, task, addr)
+}
+
+/// The sync log, newest first (up to 10,000 rows).
+pub fn sync_log(store: &Store) -> Vec<marketsync::store::synclog::Row> {
+    marketsync::store::synclog::query(
+        store,
+        &marketsync::store::synclog::Query {
+            limit: 10_000,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }

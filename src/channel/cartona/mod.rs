@@ -69,6 +69,13 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
 /// Orders imported together (one search, one create, one read for the batch).
 const ORDER_BATCH: usize = 50;
 
+/// A job's open inbox event and its order (with the order in Odoo's terms), or why it cannot
+/// be read.
+struct Loaded {
+    event: inbox::Event,
+    order: Result<(Order, InboundOrder), String>,
+}
+
 /// An order in Odoo, waiting for its acknowledgement to Cartona.
 struct AwaitingAck {
     hashed_id: String,
@@ -627,19 +634,18 @@ impl Cartona {
     /// and total read in one call (`order_import::import_many`), then each goes through the
     /// rest of its flow alone.
     async fn import_orders(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        let mut wanted = Vec::new();
-        for job in jobs {
-            let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default();
-            let Ok(Some(event)) = inbox::latest_open(&self.store, CHANNEL, hashed_id) else {
-                continue;
-            };
-            if let Ok(order) = Order::parse(&event.payload) {
-                if order.status != "editing" {
-                    wanted.push(inbound(&order));
-                }
-            }
-        }
-        let refs: Vec<&InboundOrder> = wanted.iter().collect();
+        let loaded: Vec<Result<Option<Loaded>, JobError>> =
+            jobs.iter().map(|j| self.load(j)).collect();
+        let refs: Vec<&InboundOrder> = loaded
+            .iter()
+            .filter_map(|l| match l {
+                Ok(Some(Loaded {
+                    order: Ok((order, inbound)),
+                    ..
+                })) if order.status != "editing" => Some(inbound),
+                _ => None,
+            })
+            .collect();
         let mut pre = Prefetched::default();
         let mut ids = Vec::new();
         for r in order_import::import_many(&self.odoo, &self.store, &refs).await {
@@ -658,8 +664,11 @@ impl Cartona {
             .await
             .unwrap_or_default();
         let mut done = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            done.push(self.import_order_with(job, &pre).await);
+        for (job, loaded) in jobs.iter().zip(loaded) {
+            done.push(match loaded {
+                Ok(loaded) => self.import_order_with(job, loaded, &pre).await,
+                Err(e) => Err(e),
+            });
         }
         // One acknowledgement for the batch's imported orders.
         let ready: Vec<&AwaitingAck> = done
@@ -677,7 +686,11 @@ impl Cartona {
     }
 
     async fn import_order(&self, job: &Job) -> Result<(), JobError> {
-        match self.import_order_with(job, &Prefetched::default()).await? {
+        let loaded = self.load(job)?;
+        match self
+            .import_order_with(job, loaded, &Prefetched::default())
+            .await?
+        {
             Some(imported) => self.acknowledge(&[&imported]).await,
             None => Ok(()),
         }
@@ -710,23 +723,36 @@ impl Cartona {
         Ok(())
     }
 
+    /// The job's order as the inbox holds it now (`None`: already processed), parsed.
+    fn load(&self, job: &Job) -> Result<Option<Loaded>, JobError> {
+        let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default();
+        Ok(inbox::latest_open(&self.store, CHANNEL, hashed_id)
+            .map_err(store_err)?
+            .map(|event| Loaded {
+                order: Order::parse(&event.payload).map(|o| {
+                    let i = inbound(&o);
+                    (o, i)
+                }),
+                event,
+            }))
+    }
+
     /// Everything of an order's import but the acknowledgement; `None` when there is nothing to
     /// acknowledge (already processed, or left alone while the retailer edits it).
     async fn import_order_with(
         &self,
         job: &Job,
+        loaded: Option<Loaded>,
         pre: &Prefetched,
     ) -> Result<Option<AwaitingAck>, JobError> {
         let hashed_id = job.payload["hashed_id"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let Some(event) =
-            inbox::latest_open(&self.store, CHANNEL, &hashed_id).map_err(store_err)?
-        else {
+        let Some(Loaded { event, order }) = loaded else {
             return Ok(None); // already processed
         };
-        let order = match Order::parse(&event.payload) {
+        let (order, inbound) = match order {
             Ok(o) => o,
             Err(reason) => return self.park(event.id, &reason).map(|_| None),
         };
@@ -747,7 +773,6 @@ impl Cartona {
             return Ok(None);
         }
         let known = orders::get(&self.store, CHANNEL, &order.hashed_id).map_err(store_err)?;
-        let inbound = inbound(&order);
         let lines = lines_hash(&order);
         let (id, created) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
             Imported::Parked(reason) => return self.park(event.id, &reason).map(|_| None),
@@ -865,24 +890,14 @@ impl Cartona {
         )
         .await
         .map_err(odoo_err)?;
-        let newest = started;
-        if changed.orders.is_empty() {
-            return Ok(StreamOutcome {
-                cursor: Some(newest),
-                note: None,
-            });
-        }
         let mut jobs = Vec::new();
-        for so in &changed.orders {
-            let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
-            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else {
-                continue;
-            };
-            let Some(known) =
-                orders::by_reference(&self.store, reference).map_err(|e| e.to_string())?
-            else {
-                continue;
-            };
+        for crate::sync::status::KnownChange {
+            order: so,
+            id,
+            reference,
+            known,
+        } in changed.known(&self.store)?
+        {
             let target = match so.get("state").and_then(Value::as_str) {
                 Some("cancel") => "cancelled_by_supplier",
                 Some("sale" | "done") if changed.delivered(id) => "delivered",
@@ -939,7 +954,7 @@ impl Cartona {
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
-            cursor: Some(newest),
+            cursor: Some(started),
             note: (queued > 0)
                 .then(|| (format!("{queued} status update(s) to send"), queued as i64)),
         })

@@ -1401,24 +1401,14 @@ impl Medusa {
         )
         .await
         .map_err(odoo_err)?;
-        let newest = started;
-        if changed.orders.is_empty() {
-            return Ok(StreamOutcome {
-                cursor: Some(newest),
-                note: None,
-            });
-        }
         let mut jobs = Vec::new();
-        for so in &changed.orders {
-            let id = so.get("id").and_then(Value::as_i64).unwrap_or(0);
-            let Some(reference) = so.get("client_order_ref").and_then(Value::as_opt_str) else {
-                continue;
-            };
-            let Some(known) =
-                orders::by_reference(&self.store, reference).map_err(|e| e.to_string())?
-            else {
-                continue;
-            };
+        for crate::sync::status::KnownChange {
+            order: so,
+            id,
+            reference,
+            known,
+        } in changed.known(&self.store)?
+        {
             let mine = changed.pickings_of(id);
             let done = changed.delivered(id);
             let targets: Vec<&str> = match so.get("state").and_then(Value::as_str) {
@@ -1472,7 +1462,7 @@ impl Medusa {
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
-            cursor: Some(newest),
+            cursor: Some(started),
             note: (queued > 0)
                 .then(|| (format!("{queued} status event(s) to send"), queued as i64)),
         })
