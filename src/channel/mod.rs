@@ -32,14 +32,18 @@ pub async fn start_enabled(
     store: &Store,
 ) -> Result<Vec<Started>, String> {
     let mut out = Vec::new();
+    if config.enabled_channels().next().is_none() {
+        return Ok(out);
+    }
+    // Odoo's version differences, looked up once for every channel.
+    let profile = crate::odoo::profile::Profile::detect(odoo)
+        .await
+        .map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
     for ch in config.enabled_channels() {
+        let (odoo, store, profile) = (odoo.clone(), store.clone(), profile.clone());
         match ch.kind {
-            ChannelKind::Cartona => {
-                out.push(cartona::start(config, ch, odoo.clone(), store.clone()).await?)
-            }
-            ChannelKind::Medusa => {
-                out.push(medusa::start(config, ch, odoo.clone(), store.clone()).await?)
-            }
+            ChannelKind::Cartona => out.push(cartona::start(config, ch, odoo, store, profile)?),
+            ChannelKind::Medusa => out.push(medusa::start(config, ch, odoo, store, profile)?),
             other => {
                 return Err(format!(
                     "the {} channel is not part of this version",

@@ -37,19 +37,24 @@ pub fn receive(
     payload: &serde_json::Value,
 ) -> Result<Received> {
     // Pulls see the same events again and again: a read answers them without the write lock.
-    let known: Option<i64> = store.read(|c| {
-        Ok(c.query_row(
-            "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2",
-            params![source, event_id],
-            |r| r.get(0),
-        )
-        .optional()?)
-    })?;
-    if let Some(id) = known {
+    if let Some(id) = known(store, source, event_id, false)? {
         return Ok(Received::Duplicate(id));
     }
     let body = payload.to_string();
     store.write(|tx| insert_in(tx, source, event_id, kind, subject, &body, now_ms()))
+}
+
+/// The id of the event (source, event id) if it is stored (and, with `settled`, processed or
+/// parked), read without the write lock.
+fn known(store: &Store, source: &str, event_id: &str, settled: bool) -> Result<Option<i64>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2 AND (?3 = 0 OR state != 'received')",
+            params![source, event_id, settled],
+            |r| r.get(0),
+        )
+        .optional()?)
+    })
 }
 
 /// Inserts the event unless (source, event id) is there already.
@@ -159,15 +164,7 @@ pub fn receive_with_job(
 ) -> Result<Received> {
     // Pulls see the same events again and again: a read answers the settled ones without the
     // write lock (one still waiting may need its job back, which the write below checks).
-    let settled: Option<i64> = store.read(|c| {
-        Ok(c.query_row(
-            "SELECT id FROM inbox WHERE source = ?1 AND event_id = ?2 AND state != 'received'",
-            params![source, event_id],
-            |r| r.get(0),
-        )
-        .optional()?)
-    })?;
-    if let Some(id) = settled {
+    if let Some(id) = known(store, source, event_id, true)? {
         return Ok(Received::Duplicate(id));
     }
     let body = payload.to_string();

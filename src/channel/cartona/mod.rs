@@ -104,19 +104,17 @@ pub struct Cartona {
 }
 
 /// Starts the channel: its job handler and its four streams.
-pub async fn start(
+pub fn start(
     config: &Config,
     cfg: &ChannelConfig,
     odoo: OdooClient,
     store: Store,
+    profile: Profile,
 ) -> Result<Started, String> {
     let settings = cfg
         .cartona
         .clone()
         .ok_or("channels.cartona has no Cartona settings")?;
-    let profile = Profile::detect(&odoo)
-        .await
-        .map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
     let reader = CatalogReader {
         odoo: odoo.clone(),
         stock_field: settings.stock_field.clone(),

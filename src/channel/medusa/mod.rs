@@ -78,19 +78,17 @@ pub struct Medusa {
     pub odoo_url: url::Url,
 }
 
-pub async fn start(
+pub fn start(
     config: &Config,
     cfg: &ChannelConfig,
     odoo: OdooClient,
     store: Store,
+    profile: Profile,
 ) -> Result<Started, String> {
     let settings = cfg
         .medusa
         .clone()
         .ok_or("channels.medusa has no Medusa settings")?;
-    let profile = Profile::detect(&odoo)
-        .await
-        .map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
     let reader = CatalogReader {
         odoo: odoo.clone(),
         stock_field: settings.stock_field.clone(),
