@@ -103,7 +103,7 @@ impl HttpClient {
     pub async fn post(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &(impl serde::Serialize + ?Sized),
     ) -> Result<serde_json::Value, ChannelError> {
         let url = self.url(path)?;
         self.send(self.http.post(url).json(body), "POST", path)

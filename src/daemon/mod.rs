@@ -146,6 +146,14 @@ impl Daemon {
     /// Runs until `shutdown` is cancelled.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), DaemonError> {
         let store = self.store.clone();
+        // Ends with `run` (dropped on every return).
+        let _checkpoints = match store.checkpoint_in_background(Duration::from_secs(1)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoints stay inside commits");
+                None
+            }
+        };
         let recovered = store.run(queue::recover_running).await?;
         if recovered > 0 {
             tracing::warn!(

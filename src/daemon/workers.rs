@@ -46,6 +46,13 @@ pub trait JobHandler: Send + Sync + 'static {
         1
     }
 
+    /// True when the handler records its successful jobs of `kind` done itself, in the
+    /// transaction that records what they did (one commit per job instead of two). The pool
+    /// then only counts them.
+    fn records_completion(&self, _kind: &str) -> bool {
+        false
+    }
+
     /// Runs jobs of one kind together; one outcome per job, in order, so one bad record does
     /// not fail the others.
     fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
@@ -373,6 +380,8 @@ async fn run_batch(
             ],
             done.len() as u64,
         );
+    }
+    if !done.is_empty() && !handler.records_completion(&jobs[0].kind) {
         let ids = done.clone();
         if let Err(e) = store.run(move |s| queue::complete_many(s, &ids)).await {
             if gate.trip(&e) {

@@ -8,6 +8,9 @@ use super::xmlrpc_codec as codec;
 use crate::config::OdooProtocol;
 use crate::secret::Secret;
 
+/// Answers larger than this are decoded on the blocking pool.
+const LARGE_BODY: usize = 64 * 1024;
+
 /// One ORM call, described once and rendered per protocol: XML-RPC/JSON-RPC pass `ids` and
 /// `args` positionally to `execute_kw`, and `kwargs` by name; JSON-2 passes all of them by name.
 #[derive(Debug, Clone)]
@@ -217,7 +220,16 @@ impl Transport {
         if status != 200 {
             return Err(Self::http_error(status, &text));
         }
-        match codec::decode_response(&text) {
+        // A page of a thousand records is milliseconds of parsing: off the async threads, so
+        // it never holds up the tasks sharing them (webhooks, other calls, the next page).
+        let (decoded, text) = if text.len() > LARGE_BODY {
+            tokio::task::spawn_blocking(move || (codec::decode_response(&text), text))
+                .await
+                .map_err(|e| OdooError::Protocol(format!("decoding task failed: {e}")))?
+        } else {
+            (codec::decode_response(&text), text)
+        };
+        match decoded {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(fault)) => Err(match &fault.code {
                 Value::Int(code) => from_xmlrpc_fault(*code, &fault.string),

@@ -52,21 +52,20 @@ pub fn set_planned_in(tx: &rusqlite::Transaction<'_>, planned: &[(i64, &str)]) -
     Ok(())
 }
 
-/// The value last queued for each of these mappings (absent: none, or no such mapping).
+/// The value last queued for each of these mappings (absent: none, or no such mapping). One
+/// statement however many ids: SQLite walks the list itself.
 pub fn planned_hashes(
     store: &Store,
     ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, String>> {
+    let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     store.read(|c| {
-        let mut stmt = c.prepare_cached("SELECT planned_hash FROM mappings WHERE id = ?1")?;
-        let mut out = std::collections::HashMap::with_capacity(ids.len());
-        for &id in ids {
-            let h: Option<Option<String>> = stmt.query_row([id], |r| r.get(0)).optional()?;
-            if let Some(Some(h)) = h {
-                out.insert(id, h);
-            }
-        }
-        Ok(out)
+        let mut stmt = c.prepare_cached(
+            "SELECT m.id, m.planned_hash FROM json_each(?1) AS j \
+             JOIN mappings AS m ON m.id = j.value WHERE m.planned_hash IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([list], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     })
 }
 
@@ -236,16 +235,19 @@ pub fn merge_meta(store: &Store, mapping_id: i64, meta: &serde_json::Value) -> R
 
 /// Records what the channel accepted for many mapped records, in one transaction.
 pub fn mark_sent_many(store: &Store, sent: &[(i64, String)]) -> Result<()> {
+    store.write(|tx| mark_sent_in(tx, sent))
+}
+
+/// [`mark_sent_many`] inside the caller's transaction.
+pub fn mark_sent_in(tx: &rusqlite::Transaction<'_>, sent: &[(i64, String)]) -> Result<()> {
     let now = now_ms();
-    store.write(|tx| {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE mappings SET last_hash = ?2, last_sent_at = ?3, updated_at = ?3 WHERE id = ?1",
-        )?;
-        for (id, hash) in sent {
-            stmt.execute(params![id, hash, now])?;
-        }
-        Ok(())
-    })
+    let mut stmt = tx.prepare_cached(
+        "UPDATE mappings SET last_hash = ?2, last_sent_at = ?3, updated_at = ?3 WHERE id = ?1",
+    )?;
+    for (id, hash) in sent {
+        stmt.execute(params![id, hash, now])?;
+    }
+    Ok(())
 }
 
 /// Records what the channel accepted for a mapped record.

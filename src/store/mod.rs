@@ -82,6 +82,27 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The thread of [`Store::checkpoint_in_background`]; dropping it stops the thread and gives
+/// checkpoints back to SQLite's default.
+pub struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    store: Store,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = self
+            .store
+            .lock()
+            .pragma_update(None, "wal_autocheckpoint", 1000);
+    }
+}
+
 /// A storage fault [`Store::simulate_fault`] can act out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageFault {
@@ -198,6 +219,38 @@ impl Store {
         )?;
         tx.rollback()?;
         Ok(())
+    }
+
+    /// Moves WAL checkpoints to a thread of their own with a second connection, every `every`,
+    /// so no write waits for one: by default SQLite copies the log into the file (and syncs
+    /// it) inside whichever commit crosses 1,000 pages, holding up every writer behind it. The
+    /// checkpoints are PASSIVE: they never block a reader or a writer. Stops when the returned
+    /// guard is dropped. For the daemon; short-lived writers keep SQLite's default.
+    pub fn checkpoint_in_background(&self, every: Duration) -> Result<Checkpointer> {
+        let conn = Connection::open(&self.path)?;
+        configure(&conn)?;
+        self.lock().pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("marketsync-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(error = %e, "WAL checkpoint did not run");
+                    }
+                }
+            })
+            .map_err(|e| {
+                StoreError::Conflict(format!("cannot start the WAL checkpoint thread: {e}"))
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+            store: self.clone(),
+        })
     }
 
     /// Acts out a storage fault on this store's connection until called with `None`: for the

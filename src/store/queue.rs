@@ -298,16 +298,20 @@ pub fn claim_batches(
 
 /// These jobs finished their work (one transaction for a whole batch).
 pub fn complete_many(store: &Store, ids: &[i64]) -> Result<()> {
+    store.write(|tx| complete_in(tx, ids))
+}
+
+/// [`complete_many`] inside the caller's transaction: a handler records a job done together
+/// with what the job did (see `JobHandler::records_completion`).
+pub fn complete_in(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> Result<()> {
     let now = now_ms();
-    store.write(|tx| {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE jobs SET state = 'done', updated_at = ?2, last_error = NULL WHERE id = ?1",
-        )?;
-        for id in ids {
-            stmt.execute(params![id, now])?;
-        }
-        Ok(())
-    })
+    let mut stmt = tx.prepare_cached(
+        "UPDATE jobs SET state = 'done', updated_at = ?2, last_error = NULL WHERE id = ?1",
+    )?;
+    for id in ids {
+        stmt.execute(params![id, now])?;
+    }
+    Ok(())
 }
 
 /// The job finished its work.

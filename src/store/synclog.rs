@@ -106,17 +106,19 @@ pub struct Row {
 }
 
 pub fn append(store: &Store, e: Entry<'_>) -> Result<i64> {
+    store.write(|tx| append_in(tx, e))
+}
+
+/// [`append`] inside the caller's transaction (a line that must say what a write did).
+pub fn append_in(tx: &rusqlite::Transaction<'_>, e: Entry<'_>) -> Result<i64> {
     let message = crate::secret::scrub(e.message);
     let details = e.details.map(|d| crate::secret::scrub(&d.to_string()));
-    let now = now_ms();
-    store.write(|tx| {
-        tx.execute(
-            "INSERT INTO sync_log (at, channel, operation, level, message, details, record_count, correlation_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![now, e.channel, e.operation, e.level.as_str(), message, details, e.record_count, e.correlation_id],
-        )?;
-        Ok(tx.last_insert_rowid())
-    })
+    tx.prepare_cached(
+        "INSERT INTO sync_log (at, channel, operation, level, message, details, record_count, correlation_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![now_ms(), e.channel, e.operation, e.level.as_str(), message, details, e.record_count, e.correlation_id])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// Filters for [`query`].

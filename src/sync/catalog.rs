@@ -97,7 +97,7 @@ impl CatalogReader {
         ctx
     }
 
-    fn snapshot(&self, row: &Value) -> ProductSnapshot {
+    fn snapshot(&self, row: Value) -> ProductSnapshot {
         let s = |k: &str| row.get(k).and_then(Value::as_opt_str).map(str::to_string);
         ProductSnapshot {
             id: row.get("id").and_then(Value::as_i64).unwrap_or(0),
@@ -115,7 +115,7 @@ impl CatalogReader {
             active: row.get("active").and_then(Value::as_bool).unwrap_or(true),
             sale_ok: row.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
             write_date: s("write_date"),
-            row: row.clone(),
+            row,
         }
     }
 
@@ -170,7 +170,7 @@ impl CatalogReader {
                 after,
             )
             .await?;
-        let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
+        let mut snaps: Vec<ProductSnapshot> = rows.into_iter().map(|r| self.snapshot(r)).collect();
         self.apply_pricelist(&mut snaps).await?;
         Ok(snaps)
     }
@@ -207,8 +207,8 @@ impl CatalogReader {
             let more = n >= self.odoo.page_size() && last.is_some();
             // Ask for the next page before handling this one.
             let next = more.then(|| fetch(last.unwrap_or(0)));
-            let mut snaps: Vec<ProductSnapshot> = rows.iter().map(|r| self.snapshot(r)).collect();
-            drop(rows);
+            let mut snaps: Vec<ProductSnapshot> =
+                rows.into_iter().map(|r| self.snapshot(r)).collect();
             total += n;
             if let Err(e) = self.apply_pricelist(&mut snaps).await {
                 if let Some(next) = next {
@@ -243,7 +243,7 @@ impl CatalogReader {
                 },
             )
             .await?;
-        for row in &rows_seen {
+        for row in rows_seen {
             let snap = self.snapshot(row);
             by_id.insert(snap.id);
             products.push(snap);
@@ -279,7 +279,7 @@ impl CatalogReader {
                     },
                 )
                 .await?;
-            products.extend(rows.iter().map(|r| self.snapshot(r)));
+            products.extend(rows.into_iter().map(|r| self.snapshot(r)));
         }
         self.apply_pricelist(&mut products).await?;
         Ok(products)

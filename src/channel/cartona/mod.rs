@@ -22,7 +22,7 @@ use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::store::queue::{self, Job, NewJob};
-use crate::store::synclog::Level;
+use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
 use crate::sync::order_import::{
@@ -188,8 +188,7 @@ impl Cartona {
                 if let Ok(d) = update.selling_price.parse::<Decimal>() {
                     update.selling_price = format!("{d:.2}");
                 }
-                let body = serde_json::to_value(&update).ok()?;
-                let hash = fnv(&body.to_string());
+                let hash = update.hash();
                 if m.last_hash.as_deref() == Some(hash.as_str())
                     || m.planned_hash.as_deref() == Some(hash.as_str())
                 {
@@ -199,7 +198,7 @@ impl Cartona {
                     mapping_id: m.id,
                     odoo_id: p.id,
                     hash,
-                    update: body,
+                    update,
                 })
             })
             .collect()
@@ -307,10 +306,11 @@ impl Cartona {
     /// value) are left to their newer job. If Cartona refuses the batch, each product is sent
     /// alone; the ones it refuses get a job of their own, which fails with Cartona's reason.
     async fn push_job(&self, job: &Job) -> Result<(), JobError> {
+        use serde::Deserialize;
         let items: Vec<PlannedItem> = match job.payload.get("items") {
-            Some(items) => serde_json::from_value(items.clone()),
+            Some(items) => Vec::<PlannedItem>::deserialize(items),
             // A job queued by an older marketsync: one product.
-            None => serde_json::from_value(job.payload.clone()).map(|i| vec![i]),
+            None => PlannedItem::deserialize(&job.payload).map(|i| vec![i]),
         }
         .map_err(|e| {
             JobError::new(
@@ -322,42 +322,39 @@ impl Cartona {
             )
         })?;
         let ids: Vec<i64> = items.iter().map(|i| i.mapping_id).collect();
-        let planned = mapping::planned_hashes(&self.store, &ids).map_err(store_err)?;
+        let planned = self
+            .store
+            .run(move |s| mapping::planned_hashes(s, &ids))
+            .await
+            .map_err(store_err)?;
         let live: Vec<&PlannedItem> = items
             .iter()
             .filter(|i| planned.get(&i.mapping_id).is_none_or(|h| *h == i.hash))
             .collect();
-        if live.is_empty() {
-            return Ok(());
+        fn body<'a>(items: &[&'a PlannedItem]) -> Vec<&'a ProductUpdate> {
+            items.iter().map(|i| &i.update).collect()
         }
-        let body = |items: &[&PlannedItem]| {
-            serde_json::Value::Array(items.iter().map(|i| i.update.clone()).collect())
-        };
-        let mark = |items: &[&PlannedItem]| -> Result<(), JobError> {
-            let sent: Vec<(i64, String)> = items
+        let sent = |items: &[&PlannedItem]| -> Vec<(i64, String)> {
+            items
                 .iter()
                 .map(|i| (i.mapping_id, i.hash.clone()))
-                .collect();
-            mapping::mark_sent_many(&self.store, &sent).map_err(store_err)
+                .collect()
         };
+        if live.is_empty() {
+            return self.settle(job.id, Vec::new(), Vec::new(), None).await;
+        }
         match self
             .api
             .post("supplier-product/bulk-update", &body(&live))
             .await
         {
             Ok(_) => {
-                mark(&live)?;
-                log(
-                    &self.store,
-                    Level::Info,
-                    "catalog.push",
-                    &format!("pushed {} product(s)", live.len()),
-                    Some(live.len() as i64),
-                );
-                Ok(())
+                let line = (Level::Info, format!("pushed {} product(s)", live.len()));
+                self.settle(job.id, sent(&live), Vec::new(), Some(line))
+                    .await
             }
             Err(e) if e.status == Some(400) && live.len() > 1 => {
-                let mut sent = Vec::new();
+                let mut accepted = Vec::new();
                 let mut refused = Vec::new();
                 for item in &live {
                     match self
@@ -365,15 +362,19 @@ impl Cartona {
                         .post("supplier-product/bulk-update", &body(&[*item]))
                         .await
                     {
-                        Ok(_) => sent.push(*item),
+                        Ok(_) => accepted.push(*item),
                         Err(e) if e.status == Some(400) => refused.push(*item),
                         Err(e) => {
-                            mark(&sent)?;
+                            // Keep what went through; the job runs again for the rest.
+                            let ids = sent(&accepted);
+                            self.store
+                                .run(move |s| s.write(|tx| mapping::mark_sent_in(tx, &ids)))
+                                .await
+                                .map_err(store_err)?;
                             return Err(job_err(e));
                         }
                     }
                 }
-                mark(&sent)?;
                 // Each refused product waits in a job of its own, with Cartona's reason.
                 let singles: Vec<NewJob> = refused
                     .iter()
@@ -385,23 +386,50 @@ impl Cartona {
                         correlation_id: None,
                     })
                     .collect();
-                queue::enqueue_many(&self.store, &singles).map_err(store_err)?;
-                log(
-                    &self.store,
+                let line = (
                     Level::Warn,
-                    "catalog.push",
-                    &format!(
+                    format!(
                         "Cartona refused a batch of {}: {} product(s) sent alone, {} refused (see their jobs)",
                         live.len(),
-                        sent.len(),
+                        accepted.len(),
                         refused.len()
                     ),
-                    Some(live.len() as i64),
                 );
-                Ok(())
+                self.settle(job.id, sent(&accepted), singles, Some(line))
+                    .await
             }
             Err(e) => Err(job_err(e)),
         }
+    }
+
+    /// Records a finished product job in one transaction: what Cartona accepted, the jobs of
+    /// the products it refused, the sync-log line, and the job done (see `records_completion`).
+    async fn settle(
+        &self,
+        job: i64,
+        accepted: Vec<(i64, String)>,
+        singles: Vec<NewJob>,
+        line: Option<(Level, String)>,
+    ) -> Result<(), JobError> {
+        let n = accepted.len() as i64;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    mapping::mark_sent_in(tx, &accepted)?;
+                    queue::enqueue_in(tx, &singles)?;
+                    if let Some((level, text)) = &line {
+                        synclog::append_in(
+                            tx,
+                            Entry::new(*level, "catalog.push", text)
+                                .channel(CHANNEL)
+                                .records(n),
+                        )?;
+                    }
+                    queue::complete_in(tx, &[job])
+                })
+            })
+            .await
+            .map_err(store_err)
     }
 }
 
@@ -412,7 +440,7 @@ struct PlannedItem {
     odoo_id: i64,
     /// Hash of `update`, as recorded in the mapping once Cartona accepts it.
     hash: String,
-    update: serde_json::Value,
+    update: ProductUpdate,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1200,6 +1228,10 @@ impl JobHandler for Cartona {
                 )),
             }
         })
+    }
+
+    fn records_completion(&self, kind: &str) -> bool {
+        kind == "product"
     }
 
     fn batch_size(&self, kind: &str) -> usize {

@@ -186,6 +186,37 @@ pub struct ProductUpdate {
     pub max_order: Option<u32>,
 }
 
+impl ProductUpdate {
+    /// What the mapping records as sent: the FNV-1a hash of the item's JSON with its keys in
+    /// alphabetical order (the form every marketsync so far has hashed, so an upgrade does not
+    /// resend the catalog).
+    pub fn hash(&self) -> String {
+        #[derive(Serialize)]
+        struct Sorted<'a> {
+            available_stock_quantity: i64,
+            in_stock: bool,
+            is_published: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_order: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            min_order: Option<u32>,
+            selling_price: &'a str,
+            supplier_product_id: &'a str,
+        }
+        let text = serde_json::to_string(&Sorted {
+            available_stock_quantity: self.available_stock_quantity,
+            in_stock: self.in_stock,
+            is_published: self.is_published,
+            max_order: self.max_order,
+            min_order: self.min_order,
+            selling_price: &self.selling_price,
+            supplier_product_id: &self.supplier_product_id,
+        })
+        .unwrap_or_default();
+        super::fnv(&text)
+    }
+}
+
 /// One item of `POST order/update-order-status` (or the body of the single-order endpoint).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatusUpdate {
@@ -199,6 +230,23 @@ pub struct StatusUpdate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hash_is_the_one_of_the_sorted_json_value() {
+        for (min, max) in [(None, None), (Some(2), None), (Some(1), Some(50))] {
+            let u = super::ProductUpdate {
+                supplier_product_id: "SKU \"quoted\" é".into(),
+                selling_price: "12.50".into(),
+                available_stock_quantity: -3,
+                in_stock: false,
+                is_published: true,
+                min_order: min,
+                max_order: max,
+            };
+            let value = serde_json::to_value(&u).unwrap().to_string();
+            assert_eq!(u.hash(), super::super::fnv(&value), "{value}");
+        }
+    }
+
     use super::*;
 
     fn fixture(name: &str) -> serde_json::Value {
