@@ -235,6 +235,24 @@ impl OdooClient {
         .await
     }
 
+    /// Up to `limit` ids of the records matching `domain` whose id is above `after_id`, in id
+    /// order (keyset paging of ids alone: a small answer).
+    pub async fn search_after(
+        &self,
+        model: &str,
+        domain: &Domain,
+        context: Vec<(String, Value)>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, OdooError> {
+        let mut call = Call::new(model, "search")
+            .arg("domain", domain.clone().and("id", ">", after_id).to_value())
+            .kwarg("order", "id")
+            .kwarg("limit", limit);
+        call.context = context;
+        Ok(self.call(call).await?.as_ids())
+    }
+
     pub fn page_size(&self) -> usize {
         self.inner.page_size as usize
     }

@@ -397,6 +397,55 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_move_from_commits_to_their_own_thread_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        // 2,000 pages of writes: past SQLite's 1,000-page default.
+        let fill = |tag: &str| {
+            for i in 0..200 {
+                store
+                    .write(|tx| {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO facts (key, value, updated_at) VALUES (?1, randomblob(40000), 0)",
+                            [format!("{tag}{i}")],
+                        )?;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+        };
+        let before = size();
+        fill("a");
+        assert!(size() > before + 4_000_000, "commits checkpoint by default");
+        let grown = size();
+        let background = store
+            .checkpoint_in_background(Duration::from_secs(3600))
+            .unwrap();
+        fill("b");
+        assert!(
+            size() < grown + 1_000_000,
+            "with the thread running, commits do not checkpoint ({} -> {})",
+            grown,
+            size()
+        );
+        drop(background);
+        let background = store
+            .checkpoint_in_background(Duration::from_millis(20))
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while size() < grown + 4_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread never checkpointed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(background);
+    }
+
+    #[test]
     fn newer_database_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");

@@ -5,6 +5,12 @@
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use rust_decimal::Decimal;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Pages of records [`CatalogReader::read_all`] asks Odoo for at once.
+const READ_AHEAD: usize = 2;
+/// Pages of ids listed per call by [`CatalogReader::read_all`].
+const ID_PAGES: usize = 20;
 
 /// One product as a channel needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,55 +181,99 @@ impl CatalogReader {
         Ok(snaps)
     }
 
-    /// Every product (archived ones too), a page at a time. The next page is fetched while the
-    /// current one is handled, so Odoo's answer and our work overlap; at most two pages are in
-    /// memory at once.
+    /// Every product (archived ones too), a page at a time, in id order. The ids come first,
+    /// many pages' worth per call (a small answer); then the records, a page of ids at a time,
+    /// with [`READ_AHEAD`] pages asked for at once: the next answers are on their way while a
+    /// page is handled, and no request waits for the page before it to be decoded. At most
+    /// `READ_AHEAD + 1` pages are in memory.
     pub async fn read_all<F>(&self, mut on_page: F) -> Result<usize, OdooError>
     where
         F: FnMut(Vec<ProductSnapshot>),
     {
-        let fetch = |after: i64| {
+        let page = self.odoo.page_size().max(1);
+        let fields: Arc<Vec<String>> =
+            Arc::new(self.fields().iter().map(|f| f.to_string()).collect());
+        let fetch = |after: i64, last: i64| {
             let odoo = self.odoo.clone();
-            let fields: Vec<String> = self.fields().iter().map(|f| f.to_string()).collect();
+            let fields = fields.clone();
             let context = self.context();
             tokio::spawn(async move {
                 let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-                odoo.search_read_after("product.product", &Domain::all(), &fields, context, after)
-                    .await
+                // The range of ids rather than the list: the same records, found by the
+                // primary key, without a thousand ids in the request; ranges follow each
+                // other, so a product created since the listing is read too.
+                odoo.search_read(
+                    "product.product",
+                    &Domain::all().and("id", ">", after).and("id", "<=", last),
+                    &fields,
+                    SearchOpts {
+                        order: Some("id".into()),
+                        context,
+                        ..Default::default()
+                    },
+                )
+                .await
             })
         };
         let joined = |r: Result<Result<Vec<Value>, OdooError>, tokio::task::JoinError>| {
             r.unwrap_or_else(|e| Err(OdooError::Server(format!("page read task failed: {e}"))))
         };
-        let mut total = 0;
-        let mut pending = fetch(0);
-        loop {
-            let rows = joined(pending.await)?;
-            let n = rows.len();
-            let last = rows
-                .iter()
-                .rev()
-                .find_map(|r| r.get("id").and_then(Value::as_i64));
-            let more = n >= self.odoo.page_size() && last.is_some();
-            // Ask for the next page before handling this one.
-            let next = more.then(|| fetch(last.unwrap_or(0)));
+        let mut ids: std::collections::VecDeque<i64> = Default::default();
+        let (mut after, mut all_listed) = (0i64, false);
+        let mut pending = std::collections::VecDeque::new();
+        let (mut total, mut requested_to) = (0, 0i64);
+        let outcome = 'read: loop {
+            while pending.len() < READ_AHEAD {
+                if ids.len() < page && !all_listed {
+                    let limit = (page * ID_PAGES) as u32;
+                    match self
+                        .odoo
+                        .search_after(
+                            "product.product",
+                            &Domain::all(),
+                            self.context(),
+                            after,
+                            limit,
+                        )
+                        .await
+                    {
+                        Ok(more) => {
+                            all_listed = more.len() < limit as usize;
+                            after = more.last().copied().unwrap_or(after);
+                            ids.extend(more);
+                        }
+                        Err(e) => break 'read Err(e),
+                    }
+                }
+                if ids.is_empty() {
+                    break;
+                }
+                let last = ids[page.min(ids.len()) - 1];
+                ids.drain(..page.min(ids.len()));
+                pending.push_back(fetch(requested_to, last));
+                requested_to = last;
+            }
+            let Some(next) = pending.pop_front() else {
+                break Ok(total);
+            };
+            let rows = match joined(next.await) {
+                Ok(rows) => rows,
+                Err(e) => break Err(e),
+            };
+            total += rows.len();
             let mut snaps: Vec<ProductSnapshot> =
                 rows.into_iter().map(|r| self.snapshot(r)).collect();
-            total += n;
             if let Err(e) = self.apply_pricelist(&mut snaps).await {
-                if let Some(next) = next {
-                    next.abort();
-                }
-                return Err(e);
+                break Err(e);
             }
-            if n > 0 {
+            if !snaps.is_empty() {
                 on_page(snaps);
             }
-            match next {
-                Some(next) => pending = next,
-                None => return Ok(total),
-            }
+        };
+        for p in pending {
+            p.abort();
         }
+        outcome
     }
 
     /// Products written, or whose stock moved, in the window `since`.

@@ -775,15 +775,15 @@ impl World {
             m.field("active").is_some() && ctx.active_test && !mentions(domain, "active");
         let order = parse_order(m, order.unwrap_or("id"))?;
         let only_by_id = order.len() == 1 && order[0].0 == "id";
-        let (lower, _) = id_lower_bound(&node);
+        let (lower, upper) = id_bounds(&node);
         let recs = &self.data[m.name];
         let mut out = Vec::new();
-        let range: Box<dyn Iterator<Item = (&i64, &Rec)>> = if only_by_id && !order[0].1 {
-            Box::new(recs.range(lower..))
-        } else if only_by_id {
-            Box::new(recs.range(lower..).rev())
+        let range: Box<dyn Iterator<Item = (&i64, &Rec)>> = if lower > upper {
+            Box::new(std::iter::empty())
+        } else if only_by_id && order[0].1 {
+            Box::new(recs.range(lower..=upper).rev())
         } else {
-            Box::new(recs.range(lower..))
+            Box::new(recs.range(lower..=upper))
         };
         for (id, rec) in range {
             if active_filter && rec.get("active").and_then(Value::as_bool) == Some(false) {
@@ -1837,17 +1837,37 @@ fn python_repr(v: &Value) -> String {
 
 /// The lower bound a top-level `('id', '>', n)` or `('id', '>=', n)` puts on ids (for keyset
 /// paging without scanning what comes before).
-fn id_lower_bound(node: &Node) -> (i64, ()) {
+/// The id range a domain allows at most (as a database's primary-key index would find it),
+/// from its `id` conditions joined by AND: `>`, `>=`, `<`, `<=`, `=` and `in`.
+fn id_bounds(node: &Node) -> (i64, i64) {
     match node {
         Node::Leaf { path, op, value } if path.len() == 1 && path[0] == "id" => {
             match (op.as_str(), value.as_i64()) {
-                (">", Some(n)) => (n + 1, ()),
-                (">=", Some(n)) => (n, ()),
-                _ => (i64::MIN, ()),
+                (">", Some(n)) => (n.saturating_add(1), i64::MAX),
+                (">=", Some(n)) => (n, i64::MAX),
+                ("<", Some(n)) => (i64::MIN, n.saturating_sub(1)),
+                ("<=", Some(n)) => (i64::MIN, n),
+                ("=", Some(n)) => (n, n),
+                ("in", _) => match value {
+                    Value::Array(items) => {
+                        let ids = items.iter().filter_map(Value::as_i64);
+                        match (ids.clone().min(), ids.max()) {
+                            (Some(lo), Some(hi)) if items.iter().all(|v| v.as_i64().is_some()) => {
+                                (lo, hi)
+                            }
+                            _ => (i64::MIN, i64::MAX),
+                        }
+                    }
+                    _ => (i64::MIN, i64::MAX),
+                },
+                _ => (i64::MIN, i64::MAX),
             }
         }
-        Node::And(a, b) => (id_lower_bound(a).0.max(id_lower_bound(b).0), ()),
-        _ => (i64::MIN, ()),
+        Node::And(a, b) => {
+            let (a, b) = (id_bounds(a), id_bounds(b));
+            (a.0.max(b.0), a.1.min(b.1))
+        }
+        _ => (i64::MIN, i64::MAX),
     }
 }
 
@@ -1997,6 +2017,29 @@ mod tests {
             .search("product.product", &d, Some("id"), 0, Some(5), &ctx)
             .unwrap();
         assert_eq!(rest, all[10..15].to_vec());
+        // Id ranges and lists, as an index finds them; an OR is not narrowed.
+        let found = |d: serde_json::Value, order: &str| {
+            w.search(
+                "product.product",
+                &Value::from(d),
+                Some(order),
+                0,
+                None,
+                &ctx,
+            )
+            .unwrap()
+        };
+        let range = serde_json::json!([["id", ">", all[2]], ["id", "<=", all[6]]]);
+        assert_eq!(found(range.clone(), "id"), all[3..7].to_vec());
+        let mut desc = all[3..7].to_vec();
+        desc.reverse();
+        assert_eq!(found(range, "id desc"), desc);
+        let list = serde_json::json!([["id", "in", [all[4], all[1]]]]);
+        assert_eq!(found(list, "id"), vec![all[1], all[4]]);
+        let either = serde_json::json!(["|", ["id", "=", all[0]], ["id", "=", all[19]]]);
+        assert_eq!(found(either, "id"), vec![all[0], all[19]]);
+        let none = serde_json::json!([["id", ">", all[5]], ["id", "<", all[5]]]);
+        assert!(found(none, "id").is_empty());
         let d = Value::from(serde_json::json!([
             "|",
             ["default_code", "=", "SKU-00001"],
