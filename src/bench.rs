@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Webhook events to send.
     #[arg(long, default_value_t = 5_000)]
     pub events: usize,
+    /// Full pushes (each from a state that never pushed, each followed by its floor); the
+    /// figures are their medians, so one noisy moment does not make the result.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     #[arg(long)]
     pub json: bool,
 }
@@ -44,6 +48,9 @@ pub struct Figures {
     pub floor_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floor_ratio: Option<f64>,
+    /// `full_push`: each round's ratio, in order (`floor_ratio` is their median).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_ratios: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub products_sent: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,35 +237,85 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     }
     let mut out = Vec::new();
 
-    // 1. Full push.
-    say(&format!("full push of {n} products..."));
-    let (calls0, req0) = (
-        odoo_calls().await,
-        market().await["requests"].as_u64().unwrap_or(0),
-    );
-    let t = Instant::now();
-    let daemon = Daemon::start(&path)?;
-    until("the full push", Duration::from_secs(900), async || {
-        market().await["priced"].as_u64() == Some(n as u64)
-    })
-    .await?;
-    let wall = t.elapsed().as_secs_f64();
-    let (cpu1, rss1) = daemon.usage();
-    let (calls1, req1) = (
-        odoo_calls().await,
-        market().await["requests"].as_u64().unwrap_or(0),
-    );
-    let sent = market().await["bulk_items"].as_u64().unwrap_or(0);
-    let floor = measure_floor(&config, n).await?;
+    // 1. Full push, `rounds` times: each from a state that never pushed, with its floor
+    // measured right after it.
+    let rounds = args.rounds.max(1);
+    say(&format!("full push of {n} products ({rounds} rounds)..."));
+    struct Round {
+        wall: f64,
+        cpu: f64,
+        rss: f64,
+        floor: f64,
+    }
+    let mut runs: Vec<Round> = Vec::new();
+    let mut daemon = None;
+    let (mut calls, mut requests, mut sent) = (0, 0, 0);
+    for round in 0..rounds {
+        if let Some(d) = daemon.take() {
+            Daemon::stop(d);
+            let store = Store::open(&config.state.path)?;
+            store.write(|tx| {
+                tx.execute_batch(
+                    "UPDATE mappings SET last_hash = NULL, planned_hash = NULL, last_sent_at = NULL;
+                     DELETE FROM jobs; DELETE FROM streams;",
+                )?;
+                Ok(())
+            })?;
+        }
+        let m0 = market().await;
+        let (calls0, req0) = (odoo_calls().await, m0["requests"].as_u64().unwrap_or(0));
+        let items0 = m0["bulk_items"].as_u64().unwrap_or(0);
+        let t = Instant::now();
+        let d = Daemon::start(&path)?;
+        until("the full push", Duration::from_secs(900), async || {
+            market().await["bulk_items"].as_u64().unwrap_or(0) >= items0 + n as u64
+        })
+        .await?;
+        let wall = t.elapsed().as_secs_f64();
+        let (cpu, rss) = d.usage();
+        let m1 = market().await;
+        (calls, requests) = (
+            odoo_calls().await - calls0,
+            m1["requests"].as_u64().unwrap_or(0) - req0,
+        );
+        sent = m1["bulk_items"].as_u64().unwrap_or(0) - items0;
+        if round + 1 == rounds && m1["priced"].as_u64() != Some(n as u64) {
+            anyhow::bail!(
+                "bench: after the full push Cartona has {} of {n} products priced",
+                m1["priced"]
+            );
+        }
+        let floor = measure_floor(&config, n).await?;
+        say(&format!(
+            "  round {}: {wall:.3} s, floor {floor:.3} s, ratio {:.2}",
+            round + 1,
+            wall / floor
+        ));
+        runs.push(Round {
+            wall,
+            cpu,
+            rss,
+            floor,
+        });
+        daemon = Some(d);
+    }
+    let daemon = daemon.expect("at least one round");
+    let median = |f: &dyn Fn(&Round) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios: Vec<f64> = runs.iter().map(|r| r.wall / r.floor).collect();
     out.push(Figures {
         scenario: "full_push",
-        wall_s: wall,
-        cpu_s: cpu1,
-        peak_rss_mb: rss1,
-        odoo_calls: calls1 - calls0,
-        marketplace_requests: req1 - req0,
-        floor_s: Some(floor),
-        floor_ratio: Some(wall / floor),
+        wall_s: median(&|r| r.wall),
+        cpu_s: median(&|r| r.cpu),
+        peak_rss_mb: runs.iter().map(|r| r.rss).fold(0.0, f64::max),
+        odoo_calls: calls,
+        marketplace_requests: requests,
+        floor_s: Some(median(&|r| r.floor)),
+        floor_ratio: Some(median(&|r| r.wall / r.floor)),
+        round_ratios: Some(ratios),
         products_sent: Some(sent),
         ..Default::default()
     });

@@ -53,6 +53,17 @@ fn the_benchmark_runs_and_reports_all_scenarios() {
     }
     assert_eq!(figures[0]["products_sent"], 300);
     assert!(figures[0]["floor_ratio"].is_number());
+    // Three rounds by default, each a whole push (products_sent is the last round's).
+    assert_eq!(
+        figures[0]["round_ratios"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        figures[0]
+    );
+    assert_eq!(
+        figures[0]["marketplace_requests"], 4,
+        "3 bulk requests + 1 order pull"
+    );
     assert_eq!(
         figures[2]["products_sent"], 1,
         "one price change, one product sent"
