@@ -1055,3 +1055,123 @@ async fn orders_pulled_together_are_imported_and_acknowledged_together() {
     assert!(env.odoo.sim.call_count() > calls_before);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_push_job_that_fails_part_way_keeps_what_went_through_and_sends_only_the_rest() {
+    let mut env = Env::new().await;
+    // Batches of 5: the 20 products are one job of 4 requests. Orders are pulled once, at start.
+    let text = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("batch_size = 100", "batch_size = 5")
+        .replace("orders_poll = \"1s\"", "orders_poll = \"1h\"");
+    std::fs::write(env.config_path(), text).unwrap();
+    env.cartona
+        .sim
+        .faults
+        .set_latency(Duration::from_millis(500));
+    env.start();
+    let bulk = |env: &Env| env.cartona.sim.requests.to("supplier-product/bulk-update");
+    wait_until("the first request of the job", WAIT, || {
+        bulk(&env).len() == 1
+    })
+    .await;
+    // Its second request fails (the first is still being answered).
+    env.cartona.sim.faults.push([Fault::Status {
+        status: 503,
+        body: "Service Unavailable".into(),
+        retry_after: None,
+    }]);
+    wait_until("every product on Cartona", WAIT, || {
+        (1..=PRODUCTS as i64)
+            .all(|id| env.cartona.sim.product(&sp(id)).unwrap().selling_price == env.odoo_price(id))
+    })
+    .await;
+    env.cartona.sim.faults.clear();
+    let requests = bulk(&env);
+    let ids = |r: &marketsync::sim::Recorded| -> Vec<String> {
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["supplier_product_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = ids(&requests[0]);
+    let failed = ids(&requests[1]);
+    assert_eq!((first.len(), failed.len()), (5, 5));
+    let retried: Vec<String> = requests[2..].iter().flat_map(ids).collect();
+    assert_eq!(
+        retried.len(),
+        15,
+        "only the products not yet accepted: {retried:?}"
+    );
+    assert!(
+        first.iter().all(|id| !retried.contains(id)),
+        "accepted ones are not sent again"
+    );
+    assert!(failed.iter().all(|id| retried.contains(id)));
+    let jobs = queue::list(&env.store, None, Some("cartona"), 10).unwrap();
+    let job = jobs.iter().find(|j| j.kind == "product").unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Done, 1), "{job:?}");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_value_back_to_what_was_sent_wins_over_one_still_waiting() {
+    let mut env = Env::new().await;
+    env.start();
+    let original = env.odoo_price(1);
+    wait_until("the first push", WAIT, || {
+        env.cartona.sim.product(&sp(1)).unwrap().selling_price == original
+    })
+    .await;
+    let hashes = |env: &Env| {
+        let m = mapping::by_odoo(&env.store, "cartona", "product", 1)
+            .unwrap()
+            .unwrap();
+        (m.last_hash, m.planned_hash)
+    };
+    // Cartona goes down; the price changes, and its push waits for Cartona to come back.
+    env.cartona.sim.faults.down(Fault::Status {
+        status: 503,
+        body: "Service Unavailable".into(),
+        retry_after: None,
+    });
+    let set_price = |price: f64| {
+        env.client.write(
+            "product.product",
+            &[1],
+            Value::record([("list_price", Value::Double(price))]),
+        )
+    };
+    set_price(55.55).await.unwrap();
+    wait_until("the new price queued", WAIT, || {
+        let (sent, queued) = hashes(&env);
+        queued.is_some() && queued != sent
+    })
+    .await;
+    // Back to the price Cartona holds, while the 55.55 push still waits.
+    set_price(original.parse().unwrap()).await.unwrap();
+    wait_until("the price Cartona holds queued again", WAIT, || {
+        let (sent, queued) = hashes(&env);
+        queued == sent
+    })
+    .await;
+    env.cartona.sim.faults.up();
+    wait_until("nothing left to send", WAIT, || {
+        queue::list(&env.store, Some(JobState::Retrying), Some("cartona"), 10)
+            .unwrap()
+            .is_empty()
+            && queue::list(&env.store, Some(JobState::Pending), Some("cartona"), 10)
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+    env.two_more_runs("cartona.catalog").await;
+    assert_eq!(
+        env.cartona.sim.product(&sp(1)).unwrap().selling_price,
+        original,
+        "Cartona ends with Odoo's price, not the one in between"
+    );
+    env.stop().await;
+}

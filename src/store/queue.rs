@@ -314,6 +314,20 @@ pub fn complete_in(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> Result<()> {
     Ok(())
 }
 
+/// Replaces a job's payload inside the caller's transaction (a job that did part of its work
+/// keeps only the rest).
+pub fn set_payload_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    payload: &serde_json::Value,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE jobs SET payload = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, payload.to_string(), now_ms()],
+    )?;
+    Ok(())
+}
+
 /// The job finished its work.
 pub fn complete(store: &Store, id: i64) -> Result<()> {
     let now = now_ms();

@@ -189,9 +189,12 @@ impl Cartona {
                     update.selling_price = format!("{d:.2}");
                 }
                 let hash = update.hash();
-                if m.last_hash.as_deref() == Some(hash.as_str())
-                    || m.planned_hash.as_deref() == Some(hash.as_str())
-                {
+                let (sent, queued) = (m.last_hash.as_deref(), m.planned_hash.as_deref());
+                // Nothing to do when this value is queued, or was sent and nothing else is
+                // queued since. A value that went back to what was sent while another one
+                // waits is queued again: the waiting one must not have the last word.
+                let settled = sent == Some(hash.as_str()) && queued.is_none_or(|q| Some(q) == sent);
+                if settled || queued == Some(hash.as_str()) {
                     return None;
                 }
                 Some(PlannedItem {
@@ -213,14 +216,15 @@ impl Cartona {
         mapping::by_odoo_many(&self.store, CHANNEL, "product", &ids).map_err(|e| e.to_string())
     }
 
-    /// Queues the planned updates in jobs of `batch_size` products (one bulk request each) and
-    /// records each product's queued value, in one transaction: a crash keeps both or neither.
+    /// Queues the planned updates in jobs of [`JOB_REQUESTS`] bulk requests of `batch_size`
+    /// products and records each product's queued value, in one transaction: a crash keeps
+    /// both or neither.
     fn enqueue(&self, items: Vec<PlannedItem>) -> Result<usize, String> {
         if items.is_empty() {
             return Ok(0);
         }
         let jobs: Vec<NewJob> = items
-            .chunks(self.batch_size.max(1))
+            .chunks(self.batch_size.max(1) * JOB_REQUESTS)
             .map(|chunk| {
                 let hashes: Vec<&str> = chunk.iter().map(|i| i.hash.as_str()).collect();
                 NewJob {
@@ -302,9 +306,11 @@ impl Cartona {
         })
     }
 
-    /// Sends one job's products in one bulk request. Products queued again since (a newer
-    /// value) are left to their newer job. If Cartona refuses the batch, each product is sent
-    /// alone; the ones it refuses get a job of their own, which fails with Cartona's reason.
+    /// Sends one job's products, `batch_size` per bulk request. Products queued again since (a
+    /// newer value) are left to their newer job. If Cartona refuses a request, its products are
+    /// sent one by one; the ones it refuses get a job of their own, which fails with Cartona's
+    /// reason. If a request fails (retried later), what went through so far is recorded and the
+    /// job keeps only the rest.
     async fn push_job(&self, job: &Job) -> Result<(), JobError> {
         use serde::Deserialize;
         let items: Vec<PlannedItem> = match job.payload.get("items") {
@@ -334,72 +340,109 @@ impl Cartona {
         fn body<'a>(items: &[&'a PlannedItem]) -> Vec<&'a ProductUpdate> {
             items.iter().map(|i| &i.update).collect()
         }
-        let sent = |items: &[&PlannedItem]| -> Vec<(i64, String)> {
-            items
-                .iter()
-                .map(|i| (i.mapping_id, i.hash.clone()))
-                .collect()
-        };
-        if live.is_empty() {
-            return self.settle(job.id, Vec::new(), Vec::new(), None).await;
-        }
-        match self
-            .api
-            .post("supplier-product/bulk-update", &body(&live))
-            .await
-        {
-            Ok(_) => {
-                let line = (Level::Info, format!("pushed {} product(s)", live.len()));
-                self.settle(job.id, sent(&live), Vec::new(), Some(line))
-                    .await
-            }
-            Err(e) if e.status == Some(400) && live.len() > 1 => {
-                let mut accepted = Vec::new();
-                let mut refused = Vec::new();
-                for item in &live {
-                    match self
-                        .api
-                        .post("supplier-product/bulk-update", &body(&[*item]))
-                        .await
-                    {
-                        Ok(_) => accepted.push(*item),
-                        Err(e) if e.status == Some(400) => refused.push(*item),
-                        Err(e) => {
-                            // Keep what went through; the job runs again for the rest.
-                            let ids = sent(&accepted);
-                            self.store
-                                .run(move |s| s.write(|tx| mapping::mark_sent_in(tx, &ids)))
-                                .await
-                                .map_err(store_err)?;
-                            return Err(job_err(e));
-                        }
-                    }
+        let mut accepted: Vec<&PlannedItem> = Vec::new();
+        let mut refused: Vec<&PlannedItem> = Vec::new();
+        let mut requests = 0usize;
+        for (n, chunk) in live.chunks(self.batch_size.max(1)).enumerate() {
+            let failure = match self
+                .api
+                .post("supplier-product/bulk-update", &body(chunk))
+                .await
+            {
+                Ok(_) => {
+                    requests += 1;
+                    accepted.extend_from_slice(chunk);
+                    None
                 }
-                // Each refused product waits in a job of its own, with Cartona's reason.
-                let singles: Vec<NewJob> = refused
+                Err(e) if e.status == Some(400) && chunk.len() > 1 => {
+                    requests += 1;
+                    let mut failure = None;
+                    for (k, item) in chunk.iter().enumerate() {
+                        match self
+                            .api
+                            .post("supplier-product/bulk-update", &body(&[*item]))
+                            .await
+                        {
+                            Ok(_) => accepted.push(*item),
+                            Err(e) if e.status == Some(400) => refused.push(*item),
+                            Err(e) => {
+                                failure = Some((e, &chunk[k..]));
+                                break;
+                            }
+                        }
+                        requests += 1;
+                    }
+                    failure
+                }
+                Err(e) if e.status == Some(400) && live.len() > 1 => {
+                    // A one-product request refused: that product's own job says why.
+                    requests += 1;
+                    refused.extend_from_slice(chunk);
+                    None
+                }
+                Err(e) => Some((e, chunk)),
+            };
+            if let Some((e, unsent)) = failure {
+                let rest: Vec<&PlannedItem> = unsent
                     .iter()
-                    .map(|i| NewJob {
-                        channel: CHANNEL.into(),
-                        kind: "product".into(),
-                        key: format!("{CHANNEL}:product:{}", i.odoo_id),
-                        payload: serde_json::json!({ "items": [i] }),
-                        correlation_id: None,
-                    })
+                    .copied()
+                    .chain(live.iter().skip((n + 1) * self.batch_size.max(1)).copied())
                     .collect();
-                let line = (
-                    Level::Warn,
-                    format!(
-                        "Cartona refused a batch of {}: {} product(s) sent alone, {} refused (see their jobs)",
-                        live.len(),
-                        accepted.len(),
-                        refused.len()
-                    ),
-                );
-                self.settle(job.id, sent(&accepted), singles, Some(line))
-                    .await
+                if !accepted.is_empty() || !refused.is_empty() {
+                    self.keep_rest(job.id, &accepted, &refused, &rest).await?;
+                }
+                return Err(job_err(e));
             }
-            Err(e) => Err(job_err(e)),
         }
+        let line = if refused.is_empty() {
+            (!accepted.is_empty()).then(|| {
+                (
+                    Level::Info,
+                    format!(
+                        "pushed {} product(s) in {requests} request(s)",
+                        accepted.len()
+                    ),
+                )
+            })
+        } else {
+            Some((
+                Level::Warn,
+                format!(
+                    "Cartona refused {} of {} product(s) (each waits in a job of its own, with the reason); {} pushed",
+                    refused.len(),
+                    live.len(),
+                    accepted.len()
+                ),
+            ))
+        };
+        self.settle(job.id, sent_hashes(&accepted), singles(&refused), line)
+            .await
+    }
+
+    /// A product job that failed part way: records what went through and the jobs of the
+    /// refused products, and leaves the job only the products still to send.
+    async fn keep_rest(
+        &self,
+        job: i64,
+        accepted: &[&PlannedItem],
+        refused: &[&PlannedItem],
+        rest: &[&PlannedItem],
+    ) -> Result<(), JobError> {
+        let (sent, singles, rest) = (
+            sent_hashes(accepted),
+            singles(refused),
+            serde_json::json!({ "items": rest }),
+        );
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    mapping::mark_sent_in(tx, &sent)?;
+                    queue::enqueue_in(tx, &singles)?;
+                    queue::set_payload_in(tx, job, &rest)
+                })
+            })
+            .await
+            .map_err(store_err)
     }
 
     /// Records a finished product job in one transaction: what Cartona accepted, the jobs of
@@ -431,6 +474,32 @@ impl Cartona {
             .await
             .map_err(store_err)
     }
+}
+
+/// Bulk requests' worth of products in one product job: fewer, larger jobs cost less to
+/// queue, claim and record, with the same requests on the wire.
+const JOB_REQUESTS: usize = 10;
+
+/// `(mapping id, hash)` of products Cartona accepted.
+fn sent_hashes(items: &[&PlannedItem]) -> Vec<(i64, String)> {
+    items
+        .iter()
+        .map(|i| (i.mapping_id, i.hash.clone()))
+        .collect()
+}
+
+/// A job of its own for each product Cartona refused, so each fails with Cartona's reason.
+fn singles(items: &[&PlannedItem]) -> Vec<NewJob> {
+    items
+        .iter()
+        .map(|i| NewJob {
+            channel: CHANNEL.into(),
+            kind: "product".into(),
+            key: format!("{CHANNEL}:product:{}", i.odoo_id),
+            payload: serde_json::json!({ "items": [i] }),
+            correlation_id: None,
+        })
+        .collect()
 }
 
 /// One product update queued for Cartona.
