@@ -36,7 +36,7 @@ fn populate(dir: &Path) -> (i64, i64) {
         channel: "cartona".into(),
         kind: "price".into(),
         key: key.into(),
-        payload: serde_json::json!({"selling_price": "12.50"}),
+        payload: serde_json::json!({"selling_price": "12.50"}).into(),
         correlation_id: None,
     };
     let pending = queue::enqueue(&store, job("cartona:price:7")).unwrap().id();

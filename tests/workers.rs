@@ -95,7 +95,7 @@ fn job(key: &str) -> NewJob {
         channel: "test".into(),
         kind: "stock".into(),
         key: key.into(),
-        payload: serde_json::json!({"qty": 1}),
+        payload: serde_json::json!({"qty": 1}).into(),
         correlation_id: None,
     }
 }

@@ -43,6 +43,81 @@ impl JobState {
     }
 }
 
+/// A job's payload: JSON kept as its text, parsed only when read. A handler that wants a type
+/// parses the text straight into it ([`Payload::parse`]); others read it as a JSON value
+/// (through `Deref`), parsed once.
+#[derive(Clone, Default)]
+pub struct Payload {
+    text: String,
+    value: std::sync::OnceLock<serde_json::Value>,
+}
+
+impl Payload {
+    /// The payload of `value` serialized, without building a JSON value first.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Payload {
+        Payload::from_text(serde_json::to_string(value).unwrap_or_else(|_| "null".into()))
+    }
+
+    fn from_text(text: String) -> Payload {
+        Payload {
+            text,
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The payload as a JSON value (text that is not JSON, from a hand-edited row, reads as a
+    /// string).
+    pub fn value(&self) -> &serde_json::Value {
+        self.value.get_or_init(|| {
+            serde_json::from_str(&self.text)
+                .unwrap_or_else(|_| serde_json::Value::String(self.text.clone()))
+        })
+    }
+
+    /// The payload parsed straight from its text into `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(&self.text)
+    }
+}
+
+impl From<serde_json::Value> for Payload {
+    fn from(value: serde_json::Value) -> Payload {
+        Payload {
+            text: value.to_string(),
+            value: value.into(),
+        }
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = serde_json::Value;
+    fn deref(&self) -> &serde_json::Value {
+        self.value()
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.text == other.text || self.value() == other.value()
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
@@ -50,7 +125,7 @@ pub struct Job {
     pub channel: String,
     pub kind: String,
     pub key: String,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub state: JobState,
     pub attempts: u32,
     pub next_attempt_at: i64,
@@ -73,7 +148,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         channel: r.get(1)?,
         kind: r.get(2)?,
         key: r.get(3)?,
-        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        payload: Payload::from_text(payload),
         state: JobState::parse(&state).unwrap_or(JobState::Dead),
         attempts: r.get(6)?,
         next_attempt_at: r.get(7)?,
@@ -92,7 +167,7 @@ pub struct NewJob {
     pub kind: String,
     /// Coalescing key: a waiting job with the same key gets this payload instead of a new row.
     pub key: String,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub correlation_id: Option<String>,
 }
 
@@ -147,7 +222,7 @@ pub fn enqueue_in(tx: &rusqlite::Transaction<'_>, jobs: &[NewJob]) -> Result<Vec
          correlation_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?5, ?5)",
     )?;
     for job in jobs {
-        let payload = job.payload.to_string();
+        let payload = job.payload.text();
         let existing: Option<i64> = find.query_row([&job.key], |r| r.get(0)).optional()?;
         match existing {
             Some(id) => {
@@ -183,7 +258,7 @@ pub fn without_dead_repeats(store: &Store, jobs: Vec<NewJob>) -> Result<Vec<NewJ
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             let dead: Option<String> = stmt.query_row([&job.key], |r| r.get(0)).optional()?;
-            if dead.is_some_and(|d| serde_json::from_str::<serde_json::Value>(&d).ok().as_ref() == Some(&job.payload)) {
+            if dead.is_some_and(|d| Payload::from_text(d) == job.payload) {
                 continue;
             }
             out.push(job);
@@ -316,14 +391,10 @@ pub fn complete_in(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> Result<()> {
 
 /// Replaces a job's payload inside the caller's transaction (a job that did part of its work
 /// keeps only the rest).
-pub fn set_payload_in(
-    tx: &rusqlite::Transaction<'_>,
-    id: i64,
-    payload: &serde_json::Value,
-) -> Result<()> {
+pub fn set_payload_in(tx: &rusqlite::Transaction<'_>, id: i64, payload: &Payload) -> Result<()> {
     tx.execute(
         "UPDATE jobs SET payload = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, payload.to_string(), now_ms()],
+        params![id, payload.text(), now_ms()],
     )?;
     Ok(())
 }
@@ -634,7 +705,7 @@ mod tests {
             channel: "test".into(),
             kind: "stock".into(),
             key: key.into(),
-            payload: serde_json::json!({ "qty": value }),
+            payload: serde_json::json!({ "qty": value }).into(),
             correlation_id: None,
         }
     }

@@ -21,7 +21,7 @@ use crate::daemon::workers::{JobError, JobHandler};
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::retry::RetryClass;
-use crate::store::queue::{self, Job, NewJob};
+use crate::store::queue::{self, Job, NewJob, Payload};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
@@ -236,7 +236,7 @@ impl Cartona {
                         chunk[chunk.len() - 1].odoo_id,
                         fnv(&hashes.join(","))
                     ),
-                    payload: serde_json::json!({ "items": chunk }),
+                    payload: serde_json::json!({ "items": chunk }).into(),
                     correlation_id: None,
                 }
             })
@@ -312,11 +312,14 @@ impl Cartona {
     /// reason. If a request fails (retried later), what went through so far is recorded and the
     /// job keeps only the rest.
     async fn push_job(&self, job: &Job) -> Result<(), JobError> {
-        use serde::Deserialize;
-        let items: Vec<PlannedItem> = match job.payload.get("items") {
-            Some(items) => Vec::<PlannedItem>::deserialize(items),
+        let items: Vec<PlannedItem> = match job.payload.parse::<ProductJob>() {
+            Ok(batch) => Ok(batch.items),
             // A job queued by an older marketsync: one product.
-            None => PlannedItem::deserialize(&job.payload).map(|i| vec![i]),
+            Err(e) => job
+                .payload
+                .parse::<PlannedItem>()
+                .map(|i| vec![i])
+                .map_err(|_| e),
         }
         .map_err(|e| {
             JobError::new(
@@ -431,7 +434,7 @@ impl Cartona {
         let (sent, singles, rest) = (
             sent_hashes(accepted),
             singles(refused),
-            serde_json::json!({ "items": rest }),
+            Payload::of(&ProductJobRef { items: rest }),
         );
         self.store
             .run(move |s| {
@@ -496,10 +499,22 @@ fn singles(items: &[&PlannedItem]) -> Vec<NewJob> {
             channel: CHANNEL.into(),
             kind: "product".into(),
             key: format!("{CHANNEL}:product:{}", i.odoo_id),
-            payload: serde_json::json!({ "items": [i] }),
+            payload: serde_json::json!({ "items": [i] }).into(),
             correlation_id: None,
         })
         .collect()
+}
+
+/// The payload of a product job.
+#[derive(serde::Deserialize)]
+struct ProductJob {
+    items: Vec<PlannedItem>,
+}
+
+/// [`ProductJob`] to write, from borrowed items.
+#[derive(serde::Serialize)]
+struct ProductJobRef<'a, T: serde::Serialize> {
+    items: &'a [T],
 }
 
 /// One product update queued for Cartona.
@@ -707,7 +722,7 @@ impl Cartona {
             channel: CHANNEL.into(),
             kind: "order".into(),
             key: format!("{CHANNEL}:order:{hashed_id}"),
-            payload: serde_json::json!({ "hashed_id": hashed_id }),
+            payload: serde_json::json!({ "hashed_id": hashed_id }).into(),
             correlation_id: Some(reference(&hashed_id)),
         };
         // The event and its job are committed together: a crash between them would strand it.
@@ -1140,7 +1155,9 @@ impl Cartona {
             channel: CHANNEL.into(),
             kind: "details".into(),
             key: format!("{CHANNEL}:details:{}", known.external_id),
-            payload: serde_json::json!([{ "hashed_id": known.external_id, "order_details": edits }]),
+            payload:
+                serde_json::json!([{ "hashed_id": known.external_id, "order_details": edits }])
+                    .into(),
             correlation_id: Some(known.reference.clone()),
         }))
     }
@@ -1248,7 +1265,7 @@ pub fn status_job(hashed_id: &str, status: &str) -> NewJob {
         channel: CHANNEL.into(),
         kind: "status".into(),
         key: format!("{CHANNEL}:status:{hashed_id}"),
-        payload: serde_json::json!({ "hashed_id": hashed_id, "status": status }),
+        payload: serde_json::json!({ "hashed_id": hashed_id, "status": status }).into(),
         correlation_id: Some(reference(hashed_id)),
     }
 }

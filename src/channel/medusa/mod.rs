@@ -331,7 +331,7 @@ impl Medusa {
                     kind: "product".into(),
                     key: format!("{CHANNEL}:product:{}", p.id),
                     payload: serde_json::json!({"mapping_id": pm.id, "stock_mapping_id": sm.id, "hash": hash, "stock_hash": stock_hash,
-                                                "listing": listing_value, "quantity": quantity}),
+                                                "listing": listing_value, "quantity": quantity}).into(),
                     correlation_id: None,
                 });
             } else if pm.last_sent_at.is_some()
@@ -341,7 +341,7 @@ impl Medusa {
                     channel: CHANNEL.into(),
                     kind: "stock".into(),
                     key: format!("{CHANNEL}:stock:{}", p.id),
-                    payload: serde_json::json!({"mapping_id": sm.id, "product_mapping_id": pm.id, "hash": stock_hash, "sku": sku, "quantity": quantity}),
+                    payload: serde_json::json!({"mapping_id": sm.id, "product_mapping_id": pm.id, "hash": stock_hash, "sku": sku, "quantity": quantity}).into(),
                     correlation_id: None,
                 });
             }
@@ -912,7 +912,7 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEv
         channel: CHANNEL.into(),
         kind: kind.into(),
         key,
-        payload: serde_json::json!({"subject": subject}),
+        payload: serde_json::json!({"subject": subject}).into(),
         correlation_id: None,
     };
     Ok(PreparedEvent {
@@ -1440,7 +1440,7 @@ impl Medusa {
                     kind: "status".into(),
                     key: format!("{CHANNEL}:status:{}:{event}", known.external_id),
                     payload: serde_json::json!({"order_id": known.external_id, "event": event, "odoo_order_id": id,
-                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str), "tracking_number": tracking, "date": when}),
+                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str), "tracking_number": tracking, "date": when}).into(),
                     correlation_id: Some(reference.to_string()),
                 });
             }
@@ -1453,7 +1453,7 @@ impl Medusa {
                     kind: "status".into(),
                     key: format!("{CHANNEL}:status:{}:order.invoiced", known.external_id),
                     payload: serde_json::json!({"order_id": known.external_id, "event": "order.invoiced", "odoo_order_id": id,
-                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str)}),
+                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str)}).into(),
                     correlation_id: Some(reference.to_string()),
                 });
             }
