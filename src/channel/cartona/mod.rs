@@ -236,7 +236,7 @@ impl Cartona {
                         chunk[chunk.len() - 1].odoo_id,
                         fnv(&hashes.join(","))
                     ),
-                    payload: serde_json::json!({ "items": chunk }).into(),
+                    payload: Payload::of(&ProductJobRef { items: chunk }),
                     correlation_id: None,
                 }
             })
@@ -499,7 +499,7 @@ fn singles(items: &[&PlannedItem]) -> Vec<NewJob> {
             channel: CHANNEL.into(),
             kind: "product".into(),
             key: format!("{CHANNEL}:product:{}", i.odoo_id),
-            payload: serde_json::json!({ "items": [i] }).into(),
+            payload: Payload::of(&ProductJobRef { items: &[i] }),
             correlation_id: None,
         })
         .collect()
