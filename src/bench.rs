@@ -48,6 +48,10 @@ pub struct Figures {
     pub floor_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floor_ratio: Option<f64>,
+    /// `full_push`: requests the daemon made in the same time that were not the push's (its
+    /// first order pull at start); `marketplace_requests` counts the push's bulk updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_requests: Option<u64>,
     /// `full_push`: each round's ratio, in order (`floor_ratio` is their median).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub round_ratios: Option<Vec<f64>>,
@@ -249,7 +253,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     }
     let mut runs: Vec<Round> = Vec::new();
     let mut daemon = None;
-    let (mut calls, mut requests, mut sent) = (0, 0, 0);
+    let (mut calls, mut requests, mut other, mut sent) = (0, 0, 0, 0);
     for round in 0..rounds {
         if let Some(d) = daemon.take() {
             Daemon::stop(d);
@@ -263,7 +267,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
             })?;
         }
         let m0 = market().await;
-        let (calls0, req0) = (odoo_calls().await, m0["requests"].as_u64().unwrap_or(0));
+        let count = |m: &serde_json::Value, k: &str| m[k].as_u64().unwrap_or(0);
+        let (calls0, req0, bulk0) = (
+            odoo_calls().await,
+            count(&m0, "requests"),
+            count(&m0, "bulk_requests"),
+        );
         let items0 = m0["bulk_items"].as_u64().unwrap_or(0);
         let t = Instant::now();
         let d = Daemon::start(&path)?;
@@ -274,10 +283,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         let wall = t.elapsed().as_secs_f64();
         let (cpu, rss) = d.usage();
         let m1 = market().await;
-        (calls, requests) = (
-            odoo_calls().await - calls0,
-            m1["requests"].as_u64().unwrap_or(0) - req0,
-        );
+        calls = odoo_calls().await - calls0;
+        requests = count(&m1, "bulk_requests") - bulk0;
+        other = count(&m1, "requests") - req0 - requests;
         sent = m1["bulk_items"].as_u64().unwrap_or(0) - items0;
         if round + 1 == rounds && m1["priced"].as_u64() != Some(n as u64) {
             anyhow::bail!(
@@ -316,6 +324,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         floor_s: Some(median(&|r| r.floor)),
         floor_ratio: Some(median(&|r| r.wall / r.floor)),
         round_ratios: Some(ratios),
+        other_requests: Some(other),
         products_sent: Some(sent),
         ..Default::default()
     });
