@@ -665,3 +665,73 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
     );
     assert_eq!(inbox::list(&store, None, 10).unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_price_back_to_what_the_store_holds_replaces_the_one_still_waiting() {
+    use marketsync::store::queue::{self, JobState};
+    let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
+    let before = env.odoo_price(1);
+    let original = marketsync::sync::money::round(before, "kwd");
+    wait_until("the first push", WAIT, || {
+        env.store_sim
+            .sim
+            .product(&sku(1))
+            .is_some_and(|p| p.price == original)
+    })
+    .await;
+    let waiting = |env: &Env| {
+        let mut jobs =
+            queue::list(&env.store, Some(JobState::Retrying), Some("medusa"), 50).unwrap();
+        jobs.extend(queue::list(&env.store, Some(JobState::Pending), Some("medusa"), 50).unwrap());
+        jobs.into_iter()
+            .filter(|j| j.key == "medusa:product:1")
+            .collect::<Vec<_>>()
+    };
+    // The store goes down; the price changes, and its push waits for the store to come back.
+    env.store_sim
+        .sim
+        .faults
+        .down(marketsync::sim::faults::Fault::Status {
+            status: 503,
+            body: "Service Unavailable".into(),
+            retry_after: None,
+        });
+    let set_price = |price: Decimal| {
+        env.client.write(
+            "product.product",
+            &[1],
+            Value::record([(
+                "list_price",
+                Value::Double(price.to_string().parse().unwrap()),
+            )]),
+        )
+    };
+    set_price(Decimal::new(55_555, 3)).await.unwrap();
+    let sent = |env: &Env| {
+        marketsync::store::mapping::by_odoo(&env.store, "medusa", "product", 1)
+            .unwrap()
+            .unwrap()
+            .last_hash
+    };
+    let holds_sent = |env: &Env, j: &queue::Job| j.payload["hash"].as_str() == sent(env).as_deref();
+    wait_until("the new price waiting", WAIT, || {
+        waiting(&env).iter().any(|j| !holds_sent(&env, j))
+    })
+    .await;
+    // Back to the price the store holds, while the other push still waits: it replaces it.
+    set_price(before).await.unwrap();
+    wait_until("the waiting push replaced", WAIT, || {
+        let w = waiting(&env);
+        !w.is_empty() && w.iter().all(|j| holds_sent(&env, j))
+    })
+    .await;
+    env.store_sim.sim.faults.up();
+    wait_until("nothing left to send", WAIT, || waiting(&env).is_empty()).await;
+    env.two_more_runs("medusa.catalog").await;
+    assert_eq!(
+        env.store_sim.sim.product(&sku(1)).unwrap().price,
+        original,
+        "the store ends with Odoo's price, not the one in between"
+    );
+    env.stop().await;
+}

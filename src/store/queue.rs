@@ -249,6 +249,19 @@ pub fn enqueue(store: &Store, job: NewJob) -> Result<Enqueued> {
     Ok(enqueue_many(store, std::slice::from_ref(&job))?[0])
 }
 
+/// Which of these coalescing keys have a job waiting (pending or retrying), in one statement.
+pub fn waiting_keys(store: &Store, keys: &[String]) -> Result<std::collections::HashSet<String>> {
+    let list = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+    store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT j.value FROM json_each(?1) AS j WHERE EXISTS (SELECT 1 FROM jobs \
+             WHERE coalesce_key = j.value AND state IN ('pending', 'retrying'))",
+        )?;
+        let rows = stmt.query_map([list], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
+}
+
 /// Leaves out jobs whose exact payload is already waiting, or already went dead, for the same
 /// record: queueing it again would change nothing, or only be refused again (a retry storm by
 /// another name). A new value, or the operator's `queue retry`, sends it again.

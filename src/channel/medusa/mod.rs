@@ -20,7 +20,7 @@ use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::secret::Secret;
-use crate::store::queue::{Job, NewJob};
+use crate::store::queue::{self, Job, NewJob};
 use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
@@ -36,6 +36,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const CHANNEL: &str = "medusa";
+
+/// Coalescing key of a product's listing job (latest value wins).
+fn product_key(odoo_id: i64) -> String {
+    format!("{CHANNEL}:product:{odoo_id}")
+}
+
+/// Coalescing key of a product's stock job.
+fn stock_key(odoo_id: i64) -> String {
+    format!("{CHANNEL}:stock:{odoo_id}")
+}
 
 fn fnv(text: &str) -> String {
     crate::channel::cartona::fnv(text)
@@ -308,6 +318,13 @@ impl Medusa {
             .map(|p| p.id)
             .collect();
         let ar = self.translations(&ids).await?;
+        // A value back to what the store holds while another one waits must still be queued
+        // (it replaces the waiting one), or the waiting one would have the last word.
+        let keys: Vec<String> = ids
+            .iter()
+            .flat_map(|id| [product_key(*id), stock_key(*id)])
+            .collect();
+        let waiting = queue::waiting_keys(&self.store, &keys).map_err(|e| e.to_string())?;
         let mut jobs = Vec::new();
         let mut no_sku = Vec::new();
         for p in products {
@@ -325,22 +342,25 @@ impl Medusa {
             let listing_value = serde_json::to_value(&listing).unwrap_or_default();
             let hash = fnv(&format!("{}|{}", listing_value, self.settings.currency));
             let stock_hash = fnv(&format!("{sku}|{quantity}"));
-            if pm.last_hash.as_deref() != Some(hash.as_str()) {
+            if pm.last_hash.as_deref() != Some(hash.as_str())
+                || waiting.contains(&product_key(p.id))
+            {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
                     kind: "product".into(),
-                    key: format!("{CHANNEL}:product:{}", p.id),
+                    key: product_key(p.id),
                     payload: serde_json::json!({"mapping_id": pm.id, "stock_mapping_id": sm.id, "hash": hash, "stock_hash": stock_hash,
                                                 "listing": listing_value, "quantity": quantity}).into(),
                     correlation_id: None,
                 });
             } else if pm.last_sent_at.is_some()
-                && sm.last_hash.as_deref() != Some(stock_hash.as_str())
+                && (sm.last_hash.as_deref() != Some(stock_hash.as_str())
+                    || waiting.contains(&stock_key(p.id)))
             {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
                     kind: "stock".into(),
-                    key: format!("{CHANNEL}:stock:{}", p.id),
+                    key: stock_key(p.id),
                     payload: serde_json::json!({"mapping_id": sm.id, "product_mapping_id": pm.id, "hash": stock_hash, "sku": sku, "quantity": quantity}).into(),
                     correlation_id: None,
                 });
