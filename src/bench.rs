@@ -251,6 +251,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         rss: f64,
         floor: f64,
     }
+    let count = |m: &serde_json::Value, k: &str| m[k].as_u64().unwrap_or(0);
     let mut runs: Vec<Round> = Vec::new();
     let mut daemon = None;
     let (mut calls, mut requests, mut other, mut sent) = (0, 0, 0, 0);
@@ -267,17 +268,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
             })?;
         }
         let m0 = market().await;
-        let count = |m: &serde_json::Value, k: &str| m[k].as_u64().unwrap_or(0);
-        let (calls0, req0, bulk0) = (
+        let (calls0, req0, bulk0, items0) = (
             odoo_calls().await,
             count(&m0, "requests"),
             count(&m0, "bulk_requests"),
+            count(&m0, "bulk_items"),
         );
-        let items0 = m0["bulk_items"].as_u64().unwrap_or(0);
         let t = Instant::now();
         let d = Daemon::start(&path)?;
         until("the full push", Duration::from_secs(900), async || {
-            market().await["bulk_items"].as_u64().unwrap_or(0) >= items0 + n as u64
+            count(&market().await, "bulk_items") >= items0 + n as u64
         })
         .await?;
         let wall = t.elapsed().as_secs_f64();
@@ -286,7 +286,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         calls = odoo_calls().await - calls0;
         requests = count(&m1, "bulk_requests") - bulk0;
         other = count(&m1, "requests") - req0 - requests;
-        sent = m1["bulk_items"].as_u64().unwrap_or(0) - items0;
+        sent = count(&m1, "bulk_items") - items0;
         if round + 1 == rounds && m1["priced"].as_u64() != Some(n as u64) {
             anyhow::bail!(
                 "bench: after the full push Cartona has {} of {n} products priced",

@@ -117,6 +117,11 @@ impl Env {
         }
     }
 
+    /// Cartona's jobs, in a state or all of them (newest first).
+    fn jobs(&self, state: Option<JobState>) -> Vec<queue::Job> {
+        queue::list(&self.store, state, Some("cartona"), 100).unwrap()
+    }
+
     fn odoo_price(&self, id: i64) -> String {
         let p = self.odoo.sim.world().get("product.product", id).unwrap()["list_price"]
             .as_decimal()
@@ -597,7 +602,7 @@ async fn an_order_with_an_unknown_product_is_parked_with_the_reason() {
         !env.cartona.sim.order(&bad).unwrap().synced,
         "not acknowledged"
     );
-    let dead = queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 10).unwrap();
+    let dead = env.jobs(Some(JobState::Dead));
     assert_eq!(dead.len(), 1);
     assert!(dead[0]
         .last_error
@@ -650,14 +655,13 @@ async fn a_rejected_token_dead_letters_without_a_retry_storm() {
     let hashed = cash_order(&env, &[(1, 1, "1.00")]);
     env.start();
     wait_until("pushes dead", WAIT, || {
-        queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
-            .unwrap()
+        env.jobs(Some(JobState::Dead))
             .iter()
             .any(|j| j.kind == "product")
     })
     .await;
     env.two_more_runs("cartona.catalog").await;
-    let dead = queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100).unwrap();
+    let dead = env.jobs(Some(JobState::Dead));
     let job = dead.iter().find(|j| j.kind == "product").unwrap();
     assert_eq!(job.attempts, 1, "auth errors are not retried");
     assert!(
@@ -942,15 +946,12 @@ async fn a_refused_batch_is_sent_product_by_product_and_the_refused_one_waits_wi
         "the refused product dead with Cartona's reason",
         WAIT,
         || {
-            queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
-                .unwrap()
-                .iter()
-                .any(|j| {
-                    j.key == "cartona:product:21"
-                        && j.last_error
-                            .as_deref()
-                            .is_some_and(|e| e.contains("Product not found"))
-                })
+            env.jobs(Some(JobState::Dead)).iter().any(|j| {
+                j.key == "cartona:product:21"
+                    && j.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("Product not found"))
+            })
         },
     )
     .await;
@@ -963,15 +964,14 @@ async fn a_stale_batch_retried_later_never_overwrites_a_newer_price() {
     let mut env = Env::with_token("revoked-token-0000").await;
     env.start();
     wait_until("the first batch dead", WAIT, || {
-        queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
-            .unwrap()
+        env.jobs(Some(JobState::Dead))
             .iter()
             .any(|j| j.kind == "product")
     })
     .await;
     env.stop().await;
-    let stale = queue::list(&env.store, Some(JobState::Dead), Some("cartona"), 100)
-        .unwrap()
+    let stale = env
+        .jobs(Some(JobState::Dead))
         .into_iter()
         .find(|j| j.kind == "product")
         .unwrap();
@@ -1110,7 +1110,7 @@ async fn a_push_job_that_fails_part_way_keeps_what_went_through_and_sends_only_t
         "accepted ones are not sent again"
     );
     assert!(failed.iter().all(|id| retried.contains(id)));
-    let jobs = queue::list(&env.store, None, Some("cartona"), 10).unwrap();
+    let jobs = env.jobs(None);
     let job = jobs.iter().find(|j| j.kind == "product").unwrap();
     assert_eq!((job.state, job.attempts), (JobState::Done, 1), "{job:?}");
     env.stop().await;
@@ -1159,12 +1159,8 @@ async fn a_value_back_to_what_was_sent_wins_over_one_still_waiting() {
     .await;
     env.cartona.sim.faults.up();
     wait_until("nothing left to send", WAIT, || {
-        queue::list(&env.store, Some(JobState::Retrying), Some("cartona"), 10)
-            .unwrap()
-            .is_empty()
-            && queue::list(&env.store, Some(JobState::Pending), Some("cartona"), 10)
-                .unwrap()
-                .is_empty()
+        env.jobs(Some(JobState::Retrying)).is_empty()
+            && env.jobs(Some(JobState::Pending)).is_empty()
     })
     .await;
     env.two_more_runs("cartona.catalog").await;

@@ -233,12 +233,8 @@ pub fn merge_meta(store: &Store, mapping_id: i64, meta: &serde_json::Value) -> R
     })
 }
 
-/// Records what the channel accepted for many mapped records, in one transaction.
-pub fn mark_sent_many(store: &Store, sent: &[(i64, String)]) -> Result<()> {
-    store.write(|tx| mark_sent_in(tx, sent))
-}
-
-/// [`mark_sent_many`] inside the caller's transaction.
+/// Records, inside the caller's transaction, what the channel accepted for these mappings
+/// (`(id, hash)`).
 pub fn mark_sent_in(tx: &rusqlite::Transaction<'_>, sent: &[(i64, String)]) -> Result<()> {
     let now = now_ms();
     let mut stmt = tx.prepare_cached(
@@ -252,14 +248,7 @@ pub fn mark_sent_in(tx: &rusqlite::Transaction<'_>, sent: &[(i64, String)]) -> R
 
 /// Records what the channel accepted for a mapped record.
 pub fn mark_sent(store: &Store, mapping_id: i64, hash: &str) -> Result<()> {
-    let now = now_ms();
-    store.write(|tx| {
-        tx.execute(
-            "UPDATE mappings SET last_hash = ?2, last_sent_at = ?3, updated_at = ?3 WHERE id = ?1",
-            params![mapping_id, hash, now],
-        )?;
-        Ok(())
-    })
+    store.write(|tx| mark_sent_in(tx, &[(mapping_id, hash.to_string())]))
 }
 
 pub fn list(

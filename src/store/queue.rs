@@ -46,7 +46,7 @@ impl JobState {
 /// A job's payload: JSON kept as its text, parsed only when read. A handler that wants a type
 /// parses the text straight into it ([`Payload::parse`]); others read it as a JSON value
 /// (through `Deref`), parsed once.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Payload {
     text: String,
     value: std::sync::OnceLock<serde_json::Value>,
@@ -414,14 +414,7 @@ pub fn set_payload_in(tx: &rusqlite::Transaction<'_>, id: i64, payload: &Payload
 
 /// The job finished its work.
 pub fn complete(store: &Store, id: i64) -> Result<()> {
-    let now = now_ms();
-    store.write(|tx| {
-        tx.execute(
-            "UPDATE jobs SET state = 'done', updated_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, now],
-        )?;
-        Ok(())
-    })
+    complete_many(store, &[id])
 }
 
 /// The job failed with an error of `class`: retry later or dead-letter it.

@@ -200,8 +200,8 @@ impl CatalogReader {
             tokio::spawn(async move {
                 let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
                 // The range of ids rather than the list: the same records, found by the
-                // primary key, without a thousand ids in the request; ranges follow each
-                // other, so a product created since the listing is read too.
+                // primary key, without a thousand ids in the request. Each range starts where
+                // the one before ended, so no id between two pages is left out.
                 odoo.search_read(
                     "product.product",
                     &Domain::all().and("id", ">", after).and("id", "<=", last),

@@ -392,7 +392,9 @@ impl Cartona {
                     .chain(live.iter().skip((n + 1) * self.batch_size.max(1)).copied())
                     .collect();
                 if !accepted.is_empty() || !refused.is_empty() {
-                    self.keep_rest(job.id, &accepted, &refused, &rest).await?;
+                    let rest = Payload::of(&ProductJobRef { items: &rest });
+                    self.record(job.id, &accepted, &refused, Outcome::Rest(rest))
+                        .await?;
                 }
                 return Err(job_err(e));
             }
@@ -418,92 +420,72 @@ impl Cartona {
                 ),
             ))
         };
-        self.settle(job.id, sent_hashes(&accepted), singles(&refused), line)
+        self.record(job.id, &accepted, &refused, Outcome::Done(line))
             .await
     }
 
-    /// A product job that failed part way: records what went through and the jobs of the
-    /// refused products, and leaves the job only the products still to send.
-    async fn keep_rest(
+    /// Records what a product job did, in one transaction: what Cartona accepted, a job of its
+    /// own for each product it refused (so each fails with Cartona's reason), and then either
+    /// the job done with its sync-log line (see `records_completion`) or, for a job that failed
+    /// part way, the job left with only the products still to send.
+    async fn record(
         &self,
         job: i64,
         accepted: &[&PlannedItem],
         refused: &[&PlannedItem],
-        rest: &[&PlannedItem],
+        outcome: Outcome,
     ) -> Result<(), JobError> {
-        let (sent, singles, rest) = (
-            sent_hashes(accepted),
-            singles(refused),
-            Payload::of(&ProductJobRef { items: rest }),
-        );
+        let sent: Vec<(i64, String)> = accepted
+            .iter()
+            .map(|i| (i.mapping_id, i.hash.clone()))
+            .collect();
+        let singles: Vec<NewJob> = refused
+            .iter()
+            .map(|i| NewJob {
+                channel: CHANNEL.into(),
+                kind: "product".into(),
+                key: format!("{CHANNEL}:product:{}", i.odoo_id),
+                payload: Payload::of(&ProductJobRef { items: &[i] }),
+                correlation_id: None,
+            })
+            .collect();
+        let n = sent.len() as i64;
         self.store
             .run(move |s| {
                 s.write(|tx| {
                     mapping::mark_sent_in(tx, &sent)?;
                     queue::enqueue_in(tx, &singles)?;
-                    queue::set_payload_in(tx, job, &rest)
-                })
-            })
-            .await
-            .map_err(store_err)
-    }
-
-    /// Records a finished product job in one transaction: what Cartona accepted, the jobs of
-    /// the products it refused, the sync-log line, and the job done (see `records_completion`).
-    async fn settle(
-        &self,
-        job: i64,
-        accepted: Vec<(i64, String)>,
-        singles: Vec<NewJob>,
-        line: Option<(Level, String)>,
-    ) -> Result<(), JobError> {
-        let n = accepted.len() as i64;
-        self.store
-            .run(move |s| {
-                s.write(|tx| {
-                    mapping::mark_sent_in(tx, &accepted)?;
-                    queue::enqueue_in(tx, &singles)?;
-                    if let Some((level, text)) = &line {
-                        synclog::append_in(
-                            tx,
-                            Entry::new(*level, "catalog.push", text)
-                                .channel(CHANNEL)
-                                .records(n),
-                        )?;
+                    match &outcome {
+                        Outcome::Rest(rest) => queue::set_payload_in(tx, job, rest),
+                        Outcome::Done(line) => {
+                            if let Some((level, text)) = line {
+                                synclog::append_in(
+                                    tx,
+                                    Entry::new(*level, "catalog.push", text)
+                                        .channel(CHANNEL)
+                                        .records(n),
+                                )?;
+                            }
+                            queue::complete_in(tx, &[job])
+                        }
                     }
-                    queue::complete_in(tx, &[job])
                 })
             })
             .await
             .map_err(store_err)
     }
+}
+
+/// How a product job ends: done (with what to tell the operator), or failed part way with
+/// the payload of what is left.
+enum Outcome {
+    Done(Option<(Level, String)>),
+    Rest(Payload),
 }
 
 /// Bulk requests' worth of products in one product job: fewer, larger jobs cost less to
 /// queue, claim and record, with the same requests on the wire.
 const JOB_REQUESTS: usize = 10;
-
-/// `(mapping id, hash)` of products Cartona accepted.
-fn sent_hashes(items: &[&PlannedItem]) -> Vec<(i64, String)> {
-    items
-        .iter()
-        .map(|i| (i.mapping_id, i.hash.clone()))
-        .collect()
-}
-
-/// A job of its own for each product Cartona refused, so each fails with Cartona's reason.
-fn singles(items: &[&PlannedItem]) -> Vec<NewJob> {
-    items
-        .iter()
-        .map(|i| NewJob {
-            channel: CHANNEL.into(),
-            kind: "product".into(),
-            key: format!("{CHANNEL}:product:{}", i.odoo_id),
-            payload: Payload::of(&ProductJobRef { items: &[i] }),
-            correlation_id: None,
-        })
-        .collect()
-}
 
 /// The payload of a product job.
 #[derive(serde::Deserialize)]
