@@ -509,7 +509,8 @@ pub struct RawCartona {
     /// `default_code` (it holds the Odoo SKU) or `barcode`. Default `internal_product_id`.
     #[serde(default)]
     pub match_key: MatchKey,
-    /// Sell at this Odoo pricelist's fixed prices instead of the products' sales price.
+    /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
+    /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
     pub pricelist_id: Option<i64>,
     /// Odoo quantity field pushed as stock: `free_qty` (default: on hand minus reserved),
     /// `qty_available` or `virtual_available`.

@@ -117,6 +117,28 @@ impl Env {
         }
     }
 
+    /// `marketsync <args>` on this environment's configuration, off the async threads.
+    async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+        cmd.env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn stdout(&self, args: &[&str]) -> String {
+        String::from_utf8(self.cli(args).await.stdout).unwrap()
+    }
+
+    /// `marketsync check`: exit code and output.
+    async fn check(&self) -> (Option<i32>, String) {
+        let out = self.cli(&["check"]).await;
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    }
+
     /// Cartona's jobs, in a state or all of them (newest first).
     fn jobs(&self, state: Option<JobState>) -> Vec<queue::Job> {
         queue::list(&self.store, state, Some("cartona"), 100).unwrap()
@@ -237,6 +259,213 @@ fn cash_order(env: &Env, lines: &[(i64, i64, &str)]) -> String {
     let refs: Vec<(&str, i64, Decimal)> =
         lines.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
     env.cartona.sim.place_order(0, &refs, Payment::Cash, false)
+}
+
+/// A pricelist item (`product.pricelist.item`) of pricelist `pricelist`.
+async fn price_rule(env: &Env, pricelist: i64, fields: &[(&str, Value)]) -> i64 {
+    let mut vals = vec![("pricelist_id", Value::Int(pricelist))];
+    vals.extend(fields.iter().cloned());
+    env.client
+        .create("product.pricelist.item", vec![Value::record(vals)])
+        .await
+        .unwrap()[0]
+}
+
+fn variant_price(product: i64, price: f64) -> Vec<(&'static str, Value)> {
+    vec![
+        ("applied_on", Value::from("0_product_variant")),
+        ("product_id", Value::Int(product)),
+        ("fixed_price", Value::Double(price)),
+    ]
+}
+
+#[tokio::test]
+async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_product() {
+    let mut env = Env::new().await;
+    let c = &env.client;
+    let pricelist = c
+        .create(
+            "product.pricelist",
+            vec![Value::record([("name", Value::from("Cartona"))])],
+        )
+        .await
+        .unwrap()[0];
+    // Product 4 is a second variant of product 2's template.
+    c.write(
+        "product.product",
+        &[4],
+        Value::record([("product_tmpl_id", Value::Int(2))]),
+    )
+    .await
+    .unwrap();
+    let rule1 = price_rule(&env, pricelist, &variant_price(1, 11.0)).await;
+    price_rule(
+        &env,
+        pricelist,
+        &[
+            ("applied_on", Value::from("1_product")),
+            ("product_tmpl_id", Value::Int(2)),
+            ("fixed_price", Value::Double(22.0)),
+        ],
+    )
+    .await;
+    // Not for one unit, ended, or of another pricelist: list prices hold.
+    let mut bulk = variant_price(5, 55.0);
+    bulk.push(("min_quantity", Value::Double(10.0)));
+    price_rule(&env, pricelist, &bulk).await;
+    let mut ended = variant_price(6, 66.0);
+    ended.push(("date_end", Value::from("2020-01-01 00:00:00")));
+    price_rule(&env, pricelist, &ended).await;
+    price_rule(&env, 1, &variant_price(3, 33.0)).await;
+    let mut text = std::fs::read_to_string(env.config_path()).unwrap();
+    text.push_str(&format!("pricelist_id = {pricelist}\n"));
+    std::fs::write(env.config_path(), text).unwrap();
+    env.start();
+
+    let price = |id: i64| env.cartona.sim.product(&sp(id)).unwrap().selling_price;
+    wait_until("all products pushed", WAIT, || {
+        env.cartona
+            .sim
+            .products()
+            .iter()
+            .all(|p| p.selling_price != "0.00")
+    })
+    .await;
+    assert_eq!(price(1), "11.00", "the variant's fixed price");
+    assert_eq!(price(2), "22.00", "the product's fixed price");
+    assert_eq!(
+        price(4),
+        "22.00",
+        "a variant without its own has its product's"
+    );
+    for id in [3, 5, 6, 7] {
+        assert_eq!(
+            price(id),
+            env.odoo_price(id),
+            "product {id}: the list price"
+        );
+    }
+
+    // A rule changes, a rule is added: the products are not touched, their prices still go
+    // out with the next change poll (not the nightly reconcile). First, the products' own
+    // writes leave the change poll's window (its cursor less the 2 s overlap).
+    let written = (1..=PRODUCTS as i64)
+        .filter_map(|id| {
+            env.odoo.sim.world().get("product.product", id).unwrap()["write_date"]
+                .as_opt_str()
+                .map(str::to_string)
+        })
+        .max()
+        .unwrap();
+    wait_until("products out of the change window", WAIT, || {
+        marketsync::store::streams::get(&env.store, "cartona.catalog")
+            .unwrap()
+            .and_then(|s| s.cursor)
+            .map(|c| marketsync::sync::catalog::with_overlap(&c, Duration::from_secs(2)).at)
+            .is_some_and(|from| from > written)
+    })
+    .await;
+    env.cartona.sim.requests.clear();
+    let c = &env.client;
+    c.write(
+        "product.pricelist.item",
+        &[rule1],
+        Value::record([("fixed_price", Value::Double(12.5))]),
+    )
+    .await
+    .unwrap();
+    price_rule(
+        &env,
+        pricelist,
+        &[
+            ("applied_on", Value::from("1_product")),
+            ("product_tmpl_id", Value::Int(3)),
+            ("fixed_price", Value::Double(30.0)),
+        ],
+    )
+    .await;
+    wait_until("new prices pushed", WAIT, || {
+        price(1) == "12.50" && price(3) == "30.00"
+    })
+    .await;
+    env.two_more_runs("cartona.catalog").await;
+    let mut sent: Vec<String> = env
+        .bulk_items()
+        .iter()
+        .map(|i| i["supplier_product_id"].as_str().unwrap().to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![sp(1), sp(3)],
+        "only the two products whose price moved"
+    );
+
+    // A percentage rule is not guessed at: the catalog stream fails naming it, nothing is
+    // sent for the product, and a fixed price puts it right.
+    let mut pct = variant_price(7, 0.0);
+    pct.push(("compute_price", Value::from("percentage")));
+    let rule7 = price_rule(&env, pricelist, &pct).await;
+    let stream_error = || {
+        marketsync::store::streams::get(&env.store, "cartona.catalog")
+            .unwrap()
+            .and_then(|s| s.last_error.filter(|_| s.last_error_at > s.last_success_at))
+    };
+    wait_until("the catalog stream fails", WAIT, || {
+        stream_error().is_some()
+    })
+    .await;
+    let e = stream_error().unwrap();
+    assert!(
+        e.contains(&format!(
+            "pricelist {pricelist}: rule {rule7} (a percentage price)"
+        )),
+        "{e}"
+    );
+    assert_eq!(price(7), env.odoo_price(7));
+    // `marketsync check` says the same before any sync runs.
+    let check = env.check().await;
+    assert_eq!(check.0, Some(1), "{}", check.1);
+    assert!(
+        check.1.contains(&format!(
+            "FAIL  cartona.pricelist pricelist {pricelist} (\"Cartona\"): rule {rule7} (a percentage price) is the first that applies to product 7"
+        )),
+        "{}",
+        check.1
+    );
+    env.client
+        .write(
+            "product.pricelist.item",
+            &[rule7],
+            Value::record([
+                ("compute_price", Value::from("fixed")),
+                ("fixed_price", Value::Double(70.0)),
+            ]),
+        )
+        .await
+        .unwrap();
+    wait_until("the fixed price pushed", WAIT, || price(7) == "70.00").await;
+    assert!(stream_error().is_none());
+    let check = env.check().await;
+    assert_eq!(check.0, Some(0), "{}", check.1);
+    assert!(check.1.contains("fixed price(s) in effect"), "{}", check.1);
+
+    // A rule that starts later changes the price when it starts, with nothing written then.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(6))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let mut later = variant_price(8, 88.0);
+    later.push(("date_start", Value::from(soon.as_str())));
+    price_rule(&env, pricelist, &later).await;
+    env.two_more_runs("cartona.catalog").await;
+    if chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string() < soon {
+        assert_eq!(price(8), env.odoo_price(8), "not before it starts");
+    }
+    wait_until("the price of a rule that started", WAIT, || {
+        price(8) == "88.00"
+    })
+    .await;
+    env.stop().await;
 }
 
 #[tokio::test]
@@ -525,14 +754,7 @@ async fn delivery_of_an_installment_order_waits_for_the_otp() {
 
     // The operator records the OTP (a second process writing beside the daemon): delivered goes
     // out through the single-order endpoint.
-    let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
-    cmd.env("NO_COLOR", "1")
-        .arg("--config")
-        .arg(env.config_path())
-        .args(["order", "otp", &reference, "4321"]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = env.cli(&["order", "otp", &reference, "4321"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -616,26 +838,21 @@ async fn an_order_with_an_unknown_product_is_parked_with_the_reason() {
     env.stop().await;
 
     // Visible to the operator in status, logs and queue.
-    let cli = |args: &[&str]| {
-        let out = assert_cmd::Command::cargo_bin("marketsync")
-            .unwrap()
-            .env("NO_COLOR", "1")
-            .arg("--config")
-            .arg(env.config_path())
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let status = cli(&["status"]);
+    let status = env.stdout(&["status"]).await;
     let row = status.lines().find(|l| l.starts_with("cartona")).unwrap();
     assert_eq!(
         row.split_whitespace().nth(7),
         Some("1"),
         "one parked order: {row}"
     );
-    assert!(cli(&["logs", "--level", "error"]).contains("999999"));
-    assert!(cli(&["queue", "list", "--state", "dead"]).contains(&format!("cartona:order:{bad}")));
+    assert!(env
+        .stdout(&["logs", "--level", "error"])
+        .await
+        .contains("999999"));
+    assert!(env
+        .stdout(&["queue", "list", "--state", "dead"])
+        .await
+        .contains(&format!("cartona:order:{bad}")));
 
     // Mapped by the operator, retried: imported.
     mapping::set(

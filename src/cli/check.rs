@@ -1,5 +1,6 @@
-//! `marketsync check`: logs in to Odoo and reaches every enabled channel, one line each; the
-//! exit status is non-zero if any of them fails.
+//! `marketsync check`: logs in to Odoo and reaches every enabled channel, one line each (and
+//! one for a channel's pricelist, which must hold only rules marketsync can apply); the exit
+//! status is non-zero if any of them fails.
 
 use super::render::{paint, print_json, Tone};
 use crate::config::Config;
@@ -15,6 +16,7 @@ struct Line {
 
 pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
     let mut lines = Vec::new();
+    let mut connected = None;
     match OdooClient::connect(&config.odoo).await {
         Ok(odoo) => {
             let detail = match odoo.whoami().await {
@@ -39,6 +41,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                 ok: true,
                 detail,
             });
+            connected = Some(odoo);
         }
         Err(e) => lines.push(Line {
             target: "odoo".into(),
@@ -113,6 +116,18 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             },
         };
         lines.push(line);
+        let pricelist = ch.cartona.as_ref().and_then(|c| c.pricelist_id);
+        if let (Some(odoo), Some(pricelist)) = (&connected, pricelist) {
+            let (ok, detail) = match crate::sync::pricelist::inspect(odoo, pricelist).await {
+                Ok(d) => (true, d),
+                Err(e) => (false, e),
+            };
+            lines.push(Line {
+                target: format!("{}.pricelist", ch.kind.name()),
+                ok,
+                detail,
+            });
+        }
     }
     let failed = lines.iter().any(|l| !l.ok);
     if json {

@@ -19,11 +19,18 @@ impl Domain {
         self
     }
 
-    /// `(a OR b)` of two leaves, ANDed with the rest.
-    pub fn or_leaves(mut self, a: (&str, &str, Value), b: (&str, &str, Value)) -> Domain {
-        self.0.push("|".into());
-        for (f, op, v) in [a, b] {
-            self.0.push(Value::Array(vec![f.into(), op.into(), v]));
+    /// `(b1 OR b2 OR ...)` ANDed with the rest, each branch the AND of its own leaves (written
+    /// in prefix form, with the explicit `&` that a branch of several leaves needs).
+    pub fn any_of(mut self, branches: Vec<Domain>) -> Domain {
+        let branches: Vec<Domain> = branches.into_iter().filter(|b| !b.is_empty()).collect();
+        for _ in 1..branches.len() {
+            self.0.push("|".into());
+        }
+        for b in branches {
+            for _ in 1..b.0.len() {
+                self.0.push("&".into());
+            }
+            self.0.extend(b.0);
         }
         self
     }
@@ -40,6 +47,19 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branches_are_written_in_prefix_form() {
+        let d = Domain::all().and("a", "=", 1).any_of(vec![
+            Domain::all().and("b", "=", 2),
+            Domain::all().and("c", ">=", 3).and("c", "<=", 4),
+            Domain::all(),
+        ]);
+        assert_eq!(
+            serde_json::Value::from(d.to_value()).to_string(),
+            r#"[["a","=",1],"|",["b","=",2],"&",["c",">=",3],["c","<=",4]]"#
+        );
+    }
 
     #[test]
     fn values_are_never_interpolated() {

@@ -1,10 +1,12 @@
 //! What Odoo says each product should look like on a channel: price, stock, published or not.
 //! Read in pages by id keyset (full reads) or by change cursor: products whose `write_date`
-//! moved, plus products whose stock moved (stock does not touch the product's `write_date`).
+//! moved, plus products whose stock moved (stock does not touch the product's `write_date`),
+//! plus, with a pricelist, products whose price rules were written, began or ended.
 
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
+use crate::sync::pricelist;
 use rust_decimal::Decimal;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Pages of records [`CatalogReader::read_all`] asks Odoo for at once.
@@ -75,6 +77,11 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
     }
 }
 
+/// The product (template) a variant belongs to, when it was read.
+fn template_of(p: &ProductSnapshot) -> Option<i64> {
+    p.row.get("product_tmpl_id").and_then(Value::as_id)
+}
+
 impl CatalogReader {
     /// The product fields every read asks for.
     pub fn fields(&self) -> Vec<&str> {
@@ -88,6 +95,9 @@ impl CatalogReader {
             "write_date",
             self.stock_field.as_str(),
         ];
+        if self.pricelist_id.is_some() {
+            f.push("product_tmpl_id");
+        }
         f.extend(self.extra_fields.iter().copied());
         f
     }
@@ -125,7 +135,8 @@ impl CatalogReader {
         }
     }
 
-    /// Replaces list prices with the pricelist's fixed prices where it has one.
+    /// Replaces list prices with the configured pricelist's price for one unit today (see
+    /// [`pricelist`]); a rule marketsync cannot compute exactly fails the read, naming it.
     async fn apply_pricelist(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
         let Some(pricelist) = self.pricelist_id else {
             return Ok(());
@@ -134,31 +145,41 @@ impl CatalogReader {
             return Ok(());
         }
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+        let templates: BTreeSet<i64> = products.iter().filter_map(template_of).collect();
         let items = self
             .odoo
             .search_read(
                 "product.pricelist.item",
                 &Domain::all()
                     .and("pricelist_id", "=", pricelist)
-                    .and("applied_on", "=", "0_product_variant")
-                    .and("compute_price", "=", "fixed")
-                    .and("product_id", "in", ids),
-                &["product_id", "fixed_price"],
+                    .and("min_quantity", "<=", 1.0)
+                    .any_of(vec![
+                        Domain::all().and("product_id", "in", ids),
+                        Domain::all().and(
+                            "product_tmpl_id",
+                            "in",
+                            templates.into_iter().collect::<Vec<_>>(),
+                        ),
+                        Domain::all().and(
+                            "applied_on",
+                            "in",
+                            vec!["2_product_category", "3_global"],
+                        ),
+                    ]),
+                pricelist::ITEM_FIELDS,
                 SearchOpts::default(),
             )
             .await?;
-        let fixed: HashMap<i64, Decimal> = items
-            .iter()
-            .filter_map(|i| {
-                Some((
-                    i.get("product_id")?.as_id()?,
-                    i.get("fixed_price")?.as_decimal()?,
-                ))
-            })
-            .collect();
+        let rules = pricelist::Rules::in_effect(&items, &poll_start());
         for p in products.iter_mut() {
-            if let Some(price) = fixed.get(&p.id) {
-                p.price = *price;
+            match rules.price(p.id, template_of(p)) {
+                Ok(Some(price)) => p.price = price,
+                Ok(None) => {}
+                Err(why) => {
+                    return Err(OdooError::Unsupported(format!(
+                        "pricelist {pricelist}: {why}"
+                    )))
+                }
             }
         }
         Ok(())
@@ -276,7 +297,8 @@ impl CatalogReader {
         outcome
     }
 
-    /// Products written, or whose stock moved, in the window `since`.
+    /// Products written, whose stock moved, or (with a pricelist) whose price rules changed,
+    /// in the window `since`.
     pub async fn changed_since(&self, since: &Since) -> Result<Vec<ProductSnapshot>, OdooError> {
         let mut by_id: BTreeSet<i64> = BTreeSet::new();
         let mut products = Vec::new();
@@ -315,6 +337,11 @@ impl CatalogReader {
                 },
             )
             .await?;
+        let mut templates = BTreeSet::new();
+        if let Some(pricelist) = self.pricelist_id {
+            self.pricelist_changes(pricelist, since, &mut moved, &mut templates)
+                .await?;
+        }
         let missing: Vec<i64> = moved.into_iter().filter(|id| !by_id.contains(id)).collect();
         for chunk in missing.chunks(1000) {
             let rows = self
@@ -331,8 +358,76 @@ impl CatalogReader {
                 .await?;
             products.extend(rows.into_iter().map(|r| self.snapshot(r)));
         }
+        if !templates.is_empty() {
+            let seen: BTreeSet<i64> = products.iter().map(|p| p.id).collect();
+            let rows = self
+                .odoo
+                .search_read(
+                    "product.product",
+                    &Domain::all().and(
+                        "product_tmpl_id",
+                        "in",
+                        templates.into_iter().collect::<Vec<_>>(),
+                    ),
+                    &self.fields(),
+                    SearchOpts {
+                        context: self.context(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            products.extend(
+                rows.into_iter()
+                    .map(|r| self.snapshot(r))
+                    .filter(|p| !seen.contains(&p.id)),
+            );
+        }
         self.apply_pricelist(&mut products).await?;
         Ok(products)
+    }
+
+    /// The variants (into `variants`) and products (into `templates`) whose pricelist rules
+    /// were written, began or ended in the window `since`: a price moves without touching the
+    /// product. A deleted rule leaves no trace; the reconcile puts its products right.
+    async fn pricelist_changes(
+        &self,
+        pricelist: i64,
+        since: &Since,
+        variants: &mut BTreeSet<i64>,
+        templates: &mut BTreeSet<i64>,
+    ) -> Result<(), OdooError> {
+        let now = poll_start();
+        let at = since.at.as_str();
+        let between = |field: &str| {
+            Domain::all()
+                .and(field, ">=", at)
+                .and(field, "<=", now.as_str())
+        };
+        let rows = self
+            .odoo
+            .search_read(
+                "product.pricelist.item",
+                &Domain::all()
+                    .and("pricelist_id", "=", pricelist)
+                    .any_of(vec![
+                        Domain::all().and("write_date", since.op, at),
+                        between("date_start"),
+                        between("date_end"),
+                    ]),
+                &["applied_on", "product_id", "product_tmpl_id"],
+                SearchOpts::default(),
+            )
+            .await?;
+        for r in rows {
+            let id = |k: &str| r.get(k).and_then(Value::as_id);
+            match r.get("applied_on").and_then(Value::as_opt_str) {
+                Some("0_product_variant") => variants.extend(id("product_id")),
+                Some("1_product") => templates.extend(id("product_tmpl_id")),
+                // Rules on categories or on everything fail every read that has products.
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,4 +5,5 @@
 pub mod catalog;
 pub mod money;
 pub mod order_import;
+pub mod pricelist;
 pub mod status;

@@ -285,6 +285,24 @@ pub fn schema(major: u32) -> Vec<Model> {
             ]),
         },
         Model {
+            name: "product.pricelist.item",
+            label: "Pricelist Rule",
+            fields: with(vec![
+                req("pricelist_id", Many2one("product.pricelist"), "Pricelist"),
+                req("applied_on", Selection, "Apply On"),
+                f("categ_id", Many2one("product.category"), "Product Category"),
+                f("product_tmpl_id", Many2one("product.template"), "Product"),
+                f("product_id", Many2one("product.product"), "Product Variant"),
+                f("min_quantity", Float, "Min. Quantity"),
+                f("date_start", Datetime, "Start Date"),
+                f("date_end", Datetime, "End Date"),
+                req("compute_price", Selection, "Compute Price"),
+                f("fixed_price", Float, "Fixed Price"),
+                f("percent_price", Float, "Percentage Price"),
+                f("base", Selection, "Based on"),
+            ]),
+        },
+        Model {
             name: "uom.uom",
             label: "Product Unit of Measure",
             fields: with(vec![req("name", Char, "Unit of Measure")]),
@@ -1056,6 +1074,22 @@ impl World {
                     .or_insert(Value::Double(1.0));
                 rec.entry("qty_delivered".into())
                     .or_insert(Value::Double(0.0));
+            }
+            "product.pricelist.item" => {
+                set("applied_on", Value::String("3_global".into()));
+                set("compute_price", Value::String("fixed".into()));
+                set("base", Value::String("list_price".into()));
+                set("min_quantity", Value::Double(0.0));
+                // Odoo's create clears what the scope does not use, "for later searches".
+                let clear: &[&str] = match rec.get("applied_on").and_then(Value::as_str) {
+                    Some("3_global") => &["product_id", "product_tmpl_id", "categ_id"],
+                    Some("2_product_category") => &["product_id", "product_tmpl_id"],
+                    Some("1_product") => &["product_id", "categ_id"],
+                    _ => &["categ_id"],
+                };
+                for k in clear {
+                    rec.insert((*k).to_string(), Value::Bool(false));
+                }
             }
             "stock.quant" => {
                 rec.entry("reserved_quantity".into())
