@@ -483,14 +483,7 @@ async fn status_flow(flavour: MedusaFlavour) {
                 "each once, in order"
             );
             // Invoiced in Odoo: order.invoiced, once.
-            env.client
-                .write(
-                    "sale.order",
-                    &[a],
-                    Value::record([("invoice_status", Value::from("invoiced"))]),
-                )
-                .await
-                .unwrap();
+            let first = env.odoo.sim.world().invoice_order(a).unwrap();
             wait_until("invoiced sent", WAIT, || {
                 env.store_sim.sim.order(&shipped).unwrap().events.len() == 4
             })
@@ -499,6 +492,31 @@ async fn status_flow(flavour: MedusaFlavour) {
             let events = env.store_sim.sim.order(&shipped).unwrap().events;
             assert_eq!(events.len(), 4);
             assert_eq!(events[3]["event_type"], "order.invoiced");
+            // Paid once every invoice of the order is: a payment writes only the invoice.
+            let second = env.odoo.sim.world().invoice_order(a).unwrap();
+            env.odoo.sim.world().pay_invoice(first, true).unwrap();
+            env.two_more_runs("medusa.status").await;
+            assert_eq!(
+                env.store_sim.sim.order(&shipped).unwrap().events.len(),
+                4,
+                "one invoice of two paid: not paid yet"
+            );
+            env.odoo.sim.world().pay_invoice(second, false).unwrap();
+            wait_until("paid sent", WAIT, || {
+                env.store_sim.sim.order(&shipped).unwrap().events.len() == 5
+            })
+            .await;
+            env.two_more_runs("medusa.status").await;
+            let events = env.store_sim.sim.order(&shipped).unwrap().events;
+            assert_eq!(events.len(), 5, "once");
+            assert_eq!(events[4]["event_type"], "order.paid");
+            let invoice =
+                env.odoo.sim.world().get("account.move", second).unwrap()["write_date"].clone();
+            assert_eq!(
+                events[4]["order"]["payment_date"].as_str(),
+                invoice.as_opt_str(),
+                "when Odoo recorded the payment"
+            );
             let ship = &env.store_sim.sim.order(&shipped).unwrap().events[1];
             assert_eq!(ship["order"]["tracking_number"], "TRK123456789");
             let c: Vec<String> = env
@@ -528,6 +546,13 @@ async fn status_flow(flavour: MedusaFlavour) {
             })
             .await;
             env.two_more_runs("medusa.status").await;
+            let invoice = env.odoo.sim.world().invoice_order(a).unwrap();
+            env.odoo.sim.world().pay_invoice(invoice, true).unwrap();
+            wait_until("paid noted", WAIT, || {
+                let m = env.store_sim.sim.order(&shipped).unwrap().metadata;
+                m["odoo_invoiced"] == true && m["odoo_paid"] == true
+            })
+            .await;
             let o = env.store_sim.sim.order(&shipped).unwrap();
             assert_eq!(o.fulfillments.len(), 1, "one fulfillment");
             assert_eq!(o.fulfillments[0].1[0]["tracking_number"], "TRK123456789");

@@ -583,6 +583,21 @@ async fn mq_order_status(
             "malformed JSON",
         );
     };
+    const EVENTS: [&str; 6] = [
+        "order.confirmed",
+        "order.shipped",
+        "order.delivered",
+        "order.cancelled",
+        "order.invoiced",
+        "order.paid",
+    ];
+    if !EVENTS.contains(&b["event_type"].as_str().unwrap_or("")) {
+        return mq_error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            &format!("unknown event_type {}", b["event_type"]),
+        );
+    }
     let id = b["order"]["medusa_order_id"]
         .as_str()
         .unwrap_or("")

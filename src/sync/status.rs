@@ -5,6 +5,7 @@
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use crate::store::{orders, Store};
 use crate::sync::catalog::Since;
+use std::collections::BTreeSet;
 
 /// A changed Odoo order that the channel knows as one of its marketplace orders.
 pub struct KnownChange<'a> {
@@ -120,4 +121,114 @@ pub async fn changed_orders(
         .await?
     };
     Ok(Changed { orders, pickings })
+}
+
+/// A marketplace order whose customer invoices are all paid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paid {
+    pub id: i64,
+    pub name: String,
+    pub reference: String,
+    /// When Odoo last wrote the invoices (the payment, for a paid one).
+    pub at: Option<String>,
+}
+
+/// Payment states of an invoice whose whole amount is paid (`in_payment`: registered, the
+/// bank statement not reconciled yet).
+const PAID: [&str; 2] = ["paid", "in_payment"];
+
+/// Orders whose `client_order_ref` starts with `prefix`, fully invoiced, whose posted customer
+/// invoices are all paid, among those with an invoice written since `since`: a payment writes
+/// the invoice, never the order. Invoices find their orders by `invoice_origin`, the order
+/// names Odoo writes there (comma-separated when one invoice covers several orders).
+pub async fn paid_orders(
+    odoo: &OdooClient,
+    prefix: &str,
+    since: &Since,
+) -> Result<Vec<Paid>, OdooError> {
+    let invoices = || {
+        Domain::all()
+            .and("move_type", "=", "out_invoice")
+            .and("state", "=", "posted")
+    };
+    let touched = odoo
+        .search_read(
+            "account.move",
+            &invoices()
+                .and("write_date", since.op, since.at.as_str())
+                .and("invoice_origin", "!=", false),
+            &["invoice_origin"],
+            SearchOpts::default(),
+        )
+        .await?;
+    let names: BTreeSet<String> = touched.iter().flat_map(origins).collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let like = format!("{prefix}%");
+    let orders = odoo
+        .search_read(
+            "sale.order",
+            &Domain::all()
+                .and("name", "in", names.into_iter().collect::<Vec<_>>())
+                .and("client_order_ref", "=like", like.as_str())
+                .and("invoice_status", "=", "invoiced"),
+            &["name", "client_order_ref"],
+            SearchOpts::default(),
+        )
+        .await?;
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_opt_str).map(str::to_string);
+    let names: Vec<String> = orders.iter().filter_map(|o| text(o, "name")).collect();
+    let all = odoo
+        .search_read(
+            "account.move",
+            &invoices().any_of(
+                names
+                    .iter()
+                    .map(|n| Domain::all().and("invoice_origin", "ilike", n.as_str()))
+                    .collect(),
+            ),
+            &["invoice_origin", "payment_state", "write_date"],
+            SearchOpts::default(),
+        )
+        .await?;
+    let mut paid = Vec::new();
+    for o in &orders {
+        let (Some(name), Some(reference)) = (text(o, "name"), text(o, "client_order_ref")) else {
+            continue;
+        };
+        let mine: Vec<&Value> = all.iter().filter(|i| origins(i).contains(&name)).collect();
+        let settled = mine.iter().all(|i| {
+            i.get("payment_state")
+                .and_then(Value::as_str)
+                .is_some_and(|s| PAID.contains(&s))
+        });
+        if !mine.is_empty() && settled {
+            paid.push(Paid {
+                id: o.get("id").and_then(Value::as_i64).unwrap_or(0),
+                name,
+                reference,
+                at: mine.iter().filter_map(|i| text(i, "write_date")).max(),
+            });
+        }
+    }
+    Ok(paid)
+}
+
+/// The order names in an invoice's `invoice_origin`.
+fn origins(invoice: &Value) -> Vec<String> {
+    invoice
+        .get("invoice_origin")
+        .and_then(Value::as_opt_str)
+        .map(|o| {
+            o.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }

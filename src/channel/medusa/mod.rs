@@ -9,7 +9,8 @@
 //! - Orders in: signed webhooks (`/webhooks/medusa`, see `webhook::medusa`) and a pull safety net
 //!   (`medusa.orders`) both land in the inbox; one job per order imports it (shared
 //!   `sync::order_import`) and marks it synced in Medusa.
-//! - Status out (`medusa.status`): confirmed, shipped (tracking), delivered, cancelled, each once.
+//! - Status out (`medusa.status`): confirmed, shipped (tracking), delivered, cancelled, each once
+//!   and in order; invoiced and paid (every customer invoice paid), each once.
 
 use crate::channel::http::{ChannelError, HttpClient};
 use crate::channel::{Started, StreamKind};
@@ -1382,6 +1383,10 @@ const EVENTS: [&str; 4] = [
     "order.cancelled",
 ];
 
+/// The order's state flags (`meta`) saying an event that goes out once was sent.
+const ONCE_INVOICED: &str = "invoiced_sent";
+const ONCE_PAID: &str = "paid_sent";
+
 fn rank(event: &str) -> usize {
     EVENTS
         .iter()
@@ -1466,7 +1471,7 @@ impl Medusa {
             }
             // Invoicing is its own fact, beside the delivery ladder: sent once.
             if so.get("invoice_status").and_then(Value::as_str) == Some("invoiced")
-                && known.meta["invoiced_sent"] != true
+                && known.meta[ONCE_INVOICED] != true
             {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
@@ -1477,6 +1482,28 @@ impl Medusa {
                     correlation_id: Some(reference.to_string()),
                 });
             }
+        }
+        // Paid is its own fact too: a payment writes the invoice, not the order.
+        for paid in crate::sync::status::paid_orders(&self.odoo, "MEDUSA-", &since)
+            .await
+            .map_err(odoo_err)?
+        {
+            let Some(known) =
+                orders::by_reference(&self.store, &paid.reference).map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            if known.meta[ONCE_PAID] == true {
+                continue;
+            }
+            jobs.push(NewJob {
+                channel: CHANNEL.into(),
+                kind: "status".into(),
+                key: format!("{CHANNEL}:status:{}:order.paid", known.external_id),
+                payload: serde_json::json!({"order_id": known.external_id, "event": "order.paid", "odoo_order_id": paid.id,
+                                            "odoo_order_name": paid.name, "date": paid.at}).into(),
+                correlation_id: Some(paid.reference),
+            });
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
@@ -1498,12 +1525,17 @@ impl Medusa {
                     format!("Medusa order {id} is not known"),
                 )
             })?;
-        let invoiced = event == "order.invoiced";
-        if invoiced && known.meta["invoiced_sent"] == true {
+        // Invoiced and paid go out once each, beside the delivery ladder.
+        let once = match event {
+            "order.invoiced" => Some(ONCE_INVOICED),
+            "order.paid" => Some(ONCE_PAID),
+            _ => None,
+        };
+        if once.is_some_and(|flag| known.meta[flag] == true) {
             return Ok(());
         }
         // Delivery events go out in order: a later one waits for the earlier ones.
-        if !invoiced && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
+        if once.is_none() && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
             return Ok(());
         }
         match self.settings.flavour {
@@ -1515,6 +1547,7 @@ impl Medusa {
                         order["shipped_date"] = p["date"].clone();
                     }
                     "order.delivered" => order["delivered_date"] = p["date"].clone(),
+                    "order.paid" => order["payment_date"] = p["date"].clone(),
                     "order.cancelled" => {
                         order["cancelled_reason"] = serde_json::json!("Cancelled in Odoo")
                     }
@@ -1530,12 +1563,12 @@ impl Medusa {
             }
             MedusaFlavour::AdminApi => self.send_status_admin(id, event, p, &known).await?,
         }
-        if invoiced {
+        if let Some(flag) = once {
             let mut meta = known.meta.clone();
             if !meta.is_object() {
                 meta = serde_json::json!({});
             }
-            meta["invoiced_sent"] = serde_json::json!(true);
+            meta[flag] = serde_json::json!(true);
             orders::set_meta(&self.store, CHANNEL, id, &meta).map_err(store_err)?;
         } else {
             orders::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
@@ -1617,11 +1650,16 @@ impl Medusa {
                     .await
                     .map_err(job_err)?;
             }
-            "order.invoiced" => {
+            "order.invoiced" | "order.paid" => {
+                let flag = if event == "order.paid" {
+                    "odoo_paid"
+                } else {
+                    "odoo_invoiced"
+                };
                 self.api
                     .post(
                         &format!("admin/orders/{id}"),
-                        &serde_json::json!({"metadata": {"odoo_invoiced": true}}),
+                        &serde_json::json!({"metadata": {flag: true}}),
                     )
                     .await
                     .map_err(job_err)?;

@@ -285,6 +285,21 @@ pub fn schema(major: u32) -> Vec<Model> {
             ]),
         },
         Model {
+            name: "account.move",
+            label: "Journal Entry",
+            fields: with(vec![
+                f("name", Char, "Number"),
+                req("move_type", Selection, "Type"),
+                f("state", Selection, "Status"),
+                f("payment_state", Selection, "Payment Status"),
+                f("invoice_origin", Char, "Origin"),
+                f("invoice_date", Date, "Invoice/Bill Date"),
+                f("partner_id", Many2one("res.partner"), "Partner"),
+                f("amount_total", Float, "Total"),
+                f("amount_residual", Float, "Amount Due"),
+            ]),
+        },
+        Model {
             name: "product.pricelist.item",
             label: "Pricelist Rule",
             fields: with(vec![
@@ -1675,6 +1690,55 @@ impl World {
         )?;
         // Odoo's action_archive returns None.
         Ok(Value::Nil)
+    }
+
+    /// "Create invoice" then "Confirm" on a whole order: a posted customer invoice whose origin
+    /// is the order's name, not paid yet; the order is invoiced.
+    pub fn invoice_order(&mut self, order: i64) -> R<i64> {
+        let name = self.stored("sale.order", order, "name");
+        if name.as_opt_str().is_none() {
+            return Err(Self::missing("sale.order", order));
+        }
+        let total = self.order_amount(order);
+        let seq = self.data["account.move"].len() + 1;
+        let invoice = self.create(
+            "account.move",
+            &Value::record([
+                ("name", Value::String(format!("INV/2026/{seq:05}"))),
+                ("move_type", Value::from("out_invoice")),
+                ("state", Value::from("posted")),
+                ("payment_state", Value::from("not_paid")),
+                ("invoice_origin", name),
+                ("invoice_date", Value::String(now_str()[..10].to_string())),
+                ("partner_id", self.stored("sale.order", order, "partner_id")),
+                ("amount_total", Value::Double(total)),
+                ("amount_residual", Value::Double(total)),
+            ]),
+        )?;
+        self.set(
+            "sale.order",
+            order,
+            "invoice_status",
+            Value::from("invoiced"),
+        );
+        Ok(invoice)
+    }
+
+    /// "Register payment" for the whole of an invoice: `in_payment` until the bank statement
+    /// is reconciled, `paid` after (`reconciled`). Only the invoice is written, as in Odoo.
+    pub fn pay_invoice(&mut self, invoice: i64, reconciled: bool) -> R<()> {
+        if self.get("account.move", invoice).is_none() {
+            return Err(Self::missing("account.move", invoice));
+        }
+        let state = if reconciled { "paid" } else { "in_payment" };
+        self.set(
+            "account.move",
+            invoice,
+            "amount_residual",
+            Value::Double(0.0),
+        );
+        self.set("account.move", invoice, "payment_state", Value::from(state));
+        Ok(())
     }
 
     /// `stock.quant.action_apply_inventory`: counted quantity becomes on-hand.
