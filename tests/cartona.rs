@@ -401,8 +401,8 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
         "only the two products whose price moved"
     );
 
-    // A percentage rule is not guessed at: the catalog stream fails naming it, nothing is
-    // sent for the product, and a fixed price puts it right.
+    // A percentage rule is not guessed at: nothing is sent for that product, the catalog
+    // stream fails naming the rule, and the rest of the catalog goes on (a stock move here).
     let mut pct = variant_price(7, 0.0);
     pct.push(("compute_price", Value::from("percentage")));
     let rule7 = price_rule(&env, pricelist, &pct).await;
@@ -418,10 +418,21 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     let e = stream_error().unwrap();
     assert!(
         e.contains(&format!(
-            "pricelist {pricelist}: rule {rule7} (a percentage price)"
+            "1 product(s) not sent, their price unknown: pricelist {pricelist}: rule {rule7} (a percentage price) is the first that applies to product 7"
         )),
         "{e}"
     );
+    env.odoo.sim.world().set_on_hand(9, 99.0).unwrap();
+    wait_until("another product's stock pushed", WAIT, || {
+        env.cartona
+            .sim
+            .product(&sp(9))
+            .unwrap()
+            .available_stock_quantity
+            == 99
+    })
+    .await;
+    assert!(stream_error().is_some(), "still said");
     assert_eq!(price(7), env.odoo_price(7));
     // `marketsync check` says the same before any sync runs.
     let check = env.check().await;

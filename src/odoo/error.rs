@@ -35,10 +35,6 @@ pub enum OdooError {
     Timeout(std::time::Duration),
     #[error("unexpected answer from Odoo: {0}")]
     Protocol(String),
-    /// Odoo answered, but its records are set up in a way marketsync cannot follow exactly
-    /// (e.g. a pricelist rule it cannot compute); the text says which record and what to do.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 impl Classify for OdooError {
@@ -52,7 +48,6 @@ impl Classify for OdooError {
             | OdooError::UnknownModel(_)
             | OdooError::UnknownMethod(_)
             | OdooError::UnknownField(_)
-            | OdooError::Unsupported(_)
             | OdooError::NoneResult => RetryClass::Permanent,
             OdooError::Server(msg) => {
                 // Database hiccups and serialization conflicts pass; code errors do not.

@@ -26,6 +26,9 @@ pub struct ProductSnapshot {
     pub active: bool,
     pub sale_ok: bool,
     pub write_date: Option<String>,
+    /// Why the price cannot be told (a pricelist rule marketsync cannot compute): nothing is
+    /// sent for the product, and the stream reports it.
+    pub unpriced: Option<String>,
     /// The Odoo row, for channel-specific fields (`extra_fields`).
     pub row: Value,
 }
@@ -75,6 +78,31 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
         at: (t - overlap).format("%Y-%m-%d %H:%M:%S").to_string(),
         op: ">=",
     }
+}
+
+/// A catalog run's verdict on the products it left out for want of a price (`unpriced`): an
+/// error naming the first few. The run's other products went out.
+pub fn unpriced_verdict<'a>(
+    products: impl IntoIterator<Item = &'a ProductSnapshot>,
+) -> Result<(), String> {
+    let reasons: Vec<&str> = products
+        .into_iter()
+        .filter_map(|p| p.unpriced.as_deref())
+        .collect();
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let more = reasons.len().saturating_sub(3);
+    Err(format!(
+        "{} product(s) not sent, their price unknown: {}{}",
+        reasons.len(),
+        reasons[..reasons.len().min(3)].join("; "),
+        if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// The product (template) a variant belongs to, when it was read.
@@ -131,12 +159,14 @@ impl CatalogReader {
             active: row.get("active").and_then(Value::as_bool).unwrap_or(true),
             sale_ok: row.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
             write_date: s("write_date"),
+            unpriced: None,
             row,
         }
     }
 
     /// Replaces list prices with the configured pricelist's price for one unit today (see
-    /// [`pricelist`]); a rule marketsync cannot compute exactly fails the read, naming it.
+    /// [`pricelist`]); a product whose price marketsync cannot compute exactly is marked
+    /// `unpriced` with the rule's id, and the others go on.
     async fn apply_pricelist(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
         let Some(pricelist) = self.pricelist_id else {
             return Ok(());
@@ -175,11 +205,7 @@ impl CatalogReader {
             match rules.price(p.id, template_of(p)) {
                 Ok(Some(price)) => p.price = price,
                 Ok(None) => {}
-                Err(why) => {
-                    return Err(OdooError::Unsupported(format!(
-                        "pricelist {pricelist}: {why}"
-                    )))
-                }
+                Err(why) => p.unpriced = Some(format!("pricelist {pricelist}: {why}")),
             }
         }
         Ok(())
@@ -423,7 +449,7 @@ impl CatalogReader {
             match r.get("applied_on").and_then(Value::as_opt_str) {
                 Some("0_product_variant") => variants.extend(id("product_id")),
                 Some("1_product") => templates.extend(id("product_tmpl_id")),
-                // Rules on categories or on everything fail every read that has products.
+                // A rule on a category or on everything leaves products unpriced when read.
                 _ => {}
             }
         }

@@ -5,8 +5,9 @@
 //! one unit sold) in the order `applied_on, min_quantity desc, categ_id desc, id desc`: a
 //! variant's rules before its product's, a higher minimum before a lower one, the newest first.
 //! A product no rule applies to sells at its list price. Rules on a category or on all
-//! products, and percentage or formula prices, are refused with the rule's id rather than
-//! guessed: a wrong price sent to a marketplace is worse than none.
+//! products (where a product has none of its own), and percentage or formula prices, are
+//! refused with the rule's id rather than guessed: a wrong price sent to a marketplace is
+//! worse than none. Only the products concerned wait; the rest of the catalog goes on.
 
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use rust_decimal::Decimal;
@@ -82,20 +83,19 @@ impl Rules {
     /// One unit's price of `variant` (of product `template`): `Some` from its first rule,
     /// `None` when no rule applies (the list price holds), or why marketsync cannot tell.
     pub fn price(&self, variant: i64, template: Option<i64>) -> Result<Option<Decimal>, String> {
-        if let Some(r) = self.broad() {
-            return Err(broad_refused(r));
-        }
         let first = self.0.iter().find(|r| match r.scope {
             Scope::Variant(v) => v == variant,
             Scope::Template(t) => Some(t) == template,
             Scope::Category | Scope::Global => false,
         });
-        match first {
-            None => Ok(None),
-            Some(r) => r
+        match (first, self.broad()) {
+            (Some(r), _) => r
                 .fixed
                 .map(Some)
                 .ok_or_else(|| not_fixed(r, &format!("product {variant}"))),
+            // Rules on a category or on everything come after a product's own.
+            (None, Some(r)) => Err(broad_refused(r)),
+            (None, None) => Ok(None),
         }
     }
 
@@ -138,7 +138,7 @@ impl Rules {
 fn broad_refused(r: &Rule) -> String {
     format!(
         "rule {} is set on {}; marketsync applies only fixed prices set on a product or a \
-         variant: set them that way, or use a pricelist that has only those",
+         variant: give the products theirs, or use a pricelist that has only those",
         r.id,
         if r.scope == Scope::Global {
             "all products"
@@ -349,7 +349,11 @@ mod tests {
             "never first"
         );
         let global = item(9, "3_global", 0, 1.0, &[]);
-        let e = price(&[global], 100, 10).unwrap_err();
+        let e = price(std::slice::from_ref(&global), 100, 10).unwrap_err();
         assert!(e.contains("rule 9 is set on all products"), "{e}");
+        // A product's own fixed price comes before a rule on everything.
+        let own = [global, item(10, "0_product_variant", 100, 4.0, &[])];
+        assert_eq!(price(&own, 100, 10), Ok(d("4")));
+        assert!(Rules::in_effect(&own, NOW).problem().is_some());
     }
 }

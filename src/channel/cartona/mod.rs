@@ -24,7 +24,9 @@ use crate::retry::RetryClass;
 use crate::store::queue::{self, Job, NewJob, Payload};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders, streams, Store};
-use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
+use crate::sync::catalog::{
+    poll_start, unpriced_verdict, with_overlap, CatalogReader, ProductSnapshot, EPOCH,
+};
 use crate::sync::order_import::{
     self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction,
 };
@@ -181,6 +183,7 @@ impl Cartona {
     ) -> Vec<PlannedItem> {
         products
             .iter()
+            .filter(|p| p.unpriced.is_none())
             .filter_map(|p| {
                 let m = mappings.get(&p.id)?;
                 let mut update = self.desired(p, &m.external_id);
@@ -258,8 +261,10 @@ impl Cartona {
         let started = poll_start();
         let mut planned = 0usize;
         let mut failure = None;
+        let mut unpriced = Vec::new();
         self.reader
             .read_all(|page| {
+                unpriced.extend(page.iter().filter(|p| p.unpriced.is_some()).cloned());
                 let planned_page = self
                     .mappings(&page)
                     .and_then(|m| self.enqueue(self.plan(&page, &m)));
@@ -273,6 +278,7 @@ impl Cartona {
         if let Some(e) = failure {
             return Err(e);
         }
+        unpriced_verdict(&unpriced)?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (planned > 0).then(|| {
@@ -299,6 +305,8 @@ impl Cartona {
             .await
             .map_err(|e| format!("reading changes from Odoo: {e}"))?;
         let queued = self.enqueue(self.plan(&products, &self.mappings(&products)?))?;
+        // The others went out; the cursor stays until these have a price.
+        unpriced_verdict(&products)?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (queued > 0)
