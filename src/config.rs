@@ -659,6 +659,9 @@ pub struct RawMedusa {
     pub sales_channel_id: Option<String>,
     #[serde(default = "default_stock_field")]
     pub stock_field: String,
+    /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
+    /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
+    pub pricelist_id: Option<i64>,
     #[serde(default = "default_overlap")]
     pub poll_overlap: HumanDuration,
     /// Orders are pulled (the safety net for lost webhooks) from this far back. Default `"7d"`.
@@ -695,6 +698,7 @@ pub struct MedusaSettings {
     pub shipping_profile_id: Option<String>,
     pub sales_channel_id: Option<String>,
     pub stock_field: String,
+    pub pricelist_id: Option<i64>,
     pub poll_overlap: Duration,
     pub pull_window: Duration,
 }
@@ -757,6 +761,7 @@ impl RawMedusa {
                 shipping_profile_id: self.shipping_profile_id,
                 sales_channel_id: self.sales_channel_id,
                 stock_field: self.stock_field,
+                pricelist_id: self.pricelist_id,
                 poll_overlap: self.poll_overlap.0,
                 pull_window: self.pull_window.0,
             },

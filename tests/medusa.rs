@@ -11,6 +11,7 @@ use marketsync::sim::odoo::SimHandle;
 use marketsync::store::{inbox, Store};
 use rust_decimal::Decimal;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +33,18 @@ struct Env {
 
 impl Env {
     async fn new(flavour: MedusaFlavour, currency: &str) -> Env {
+        Env::prepared(flavour, currency, "", |_| {}).await
+    }
+
+    /// With more `[channels.medusa]` settings, and Odoo's data prepared before the daemon starts.
+    async fn prepared(
+        flavour: MedusaFlavour,
+        currency: &str,
+        extra: &str,
+        prepare: impl FnOnce(&SimHandle),
+    ) -> Env {
         let odoo = common::odoo_sim(17, PRODUCTS as usize).await;
+        prepare(&odoo);
         let store_sim = medusa::start(0, flavour, KEY, currency).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let flavour_name = if flavour == MedusaFlavour::AdminApi {
@@ -44,7 +56,7 @@ impl Env {
             "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n\
              [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
              [channels.medusa]\nenabled = true\nflavour = \"{flavour_name}\"\nbase_url = \"{}\"\ntoken = \"{KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
-             currency = \"{currency}\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n",
+             currency = \"{currency}\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n{extra}",
             common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
             store_sim.base_url(),
         );
@@ -217,6 +229,84 @@ async fn catalog_flow(flavour: MedusaFlavour, currency: &str, exponent: u32) {
             .any(|r| r.message.contains("without an internal reference"))
     })
     .await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goes_out() {
+    let rule = |product: i64, compute: &str, price: f64| {
+        Value::record([
+            ("pricelist_id", Value::Int(1)),
+            ("applied_on", Value::from("0_product_variant")),
+            ("product_id", Value::Int(product)),
+            ("compute_price", Value::from(compute)),
+            ("fixed_price", Value::Double(price)),
+        ])
+    };
+    let env = Env::prepared(
+        MedusaFlavour::Marqasouq,
+        "kwd",
+        "pricelist_id = 1\n",
+        |odoo| {
+            let mut w = odoo.sim.world();
+            w.create("product.pricelist.item", &rule(1, "fixed", 1.25))
+                .unwrap();
+        },
+    )
+    .await;
+    wait_until("catalog listed", WAIT, || {
+        (1..=PRODUCTS).all(|i| env.store_sim.sim.product(&sku(i)).is_some())
+    })
+    .await;
+    assert_eq!(
+        env.store_sim.sim.product(&sku(1)).unwrap().price,
+        Decimal::from_str("1.250").unwrap(),
+        "the pricelist's price"
+    );
+    assert_eq!(
+        env.store_sim.sim.product(&sku(2)).unwrap().price,
+        marketsync::sync::money::round(env.odoo_price(2), "kwd"),
+        "no rule: the list price"
+    );
+    // Product 1's rule becomes a percentage: its listing waits (not sent at the list price),
+    // named by the stream, while its stock still goes out.
+    let first = env
+        .client
+        .search(
+            "product.pricelist.item",
+            &Domain::all().and("product_id", "=", 1),
+            None,
+        )
+        .await
+        .unwrap();
+    env.client
+        .write(
+            "product.pricelist.item",
+            &first,
+            Value::record([("compute_price", Value::from("percentage"))]),
+        )
+        .await
+        .unwrap();
+    let stream_error = || {
+        marketsync::store::streams::get(&env.store, "medusa.catalog")
+            .unwrap()
+            .and_then(|s| s.last_error.filter(|_| s.last_error_at > s.last_success_at))
+    };
+    wait_until("the catalog stream fails", WAIT, || {
+        stream_error()
+            .is_some_and(|e| e.contains(&format!("rule {} (a percentage price)", first[0])))
+    })
+    .await;
+    env.odoo.sim.world().set_on_hand(1, 42.0).unwrap();
+    wait_until("its stock updated", WAIT, || {
+        env.store_sim.sim.product(&sku(1)).unwrap().quantity == 42
+    })
+    .await;
+    assert_eq!(
+        env.store_sim.sim.product(&sku(1)).unwrap().price,
+        Decimal::from_str("1.250").unwrap(),
+        "the listing is not sent at a guessed price"
+    );
     env.stop().await;
 }
 

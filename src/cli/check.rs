@@ -116,7 +116,11 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             },
         };
         lines.push(line);
-        let pricelist = ch.cartona.as_ref().and_then(|c| c.pricelist_id);
+        let pricelist = match ch.kind {
+            crate::config::ChannelKind::Cartona => ch.cartona.as_ref().and_then(|c| c.pricelist_id),
+            crate::config::ChannelKind::Medusa => ch.medusa.as_ref().and_then(|m| m.pricelist_id),
+            _ => None,
+        };
         if let (Some(odoo), Some(pricelist)) = (&connected, pricelist) {
             let (ok, detail) = match crate::sync::pricelist::inspect(odoo, pricelist).await {
                 Ok(d) => (true, d),

@@ -104,7 +104,7 @@ pub fn start(
         odoo: odoo.clone(),
         stock_field: settings.stock_field.clone(),
         warehouse_id: None,
-        pricelist_id: None,
+        pricelist_id: settings.pricelist_id,
         extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
     };
     let medusa = Arc::new(Medusa {
@@ -343,8 +343,10 @@ impl Medusa {
             let listing_value = serde_json::to_value(&listing).unwrap_or_default();
             let hash = fnv(&format!("{}|{}", listing_value, self.settings.currency));
             let stock_hash = fnv(&format!("{sku}|{quantity}"));
-            if pm.last_hash.as_deref() != Some(hash.as_str())
-                || waiting.contains(&product_key(p.id))
+            // Without a price the listing waits (the stream says why); its stock does not.
+            if p.unpriced.is_none()
+                && (pm.last_hash.as_deref() != Some(hash.as_str())
+                    || waiting.contains(&product_key(p.id)))
             {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
@@ -395,6 +397,7 @@ impl Medusa {
                 .and_then(|s| s.cursor)
         };
         let started = poll_start();
+        let mut unpriced = Vec::new();
         let planned = match cursor {
             None => {
                 // One page in memory at a time, each planned before the next is read.
@@ -407,6 +410,7 @@ impl Medusa {
                         .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
                     after = page.last().map(|p| p.id).unwrap_or(after);
                     planned += self.plan(&page).await?;
+                    unpriced.extend(page.iter().filter(|p| p.unpriced.is_some()).cloned());
                     if page.len() < self.odoo.page_size() {
                         break;
                     }
@@ -420,9 +424,12 @@ impl Medusa {
                     .changed_since(&since)
                     .await
                     .map_err(|e| format!("reading changes from Odoo: {e}"))?;
+                unpriced.extend(products.iter().filter(|p| p.unpriced.is_some()).cloned());
                 self.plan(&products).await?
             }
         };
+        // The others went out; the cursor stays until these have a price.
+        crate::sync::catalog::unpriced_verdict(&unpriced)?;
         Ok(StreamOutcome {
             // The reconcile stream leaves the catalog stream's cursor alone.
             cursor: if full { None } else { Some(started) },
