@@ -279,6 +279,14 @@ fn variant_price(product: i64, price: f64) -> Vec<(&'static str, Value)> {
     ]
 }
 
+fn template_price(template: i64, price: f64) -> Vec<(&'static str, Value)> {
+    vec![
+        ("applied_on", Value::from("1_product")),
+        ("product_tmpl_id", Value::Int(template)),
+        ("fixed_price", Value::Double(price)),
+    ]
+}
+
 #[tokio::test]
 async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_product() {
     let mut env = Env::new().await;
@@ -299,16 +307,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     .await
     .unwrap();
     let rule1 = price_rule(&env, pricelist, &variant_price(1, 11.0)).await;
-    price_rule(
-        &env,
-        pricelist,
-        &[
-            ("applied_on", Value::from("1_product")),
-            ("product_tmpl_id", Value::Int(2)),
-            ("fixed_price", Value::Double(22.0)),
-        ],
-    )
-    .await;
+    price_rule(&env, pricelist, &template_price(2, 22.0)).await;
     // Not for one unit, ended, or of another pricelist: list prices hold.
     let mut bulk = variant_price(5, 55.0);
     bulk.push(("min_quantity", Value::Double(10.0)));
@@ -374,16 +373,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     )
     .await
     .unwrap();
-    price_rule(
-        &env,
-        pricelist,
-        &[
-            ("applied_on", Value::from("1_product")),
-            ("product_tmpl_id", Value::Int(3)),
-            ("fixed_price", Value::Double(30.0)),
-        ],
-    )
-    .await;
+    price_rule(&env, pricelist, &template_price(3, 30.0)).await;
     wait_until("new prices pushed", WAIT, || {
         price(1) == "12.50" && price(3) == "30.00"
     })
@@ -406,11 +396,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     let mut pct = variant_price(7, 0.0);
     pct.push(("compute_price", Value::from("percentage")));
     let rule7 = price_rule(&env, pricelist, &pct).await;
-    let stream_error = || {
-        marketsync::store::streams::get(&env.store, "cartona.catalog")
-            .unwrap()
-            .and_then(|s| s.last_error.filter(|_| s.last_error_at > s.last_success_at))
-    };
+    let stream_error = || common::stream_error(&env.store, "cartona.catalog");
     wait_until("the catalog stream fails", WAIT, || {
         stream_error().is_some()
     })

@@ -287,11 +287,7 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         )
         .await
         .unwrap();
-    let stream_error = || {
-        marketsync::store::streams::get(&env.store, "medusa.catalog")
-            .unwrap()
-            .and_then(|s| s.last_error.filter(|_| s.last_error_at > s.last_success_at))
-    };
+    let stream_error = || common::stream_error(&env.store, "medusa.catalog");
     wait_until("the catalog stream fails", WAIT, || {
         stream_error()
             .is_some_and(|e| e.contains(&format!("rule {} (a percentage price)", first[0])))

@@ -61,6 +61,13 @@ pub async fn wait_until<F: FnMut() -> bool>(what: &str, deadline: Duration, mut 
     }
 }
 
+/// The stream's error, while its last run failed.
+pub fn stream_error(store: &Store, name: &str) -> Option<String> {
+    marketsync::store::streams::get(store, name)
+        .unwrap()
+        .and_then(|s| s.last_error.filter(|_| s.last_error_at > s.last_success_at))
+}
+
 /// `marketsync map import` for the configured Cartona channel.
 pub async fn map_cartona(config: &Config, odoo: &OdooClient, store: &Store) -> MatchReport {
     let ch = config.channel(ChannelKind::Cartona).unwrap();
