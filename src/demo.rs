@@ -150,13 +150,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             ctrl_c.cancel();
         }
     });
-    say("▶ daemon started (Ctrl-C to stop early); a new Cartona order every second; a clerk confirms and delivers in Odoo");
+    say("▶ daemon started (Ctrl-C to stop early); a new Cartona order every second; a clerk confirms and delivers in Odoo, and invoices and records payment of Medusa orders");
     tokio::spawn(cartona::trickle(
         market.sim.clone(),
         Duration::from_secs(1),
         Some(token.clone()),
     ));
-    tokio::spawn(clerk(client.clone(), token.clone()));
+    tokio::spawn(clerk(client.clone(), odoo.sim.clone(), token.clone()));
     let lost = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::spawn(storefront(
         shop.sim.clone(),
@@ -355,8 +355,16 @@ async fn storefront(
     }
 }
 
-/// The supplier's staff, simulated: confirms imported quotations, then validates their deliveries.
-async fn clerk(odoo: OdooClient, stop: CancellationToken) {
+/// The supplier's staff, simulated: confirms imported quotations, then validates their
+/// deliveries; the accountant invoices delivered Medusa orders and records their payment (the
+/// simulator's shortcut for "Create invoice" and "Register payment").
+async fn clerk(odoo: OdooClient, sim: std::sync::Arc<sim_odoo::SimOdoo>, stop: CancellationToken) {
+    let ours = |field: &str| {
+        Domain::all().any_of(vec![
+            Domain::all().and(field, "=like", "CARTONA-%"),
+            Domain::all().and(field, "=like", "MEDUSA-%"),
+        ])
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -365,9 +373,7 @@ async fn clerk(odoo: OdooClient, stop: CancellationToken) {
         let drafts = odoo
             .search(
                 "sale.order",
-                &Domain::all()
-                    .and("client_order_ref", "=like", "CARTONA-%")
-                    .and("state", "=", "draft"),
+                &ours("client_order_ref").and("state", "=", "draft"),
                 Some(3),
             )
             .await
@@ -378,12 +384,26 @@ async fn clerk(odoo: OdooClient, stop: CancellationToken) {
                 .await;
         }
         let ready = odoo
+            .search(
+                "stock.picking",
+                &ours("sale_id.client_order_ref").and("state", "=", "assigned"),
+                Some(2),
+            )
+            .await
+            .unwrap_or_default();
+        for id in ready {
+            let _ = odoo
+                .call_method("stock.picking", "button_validate", &[id])
+                .await;
+        }
+        let delivered = odoo
             .search_read(
                 "stock.picking",
                 &Domain::all()
-                    .and("sale_id.client_order_ref", "=like", "CARTONA-%")
-                    .and("state", "=", "assigned"),
-                &["id"],
+                    .and("sale_id.client_order_ref", "=like", "MEDUSA-%")
+                    .and("sale_id.invoice_status", "!=", "invoiced")
+                    .and("state", "=", "done"),
+                &["sale_id"],
                 SearchOpts {
                     limit: Some(2),
                     ..Default::default()
@@ -391,11 +411,13 @@ async fn clerk(odoo: OdooClient, stop: CancellationToken) {
             )
             .await
             .unwrap_or_default();
-        for p in ready {
-            if let Some(id) = p.get("id").and_then(Value::as_i64) {
-                let _ = odoo
-                    .call_method("stock.picking", "button_validate", &[id])
-                    .await;
+        for order in delivered
+            .iter()
+            .filter_map(|p| p.get("sale_id").and_then(Value::as_id))
+        {
+            let mut world = sim.world();
+            if let Ok(invoice) = world.invoice_order(order) {
+                let _ = world.pay_invoice(invoice, true);
             }
         }
     }

@@ -473,6 +473,76 @@ async fn an_order_whose_webhook_was_lost_is_imported_by_the_pull() {
     }
 }
 
+#[tokio::test]
+async fn an_orders_whole_life_seen_at_once_goes_out_in_order_though_a_send_fails() {
+    let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
+    let id = env
+        .store_sim
+        .sim
+        .place_order("c@example.com", &[(&sku(5), 1, Decimal::new(1_000, 3))]);
+    assert_eq!(
+        env.send(env.store_sim.sim.webhook_body("order.created", &id))
+            .await
+            .0,
+        200
+    );
+    let reference = format!(
+        "MEDUSA-{}",
+        env.store_sim.sim.order(&id).unwrap().json["display_id"]
+    );
+    let so = env
+        .wait_order(&reference)
+        .await
+        .get("id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    // The first event is refused once: nothing after it may overtake it.
+    env.store_sim.sim.refuse_once("order.confirmed");
+    {
+        // Confirmed, delivered, invoiced and paid between two status polls.
+        let mut w = env.odoo.sim.world();
+        w.action_confirm(&[so]).unwrap();
+        let pickings = w
+            .search(
+                "stock.picking",
+                &Value::from(serde_json::json!([["sale_id", "=", so]])),
+                None,
+                0,
+                None,
+                &Default::default(),
+            )
+            .unwrap();
+        w.button_validate(&pickings).unwrap();
+        let invoice = w.invoice_order(so).unwrap();
+        w.pay_invoice(invoice, true).unwrap();
+    }
+    let events = || -> Vec<String> {
+        env.store_sim
+            .sim
+            .order(&id)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    wait_until("every event sent", WAIT, || events().len() >= 5).await;
+    env.two_more_runs("medusa.status").await;
+    assert_eq!(
+        events(),
+        vec![
+            "order.confirmed",
+            "order.shipped",
+            "order.delivered",
+            "order.invoiced",
+            "order.paid"
+        ],
+        "each once, in order"
+    );
+    env.stop().await;
+}
+
 async fn status_flow(flavour: MedusaFlavour) {
     let env = Env::new(flavour, "kwd").await;
     let shipped = env

@@ -71,6 +71,8 @@ pub struct SimMedusa {
     pub currency: String,
     /// Every request received.
     pub requests: super::Recorder,
+    /// MarqaSouq order-status events to answer once with a 503 (see [`SimMedusa::refuse_once`]).
+    refuse: Mutex<Vec<String>>,
 }
 
 pub struct MedusaHandle {
@@ -106,6 +108,7 @@ pub async fn start(
         flavour,
         currency: currency.to_ascii_lowercase(),
         requests: Default::default(),
+        refuse: Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
@@ -147,6 +150,14 @@ pub async fn start(
 }
 
 impl SimMedusa {
+    /// The next MarqaSouq order-status post of `event_type` is answered 503 and not applied.
+    pub fn refuse_once(&self, event_type: &str) {
+        self.refuse
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event_type.to_string());
+    }
+
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -597,6 +608,17 @@ async fn mq_order_status(
             "VALIDATION_ERROR",
             &format!("unknown event_type {}", b["event_type"]),
         );
+    }
+    {
+        let mut refuse = sim.refuse.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = refuse.iter().position(|e| b["event_type"] == e.as_str()) {
+            refuse.remove(i);
+            return mq_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "try again later",
+            );
+        }
     }
     let id = b["order"]["medusa_order_id"]
         .as_str()

@@ -262,6 +262,25 @@ pub fn waiting_keys(store: &Store, keys: &[String]) -> Result<std::collections::
     })
 }
 
+/// The payloads of the jobs waiting (pending or retrying) under these coalescing keys: what a
+/// newer job that replaces one must carry on.
+pub fn waiting_payloads(
+    store: &Store,
+    keys: &[String],
+) -> Result<std::collections::HashMap<String, Payload>> {
+    let list = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+    store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT coalesce_key, payload FROM jobs WHERE coalesce_key IN (SELECT value FROM json_each(?1)) \
+             AND state IN ('pending', 'retrying')",
+        )?;
+        let rows = stmt.query_map([list], |r| {
+            Ok((r.get::<_, String>(0)?, Payload::from_text(r.get(1)?)))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
+}
+
 /// Leaves out jobs whose exact payload is already waiting, or already went dead, for the same
 /// record: queueing it again would change nothing, or only be refused again (a retry storm by
 /// another name). A new value, or the operator's `queue retry`, sends it again.
@@ -280,6 +299,13 @@ pub fn without_dead_repeats(store: &Store, jobs: Vec<NewJob>) -> Result<Vec<NewJ
     })
 }
 
+/// A job waits while another of its record (coalescing key) runs: one job per record at a
+/// time, so a newer value never overtakes an older one in flight, and a record's jobs never
+/// race each other's writes.
+const NOT_RUNNING: &str =
+    "NOT EXISTS (SELECT 1 FROM jobs AS r WHERE r.coalesce_key = jobs.coalesce_key \
+                           AND r.state = 'running')";
+
 /// Claims due jobs (pending or retrying with `next_attempt_at <= now`), oldest first, at most
 /// `room[channel]` per channel (channels absent from `room` have no worker and are left
 /// waiting), and marks them running.
@@ -287,7 +313,7 @@ pub fn claim_due(store: &Store, now: i64, room: &HashMap<String, usize>) -> Resu
     store.write(|tx| {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at, id LIMIT ?2"
+             AND {NOT_RUNNING} ORDER BY next_attempt_at, id LIMIT ?2"
         ))?;
         let limit: usize = room.values().sum();
         if limit == 0 {
@@ -331,10 +357,10 @@ pub fn claim_batches(
         // Per channel (so a busy one never starves another), choose on (id, kind) only, reading
         // a few candidates per free slot and more only while batches are left unfilled; whole
         // rows are read just for the jobs that will run.
-        let mut stmt = tx.prepare_cached(
+        let mut stmt = tx.prepare_cached(&format!(
             "SELECT id, kind FROM jobs WHERE channel = ?1 AND state IN ('pending', 'retrying') \
-             AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT ?3",
-        )?;
+                 AND next_attempt_at <= ?2 AND {NOT_RUNNING} ORDER BY next_attempt_at, id LIMIT ?3"
+        ))?;
         let mut channels: Vec<(&String, &usize)> = slots.iter().filter(|(_, f)| **f > 0).collect();
         channels.sort();
         // (kind, ids) per batch, per channel.
@@ -764,6 +790,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, FailOutcome::Superseded { by: b.id() });
+    }
+
+    #[test]
+    fn a_records_newer_job_waits_while_its_older_one_runs() {
+        let (_d, s) = store();
+        let a = enqueue(&s, job("k", 1)).unwrap().id();
+        enqueue(&s, job("j", 1)).unwrap();
+        assert_eq!(claim_due(&s, now_ms(), &room(10)).unwrap().len(), 2);
+        let b = enqueue(&s, job("k", 2)).unwrap().id();
+        let c = enqueue(&s, job("i", 1)).unwrap().id();
+        let ids = |jobs: Vec<Job>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+        let batches = claim_batches(&s, now_ms(), &room(10), &|_, _| 10).unwrap();
+        assert_eq!(
+            batches.into_iter().flat_map(ids).collect::<Vec<_>>(),
+            vec![c],
+            "k's newer job waits for the running one"
+        );
+        assert!(claim_due(&s, now_ms(), &room(10)).unwrap().is_empty());
+        complete(&s, a).unwrap();
+        assert_eq!(ids(claim_due(&s, now_ms(), &room(10)).unwrap()), vec![b]);
     }
 
     #[test]

@@ -1394,6 +1394,34 @@ const EVENTS: [&str; 4] = [
 const ONCE_INVOICED: &str = "invoiced_sent";
 const ONCE_PAID: &str = "paid_sent";
 
+fn status_key(external_id: &str) -> String {
+    format!("{CHANNEL}:status:{external_id}")
+}
+
+/// A status payload's events: `events`, or the one `event` of an older job.
+fn status_events(p: &serde_json::Value) -> Vec<String> {
+    match p["events"].as_array() {
+        Some(list) => list
+            .iter()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect(),
+        None => p["event"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// The order events go out in: the delivery ladder, then invoiced, then paid.
+fn event_order(event: &str) -> usize {
+    match event {
+        "order.invoiced" => EVENTS.len() + 1,
+        "order.paid" => EVENTS.len() + 2,
+        other => rank(other),
+    }
+}
+
 fn rank(event: &str) -> usize {
     EVENTS
         .iter()
@@ -1431,7 +1459,9 @@ impl Medusa {
         )
         .await
         .map_err(odoo_err)?;
-        let mut jobs = Vec::new();
+        // Per Medusa order: the status payload to send (its events in order), and its reference.
+        let mut outgoing: std::collections::BTreeMap<String, (serde_json::Value, String)> =
+            Default::default();
         for crate::sync::status::KnownChange {
             order: so,
             id,
@@ -1458,36 +1488,30 @@ impl Medusa {
                 .iter()
                 .find_map(|p| p.get("date_done").and_then(Value::as_opt_str))
                 .map(str::to_string);
-            for event in targets.into_iter().filter(|e| rank(e) > sent) {
-                if event != "order.cancelled"
-                    && matches!(
-                        known.marketplace_status.as_deref(),
-                        Some("canceled" | "cancelled")
-                    )
-                {
-                    continue;
-                }
-                jobs.push(NewJob {
-                    channel: CHANNEL.into(),
-                    kind: "status".into(),
-                    key: format!("{CHANNEL}:status:{}:{event}", known.external_id),
-                    payload: serde_json::json!({"order_id": known.external_id, "event": event, "odoo_order_id": id,
-                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str), "tracking_number": tracking, "date": when}).into(),
-                    correlation_id: Some(reference.to_string()),
-                });
-            }
+            let store_cancelled = matches!(
+                known.marketplace_status.as_deref(),
+                Some("canceled" | "cancelled")
+            );
+            let mut events: Vec<&str> = targets
+                .into_iter()
+                .filter(|e| rank(e) > sent && (*e == "order.cancelled" || !store_cancelled))
+                .collect();
             // Invoicing is its own fact, beside the delivery ladder: sent once.
             if so.get("invoice_status").and_then(Value::as_str) == Some("invoiced")
                 && known.meta[ONCE_INVOICED] != true
             {
-                jobs.push(NewJob {
-                    channel: CHANNEL.into(),
-                    kind: "status".into(),
-                    key: format!("{CHANNEL}:status:{}:order.invoiced", known.external_id),
-                    payload: serde_json::json!({"order_id": known.external_id, "event": "order.invoiced", "odoo_order_id": id,
-                                                "odoo_order_name": so.get("name").and_then(Value::as_opt_str)}).into(),
-                    correlation_id: Some(reference.to_string()),
-                });
+                events.push("order.invoiced");
+            }
+            if !events.is_empty() {
+                outgoing.insert(
+                    known.external_id.clone(),
+                    (
+                        serde_json::json!({"order_id": known.external_id, "events": events, "odoo_order_id": id,
+                                           "odoo_order_name": so.get("name").and_then(Value::as_opt_str),
+                                           "tracking_number": tracking, "date": when}),
+                        reference.to_string(),
+                    ),
+                );
             }
         }
         // Paid is its own fact too: a payment writes the invoice, not the order.
@@ -1503,13 +1527,42 @@ impl Medusa {
             if known.meta[ONCE_PAID] == true {
                 continue;
             }
+            let (payload, _) = outgoing.entry(known.external_id.clone()).or_insert_with(|| {
+                (
+                    serde_json::json!({"order_id": known.external_id, "events": [], "odoo_order_id": paid.id,
+                                       "odoo_order_name": paid.name}),
+                    paid.reference.clone(),
+                )
+            });
+            payload["events"]
+                .as_array_mut()
+                .expect("built above")
+                .push("order.paid".into());
+            payload["payment_date"] = serde_json::json!(paid.at);
+        }
+        // One job per order, so its events go out one at a time and in order. A waiting job
+        // is replaced by the newer one: what it still had to say goes along.
+        let keys: Vec<String> = outgoing.keys().map(|id| status_key(id)).collect();
+        let waiting = queue::waiting_payloads(&self.store, &keys).map_err(|e| e.to_string())?;
+        let mut jobs = Vec::new();
+        for (external_id, (mut payload, reference)) in outgoing {
+            let key = status_key(&external_id);
+            if let Some(before) = waiting.get(&key) {
+                let mut events = status_events(before);
+                events.extend(status_events(&payload));
+                events.sort_by_key(|e| event_order(e));
+                events.dedup();
+                payload["events"] = serde_json::json!(events);
+                if payload["payment_date"].is_null() {
+                    payload["payment_date"] = before["payment_date"].clone();
+                }
+            }
             jobs.push(NewJob {
                 channel: CHANNEL.into(),
                 kind: "status".into(),
-                key: format!("{CHANNEL}:status:{}:order.paid", known.external_id),
-                payload: serde_json::json!({"order_id": known.external_id, "event": "order.paid", "odoo_order_id": paid.id,
-                                            "odoo_order_name": paid.name, "date": paid.at}).into(),
-                correlation_id: Some(paid.reference),
+                key,
+                payload: payload.into(),
+                correlation_id: Some(reference),
             });
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
@@ -1520,10 +1573,24 @@ impl Medusa {
         })
     }
 
+    /// Sends a status job's events in order, recording each as it goes out: a retry resumes
+    /// after the last one sent. (A job queued by an older marketsync carries one `event`.)
     async fn send_status(&self, job: &Job) -> Result<(), JobError> {
         let p = &job.payload;
         let id = p["order_id"].as_str().unwrap_or_default();
-        let event = p["event"].as_str().unwrap_or_default();
+        for event in status_events(p) {
+            self.send_event(id, &event, p).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_event(
+        &self,
+        id: &str,
+        event: &str,
+        p: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        // Read afresh for each event: the one before may have changed it.
         let known = orders::get(&self.store, CHANNEL, id)
             .map_err(store_err)?
             .ok_or_else(|| {
@@ -1541,7 +1608,7 @@ impl Medusa {
         if once.is_some_and(|flag| known.meta[flag] == true) {
             return Ok(());
         }
-        // Delivery events go out in order: a later one waits for the earlier ones.
+        // Delivery events go out in order: one already passed is not sent again.
         if once.is_none() && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
             return Ok(());
         }
@@ -1554,7 +1621,7 @@ impl Medusa {
                         order["shipped_date"] = p["date"].clone();
                     }
                     "order.delivered" => order["delivered_date"] = p["date"].clone(),
-                    "order.paid" => order["payment_date"] = p["date"].clone(),
+                    "order.paid" => order["payment_date"] = p["payment_date"].clone(),
                     "order.cancelled" => {
                         order["cancelled_reason"] = serde_json::json!("Cancelled in Odoo")
                     }
@@ -1571,7 +1638,11 @@ impl Medusa {
             MedusaFlavour::AdminApi => self.send_status_admin(id, event, p, &known).await?,
         }
         if let Some(flag) = once {
-            let mut meta = known.meta.clone();
+            // Afresh again: the admin flavour may have noted a fulfillment meanwhile.
+            let mut meta = orders::get(&self.store, CHANNEL, id)
+                .map_err(store_err)?
+                .map(|o| o.meta)
+                .unwrap_or_default();
             if !meta.is_object() {
                 meta = serde_json::json!({});
             }
