@@ -1568,8 +1568,12 @@ impl Medusa {
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
             cursor: Some(started),
-            note: (queued > 0)
-                .then(|| (format!("{queued} status event(s) to send"), queued as i64)),
+            note: (queued > 0).then(|| {
+                (
+                    format!("status events to send for {queued} order(s)"),
+                    queued as i64,
+                )
+            }),
         })
     }
 
