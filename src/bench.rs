@@ -565,6 +565,7 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
         stock_field: settings.stock_field.clone(),
         warehouse_id: settings.warehouse_id,
         pricelist_id: settings.pricelist_id,
+        currency: Some(crate::channel::cartona::CURRENCY.into()),
         extra_fields: Vec::new(),
     };
     client

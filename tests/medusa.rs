@@ -236,7 +236,7 @@ async fn catalog_flow(flavour: MedusaFlavour, currency: &str, exponent: u32) {
 async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goes_out() {
     let rule = |product: i64, compute: &str, price: f64| {
         Value::record([
-            ("pricelist_id", Value::Int(1)),
+            ("pricelist_id", Value::Int(2)),
             ("applied_on", Value::from("0_product_variant")),
             ("product_id", Value::Int(product)),
             ("compute_price", Value::from(compute)),
@@ -246,9 +246,12 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
     let env = Env::prepared(
         MedusaFlavour::Marqasouq,
         "kwd",
-        "pricelist_id = 1\n",
+        "pricelist_id = 2\n",
         |odoo| {
             let mut w = odoo.sim.world();
+            // A pricelist in the store's currency (the company's is EGP).
+            let kwd = Value::record([("name", "KWD".into()), ("currency_id", Value::Int(3))]);
+            assert_eq!(w.create("product.pricelist", &kwd).unwrap(), 2);
             w.create("product.pricelist.item", &rule(1, "fixed", 1.25))
                 .unwrap();
         },

@@ -116,13 +116,21 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             },
         };
         lines.push(line);
-        let pricelist = match ch.kind {
-            crate::config::ChannelKind::Cartona => ch.cartona.as_ref().and_then(|c| c.pricelist_id),
-            crate::config::ChannelKind::Medusa => ch.medusa.as_ref().and_then(|m| m.pricelist_id),
-            _ => None,
+        let (pricelist, currency) = match ch.kind {
+            crate::config::ChannelKind::Cartona => (
+                ch.cartona.as_ref().and_then(|c| c.pricelist_id),
+                Some(crate::channel::cartona::CURRENCY.to_string()),
+            ),
+            crate::config::ChannelKind::Medusa => (
+                ch.medusa.as_ref().and_then(|m| m.pricelist_id),
+                ch.medusa.as_ref().map(|m| m.currency.clone()),
+            ),
+            _ => (None, None),
         };
         if let (Some(odoo), Some(pricelist)) = (&connected, pricelist) {
-            let (ok, detail) = match crate::sync::pricelist::inspect(odoo, pricelist).await {
+            let inspected =
+                crate::sync::pricelist::inspect(odoo, pricelist, currency.as_deref()).await;
+            let (ok, detail) = match inspected {
                 Ok(d) => (true, d),
                 Err(e) => (false, e),
             };

@@ -39,6 +39,8 @@ pub struct CatalogReader {
     pub stock_field: String,
     pub warehouse_id: Option<i64>,
     pub pricelist_id: Option<i64>,
+    /// The currency the channel sells in (ISO 4217): a pricelist rule in another is refused.
+    pub currency: Option<String>,
     /// More product fields a channel needs (e.g. `description_sale`, `weight`).
     pub extra_fields: Vec<&'static str>,
 }
@@ -200,7 +202,7 @@ impl CatalogReader {
                 SearchOpts::default(),
             )
             .await?;
-        let rules = pricelist::Rules::in_effect(&items, &poll_start());
+        let rules = pricelist::Rules::in_effect(&items, &poll_start(), self.currency.as_deref());
         for p in products.iter_mut() {
             match rules.price(p.id, template_of(p)) {
                 Ok(Some(price)) => p.price = price,

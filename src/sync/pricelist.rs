@@ -22,6 +22,7 @@ pub const ITEM_FIELDS: &[&str] = &[
     "date_end",
     "compute_price",
     "fixed_price",
+    "currency_id",
 ];
 
 /// What a rule is set on, in Odoo's order (`applied_on`).
@@ -52,16 +53,19 @@ struct Rule {
     /// `None` when the rule is not a fixed price (`compute_price` names it).
     fixed: Option<Decimal>,
     compute: String,
+    /// The pricelist's currency (ISO 4217), as the rule carries it.
+    currency: Option<String>,
 }
 
-/// The rules of one pricelist in effect at a time, in the order Odoo tries them.
+/// The rules of one pricelist in effect at a time, in the order Odoo tries them, and the
+/// currency the channel sells in.
 #[derive(Debug, Default)]
-pub struct Rules(Vec<Rule>);
+pub struct Rules(Vec<Rule>, Option<String>);
 
 impl Rules {
     /// The rules among `rows` (pricelist items read with [`ITEM_FIELDS`]) in effect at `now`
-    /// (an Odoo datetime) for one unit.
-    pub fn in_effect(rows: &[Value], now: &str) -> Rules {
+    /// (an Odoo datetime) for one unit, for a channel selling in `currency`.
+    pub fn in_effect(rows: &[Value], now: &str, currency: Option<&str>) -> Rules {
         let mut rules: Vec<Rule> = rows
             .iter()
             .filter(|r| {
@@ -77,7 +81,7 @@ impl Rules {
                 .partial_cmp(&(b.scope.rank(), a.min_quantity, a.id))
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
-        Rules(rules)
+        Rules(rules, currency.map(str::to_ascii_uppercase))
     }
 
     /// One unit's price of `variant` (of product `template`): `Some` from its first rule,
@@ -89,10 +93,12 @@ impl Rules {
             Scope::Category | Scope::Global => false,
         });
         match (first, self.broad()) {
-            (Some(r), _) => r
-                .fixed
-                .map(Some)
-                .ok_or_else(|| not_fixed(r, &format!("product {variant}"))),
+            (Some(r), _) => {
+                self.same_currency(r)?;
+                r.fixed
+                    .map(Some)
+                    .ok_or_else(|| not_fixed(r, &format!("product {variant}")))
+            }
             // Rules on a category or on everything come after a product's own.
             (None, Some(r)) => Err(broad_refused(r)),
             (None, None) => Ok(None),
@@ -105,6 +111,9 @@ impl Rules {
     pub fn problem(&self) -> Option<String> {
         if let Some(r) = self.broad() {
             return Some(broad_refused(r));
+        }
+        if let Some(Err(e)) = self.0.first().map(|r| self.same_currency(r)) {
+            return Some(e);
         }
         self.0.iter().enumerate().find_map(|(i, r)| {
             let first = !self.0[..i].iter().any(|o| o.scope == r.scope);
@@ -126,6 +135,18 @@ impl Rules {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// A price in another currency than the channel's would be sent as if it were in the
+    /// channel's: refused.
+    fn same_currency(&self, r: &Rule) -> Result<(), String> {
+        match (&r.currency, &self.1) {
+            (Some(theirs), Some(ours)) if !theirs.eq_ignore_ascii_case(ours) => Err(format!(
+                "rule {} is in {theirs}, and the channel sells in {ours}: use a pricelist in {ours}",
+                r.id
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn broad(&self) -> Option<&Rule> {
@@ -157,7 +178,11 @@ fn not_fixed(r: &Rule, whom: &str) -> String {
 }
 
 /// `marketsync check`'s look at a pricelist: what is in effect, or what would fail the sync.
-pub async fn inspect(odoo: &OdooClient, pricelist: i64) -> Result<String, String> {
+pub async fn inspect(
+    odoo: &OdooClient,
+    pricelist: i64,
+    currency: Option<&str>,
+) -> Result<String, String> {
     let named = odoo
         .search_read(
             "product.pricelist",
@@ -189,7 +214,7 @@ pub async fn inspect(odoo: &OdooClient, pricelist: i64) -> Result<String, String
         .await
         .map_err(|e| format!("reading pricelist {pricelist}'s rules: {e}"))?;
     let now = crate::sync::catalog::poll_start();
-    let rules = Rules::in_effect(&items, &now);
+    let rules = Rules::in_effect(&items, &now, currency);
     match rules.problem() {
         Some(why) => Err(format!("pricelist {pricelist} ({name:?}): {why}")),
         None => Ok(format!(
@@ -221,8 +246,13 @@ fn rule(row: &Value) -> Option<Rule> {
     } else {
         None
     };
+    let currency = row
+        .get("currency_id")
+        .and_then(Value::as_many2one)
+        .map(|(_, name)| name.to_ascii_uppercase());
     Some(Rule {
         id,
+        currency,
         scope,
         min_quantity: row
             .get("min_quantity")
@@ -264,7 +294,7 @@ mod tests {
     const NOW: &str = "2026-11-22 08:00:00";
 
     fn price(rows: &[Value], variant: i64, template: i64) -> Result<Option<Decimal>, String> {
-        Rules::in_effect(rows, NOW).price(variant, Some(template))
+        Rules::in_effect(rows, NOW, Some("egp")).price(variant, Some(template))
     }
 
     fn d(s: &str) -> Option<Decimal> {
@@ -318,6 +348,30 @@ mod tests {
     }
 
     #[test]
+    fn a_price_in_another_currency_is_refused() {
+        let usd = (
+            "currency_id",
+            Value::Array(vec![Value::Int(2), "USD".into()]),
+        );
+        let rows = [item(4, "0_product_variant", 100, 9.5, &[usd])];
+        let e = price(&rows, 100, 10).unwrap_err();
+        assert_eq!(
+            e,
+            "rule 4 is in USD, and the channel sells in EGP: use a pricelist in EGP"
+        );
+        assert_eq!(Rules::in_effect(&rows, NOW, Some("egp")).problem(), Some(e));
+        assert_eq!(
+            price(&rows, 101, 10),
+            Ok(None),
+            "another product: its list price"
+        );
+        assert_eq!(
+            Rules::in_effect(&rows, NOW, Some("usd")).price(100, None),
+            Ok(d("9.5"))
+        );
+    }
+
+    #[test]
     fn what_cannot_be_reproduced_is_refused_with_the_rule() {
         let pct = item(
             3,
@@ -331,7 +385,7 @@ mod tests {
         // A variant's percentage rule leaves its siblings to their product's fixed price.
         let shadow = [pct, item(4, "1_product", 10, 8.0, &[])];
         assert_eq!(price(&shadow, 101, 10), Ok(d("8")));
-        let problem = Rules::in_effect(&shadow, NOW).problem().unwrap();
+        let problem = Rules::in_effect(&shadow, NOW, None).problem().unwrap();
         assert!(problem.contains("rule 3 (a percentage price)"), "{problem}");
         let behind = [
             item(
@@ -344,7 +398,7 @@ mod tests {
             shadow[0].clone(),
         ];
         assert_eq!(
-            Rules::in_effect(&behind, NOW).problem(),
+            Rules::in_effect(&behind, NOW, None).problem(),
             None,
             "never first"
         );
@@ -354,6 +408,6 @@ mod tests {
         // A product's own fixed price comes before a rule on everything.
         let own = [global, item(10, "0_product_variant", 100, 4.0, &[])];
         assert_eq!(price(&own, 100, 10), Ok(d("4")));
-        assert!(Rules::in_effect(&own, NOW).problem().is_some());
+        assert!(Rules::in_effect(&own, NOW, None).problem().is_some());
     }
 }

@@ -38,6 +38,8 @@ use std::sync::Arc;
 use wire::{Order, ProductUpdate, StatusUpdate};
 
 pub const CHANNEL: &str = "cartona";
+/// Cartona sells in Egyptian pounds.
+pub const CURRENCY: &str = "EGP";
 const NEEDS_OTP: &str = "delivered in Odoo; Cartona needs the retailer's OTP: run `marketsync order otp <reference> <otp>`";
 
 /// A stable 64-bit FNV-1a hash, for "what was last sent" and event ids (stable across builds).
@@ -122,6 +124,7 @@ pub fn start(
         stock_field: settings.stock_field.clone(),
         warehouse_id: settings.warehouse_id,
         pricelist_id: settings.pricelist_id,
+        currency: Some(CURRENCY.into()),
         extra_fields: Vec::new(),
     };
     let cartona = Arc::new(Cartona {

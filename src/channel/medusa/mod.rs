@@ -105,6 +105,7 @@ pub fn start(
         stock_field: settings.stock_field.clone(),
         warehouse_id: None,
         pricelist_id: settings.pricelist_id,
+        currency: Some(settings.currency.clone()),
         extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
     };
     let medusa = Arc::new(Medusa {

@@ -315,6 +315,7 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("fixed_price", Float, "Fixed Price"),
                 f("percent_price", Float, "Percentage Price"),
                 f("base", Selection, "Based on"),
+                comp("currency_id", Many2one("res.currency"), "Currency"),
             ]),
         },
         Model {
@@ -735,6 +736,11 @@ impl World {
                 return Value::Double(self.order_amount(id))
             }
             ("sale.order.line", "price_subtotal") => return Value::Double(self.line_subtotal(id)),
+            ("product.pricelist.item", "currency_id") => {
+                // Related to the pricelist's, as in Odoo.
+                let pricelist = self.stored(model, id, "pricelist_id").as_i64().unwrap_or(0);
+                return self.stored("product.pricelist", pricelist, "currency_id");
+            }
             _ => {}
         }
         match field.ftype {
@@ -1089,6 +1095,11 @@ impl World {
                     .or_insert(Value::Double(1.0));
                 rec.entry("qty_delivered".into())
                     .or_insert(Value::Double(0.0));
+            }
+            "product.pricelist" => {
+                // The company's currency.
+                set("currency_id", Value::Int(1));
+                set("active", Value::Bool(true));
             }
             "product.pricelist.item" => {
                 set("applied_on", Value::String("3_global".into()));
