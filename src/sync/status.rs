@@ -137,6 +137,9 @@ pub struct Paid {
 /// bank statement not reconciled yet).
 const PAID: [&str; 2] = ["paid", "in_payment"];
 
+/// Order names looked up per invoice search.
+const ORIGINS_PER_SEARCH: usize = 200;
+
 /// Orders whose `client_order_ref` starts with `prefix`, fully invoiced, whose posted customer
 /// invoices are all paid, among those with an invoice written since `since`: a payment writes
 /// the invoice, never the order. Invoices find their orders by `invoice_origin`, the order
@@ -182,19 +185,25 @@ pub async fn paid_orders(
     }
     let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_opt_str).map(str::to_string);
     let names: Vec<String> = orders.iter().filter_map(|o| text(o, "name")).collect();
-    let all = odoo
-        .search_read(
-            "account.move",
-            &invoices().any_of(
-                names
-                    .iter()
-                    .map(|n| Domain::all().and("invoice_origin", "ilike", n.as_str()))
-                    .collect(),
-            ),
-            &["invoice_origin", "payment_state", "write_date"],
-            SearchOpts::default(),
-        )
-        .await?;
+    // Every invoice of these orders, a bounded domain at a time (a mass reconciliation can
+    // touch thousands).
+    let mut all = Vec::new();
+    for chunk in names.chunks(ORIGINS_PER_SEARCH) {
+        all.extend(
+            odoo.search_read(
+                "account.move",
+                &invoices().any_of(
+                    chunk
+                        .iter()
+                        .map(|n| Domain::all().and("invoice_origin", "ilike", n.as_str()))
+                        .collect(),
+                ),
+                &["invoice_origin", "payment_state", "write_date"],
+                SearchOpts::default(),
+            )
+            .await?,
+        );
+    }
     let mut paid = Vec::new();
     for o in &orders {
         let (Some(name), Some(reference)) = (text(o, "name"), text(o, "client_order_ref")) else {
