@@ -262,22 +262,28 @@ pub fn waiting_keys(store: &Store, keys: &[String]) -> Result<std::collections::
     })
 }
 
-/// The payloads of the jobs waiting (pending or retrying) under these coalescing keys: what a
-/// newer job that replaces one must carry on.
-pub fn waiting_payloads(
+/// The payloads of the unfinished jobs (pending, retrying or running) under these coalescing
+/// keys: what a newer job must carry on, since it replaces a waiting one, and supersedes a
+/// running one that fails.
+pub fn open_payloads(
     store: &Store,
     keys: &[String],
-) -> Result<std::collections::HashMap<String, Payload>> {
+) -> Result<std::collections::HashMap<String, Vec<Payload>>> {
     let list = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
     store.read(|c| {
         let mut stmt = c.prepare_cached(
             "SELECT coalesce_key, payload FROM jobs WHERE coalesce_key IN (SELECT value FROM json_each(?1)) \
-             AND state IN ('pending', 'retrying')",
+             AND state IN ('pending', 'retrying', 'running') ORDER BY id",
         )?;
+        let mut out: std::collections::HashMap<String, Vec<Payload>> = Default::default();
         let rows = stmt.query_map([list], |r| {
             Ok((r.get::<_, String>(0)?, Payload::from_text(r.get(1)?)))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        for row in rows {
+            let (key, payload) = row?;
+            out.entry(key).or_default().push(payload);
+        }
+        Ok(out)
     })
 }
 
@@ -810,6 +816,21 @@ mod tests {
         assert!(claim_due(&s, now_ms(), &room(10)).unwrap().is_empty());
         complete(&s, a).unwrap();
         assert_eq!(ids(claim_due(&s, now_ms(), &room(10)).unwrap()), vec![b]);
+    }
+
+    #[test]
+    fn open_payloads_include_a_running_job() {
+        let (_d, s) = store();
+        enqueue(&s, job("k", 1)).unwrap();
+        claim_due(&s, now_ms(), &room(10)).unwrap();
+        enqueue(&s, job("k", 2)).unwrap();
+        enqueue(&s, job("done", 3)).unwrap();
+        let done = claim_due(&s, now_ms(), &room(10)).unwrap();
+        complete(&s, done[0].id).unwrap();
+        let open = open_payloads(&s, &["k".into(), "done".into()]).unwrap();
+        let qty = |p: &Payload| p["qty"].as_i64().unwrap();
+        assert_eq!(open["k"].iter().map(qty).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!open.contains_key("done"), "finished jobs say nothing more");
     }
 
     #[test]

@@ -1395,6 +1395,18 @@ const EVENTS: [&str; 4] = [
 const ONCE_INVOICED: &str = "invoiced_sent";
 const ONCE_PAID: &str = "paid_sent";
 
+/// Adds to a newer status payload what an unfinished job of the same order still had to say.
+fn carry_on(payload: &mut serde_json::Value, before: &serde_json::Value) {
+    let mut events = status_events(before);
+    events.extend(status_events(payload));
+    events.sort_by_key(|e| event_order(e));
+    events.dedup();
+    payload["events"] = serde_json::json!(events);
+    if payload["payment_date"].is_null() {
+        payload["payment_date"] = before["payment_date"].clone();
+    }
+}
+
 fn status_key(external_id: &str) -> String {
     format!("{CHANNEL}:status:{external_id}")
 }
@@ -1541,22 +1553,16 @@ impl Medusa {
                 .push("order.paid".into());
             payload["payment_date"] = serde_json::json!(paid.at);
         }
-        // One job per order, so its events go out one at a time and in order. A waiting job
-        // is replaced by the newer one: what it still had to say goes along.
+        // One job per order, so its events go out one at a time and in order. The newer job
+        // replaces a waiting one, and supersedes a running one if that fails: what they still
+        // had to say goes along (what went out meanwhile is skipped when sent).
         let keys: Vec<String> = outgoing.keys().map(|id| status_key(id)).collect();
-        let waiting = queue::waiting_payloads(&self.store, &keys).map_err(|e| e.to_string())?;
+        let open = queue::open_payloads(&self.store, &keys).map_err(|e| e.to_string())?;
         let mut jobs = Vec::new();
         for (external_id, (mut payload, reference)) in outgoing {
             let key = status_key(&external_id);
-            if let Some(before) = waiting.get(&key) {
-                let mut events = status_events(before);
-                events.extend(status_events(&payload));
-                events.sort_by_key(|e| event_order(e));
-                events.dedup();
-                payload["events"] = serde_json::json!(events);
-                if payload["payment_date"].is_null() {
-                    payload["payment_date"] = before["payment_date"].clone();
-                }
+            for before in open.get(&key).into_iter().flatten() {
+                carry_on(&mut payload, before);
             }
             jobs.push(NewJob {
                 channel: CHANNEL.into(),
@@ -1811,5 +1817,37 @@ impl crate::channel::MarketChannel for Medusa {
                 StreamKind::Status => self.detect_status().await,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_status_job_carries_on_what_an_unfinished_one_had_to_say() {
+        // Running: paid (found through its invoice). Newer: the delivery ladder.
+        let before = serde_json::json!({"order_id": "order_1", "events": ["order.paid"],
+                                        "payment_date": "2026-11-22 08:00:00"});
+        let mut newer = serde_json::json!({"order_id": "order_1",
+                                           "events": ["order.shipped", "order.confirmed"]});
+        carry_on(&mut newer, &before);
+        assert_eq!(
+            status_events(&newer),
+            vec!["order.confirmed", "order.shipped", "order.paid"],
+            "all of them, in the order they go out"
+        );
+        assert_eq!(newer["payment_date"], "2026-11-22 08:00:00");
+        // A job queued by an older marketsync carries one event.
+        carry_on(&mut newer, &serde_json::json!({"event": "order.invoiced"}));
+        assert_eq!(
+            status_events(&newer),
+            vec![
+                "order.confirmed",
+                "order.shipped",
+                "order.invoiced",
+                "order.paid"
+            ]
+        );
     }
 }
