@@ -145,13 +145,14 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
     if json {
         print_json(&lines)?;
     } else {
+        let width = lines.iter().map(|l| l.target.len()).max().unwrap_or(0).max(8);
         for l in &lines {
             let mark = if l.ok {
                 paint("ok  ", Tone::Good)
             } else {
                 paint("FAIL", Tone::Bad)
             };
-            println!("{mark}  {:<8} {}", l.target, l.detail);
+            println!("{mark}  {:<width$} {}", l.target, l.detail);
         }
     }
     Ok(if failed { 1 } else { 0 })
