@@ -117,6 +117,18 @@ impl Env {
         }
     }
 
+    /// Waits until every Cartona product has had a price pushed (the first full push).
+    async fn all_pushed(&self) {
+        wait_until("all products pushed", WAIT, || {
+            self.cartona
+                .sim
+                .products()
+                .iter()
+                .all(|p| p.selling_price != "0.00")
+        })
+        .await;
+    }
+
     /// `marketsync <args>` on this environment's configuration, off the async threads.
     async fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
@@ -322,14 +334,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     env.start();
 
     let price = |id: i64| env.cartona.sim.product(&sp(id)).unwrap().selling_price;
-    wait_until("all products pushed", WAIT, || {
-        env.cartona
-            .sim
-            .products()
-            .iter()
-            .all(|p| p.selling_price != "0.00")
-    })
-    .await;
+    env.all_pushed().await;
     assert_eq!(price(1), "11.00", "the variant's fixed price");
     assert_eq!(price(2), "22.00", "the product's fixed price");
     assert_eq!(
@@ -470,14 +475,7 @@ async fn catalog_full_push_then_only_what_changes() {
     let mut env = Env::new().await;
     env.start();
     // Initial full push: every mapped product, with Odoo's price and free stock.
-    wait_until("all products pushed", WAIT, || {
-        env.cartona
-            .sim
-            .products()
-            .iter()
-            .all(|p| p.selling_price != "0.00")
-    })
-    .await;
+    env.all_pushed().await;
     for id in 1..=PRODUCTS as i64 {
         let p = env.cartona.sim.product(&sp(id)).unwrap();
         assert_eq!(p.selling_price, env.odoo_price(id), "product {id}");

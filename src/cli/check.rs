@@ -145,7 +145,12 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
     if json {
         print_json(&lines)?;
     } else {
-        let width = lines.iter().map(|l| l.target.len()).max().unwrap_or(0).max(8);
+        let width = lines
+            .iter()
+            .map(|l| l.target.len())
+            .max()
+            .unwrap_or(0)
+            .max(8);
         for l in &lines {
             let mark = if l.ok {
                 paint("ok  ", Tone::Good)
