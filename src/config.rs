@@ -26,6 +26,17 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
+/// An Odoo record id in the config: a positive number.
+fn record_id(path: &str, id: Option<i64>) -> Result<(), ConfigError> {
+    match id {
+        Some(n) if n < 1 => Err(invalid(
+            path,
+            format!("{n} is not an Odoo record id (ids start at 1); leave it out for none"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         path: path.to_string(),
@@ -706,6 +717,7 @@ pub struct MedusaSettings {
 impl RawMedusa {
     fn split(self) -> Result<(RawChannel, MedusaSettings), ConfigError> {
         let key = |k: &str| format!("channels.medusa.{k}");
+        record_id(&key("pricelist_id"), self.pricelist_id)?;
         let currency = self.currency.trim().to_ascii_lowercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(invalid(
@@ -863,6 +875,12 @@ impl RawCartona {
                     format!("{action:?} is not an action: {}", STATUS_ACTIONS.join(", ")),
                 ));
             }
+        }
+        for (name, id) in [
+            ("pricelist_id", self.pricelist_id),
+            ("warehouse_id", self.warehouse_id),
+        ] {
+            record_id(&key(name), id)?;
         }
         if let Some(field) = &self.otp_field {
             if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -1434,6 +1452,18 @@ api_key = "admin-key-1234"
         );
         let e = err(&format!("{base}stock_field = \"list_price\"\n"));
         assert!(e.starts_with("channels.cartona.stock_field:"), "{e}");
+        let e = err(&format!("{base}pricelist_id = 0\n"));
+        assert_eq!(
+            e,
+            "channels.cartona.pricelist_id: 0 is not an Odoo record id (ids start at 1); leave it out for none"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.medusa]\nenabled = true\npricelist_id = -3\n"
+        ));
+        assert!(
+            e.starts_with("channels.medusa.pricelist_id: -3 is not"),
+            "{e}"
+        );
         let e = err(&format!(
             "{base}[channels.cartona.status_actions]\napproved = \"ship\"\n"
         ));
