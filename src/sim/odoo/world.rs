@@ -1116,6 +1116,20 @@ impl World {
                 for k in clear {
                     rec.insert((*k).to_string(), Value::Bool(false));
                 }
+                // `_check_product_consistency`.
+                let needs = match rec.get("applied_on").and_then(Value::as_str) {
+                    Some("2_product_category") => Some(("categ_id", "category")),
+                    Some("1_product") => Some(("product_tmpl_id", "product")),
+                    Some("0_product_variant") => Some(("product_id", "product variant")),
+                    _ => None,
+                };
+                if let Some((field, what)) = needs {
+                    if rec.get(field).is_none_or(is_false) {
+                        return Err(Exc::Validation(format!(
+                            "Please specify the {what} for which this rule should be applied"
+                        )));
+                    }
+                }
             }
             "stock.quant" => {
                 rec.entry("reserved_quantity".into())
@@ -2167,6 +2181,49 @@ mod tests {
             Exc::ValueErr(
                 "Invalid field product.product.nofield in leaf ('nofield', '=', 1)".into()
             )
+        );
+    }
+
+    #[test]
+    fn pricelist_rules_are_kept_consistent_as_odoo_does() {
+        let mut w = world();
+        let rule = |applied_on: &str, extra: (&str, Value)| {
+            Value::record([
+                ("pricelist_id", Value::Int(1)),
+                ("applied_on", Value::from(applied_on)),
+                extra,
+            ])
+        };
+        let e = w
+            .create(
+                "product.pricelist.item",
+                &rule("0_product_variant", ("fixed_price", Value::Double(1.0))),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, Exc::Validation(m) if m == "Please specify the product variant for which this rule should be applied"),
+            "{e:?}"
+        );
+        // A product's rule has no variant, and carries its pricelist's currency.
+        let id = w
+            .create(
+                "product.pricelist.item",
+                &rule("1_product", ("product_tmpl_id", Value::Int(3))),
+            )
+            .unwrap();
+        assert_eq!(
+            w.get("product.pricelist.item", id).unwrap()["product_id"],
+            Value::Bool(false)
+        );
+        let currency = w
+            .model("product.pricelist.item")
+            .unwrap()
+            .field("currency_id")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            w.raw("product.pricelist.item", id, &currency, None),
+            Value::Int(1)
         );
     }
 
