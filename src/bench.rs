@@ -567,6 +567,7 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
         pricelist_id: settings.pricelist_id,
         currency: Some(crate::channel::cartona::CURRENCY.into()),
         extra_fields: Vec::new(),
+        known_rules: Default::default(),
     };
     client
         .search_read_pages(

@@ -353,22 +353,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     // A rule changes, a rule is added: the products are not touched, their prices still go
     // out with the next change poll (not the nightly reconcile). First, the products' own
     // writes leave the change poll's window (its cursor less the 2 s overlap).
-    let written = (1..=PRODUCTS as i64)
-        .filter_map(|id| {
-            env.odoo.sim.world().get("product.product", id).unwrap()["write_date"]
-                .as_opt_str()
-                .map(str::to_string)
-        })
-        .max()
-        .unwrap();
-    wait_until("products out of the change window", WAIT, || {
-        marketsync::store::streams::get(&env.store, "cartona.catalog")
-            .unwrap()
-            .and_then(|s| s.cursor)
-            .map(|c| marketsync::sync::catalog::with_overlap(&c, Duration::from_secs(2)).at)
-            .is_some_and(|from| from > written)
-    })
-    .await;
+    common::wait_out_of_window(&env.store, &env.odoo, "cartona.catalog", PRODUCTS as i64).await;
     env.cartona.sim.requests.clear();
     let c = &env.client;
     c.write(
@@ -465,6 +450,17 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     }
     wait_until("the price of a rule that started", WAIT, || {
         price(8) == "88.00"
+    })
+    .await;
+
+    // A rule deleted leaves nothing written: the next change poll notices it is gone and
+    // reads the catalog again, so product 1 falls back to its list price.
+    env.client
+        .unlink("product.pricelist.item", &[rule1])
+        .await
+        .unwrap();
+    wait_until("the list price back", WAIT, || {
+        price(1) == env.odoo_price(1)
     })
     .await;
     env.stop().await;

@@ -254,6 +254,8 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
             assert_eq!(w.create("product.pricelist", &kwd).unwrap(), 2);
             w.create("product.pricelist.item", &rule(1, "fixed", 1.25))
                 .unwrap();
+            w.create("product.pricelist.item", &rule(3, "fixed", 3.5))
+                .unwrap();
         },
     )
     .await;
@@ -306,6 +308,36 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         Decimal::from_str("1.250").unwrap(),
         "the listing is not sent at a guessed price"
     );
+    // The percentage rule deleted: product 1 has its list price again, and nothing is held.
+    env.client
+        .unlink("product.pricelist.item", &first)
+        .await
+        .unwrap();
+    let listed = |id: i64| env.store_sim.sim.product(&sku(id)).unwrap().price;
+    let list_price = |id: i64| marketsync::sync::money::round(env.odoo_price(id), "kwd");
+    wait_until("the list price listed", WAIT, || listed(1) == list_price(1)).await;
+    wait_until("the stream recovers", WAIT, || stream_error().is_none()).await;
+    // Product 3's fixed price deleted, once the products' own writes are out of the change
+    // poll's window: nothing written is left to find it by, yet its list price goes out.
+    assert_eq!(listed(3), Decimal::from_str("3.500").unwrap());
+    common::wait_out_of_window(&env.store, &env.odoo, "medusa.catalog", PRODUCTS).await;
+    let third = env
+        .client
+        .search(
+            "product.pricelist.item",
+            &Domain::all().and("product_id", "=", 3),
+            None,
+        )
+        .await
+        .unwrap();
+    env.client
+        .unlink("product.pricelist.item", &third)
+        .await
+        .unwrap();
+    wait_until("product 3's list price listed", WAIT, || {
+        listed(3) == list_price(3)
+    })
+    .await;
     env.stop().await;
 }
 

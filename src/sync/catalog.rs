@@ -43,6 +43,17 @@ pub struct CatalogReader {
     pub currency: Option<String>,
     /// More product fields a channel needs (e.g. `description_sale`, `weight`).
     pub extra_fields: Vec<&'static str>,
+    /// The pricelist's rule ids as the last change poll saw them (see
+    /// [`CatalogReader::pricelist_rules`]).
+    pub known_rules: std::sync::Mutex<Option<BTreeSet<i64>>>,
+}
+
+/// What a change poll found of the pricelist's rules.
+pub struct RuleCheck {
+    ids: Option<BTreeSet<i64>>,
+    /// A rule the previous poll saw is gone: its products' prices fell back with nothing
+    /// written to find them by, so the whole catalog must be read again.
+    pub deleted: bool,
 }
 
 /// Odoo datetimes compare as text; this one sorts before any real one.
@@ -79,6 +90,46 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
     Since {
         at: (t - overlap).format("%Y-%m-%d %H:%M:%S").to_string(),
         op: ">=",
+    }
+}
+
+impl CatalogReader {
+    /// The pricelist's rule ids now (one `search`; nothing without a pricelist), and whether one
+    /// seen by the previous poll was deleted. The first poll of a process only learns them; a
+    /// deletion made while marketsync was stopped waits for the reconcile.
+    pub async fn pricelist_rules(&self) -> Result<RuleCheck, OdooError> {
+        let Some(pricelist) = self.pricelist_id else {
+            return Ok(RuleCheck {
+                ids: None,
+                deleted: false,
+            });
+        };
+        let ids: BTreeSet<i64> = self
+            .odoo
+            .search(
+                "product.pricelist.item",
+                &Domain::all().and("pricelist_id", "=", pricelist),
+                None,
+            )
+            .await?
+            .into_iter()
+            .collect();
+        let known = self.known_rules.lock().unwrap_or_else(|e| e.into_inner());
+        let deleted = known
+            .as_ref()
+            .is_some_and(|k| k.iter().any(|id| !ids.contains(id)));
+        Ok(RuleCheck {
+            ids: Some(ids),
+            deleted,
+        })
+    }
+
+    /// Remembers the rules a poll saw, once that poll's work is done (a failed poll sees them
+    /// again next time).
+    pub fn remember_rules(&self, check: RuleCheck) {
+        if let Some(ids) = check.ids {
+            *self.known_rules.lock().unwrap_or_else(|e| e.into_inner()) = Some(ids);
+        }
     }
 }
 
@@ -416,7 +467,7 @@ impl CatalogReader {
 
     /// The variants (into `variants`) and products (into `templates`) whose pricelist rules
     /// were written, began or ended in the window `since`: a price moves without touching the
-    /// product. A deleted rule leaves no trace; the reconcile puts its products right.
+    /// product. A deleted rule leaves no trace: see [`CatalogReader::pricelist_rules`].
     async fn pricelist_changes(
         &self,
         pricelist: i64,

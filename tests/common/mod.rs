@@ -61,6 +61,31 @@ pub async fn wait_until<F: FnMut() -> bool>(what: &str, deadline: Duration, mut 
     }
 }
 
+/// Waits until the change poll of `stream` (2 s overlap) no longer reads products 1..=`last`
+/// for their own writes: its window starts after the latest of them.
+pub async fn wait_out_of_window(store: &Store, odoo: &SimHandle, stream: &str, last: i64) {
+    let written = (1..=last)
+        .filter_map(|id| {
+            odoo.sim.world().get("product.product", id).unwrap()["write_date"]
+                .as_opt_str()
+                .map(str::to_string)
+        })
+        .max()
+        .unwrap();
+    wait_until(
+        "products out of the change window",
+        Duration::from_secs(30),
+        || {
+            marketsync::store::streams::get(store, stream)
+                .unwrap()
+                .and_then(|s| s.cursor)
+                .map(|c| marketsync::sync::catalog::with_overlap(&c, Duration::from_secs(2)).at)
+                .is_some_and(|from| from > written)
+        },
+    )
+    .await;
+}
+
 /// The stream's error, while its last run failed.
 pub fn stream_error(store: &Store, name: &str) -> Option<String> {
     marketsync::store::streams::get(store, name)

@@ -126,6 +126,7 @@ pub fn start(
         pricelist_id: settings.pricelist_id,
         currency: Some(CURRENCY.into()),
         extra_fields: Vec::new(),
+        known_rules: Default::default(),
     };
     let cartona = Arc::new(Cartona {
         api: client(cfg)?,
@@ -297,11 +298,23 @@ impl Cartona {
         let cursor = streams::get(&self.store, &format!("{CHANNEL}.catalog"))
             .map_err(|e| e.to_string())?
             .and_then(|s| s.cursor);
-        let Some(cursor) = cursor else {
-            return self.catalog_full().await;
+        // A deleted pricelist rule leaves no trace to find its products by: read them all.
+        let rules = self
+            .reader
+            .pricelist_rules()
+            .await
+            .map_err(|e| format!("reading the pricelist's rules from Odoo: {e}"))?;
+        let outcome = match cursor.filter(|_| !rules.deleted) {
+            None => self.catalog_full().await?,
+            Some(cursor) => self.catalog_since(&cursor).await?,
         };
+        self.reader.remember_rules(rules);
+        Ok(outcome)
+    }
+
+    async fn catalog_since(&self, cursor: &str) -> Result<StreamOutcome, String> {
         let started = poll_start();
-        let since = with_overlap(&cursor, self.settings.poll_overlap);
+        let since = with_overlap(cursor, self.settings.poll_overlap);
         let products = self
             .reader
             .changed_since(&since)

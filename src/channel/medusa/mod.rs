@@ -107,6 +107,7 @@ pub fn start(
         pricelist_id: settings.pricelist_id,
         currency: Some(settings.currency.clone()),
         extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
+        known_rules: Default::default(),
     };
     let medusa = Arc::new(Medusa {
         api: client(cfg)?,
@@ -399,6 +400,13 @@ impl Medusa {
         };
         let started = poll_start();
         let mut unpriced = Vec::new();
+        // A deleted pricelist rule leaves no trace to find its products by: read them all.
+        let rules = self
+            .reader
+            .pricelist_rules()
+            .await
+            .map_err(|e| format!("reading the pricelist's rules from Odoo: {e}"))?;
+        let cursor = cursor.filter(|_| !rules.deleted);
         let planned = match cursor {
             None => {
                 // One page in memory at a time, each planned before the next is read.
@@ -431,6 +439,7 @@ impl Medusa {
         };
         // The others went out; the cursor stays until these have a price.
         crate::sync::catalog::unpriced_verdict(&unpriced)?;
+        self.reader.remember_rules(rules);
         Ok(StreamOutcome {
             // The reconcile stream leaves the catalog stream's cursor alone.
             cursor: if full { None } else { Some(started) },
