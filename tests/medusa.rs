@@ -259,31 +259,32 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         },
     )
     .await;
+    let listed = |id: i64| env.store_sim.sim.product(&sku(id)).unwrap().price;
+    let list_price = |id: i64| marketsync::sync::money::round(env.odoo_price(id), "kwd");
+    let at = &env;
+    let rules_of = move |product: i64| async move {
+        at.client
+            .search(
+                "product.pricelist.item",
+                &Domain::all().and("product_id", "=", product),
+                None,
+            )
+            .await
+            .unwrap()
+    };
     wait_until("catalog listed", WAIT, || {
         (1..=PRODUCTS).all(|i| env.store_sim.sim.product(&sku(i)).is_some())
     })
     .await;
     assert_eq!(
-        env.store_sim.sim.product(&sku(1)).unwrap().price,
+        listed(1),
         Decimal::from_str("1.250").unwrap(),
         "the pricelist's price"
     );
-    assert_eq!(
-        env.store_sim.sim.product(&sku(2)).unwrap().price,
-        marketsync::sync::money::round(env.odoo_price(2), "kwd"),
-        "no rule: the list price"
-    );
+    assert_eq!(listed(2), list_price(2), "no rule: the list price");
     // Product 1's rule becomes a percentage: its listing waits (not sent at the list price),
     // named by the stream, while its stock still goes out.
-    let first = env
-        .client
-        .search(
-            "product.pricelist.item",
-            &Domain::all().and("product_id", "=", 1),
-            None,
-        )
-        .await
-        .unwrap();
+    let first = rules_of(1).await;
     env.client
         .write(
             "product.pricelist.item",
@@ -304,7 +305,7 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
     })
     .await;
     assert_eq!(
-        env.store_sim.sim.product(&sku(1)).unwrap().price,
+        listed(1),
         Decimal::from_str("1.250").unwrap(),
         "the listing is not sent at a guessed price"
     );
@@ -313,25 +314,14 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         .unlink("product.pricelist.item", &first)
         .await
         .unwrap();
-    let listed = |id: i64| env.store_sim.sim.product(&sku(id)).unwrap().price;
-    let list_price = |id: i64| marketsync::sync::money::round(env.odoo_price(id), "kwd");
     wait_until("the list price listed", WAIT, || listed(1) == list_price(1)).await;
     wait_until("the stream recovers", WAIT, || stream_error().is_none()).await;
     // Product 3's fixed price deleted, once the products' own writes are out of the change
     // poll's window: nothing written is left to find it by, yet its list price goes out.
     assert_eq!(listed(3), Decimal::from_str("3.500").unwrap());
     common::wait_out_of_window(&env.store, &env.odoo, "medusa.catalog", PRODUCTS).await;
-    let third = env
-        .client
-        .search(
-            "product.pricelist.item",
-            &Domain::all().and("product_id", "=", 3),
-            None,
-        )
-        .await
-        .unwrap();
     env.client
-        .unlink("product.pricelist.item", &third)
+        .unlink("product.pricelist.item", &rules_of(3).await)
         .await
         .unwrap();
     wait_until("product 3's list price listed", WAIT, || {

@@ -128,18 +128,20 @@ pub fn set_sent(store: &Store, channel: &str, external_id: &str, status: &str) -
     )
 }
 
-pub fn set_meta(
+/// Merges `patch` (a JSON object) into the order's channel-specific ids, in one statement: a
+/// key written by one job never erases another's.
+pub fn merge_meta(
     store: &Store,
     channel: &str,
     external_id: &str,
-    meta: &serde_json::Value,
+    patch: &serde_json::Value,
 ) -> Result<()> {
     update(
         store,
         channel,
         external_id,
-        "meta = ?3",
-        params![channel, external_id, meta.to_string()],
+        "meta = json_patch(CASE WHEN json_type(meta) = 'object' THEN meta ELSE '{}' END, ?3)",
+        params![channel, external_id, patch.to_string()],
     )
 }
 
@@ -238,5 +240,26 @@ mod tests {
         assert!(!printed.contains("123456"), "the OTP is never serialized");
         assert!(set_otp(&s, "CARTONA-0000", "1").is_err());
         assert!(set_sent(&s, "cartona", "nope", "x").is_err());
+    }
+
+    #[test]
+    fn meta_is_merged_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        seen(&s, "medusa", "order_1", "MEDUSA-1", "pending", None, false).unwrap();
+        merge_meta(&s, "medusa", "order_1", &serde_json::json!({"items": [1]})).unwrap();
+        merge_meta(
+            &s,
+            "medusa",
+            "order_1",
+            &serde_json::json!({"paid_sent": true}),
+        )
+        .unwrap();
+        merge_meta(&s, "medusa", "order_1", &serde_json::json!({"items": [2]})).unwrap();
+        assert_eq!(
+            get(&s, "medusa", "order_1").unwrap().unwrap().meta,
+            serde_json::json!({"items": [2], "paid_sent": true})
+        );
+        assert!(merge_meta(&s, "medusa", "nope", &serde_json::json!({})).is_err());
     }
 }

@@ -93,6 +93,49 @@ pub fn with_overlap(cursor: &str, overlap: std::time::Duration) -> Since {
     }
 }
 
+/// The products a catalog run left out for want of a price (`unpriced`): their reasons, noted
+/// page by page, and the run's verdict.
+#[derive(Debug, Default)]
+pub struct Unpriced(Vec<String>);
+
+impl Unpriced {
+    /// Those among `products`.
+    pub fn among(products: &[ProductSnapshot]) -> Unpriced {
+        let mut u = Unpriced::default();
+        u.note(products);
+        u
+    }
+
+    pub fn note(&mut self, products: &[ProductSnapshot]) {
+        self.0
+            .extend(products.iter().filter_map(|p| p.unpriced.clone()));
+    }
+
+    /// An error naming the first few (the run's other products went out), or `Ok`.
+    pub fn verdict(self) -> Result<(), String> {
+        let reasons = self.0;
+        if reasons.is_empty() {
+            return Ok(());
+        }
+        let more = reasons.len().saturating_sub(3);
+        Err(format!(
+            "{} product(s) not sent, their price unknown: {}{}",
+            reasons.len(),
+            reasons[..reasons.len().min(3)].join("; "),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        ))
+    }
+}
+
+/// The product (template) a variant belongs to, when it was read.
+fn template_of(p: &ProductSnapshot) -> Option<i64> {
+    p.row.get("product_tmpl_id").and_then(Value::as_id)
+}
+
 impl CatalogReader {
     /// The pricelist's rule ids now (one `search`; nothing without a pricelist), and whether one
     /// seen by the previous poll was deleted. The first poll of a process only learns them; a
@@ -131,39 +174,7 @@ impl CatalogReader {
             *self.known_rules.lock().unwrap_or_else(|e| e.into_inner()) = Some(ids);
         }
     }
-}
 
-/// A catalog run's verdict on the products it left out for want of a price (`unpriced`): an
-/// error naming the first few. The run's other products went out.
-pub fn unpriced_verdict<'a>(
-    products: impl IntoIterator<Item = &'a ProductSnapshot>,
-) -> Result<(), String> {
-    let reasons: Vec<&str> = products
-        .into_iter()
-        .filter_map(|p| p.unpriced.as_deref())
-        .collect();
-    if reasons.is_empty() {
-        return Ok(());
-    }
-    let more = reasons.len().saturating_sub(3);
-    Err(format!(
-        "{} product(s) not sent, their price unknown: {}{}",
-        reasons.len(),
-        reasons[..reasons.len().min(3)].join("; "),
-        if more > 0 {
-            format!(" (and {more} more)")
-        } else {
-            String::new()
-        }
-    ))
-}
-
-/// The product (template) a variant belongs to, when it was read.
-fn template_of(p: &ProductSnapshot) -> Option<i64> {
-    p.row.get("product_tmpl_id").and_then(Value::as_id)
-}
-
-impl CatalogReader {
     /// The product fields every read asks for.
     pub fn fields(&self) -> Vec<&str> {
         let mut f = vec![

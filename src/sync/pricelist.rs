@@ -26,7 +26,7 @@ pub const ITEM_FIELDS: &[&str] = &[
 ];
 
 /// What a rule is set on, in Odoo's order (`applied_on`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
     Variant(i64),
     Template(i64),

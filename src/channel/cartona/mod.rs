@@ -25,7 +25,7 @@ use crate::store::queue::{self, Job, NewJob, Payload};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders, streams, Store};
 use crate::sync::catalog::{
-    poll_start, unpriced_verdict, with_overlap, CatalogReader, ProductSnapshot, EPOCH,
+    poll_start, with_overlap, CatalogReader, ProductSnapshot, Unpriced, EPOCH,
 };
 use crate::sync::order_import::{
     self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction,
@@ -265,10 +265,10 @@ impl Cartona {
         let started = poll_start();
         let mut planned = 0usize;
         let mut failure = None;
-        let mut unpriced = Vec::new();
+        let mut unpriced = Unpriced::default();
         self.reader
             .read_all(|page| {
-                unpriced.extend(page.iter().filter(|p| p.unpriced.is_some()).cloned());
+                unpriced.note(&page);
                 let planned_page = self
                     .mappings(&page)
                     .and_then(|m| self.enqueue(self.plan(&page, &m)));
@@ -282,7 +282,7 @@ impl Cartona {
         if let Some(e) = failure {
             return Err(e);
         }
-        unpriced_verdict(&unpriced)?;
+        unpriced.verdict()?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (planned > 0).then(|| {
@@ -322,7 +322,7 @@ impl Cartona {
             .map_err(|e| format!("reading changes from Odoo: {e}"))?;
         let queued = self.enqueue(self.plan(&products, &self.mappings(&products)?))?;
         // The others went out; the cursor stays until these have a price.
-        unpriced_verdict(&products)?;
+        Unpriced::among(&products).verdict()?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (queued > 0)

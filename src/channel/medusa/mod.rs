@@ -399,7 +399,7 @@ impl Medusa {
                 .and_then(|s| s.cursor)
         };
         let started = poll_start();
-        let mut unpriced = Vec::new();
+        let mut unpriced = crate::sync::catalog::Unpriced::default();
         // A deleted pricelist rule leaves no trace to find its products by: read them all.
         let rules = self
             .reader
@@ -419,7 +419,7 @@ impl Medusa {
                         .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
                     after = page.last().map(|p| p.id).unwrap_or(after);
                     planned += self.plan(&page).await?;
-                    unpriced.extend(page.iter().filter(|p| p.unpriced.is_some()).cloned());
+                    unpriced.note(&page);
                     if page.len() < self.odoo.page_size() {
                         break;
                     }
@@ -433,12 +433,12 @@ impl Medusa {
                     .changed_since(&since)
                     .await
                     .map_err(|e| format!("reading changes from Odoo: {e}"))?;
-                unpriced.extend(products.iter().filter(|p| p.unpriced.is_some()).cloned());
+                unpriced.note(&products);
                 self.plan(&products).await?
             }
         };
         // The others went out; the cursor stays until these have a price.
-        crate::sync::catalog::unpriced_verdict(&unpriced)?;
+        unpriced.verdict()?;
         self.reader.remember_rules(rules);
         Ok(StreamOutcome {
             // The reconcile stream leaves the catalog stream's cursor alone.
@@ -1163,7 +1163,7 @@ impl Medusa {
             .as_ref()
             .is_some_and(|k| k.meta.get("items").is_none())
         {
-            orders::set_meta(
+            orders::merge_meta(
                 &self.store,
                 CHANNEL,
                 &id,
@@ -1658,16 +1658,8 @@ impl Medusa {
             MedusaFlavour::AdminApi => self.send_status_admin(id, event, p, &known).await?,
         }
         if let Some(flag) = once {
-            // Afresh again: the admin flavour may have noted a fulfillment meanwhile.
-            let mut meta = orders::get(&self.store, CHANNEL, id)
-                .map_err(store_err)?
-                .map(|o| o.meta)
-                .unwrap_or_default();
-            if !meta.is_object() {
-                meta = serde_json::json!({});
-            }
-            meta[flag] = serde_json::json!(true);
-            orders::set_meta(&self.store, CHANNEL, id, &meta).map_err(store_err)?;
+            orders::merge_meta(&self.store, CHANNEL, id, &serde_json::json!({ flag: true }))
+                .map_err(store_err)?;
         } else {
             orders::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
         }
@@ -1713,9 +1705,13 @@ impl Medusa {
                         let fid = resp["order"]["fulfillments"].as_array().and_then(|f| f.last()).and_then(|f| f["id"].as_str()).map(str::to_string).ok_or_else(|| {
                             JobError::new(RetryClass::Transient, format!("Medusa created a fulfillment for {id} but returned no fulfillment id"))
                         })?;
-                        let mut meta = known.meta.clone();
-                        meta["fulfillment_id"] = serde_json::json!(fid);
-                        orders::set_meta(&self.store, CHANNEL, id, &meta).map_err(store_err)?;
+                        orders::merge_meta(
+                            &self.store,
+                            CHANNEL,
+                            id,
+                            &serde_json::json!({"fulfillment_id": fid}),
+                        )
+                        .map_err(store_err)?;
                         fid
                     }
                 };
