@@ -38,7 +38,8 @@ fn fixtures(version: &str) -> Vec<Exchange> {
             let file = e["file"].as_str().unwrap().to_string();
             let base = dir.join(&protocol).join(&file);
             Exchange {
-                request: read(&base.with_extension("request")),
+                // Later recordings keep the key out of the file: the simulator's key stands in.
+                request: read(&base.with_extension("request")).replace("&lt;api-key&gt;", "admin"),
                 response: read(&base.with_extension("response")),
                 protocol,
                 file,
@@ -299,6 +300,8 @@ async fn replay(version: &str, major: u32, database: &str) -> usize {
         let mut w = sim.sim.world();
         w.set_on_hand(5, 0.0).unwrap();
         w.set_on_hand(6, 0.0).unwrap();
+        // The recorded databases had English only (demo data, no language loaded).
+        w.set_language_installed("ar_001", false).unwrap();
     }
     let all = fixtures(version);
     let http = reqwest::Client::new();
@@ -470,5 +473,5 @@ async fn simulator_answers_like_the_recorded_odoo_17() {
 
 #[tokio::test]
 async fn simulator_answers_like_the_recorded_odoo_19() {
-    assert_eq!(replay("odoo19", 19, "odoo19").await, 61);
+    assert_eq!(replay("odoo19", 19, "odoo19").await, 64);
 }

@@ -423,6 +423,8 @@ fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<V
     let mut w = sim.world();
     w.ops += 1;
     w.model(model)?;
+    w.check_access(model)?;
+    w.check_context_lang(&call.ctx)?;
     if !method_available(&w, model, method) {
         return Err(Exc::UnknownMethod {
             model: model.into(),
