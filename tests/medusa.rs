@@ -29,6 +29,7 @@ struct Env {
     stop: CancellationToken,
     daemon: tokio::task::JoinHandle<Result<(), marketsync::daemon::DaemonError>>,
     addr: SocketAddr,
+    config_path: std::path::PathBuf,
 }
 
 impl Env {
@@ -43,7 +44,19 @@ impl Env {
         extra: &str,
         prepare: impl FnOnce(&SimHandle),
     ) -> Env {
-        let odoo = common::odoo_sim(17, PRODUCTS as usize).await;
+        Env::on_odoo(17, OdooProtocol::Xmlrpc, flavour, currency, extra, prepare).await
+    }
+
+    /// Against an Odoo simulator of that major version, reached over that protocol.
+    async fn on_odoo(
+        major: u32,
+        protocol: OdooProtocol,
+        flavour: MedusaFlavour,
+        currency: &str,
+        extra: &str,
+        prepare: impl FnOnce(&SimHandle),
+    ) -> Env {
+        let odoo = common::odoo_sim(major, PRODUCTS as usize).await;
         prepare(&odoo);
         let store_sim = medusa::start(0, flavour, KEY, currency).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -57,9 +70,11 @@ impl Env {
              [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
              [channels.medusa]\nenabled = true\nflavour = \"{flavour_name}\"\nbase_url = \"{}\"\ntoken = \"{KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
              currency = \"{currency}\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n{extra}",
-            common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
+            common::config_text(&odoo.url(), protocol, dir.path(), ""),
             store_sim.base_url(),
         );
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, &text).unwrap();
         let config = RawConfig::parse(&text).unwrap().validate().unwrap();
         let store = Store::open(&config.state.path).unwrap();
         let client = OdooClient::connect(&config.odoo).await.unwrap();
@@ -73,7 +88,21 @@ impl Env {
             stop,
             daemon: task,
             addr,
+            config_path,
         }
+    }
+
+    /// `marketsync <args>` on this environment's configuration: exit code and stdout.
+    async fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+        cmd.env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
     }
 
     async fn stop(self) {
@@ -328,6 +357,124 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         listed(3) == list_price(3)
     })
     .await;
+    env.stop().await;
+}
+
+fn has_arabic(v: &serde_json::Value) -> bool {
+    v.as_str()
+        .is_some_and(|t| t.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)))
+}
+
+/// Odoo 19 refuses a context `lang` that is not installed (17 ignores it): the translation is
+/// left out, said once, shown by `status` and `check`, and the catalog goes out untranslated.
+#[tokio::test]
+async fn on_odoo_19_without_the_language_the_catalog_goes_out_untranslated() {
+    for protocol in [OdooProtocol::Json2, OdooProtocol::Xmlrpc] {
+        let env = Env::on_odoo(19, protocol, MedusaFlavour::Marqasouq, "KWD", "", |odoo| {
+            odoo.sim
+                .world()
+                .set_language_installed("ar_001", false)
+                .unwrap();
+        })
+        .await;
+        wait_until("all products in the store", WAIT, || {
+            (1..=PRODUCTS).all(|i| {
+                env.store_sim
+                    .sim
+                    .product(&sku(i))
+                    .is_some_and(|p| p.status == "published")
+            })
+        })
+        .await;
+        for i in 1..=PRODUCTS {
+            let p = env.store_sim.sim.product(&sku(i)).unwrap();
+            assert!(
+                p.raw["title_ar"].is_null(),
+                "{protocol:?}: no Arabic title without Arabic: {}",
+                p.raw
+            );
+            assert_eq!(
+                p.raw["title"].as_str(),
+                env.odoo.sim.world().get("product.product", i).unwrap()["name"].as_str()
+            );
+            assert_eq!(
+                p.price,
+                marketsync::sync::money::round(env.odoo_price(i), "KWD")
+            );
+        }
+        // Prices and stock keep going out, and the catalog stream does not fail.
+        env.odoo.sim.world().set_on_hand(2, 55.0).unwrap();
+        wait_until("stock updated", WAIT, || {
+            env.store_sim.sim.product(&sku(2)).unwrap().quantity == 55
+        })
+        .await;
+        env.two_more_runs("medusa.catalog").await;
+        assert_eq!(common::stream_error(&env.store, "medusa.catalog"), None);
+        let said: Vec<_> = common::sync_log(&env.store)
+            .into_iter()
+            .filter(|r| r.message.contains("translation left out"))
+            .collect();
+        assert_eq!(said.len(), 1, "{protocol:?}: said once: {said:?}");
+        assert!(
+            said[0].message.contains("ar_001 is not installed"),
+            "{}",
+            said[0].message
+        );
+        // The operator sees it in `status` and `check` (a warning: exit status 0).
+        let (code, status) = env.cli(&["status"]).await;
+        assert_eq!(code, Some(0));
+        assert!(
+            status.contains(
+                "medusa: translation left out: the language ar_001 is not installed in Odoo"
+            ),
+            "{status}"
+        );
+        let (code, check) = env.cli(&["check"]).await;
+        assert_eq!(code, Some(0), "{check}");
+        let line = check
+            .lines()
+            .find(|l| l.contains("medusa.lang"))
+            .unwrap_or_else(|| panic!("{check}"));
+        assert!(line.starts_with("WARN"), "{line}");
+        assert!(
+            line.contains("install it in Odoo (Settings > Languages) or set channels.medusa.lang"),
+            "{line}"
+        );
+        env.stop().await;
+    }
+}
+
+/// With the language installed, Odoo 19 gives the Arabic title as 17 does, and `check` is content.
+#[tokio::test]
+async fn on_odoo_19_with_arabic_installed_the_arabic_title_goes_out() {
+    let env = Env::on_odoo(
+        19,
+        OdooProtocol::Json2,
+        MedusaFlavour::Marqasouq,
+        "KWD",
+        "",
+        |_| {},
+    )
+    .await;
+    wait_until("Arabic titles in the store", WAIT, || {
+        (1..=PRODUCTS).all(|i| {
+            env.store_sim
+                .sim
+                .product(&sku(i))
+                .is_some_and(|p| has_arabic(&p.raw["title_ar"]))
+        })
+    })
+    .await;
+    let (code, check) = env.cli(&["check"]).await;
+    assert_eq!(code, Some(0), "{check}");
+    let line = check
+        .lines()
+        .find(|l| l.contains("medusa.lang"))
+        .unwrap_or_else(|| panic!("{check}"));
+    assert!(line.starts_with("ok"), "{line}");
+    assert!(!common::sync_log(&env.store)
+        .iter()
+        .any(|r| r.message.contains("left out")));
     env.stop().await;
 }
 
@@ -939,5 +1086,86 @@ async fn a_price_back_to_what_the_store_holds_replaces_the_one_still_waiting() {
         original,
         "the store ends with Odoo's price, not the one in between"
     );
+    env.stop().await;
+}
+
+/// A delivery address's country is an optional part: an integration user Odoo does not let
+/// read countries still gets its orders in, without the country, and that is said once.
+#[tokio::test]
+async fn orders_come_in_without_a_country_odoo_will_not_look_up() {
+    let env = Env::new(MedusaFlavour::Marqasouq, "KWD").await;
+    env.odoo.sim.world().set_access("res.country", false);
+    let contact_of = |reference: String| {
+        let env = &env;
+        async move {
+            let order = env.wait_order(&reference).await;
+            let shipping = order.get("partner_shipping_id").unwrap().as_id().unwrap();
+            env.client
+                .read(
+                    "res.partner",
+                    &[shipping],
+                    &["type", "street", "country_id"],
+                )
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    let mut references = Vec::new();
+    for email in [
+        "first@example.com",
+        "second@example.com",
+        "third@example.com",
+    ] {
+        if email.starts_with("third") {
+            env.odoo.sim.world().set_access("res.country", true);
+        }
+        let id = env
+            .store_sim
+            .sim
+            .place_order(email, &[(&sku(1), 1, Decimal::new(12_900, 3))]);
+        let (s, reply) = env
+            .send(env.store_sim.sim.webhook_body("order.created", &id))
+            .await;
+        assert_eq!(s, 200, "{reply}");
+        let display = env.store_sim.sim.order(&id).unwrap().json["display_id"]
+            .as_i64()
+            .unwrap();
+        references.push(format!("MEDUSA-{display}"));
+        let contact = contact_of(references.last().unwrap().clone()).await;
+        assert_eq!(contact.get("type").unwrap().as_str(), Some("delivery"));
+        assert_eq!(
+            contact.get("street").unwrap().as_str(),
+            Some("Block 5, Street 10, House 25")
+        );
+        let country = contact.get("country_id").unwrap().as_many2one();
+        if email.starts_with("third") {
+            assert!(country.is_some(), "the country again once Odoo allows it");
+        } else {
+            assert_eq!(country, None, "{email}: made without its country");
+        }
+    }
+    let log = common::sync_log(&env.store);
+    let left_out: Vec<_> = log
+        .iter()
+        .filter(|r| r.message.contains("delivery country left out"))
+        .collect();
+    assert_eq!(left_out.len(), 1, "said once: {left_out:?}");
+    assert!(
+        left_out[0].message.contains("not allowed to access"),
+        "{}",
+        left_out[0].message
+    );
+    assert!(log
+        .iter()
+        .any(|r| r.message.contains("delivery country goes out again")));
+    assert!(marketsync::store::queue::list(
+        &env.store,
+        Some(marketsync::store::queue::JobState::Dead),
+        None,
+        10
+    )
+    .unwrap()
+    .is_empty());
     env.stop().await;
 }

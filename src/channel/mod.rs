@@ -6,6 +6,7 @@
 pub mod cartona;
 pub mod http;
 pub mod medusa;
+pub mod optional;
 
 use crate::config::{ChannelKind, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};

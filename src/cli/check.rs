@@ -11,6 +11,9 @@ use serde::Serialize;
 struct Line {
     target: String,
     ok: bool,
+    /// Works, but something optional is left out (the exit status stays 0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    warning: bool,
     detail: String,
 }
 
@@ -39,6 +42,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             lines.push(Line {
                 target: "odoo".into(),
                 ok: true,
+                warning: false,
                 detail,
             });
             connected = Some(odoo);
@@ -46,6 +50,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
         Err(e) => lines.push(Line {
             target: "odoo".into(),
             ok: false,
+            warning: false,
             detail: crate::secret::scrub(&e.to_string()),
         }),
     }
@@ -55,6 +60,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                 Err(e) => Line {
                     target: "cartona".into(),
                     ok: false,
+                    warning: false,
                     detail: e,
                 },
                 Ok(api) => match api
@@ -67,6 +73,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                     Ok(_) => Line {
                         target: "cartona".into(),
                         ok: true,
+                        warning: false,
                         detail: format!(
                             "Cartona at {}: token accepted",
                             ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
@@ -75,6 +82,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                     Err(e) => Line {
                         target: "cartona".into(),
                         ok: false,
+                        warning: false,
                         detail: e.message,
                     },
                 },
@@ -83,6 +91,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                 Err(e) => Line {
                     target: "medusa".into(),
                     ok: false,
+                    warning: false,
                     detail: e,
                 },
                 Ok(api) => {
@@ -96,6 +105,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                         Ok(_) => Line {
                             target: "medusa".into(),
                             ok: true,
+                            warning: false,
                             detail: format!(
                                 "Medusa ({flavour:?}) at {}: key accepted",
                                 ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
@@ -104,6 +114,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                         Err(e) => Line {
                             target: "medusa".into(),
                             ok: false,
+                            warning: false,
                             detail: e.message,
                         },
                     }
@@ -112,6 +123,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             other => Line {
                 target: other.name().into(),
                 ok: false,
+                warning: false,
                 detail: "channel not available in this build".into(),
             },
         };
@@ -127,6 +139,11 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             ),
             _ => (None, None),
         };
+        if let (Some(odoo), crate::config::ChannelKind::Medusa, Some(m)) =
+            (&connected, ch.kind, ch.medusa.as_ref())
+        {
+            lines.push(language_line(odoo, &m.lang).await);
+        }
         if let (Some(odoo), Some(pricelist)) = (&connected, pricelist) {
             let inspected =
                 crate::sync::pricelist::inspect(odoo, pricelist, currency.as_deref()).await;
@@ -137,6 +154,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             lines.push(Line {
                 target: format!("{}.pricelist", ch.kind.name()),
                 ok,
+                warning: false,
                 detail,
             });
         }
@@ -152,7 +170,9 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             .unwrap_or(0)
             .max(8);
         for l in &lines {
-            let mark = if l.ok {
+            let mark = if l.warning {
+                paint("WARN", Tone::Warn)
+            } else if l.ok {
                 paint("ok  ", Tone::Good)
             } else {
                 paint("FAIL", Tone::Bad)
@@ -161,4 +181,22 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
         }
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Whether Medusa's `lang` is installed in Odoo: without it the translation is left out.
+async fn language_line(odoo: &OdooClient, lang: &str) -> Line {
+    let (warning, detail) = match crate::sync::catalog::language_installed(odoo, lang).await {
+        Ok(true) => (false, format!("language {lang} is installed in Odoo")),
+        Ok(false) => (true, crate::channel::medusa::language_missing(lang)),
+        Err(e) => (
+            true,
+            format!("cannot read Odoo's installed languages ({e}); the {lang} translation may be left out"),
+        ),
+    };
+    Line {
+        target: "medusa.lang".into(),
+        ok: true,
+        warning,
+        detail,
+    }
 }

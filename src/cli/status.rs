@@ -18,6 +18,14 @@ struct ChannelStatus {
     last_success_at: Option<i64>,
     last_error: Option<String>,
     last_error_at: Option<i64>,
+    /// Optional parts the channel leaves out now (a translation...), and why.
+    left_out: Vec<LeftOut>,
+}
+
+#[derive(Debug, Serialize)]
+struct LeftOut {
+    part: String,
+    why: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,6 +149,10 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
             last_success_at,
             last_error: last_error.as_ref().map(|r| r.message.clone()),
             last_error_at: last_error.map(|r| r.at),
+            left_out: crate::channel::optional::left_out(store, &name)?
+                .into_iter()
+                .map(|(part, why)| LeftOut { part, why })
+                .collect(),
         });
     }
     Ok(Report {
@@ -285,6 +297,17 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
         ]);
     }
     print!("{}", t.render());
+    for c in &r.channels {
+        for l in &c.left_out {
+            println!(
+                "{}",
+                paint(
+                    &format!("{}: {} left out: {}", c.channel, l.part, l.why),
+                    Tone::Warn
+                )
+            );
+        }
+    }
     println!();
     let mut t = Table::new(&["STREAM", "LAST RUN", "LAST SUCCESS", "LAST ERROR"]);
     for s in &r.streams {

@@ -59,3 +59,16 @@ pub fn get(store: &Store, key: &str) -> Result<Option<(String, i64)>> {
         .optional()?)
     })
 }
+
+/// Every fact whose key starts with `prefix`, as (key, value), in key order.
+pub fn with_prefix(store: &Store, prefix: &str) -> Result<Vec<(String, String)>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(
+            "SELECT key, value FROM facts WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+        )?;
+        let rows = stmt
+            .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<Vec<(String, String)>, _>>()?;
+        Ok(rows)
+    })
+}

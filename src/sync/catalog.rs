@@ -67,6 +67,14 @@ pub struct Since {
 }
 
 /// The time a poll starts, as an Odoo datetime (UTC): the cursor it leaves for the next one.
+/// Whether `code` is an installed (active) language of the Odoo database (`res.lang`).
+pub async fn language_installed(odoo: &OdooClient, code: &str) -> Result<bool, OdooError> {
+    Ok(!odoo
+        .search("res.lang", &Domain::all().and("code", "=", code), Some(1))
+        .await?
+        .is_empty())
+}
+
 pub fn poll_start() -> String {
     chrono::Utc::now()
         .naive_utc()

@@ -4,6 +4,7 @@
 //! (mapping, then `ref`) or created; every line must map to a product, or the order is parked
 //! with the reason and nothing is half-created.
 
+use crate::channel::optional::OptionalPart;
 use crate::daemon::workers::JobError;
 use crate::odoo::profile::{MoveQuantity, Profile};
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
@@ -214,7 +215,8 @@ pub async fn import_many(
         let o = orders[i];
         let partner = partners[&(o.channel, o.customer.key.clone())];
         let shipping = match &o.customer.shipping {
-            Some(address) => match delivery_contact(odoo, partner, address).await {
+            Some(address) => match delivery_contact(odoo, store, o.channel, partner, address).await
+            {
                 Ok(id) => Some(id),
                 Err(e) => {
                     out[i] = Some(Err(e));
@@ -526,8 +528,15 @@ async fn open_deliveries(odoo: &OdooClient, order: i64) -> Result<Vec<i64>, JobE
     .map_err(|e| odoo_job_error(&e))
 }
 
-/// The customer's delivery contact at this address, found or created.
-async fn delivery_contact(odoo: &OdooClient, parent: i64, a: &Address) -> Result<i64, JobError> {
+/// The customer's delivery contact at this address, found or created. The country is an
+/// optional part: if Odoo refuses to look it up, the contact is made without it (said once).
+async fn delivery_contact(
+    odoo: &OdooClient,
+    store: &Store,
+    channel: &'static str,
+    parent: i64,
+    a: &Address,
+) -> Result<i64, JobError> {
     let or_false = |v: &Option<String>| v.clone().map(Value::from).unwrap_or(Value::Bool(false));
     let domain = Domain::all()
         .and("parent_id", "=", parent)
@@ -558,16 +567,25 @@ async fn delivery_contact(odoo: &OdooClient, parent: i64, a: &Address) -> Result
         }
     }
     if let Some(code) = &a.country_code {
-        let country = odoo
+        let part = OptionalPart::new(store, channel, "delivery country");
+        match odoo
             .search(
                 "res.country",
                 &Domain::all().and("code", "=", code.to_ascii_uppercase()),
                 Some(1),
             )
             .await
-            .map_err(|e| odoo_job_error(&e))?;
-        if let Some(&c) = country.first() {
-            vals.push(("country_id", Value::Int(c)));
+        {
+            Ok(country) => {
+                part.available();
+                if let Some(&c) = country.first() {
+                    vals.push(("country_id", Value::Int(c)));
+                }
+            }
+            Err(e) if e.is_unreachable() => return Err(odoo_job_error(&e)),
+            Err(e) => part.unavailable(&format!(
+                "Odoo refused to look up countries ({e}); delivery contacts are made without their country"
+            )),
         }
     }
     Ok(odoo

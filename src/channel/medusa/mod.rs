@@ -13,6 +13,7 @@
 //!   and in order; invoiced and paid (every customer invoice paid), each once.
 
 use crate::channel::http::{ChannelError, HttpClient};
+use crate::channel::optional::OptionalPart;
 use crate::channel::{Started, StreamKind};
 use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings};
 use crate::daemon::scheduler::StreamOutcome;
@@ -34,9 +35,13 @@ use futures_util::future::BoxFuture;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const CHANNEL: &str = "medusa";
+
+/// The optional part of a listing that is the `lang` translation.
+const TRANSLATION: &str = "translation";
 
 /// Coalescing key of a product's listing job (latest value wins).
 fn product_key(odoo_id: i64) -> String {
@@ -87,6 +92,11 @@ pub struct Medusa {
     pub profile: Profile,
     pub reader: CatalogReader,
     pub odoo_url: url::Url,
+    /// The translated title and description (`lang`): left out while Odoo cannot give them.
+    pub translation: OptionalPart,
+    /// Whether `lang` was looked up in Odoo's installed languages since the start (again at
+    /// every full read, so installing it takes effect by the next reconcile).
+    lang_checked: AtomicBool,
 }
 
 pub fn start(
@@ -109,6 +119,7 @@ pub fn start(
         extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
         known_rules: Default::default(),
     };
+    let store_for_parts = store.clone();
     let medusa = Arc::new(Medusa {
         api: client(cfg)?,
         settings,
@@ -118,6 +129,8 @@ pub fn start(
         profile,
         reader,
         odoo_url: config.odoo.url.clone(),
+        translation: OptionalPart::new(&store_for_parts, CHANNEL, TRANSLATION),
+        lang_checked: AtomicBool::new(false),
     });
     Ok(crate::channel::started(
         CHANNEL,
@@ -125,6 +138,13 @@ pub fn start(
         cfg.concurrency,
         &config.schedule,
     ))
+}
+
+/// What `check` and the sync log say of a `lang` Odoo does not have installed.
+pub fn language_missing(lang: &str) -> String {
+    format!(
+        "the language {lang} is not installed in Odoo, so titles and descriptions go out in Odoo's default language; install it in Odoo (Settings > Languages) or set channels.medusa.lang to an installed one"
+    )
 }
 
 fn job_err(e: ChannelError) -> JobError {
@@ -170,15 +190,35 @@ pub struct Listing {
 }
 
 impl Medusa {
-    /// Arabic (or the configured language's) names and descriptions of these products.
+    /// Looks `lang` up in Odoo's installed languages: Odoo 19 refuses a context `lang` that
+    /// is not installed (17 ignores it), so without it the translation is left out.
+    async fn check_language(&self) -> Result<(), String> {
+        let lang = self.settings.lang.as_str();
+        match crate::sync::catalog::language_installed(&self.odoo, lang).await {
+            Ok(true) => self.translation.available(),
+            Ok(false) => self.translation.unavailable(&language_missing(lang)),
+            Err(e) if e.is_unreachable() => {
+                return Err(format!("reading Odoo's installed languages: {e}"))
+            }
+            Err(e) => self.translation.unavailable(&format!(
+                "Odoo's installed languages cannot be read ({e}); titles and descriptions go out in Odoo's default language"
+            )),
+        }
+        self.lang_checked.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Arabic (or the configured language's) names and descriptions of these products; none
+    /// while the translation is left out. Only an unreachable Odoo fails the poll: any other
+    /// refusal leaves the translation out and the listings go on.
     async fn translations(
         &self,
         ids: &[i64],
     ) -> Result<HashMap<i64, (Option<String>, Option<String>)>, String> {
-        if ids.is_empty() {
+        if ids.is_empty() || self.translation.left_out().is_some() {
             return Ok(HashMap::new());
         }
-        let rows = self
+        let read = self
             .odoo
             .search_read(
                 "product.product",
@@ -192,8 +232,20 @@ impl Medusa {
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(|e| format!("reading translations from Odoo: {e}"))?;
+            .await;
+        let rows = match read {
+            Ok(rows) => rows,
+            Err(e) if e.is_unreachable() => {
+                return Err(format!("reading translations from Odoo: {e}"))
+            }
+            Err(e) => {
+                self.translation.unavailable(&format!(
+                    "Odoo refused the {} translation ({e}); titles and descriptions go out in Odoo's default language until the next reconcile looks again",
+                    self.settings.lang
+                ));
+                return Ok(HashMap::new());
+            }
+        };
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -407,6 +459,9 @@ impl Medusa {
             .await
             .map_err(|e| format!("reading the pricelist's rules from Odoo: {e}"))?;
         let cursor = cursor.filter(|_| !rules.deleted);
+        if cursor.is_none() || !self.lang_checked.load(Ordering::Relaxed) {
+            self.check_language().await?;
+        }
         let planned = match cursor {
             None => {
                 // One page in memory at a time, each planned before the next is read.
