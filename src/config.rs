@@ -1043,6 +1043,36 @@ impl Config {
     pub fn enabled_channels(&self) -> impl Iterator<Item = &ChannelConfig> {
         self.channels.iter().filter(|c| c.enabled)
     }
+
+    /// Every secret of the config with its key (`odoo.api_key`, `channels.cartona.token`...).
+    pub fn secrets(&self) -> Vec<(String, &Secret)> {
+        let mut out = vec![("odoo.api_key".to_string(), &self.odoo.api_key)];
+        for c in &self.channels {
+            let name = c.kind.name();
+            for (key, secret) in [("token", &c.token), ("webhook_secret", &c.webhook_secret)] {
+                if let Some(secret) = secret {
+                    out.push((format!("channels.{name}.{key}"), secret));
+                }
+            }
+        }
+        out
+    }
+
+    /// Warnings of `config check`: secrets short enough to be guessed, or to be an ordinary
+    /// word that the log scrubber cannot blank everywhere.
+    pub fn warnings(&self) -> Vec<String> {
+        self.secrets()
+            .into_iter()
+            .filter(|(_, s)| s.expose().chars().count() < crate::secret::SHORT_SECRET)
+            .map(|(key, s)| {
+                format!(
+                    "{key} is {} characters long: a secret under {} characters is easy to guess, and can only be kept out of the logs where it stands as a whole word; use a longer API key or token",
+                    s.expose().chars().count(),
+                    crate::secret::SHORT_SECRET
+                )
+            })
+            .collect()
+    }
 }
 
 impl RawConfig {

@@ -104,14 +104,41 @@ fn register(value: &str) {
     }
 }
 
-/// Replaces every known secret in `text` with `[redacted]`.
+/// Secrets at least this long cannot be an ordinary word: they are blanked wherever they occur.
+/// Shorter ones only where they stand whole (`config check` warns about them).
+pub const SHORT_SECRET: usize = 12;
+
+/// Characters that continue a word: a short secret next to one of them is part of another word
+/// (an Odoo key `admin` leaves "admin-api" alone) and is not blanked there.
+fn word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Replaces every known secret in `text` with `[redacted]`: a long one wherever it occurs, a
+/// short one only where it is a whole word.
 pub fn scrub(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_string();
     for secret in known.iter() {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "[redacted]");
+        if !out.contains(secret.as_str()) {
+            continue;
         }
+        if secret.chars().count() >= SHORT_SECRET {
+            out = out.replace(secret.as_str(), "[redacted]");
+            continue;
+        }
+        let mut scrubbed = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(secret.as_str()) {
+            let before = rest[..at].chars().next_back();
+            let after = rest[at + secret.len()..].chars().next();
+            let whole = !before.is_some_and(word_char) && !after.is_some_and(word_char);
+            scrubbed.push_str(&rest[..at]);
+            scrubbed.push_str(if whole { "[redacted]" } else { secret });
+            rest = &rest[at + secret.len()..];
+        }
+        scrubbed.push_str(rest);
+        out = scrubbed;
     }
     out
 }
@@ -133,6 +160,22 @@ mod tests {
         assert_eq!(
             scrub("401: bad token tok-ABCDEFG-999 given"),
             "401: bad token [redacted] given"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_is_blanked_only_where_it_stands_whole() {
+        let _ = Secret::new("admin");
+        assert_eq!(
+            scrub("the admin-api flavour needs the stock location; key admin, login 'admin' for administrators"),
+            "the admin-api flavour needs the stock location; key [redacted], login '[redacted]' for administrators"
+        );
+        assert_eq!(scrub("admin"), "[redacted]");
+        // A long one goes wherever it is, even glued to other text.
+        let _ = Secret::new("k3y-0123456789abcdef");
+        assert_eq!(
+            scrub("url?key=k3y-0123456789abcdef&x and xk3y-0123456789abcdefx"),
+            "url?key=[redacted]&x and x[redacted]x"
         );
     }
 

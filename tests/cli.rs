@@ -126,6 +126,48 @@ fn config_check_names_the_key_and_fails() {
         .stderr(predicate::str::contains("cannot read config file"));
 }
 
+/// A short secret is warned about, and the scrubber leaves words that merely contain it alone
+/// (the Odoo key "admin" once turned "admin-api" into "[redacted]-api" in a config error).
+#[test]
+fn config_check_warns_of_short_secrets_and_errors_keep_their_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    marketsync(&path)
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: odoo.api_key is 5 characters long: a secret under 12 characters is easy to guess",
+        ))
+        .stderr(predicate::str::contains("admin\"").not());
+    let long = dir.path().join("long.toml");
+    std::fs::write(
+        &long,
+        std::fs::read_to_string(&path).unwrap().replace(
+            "api_key = \"admin\"",
+            "api_key = \"a-long-enough-odoo-key-0001\"",
+        ),
+    )
+    .unwrap();
+    marketsync(&long)
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+    let path = write_config(
+        dir.path(),
+        "[channels.medusa]\nenabled = true\nflavour = \"admin-api\"\nbase_url = \"http://127.0.0.1:9\"\ntoken = \"sk_0123456789abcdef\"\n",
+    );
+    marketsync(&path)
+        .args(["config", "check"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "the admin-api flavour needs the stock location",
+        ))
+        .stderr(predicate::str::contains("[redacted]").not());
+}
+
 #[test]
 fn status_on_a_fresh_state_prints_an_empty_table() {
     let dir = tempfile::tempdir().unwrap();

@@ -178,6 +178,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     enabled.join(", ")
                 }
             );
+            for w in config.warnings() {
+                eprintln!("warning: {w}");
+            }
             Ok(0)
         }
         Command::Run => {
