@@ -219,7 +219,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let config_for = |orders_poll: &str, medusa_on: bool| {
         format!(
             "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\npage_size = 1000\n[state]\npath = \"{}\"\n\
-             [webhooks]\nlisten = \"{listen}\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"{orders_poll}\"\nstatus_poll = \"1h\"\nodoo_health = \"1h\"\n\
+             [webhooks]\nlisten = \"{listen}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"{orders_poll}\"\nstatus_poll = \"1h\"\nodoo_health = \"1h\"\n\
              [daemon]\nqueue_poll = \"100ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{cartona_base}\"\ntoken = \"{TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
              [channels.medusa]\nenabled = {medusa_on}\nbase_url = \"{}\"\ntoken = \"sk_bench\"\nwebhook_secret = \"{SECRET}\"\ncurrency = \"egp\"\n",
             odoo.url,

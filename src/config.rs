@@ -188,6 +188,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub webhooks: WebhookConfig,
     #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub retry: RetryConfig,
@@ -289,6 +291,28 @@ impl Default for WebhookConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+
+/// `[admin]`: the operator's own listener, never behind the public proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of `/metrics` and `/healthz` for the operator and the monitoring. Default
+    /// `127.0.0.1:8788`; keep it off the address the webhook proxy forwards to.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8788))
 }
 fn default_body_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
@@ -936,6 +960,7 @@ pub struct Config {
     pub odoo: OdooConfig,
     pub state: StateConfig,
     pub webhooks: WebhookConfig,
+    pub admin: AdminConfig,
     pub schedule: ScheduleConfig,
     pub retry: RetryConfig,
     pub log: LogConfig,
@@ -1188,6 +1213,12 @@ impl RawConfig {
         if self.webhooks.body_timeout.0 < Duration::from_millis(100) {
             return Err(invalid("webhooks.body_timeout", "must be at least 100ms"));
         }
+        if self.admin.listen == self.webhooks.listen && self.admin.listen.port() != 0 {
+            return Err(invalid(
+                "admin.listen",
+                "is the same address as webhooks.listen; the operator's listener (/metrics) must not be where the public webhooks arrive: give it another port",
+            ));
+        }
         crate::telemetry::parse_filter(&self.log.level).map_err(|e| invalid("log.level", e))?;
 
         let mut channels = Vec::new();
@@ -1216,6 +1247,7 @@ impl RawConfig {
             odoo,
             state: self.state,
             webhooks: self.webhooks,
+            admin: self.admin,
             schedule: self.schedule,
             retry: self.retry,
             log: self.log,

@@ -114,6 +114,27 @@ fn word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '-'
 }
 
+/// Whether the text right after a match continues the word: a word character, or a dot that
+/// joins two words (`admin.listen`), not a full stop.
+fn continues_after(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some('.') => chars.next().is_some_and(word_char),
+        Some(c) => word_char(c),
+        None => false,
+    }
+}
+
+/// Whether the text right before a match continues the word (see [`continues_after`]).
+fn continues_before(before: &str) -> bool {
+    let mut chars = before.chars().rev();
+    match chars.next() {
+        Some('.') => chars.next().is_some_and(word_char),
+        Some(c) => word_char(c),
+        None => false,
+    }
+}
+
 /// Replaces every known secret in `text` with `[redacted]`: a long one wherever it occurs, a
 /// short one only where it is a whole word.
 pub fn scrub(text: &str) -> String {
@@ -130,9 +151,8 @@ pub fn scrub(text: &str) -> String {
         let mut scrubbed = String::with_capacity(out.len());
         let mut rest = out.as_str();
         while let Some(at) = rest.find(secret.as_str()) {
-            let before = rest[..at].chars().next_back();
-            let after = rest[at + secret.len()..].chars().next();
-            let whole = !before.is_some_and(word_char) && !after.is_some_and(word_char);
+            let whole =
+                !continues_before(&rest[..at]) && !continues_after(&rest[at + secret.len()..]);
             scrubbed.push_str(&rest[..at]);
             scrubbed.push_str(if whole { "[redacted]" } else { secret });
             rest = &rest[at + secret.len()..];
@@ -169,6 +189,10 @@ mod tests {
         assert_eq!(
             scrub("the admin-api flavour needs the stock location; key admin, login 'admin' for administrators"),
             "the admin-api flavour needs the stock location; key [redacted], login '[redacted]' for administrators"
+        );
+        assert_eq!(
+            scrub("admin.listen: taken; the key was admin. x.admin"),
+            "admin.listen: taken; the key was [redacted]. x.admin"
         );
         assert_eq!(scrub("admin"), "[redacted]");
         // A long one goes wherever it is, even glued to other text.

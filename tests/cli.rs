@@ -169,6 +169,22 @@ fn config_check_warns_of_short_secrets_and_errors_keep_their_words() {
 }
 
 #[test]
+fn the_operator_listener_cannot_share_the_webhook_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[webhooks]\nlisten = \"127.0.0.1:8787\"\n[admin]\nlisten = \"127.0.0.1:8787\"\n",
+    );
+    marketsync(&path)
+        .args(["config", "check"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "admin.listen: is the same address as webhooks.listen",
+        ));
+}
+
+#[test]
 fn status_on_a_fresh_state_prints_an_empty_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "");

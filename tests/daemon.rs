@@ -99,11 +99,26 @@ async fn the_daemon_becomes_ready_serves_healthz_and_stops_cleanly() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    // `/metrics` is the operator's: not on the public webhook address, but on `admin.listen`.
+    let admin = common::admin_addr(&store);
+    assert_ne!(admin, addr);
+    let public = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(
+        public.status().as_u16(),
+        404,
+        "no /metrics on the webhook listener"
+    );
+    let admin_health = reqwest::get(format!("http://{admin}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(admin_health.status().as_u16(), 200);
     // The listener starts before the Odoo login: the Odoo figures appear once it is done.
     let mut metrics = String::new();
     let end = tokio::time::Instant::now() + Duration::from_secs(60);
     while tokio::time::Instant::now() < end {
-        metrics = reqwest::get(format!("http://{addr}/metrics"))
+        metrics = reqwest::get(format!("http://{admin}/metrics"))
             .await
             .unwrap()
             .text()

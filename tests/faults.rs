@@ -214,12 +214,15 @@ impl Env {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        reqwest::get(format!(
+            "http://{}/metrics",
+            common::admin_addr(&self.store)
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
     }
 
     async fn healthz(&self) -> (u16, serde_json::Value) {

@@ -191,13 +191,31 @@ impl Daemon {
                 addr: self.config.webhooks.listen,
                 source,
             })?;
-        if let Some(tx) = self.bound.take() {
-            let _ = tx.send(addr);
-        }
         tracing::info!(%addr, "listening");
         store
             .run(move |s| facts::set(s, facts::DAEMON_LISTEN, &addr.to_string()))
             .await?;
+
+        // The operator's listener: /metrics stays off the public webhook address.
+        let admin_listener = tokio::net::TcpListener::bind(self.config.admin.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: self.config.admin.listen,
+                source,
+            })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: self.config.admin.listen,
+                source,
+            })?;
+        tracing::info!(%admin_addr, "operator listener (/metrics, /healthz)");
+        store
+            .run(move |s| facts::set(s, facts::DAEMON_ADMIN_LISTEN, &admin_addr.to_string()))
+            .await?;
+        if let Some(tx) = self.bound.take() {
+            let _ = tx.send(addr);
+        }
 
         let medusa_hook = self
             .config
@@ -209,18 +227,26 @@ impl Daemon {
                     settings: c.medusa.clone()?,
                 })
             });
-        let app = crate::webhook::router(crate::webhook::App {
+        let app_state = crate::webhook::App {
             health: health.clone(),
             store: store.clone(),
             medusa: medusa_hook,
             max_body_bytes: self.config.webhooks.max_body_bytes,
             body_timeout: self.config.webhooks.body_timeout.0,
+        };
+        let admin = crate::webhook::admin_router(app_state.clone());
+        let app = crate::webhook::router(app_state);
+        let (server_stop, admin_stop) = (shutdown.clone(), shutdown.clone());
+        let admin_server = tokio::spawn(async move {
+            let _ = axum::serve(admin_listener, admin)
+                .with_graceful_shutdown(async move { admin_stop.cancelled().await })
+                .await;
         });
-        let server_stop = shutdown.clone();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { server_stop.cancelled().await })
                 .await;
+            let _ = admin_server.await;
         });
         notify::status("connecting to Odoo");
         let odoo = match connect_odoo(&self.config, &store, &shutdown).await {

@@ -13,6 +13,8 @@ pub const DAEMON_HEARTBEAT: &str = "daemon.heartbeat";
 pub const DAEMON_PID: &str = "daemon.pid";
 /// Where the running daemon's listener is bound (`status` asks it for `/healthz`).
 pub const DAEMON_LISTEN: &str = "daemon.listen";
+/// Where the running daemon's operator listener (`/metrics`) is bound.
+pub const DAEMON_ADMIN_LISTEN: &str = "daemon.admin_listen";
 /// Why the daemon stopped taking work (storage trouble), absent while all is well.
 pub const DAEMON_PAUSED: &str = "daemon.paused";
 

@@ -1,8 +1,9 @@
-//! The daemon's HTTP listener: `/healthz`, and the channels' webhooks: `POST /webhooks/medusa`
+//! The daemon's HTTP listeners. The public one: `/healthz`, and the channels' webhooks: `POST /webhooks/medusa`
 //! (and seed 004's `/api/medusa/order-created`). A webhook is answered 2xx only once its
 //! payload is committed to the inbox; bad signatures (401), oversized bodies (413), bodies sent
 //! too slowly (408) and malformed JSON (400) store nothing and disturb nothing else. Every
-//! refusal is logged with its reason and counted in `/metrics`.
+//! refusal is logged with its reason and counted in `/metrics`, which only the operator's own
+//! listener (`admin.listen`) serves.
 
 pub mod metrics;
 pub mod signature;
@@ -116,14 +117,27 @@ impl Ingest {
     }
 }
 
+/// The public listener (`webhooks.listen`, behind the TLS proxy): the channels' webhooks and
+/// `/healthz`. Nothing an outsider should read (`/metrics` is on [`admin_router`]).
 pub fn router(app: App) -> Router {
     let ingest = Ingest::start(app.store.clone());
-    Router::new()
+    let health = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(prometheus))
+        .with_state(Arc::new(app.clone()));
+    Router::new()
         .route("/webhooks/medusa", post(medusa))
         .route("/api/medusa/order-created", post(medusa))
         .with_state(Arc::new(Served { app, ingest }))
+        .merge(health)
+}
+
+/// The operator's listener (`admin.listen`, loopback by default): `/metrics` (order and job
+/// counts, error texts) and `/healthz`.
+pub fn admin_router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus))
+        .with_state(Arc::new(app))
 }
 
 /// Reads a request body within the size and time limits; `Err` is the answer to give.
@@ -181,8 +195,8 @@ fn count(source: &str, outcome: &str) {
 }
 
 /// 200 `{"status":"ok"}`, or 503 with the reasons (Odoo unreachable too long, queue stalled).
-async fn healthz(State(s): State<Arc<Served>>) -> impl IntoResponse {
-    let h = s.app.health.clone();
+async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let h = app.health.clone();
     let verdict = tokio::task::spawn_blocking(move || h.check())
         .await
         .unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
@@ -195,8 +209,8 @@ async fn healthz(State(s): State<Arc<Served>>) -> impl IntoResponse {
     }
 }
 
-async fn prometheus(State(s): State<Arc<Served>>) -> axum::response::Response {
-    match tokio::task::spawn_blocking(move || metrics::render(&s.app)).await {
+async fn prometheus(State(app): State<Arc<App>>) -> axum::response::Response {
+    match tokio::task::spawn_blocking(move || metrics::render(&app)).await {
         Ok(Ok(text)) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -33,7 +33,7 @@ pub async fn odoo_sim(major: u32, products: usize) -> SimHandle {
 pub fn config_text(url: &str, protocol: OdooProtocol, dir: &Path, extra: &str) -> String {
     format!(
         "[odoo]\nurl = \"{url}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\nprotocol = \"{}\"\ntimeout = \"10s\"\n\
-         [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n{extra}",
+         [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n{extra}",
         protocol.as_str(),
         dir.join("state.db").display()
     )
@@ -139,4 +139,14 @@ pub fn sync_log(store: &Store) -> Vec<marketsync::store::synclog::Row> {
         },
     )
     .unwrap()
+}
+
+/// Where the daemon's operator listener (`/metrics`) is bound, as it records it.
+pub fn admin_addr(store: &Store) -> SocketAddr {
+    marketsync::store::facts::get(store, marketsync::store::facts::DAEMON_ADMIN_LISTEN)
+        .unwrap()
+        .expect("the daemon records its operator listener")
+        .0
+        .parse()
+        .unwrap()
 }
