@@ -32,6 +32,7 @@ pub struct BenchArgs {
     /// figures are their medians, so one noisy moment does not make the result.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Print JSON instead of a table (for scripts).
     #[arg(long)]
     pub json: bool,
 }

@@ -635,6 +635,22 @@ pub enum MedusaFlavour {
     AdminApi,
 }
 
+impl MedusaFlavour {
+    /// As the config writes it (`flavour = "admin-api"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MedusaFlavour::Marqasouq => "marqasouq",
+            MedusaFlavour::AdminApi => "admin-api",
+        }
+    }
+}
+
+impl std::fmt::Display for MedusaFlavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How inbound Medusa webhooks prove where they come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

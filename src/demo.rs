@@ -30,25 +30,34 @@ pub struct DemoArgs {
     pub products: usize,
 }
 
+/// What the demo did: the Odoo side and the whole daemon, then each channel under its name.
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub seconds: u64,
     pub odoo_version: String,
     pub products_in_odoo: usize,
-    pub products_mapped: usize,
-    pub products_pushed: u64,
-    pub orders_placed_on_cartona: usize,
-    pub medusa_products_pushed: u64,
-    pub medusa_orders_placed: usize,
-    pub medusa_webhooks_lost: usize,
-    pub orders_imported: u64,
-    pub statuses_sent: u64,
+    pub odoo_calls: u64,
     pub faults_injected: usize,
+    pub sync_log_entries: usize,
+    pub channels: std::collections::BTreeMap<&'static str, ChannelFigures>,
+}
+
+/// One channel's figures in the demo, the same for every channel.
+#[derive(Debug, Serialize)]
+pub struct ChannelFigures {
+    pub products_mapped: u64,
+    pub products_pushed: u64,
+    pub orders_placed: u64,
+    pub orders_imported: u64,
+    /// Orders whose webhook the simulated store "lost" (the pull finds them); none for a
+    /// channel without webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks_lost: Option<u64>,
+    pub statuses_sent: u64,
     pub retries: u64,
     pub dead_jobs: u64,
-    pub odoo_calls: u64,
-    pub cartona_requests: usize,
-    pub sync_log_entries: usize,
+    /// Requests the channel's simulated API received.
+    pub requests: u64,
 }
 
 // Credentials unlike any word, as real ones are, so scrubbing them hides nothing else.
@@ -243,70 +252,92 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             ..Default::default()
         },
     )?;
-    let pushed = mapping::list(&store, Some("cartona"), Some("product"), usize::MAX >> 1)?
-        .iter()
-        .filter(|m| m.last_sent_at.is_some())
-        .count();
-    let known = orders::list(&store, Some("cartona"), usize::MAX >> 1)?;
     let counts = queue::counts(&store)?;
+    let figures = |channel: &'static str,
+                   orders_placed: usize,
+                   webhooks_lost: Option<usize>,
+                   requests: usize|
+     -> anyhow::Result<ChannelFigures> {
+        let products = mapping::list(&store, Some(channel), Some("product"), usize::MAX >> 1)?;
+        let logged = || all.iter().filter(|r| r.channel.as_deref() == Some(channel));
+        Ok(ChannelFigures {
+            products_mapped: products.len() as u64,
+            products_pushed: products.iter().filter(|m| m.last_sent_at.is_some()).count() as u64,
+            orders_placed: orders_placed as u64,
+            orders_imported: orders::list(&store, Some(channel), usize::MAX >> 1)?
+                .iter()
+                .filter(|o| o.odoo_id.is_some())
+                .count() as u64,
+            webhooks_lost: webhooks_lost.map(|n| n as u64),
+            statuses_sent: logged().filter(|r| r.operation == "status.send").count() as u64,
+            retries: logged()
+                .filter(|r| r.level == "warn" && r.message.contains("retrying in"))
+                .map(|r| r.record_count.unwrap_or(1) as u64)
+                .sum(),
+            dead_jobs: counts
+                .iter()
+                .filter(|(c, s, _)| c == channel && *s == queue::JobState::Dead)
+                .map(|(_, _, n)| *n as u64)
+                .sum(),
+            requests: requests as u64,
+        })
+    };
+    let mut channels = std::collections::BTreeMap::new();
+    channels.insert(
+        "cartona",
+        figures(
+            "cartona",
+            market.sim.orders().len(),
+            None,
+            market.sim.requests.all().len(),
+        )?,
+    );
+    channels.insert(
+        "medusa",
+        figures(
+            "medusa",
+            shop.sim.orders().len(),
+            Some(lost.load(std::sync::atomic::Ordering::Relaxed)),
+            shop.sim.requests.all().len(),
+        )?,
+    );
     let summary = Summary {
         seconds: started.elapsed().as_secs(),
         odoo_version: client.version().version.clone(),
         products_in_odoo: args.products,
-        products_mapped: report.matched.len(),
-        products_pushed: pushed as u64,
-        orders_placed_on_cartona: market.sim.orders().len(),
-        medusa_products_pushed: mapping::list(
-            &store,
-            Some("medusa"),
-            Some("product"),
-            usize::MAX >> 1,
-        )?
-        .iter()
-        .filter(|m| m.last_sent_at.is_some())
-        .count() as u64,
-        medusa_orders_placed: shop.sim.orders().len(),
-        medusa_webhooks_lost: lost.load(std::sync::atomic::Ordering::Relaxed),
-        orders_imported: known.iter().filter(|o| o.odoo_id.is_some()).count() as u64
-            + orders::list(&store, Some("medusa"), usize::MAX >> 1)?
-                .iter()
-                .filter(|o| o.odoo_id.is_some())
-                .count() as u64,
-        statuses_sent: all.iter().filter(|r| r.operation == "status.send").count() as u64,
-        faults_injected,
-        retries: all
-            .iter()
-            .filter(|r| r.level == "warn" && r.message.contains("retrying in"))
-            .map(|r| r.record_count.unwrap_or(1) as u64)
-            .sum(),
-        dead_jobs: counts
-            .iter()
-            .filter(|(_, s, _)| *s == queue::JobState::Dead)
-            .map(|(_, _, n)| *n as u64)
-            .sum(),
         odoo_calls: odoo.sim.call_count(),
-        cartona_requests: market.sim.requests.all().len(),
+        faults_injected,
         sync_log_entries: all.len(),
+        channels,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!();
-        println!("summary after {} s", summary.seconds);
         println!(
-            "  catalog: {} products in Odoo, {} mapped, {} pushed to Cartona",
-            summary.products_in_odoo, summary.products_mapped, summary.products_pushed
+            "summary after {} s: {} products in Odoo, {} Odoo calls, {} faults injected, {} sync log entries",
+            summary.seconds,
+            summary.products_in_odoo,
+            summary.odoo_calls,
+            summary.faults_injected,
+            summary.sync_log_entries
         );
-        println!("  Medusa: {} products pushed; {} orders taken ({} of their webhooks lost and found by the pull)", summary.medusa_products_pushed, summary.medusa_orders_placed, summary.medusa_webhooks_lost);
-        println!("  orders: {} placed on Cartona, {} imported into Odoo from both, {} statuses sent back", summary.orders_placed_on_cartona, summary.orders_imported, summary.statuses_sent);
-        println!(
-            "  faults injected {}, retries {}, dead jobs {}",
-            summary.faults_injected, summary.retries, summary.dead_jobs
-        );
-        println!(
-            "  Odoo calls {}, Cartona requests {}, sync log entries {}",
-            summary.odoo_calls, summary.cartona_requests, summary.sync_log_entries
-        );
+        for (name, c) in &summary.channels {
+            println!(
+                "  {name}: {} products mapped, {} pushed; {} orders placed, {} imported into Odoo{}; {} statuses sent; {} retries, {} dead jobs; {} requests",
+                c.products_mapped,
+                c.products_pushed,
+                c.orders_placed,
+                c.orders_imported,
+                c.webhooks_lost
+                    .map(|n| format!(" ({n} of their webhooks lost and found by the pull)"))
+                    .unwrap_or_default(),
+                c.statuses_sent,
+                c.retries,
+                c.dead_jobs,
+                c.requests
+            );
+        }
     }
     Ok(0)
 }

@@ -473,3 +473,66 @@ fn state_file_overrides_the_configured_path() {
     assert_eq!(json["channels"][0]["jobs"]["dead"], 1);
     assert!(!dir.path().join("state.db").exists());
 }
+
+/// A listing cut by `--limit` says so on stderr, and `--limit 0` gives everything: a script
+/// reading `--json` never silently misses the rest.
+#[test]
+fn a_cut_listing_says_so_and_limit_0_means_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    populate(dir.path());
+    {
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        for id in 1..=120 {
+            marketsync::store::mapping::set(
+                &store,
+                "cartona",
+                "product",
+                "product.product",
+                id,
+                &format!("ext-{id}"),
+            )
+            .unwrap();
+        }
+    }
+    let listed = |args: &[&str]| {
+        let out = marketsync(&path).args(args).assert().success();
+        let out = out.get_output();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            json.as_array().unwrap().len(),
+            String::from_utf8(out.stderr.clone()).unwrap(),
+        )
+    };
+    let (n, stderr) = listed(&["map", "list", "--json"]);
+    assert_eq!(n, 100);
+    assert!(
+        stderr.contains("showing 100 of 120 mappings; --limit 0 for all"),
+        "{stderr}"
+    );
+    let (n, stderr) = listed(&["map", "list", "--json", "--limit", "0"]);
+    assert_eq!((n, stderr.as_str()), (120, ""));
+    let (n, stderr) = listed(&["queue", "list", "--json", "--limit", "1"]);
+    assert_eq!(n, 1);
+    assert!(stderr.contains("showing 1 of 2 jobs"), "{stderr}");
+    let (n, stderr) = listed(&["queue", "list", "--json", "--limit", "0"]);
+    assert_eq!((n, stderr.as_str()), (2, ""));
+    // The log prints one JSON object a line.
+    let out = marketsync(&path)
+        .args(["logs", "--json", "--limit", "1"])
+        .assert()
+        .success();
+    let out = out.get_output();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("showing 1 of 2 log entries"));
+    let out = marketsync(&path)
+        .args(["logs", "--json", "--limit", "0"])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .lines()
+            .count(),
+        2
+    );
+}

@@ -20,24 +20,34 @@ fn demo_runs_and_summarizes_as_json() {
     let s: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("only the JSON summary on stdout");
     assert_eq!(s["odoo_version"], "17.0");
+    assert_eq!(s["products_in_odoo"], 120, "{s}");
+    assert!(s["faults_injected"].as_u64().unwrap() >= 1, "{s}");
+    // Each channel's figures under its own name.
+    let cartona = &s["channels"]["cartona"];
+    let medusa = &s["channels"]["medusa"];
     assert_eq!(
         (
-            s["products_in_odoo"].as_u64(),
-            s["products_mapped"].as_u64()
+            cartona["products_mapped"].as_u64(),
+            cartona["products_pushed"].as_u64()
         ),
-        (Some(120), Some(120))
+        (Some(120), Some(120)),
+        "the map import and the initial full push reached Cartona: {s}"
     );
-    assert_eq!(
-        s["products_pushed"], 120,
-        "the initial full push reached Cartona: {s}"
+    assert!(cartona["orders_imported"].as_u64().unwrap() >= 3, "{s}");
+    assert!(cartona["statuses_sent"].as_u64().unwrap() >= 1, "{s}");
+    assert!(cartona["requests"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        cartona.get("webhooks_lost").is_none(),
+        "Cartona sends no webhooks: {s}"
     );
-    assert!(s["orders_imported"].as_u64().unwrap() >= 3, "{s}");
-    assert!(s["statuses_sent"].as_u64().unwrap() >= 1, "{s}");
-    assert!(s["faults_injected"].as_u64().unwrap() >= 1, "{s}");
-    assert_eq!(
-        s["dead_jobs"], 0,
-        "injected faults are retried, not dead: {s}"
-    );
-    assert_eq!(s["medusa_products_pushed"], 120, "{s}");
-    assert!(s["medusa_orders_placed"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(medusa["products_pushed"], 120, "{s}");
+    assert!(medusa["orders_placed"].as_u64().unwrap() >= 2, "{s}");
+    assert!(medusa["orders_imported"].as_u64().unwrap() >= 1, "{s}");
+    assert!(medusa["webhooks_lost"].as_u64().is_some(), "{s}");
+    for (name, c) in [("cartona", cartona), ("medusa", medusa)] {
+        assert_eq!(
+            c["dead_jobs"], 0,
+            "{name}: injected faults are retried, not dead: {s}"
+        );
+    }
 }

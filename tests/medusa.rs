@@ -258,6 +258,18 @@ async fn catalog_flow(flavour: MedusaFlavour, currency: &str, exponent: u32) {
             .any(|r| r.message.contains("without an internal reference"))
     })
     .await;
+    // `check` names the flavour as the config writes it.
+    let (code, check) = env.cli(&["check"]).await;
+    assert_eq!(code, Some(0), "{check}");
+    let written = if flavour == MedusaFlavour::AdminApi {
+        "admin-api"
+    } else {
+        "marqasouq"
+    };
+    assert!(
+        check.contains(&format!("Medusa ({written} flavour) at")),
+        "{check}"
+    );
     env.stop().await;
 }
 

@@ -107,7 +107,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                             ok: true,
                             warning: false,
                             detail: format!(
-                                "Medusa ({flavour:?}) at {}: key accepted",
+                                "Medusa ({flavour} flavour) at {}: key accepted",
                                 ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
                             ),
                         },

@@ -17,12 +17,13 @@ pub struct LogsArgs {
     /// Only entries newer than this (e.g. 30m, 2h, 7d).
     #[arg(long, value_parser = parse_since)]
     pub since: Option<std::time::Duration>,
-    /// At most this many entries (the newest).
+    /// At most this many entries (the newest); 0 for all (a cut listing says so on stderr).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
     /// Keep printing new entries until interrupted.
     #[arg(long, short)]
     pub follow: bool,
+    /// Print JSON instead of a table (for scripts).
     #[arg(long)]
     pub json: bool,
 }
@@ -87,9 +88,10 @@ pub fn run(store: &Store, args: &LogsArgs) -> anyhow::Result<i32> {
         min_level: args.level,
         since_ms: args.since.map(|d| now_ms() - d.as_millis() as i64),
         after_id: None,
-        limit: args.limit,
+        limit: super::render::limit(args.limit),
     };
     let rows = synclog::query(store, &q)?;
+    super::render::cut_notice(rows.len(), synclog::count(store, &q)?, "log entries");
     if rows.is_empty() && !args.json && !args.follow {
         println!("{}", paint("(no log entries match)", state_tone("")));
         return Ok(0);

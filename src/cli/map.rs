@@ -8,24 +8,31 @@ use crate::store::mapping;
 pub enum MapCommand {
     /// Mappings, by channel and kind.
     List {
+        /// Only this channel's mappings (cartona, medusa...).
         #[arg(long)]
         channel: Option<String>,
         /// product, order, partner...
         #[arg(long)]
         kind: Option<String>,
+        /// At most this many mappings; 0 for all (a cut listing says so on stderr).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Link an Odoo record to a channel record (a manual fix).
     Set {
+        /// The channel the record belongs to (cartona, medusa...).
         #[arg(long, value_parser = parse_channel)]
         channel: ChannelKind,
+        /// What is linked: product, order, partner...
         #[arg(long, default_value = "product")]
         kind: String,
+        /// The Odoo record's id.
         #[arg(long)]
         odoo_id: i64,
+        /// The channel's id for the record (Cartona's supplier product id, Medusa's SKU...).
         #[arg(long)]
         external_id: String,
         /// Odoo model; defaults from the kind (product -> product.product, order -> sale.order, partner -> res.partner).
@@ -35,22 +42,28 @@ pub enum MapCommand {
     /// Read the channel's products and map them to Odoo's by the configured key
     /// (`channels.<name>.match_key`); reports matched, unmatched and ambiguous on both sides.
     Import {
+        /// The channel whose products are read and matched.
         #[arg(long, value_parser = parse_channel)]
         channel: ChannelKind,
         /// Report only; write no mapping.
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Remove a link, by Odoo id or by external id.
     Unset {
+        /// The channel the record belongs to (cartona, medusa...).
         #[arg(long, value_parser = parse_channel)]
         channel: ChannelKind,
+        /// What is unlinked: product, order, partner...
         #[arg(long, default_value = "product")]
         kind: String,
+        /// The Odoo record's id (or give --external-id).
         #[arg(long, required_unless_present = "external_id")]
         odoo_id: Option<i64>,
+        /// The channel's id for the record (or give --odoo-id).
         #[arg(long)]
         external_id: Option<String>,
     },
@@ -78,7 +91,17 @@ pub fn run(config: &Config, cmd: &MapCommand) -> anyhow::Result<i32> {
             json,
         } => {
             let store = super::open_for_reading(config)?;
-            let rows = mapping::list(&store, channel.as_deref(), kind.as_deref(), *limit)?;
+            let rows = mapping::list(
+                &store,
+                channel.as_deref(),
+                kind.as_deref(),
+                super::render::limit(*limit),
+            )?;
+            super::render::cut_notice(
+                rows.len(),
+                mapping::list_count(&store, channel.as_deref(), kind.as_deref())?,
+                "mappings",
+            );
             if *json {
                 print_json(&rows)?;
                 return Ok(0);

@@ -51,6 +51,7 @@ pub enum Command {
     Run,
     /// Per channel: enabled, queue depth, dead jobs, last runs and errors; Odoo reachability.
     Status {
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -67,6 +68,7 @@ pub enum Command {
     Order(OrderCommand),
     /// Log in to Odoo and reach every enabled channel; one line each.
     Check {
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -86,10 +88,13 @@ pub enum Command {
 pub enum OrderCommand {
     /// Orders known to marketsync, newest first, with what needs the operator.
     List {
+        /// Only this channel's orders (cartona, medusa...).
         #[arg(long)]
         channel: Option<String>,
+        /// At most this many orders, newest first; 0 for all (a cut listing says so on stderr).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -97,6 +102,7 @@ pub enum OrderCommand {
     Otp {
         /// The order's reference (CARTONA-<hashed_id>) or hashed_id.
         reference: String,
+        /// The OTP the retailer gave the courier.
         otp: String,
     },
 }
@@ -285,7 +291,12 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
             json,
         } => {
             let store = open_for_reading(config)?;
-            let rows = orders::list(&store, channel.as_deref(), *limit)?;
+            let rows = orders::list(&store, channel.as_deref(), render::limit(*limit))?;
+            render::cut_notice(
+                rows.len(),
+                orders::list_count(&store, channel.as_deref())?,
+                "orders",
+            );
             if *json {
                 render::print_json(&rows)?;
                 return Ok(0);
@@ -359,5 +370,42 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command says what it is for.
+    #[test]
+    fn every_option_of_every_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.ends_with(" help") {
+                missing.push(format!("{path}: the command"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        walk(&cmd, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without help text:\n{}",
+            missing.join("\n")
+        );
     }
 }

@@ -11,28 +11,38 @@ pub enum QueueCommand {
         /// pending, running, retrying, done or dead.
         #[arg(long, value_parser = parse_state)]
         state: Option<JobState>,
+        /// Only this channel's jobs (cartona, medusa...).
         #[arg(long)]
         channel: Option<String>,
+        /// At most this many jobs, newest first; 0 for all (a cut listing says so on stderr).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// One job, with its payload and last error.
     Show {
+        /// The job's id (`queue list` shows it).
         id: i64,
+        /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Run a dead or retrying job again now (attempts reset), or every dead job with --dead.
     Retry {
+        /// The job's id (`queue list` shows it).
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
         id: Option<i64>,
+        /// Every dead job instead of one.
         #[arg(long)]
         dead: bool,
     },
     /// Delete a job that is not running.
-    Drop { id: i64 },
+    Drop {
+        /// The job's id (`queue list` shows it).
+        id: i64,
+    },
 }
 
 fn parse_state(s: &str) -> Result<JobState, String> {
@@ -49,7 +59,17 @@ pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {
             json,
         } => {
             let store = super::open_for_reading(config)?;
-            let jobs = queue::list(&store, *state, channel.as_deref(), *limit)?;
+            let jobs = queue::list(
+                &store,
+                *state,
+                channel.as_deref(),
+                super::render::limit(*limit),
+            )?;
+            super::render::cut_notice(
+                jobs.len(),
+                queue::list_count(&store, *state, channel.as_deref())?,
+                "jobs",
+            );
             if *json {
                 print_json(&jobs)?;
                 return Ok(0);

@@ -136,3 +136,51 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
+
+/// `--limit` as the store takes it: 0 means all.
+pub fn limit(n: usize) -> usize {
+    if n == 0 {
+        i64::MAX as usize
+    } else {
+        n
+    }
+}
+
+/// A listing cut by `--limit` says so on stderr (stdout stays the listing, for scripts).
+pub fn cut_notice(shown: usize, total: i64, what: &str) {
+    if (shown as i64) < total {
+        eprintln!(
+            "showing {} of {} {what}; --limit 0 for all",
+            thousands(shown as i64),
+            thousands(total)
+        );
+    }
+}
+
+/// 5029 -> "5,029".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::thousands(5029), "5,029");
+        assert_eq!(super::thousands(100), "100");
+        assert_eq!(super::thousands(1_234_567), "1,234,567");
+        assert_eq!(super::thousands(0), "0");
+    }
+}

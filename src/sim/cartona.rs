@@ -321,6 +321,7 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<CartonaHandle> {
 /// `marketsync sim cartona` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimArgs {
+    /// Port on 127.0.0.1 to listen on.
     #[arg(long, default_value_t = 8070)]
     pub port: u16,
     /// The token clients must send as `AuthorizationToken`.

@@ -1024,6 +1024,7 @@ async fn ad_cancel(
 /// `marketsync sim medusa` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimArgs {
+    /// Port on 127.0.0.1 to listen on.
     #[arg(long, default_value_t = 9000)]
     pub port: u16,
     /// `marqasouq` or `admin-api`: how generated orders carry prices.
@@ -1032,6 +1033,7 @@ pub struct SimArgs {
     /// MarqaSouq's x-odoo-api-key, and the Admin API secret key.
     #[arg(long, default_value = "sk_sim_medusa_key")]
     pub key: String,
+    /// The store's currency (ISO 4217): its exponent sets MarqaSouq's minor units.
     #[arg(long, default_value = "kwd")]
     pub currency: String,
 }

@@ -259,13 +259,26 @@ pub fn list(
 ) -> Result<Vec<Mapping>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM mappings WHERE (?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR kind = ?2) \
-             ORDER BY channel, kind, odoo_id LIMIT ?3"
+            "SELECT {COLUMNS} FROM mappings WHERE {LIST_FILTER} ORDER BY channel, kind, odoo_id LIMIT ?3"
         ))?;
         let rows = stmt
             .query_map(params![channel, kind, limit as i64], from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    })
+}
+
+/// What [`list`] and [`list_count`] select by: channel (?1) and kind (?2), each optional.
+const LIST_FILTER: &str = "(?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR kind = ?2)";
+
+/// How many mappings [`list`] would give without its limit.
+pub fn list_count(store: &Store, channel: Option<&str>, kind: Option<&str>) -> Result<i64> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT COUNT(*) FROM mappings WHERE {LIST_FILTER}"),
+            params![channel, kind],
+            |r| r.get(0),
+        )?)
     })
 }
 

@@ -200,6 +200,17 @@ pub fn set_otp(store: &Store, reference_or_id: &str, otp: &str) -> Result<Channe
     })
 }
 
+/// How many orders [`list`] would give without its limit.
+pub fn list_count(store: &Store, channel: Option<&str>) -> Result<i64> {
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT COUNT(*) FROM channel_orders WHERE (?1 IS NULL OR channel = ?1)",
+            params![channel],
+            |r| r.get(0),
+        )?)
+    })
+}
+
 pub fn list(store: &Store, channel: Option<&str>, limit: usize) -> Result<Vec<ChannelOrder>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(

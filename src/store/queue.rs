@@ -589,13 +589,29 @@ pub fn list(
 ) -> Result<Vec<Job>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR channel = ?2) \
-             ORDER BY id DESC LIMIT ?3"
+            "SELECT {COLUMNS} FROM jobs WHERE {LIST_FILTER} ORDER BY id DESC LIMIT ?3"
         ))?;
         let rows = stmt
-            .query_map(params![state.map(JobState::as_str), channel, limit as i64], job_from_row)?
+            .query_map(
+                params![state.map(JobState::as_str), channel, limit as i64],
+                job_from_row,
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    })
+}
+
+/// What [`list`] and [`list_count`] select by: state (?1) and channel (?2), each optional.
+const LIST_FILTER: &str = "(?1 IS NULL OR state = ?1) AND (?2 IS NULL OR channel = ?2)";
+
+/// How many jobs [`list`] would give without its limit.
+pub fn list_count(store: &Store, state: Option<JobState>, channel: Option<&str>) -> Result<i64> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT COUNT(*) FROM jobs WHERE {LIST_FILTER}"),
+            params![state.map(JobState::as_str), channel],
+            |r| r.get(0),
+        )?)
     })
 }
 

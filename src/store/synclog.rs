@@ -132,19 +132,38 @@ pub struct Query {
     pub limit: usize,
 }
 
-/// Matching rows, oldest first (the newest `limit` of them).
-pub fn query(store: &Store, q: &Query) -> Result<Vec<Row>> {
+/// The WHERE clause of a query: channel (?1), since (?2) and after id (?3) bound as parameters.
+fn filter(q: &Query) -> String {
     let levels = q.min_level.unwrap_or(Level::Debug).at_least();
     let level_list = levels
         .iter()
         .map(|l| format!("'{l}'"))
         .collect::<Vec<_>>()
         .join(",");
+    format!(
+        "(?1 IS NULL OR channel = ?1) AND level IN ({level_list}) AND (?2 IS NULL OR at >= ?2) \
+         AND (?3 IS NULL OR id > ?3)"
+    )
+}
+
+/// How many rows match the query, whatever its limit.
+pub fn count(store: &Store, q: &Query) -> Result<i64> {
+    store.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT COUNT(*) FROM sync_log WHERE {}", filter(q)),
+            params![q.channel, q.since_ms, q.after_id],
+            |r| r.get(0),
+        )?)
+    })
+}
+
+/// Matching rows, oldest first (the newest `limit` of them).
+pub fn query(store: &Store, q: &Query) -> Result<Vec<Row>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(
             "SELECT id, at, channel, operation, level, message, details, record_count, correlation_id FROM sync_log \
-             WHERE (?1 IS NULL OR channel = ?1) AND level IN ({level_list}) AND (?2 IS NULL OR at >= ?2) \
-             AND (?3 IS NULL OR id > ?3) ORDER BY id DESC LIMIT ?4"
+             WHERE {} ORDER BY id DESC LIMIT ?4",
+            filter(q)
         ))?;
         let mut rows: Vec<Row> = stmt
             .query_map(params![q.channel, q.since_ms, q.after_id, q.limit as i64], |r| {
