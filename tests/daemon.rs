@@ -393,3 +393,83 @@ async fn sigterm_stops_the_daemon_with_exit_0_and_secrets_appear_nowhere() {
         assert!(!outputs.contains(secret), "{secret} leaked");
     }
 }
+
+/// Before Odoo stops answering: an API key that expires within 14 days (Odoo 18+ records the
+/// expiry) and a protocol Odoo 19 has deprecated are warned about by `check` and `status`.
+#[tokio::test]
+async fn check_and_status_warn_of_an_expiring_key_and_a_deprecated_protocol() {
+    let sim = odoo_sim(19, 5).await;
+    let fmt = |days: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(days))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    {
+        let mut w = sim.sim.world();
+        w.add_api_key("marketsync", Some(&fmt(5)));
+        w.add_api_key("a later one", Some(&fmt(60)));
+        w.add_api_key("forever", None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        config_text(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
+    )
+    .unwrap();
+    let mut cmd = bin();
+    cmd.arg("--config").arg(&path).arg("check");
+    let out = run_cmd(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "warnings do not fail check: {stdout}");
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warnings.len(), 2, "{stdout}");
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("API key \"marketsync\" expires in 4 days")
+                || l.contains("API key \"marketsync\" expires in 5 days")),
+        "{stdout}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("odoo.protocol = \"xmlrpc\" is deprecated since Odoo 19")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("a later one") && !stdout.contains("forever"));
+
+    // The daemon records them; `status` shows them; the sync log says each once.
+    let cfg = config(&sim.url(), OdooProtocol::Xmlrpc, dir.path(), "");
+    let store = Store::open(&cfg.state.path).unwrap();
+    let (stop, task, _) = common::spawn_daemon(cfg, store.clone()).await;
+    wait_until("notices recorded", Duration::from_secs(30), || {
+        facts::get(&store, facts::ODOO_NOTICES).unwrap().is_some()
+    })
+    .await;
+    let mut cmd = bin();
+    cmd.arg("--config").arg(&path).arg("status");
+    let status = String::from_utf8_lossy(&run_cmd(cmd).await.stdout).to_string();
+    assert!(
+        status.contains("warning: the integration user's API key \"marketsync\" expires in"),
+        "{status}"
+    );
+    assert!(
+        status.contains("warning: odoo.protocol = \"xmlrpc\" is deprecated"),
+        "{status}"
+    );
+    let notices = synclog::query(
+        &store,
+        &Query {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .filter(|r| r.operation == "odoo.notice")
+    .count();
+    assert_eq!(notices, 2);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}

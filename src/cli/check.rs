@@ -45,6 +45,17 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
                 warning: false,
                 detail,
             });
+            // Before Odoo stops answering: an expiring key, a deprecated protocol.
+            for notice in
+                crate::odoo::notices::ahead(&odoo, config.odoo.protocol, chrono::Utc::now()).await
+            {
+                lines.push(Line {
+                    target: "odoo".into(),
+                    ok: true,
+                    warning: true,
+                    detail: notice,
+                });
+            }
             connected = Some(odoo);
         }
         Err(e) => lines.push(Line {

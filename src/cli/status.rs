@@ -42,6 +42,8 @@ struct Report {
     odoo_user: Option<String>,
     odoo_status: Option<String>,
     odoo_unreachable_since: Option<i64>,
+    /// What to hear before Odoo stops answering (an expiring key, a deprecated protocol).
+    odoo_notices: Vec<String>,
     channels: Vec<ChannelStatus>,
     streams: Vec<streams::Stream>,
 }
@@ -173,6 +175,9 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
         odoo_user: fact(facts::ODOO_USER)?,
         odoo_status: fact(facts::ODOO_STATUS)?,
         odoo_unreachable_since: fact(facts::ODOO_DOWN_SINCE)?.and_then(|v| v.parse().ok()),
+        odoo_notices: fact(facts::ODOO_NOTICES)?
+            .map(|v| v.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
         channels,
         streams: all_streams,
     })
@@ -241,6 +246,9 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
             .map(|u| format!(", user {u}"))
             .unwrap_or_default()
     );
+    for n in &r.odoo_notices {
+        println!("        {}", paint(&format!("warning: {n}"), Tone::Warn));
+    }
     println!();
     let mut t = Table::new(&[
         "CHANNEL",

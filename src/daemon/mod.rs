@@ -261,6 +261,7 @@ impl Daemon {
             }
         };
         let _ = health.odoo.set(odoo.clone());
+        record_notices(&odoo, &store, self.config.odoo.protocol).await;
         let (name, login) = odoo.whoami().await.unwrap_or_default();
         let ready = format!(
             "Odoo {} at {} as {} ({}), protocol {}",
@@ -308,6 +309,8 @@ impl Daemon {
             task: Arc::new(OdooHealth {
                 odoo: odoo.clone(),
                 store: store.clone(),
+                protocol: self.config.odoo.protocol,
+                notices_at: std::sync::Mutex::new(Some(std::time::Instant::now())),
             }),
         });
         self.streams.push(StreamSpec {
@@ -431,10 +434,51 @@ async fn record_odoo_down(store: &Store, error: &str) {
         .await;
 }
 
-/// Checks that Odoo still answers; `status` and `/healthz` read the outcome.
+/// Checks that Odoo still answers; `status` and `/healthz` read the outcome. Once an hour (and
+/// at the first run) it also records what to hear before Odoo stops answering.
 struct OdooHealth {
     odoo: OdooClient,
     store: Store,
+    protocol: crate::config::OdooProtocol,
+    notices_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl OdooHealth {
+    const NOTICES_EVERY: Duration = Duration::from_secs(3600);
+
+    async fn refresh_notices(&self) {
+        let due = {
+            let at = self.notices_at.lock().expect("notices lock");
+            at.is_none_or(|t| t.elapsed() >= Self::NOTICES_EVERY)
+        };
+        if !due {
+            return;
+        }
+        record_notices(&self.odoo, &self.store, self.protocol).await;
+        *self.notices_at.lock().expect("notices lock") = Some(std::time::Instant::now());
+    }
+}
+
+/// Records the notices for `status` (or clears them), and logs each new one once.
+async fn record_notices(odoo: &OdooClient, store: &Store, protocol: crate::config::OdooProtocol) {
+    let notices = crate::odoo::notices::ahead(odoo, protocol, chrono::Utc::now()).await;
+    let text = notices.join("\n");
+    let _ = store
+        .run(move |s| {
+            let before = facts::get(s, facts::ODOO_NOTICES)?.map(|(v, _)| v);
+            for n in &notices {
+                if !before.as_deref().unwrap_or("").lines().any(|l| l == n) {
+                    tracing::warn!("{n}");
+                    synclog::append(s, Entry::new(Level::Warn, "odoo.notice", n))?;
+                }
+            }
+            if text.is_empty() {
+                facts::remove(s, facts::ODOO_NOTICES)
+            } else {
+                facts::set(s, facts::ODOO_NOTICES, &text)
+            }
+        })
+        .await;
 }
 
 impl StreamTask for OdooHealth {
@@ -443,6 +487,7 @@ impl StreamTask for OdooHealth {
             let probe = crate::odoo::Domain::all().and("id", "=", self.odoo.uid());
             match self.odoo.search_count("res.users", &probe).await {
                 Ok(_) => {
+                    self.refresh_notices().await;
                     let was_down = self
                         .store
                         .run(|s| {

@@ -5,6 +5,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod notices;
 pub mod profile;
 pub mod transport;
 pub mod value;

@@ -7,6 +7,9 @@ pub const ODOO_VERSION: &str = "odoo.version";
 pub const ODOO_USER: &str = "odoo.user";
 /// "ok" or the error text.
 pub const ODOO_STATUS: &str = "odoo.status";
+/// What the operator should hear before Odoo stops answering (an expiring API key, a
+/// deprecated protocol), one a line; absent when there is nothing to say.
+pub const ODOO_NOTICES: &str = "odoo.notices";
 /// When Odoo stopped answering (ms), absent while it answers.
 pub const ODOO_DOWN_SINCE: &str = "odoo.down_since";
 pub const DAEMON_HEARTBEAT: &str = "daemon.heartbeat";

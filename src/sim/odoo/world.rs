@@ -187,7 +187,20 @@ pub fn schema(major: u32) -> Vec<Model> {
         stock_move.push(f("quantity_done", Float, "Quantity Done"));
         stock_move.push(f("reserved_availability", Float, "Quantity Reserved"));
     }
+    let mut apikeys = vec![
+        f("name", Char, "Description"),
+        f("user_id", Many2one("res.users"), "User"),
+        f("scope", Char, "Scope"),
+    ];
+    if major >= 18 {
+        apikeys.push(f("expiration_date", Datetime, "Expiration Date"));
+    }
     vec![
+        Model {
+            name: "res.users.apikeys",
+            label: "Users API Keys",
+            fields: with(apikeys),
+        },
         Model {
             name: "res.users",
             label: "User",
@@ -579,6 +592,24 @@ impl World {
             "product.category" | "stock.location" => self.complete_name(model, id),
             _ => name,
         }
+    }
+
+    /// Records an API key of the admin user (the simulator accepts its configured key whatever
+    /// is recorded here), expiring at `expiration` (`YYYY-MM-DD HH:MM:SS`, Odoo 18+).
+    pub fn add_api_key(&mut self, name: &str, expiration: Option<&str>) -> i64 {
+        let id = self.next_id.get("res.users.apikeys").copied().unwrap_or(1);
+        let mut rec: Rec = Default::default();
+        rec.insert("name".into(), Value::from(name));
+        rec.insert("user_id".into(), Value::Int(ADMIN_UID));
+        rec.insert("scope".into(), Value::Bool(false));
+        if self.major >= 18 {
+            rec.insert(
+                "expiration_date".into(),
+                expiration.map(Value::from).unwrap_or(Value::Bool(false)),
+            );
+        }
+        self.insert("res.users.apikeys", id, rec);
+        id
     }
 
     /// From now on the user may not touch `model` (or may again, with `allowed`).
