@@ -66,77 +66,12 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
         }),
     }
     for ch in config.enabled_channels() {
-        let line = match ch.kind {
-            crate::config::ChannelKind::Cartona => match crate::channel::cartona::client(ch) {
-                Err(e) => Line {
-                    target: "cartona".into(),
-                    ok: false,
-                    warning: false,
-                    detail: e,
-                },
-                Ok(api) => match api
-                    .get(
-                        "supplier-product",
-                        &[("page", "1".into()), ("per_page", "1".into())],
-                    )
-                    .await
-                {
-                    Ok(_) => Line {
-                        target: "cartona".into(),
-                        ok: true,
-                        warning: false,
-                        detail: format!(
-                            "Cartona at {}: token accepted",
-                            ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-                        ),
-                    },
-                    Err(e) => Line {
-                        target: "cartona".into(),
-                        ok: false,
-                        warning: false,
-                        detail: e.message,
-                    },
-                },
-            },
-            crate::config::ChannelKind::Medusa => match crate::channel::medusa::client(ch) {
-                Err(e) => Line {
-                    target: "medusa".into(),
-                    ok: false,
-                    warning: false,
-                    detail: e,
-                },
-                Ok(api) => {
-                    let flavour = ch.medusa.as_ref().map(|m| m.flavour).unwrap_or_default();
-                    let path = if flavour == crate::config::MedusaFlavour::AdminApi {
-                        "admin/orders"
-                    } else {
-                        "odoo/orders"
-                    };
-                    match api.get(path, &[("limit", "1".into())]).await {
-                        Ok(_) => Line {
-                            target: "medusa".into(),
-                            ok: true,
-                            warning: false,
-                            detail: format!(
-                                "Medusa ({flavour} flavour) at {}: key accepted",
-                                ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-                            ),
-                        },
-                        Err(e) => Line {
-                            target: "medusa".into(),
-                            ok: false,
-                            warning: false,
-                            detail: e.message,
-                        },
-                    }
-                }
-            },
-            other => Line {
-                target: other.name().into(),
-                ok: false,
-                warning: false,
-                detail: "channel not available in this build".into(),
-            },
+        let (ok, detail) = reach(ch).await;
+        let line = Line {
+            target: ch.kind.name().into(),
+            ok,
+            warning: false,
+            detail,
         };
         lines.push(line);
         let (pricelist, currency) = match ch.kind {
@@ -209,5 +144,52 @@ async fn language_line(odoo: &OdooClient, lang: &str) -> Line {
         ok: true,
         warning,
         detail,
+    }
+}
+
+/// Reaches one channel with its token: (answered and accepted, what was seen).
+pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
+    match ch.kind {
+        crate::config::ChannelKind::Cartona => match crate::channel::cartona::client(ch) {
+            Err(e) => (false, e),
+            Ok(api) => match api
+                .get(
+                    "supplier-product",
+                    &[("page", "1".into()), ("per_page", "1".into())],
+                )
+                .await
+            {
+                Ok(_) => (
+                    true,
+                    format!(
+                        "Cartona at {}: token accepted",
+                        ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+                    ),
+                ),
+                Err(e) => (false, e.message),
+            },
+        },
+        crate::config::ChannelKind::Medusa => match crate::channel::medusa::client(ch) {
+            Err(e) => (false, e),
+            Ok(api) => {
+                let flavour = ch.medusa.as_ref().map(|m| m.flavour).unwrap_or_default();
+                let path = if flavour == crate::config::MedusaFlavour::AdminApi {
+                    "admin/orders"
+                } else {
+                    "odoo/orders"
+                };
+                match api.get(path, &[("limit", "1".into())]).await {
+                    Ok(_) => (
+                        true,
+                        format!(
+                            "Medusa ({flavour} flavour) at {}: key accepted",
+                            ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+                        ),
+                    ),
+                    Err(e) => (false, e.message),
+                }
+            }
+        },
+        _ => (false, "channel not available in this build".into()),
     }
 }

@@ -2,6 +2,7 @@
 //! daemon runs; every listing has `--json`.
 
 pub mod check;
+pub mod init;
 pub mod logs;
 pub mod map;
 pub mod queue;
@@ -72,6 +73,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a first config, asking (or taking flags) and verifying as it goes; ends with check.
+    Init(Box<init::InitArgs>),
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -247,6 +250,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             runtime()?.block_on(crate::sim::cartona::serve_cli(args.clone()))?;
             Ok(0)
+        }
+        Command::Init(args) => {
+            crate::telemetry::init(
+                "warn",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
+            runtime()?.block_on(init::run(&cli.config, args))
         }
         Command::Check { json } => {
             let config = load(&cli)?;

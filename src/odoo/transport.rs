@@ -294,6 +294,19 @@ impl Transport {
         }
     }
 
+    /// The databases of the server (`db.list` over JSON-RPC), where Odoo lists them
+    /// (`list_db = False` refuses; Odoo 20 removed the service).
+    pub async fn list_databases(&self) -> Result<Vec<String>, OdooError> {
+        let v = self.jsonrpc("db", "list", vec![]).await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// `version()` of the common service (or `/web/version` for JSON-2).
     pub async fn version(&self) -> Result<ServerVersion, OdooError> {
         let v = match self.protocol {

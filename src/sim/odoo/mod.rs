@@ -670,6 +670,8 @@ fn arg_str(params: &[Value], i: usize) -> String {
 fn xmlrpc_call(sim: &SimOdoo, service: &str, method: &str, params: &[Value]) -> Result<Value, Exc> {
     match (service, method) {
         ("common", "version") => Ok(sim.version_value()),
+        // Odoo lists its databases unless `list_db = False` (recorded: jsonrpc/10-db-list).
+        ("db", "list") => Ok(Value::Array(vec![Value::from(sim.opts.database.as_str())])),
         ("common", "authenticate") | ("common", "login") => sim.authenticate(
             &arg_str(params, 0),
             &arg_str(params, 1),

@@ -1,0 +1,440 @@
+//! `marketsync init`: writes a first config that works. On a terminal it asks one question at
+//! a time, with a default, and verifies as it goes (Odoo answers and which version, the login,
+//! each channel's token); without one it takes the same answers as flags (or environment
+//! variables for the secrets), so it can be scripted. Secrets go into credential files beside
+//! the config (mode 0600, the names the systemd unit's `LoadCredential=` expects), the config
+//! (mode 0600) names them, and it ends with `check`. An existing config is never overwritten
+//! without `--force`.
+
+use crate::config::{Config, OdooProtocol, RawConfig};
+use crate::odoo::transport::Transport;
+use anyhow::{anyhow, bail, Context};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Odoo's base URL (e.g. https://erp.example.com).
+    #[arg(long)]
+    pub odoo_url: Option<String>,
+    /// The Odoo database (listed on a terminal when Odoo allows).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// The Odoo user marketsync logs in as (a dedicated integration user).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// That user's API key (better: the environment variable, kept out of the process list).
+    #[arg(long, env = "MARKETSYNC_INIT_ODOO_API_KEY", hide_env_values = true)]
+    pub odoo_api_key: Option<String>,
+    /// xmlrpc, jsonrpc or json2 (default: json2 from Odoo 19, xmlrpc before).
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// The channels to enable, comma-separated: cartona, medusa (asked on a terminal).
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<String>>,
+    /// Cartona's API base URL (default: Cartona's production API).
+    #[arg(long)]
+    pub cartona_url: Option<String>,
+    /// Cartona's supplier API token.
+    #[arg(long, env = "MARKETSYNC_INIT_CARTONA_TOKEN", hide_env_values = true)]
+    pub cartona_token: Option<String>,
+    /// The Medusa flavour: marqasouq or admin-api.
+    #[arg(long)]
+    pub medusa_flavour: Option<String>,
+    /// The Medusa store's base URL.
+    #[arg(long)]
+    pub medusa_url: Option<String>,
+    /// The Medusa key (MarqaSouq's x-odoo-api-key, or an Admin API secret key sk_...).
+    #[arg(long, env = "MARKETSYNC_INIT_MEDUSA_TOKEN", hide_env_values = true)]
+    pub medusa_token: Option<String>,
+    /// The secret the store signs its webhooks with (a new random one if not given).
+    #[arg(
+        long,
+        env = "MARKETSYNC_INIT_MEDUSA_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub medusa_webhook_secret: Option<String>,
+    /// The store's currency (ISO 4217, e.g. KWD).
+    #[arg(long)]
+    pub medusa_currency: Option<String>,
+    /// The Medusa stock location that carries Odoo's stock (admin-api: required).
+    #[arg(long)]
+    pub medusa_location_id: Option<String>,
+    /// The state file (default /var/lib/marketsync/state.db).
+    #[arg(long)]
+    pub state_path: Option<PathBuf>,
+    /// Where the secrets are written, one file each (default: credentials/ beside the config).
+    #[arg(long)]
+    pub credentials_dir: Option<PathBuf>,
+    /// Overwrite an existing config (and its credential files).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Asks on a terminal, or takes the flag.
+struct Asker {
+    terminal: bool,
+}
+
+impl Asker {
+    /// The flag's value, else (on a terminal) the answer, else the default; else an error
+    /// naming the flag.
+    fn text(
+        &self,
+        given: &Option<String>,
+        question: &str,
+        default: Option<&str>,
+        flag: &str,
+    ) -> anyhow::Result<String> {
+        if let Some(v) = given.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            return Ok(v.to_string());
+        }
+        if !self.terminal {
+            return default
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("{question}: give --{flag} (no terminal to ask on)"));
+        }
+        loop {
+            match default {
+                Some(d) => eprint!("{question} [{d}]: "),
+                None => eprint!("{question}: "),
+            }
+            std::io::stderr().flush().ok();
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line)? == 0 {
+                bail!("{question}: no answer (end of input)");
+            }
+            let answer = line.trim();
+            if !answer.is_empty() {
+                return Ok(answer.to_string());
+            }
+            if let Some(d) = default {
+                return Ok(d.to_string());
+            }
+        }
+    }
+
+    /// A secret: the flag or its environment variable, else asked without echo.
+    fn secret(
+        &self,
+        given: &Option<String>,
+        question: &str,
+        flag: &str,
+        env: &str,
+    ) -> anyhow::Result<String> {
+        if let Some(v) = given.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            return Ok(v.to_string());
+        }
+        if !self.terminal {
+            bail!("{question}: give --{flag} or set {env} (no terminal to ask on)");
+        }
+        loop {
+            let v = rpassword::prompt_password(format!("{question} (not shown): "))?;
+            if !v.trim().is_empty() {
+                return Ok(v.trim().to_string());
+            }
+        }
+    }
+
+    fn yes(&self, question: &str, default: bool) -> anyhow::Result<bool> {
+        let d = if default { "y" } else { "n" };
+        let a = self.text(&None, &format!("{question} (y/n)"), Some(d), "")?;
+        Ok(matches!(a.to_ascii_lowercase().as_str(), "y" | "yes"))
+    }
+}
+
+/// One secret to write: its credential file's name and its config key.
+struct SecretFile {
+    name: &'static str,
+    key: &'static str,
+    value: String,
+}
+
+pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
+    if config_path.exists() && !args.force {
+        bail!(
+            "{} already exists; marketsync init never overwrites a config: pass --force to replace it, or --config for another path",
+            config_path.display()
+        );
+    }
+    let ask = Asker {
+        terminal: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let say = |s: &str| eprintln!("{s}");
+    let timeout = Duration::from_secs(15);
+
+    // Odoo: it answers, which version; the databases where listed; the login.
+    let url = ask.text(&args.odoo_url, "Odoo URL", None, "odoo-url")?;
+    let url = url::Url::parse(&url)
+        .map_err(|e| anyhow!("Odoo URL {url:?}: {e}; give it as https://erp.example.com"))?;
+    let version = match Transport::new(OdooProtocol::Xmlrpc, url.clone(), timeout)
+        .version()
+        .await
+    {
+        Ok(v) => v,
+        // Odoo 22 has no XML-RPC: its /web/version still says what it is.
+        Err(_) => Transport::new(OdooProtocol::Json2, url.clone(), timeout)
+            .version()
+            .await
+            .map_err(|e| anyhow!("Odoo at {url} does not answer as Odoo: {e}; check the URL"))?,
+    };
+    say(&format!("  Odoo {} answers at {url}", version.version));
+    let listed = Transport::new(OdooProtocol::Jsonrpc, url.clone(), timeout)
+        .list_databases()
+        .await
+        .unwrap_or_default();
+    if ask.terminal && !listed.is_empty() && args.database.is_none() {
+        say(&format!("  databases: {}", listed.join(", ")));
+    }
+    let database = ask.text(
+        &args.database,
+        "Odoo database",
+        (listed.len() == 1).then(|| listed[0].as_str()),
+        "database",
+    )?;
+    let username = ask.text(&args.username, "Odoo user", None, "username")?;
+    let api_key = ask.secret(
+        &args.odoo_api_key,
+        "Odoo API key",
+        "odoo-api-key",
+        "MARKETSYNC_INIT_ODOO_API_KEY",
+    )?;
+    let proposed = if version.major >= 19 {
+        "json2"
+    } else {
+        "xmlrpc"
+    };
+    let protocol = ask.text(
+        &args.protocol,
+        "Protocol (xmlrpc, jsonrpc, json2)",
+        Some(proposed),
+        "protocol",
+    )?;
+
+    let mut secrets = vec![SecretFile {
+        name: "odoo-api-key",
+        key: "odoo.api_key",
+        value: api_key,
+    }];
+    let mut channels = String::new();
+    let wanted = |name: &str| -> anyhow::Result<bool> {
+        match &args.channels {
+            Some(list) => Ok(list.iter().any(|c| c.trim().eq_ignore_ascii_case(name))),
+            None if ask.terminal => ask.yes(&format!("Enable the {name} channel?"), false),
+            None => Ok(false),
+        }
+    };
+    if let Some(unknown) = args
+        .channels
+        .iter()
+        .flatten()
+        .find(|c| !matches!(c.trim().to_ascii_lowercase().as_str(), "cartona" | "medusa"))
+    {
+        bail!(
+            "--channels: unknown channel {unknown:?}; marketsync init sets up cartona and medusa"
+        );
+    }
+    if wanted("cartona")? {
+        let token = ask.secret(
+            &args.cartona_token,
+            "Cartona API token",
+            "cartona-token",
+            "MARKETSYNC_INIT_CARTONA_TOKEN",
+        )?;
+        channels.push_str("\n[channels.cartona]\nenabled = true\n");
+        if let Some(u) = &args.cartona_url {
+            channels.push_str(&format!("base_url = {}\n", toml_str(u)));
+        }
+        channels.push_str("token_file = \"{cred:cartona-token}\"\n");
+        secrets.push(SecretFile {
+            name: "cartona-token",
+            key: "channels.cartona.token",
+            value: token,
+        });
+    }
+    if wanted("medusa")? {
+        let flavour = ask.text(
+            &args.medusa_flavour,
+            "Medusa flavour (marqasouq, admin-api)",
+            Some("admin-api"),
+            "medusa-flavour",
+        )?;
+        if !matches!(flavour.as_str(), "marqasouq" | "admin-api") {
+            bail!("--medusa-flavour: {flavour:?} is not a flavour; use marqasouq or admin-api");
+        }
+        let base = ask.text(&args.medusa_url, "Medusa store URL", None, "medusa-url")?;
+        let token = ask.secret(
+            &args.medusa_token,
+            "Medusa key",
+            "medusa-token",
+            "MARKETSYNC_INIT_MEDUSA_TOKEN",
+        )?;
+        let hook = match args
+            .medusa_webhook_secret
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(s) => s.trim().to_string(),
+            None => format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>())),
+        };
+        let currency = ask.text(
+            &args.medusa_currency,
+            "Store currency (ISO 4217)",
+            Some("KWD"),
+            "medusa-currency",
+        )?;
+        channels.push_str(&format!(
+            "\n[channels.medusa]\nenabled = true\nflavour = {}\nbase_url = {}\ntoken_file = \"{{cred:medusa-token}}\"\nwebhook_secret_file = \"{{cred:medusa-webhook-secret}}\"\ncurrency = {}\n",
+            toml_str(&flavour),
+            toml_str(&base),
+            toml_str(&currency)
+        ));
+        let location = if flavour == "admin-api" {
+            Some(ask.text(
+                &args.medusa_location_id,
+                "Medusa stock location id (sloc_...)",
+                None,
+                "medusa-location-id",
+            )?)
+        } else {
+            args.medusa_location_id.clone()
+        };
+        if let Some(l) = location {
+            channels.push_str(&format!("location_id = {}\n", toml_str(&l)));
+        }
+        secrets.push(SecretFile {
+            name: "medusa-token",
+            key: "channels.medusa.token",
+            value: token,
+        });
+        secrets.push(SecretFile {
+            name: "medusa-webhook-secret",
+            key: "channels.medusa.webhook_secret",
+            value: hook,
+        });
+    }
+
+    let dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let cred_dir = args
+        .credentials_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("credentials"));
+    let cred_dir = if cred_dir.is_absolute() {
+        cred_dir
+    } else {
+        std::env::current_dir()?.join(cred_dir)
+    };
+    let state = args
+        .state_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/marketsync/state.db"));
+    let cred = |name: &str| cred_dir.join(name).display().to_string();
+    let mut text = format!(
+        "# Written by `marketsync init`. Every setting, with its default: config.example.toml.\n\
+         # Secrets are in the files named here (mode 0600); under systemd, LoadCredential= them.\n\
+         [odoo]\nurl = {}\ndatabase = {}\nusername = {}\napi_key_file = {}\nprotocol = {}\n\n[state]\npath = {}\n{channels}",
+        toml_str(url.as_str()),
+        toml_str(&database),
+        toml_str(&username),
+        toml_str(&cred("odoo-api-key")),
+        toml_str(&protocol),
+        toml_str(&state.display().to_string()),
+    );
+    for s in &secrets {
+        text = text.replace(
+            &format!("{{cred:{}}}", s.name),
+            &cred(s.name).replace('\\', "\\\\"),
+        );
+    }
+
+    // Verified before anything is written: the config is valid, Odoo takes the key, each
+    // channel takes its token.
+    let inline = secrets.iter().fold(text.clone(), |t, s| {
+        t.replace(
+            &format!(
+                "{}_file = {}",
+                s.key.rsplit('.').next().unwrap_or(""),
+                toml_str(&cred(s.name))
+            ),
+            &format!(
+                "{} = {}",
+                s.key.rsplit('.').next().unwrap_or(""),
+                toml_str(&s.value)
+            ),
+        )
+    });
+    let config: Config = RawConfig::parse(&inline)
+        .and_then(|r| r.validate())
+        .map_err(|e| anyhow!("the answers do not make a valid config: {e}"))?;
+    crate::odoo::OdooClient::connect(&config.odoo)
+        .await
+        .map_err(|e| anyhow!("{}", crate::secret::scrub(&e.to_string())))?;
+    say(&format!("  logged in to Odoo as {username}"));
+    for ch in config.enabled_channels() {
+        let (ok, detail) = super::check::reach(ch).await;
+        if !ok {
+            bail!("{}: {detail}", ch.kind.name());
+        }
+        say(&format!("  {detail}"));
+    }
+
+    std::fs::create_dir_all(&cred_dir)
+        .with_context(|| format!("creating {}", cred_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cred_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    for s in &secrets {
+        write_private(&cred_dir.join(s.name), &s.value)?;
+    }
+    write_private(config_path, &text)?;
+    say(&format!(
+        "wrote {} and {} secret file(s) in {} (mode 0600)",
+        config_path.display(),
+        secrets.len(),
+        cred_dir.display()
+    ));
+    if let Some(s) = secrets.iter().find(|s| s.name == "medusa-webhook-secret") {
+        if args.medusa_webhook_secret.is_none() {
+            say(&format!(
+                "the store must sign its webhooks with the secret in {} (README, \"Medusa webhooks\")",
+                cred(s.name)
+            ));
+        }
+    }
+    say("under systemd: LoadCredential= each file, and point the *_file keys at /run/credentials/<unit>/<name>");
+    let config = Config::load(config_path).map_err(|e| anyhow!("{e}"))?;
+    super::check::run(&config, false).await
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Writes a file only its owner can read (created so: never readable by others, even briefly).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
