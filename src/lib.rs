@@ -4,7 +4,7 @@
 //!
 //! - [`bench`]: `marketsync bench`: the speed and memory figures, simulators in their own processes.
 //! - [`channel`]: one folder per marketplace (Cartona, Medusa), classified HTTP, optional parts.
-//! - [`cli`]: the operator's commands (`status`, `logs`, `queue`, `map`, `order`, `check`, `config check`).
+//! - [`cli`]: the operator's commands (`init`, `status`, `logs`, `queue`, `map`, `order`, `check`, `config check`).
 //! - [`config`]: the TOML file, parsed (`deny_unknown_fields`), then validated without network.
 //! - [`daemon`]: `marketsync run`: scheduler, workers, housekeeping, storage pause, systemd notify.
 //! - [`demo`]: `marketsync demo`, the real daemon against the simulators.

@@ -54,7 +54,7 @@ fn systemd_analyze_verify_is_clean_where_available() {
         ("marketsync@.service", "marketsync@prod.service"),
     ] {
         // Point ExecStart at the binary just built, as an installed unit would point at the installed one.
-        let text = unit(src).replace("/usr/local/bin/marketsync", exe);
+        let text = unit(src).replace("ExecStart=marketsync ", &format!("ExecStart={exe} "));
         let path = dir.path().join(dest);
         std::fs::write(&path, text).unwrap();
         let out = Command::new("systemd-analyze")

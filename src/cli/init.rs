@@ -335,7 +335,7 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
     let cred = |name: &str| cred_dir.join(name).display().to_string();
     let mut text = format!(
         "# Written by `marketsync init`. Every setting, with its default: config.example.toml.\n\
-         # Secrets are in the files named here (mode 0600); under systemd, LoadCredential= them.\n\
+         # Secrets are in the files named here, readable by root and the daemon's group only.\n\
          [odoo]\nurl = {}\ndatabase = {}\nusername = {}\napi_key_file = {}\nprotocol = {}\n\n[state]\npath = {}\n{channels}",
         toml_str(url.as_str()),
         toml_str(&database),
@@ -382,22 +382,27 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
         say(&format!("  {detail}"));
     }
 
+    let access = Access {
+        group: daemon_group(),
+    };
     std::fs::create_dir_all(&cred_dir)
         .with_context(|| format!("creating {}", cred_dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&cred_dir, std::fs::Permissions::from_mode(0o700))?;
-    }
+    access.apply(&cred_dir, access.dir_mode())?;
     for s in &secrets {
-        write_private(&cred_dir.join(s.name), &s.value)?;
+        write_private(&cred_dir.join(s.name), &s.value, access)?;
     }
-    write_private(config_path, &text)?;
+    write_private(config_path, &text, access)?;
     say(&format!(
-        "wrote {} and {} secret file(s) in {} (mode 0600)",
+        "wrote {} and {} secret file(s) in {} (mode {:o}{})",
         config_path.display(),
         secrets.len(),
-        cred_dir.display()
+        cred_dir.display(),
+        access.file_mode(),
+        if access.group.is_some() {
+            ", group marketsync: the daemon reads them as they are"
+        } else {
+            ""
+        }
     ));
     if let Some(s) = secrets.iter().find(|s| s.name == "medusa-webhook-secret") {
         if args.medusa_webhook_secret.is_none() {
@@ -407,7 +412,9 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             ));
         }
     }
-    say("under systemd: LoadCredential= each file, and point the *_file keys at /run/credentials/<unit>/<name>");
+    if access.group.is_none() {
+        say("no marketsync group here yet (the package or systemd-sysusers makes it): under systemd, LoadCredential= each file and point the *_file keys at /run/credentials/<unit>/<name>, or run init again once the group exists");
+    }
     let config = Config::load(config_path).map_err(|e| anyhow!("{e}"))?;
     super::check::run(&config, false).await
 }
@@ -417,8 +424,58 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// Writes a file only its owner can read (created so: never readable by others, even briefly).
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// The id of the daemon's group (`marketsync`, made by the package or systemd-sysusers), if
+/// this machine has it.
+fn daemon_group() -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == "marketsync").then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+/// Who may read what init writes: the owner only (0600, directories 0700), or with the
+/// daemon's group where it exists (0640 and 0750, group marketsync), so the daemon under
+/// systemd reads the same files `check` does, as the package leaves its config.
+#[derive(Clone, Copy)]
+struct Access {
+    group: Option<u32>,
+}
+
+impl Access {
+    fn file_mode(self) -> u32 {
+        if self.group.is_some() {
+            0o640
+        } else {
+            0o600
+        }
+    }
+
+    fn dir_mode(self) -> u32 {
+        if self.group.is_some() {
+            0o750
+        } else {
+            0o700
+        }
+    }
+
+    fn apply(self, path: &Path, mode: u32) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Some(gid) = self.group {
+                std::os::unix::fs::chown(path, None, Some(gid))
+                    .with_context(|| format!("giving {} to group marketsync", path.display()))?;
+            }
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a file that others never read, even briefly (created 0600, then given its access).
+fn write_private(path: &Path, text: &str, access: Access) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -429,12 +486,8 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut f = opts
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
     f.write_all(text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    drop(f);
+    access.apply(path, access.file_mode())
 }
