@@ -1377,3 +1377,36 @@ async fn a_value_back_to_what_was_sent_wins_over_one_still_waiting() {
     );
     env.stop().await;
 }
+
+/// `check --estimate` reads the catalog as the first push would and sends nothing.
+#[tokio::test]
+async fn check_estimate_reads_the_catalog_and_sends_nothing() {
+    let env = Env::new().await;
+    let before = env.cartona.sim.requests.all().len();
+    let out = env.cli(&["check", "--estimate"]).await;
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("cartona.estimate"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // Every Odoo product (25), one bulk request of up to 100.
+    assert!(
+        line.contains(&format!("{} products read from Odoo in", PRODUCTS + 5)),
+        "{line}"
+    );
+    assert!(
+        line.contains("the first push: 1 bulk request(s) of up to 100"),
+        "{line}"
+    );
+    assert!(line.contains("nothing was sent"), "{line}");
+    let sent: Vec<_> = env.cartona.sim.requests.all()[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "check --estimate wrote to Cartona: {sent:?}"
+    );
+}

@@ -18,6 +18,11 @@ struct Line {
 }
 
 pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
+    run_with(config, json, false).await
+}
+
+/// `check`, and with `estimate` the first push's figures per channel.
+pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Result<i32> {
     let mut lines = Vec::new();
     let mut connected = None;
     match OdooClient::connect(&config.odoo).await {
@@ -66,7 +71,9 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
         }),
     }
     for ch in config.enabled_channels() {
+        let reached = std::time::Instant::now();
         let (ok, detail) = reach(ch).await;
+        let round_trip = reached.elapsed();
         let line = Line {
             target: ch.kind.name().into(),
             ok,
@@ -89,6 +96,9 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
             (&connected, ch.kind, ch.medusa.as_ref())
         {
             lines.push(language_line(odoo, &m.lang).await);
+        }
+        if let (true, true, Some(odoo)) = (estimate, ok, &connected) {
+            lines.push(estimate_line(ch, odoo, round_trip).await);
         }
         if let (Some(odoo), Some(pricelist)) = (&connected, pricelist) {
             let inspected =
@@ -191,5 +201,70 @@ pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
             }
         },
         _ => (false, "channel not available in this build".into()),
+    }
+}
+
+/// Reads the catalog as the channel's first push does (nothing is sent) and estimates the push:
+/// Odoo's read time, plus one bulk request per batch at the round trip just measured.
+async fn estimate_line(
+    ch: &crate::config::ChannelConfig,
+    odoo: &OdooClient,
+    round_trip: std::time::Duration,
+) -> Line {
+    let reader = match (&ch.cartona, &ch.medusa) {
+        (Some(s), _) => crate::channel::cartona::reader(s, odoo.clone()),
+        (_, Some(s)) => crate::channel::medusa::reader(s, odoo.clone()),
+        _ => {
+            return Line {
+                target: format!("{}.estimate", ch.kind.name()),
+                ok: false,
+                warning: false,
+                detail: "no estimate for this channel".into(),
+            }
+        }
+    };
+    let progress =
+        super::render::Progress::new(&format!("reading the catalog for {}", ch.kind.name()));
+    let started = std::time::Instant::now();
+    let calls_before = odoo.calls_made();
+    let mut products = 0usize;
+    let read = reader
+        .read_all(|page| {
+            products += page.len();
+            progress.show(products);
+        })
+        .await;
+    let took = started.elapsed();
+    progress.done();
+    let target = format!("{}.estimate", ch.kind.name());
+    match read {
+        Err(e) => Line {
+            target,
+            ok: false,
+            warning: false,
+            detail: format!("reading the catalog from Odoo: {e}"),
+        },
+        Ok(_) => {
+            let batch = ch.batch_size.max(1) as usize;
+            let batches = products.div_ceil(batch);
+            let rate = products as f64 / took.as_secs_f64().max(1e-6);
+            let push = took + round_trip * batches as u32 / ch.concurrency.max(1) as u32;
+            Line {
+                target,
+                ok: true,
+                warning: false,
+                detail: format!(
+                    "{} products read from Odoo in {:.1} s ({} a second, {} Odoo calls); the first push: {} bulk request(s) of up to {batch}, about {:.1} s in all (the read, plus {} ms a request as just measured, {} at a time); nothing was sent",
+                    super::render::thousands(products as i64),
+                    took.as_secs_f64(),
+                    super::render::thousands(rate as i64),
+                    odoo.calls_made() - calls_before,
+                    super::render::thousands(batches as i64),
+                    push.as_secs_f64(),
+                    round_trip.as_millis(),
+                    ch.concurrency.max(1)
+                ),
+            }
+        }
     }
 }

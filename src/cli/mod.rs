@@ -72,6 +72,10 @@ pub enum Command {
         /// Print JSON instead of a table (for scripts).
         #[arg(long)]
         json: bool,
+        /// Also read the catalog as each channel's first push would (nothing is sent) and
+        /// estimate how long that push takes.
+        #[arg(long)]
+        estimate: bool,
     },
     /// Write a first config, asking (or taking flags) and verifying as it goes; ends with check.
     Init(Box<init::InitArgs>),
@@ -258,13 +262,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             runtime()?.block_on(init::run(&cli.config, args))
         }
-        Command::Check { json } => {
+        Command::Check { json, estimate } => {
             let config = load(&cli)?;
             crate::telemetry::init(
                 "warn",
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
-            runtime()?.block_on(check::run(&config, *json))
+            runtime()?.block_on(check::run_with(&config, *json, *estimate))
         }
         Command::Sim(SimCommand::Odoo(args)) => {
             crate::telemetry::init(

@@ -174,6 +174,46 @@ pub fn thousands(n: i64) -> String {
     }
 }
 
+/// Progress of a long one-shot command, on stderr and only on a terminal: one line rewritten
+/// at most ten times a second, cleared when done.
+pub struct Progress {
+    what: String,
+    on: bool,
+    last: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl Progress {
+    pub fn new(what: &str) -> Progress {
+        Progress {
+            what: what.to_string(),
+            on: std::io::stderr().is_terminal(),
+            last: std::cell::Cell::new(None),
+        }
+    }
+
+    pub fn show(&self, done: usize) {
+        if !self.on {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .get()
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last.set(Some(now));
+        eprint!("\r\x1b[K{}: {}", self.what, thousands(done as i64));
+    }
+
+    pub fn done(&self) {
+        if self.on && self.last.get().is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -108,6 +108,19 @@ pub struct Cartona {
 }
 
 /// Starts the channel: its job handler and its four streams.
+/// How Cartona reads Odoo's catalog (also what `check --estimate` times).
+pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> CatalogReader {
+    CatalogReader {
+        odoo,
+        stock_field: settings.stock_field.clone(),
+        warehouse_id: settings.warehouse_id,
+        pricelist_id: settings.pricelist_id,
+        currency: Some(CURRENCY.into()),
+        extra_fields: Vec::new(),
+        known_rules: Default::default(),
+    }
+}
+
 pub fn start(
     config: &Config,
     cfg: &ChannelConfig,
@@ -119,15 +132,7 @@ pub fn start(
         .cartona
         .clone()
         .ok_or("channels.cartona has no Cartona settings")?;
-    let reader = CatalogReader {
-        odoo: odoo.clone(),
-        stock_field: settings.stock_field.clone(),
-        warehouse_id: settings.warehouse_id,
-        pricelist_id: settings.pricelist_id,
-        currency: Some(CURRENCY.into()),
-        extra_fields: Vec::new(),
-        known_rules: Default::default(),
-    };
+    let reader = reader(&settings, odoo.clone());
     let cartona = Arc::new(Cartona {
         api: client(cfg)?,
         settings,

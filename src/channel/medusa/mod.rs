@@ -99,6 +99,19 @@ pub struct Medusa {
     lang_checked: AtomicBool,
 }
 
+/// How Medusa reads Odoo's catalog (also what `check --estimate` times).
+pub fn reader(settings: &MedusaSettings, odoo: OdooClient) -> CatalogReader {
+    CatalogReader {
+        odoo,
+        stock_field: settings.stock_field.clone(),
+        warehouse_id: None,
+        pricelist_id: settings.pricelist_id,
+        currency: Some(settings.currency.clone()),
+        extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
+        known_rules: Default::default(),
+    }
+}
+
 pub fn start(
     config: &Config,
     cfg: &ChannelConfig,
@@ -110,15 +123,7 @@ pub fn start(
         .medusa
         .clone()
         .ok_or("channels.medusa has no Medusa settings")?;
-    let reader = CatalogReader {
-        odoo: odoo.clone(),
-        stock_field: settings.stock_field.clone(),
-        warehouse_id: None,
-        pricelist_id: settings.pricelist_id,
-        currency: Some(settings.currency.clone()),
-        extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
-        known_rules: Default::default(),
-    };
+    let reader = reader(&settings, odoo.clone());
     let store_for_parts = store.clone();
     let medusa = Arc::new(Medusa {
         api: client(cfg)?,
