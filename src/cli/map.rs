@@ -203,10 +203,19 @@ async fn import(
     } else {
         super::open_for_writing(config)?
     };
-    let report =
-        crate::channel::cartona::matching::import(&api, &odoo, &store, settings.match_key, dry_run)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let progress = super::render::Progress::new("reading");
+    let report = crate::channel::cartona::matching::import_with(
+        &api,
+        &odoo,
+        &store,
+        settings.match_key,
+        dry_run,
+        &|what, n| progress.show_as(&format!("reading {what}"), n),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e));
+    progress.done();
+    let report = report?;
     if json {
         super::render::print_json(&report)?;
         return Ok(0);

@@ -179,7 +179,7 @@ pub fn thousands(n: i64) -> String {
 pub struct Progress {
     what: String,
     on: bool,
-    last: std::cell::Cell<Option<std::time::Instant>>,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Progress {
@@ -187,28 +187,35 @@ impl Progress {
         Progress {
             what: what.to_string(),
             on: std::io::stderr().is_terminal(),
-            last: std::cell::Cell::new(None),
+            last: std::sync::Mutex::new(None),
         }
     }
 
     pub fn show(&self, done: usize) {
+        self.show_as(&self.what, done);
+    }
+
+    /// Progress of one part of the work (`reading Odoo products: 1,200`).
+    pub fn show_as(&self, what: &str, done: usize) {
         if !self.on {
             return;
         }
         let now = std::time::Instant::now();
-        if self
-            .last
-            .get()
-            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_millis(100))
-        {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_millis(100)) {
             return;
         }
-        self.last.set(Some(now));
-        eprint!("\r\x1b[K{}: {}", self.what, thousands(done as i64));
+        *last = Some(now);
+        eprint!("\r\x1b[K{what}: {}", thousands(done as i64));
     }
 
     pub fn done(&self) {
-        if self.on && self.last.get().is_some() {
+        let shown = self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if self.on && shown {
             eprint!("\r\x1b[K");
         }
     }

@@ -35,6 +35,15 @@ pub async fn cartona_products(
     api: &HttpClient,
     per_page: usize,
 ) -> Result<Vec<SupplierProduct>, String> {
+    cartona_products_with(api, per_page, &|_| {}).await
+}
+
+/// [`cartona_products`], telling `read` how many it has so far after each page.
+async fn cartona_products_with(
+    api: &HttpClient,
+    per_page: usize,
+    read: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<SupplierProduct>, String> {
     let mut out = Vec::new();
     for page in 1..=10_000u32 {
         let body = api
@@ -66,6 +75,7 @@ pub async fn cartona_products(
                     .map_err(|e| format!("a Cartona product is malformed ({e}): {row}"))?,
             );
         }
+        read(out.len());
         if n < per_page {
             break;
         }
@@ -87,7 +97,19 @@ pub async fn import(
     key: MatchKey,
     dry_run: bool,
 ) -> Result<MatchReport, String> {
-    let cartona = cartona_products(api, 100).await?;
+    import_with(api, odoo, store, key, dry_run, &|_, _| {}).await
+}
+
+/// [`import`], telling `progress` what it is reading and how many so far (for a terminal).
+pub async fn import_with(
+    api: &HttpClient,
+    odoo: &OdooClient,
+    store: &Store,
+    key: MatchKey,
+    dry_run: bool,
+    progress: &(dyn Fn(&str, usize) + Sync),
+) -> Result<MatchReport, String> {
+    let cartona = cartona_products_with(api, 100, &|n| progress("Cartona products", n)).await?;
     let mut odoo_products = Vec::new();
     odoo.search_read_pages(
         "product.product",
@@ -110,6 +132,7 @@ pub async fn import(
                         && r.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
                 });
             }
+            progress("Odoo products", odoo_products.len());
             Ok(())
         },
     )
