@@ -10,7 +10,9 @@ use std::path::Path;
 const CARTONA_TOKEN: &str = "cartona-init-token-0042";
 const MEDUSA_KEY: &str = "sk_init_medusa_key_77";
 
-fn init(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+/// `marketsync --config <config> init <args>` with these environment variables, off the
+/// async threads (the simulators run on them).
+async fn init(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let mut c = assert_cmd::Command::cargo_bin("marketsync").unwrap();
     c.env("NO_COLOR", "1")
         .env_remove("MARKETSYNC_CONFIG")
@@ -21,7 +23,9 @@ fn init(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Ou
     for (k, v) in envs {
         c.env(k, v);
     }
-    c.output().unwrap()
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn mode(p: &Path) -> u32 {
@@ -82,22 +86,7 @@ async fn init_without_a_terminal_writes_a_config_that_checks() {
         ("MARKETSYNC_INIT_CARTONA_TOKEN", CARTONA_TOKEN),
         ("MARKETSYNC_INIT_MEDUSA_TOKEN", MEDUSA_KEY),
     ];
-    let run = {
-        let (config, args) = (
-            config.clone(),
-            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        );
-        move |envs: Vec<(&'static str, &'static str)>| {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            init(&config, &args, &envs)
-        }
-    };
-    let out = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run(envs.to_vec())
-    })
-    .await
-    .unwrap();
+    let out = init(&config, &args, &envs).await;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stdout}{stderr}");
@@ -145,12 +134,7 @@ async fn init_without_a_terminal_writes_a_config_that_checks() {
 
     // Never overwritten without --force.
     std::fs::write(creds.join("odoo-api-key"), "admin").unwrap();
-    let again = tokio::task::spawn_blocking({
-        let run = run.clone();
-        move || run(envs.to_vec())
-    })
-    .await
-    .unwrap();
+    let again = init(&config, &args, &envs).await;
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr)
@@ -167,25 +151,19 @@ async fn init_refuses_a_wrong_key_or_a_missing_answer_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let url = odoo.url();
-    let out = tokio::task::spawn_blocking({
-        let (config, url) = (config.clone(), url.clone());
-        move || {
-            init(
-                &config,
-                &[
-                    "--odoo-url",
-                    &url,
-                    "--database",
-                    "odoo",
-                    "--username",
-                    "admin",
-                ],
-                &[("MARKETSYNC_INIT_ODOO_API_KEY", "wrong-key-0000000")],
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let out = init(
+        &config,
+        &[
+            "--odoo-url",
+            &url,
+            "--database",
+            "odoo",
+            "--username",
+            "admin",
+        ],
+        &[("MARKETSYNC_INIT_ODOO_API_KEY", "wrong-key-0000000")],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success());
     assert!(
@@ -199,39 +177,28 @@ async fn init_refuses_a_wrong_key_or_a_missing_answer_and_writes_nothing() {
         "no secret written"
     );
     // Without a terminal, a missing answer names its flag.
-    let out = tokio::task::spawn_blocking({
-        let (config, url) = (config.clone(), url.clone());
-        move || init(&config, &["--odoo-url", &url, "--database", "odoo"], &[])
-    })
-    .await
-    .unwrap();
+    let out = init(&config, &["--odoo-url", &url, "--database", "odoo"], &[]).await;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         stderr.contains("Odoo user: give --username (no terminal to ask on)"),
         "{stderr}"
     );
     // On Odoo 17 XML-RPC is proposed.
-    let out = tokio::task::spawn_blocking({
-        let (config, url) = (config.clone(), url.clone());
-        move || {
-            init(
-                &config,
-                &[
-                    "--odoo-url",
-                    &url,
-                    "--database",
-                    "odoo",
-                    "--username",
-                    "admin",
-                    "--state-path",
-                    "state.db",
-                ],
-                &[("MARKETSYNC_INIT_ODOO_API_KEY", "admin")],
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let out = init(
+        &config,
+        &[
+            "--odoo-url",
+            &url,
+            "--database",
+            "odoo",
+            "--username",
+            "admin",
+            "--state-path",
+            "state.db",
+        ],
+        &[("MARKETSYNC_INIT_ODOO_API_KEY", "admin")],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",

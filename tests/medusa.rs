@@ -92,6 +92,17 @@ impl Env {
         }
     }
 
+    /// The dead jobs (none, when all went well).
+    fn dead_jobs(&self) -> Vec<marketsync::store::queue::Job> {
+        marketsync::store::queue::list(
+            &self.store,
+            Some(marketsync::store::queue::JobState::Dead),
+            None,
+            10,
+        )
+        .unwrap()
+    }
+
     /// `marketsync <args>` on this environment's configuration: exit code and stdout.
     async fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
         let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
@@ -971,14 +982,7 @@ async fn a_webhook_received_while_odoo_is_down_is_kept_and_imported_later() {
         .as_i64()
         .unwrap();
     env.wait_order(&format!("MEDUSA-{display}")).await;
-    assert!(marketsync::store::queue::list(
-        &env.store,
-        Some(marketsync::store::queue::JobState::Dead),
-        None,
-        10
-    )
-    .unwrap()
-    .is_empty());
+    assert!(env.dead_jobs().is_empty());
     env.stop().await;
 }
 
@@ -1171,13 +1175,6 @@ async fn orders_come_in_without_a_country_odoo_will_not_look_up() {
     assert!(log
         .iter()
         .any(|r| r.message.contains("delivery country goes out again")));
-    assert!(marketsync::store::queue::list(
-        &env.store,
-        Some(marketsync::store::queue::JobState::Dead),
-        None,
-        10
-    )
-    .unwrap()
-    .is_empty());
+    assert!(env.dead_jobs().is_empty());
     env.stop().await;
 }

@@ -179,40 +179,21 @@ impl Daemon {
             odoo: std::sync::OnceLock::new(),
         });
 
-        let listener = tokio::net::TcpListener::bind(self.config.webhooks.listen)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                addr: self.config.webhooks.listen,
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                addr: self.config.webhooks.listen,
-                source,
-            })?;
-        tracing::info!(%addr, "listening");
-        store
-            .run(move |s| facts::set(s, facts::DAEMON_LISTEN, &addr.to_string()))
-            .await?;
-
+        let (listener, addr) = listen(
+            &store,
+            self.config.webhooks.listen,
+            facts::DAEMON_LISTEN,
+            "webhooks",
+        )
+        .await?;
         // The operator's listener: /metrics stays off the public webhook address.
-        let admin_listener = tokio::net::TcpListener::bind(self.config.admin.listen)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                addr: self.config.admin.listen,
-                source,
-            })?;
-        let admin_addr = admin_listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                addr: self.config.admin.listen,
-                source,
-            })?;
-        tracing::info!(%admin_addr, "operator listener (/metrics, /healthz)");
-        store
-            .run(move |s| facts::set(s, facts::DAEMON_ADMIN_LISTEN, &admin_addr.to_string()))
-            .await?;
+        let (admin_listener, _) = listen(
+            &store,
+            self.config.admin.listen,
+            facts::DAEMON_ADMIN_LISTEN,
+            "operator (/metrics, /healthz)",
+        )
+        .await?;
         if let Some(tx) = self.bound.take() {
             let _ = tx.send(addr);
         }
@@ -432,6 +413,23 @@ async fn record_odoo_down(store: &Store, error: &str) {
             facts::set_if_absent(s, facts::ODOO_DOWN_SINCE, &now_ms().to_string())
         })
         .await;
+}
+
+/// Binds a listener and records where it is bound under `fact` (the configured port may be 0).
+async fn listen(
+    store: &Store,
+    at: std::net::SocketAddr,
+    fact: &'static str,
+    what: &'static str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), DaemonError> {
+    let failed = |source| DaemonError::Listen { addr: at, source };
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(failed)?;
+    let addr = listener.local_addr().map_err(failed)?;
+    tracing::info!(%addr, "listening: {what}");
+    store
+        .run(move |s| facts::set(s, fact, &addr.to_string()))
+        .await?;
+    Ok((listener, addr))
 }
 
 /// Checks that Odoo still answers; `status` and `/healthz` read the outcome. Once an hour (and

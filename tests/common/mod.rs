@@ -150,3 +150,32 @@ pub fn admin_addr(store: &Store) -> SocketAddr {
         .parse()
         .unwrap()
 }
+
+/// `systemd-analyze verify` of a unit's text (ExecStart pointed at `exe`), as `dest`; `false`
+/// where systemd-analyze is not installed. Fails on any complaint about the unit itself.
+pub fn verify_unit(text: &str, dest: &str, exe: &Path) -> bool {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze not installed: skipping the verify step");
+        return false;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = text.replace(
+        "ExecStart=marketsync ",
+        &format!("ExecStart={} ", exe.display()),
+    );
+    let path = dir.path().join(dest);
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let noise = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = noise.lines().filter(|l| l.contains(dest)).collect();
+    assert!(out.status.success() && ours.is_empty(), "{dest}: {noise}");
+    true
+}
