@@ -433,15 +433,11 @@ async fn on_odoo_19_without_the_language_the_catalog_goes_out_untranslated() {
         .await;
         env.two_more_runs("medusa.catalog").await;
         assert_eq!(common::stream_error(&env.store, "medusa.catalog"), None);
-        let said: Vec<_> = common::sync_log(&env.store)
-            .into_iter()
-            .filter(|r| r.message.contains("translation left out"))
-            .collect();
-        assert_eq!(said.len(), 1, "{protocol:?}: said once: {said:?}");
+        let said = common::said_once(&env.store, "translation left out");
         assert!(
-            said[0].message.contains("ar_001 is not installed"),
-            "{}",
-            said[0].message
+            said.message.contains("ar_001 is not installed"),
+            "{protocol:?}: {}",
+            said.message
         );
         // The operator sees it in `status` and `check` (a warning: exit status 0).
         let (code, status) = env.cli(&["status"]).await;
@@ -1161,18 +1157,13 @@ async fn orders_come_in_without_a_country_odoo_will_not_look_up() {
             assert_eq!(country, None, "{email}: made without its country");
         }
     }
-    let log = common::sync_log(&env.store);
-    let left_out: Vec<_> = log
-        .iter()
-        .filter(|r| r.message.contains("delivery country left out"))
-        .collect();
-    assert_eq!(left_out.len(), 1, "said once: {left_out:?}");
+    let left_out = common::said_once(&env.store, "delivery country left out");
     assert!(
-        left_out[0].message.contains("not allowed to access"),
+        left_out.message.contains("not allowed to access"),
         "{}",
-        left_out[0].message
+        left_out.message
     );
-    assert!(log
+    assert!(common::sync_log(&env.store)
         .iter()
         .any(|r| r.message.contains("delivery country goes out again")));
     assert!(env.dead_jobs().is_empty());

@@ -179,3 +179,13 @@ pub fn verify_unit(text: &str, dest: &str, exe: &Path) -> bool {
     assert!(out.status.success() && ours.is_empty(), "{dest}: {noise}");
     true
 }
+
+/// The one sync-log line that contains `text` (it must be said exactly once).
+pub fn said_once(store: &Store, text: &str) -> marketsync::store::synclog::Row {
+    let mut said: Vec<_> = sync_log(store)
+        .into_iter()
+        .filter(|r| r.message.contains(text))
+        .collect();
+    assert_eq!(said.len(), 1, "{text:?} said once: {said:?}");
+    said.remove(0)
+}
