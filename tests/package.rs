@@ -9,34 +9,20 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The pinned cargo-deb, installed into target/tools the first time (no global install).
-const CARGO_DEB: &str = "3.8.0";
-
-fn cargo_deb() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("tools");
-    let bin = root.join("bin").join("cargo-deb");
-    if !bin.exists() {
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "install",
-                "cargo-deb",
-                "--locked",
-                "--version",
-                CARGO_DEB,
-                "--root",
-            ])
-            .arg(&root)
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "installing cargo-deb {CARGO_DEB}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+/// The cargo-deb `.ci/run` installs (a test reaches no registry itself). Missing under CI is a
+/// failure; on a developer's machine without it the test says so and stops.
+fn cargo_deb() -> Option<PathBuf> {
+    let found = Command::new("cargo-deb")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(PathBuf::from("cargo-deb"));
     }
-    bin
+    let why = "cargo-deb is not installed: `cargo install cargo-deb --locked --version 3.8.0` (.ci/run does)";
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("{why}; skipping the package test");
+    None
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -56,6 +42,9 @@ fn mode(p: &Path) -> u32 {
 
 #[test]
 fn the_debian_package_installs_into_a_scratch_root_and_runs() {
+    let Some(cargo_deb) = cargo_deb() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     // cargo deb takes the binary from <target>/release: the one the tests built stands in.
     let target = work.path().join("target");
@@ -66,7 +55,7 @@ fn the_debian_package_installs_into_a_scratch_root_and_runs() {
     )
     .unwrap();
     let out_dir = work.path().join("out");
-    run(Command::new(cargo_deb())
+    run(Command::new(&cargo_deb)
         .arg("deb")
         .args(["--no-build", "--fast", "--manifest-path"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
