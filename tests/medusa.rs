@@ -44,13 +44,23 @@ impl Env {
         extra: &str,
         prepare: impl FnOnce(&SimHandle),
     ) -> Env {
-        Env::on_odoo(17, OdooProtocol::Xmlrpc, flavour, currency, extra, prepare).await
+        Env::on_odoo(
+            17,
+            OdooProtocol::Xmlrpc,
+            "",
+            flavour,
+            currency,
+            extra,
+            prepare,
+        )
+        .await
     }
 
     /// Against an Odoo simulator of that major version, reached over that protocol.
     async fn on_odoo(
         major: u32,
         protocol: OdooProtocol,
+        schedule: &str,
         flavour: MedusaFlavour,
         currency: &str,
         extra: &str,
@@ -66,11 +76,12 @@ impl Env {
             "marqasouq"
         };
         let text = format!(
-            "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n\
+            "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n{}\
              [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
              [channels.medusa]\nenabled = true\nflavour = \"{flavour_name}\"\nbase_url = \"{}\"\ntoken = \"{KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
              currency = \"{currency}\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n{extra}",
             common::config_text(&odoo.url(), protocol, dir.path(), ""),
+            schedule,
             store_sim.base_url(),
         );
         let config_path = dir.path().join("config.toml");
@@ -393,12 +404,20 @@ fn has_arabic(v: &serde_json::Value) -> bool {
 #[tokio::test]
 async fn on_odoo_19_without_the_language_the_catalog_goes_out_untranslated() {
     for protocol in [OdooProtocol::Json2, OdooProtocol::Xmlrpc] {
-        let env = Env::on_odoo(19, protocol, MedusaFlavour::Marqasouq, "KWD", "", |odoo| {
-            odoo.sim
-                .world()
-                .set_language_installed("ar_001", false)
-                .unwrap();
-        })
+        let env = Env::on_odoo(
+            19,
+            protocol,
+            "",
+            MedusaFlavour::Marqasouq,
+            "KWD",
+            "",
+            |odoo| {
+                odoo.sim
+                    .world()
+                    .set_language_installed("ar_001", false)
+                    .unwrap();
+            },
+        )
         .await;
         wait_until("all products in the store", WAIT, || {
             (1..=PRODUCTS).all(|i| {
@@ -469,6 +488,7 @@ async fn on_odoo_19_with_arabic_installed_the_arabic_title_goes_out() {
     let env = Env::on_odoo(
         19,
         OdooProtocol::Json2,
+        "",
         MedusaFlavour::Marqasouq,
         "KWD",
         "",
@@ -494,6 +514,54 @@ async fn on_odoo_19_with_arabic_installed_the_arabic_title_goes_out() {
     assert!(!common::sync_log(&env.store)
         .iter()
         .any(|r| r.message.contains("left out")));
+    env.stop().await;
+}
+
+/// A language installed while the daemon runs is found by the next reconcile: the Arabic
+/// titles go out, and that is said once.
+#[tokio::test]
+async fn a_language_installed_later_is_found_by_the_reconcile() {
+    let env = Env::on_odoo(
+        19,
+        OdooProtocol::Json2,
+        "reconcile = \"2s\"\n",
+        MedusaFlavour::Marqasouq,
+        "KWD",
+        "",
+        |odoo| {
+            odoo.sim
+                .world()
+                .set_language_installed("ar_001", false)
+                .unwrap();
+        },
+    )
+    .await;
+    wait_until("untranslated listings in the store", WAIT, || {
+        (1..=PRODUCTS).all(|i| {
+            env.store_sim
+                .sim
+                .product(&sku(i))
+                .is_some_and(|p| p.status == "published" && p.raw["title_ar"].is_null())
+        })
+    })
+    .await;
+    env.odoo
+        .sim
+        .world()
+        .set_language_installed("ar_001", true)
+        .unwrap();
+    wait_until("Arabic titles after the reconcile", WAIT, || {
+        (1..=PRODUCTS).all(|i| {
+            env.store_sim
+                .sim
+                .product(&sku(i))
+                .is_some_and(|p| has_arabic(&p.raw["title_ar"]))
+        })
+    })
+    .await;
+    common::said_once(&env.store, "translation goes out again");
+    let (_, status) = env.cli(&["status"]).await;
+    assert!(!status.contains("left out"), "{status}");
     env.stop().await;
 }
 
