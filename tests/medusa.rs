@@ -394,6 +394,46 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
     env.stop().await;
 }
 
+/// The MarqaSouq store against an Odoo 19 simulator over `protocol`, Arabic installed or not.
+async fn on_odoo_19(protocol: OdooProtocol, schedule: &str, arabic: bool) -> Env {
+    Env::on_odoo(
+        19,
+        protocol,
+        schedule,
+        MedusaFlavour::Marqasouq,
+        "KWD",
+        "",
+        |odoo| {
+            odoo.sim
+                .world()
+                .set_language_installed("ar_001", arabic)
+                .unwrap();
+        },
+    )
+    .await
+}
+
+impl Env {
+    /// Waits until every product's listing in the store passes `ok`.
+    async fn all_listed(&self, what: &str, ok: impl Fn(&medusa::Product) -> bool) {
+        wait_until(what, WAIT, || {
+            (1..=PRODUCTS).all(|i| self.store_sim.sim.product(&sku(i)).is_some_and(|p| ok(&p)))
+        })
+        .await;
+    }
+
+    /// `check`'s line for `target` (its exit status must be 0).
+    async fn check_line(&self, target: &str) -> String {
+        let (code, check) = self.cli(&["check"]).await;
+        assert_eq!(code, Some(0), "{check}");
+        check
+            .lines()
+            .find(|l| l.contains(target))
+            .unwrap_or_else(|| panic!("no {target} line: {check}"))
+            .to_string()
+    }
+}
+
 fn has_arabic(v: &serde_json::Value) -> bool {
     v.as_str()
         .is_some_and(|t| t.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)))
@@ -404,30 +444,9 @@ fn has_arabic(v: &serde_json::Value) -> bool {
 #[tokio::test]
 async fn on_odoo_19_without_the_language_the_catalog_goes_out_untranslated() {
     for protocol in [OdooProtocol::Json2, OdooProtocol::Xmlrpc] {
-        let env = Env::on_odoo(
-            19,
-            protocol,
-            "",
-            MedusaFlavour::Marqasouq,
-            "KWD",
-            "",
-            |odoo| {
-                odoo.sim
-                    .world()
-                    .set_language_installed("ar_001", false)
-                    .unwrap();
-            },
-        )
-        .await;
-        wait_until("all products in the store", WAIT, || {
-            (1..=PRODUCTS).all(|i| {
-                env.store_sim
-                    .sim
-                    .product(&sku(i))
-                    .is_some_and(|p| p.status == "published")
-            })
-        })
-        .await;
+        let env = on_odoo_19(protocol, "", false).await;
+        env.all_listed("all products in the store", |p| p.status == "published")
+            .await;
         for i in 1..=PRODUCTS {
             let p = env.store_sim.sim.product(&sku(i)).unwrap();
             assert!(
@@ -467,12 +486,7 @@ async fn on_odoo_19_without_the_language_the_catalog_goes_out_untranslated() {
             ),
             "{status}"
         );
-        let (code, check) = env.cli(&["check"]).await;
-        assert_eq!(code, Some(0), "{check}");
-        let line = check
-            .lines()
-            .find(|l| l.contains("medusa.lang"))
-            .unwrap_or_else(|| panic!("{check}"));
+        let line = env.check_line("medusa.lang").await;
         assert!(line.starts_with("WARN"), "{line}");
         assert!(
             line.contains("install it in Odoo (Settings > Languages) or set channels.medusa.lang"),
@@ -485,31 +499,12 @@ async fn on_odoo_19_without_the_language_the_catalog_goes_out_untranslated() {
 /// With the language installed, Odoo 19 gives the Arabic title as 17 does, and `check` is content.
 #[tokio::test]
 async fn on_odoo_19_with_arabic_installed_the_arabic_title_goes_out() {
-    let env = Env::on_odoo(
-        19,
-        OdooProtocol::Json2,
-        "",
-        MedusaFlavour::Marqasouq,
-        "KWD",
-        "",
-        |_| {},
-    )
-    .await;
-    wait_until("Arabic titles in the store", WAIT, || {
-        (1..=PRODUCTS).all(|i| {
-            env.store_sim
-                .sim
-                .product(&sku(i))
-                .is_some_and(|p| has_arabic(&p.raw["title_ar"]))
-        })
+    let env = on_odoo_19(OdooProtocol::Json2, "", true).await;
+    env.all_listed("Arabic titles in the store", |p| {
+        has_arabic(&p.raw["title_ar"])
     })
     .await;
-    let (code, check) = env.cli(&["check"]).await;
-    assert_eq!(code, Some(0), "{check}");
-    let line = check
-        .lines()
-        .find(|l| l.contains("medusa.lang"))
-        .unwrap_or_else(|| panic!("{check}"));
+    let line = env.check_line("medusa.lang").await;
     assert!(line.starts_with("ok"), "{line}");
     assert!(!common::sync_log(&env.store)
         .iter()
@@ -521,28 +516,9 @@ async fn on_odoo_19_with_arabic_installed_the_arabic_title_goes_out() {
 /// titles go out, and that is said once.
 #[tokio::test]
 async fn a_language_installed_later_is_found_by_the_reconcile() {
-    let env = Env::on_odoo(
-        19,
-        OdooProtocol::Json2,
-        "reconcile = \"2s\"\n",
-        MedusaFlavour::Marqasouq,
-        "KWD",
-        "",
-        |odoo| {
-            odoo.sim
-                .world()
-                .set_language_installed("ar_001", false)
-                .unwrap();
-        },
-    )
-    .await;
-    wait_until("untranslated listings in the store", WAIT, || {
-        (1..=PRODUCTS).all(|i| {
-            env.store_sim
-                .sim
-                .product(&sku(i))
-                .is_some_and(|p| p.status == "published" && p.raw["title_ar"].is_null())
-        })
+    let env = on_odoo_19(OdooProtocol::Json2, "reconcile = \"2s\"\n", false).await;
+    env.all_listed("untranslated listings in the store", |p| {
+        p.status == "published" && p.raw["title_ar"].is_null()
     })
     .await;
     env.odoo
@@ -550,18 +526,52 @@ async fn a_language_installed_later_is_found_by_the_reconcile() {
         .world()
         .set_language_installed("ar_001", true)
         .unwrap();
-    wait_until("Arabic titles after the reconcile", WAIT, || {
-        (1..=PRODUCTS).all(|i| {
-            env.store_sim
-                .sim
-                .product(&sku(i))
-                .is_some_and(|p| has_arabic(&p.raw["title_ar"]))
-        })
+    env.all_listed("Arabic titles after the reconcile", |p| {
+        has_arabic(&p.raw["title_ar"])
     })
     .await;
     common::said_once(&env.store, "translation goes out again");
     let (_, status) = env.cli(&["status"]).await;
     assert!(!status.contains("left out"), "{status}");
+    env.stop().await;
+}
+
+/// A language removed while the daemon runs: Odoo 19 refuses the next translation read, the
+/// translation is left out (said once) and the changed product's price still goes out.
+#[tokio::test]
+async fn a_translation_odoo_refuses_mid_run_is_left_out_and_the_price_goes_out() {
+    let env = on_odoo_19(OdooProtocol::Json2, "", true).await;
+    env.all_listed("Arabic titles in the store", |p| {
+        has_arabic(&p.raw["title_ar"])
+    })
+    .await;
+    env.odoo
+        .sim
+        .world()
+        .set_language_installed("ar_001", false)
+        .unwrap();
+    env.client
+        .write(
+            "product.product",
+            &[4],
+            Value::record([("list_price", Value::Double(77.5))]),
+        )
+        .await
+        .unwrap();
+    wait_until("the new price in the store", WAIT, || {
+        env.store_sim.sim.product(&sku(4)).unwrap().price
+            == marketsync::sync::money::round(Decimal::new(775, 1), "KWD")
+    })
+    .await;
+    let said = common::said_once(&env.store, "translation left out");
+    assert!(
+        said.message.contains("Invalid language code: ar_001"),
+        "{}",
+        said.message
+    );
+    env.two_more_runs("medusa.catalog").await;
+    assert_eq!(common::stream_error(&env.store, "medusa.catalog"), None);
+    common::said_once(&env.store, "translation left out");
     env.stop().await;
 }
 

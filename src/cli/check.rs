@@ -17,6 +17,25 @@ struct Line {
     detail: String,
 }
 
+impl Line {
+    fn new(target: impl Into<String>, ok: bool, detail: impl Into<String>) -> Line {
+        Line {
+            target: target.into(),
+            ok,
+            warning: false,
+            detail: detail.into(),
+        }
+    }
+
+    /// Works, with something the operator should know (`WARN`; the exit status stays 0).
+    fn warn(target: impl Into<String>, detail: impl Into<String>) -> Line {
+        Line {
+            warning: true,
+            ..Line::new(target, true, detail)
+        }
+    }
+}
+
 pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
     run_with(config, json, false).await
 }
@@ -44,43 +63,26 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
                     odoo.uid()
                 ),
             };
-            lines.push(Line {
-                target: "odoo".into(),
-                ok: true,
-                warning: false,
-                detail,
-            });
+            lines.push(Line::new("odoo", true, detail));
             // Before Odoo stops answering: an expiring key, a deprecated protocol.
             for notice in
                 crate::odoo::notices::ahead(&odoo, config.odoo.protocol, chrono::Utc::now()).await
             {
-                lines.push(Line {
-                    target: "odoo".into(),
-                    ok: true,
-                    warning: true,
-                    detail: notice,
-                });
+                lines.push(Line::warn("odoo", notice));
             }
             connected = Some(odoo);
         }
-        Err(e) => lines.push(Line {
-            target: "odoo".into(),
-            ok: false,
-            warning: false,
-            detail: crate::secret::scrub(&e.to_string()),
-        }),
+        Err(e) => lines.push(Line::new(
+            "odoo",
+            false,
+            crate::secret::scrub(&e.to_string()),
+        )),
     }
     for ch in config.enabled_channels() {
         let reached = std::time::Instant::now();
         let (ok, detail) = reach(ch).await;
         let round_trip = reached.elapsed();
-        let line = Line {
-            target: ch.kind.name().into(),
-            ok,
-            warning: false,
-            detail,
-        };
-        lines.push(line);
+        lines.push(Line::new(ch.kind.name(), ok, detail));
         let (pricelist, currency) = match ch.kind {
             crate::config::ChannelKind::Cartona => (
                 ch.cartona.as_ref().and_then(|c| c.pricelist_id),
@@ -107,12 +109,11 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
                 Ok(d) => (true, d),
                 Err(e) => (false, e),
             };
-            lines.push(Line {
-                target: format!("{}.pricelist", ch.kind.name()),
+            lines.push(Line::new(
+                format!("{}.pricelist", ch.kind.name()),
                 ok,
-                warning: false,
                 detail,
-            });
+            ));
         }
     }
     let failed = lines.iter().any(|l| !l.ok);
@@ -141,19 +142,13 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
 
 /// Whether Medusa's `lang` is installed in Odoo: without it the translation is left out.
 async fn language_line(odoo: &OdooClient, lang: &str) -> Line {
-    let (warning, detail) = match crate::sync::catalog::language_installed(odoo, lang).await {
-        Ok(true) => (false, format!("language {lang} is installed in Odoo")),
-        Ok(false) => (true, crate::channel::medusa::language_missing(lang)),
-        Err(e) => (
-            true,
+    match crate::channel::medusa::language_left_out(odoo, lang).await {
+        Ok(None) => Line::new("medusa.lang", true, format!("language {lang} is installed in Odoo")),
+        Ok(Some(why)) => Line::warn("medusa.lang", why),
+        Err(e) => Line::warn(
+            "medusa.lang",
             format!("cannot read Odoo's installed languages ({e}); the {lang} translation may be left out"),
         ),
-    };
-    Line {
-        target: "medusa.lang".into(),
-        ok: true,
-        warning,
-        detail,
     }
 }
 
@@ -215,12 +210,11 @@ async fn estimate_line(
         (Some(s), _) => crate::channel::cartona::reader(s, odoo.clone()),
         (_, Some(s)) => crate::channel::medusa::reader(s, odoo.clone()),
         _ => {
-            return Line {
-                target: format!("{}.estimate", ch.kind.name()),
-                ok: false,
-                warning: false,
-                detail: "no estimate for this channel".into(),
-            }
+            return Line::new(
+                format!("{}.estimate", ch.kind.name()),
+                false,
+                "no estimate for this channel",
+            )
         }
     };
     let progress =
@@ -238,22 +232,16 @@ async fn estimate_line(
     progress.done();
     let target = format!("{}.estimate", ch.kind.name());
     match read {
-        Err(e) => Line {
-            target,
-            ok: false,
-            warning: false,
-            detail: format!("reading the catalog from Odoo: {e}"),
-        },
+        Err(e) => Line::new(target, false, format!("reading the catalog from Odoo: {e}")),
         Ok(_) => {
             let batch = ch.batch_size.max(1) as usize;
             let batches = products.div_ceil(batch);
             let rate = products as f64 / took.as_secs_f64().max(1e-6);
             let push = took + round_trip * batches as u32 / ch.concurrency.max(1) as u32;
-            Line {
+            Line::new(
                 target,
-                ok: true,
-                warning: false,
-                detail: format!(
+                true,
+                format!(
                     "{} products read from Odoo in {:.1} s ({} a second, {} Odoo calls); the first push: {} bulk request(s) of up to {batch}, about {:.1} s in all (the read, plus {} ms a request as just measured, {} at a time); nothing was sent",
                     super::render::thousands(products as i64),
                     took.as_secs_f64(),
@@ -264,7 +252,7 @@ async fn estimate_line(
                     round_trip.as_millis(),
                     ch.concurrency.max(1)
                 ),
-            }
+            )
         }
     }
 }

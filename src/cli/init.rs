@@ -144,11 +144,46 @@ impl Asker {
     }
 }
 
-/// One secret to write: its credential file's name and its config key.
+/// One secret to write: its credential file's name, the config key it fills (`token` is
+/// written `token_file = ...`), and its value.
 struct SecretFile {
     name: &'static str,
-    key: &'static str,
+    field: &'static str,
     value: String,
+}
+
+/// A setting of a config table: a plain value, or a secret.
+enum Setting {
+    Plain(&'static str, toml::Value),
+    Secret(SecretFile),
+}
+
+/// One table of the config being written, in order.
+struct Table {
+    name: &'static str,
+    settings: Vec<Setting>,
+}
+
+/// The config's text, each secret written by `secret` as its (key, value) pair.
+fn render(tables: &[Table], secret: impl Fn(&SecretFile) -> (String, String)) -> String {
+    let mut text = String::from(
+        "# Written by `marketsync init`. Every setting, with its default: config.example.toml.\n\
+         # Secrets are in the files named here, readable by root and the daemon's group only.\n",
+    );
+    for t in tables {
+        text.push_str(&format!("\n[{}]\n", t.name));
+        for s in &t.settings {
+            let (key, value) = match s {
+                Setting::Plain(key, value) => (key.to_string(), value.clone()),
+                Setting::Secret(f) => {
+                    let (key, value) = secret(f);
+                    (key, toml::Value::String(value))
+                }
+            };
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    text
 }
 
 pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
@@ -212,12 +247,29 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
         "protocol",
     )?;
 
-    let mut secrets = vec![SecretFile {
-        name: "odoo-api-key",
-        key: "odoo.api_key",
-        value: api_key,
-    }];
-    let mut channels = String::new();
+    let secret = |name, field, value| Setting::Secret(SecretFile { name, field, value });
+    let plain = |key, value: &str| Setting::Plain(key, toml::Value::String(value.to_string()));
+    let enabled = || Setting::Plain("enabled", toml::Value::Boolean(true));
+    let state = args
+        .state_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/marketsync/state.db"));
+    let mut tables = vec![
+        Table {
+            name: "odoo",
+            settings: vec![
+                plain("url", url.as_str()),
+                plain("database", &database),
+                plain("username", &username),
+                secret("odoo-api-key", "api_key", api_key),
+                plain("protocol", &protocol),
+            ],
+        },
+        Table {
+            name: "state",
+            settings: vec![plain("path", &state.display().to_string())],
+        },
+    ];
     let wanted = |name: &str| -> anyhow::Result<bool> {
         match &args.channels {
             Some(list) => Ok(list.iter().any(|c| c.trim().eq_ignore_ascii_case(name))),
@@ -242,17 +294,17 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             "cartona-token",
             "MARKETSYNC_INIT_CARTONA_TOKEN",
         )?;
-        channels.push_str("\n[channels.cartona]\nenabled = true\n");
+        let mut settings = vec![enabled()];
         if let Some(u) = &args.cartona_url {
-            channels.push_str(&format!("base_url = {}\n", toml_str(u)));
+            settings.push(plain("base_url", u));
         }
-        channels.push_str("token_file = \"{cred:cartona-token}\"\n");
-        secrets.push(SecretFile {
-            name: "cartona-token",
-            key: "channels.cartona.token",
-            value: token,
+        settings.push(secret("cartona-token", "token", token));
+        tables.push(Table {
+            name: "channels.cartona",
+            settings,
         });
     }
+    let mut generated_hook = false;
     if wanted("medusa")? {
         let flavour = ask.text(
             &args.medusa_flavour,
@@ -276,7 +328,10 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             .filter(|s| !s.trim().is_empty())
         {
             Some(s) => s.trim().to_string(),
-            None => format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>())),
+            None => {
+                generated_hook = true;
+                format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>()))
+            }
         };
         let currency = ask.text(
             &args.medusa_currency,
@@ -284,12 +339,6 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             Some("KWD"),
             "medusa-currency",
         )?;
-        channels.push_str(&format!(
-            "\n[channels.medusa]\nenabled = true\nflavour = {}\nbase_url = {}\ntoken_file = \"{{cred:medusa-token}}\"\nwebhook_secret_file = \"{{cred:medusa-webhook-secret}}\"\ncurrency = {}\n",
-            toml_str(&flavour),
-            toml_str(&base),
-            toml_str(&currency)
-        ));
         let location = if flavour == "admin-api" {
             Some(ask.text(
                 &args.medusa_location_id,
@@ -300,18 +349,20 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
         } else {
             args.medusa_location_id.clone()
         };
+        let mut settings = vec![
+            enabled(),
+            plain("flavour", &flavour),
+            plain("base_url", &base),
+            secret("medusa-token", "token", token),
+            secret("medusa-webhook-secret", "webhook_secret", hook),
+            plain("currency", &currency),
+        ];
         if let Some(l) = location {
-            channels.push_str(&format!("location_id = {}\n", toml_str(&l)));
+            settings.push(plain("location_id", &l));
         }
-        secrets.push(SecretFile {
-            name: "medusa-token",
-            key: "channels.medusa.token",
-            value: token,
-        });
-        secrets.push(SecretFile {
-            name: "medusa-webhook-secret",
-            key: "channels.medusa.webhook_secret",
-            value: hook,
+        tables.push(Table {
+            name: "channels.medusa",
+            settings,
         });
     }
 
@@ -328,45 +379,21 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
     } else {
         std::env::current_dir()?.join(cred_dir)
     };
-    let state = args
-        .state_path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/var/lib/marketsync/state.db"));
     let cred = |name: &str| cred_dir.join(name).display().to_string();
-    let mut text = format!(
-        "# Written by `marketsync init`. Every setting, with its default: config.example.toml.\n\
-         # Secrets are in the files named here, readable by root and the daemon's group only.\n\
-         [odoo]\nurl = {}\ndatabase = {}\nusername = {}\napi_key_file = {}\nprotocol = {}\n\n[state]\npath = {}\n{channels}",
-        toml_str(url.as_str()),
-        toml_str(&database),
-        toml_str(&username),
-        toml_str(&cred("odoo-api-key")),
-        toml_str(&protocol),
-        toml_str(&state.display().to_string()),
-    );
-    for s in &secrets {
-        text = text.replace(
-            &format!("{{cred:{}}}", s.name),
-            &cred(s.name).replace('\\', "\\\\"),
-        );
-    }
+    // The config as written names the files; the one verified carries the values themselves.
+    let text = render(&tables, |f| (format!("{}_file", f.field), cred(f.name)));
+    let inline = render(&tables, |f| (f.field.to_string(), f.value.clone()));
+    let secrets: Vec<&SecretFile> = tables
+        .iter()
+        .flat_map(|t| &t.settings)
+        .filter_map(|s| match s {
+            Setting::Secret(f) => Some(f),
+            Setting::Plain(..) => None,
+        })
+        .collect();
 
     // Verified before anything is written: the config is valid, Odoo takes the key, each
     // channel takes its token.
-    let inline = secrets.iter().fold(text.clone(), |t, s| {
-        t.replace(
-            &format!(
-                "{}_file = {}",
-                s.key.rsplit('.').next().unwrap_or(""),
-                toml_str(&cred(s.name))
-            ),
-            &format!(
-                "{} = {}",
-                s.key.rsplit('.').next().unwrap_or(""),
-                toml_str(&s.value)
-            ),
-        )
-    });
     let config: Config = RawConfig::parse(&inline)
         .and_then(|r| r.validate())
         .map_err(|e| anyhow!("the answers do not make a valid config: {e}"))?;
@@ -404,24 +431,17 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             ""
         }
     ));
-    if let Some(s) = secrets.iter().find(|s| s.name == "medusa-webhook-secret") {
-        if args.medusa_webhook_secret.is_none() {
-            say(&format!(
-                "the store must sign its webhooks with the secret in {} (README, \"Medusa webhooks\")",
-                cred(s.name)
-            ));
-        }
+    if generated_hook {
+        say(&format!(
+            "the store must sign its webhooks with the secret in {} (README, \"Medusa webhooks\")",
+            cred("medusa-webhook-secret")
+        ));
     }
     if access.group.is_none() {
         say("no marketsync group here yet (the package or systemd-sysusers makes it): under systemd, LoadCredential= each file and point the *_file keys at /run/credentials/<unit>/<name>, or run init again once the group exists");
     }
     let config = Config::load(config_path).map_err(|e| anyhow!("{e}"))?;
     super::check::run(&config, false).await
-}
-
-/// A TOML basic string.
-fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }
 
 /// The id of the daemon's group (`marketsync`, made by the package or systemd-sysusers), if

@@ -291,7 +291,7 @@ impl Daemon {
                 odoo: odoo.clone(),
                 store: store.clone(),
                 protocol: self.config.odoo.protocol,
-                notices_at: std::sync::Mutex::new(Some(std::time::Instant::now())),
+                notices_at: std::sync::Mutex::new(std::time::Instant::now()),
             }),
         });
         self.streams.push(StreamSpec {
@@ -432,28 +432,25 @@ async fn listen(
     Ok((listener, addr))
 }
 
-/// Checks that Odoo still answers; `status` and `/healthz` read the outcome. Once an hour (and
-/// at the first run) it also records what to hear before Odoo stops answering.
+/// Checks that Odoo still answers; `status` and `/healthz` read the outcome. Once an hour it
+/// also records again what to hear before Odoo stops answering (the start recorded it first).
 struct OdooHealth {
     odoo: OdooClient,
     store: Store,
     protocol: crate::config::OdooProtocol,
-    notices_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the notices were last recorded (at start, then hourly).
+    notices_at: std::sync::Mutex<std::time::Instant>,
 }
 
 impl OdooHealth {
     const NOTICES_EVERY: Duration = Duration::from_secs(3600);
 
     async fn refresh_notices(&self) {
-        let due = {
-            let at = self.notices_at.lock().expect("notices lock");
-            at.is_none_or(|t| t.elapsed() >= Self::NOTICES_EVERY)
-        };
-        if !due {
+        if self.notices_at.lock().expect("notices lock").elapsed() < Self::NOTICES_EVERY {
             return;
         }
         record_notices(&self.odoo, &self.store, self.protocol).await;
-        *self.notices_at.lock().expect("notices lock") = Some(std::time::Instant::now());
+        *self.notices_at.lock().expect("notices lock") = std::time::Instant::now();
     }
 }
 

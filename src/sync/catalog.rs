@@ -66,7 +66,6 @@ pub struct Since {
     pub op: &'static str,
 }
 
-/// The time a poll starts, as an Odoo datetime (UTC): the cursor it leaves for the next one.
 /// Whether `code` is an installed (active) language of the Odoo database (`res.lang`).
 pub async fn language_installed(odoo: &OdooClient, code: &str) -> Result<bool, OdooError> {
     Ok(!odoo
@@ -75,6 +74,7 @@ pub async fn language_installed(odoo: &OdooClient, code: &str) -> Result<bool, O
         .is_empty())
 }
 
+/// The time a poll starts, as an Odoo datetime (UTC): the cursor it leaves for the next one.
 pub fn poll_start() -> String {
     chrono::Utc::now()
         .naive_utc()

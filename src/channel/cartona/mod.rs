@@ -107,7 +107,6 @@ pub struct Cartona {
     pub reader: CatalogReader,
 }
 
-/// Starts the channel: its job handler and its four streams.
 /// How Cartona reads Odoo's catalog (also what `check --estimate` times).
 pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> CatalogReader {
     CatalogReader {
@@ -121,6 +120,7 @@ pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> Ca
     }
 }
 
+/// Starts the channel: its job handler and its four streams.
 pub fn start(
     config: &Config,
     cfg: &ChannelConfig,

@@ -19,7 +19,7 @@ use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings};
 use crate::daemon::scheduler::StreamOutcome;
 use crate::daemon::workers::{JobError, JobHandler};
 use crate::odoo::profile::Profile;
-use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
+use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::secret::Secret;
 use crate::store::queue::{self, Job, NewJob};
@@ -124,7 +124,7 @@ pub fn start(
         .clone()
         .ok_or("channels.medusa has no Medusa settings")?;
     let reader = reader(&settings, odoo.clone());
-    let store_for_parts = store.clone();
+    let translation = OptionalPart::new(&store, CHANNEL, TRANSLATION);
     let medusa = Arc::new(Medusa {
         api: client(cfg)?,
         settings,
@@ -134,7 +134,7 @@ pub fn start(
         profile,
         reader,
         odoo_url: config.odoo.url.clone(),
-        translation: OptionalPart::new(&store_for_parts, CHANNEL, TRANSLATION),
+        translation,
         lang_checked: AtomicBool::new(false),
     });
     Ok(crate::channel::started(
@@ -145,11 +145,19 @@ pub fn start(
     ))
 }
 
-/// What `check` and the sync log say of a `lang` Odoo does not have installed.
-pub fn language_missing(lang: &str) -> String {
-    format!(
-        "the language {lang} is not installed in Odoo, so titles and descriptions go out in Odoo's default language; install it in Odoo (Settings > Languages) or set channels.medusa.lang to an installed one"
-    )
+/// Why the `lang` translation must be left out, or `None` if Odoo has the language installed;
+/// `Err` only when Odoo cannot be reached. What the channel logs and `check` warns of.
+pub async fn language_left_out(odoo: &OdooClient, lang: &str) -> Result<Option<String>, OdooError> {
+    match crate::sync::catalog::language_installed(odoo, lang).await {
+        Ok(true) => Ok(None),
+        Ok(false) => Ok(Some(format!(
+            "the language {lang} is not installed in Odoo, so titles and descriptions go out in Odoo's default language; install it in Odoo (Settings > Languages) or set channels.medusa.lang to an installed one"
+        ))),
+        Err(e) if e.is_unreachable() => Err(e),
+        Err(e) => Ok(Some(format!(
+            "Odoo's installed languages cannot be read ({e}); titles and descriptions go out in Odoo's default language"
+        ))),
+    }
 }
 
 fn job_err(e: ChannelError) -> JobError {
@@ -198,16 +206,10 @@ impl Medusa {
     /// Looks `lang` up in Odoo's installed languages: Odoo 19 refuses a context `lang` that
     /// is not installed (17 ignores it), so without it the translation is left out.
     async fn check_language(&self) -> Result<(), String> {
-        let lang = self.settings.lang.as_str();
-        match crate::sync::catalog::language_installed(&self.odoo, lang).await {
-            Ok(true) => self.translation.available(),
-            Ok(false) => self.translation.unavailable(&language_missing(lang)),
-            Err(e) if e.is_unreachable() => {
-                return Err(format!("reading Odoo's installed languages: {e}"))
-            }
-            Err(e) => self.translation.unavailable(&format!(
-                "Odoo's installed languages cannot be read ({e}); titles and descriptions go out in Odoo's default language"
-            )),
+        match language_left_out(&self.odoo, &self.settings.lang).await {
+            Ok(None) => self.translation.available(),
+            Ok(Some(why)) => self.translation.unavailable(&why),
+            Err(e) => return Err(format!("reading Odoo's installed languages: {e}")),
         }
         self.lang_checked.store(true, Ordering::Relaxed);
         Ok(())

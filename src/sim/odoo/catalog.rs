@@ -94,8 +94,6 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ]),
         );
     }
-    // The key the integration uses, made without a duration (as the real setups make it).
-    w.add_api_key("sync-daemon", None);
     for (id, name, code) in [(1, "English (US)", "en_US"), (2, "Arabic", "ar_001")] {
         w.insert(
             "res.lang",
@@ -154,6 +152,8 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ("tz", s("Africa/Cairo")),
         ]),
     );
+    // The key the integration uses, made without a duration (as the real setups make it).
+    w.add_api_key("sync-daemon", None);
     let retailers = [
         ("سوبر ماركت الأمل", "Cairo"),
         ("بقالة النور", "Giza"),

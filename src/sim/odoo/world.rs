@@ -597,19 +597,18 @@ impl World {
     /// Records an API key of the admin user (the simulator accepts its configured key whatever
     /// is recorded here), expiring at `expiration` (`YYYY-MM-DD HH:MM:SS`, Odoo 18+).
     pub fn add_api_key(&mut self, name: &str, expiration: Option<&str>) -> i64 {
-        let id = self.next_id.get("res.users.apikeys").copied().unwrap_or(1);
-        let mut rec: Rec = Default::default();
-        rec.insert("name".into(), Value::from(name));
-        rec.insert("user_id".into(), Value::Int(ADMIN_UID));
-        rec.insert("scope".into(), Value::Bool(false));
+        let mut vals = vec![
+            ("name", Value::from(name)),
+            ("user_id", Value::Int(ADMIN_UID)),
+        ];
         if self.major >= 18 {
-            rec.insert(
-                "expiration_date".into(),
+            vals.push((
+                "expiration_date",
                 expiration.map(Value::from).unwrap_or(Value::Bool(false)),
-            );
+            ));
         }
-        self.insert("res.users.apikeys", id, rec);
-        id
+        self.create("res.users.apikeys", &Value::record(vals))
+            .expect("an API key record is valid")
     }
 
     /// From now on the user may not touch `model` (or may again, with `allowed`).
@@ -647,16 +646,11 @@ impl World {
             .find(|(_, r)| r.get("code").and_then(Value::as_opt_str) == Some(code))
             .map(|(id, _)| *id)
             .ok_or_else(|| Exc::User(format!("no language {code} in this database")))?;
-        let now = self.tick();
-        let rec = self
-            .data
-            .get_mut("res.lang")
-            .expect("known model")
-            .get_mut(&id)
-            .expect("found");
-        rec.insert("active".into(), Value::Bool(installed));
-        rec.insert("write_date".into(), Value::String(now));
-        Ok(())
+        self.write(
+            "res.lang",
+            &[id],
+            &Value::record([("active", Value::Bool(installed))]),
+        )
     }
 
     /// Odoo 19 refuses a context `lang` that is not installed (`Invalid language code`); 17
