@@ -114,22 +114,11 @@ fn word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '-'
 }
 
-/// Whether the text right after a match continues the word: a word character, or a dot that
-/// joins two words (`admin.listen`), not a full stop.
-fn continues_after(rest: &str) -> bool {
-    let mut chars = rest.chars();
-    match chars.next() {
-        Some('.') => chars.next().is_some_and(word_char),
-        Some(c) => word_char(c),
-        None => false,
-    }
-}
-
-/// Whether the text right before a match continues the word (see [`continues_after`]).
-fn continues_before(before: &str) -> bool {
-    let mut chars = before.chars().rev();
-    match chars.next() {
-        Some('.') => chars.next().is_some_and(word_char),
+/// Whether the text beside a match (its characters walking away from it) continues the word:
+/// a word character, or a dot that joins two words (`admin.listen`), not a full stop.
+fn continues(mut beside: impl Iterator<Item = char>) -> bool {
+    match beside.next() {
+        Some('.') => beside.next().is_some_and(word_char),
         Some(c) => word_char(c),
         None => false,
     }
@@ -148,16 +137,18 @@ pub fn scrub(text: &str) -> String {
             out = out.replace(secret.as_str(), "[redacted]");
             continue;
         }
+        // Judged against the whole text: a match right after another sees the one before it.
         let mut scrubbed = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(at) = rest.find(secret.as_str()) {
-            let whole =
-                !continues_before(&rest[..at]) && !continues_after(&rest[at + secret.len()..]);
-            scrubbed.push_str(&rest[..at]);
-            scrubbed.push_str(if whole { "[redacted]" } else { secret });
-            rest = &rest[at + secret.len()..];
+        let mut copied = 0;
+        for (at, _) in out.match_indices(secret.as_str()) {
+            let end = at + secret.len();
+            if !continues(out[..at].chars().rev()) && !continues(out[end..].chars()) {
+                scrubbed.push_str(&out[copied..at]);
+                scrubbed.push_str("[redacted]");
+                copied = end;
+            }
         }
-        scrubbed.push_str(rest);
+        scrubbed.push_str(&out[copied..]);
         out = scrubbed;
     }
     out
@@ -194,6 +185,8 @@ mod tests {
             scrub("admin.listen: taken; the key was admin. x.admin"),
             "admin.listen: taken; the key was [redacted]. x.admin"
         );
+        // A match glued to another is part of one word, the second one too.
+        assert_eq!(scrub("adminadmin admin"), "adminadmin [redacted]");
         assert_eq!(scrub("admin"), "[redacted]");
         // A long one goes wherever it is, even glued to other text.
         let _ = Secret::new("k3y-0123456789abcdef");
