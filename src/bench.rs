@@ -3,7 +3,9 @@
 //! the daemon's CPU time and peak RSS (from /proc), Odoo calls and marketplace requests.
 //!
 //! 1. `full_push`: a catalog of `--products` products pushed to Cartona (batch 100), with the floor
-//!    (page-reading the same fields from Odoo + posting the same batches, nothing else).
+//!    (page-reading the same fields from Odoo + posting the same batches, nothing else). The
+//!    daemon reads two pages at once (`odoo.reads_in_flight = 2`): the simulated Odoo answers
+//!    requests in parallel, as an Odoo with several workers does.
 //! 2. `idle_poll`: one catalog poll cycle with nothing changed.
 //! 3. `price_change`: one price changed in Odoo: products sent, and the time until Cartona has it.
 //! 4. `order_import`: `--orders` Cartona orders of 5 lines: Odoo calls per order, duplicates.
@@ -219,7 +221,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let config_for = |orders_poll: &str, medusa_on: bool| {
         format!(
-            "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\npage_size = 1000\n[state]\npath = \"{}\"\n\
+            "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\npage_size = 1000\nreads_in_flight = 2\n[state]\npath = \"{}\"\n\
              [webhooks]\nlisten = \"{listen}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"{orders_poll}\"\nstatus_poll = \"1h\"\nodoo_health = \"1h\"\n\
              [daemon]\nqueue_poll = \"100ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{cartona_base}\"\ntoken = \"{TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
              [channels.medusa]\nenabled = {medusa_on}\nbase_url = \"{}\"\ntoken = \"sk_bench\"\nwebhook_secret = \"{SECRET}\"\ncurrency = \"egp\"\n",

@@ -227,6 +227,9 @@ pub struct RawOdoo {
     /// Records per page when reading large sets. Default 1000.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Pages a full catalog read asks Odoo for at once. Default 1.
+    #[serde(default = "default_reads_in_flight")]
+    pub reads_in_flight: usize,
 }
 
 fn default_protocol() -> OdooProtocol {
@@ -240,6 +243,9 @@ fn default_call_timeout() -> HumanDuration {
 }
 fn default_page_size() -> u32 {
     1000
+}
+fn default_reads_in_flight() -> usize {
+    1
 }
 
 /// `[state]`: the SQLite state file.
@@ -995,6 +1001,7 @@ pub struct OdooConfig {
     pub max_concurrent_calls: usize,
     pub timeout: Duration,
     pub page_size: u32,
+    pub reads_in_flight: usize,
 }
 
 /// The channels marketsync knows.
@@ -1197,6 +1204,15 @@ impl RawConfig {
         if o.page_size == 0 || o.page_size > 10_000 {
             return Err(invalid("odoo.page_size", "must be between 1 and 10000"));
         }
+        if o.reads_in_flight == 0 || o.reads_in_flight > o.max_concurrent_calls {
+            return Err(invalid(
+                "odoo.reads_in_flight",
+                &format!(
+                    "must be between 1 and odoo.max_concurrent_calls ({})",
+                    o.max_concurrent_calls
+                ),
+            ));
+        }
         if o.timeout.0.is_zero() {
             return Err(invalid("odoo.timeout", "must be longer than zero"));
         }
@@ -1209,6 +1225,7 @@ impl RawConfig {
             max_concurrent_calls: o.max_concurrent_calls,
             timeout: o.timeout.0,
             page_size: o.page_size,
+            reads_in_flight: o.reads_in_flight,
         };
 
         if self.retry.max_attempts == 0 {
@@ -1425,6 +1442,22 @@ api_key = "admin-key-1234"
         assert_eq!(c.retry.max_attempts, 10);
         assert_eq!(c.log.retention_days, 30);
         assert_eq!(c.state.path, PathBuf::from("/var/lib/marketsync/state.db"));
+    }
+
+    #[test]
+    fn reads_in_flight_stays_within_the_calls_allowed() {
+        let c = RawConfig::parse(MINIMAL).unwrap().validate().unwrap();
+        assert_eq!(c.odoo.reads_in_flight, 1);
+        let with =
+            |n: &str| MINIMAL.replace("[odoo]\n", &format!("[odoo]\nreads_in_flight = {n}\n"));
+        let ok = RawConfig::parse(&with("2")).unwrap().validate().unwrap();
+        assert_eq!(ok.odoo.reads_in_flight, 2);
+        for n in ["0", "3"] {
+            assert_eq!(
+                err(&with(n)),
+                "odoo.reads_in_flight: must be between 1 and odoo.max_concurrent_calls (2)"
+            );
+        }
     }
 
     #[test]

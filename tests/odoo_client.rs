@@ -453,3 +453,60 @@ fn prices_read_as_exact_decimals() {
         Decimal::from_str("12.9").unwrap()
     );
 }
+
+/// A full catalog read as the channels do it, `reads_in_flight` pages at a time.
+fn catalog_reader(odoo: OdooClient) -> marketsync::sync::catalog::CatalogReader {
+    marketsync::sync::catalog::CatalogReader {
+        odoo,
+        stock_field: "free_qty".into(),
+        warehouse_id: None,
+        pricelist_id: None,
+        currency: None,
+        extra_fields: Vec::new(),
+        known_rules: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_read_asks_for_the_next_page_before_handling_this_one_and_no_more() {
+    let sim = odoo_sim(17, 45).await;
+    for in_flight in [1, 2] {
+        let mut cfg = odoo_config(&sim.url(), marketsync::config::OdooProtocol::Xmlrpc);
+        cfg.page_size = 10;
+        cfg.max_concurrent_calls = 4;
+        cfg.reads_in_flight = in_flight;
+        let odoo = OdooClient::connect(&cfg).await.unwrap();
+        let reader = catalog_reader(odoo);
+        sim.sim.faults.set_latency(Duration::from_millis(20));
+        let before = sim.sim.max_in_flight();
+        assert!(before <= 1, "only sequential calls so far");
+        let mut pages = Vec::new();
+        let total = reader
+            .read_all(|page| {
+                // Every page but the last: the next one's request is already at Odoo while
+                // this one is handled.
+                if page.last().map(|p| p.id) != Some(45) {
+                    let end = std::time::Instant::now() + Duration::from_secs(10);
+                    while sim.sim.in_flight() == 0 {
+                        assert!(
+                            std::time::Instant::now() < end,
+                            "the next page was not asked for while page {} was handled",
+                            pages.len() + 1
+                        );
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                pages.push(page.len());
+            })
+            .await
+            .unwrap();
+        sim.sim.faults.set_latency(Duration::ZERO);
+        assert_eq!(total, 45);
+        assert_eq!(pages, vec![10, 10, 10, 10, 5]);
+        assert_eq!(
+            sim.sim.max_in_flight(),
+            in_flight,
+            "at most reads_in_flight pages at Odoo at once"
+        );
+    }
+}

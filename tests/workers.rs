@@ -403,3 +403,40 @@ async fn jobs_of_channels_without_workers_wait() {
         "a disabled channel's jobs are kept, not failed"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_queued_while_the_workers_are_idle_starts_at_once_not_at_the_next_poll() {
+    let (_d, store) = temp_store();
+    let handler = Scripted::new(Vec::new(), Duration::ZERO);
+    let mut pool = pool(
+        &store,
+        handler.clone(),
+        2,
+        policy(3),
+        Duration::from_secs(5),
+    );
+    pool.poll = Duration::from_secs(3600);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(pool.run(shutdown.clone()));
+    // The workers found nothing and sleep until their next poll, an hour away.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for round in 0..3 {
+        let queued_at = Instant::now();
+        let id = queue::enqueue(&store, job(&format!("k{round}")))
+            .unwrap()
+            .id();
+        run_until("the job done", Duration::from_secs(10), || {
+            state(&store, id).0 == JobState::Done
+        })
+        .await;
+        let started = *handler.attempts.lock().unwrap().last().unwrap();
+        assert!(
+            started - queued_at < Duration::from_secs(1),
+            "round {round}: started {:?} after it was queued",
+            started - queued_at
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+}

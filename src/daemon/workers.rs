@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -86,8 +85,6 @@ pub struct Progress {
     pub dispatcher_tick: AtomicI64,
     /// Last job that finished, whatever the outcome (ms).
     pub last_job_finished: AtomicI64,
-    /// Wakes the dispatcher when a job was enqueued.
-    pub wake: Notify,
     /// Paused while the state cannot be written.
     pub storage: super::storage::StorageGate,
 }
@@ -224,7 +221,7 @@ impl WorkerPool {
             let wait = self.idle_wait().await;
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = self.progress.wake.notified() => {}
+                _ = self.store.job_queued() => {}
                 _ = tokio::time::sleep(wait) => {}
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                     self.settled(done, &mut in_flight, &mut job_ids);

@@ -58,6 +58,7 @@ struct Inner {
     limiter: Semaphore,
     timeout: Duration,
     page_size: u32,
+    reads_in_flight: usize,
     calls: AtomicU64,
     latency: LatencyHistogram,
 }
@@ -126,6 +127,7 @@ impl OdooClient {
                 limiter: Semaphore::new(cfg.max_concurrent_calls),
                 timeout,
                 page_size: cfg.page_size,
+                reads_in_flight: cfg.reads_in_flight,
                 calls: AtomicU64::new(2),
                 latency: LatencyHistogram::default(),
             }),
@@ -256,6 +258,11 @@ impl OdooClient {
 
     pub fn page_size(&self) -> usize {
         self.inner.page_size as usize
+    }
+
+    /// Pages a full read asks for at once (`odoo.reads_in_flight`).
+    pub fn reads_in_flight(&self) -> usize {
+        self.inner.reads_in_flight
     }
 
     /// Reads every record matching `domain`, a page at a time by id keyset, handing each page

@@ -123,6 +123,20 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
     read_only: bool,
+    /// Signalled after a write that queued a job commits: the workers start on it at once
+    /// instead of at their next poll.
+    enqueued: Arc<tokio::sync::Notify>,
+}
+
+thread_local! {
+    /// Set by [`queue::enqueue_in`] inside a write; [`Store::write`] signals `enqueued` once
+    /// the transaction commits. (The write runs on the calling thread, holding the connection.)
+    static JOBS_QUEUED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the queue when a transaction adds or replaces a waiting job.
+pub(crate) fn note_jobs_queued() {
+    JOBS_QUEUED.with(|q| q.set(true));
 }
 
 impl Store {
@@ -154,6 +168,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
             read_only: false,
+            enqueued: Arc::default(),
         })
     }
 
@@ -188,6 +203,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
             read_only: true,
+            enqueued: Arc::default(),
         })
     }
 
@@ -199,6 +215,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: PathBuf::from(":memory:"),
             read_only: true,
+            enqueued: Arc::default(),
         })
     }
 
@@ -282,9 +299,20 @@ impl Store {
     pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+        JOBS_QUEUED.with(|q| q.set(false));
+        let out = f(&tx);
+        let queued = JOBS_QUEUED.with(|q| q.replace(false));
+        let out = out?;
         tx.commit()?;
+        if queued {
+            self.enqueued.notify_one();
+        }
         Ok(out)
+    }
+
+    /// Resolves after a job was queued (at once if one was queued since the last wait).
+    pub async fn job_queued(&self) {
+        self.enqueued.notified().await
     }
 
     /// Runs a read.

@@ -210,6 +210,9 @@ pub fn enqueue_many(store: &Store, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
 
 /// Enqueues inside a caller's transaction (an event and its job are committed together).
 pub fn enqueue_in(tx: &rusqlite::Transaction<'_>, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+    if !jobs.is_empty() {
+        super::note_jobs_queued();
+    }
     let now = now_ms();
     let mut out = Vec::with_capacity(jobs.len());
     let mut find = tx.prepare_cached(

@@ -9,8 +9,6 @@ use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Pages of records [`CatalogReader::read_all`] asks Odoo for at once.
-const READ_AHEAD: usize = 2;
 /// Pages of ids listed per call by [`CatalogReader::read_all`].
 const ID_PAGES: usize = 20;
 
@@ -302,93 +300,44 @@ impl CatalogReader {
 
     /// Every product (archived ones too), a page at a time, in id order. The ids come first,
     /// many pages' worth per call (a small answer); then the records, a page of ids at a time,
-    /// with [`READ_AHEAD`] pages asked for at once: the next answers are on their way while a
-    /// page is handled, and no request waits for the page before it to be decoded. At most
-    /// `READ_AHEAD + 1` pages are in memory.
+    /// `odoo.reads_in_flight` pages at Odoo at once (one by default: the Odoo serves people
+    /// too, and a threaded Odoo answers two at once slower than one after the other). The
+    /// next request goes out the moment a page arrives, so Odoo reads it while this side
+    /// decodes and plans the page before. At most `reads_in_flight + 1` pages are in memory.
     pub async fn read_all<F>(&self, mut on_page: F) -> Result<usize, OdooError>
     where
         F: FnMut(Vec<ProductSnapshot>),
     {
-        let page = self.odoo.page_size().max(1);
-        let fields: Arc<Vec<String>> =
-            Arc::new(self.fields().iter().map(|f| f.to_string()).collect());
-        let fetch = |after: i64, last: i64| {
-            let odoo = self.odoo.clone();
-            let fields = fields.clone();
-            let context = self.context();
-            tokio::spawn(async move {
-                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-                // The range of ids rather than the list: the same records, found by the
-                // primary key, without a thousand ids in the request. Each range starts where
-                // the one before ended, so no id between two pages is left out.
-                odoo.search_read(
-                    "product.product",
-                    &Domain::all().and("id", ">", after).and("id", "<=", last),
-                    &fields,
-                    SearchOpts {
-                        order: Some("id".into()),
-                        context,
-                        ..Default::default()
-                    },
-                )
-                .await
-            })
+        let mut pages = PageIds {
+            reader: self,
+            page: self.odoo.page_size().max(1),
+            fields: Arc::new(self.fields().iter().map(|f| f.to_string()).collect()),
+            ids: Default::default(),
+            after: 0,
+            all_listed: false,
+            requested_to: 0,
         };
-        let joined = |r: Result<Result<Vec<Value>, OdooError>, tokio::task::JoinError>| {
-            r.unwrap_or_else(|e| Err(OdooError::Server(format!("page read task failed: {e}"))))
-        };
-        let mut ids: std::collections::VecDeque<i64> = Default::default();
-        let (mut after, mut all_listed) = (0i64, false);
+        let in_flight = self.odoo.reads_in_flight().max(1);
         let mut pending = std::collections::VecDeque::new();
-        let (mut total, mut requested_to) = (0, 0i64);
-        let outcome = 'read: loop {
-            while pending.len() < READ_AHEAD {
-                if ids.len() < page && !all_listed {
-                    let limit = (page * ID_PAGES) as u32;
-                    match self
-                        .odoo
-                        .search_after(
-                            "product.product",
-                            &Domain::all(),
-                            self.context(),
-                            after,
-                            limit,
-                        )
-                        .await
-                    {
-                        Ok(more) => {
-                            all_listed = more.len() < limit as usize;
-                            after = more.last().copied().unwrap_or(after);
-                            ids.extend(more);
-                        }
-                        Err(e) => break 'read Err(e),
-                    }
+        let outcome = async {
+            pages.fill(&mut pending, in_flight).await?;
+            let mut total = 0;
+            while let Some(request) = pending.pop_front() {
+                let rows = request.await.unwrap_or_else(|e| {
+                    Err(OdooError::Server(format!("page read task failed: {e}")))
+                })?;
+                pages.fill(&mut pending, in_flight).await?;
+                total += rows.len();
+                let mut snaps: Vec<ProductSnapshot> =
+                    rows.into_iter().map(|r| self.snapshot(r)).collect();
+                self.apply_pricelist(&mut snaps).await?;
+                if !snaps.is_empty() {
+                    on_page(snaps);
                 }
-                if ids.is_empty() {
-                    break;
-                }
-                let last = ids[page.min(ids.len()) - 1];
-                ids.drain(..page.min(ids.len()));
-                pending.push_back(fetch(requested_to, last));
-                requested_to = last;
             }
-            let Some(next) = pending.pop_front() else {
-                break Ok(total);
-            };
-            let rows = match joined(next.await) {
-                Ok(rows) => rows,
-                Err(e) => break Err(e),
-            };
-            total += rows.len();
-            let mut snaps: Vec<ProductSnapshot> =
-                rows.into_iter().map(|r| self.snapshot(r)).collect();
-            if let Err(e) = self.apply_pricelist(&mut snaps).await {
-                break Err(e);
-            }
-            if !snaps.is_empty() {
-                on_page(snaps);
-            }
-        };
+            Ok(total)
+        }
+        .await;
         for p in pending {
             p.abort();
         }
@@ -526,6 +475,86 @@ impl CatalogReader {
             }
         }
         Ok(())
+    }
+}
+
+/// The id ranges of a full read: ids listed [`ID_PAGES`] pages at a time, and each page's
+/// records asked for by range.
+struct PageIds<'a> {
+    reader: &'a CatalogReader,
+    page: usize,
+    fields: Arc<Vec<String>>,
+    /// Listed, not yet requested.
+    ids: std::collections::VecDeque<i64>,
+    /// The last id listed.
+    after: i64,
+    all_listed: bool,
+    /// The last id whose page was requested.
+    requested_to: i64,
+}
+
+type PageRequest = tokio::task::JoinHandle<Result<Vec<Value>, OdooError>>;
+
+impl PageIds<'_> {
+    /// Sends requests until `n` are on their way or every page was asked for.
+    async fn fill(
+        &mut self,
+        pending: &mut std::collections::VecDeque<PageRequest>,
+        n: usize,
+    ) -> Result<(), OdooError> {
+        while pending.len() < n {
+            match self.fetch_next().await? {
+                Some(request) => pending.push_back(request),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the next page's request (listing more ids first when needed); `None` at the end.
+    async fn fetch_next(&mut self) -> Result<Option<PageRequest>, OdooError> {
+        let r = self.reader;
+        if self.ids.len() < self.page && !self.all_listed {
+            let limit = (self.page * ID_PAGES) as u32;
+            let more = r
+                .odoo
+                .search_after(
+                    "product.product",
+                    &Domain::all(),
+                    r.context(),
+                    self.after,
+                    limit,
+                )
+                .await?;
+            self.all_listed = more.len() < limit as usize;
+            self.after = more.last().copied().unwrap_or(self.after);
+            self.ids.extend(more);
+        }
+        if self.ids.is_empty() {
+            return Ok(None);
+        }
+        let n = self.page.min(self.ids.len());
+        let last = self.ids[n - 1];
+        self.ids.drain(..n);
+        let after = std::mem::replace(&mut self.requested_to, last);
+        let (odoo, fields, context) = (r.odoo.clone(), self.fields.clone(), r.context());
+        Ok(Some(tokio::spawn(async move {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            // The range of ids rather than the list: the same records, found by the primary
+            // key, without a thousand ids in the request. Each range starts where the one
+            // before ended, so no id between two pages is left out.
+            odoo.search_read(
+                "product.product",
+                &Domain::all().and("id", ">", after).and("id", "<=", last),
+                &fields,
+                SearchOpts {
+                    order: Some("id".into()),
+                    context,
+                    ..Default::default()
+                },
+            )
+            .await
+        })))
     }
 }
 

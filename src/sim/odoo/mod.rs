@@ -110,6 +110,11 @@ impl SimOdoo {
         self.calls().values().sum()
     }
 
+    /// Requests being served now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The most requests that were ever being served at once.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
