@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::Recorded;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Product {
     pub id: String,
     pub internal_product_id: Option<String>,
@@ -33,7 +33,7 @@ pub struct Product {
     pub max_order: Option<u32>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     /// The order as pull-orders returns it (status kept in sync).
     pub json: serde_json::Value,
@@ -62,7 +62,7 @@ impl Order {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct World {
     products: BTreeMap<String, Product>,
     orders: BTreeMap<String, Order>,
@@ -96,6 +96,19 @@ const RETAILERS: &[(&str, &str, &str)] = &[
 ];
 
 impl SimCartona {
+    /// The whole marketplace (products, orders and their histories) as JSON, to be loaded by
+    /// [`SimCartona::load_snapshot`] (fixtures of a state that must meet its world again).
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::to_value(&*self.world()).expect("the world serializes")
+    }
+
+    /// Replaces the marketplace with a [`SimCartona::snapshot`].
+    pub fn load_snapshot(&self, snapshot: &serde_json::Value) -> Result<(), String> {
+        *self.world() = serde_json::from_value(snapshot.clone())
+            .map_err(|e| format!("not a Cartona simulator snapshot: {e}"))?;
+        Ok(())
+    }
+
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::Recorded;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Product {
     pub sku: String,
     pub title: String,
@@ -43,7 +43,7 @@ pub struct Product {
     pub raw: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub json: serde_json::Value,
     pub synced: bool,
@@ -55,7 +55,7 @@ pub struct Order {
     pub canceled: bool,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct World {
     products: BTreeMap<String, Product>,
     orders: BTreeMap<String, Order>,
@@ -156,6 +156,19 @@ impl SimMedusa {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(event_type.to_string());
+    }
+
+    /// The whole store (products, orders, their events and fulfillments) as JSON, to be
+    /// loaded by [`SimMedusa::load_snapshot`].
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::to_value(&*self.world()).expect("the world serializes")
+    }
+
+    /// Replaces the store with a [`SimMedusa::snapshot`].
+    pub fn load_snapshot(&self, snapshot: &serde_json::Value) -> Result<(), String> {
+        *self.world() = serde_json::from_value(snapshot.clone())
+            .map_err(|e| format!("not a Medusa simulator snapshot: {e}"))?;
+        Ok(())
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

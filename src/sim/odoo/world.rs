@@ -526,6 +526,106 @@ impl World {
         Ok(self.model(name)?.name)
     }
 
+    /// Every record, id counter and sequence as JSON, to be loaded by [`World::load_snapshot`]
+    /// (fixtures of a state that must meet its Odoo again). Datetimes and binaries are tagged,
+    /// so they come back as the same values.
+    pub fn snapshot(&self) -> serde_json::Value {
+        fn enc(v: &Value) -> serde_json::Value {
+            match v {
+                Value::DateTime(s) => serde_json::json!({ "$datetime": s }),
+                Value::Base64(b) => serde_json::json!({ "$base64": b }),
+                Value::Array(a) => a.iter().map(enc).collect(),
+                Value::Struct(m) => m.iter().map(|(k, v)| (k.clone(), enc(v))).collect(),
+                other => serde_json::Value::from(other.clone()),
+            }
+        }
+        let data: BTreeMap<&str, BTreeMap<String, serde_json::Value>> = self
+            .data
+            .iter()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(model, rows)| {
+                let rows = rows
+                    .iter()
+                    .map(|(id, rec)| {
+                        let rec: BTreeMap<&String, serde_json::Value> =
+                            rec.iter().map(|(k, v)| (k, enc(v))).collect();
+                        (id.to_string(), serde_json::json!(rec))
+                    })
+                    .collect();
+                (*model, rows)
+            })
+            .collect();
+        let next: BTreeMap<&str, i64> = self.next_id.iter().map(|(k, v)| (*k, *v)).collect();
+        serde_json::json!({
+            "major": self.major, "data": data, "next_id": next,
+            "so_seq": self.so_seq, "out_seq": self.out_seq, "clock": self.clock,
+        })
+    }
+
+    /// Replaces every record with a [`World::snapshot`] of the same Odoo version.
+    pub fn load_snapshot(&mut self, snap: &serde_json::Value) -> Result<(), String> {
+        fn dec(v: &serde_json::Value) -> Value {
+            match v {
+                serde_json::Value::Object(m) if m.len() == 1 && m.contains_key("$datetime") => {
+                    Value::DateTime(m["$datetime"].as_str().unwrap_or_default().into())
+                }
+                serde_json::Value::Object(m) if m.len() == 1 && m.contains_key("$base64") => {
+                    Value::Base64(serde_json::from_value(m["$base64"].clone()).unwrap_or_default())
+                }
+                serde_json::Value::Array(a) => Value::Array(a.iter().map(dec).collect()),
+                serde_json::Value::Object(m) => {
+                    Value::Struct(m.iter().map(|(k, v)| (k.clone(), dec(v))).collect())
+                }
+                other => Value::from(other.clone()),
+            }
+        }
+        let bad = |what: &str| format!("not an Odoo simulator snapshot: {what}");
+        if snap["major"].as_u64() != Some(self.major as u64) {
+            return Err(bad(&format!(
+                "it is of Odoo {}, this simulator is Odoo {}",
+                snap["major"], self.major
+            )));
+        }
+        let data = snap["data"].as_object().ok_or_else(|| bad("no data"))?;
+        let mut fresh = World::new(self.major);
+        for (model, rows) in data {
+            let name = fresh
+                .static_name(model)
+                .map_err(|_| bad(&format!("unknown model {model}")))?;
+            for (id, rec) in rows
+                .as_object()
+                .ok_or_else(|| bad("rows are not an object"))?
+            {
+                let id: i64 = id.parse().map_err(|_| bad(&format!("record id {id}")))?;
+                let rec = rec
+                    .as_object()
+                    .ok_or_else(|| bad("a record is not an object"))?;
+                fresh.insert(
+                    name,
+                    id,
+                    rec.iter().map(|(k, v)| (k.clone(), dec(v))).collect(),
+                );
+            }
+        }
+        for (model, next) in snap["next_id"]
+            .as_object()
+            .ok_or_else(|| bad("no next_id"))?
+        {
+            let name = fresh
+                .static_name(model)
+                .map_err(|_| bad(&format!("unknown model {model}")))?;
+            fresh
+                .next_id
+                .insert(name, next.as_i64().ok_or_else(|| bad("next_id"))?);
+        }
+        fresh.so_seq = snap["so_seq"].as_i64().ok_or_else(|| bad("so_seq"))?;
+        fresh.out_seq = snap["out_seq"].as_i64().ok_or_else(|| bad("out_seq"))?;
+        fresh.clock = snap["clock"].as_str().ok_or_else(|| bad("clock"))?.into();
+        fresh.denied = std::mem::take(&mut self.denied);
+        *self = fresh;
+        Ok(())
+    }
+
     /// The next record of `model` gets this id (tests align the simulator with recordings).
     pub fn set_next_id(&mut self, model: &str, id: i64) -> R<()> {
         let name = self.static_name(model)?;
