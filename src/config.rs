@@ -1207,7 +1207,7 @@ impl RawConfig {
         if o.reads_in_flight == 0 || o.reads_in_flight > o.max_concurrent_calls {
             return Err(invalid(
                 "odoo.reads_in_flight",
-                &format!(
+                format!(
                     "must be between 1 and odoo.max_concurrent_calls ({})",
                     o.max_concurrent_calls
                 ),
