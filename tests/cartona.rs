@@ -665,6 +665,53 @@ async fn an_order_is_imported_once_acknowledged_and_its_statuses_flow_both_ways(
 }
 
 #[tokio::test]
+async fn an_order_confirmed_and_delivered_between_two_polls_is_approved_before_it_is_delivered() {
+    let mut env = Env::new().await;
+    env.start();
+    let price = env.odoo_price(1);
+    let hashed = cash_order(&env, &[(1, 2, &price)]);
+    let reference = format!("CARTONA-{hashed}");
+    let id = env
+        .wait_for_order(&reference)
+        .await
+        .get("id")
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    wait_until("synced sent", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().synced
+    })
+    .await;
+    {
+        // Confirmed and its delivery validated at once: the next status poll sees both.
+        let mut w = env.odoo.sim.world();
+        w.action_confirm(&[id]).unwrap();
+        let pickings = w
+            .search(
+                "stock.picking",
+                &Value::from(serde_json::json!([["sale_id", "=", id]])),
+                None,
+                0,
+                None,
+                &Default::default(),
+            )
+            .unwrap();
+        w.button_validate(&pickings).unwrap();
+    }
+    // Cartona refuses to deliver a pending order (its bulk endpoint drops the update without a
+    // word): it must hear "approved" first.
+    wait_until("delivered on Cartona", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
+    })
+    .await;
+    env.two_more_runs("cartona.status").await;
+    assert_eq!(
+        env.cartona.sim.order(&hashed).unwrap().history,
+        vec!["pending", "approved", "delivered"]
+    );
+}
+
+#[tokio::test]
 async fn editing_orders_wait_and_cancellations_reach_odoo() {
     let mut env = Env::new().await;
     let editing = cash_order(&env, &[(4, 1, "10.00")]);
@@ -1316,6 +1363,13 @@ async fn a_push_job_that_fails_part_way_keeps_what_went_through_and_sends_only_t
         "accepted ones are not sent again"
     );
     assert!(failed.iter().all(|id| retried.contains(id)));
+    // Cartona has every product a moment before the job's outcome is committed.
+    wait_until("the job finished", WAIT, || {
+        env.jobs(None)
+            .iter()
+            .any(|j| j.kind == "product" && j.state != JobState::Running)
+    })
+    .await;
     let jobs = env.jobs(None);
     let job = jobs.iter().find(|j| j.kind == "product").unwrap();
     assert_eq!((job.state, job.attempts), (JobState::Done, 1), "{job:?}");

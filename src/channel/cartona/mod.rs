@@ -582,6 +582,21 @@ fn rank(status: &str) -> u8 {
     }
 }
 
+/// The next status to send on the way to `target`: `approved` before `delivered` when Cartona
+/// has not heard it yet (it refuses to deliver a pending order), else the target; `None` once
+/// the order stands at or past the target, by what we sent or what Cartona reported.
+fn next_step<'a>(known: &orders::ChannelOrder, target: &'a str) -> Option<&'a str> {
+    let reached = rank(known.marketplace_status.as_deref().unwrap_or("pending"))
+        .max(rank(known.sent_status.as_deref().unwrap_or("pending")));
+    if rank(target) <= reached {
+        return None;
+    }
+    if target == "delivered" && reached < rank("approved") {
+        return Some("approved");
+    }
+    Some(target)
+}
+
 pub fn reference(hashed_id: &str) -> String {
     format!("CARTONA-{hashed_id}")
 }
@@ -1173,68 +1188,87 @@ impl Cartona {
         }))
     }
 
+    /// Sends each job's status, with the steps before it Cartona has not heard yet: Cartona
+    /// refuses `delivered` for an order still `pending` (and its bulk endpoint drops a refused
+    /// update without a word), so an order confirmed and delivered between two polls hears
+    /// `approved` first. The steps go out in rounds, one step per order per bulk request; a
+    /// step already sent (a retry) or already known to Cartona is skipped.
     async fn send_statuses(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
         let mut results: Vec<Option<Result<(), JobError>>> = vec![None; jobs.len()];
-        let mut bulk = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            let hashed_id = job.payload["hashed_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let status = job.payload["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let known = match orders::get(&self.store, CHANNEL, &hashed_id) {
-                Ok(Some(k)) => k,
-                Ok(None) => {
-                    results[i] = Some(Err(JobError::new(
-                        RetryClass::Permanent,
-                        format!("order {hashed_id} is not known to marketsync"),
-                    )));
+        let targets: Vec<(String, String)> = jobs
+            .iter()
+            .map(|job| {
+                let text = |k: &str| job.payload[k].as_str().unwrap_or_default().to_string();
+                (text("hashed_id"), text("status"))
+            })
+            .collect();
+        loop {
+            let mut bulk = Vec::new();
+            for (i, (hashed_id, target)) in targets.iter().enumerate() {
+                if results[i].is_some() {
                     continue;
                 }
-                Err(e) => {
-                    results[i] = Some(Err(store_err(e)));
+                let known = match orders::get(&self.store, CHANNEL, hashed_id) {
+                    Ok(Some(k)) => k,
+                    Ok(None) => {
+                        results[i] = Some(Err(JobError::new(
+                            RetryClass::Permanent,
+                            format!("order {hashed_id} is not known to marketsync"),
+                        )));
+                        continue;
+                    }
+                    Err(e) => {
+                        results[i] = Some(Err(store_err(e)));
+                        continue;
+                    }
+                };
+                let Some(status) = next_step(&known, target) else {
+                    results[i] = Some(Ok(()));
                     continue;
-                }
-            };
-            let update = StatusUpdate {
-                hashed_id: hashed_id.clone(),
-                status: status.clone(),
-                cancellation_reason: (status == "cancelled_by_supplier")
-                    .then(|| self.settings.cancellation_reason.clone()),
-                retailer_otp: if status == "delivered" && known.needs_otp {
-                    known.otp.clone()
+                };
+                let update = StatusUpdate {
+                    hashed_id: hashed_id.clone(),
+                    status: status.to_string(),
+                    cancellation_reason: (status == "cancelled_by_supplier")
+                        .then(|| self.settings.cancellation_reason.clone()),
+                    retailer_otp: if status == "delivered" && known.needs_otp {
+                        known.otp.clone()
+                    } else {
+                        None
+                    },
+                };
+                if status == "delivered" && known.needs_otp {
+                    if update.retailer_otp.is_none() {
+                        results[i] = Some(Err(JobError::new(
+                            RetryClass::Permanent,
+                            format!("order {hashed_id}: {NEEDS_OTP}"),
+                        )));
+                        continue;
+                    }
+                    // The single-order endpoint reports a refused OTP; the bulk one would not.
+                    let r = self
+                        .api
+                        .post(
+                            &format!("order/update-order-status/{hashed_id}"),
+                            &serde_json::to_value(&update).unwrap_or_default(),
+                        )
+                        .await;
+                    if let Err(e) = r
+                        .map_err(job_err)
+                        .and_then(|_| self.status_sent(hashed_id, status))
+                    {
+                        results[i] = Some(Err(e));
+                    }
                 } else {
-                    None
-                },
-            };
-            if status == "delivered" && known.needs_otp {
-                if update.retailer_otp.is_none() {
-                    results[i] = Some(Err(JobError::new(
-                        RetryClass::Permanent,
-                        format!("order {hashed_id}: {NEEDS_OTP}"),
-                    )));
-                    continue;
+                    bulk.push((i, update));
                 }
-                // The single-order endpoint reports a refused OTP; the bulk one would not.
-                let r = self
-                    .api
-                    .post(
-                        &format!("order/update-order-status/{hashed_id}"),
-                        &serde_json::to_value(&update).unwrap_or_default(),
-                    )
-                    .await;
-                results[i] = Some(
-                    r.map_err(job_err)
-                        .and_then(|_| self.status_sent(&hashed_id, &status)),
-                );
-            } else {
-                bulk.push((i, update));
             }
-        }
-        if !bulk.is_empty() {
+            if bulk.is_empty() {
+                if results.iter().all(Option::is_some) {
+                    break;
+                }
+                continue;
+            }
             let body = serde_json::Value::Array(
                 bulk.iter()
                     .map(|(_, u)| serde_json::to_value(u).unwrap_or_default())
@@ -1242,10 +1276,13 @@ impl Cartona {
             );
             let r = self.api.post("order/update-order-status", &body).await;
             for (i, u) in &bulk {
-                results[*i] = Some(match &r {
+                let sent = match &r {
                     Ok(_) => self.status_sent(&u.hashed_id, &u.status),
                     Err(e) => Err(job_err(e.clone())),
-                });
+                };
+                if let Err(e) = sent {
+                    results[*i] = Some(Err(e));
+                }
             }
         }
         results
