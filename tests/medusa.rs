@@ -1247,3 +1247,48 @@ async fn orders_come_in_without_a_country_odoo_will_not_look_up() {
     assert!(env.dead_jobs().is_empty());
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_stock_job_with_a_damaged_payload_dies_with_the_field_and_sends_no_quantity() {
+    let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
+    wait_until("all products in the store", WAIT, || {
+        (1..=PRODUCTS).all(|i| env.store_sim.sim.product(&sku(i)).is_some())
+    })
+    .await;
+    let before = env.store_sim.sim.product(&sku(1)).unwrap().quantity;
+    assert!(before > 0, "the simulated catalog has stock");
+    let requests = || {
+        env.store_sim
+            .sim
+            .requests
+            .to("odoo/inventory/bulk-update")
+            .len()
+    };
+    let sent_before = requests();
+    // A stock job whose quantity was lost (written by hand, or damaged on disk).
+    let id = marketsync::store::queue::enqueue(
+        &env.store,
+        marketsync::store::queue::NewJob {
+            channel: "medusa".into(),
+            kind: "stock".into(),
+            key: "medusa:stock:damaged".into(),
+            payload: serde_json::json!({"mapping_id": 2, "product_mapping_id": 1, "hash": "x", "sku": sku(1)}).into(),
+            correlation_id: None,
+        },
+    )
+    .unwrap()
+    .id();
+    wait_until("the damaged job dead", WAIT, || {
+        marketsync::store::queue::get(&env.store, id)
+            .unwrap()
+            .is_some_and(|j| j.state == marketsync::store::queue::JobState::Dead)
+    })
+    .await;
+    let job = marketsync::store::queue::get(&env.store, id)
+        .unwrap()
+        .unwrap();
+    let why = job.last_error.unwrap();
+    assert!(why.contains("missing field `quantity`"), "{why}");
+    assert_eq!(requests(), sent_before, "nothing sent for it");
+    assert_eq!(env.store_sim.sim.product(&sku(1)).unwrap().quantity, before);
+}

@@ -44,6 +44,11 @@ pub const CHANNEL: &str = "medusa";
 const TRANSLATION: &str = "translation";
 
 /// Coalescing key of a product's listing job (latest value wins).
+pub mod jobs;
+
+use crate::store::queue::Payload;
+use jobs::{ProductPush, StockPush};
+
 fn product_key(odoo_id: i64) -> String {
     format!("{CHANNEL}:product:{odoo_id}")
 }
@@ -413,8 +418,14 @@ impl Medusa {
                     channel: CHANNEL.into(),
                     kind: "product".into(),
                     key: product_key(p.id),
-                    payload: serde_json::json!({"mapping_id": pm.id, "stock_mapping_id": sm.id, "hash": hash, "stock_hash": stock_hash,
-                                                "listing": listing_value, "quantity": quantity}).into(),
+                    payload: Payload::of(&ProductPush {
+                        mapping_id: pm.id,
+                        stock_mapping_id: sm.id,
+                        hash,
+                        stock_hash,
+                        listing,
+                        quantity,
+                    }),
                     correlation_id: None,
                 });
             } else if pm.last_sent_at.is_some()
@@ -425,7 +436,13 @@ impl Medusa {
                     channel: CHANNEL.into(),
                     kind: "stock".into(),
                     key: stock_key(p.id),
-                    payload: serde_json::json!({"mapping_id": sm.id, "product_mapping_id": pm.id, "hash": stock_hash, "sku": sku, "quantity": quantity}).into(),
+                    payload: Payload::of(&StockPush {
+                        mapping_id: sm.id,
+                        product_mapping_id: pm.id,
+                        hash: stock_hash,
+                        sku: sku.to_string(),
+                        quantity,
+                    }),
                     correlation_id: None,
                 });
             }
@@ -518,17 +535,10 @@ impl Medusa {
         mapping::mark_sent(&self.store, mapping_id, hash).map_err(store_err)
     }
 
-    fn product_sent(&self, job: &Job) -> Result<(), JobError> {
-        let p = &job.payload;
-        self.mark(
-            p["mapping_id"].as_i64().unwrap_or(0),
-            p["hash"].as_str().unwrap_or(""),
-        )?;
+    fn product_sent(&self, p: &ProductPush) -> Result<(), JobError> {
+        self.mark(p.mapping_id, &p.hash)?;
         // The push carried the stock too.
-        self.mark(
-            p["stock_mapping_id"].as_i64().unwrap_or(0),
-            p["stock_hash"].as_str().unwrap_or(""),
-        )
+        self.mark(p.stock_mapping_id, &p.stock_hash)
     }
 }
 
@@ -577,32 +587,30 @@ impl Medusa {
     async fn push_products_marqasouq(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
         let mut results: Vec<Option<Result<(), JobError>>> = vec![None; jobs.len()];
         let mut bulk = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            let Ok(l) = serde_json::from_value::<Listing>(job.payload["listing"].clone()) else {
-                results[i] = Some(Err(JobError::new(
-                    RetryClass::Permanent,
-                    "malformed product job",
-                )));
-                continue;
+        let pushes = jobs::parse_all::<ProductPush>(jobs);
+        for (i, push) in pushes.iter().enumerate() {
+            let push = match push {
+                Ok(p) => p,
+                Err(e) => {
+                    results[i] = Some(Err(e.clone()));
+                    continue;
+                }
             };
+            let l = &push.listing;
             if !l.published {
                 let r = match self
                     .api
                     .delete(&format!("odoo/products/{}", urlencode(&l.sku)))
                     .await
                 {
-                    Ok(_) => self.product_sent(job),
-                    Err(e) if e.status == Some(404) => self.product_sent(job),
+                    Ok(_) => self.product_sent(push),
+                    Err(e) if e.status == Some(404) => self.product_sent(push),
                     Err(e) => Err(job_err(e)),
                 };
                 results[i] = Some(r);
                 continue;
             }
-            bulk.push((
-                i,
-                self.marqasouq_product(&l, job.payload["quantity"].as_i64().unwrap_or(0)),
-                l.sku,
-            ));
+            bulk.push((i, self.marqasouq_product(l, push.quantity), l.sku.clone()));
         }
         if !bulk.is_empty() {
             let body = serde_json::json!({"products": bulk.iter().map(|(_, p, _)| p.clone()).collect::<Vec<_>>()});
@@ -630,7 +638,10 @@ impl Medusa {
                             )),
                             None => {
                                 ok += 1;
-                                self.product_sent(&jobs[*i])
+                                match &pushes[*i] {
+                                    Ok(p) => self.product_sent(p),
+                                    Err(e) => Err(e.clone()),
+                                }
                             }
                         });
                     }
@@ -656,62 +667,46 @@ impl Medusa {
     }
 
     async fn push_stock(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        if self.settings.flavour == MedusaFlavour::AdminApi {
-            let items: Vec<(String, i64)> = jobs
+        let pushes = jobs::parse_all::<StockPush>(jobs);
+        let good: Vec<&StockPush> = pushes.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let sent: Result<(), JobError> = if good.is_empty() {
+            Ok(())
+        } else if self.settings.flavour == MedusaFlavour::AdminApi {
+            let items: Vec<(String, i64)> =
+                good.iter().map(|p| (p.sku.clone(), p.quantity)).collect();
+            self.set_levels(&items).await
+        } else {
+            let items: Vec<serde_json::Value> = good
                 .iter()
-                .map(|j| {
-                    (
-                        j.payload["sku"].as_str().unwrap_or("").to_string(),
-                        j.payload["quantity"].as_i64().unwrap_or(0),
-                    )
-                })
+                .map(|p| serde_json::json!({"sku": p.sku, "quantity": p.quantity}))
                 .collect();
-            return match self.set_levels(&items).await {
-                Ok(()) => jobs
-                    .iter()
-                    .map(|j| {
-                        self.mark(
-                            j.payload["mapping_id"].as_i64().unwrap_or(0),
-                            j.payload["hash"].as_str().unwrap_or(""),
-                        )
-                    })
-                    .collect(),
-                Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
-            };
-        }
-        let items: Vec<serde_json::Value> = jobs
-            .iter()
-            .map(
-                |j| serde_json::json!({"sku": j.payload["sku"], "quantity": j.payload["quantity"]}),
-            )
-            .collect();
-        match self
-            .api
-            .post(
-                "odoo/inventory/bulk-update",
-                &serde_json::json!({"items": items}),
-            )
-            .await
-        {
-            Ok(_) => {
+            let r = self
+                .api
+                .post(
+                    "odoo/inventory/bulk-update",
+                    &serde_json::json!({"items": items}),
+                )
+                .await
+                .map_err(job_err);
+            if r.is_ok() {
                 log(
                     &self.store,
                     Level::Info,
                     "stock.push",
-                    &format!("pushed stock of {} product(s)", jobs.len()),
-                    Some(jobs.len() as i64),
+                    &format!("pushed stock of {} product(s)", good.len()),
+                    Some(good.len() as i64),
                 );
-                jobs.iter()
-                    .map(|j| {
-                        self.mark(
-                            j.payload["mapping_id"].as_i64().unwrap_or(0),
-                            j.payload["hash"].as_str().unwrap_or(""),
-                        )
-                    })
-                    .collect()
             }
-            Err(e) => jobs.iter().map(|_| Err(job_err(e.clone()))).collect(),
-        }
+            r.map(|_| ())
+        };
+        pushes
+            .iter()
+            .map(|p| match (p, &sent) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), Err(e)) => Err(e.clone()),
+                (Ok(p), Ok(())) => self.mark(p.mapping_id, &p.hash),
+            })
+            .collect()
     }
 
     /// Admin API: create new products, update known ones (draft when archived), then stock.
@@ -719,21 +714,14 @@ impl Medusa {
         let mut out = Vec::with_capacity(jobs.len());
         // The batch endpoint is atomic and does not say which item failed: one product per call
         // when a batch is refused; otherwise one call for all.
-        let listings: Vec<Option<Listing>> = jobs
-            .iter()
-            .map(|j| serde_json::from_value(j.payload["listing"].clone()).ok())
-            .collect();
+        let pushes = jobs::parse_all::<ProductPush>(jobs);
         let all: Vec<usize> = (0..jobs.len()).collect();
-        match self.admin_batch(jobs, &listings, &all).await {
+        match self.admin_batch(&pushes, &all).await {
             Ok(()) => {
-                for (i, j) in jobs.iter().enumerate() {
-                    out.push(if listings[i].is_some() {
-                        self.product_sent(j)
-                    } else {
-                        Err(JobError::new(
-                            RetryClass::Permanent,
-                            "malformed product job",
-                        ))
+                for p in &pushes {
+                    out.push(match p {
+                        Ok(p) => self.product_sent(p),
+                        Err(e) => Err(e.clone()),
                     });
                 }
                 log(
@@ -745,12 +733,14 @@ impl Medusa {
                 );
             }
             Err(e) if e.class == RetryClass::Permanent && jobs.len() > 1 => {
-                for i in 0..jobs.len() {
-                    out.push(
-                        self.admin_batch(jobs, &listings, &[i])
+                for (i, p) in pushes.iter().enumerate() {
+                    out.push(match p {
+                        Ok(p) => self
+                            .admin_batch(&pushes, &[i])
                             .await
-                            .and_then(|_| self.product_sent(&jobs[i])),
-                    );
+                            .and_then(|_| self.product_sent(p)),
+                        Err(e) => Err(e.clone()),
+                    });
                 }
             }
             Err(e) => out = jobs.iter().map(|_| Err(e.clone())).collect(),
@@ -760,8 +750,7 @@ impl Medusa {
 
     async fn admin_batch(
         &self,
-        jobs: &[Job],
-        listings: &[Option<Listing>],
+        pushes: &[Result<ProductPush, JobError>],
         which: &[usize],
     ) -> Result<(), JobError> {
         let mut create = Vec::new();
@@ -769,7 +758,8 @@ impl Medusa {
         let mut created_for = Vec::new();
         let mut levels = Vec::new();
         for &i in which {
-            let Some(l) = &listings[i] else { continue };
+            let Ok(push) = &pushes[i] else { continue };
+            let l = &push.listing;
             let pm =
                 mapping::by_odoo(&self.store, CHANNEL, "product", l.odoo_id).map_err(store_err)?;
             let meta = pm.as_ref().map(|m| m.meta.clone()).unwrap_or_default();
@@ -802,10 +792,7 @@ impl Medusa {
                     created_for.push((l.sku.clone(), pm.map(|m| m.id)));
                 }
             }
-            levels.push((
-                l.sku.clone(),
-                jobs[i].payload["quantity"].as_i64().unwrap_or(0),
-            ));
+            levels.push((l.sku.clone(), push.quantity));
         }
         if !create.is_empty() || !update.is_empty() {
             let resp = self
