@@ -1292,3 +1292,44 @@ async fn a_stock_job_with_a_damaged_payload_dies_with_the_field_and_sends_no_qua
     assert_eq!(requests(), sent_before, "nothing sent for it");
     assert_eq!(env.store_sim.sim.product(&sku(1)).unwrap().quantity, before);
 }
+
+#[tokio::test]
+async fn an_item_without_a_usable_unit_price_parks_its_order_instead_of_importing_it_free() {
+    let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
+    let id = env.store_sim.sim.place_order(
+        "noprice@example.com",
+        &[
+            (&sku(1), 2, Decimal::new(2_500, 3)),
+            (&sku(2), 1, Decimal::new(1_000, 3)),
+        ],
+    );
+    env.store_sim.sim.edit_order(&id, |o| {
+        o["items"][1]["unit_price"] = serde_json::json!("n/a")
+    });
+    let (status, _) = env
+        .send(env.store_sim.sim.webhook_body("order.created", &id))
+        .await;
+    assert_eq!(status, 200, "taken into the inbox");
+    wait_until("parked", WAIT, || {
+        !inbox::list(&env.store, Some("parked"), 10)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let parked = &inbox::list(&env.store, Some("parked"), 10).unwrap()[0];
+    let why = parked.error.clone().unwrap();
+    assert!(
+        why.contains(&format!("item {} of Medusa order", sku(2)))
+            && why.contains("no usable unit_price (\"n/a\")"),
+        "{why}"
+    );
+    let reference = format!(
+        "MEDUSA-{}",
+        env.store_sim.sim.order(&id).unwrap().json["display_id"]
+    );
+    assert!(
+        env.order_by_ref(&reference).await.is_empty(),
+        "not imported at a price nobody charged"
+    );
+    env.stop().await;
+}

@@ -5,6 +5,7 @@
 
 pub mod cartona;
 pub mod http;
+pub mod kit;
 pub mod medusa;
 pub mod optional;
 

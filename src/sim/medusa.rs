@@ -251,6 +251,13 @@ impl SimMedusa {
         body.to_string().into_bytes()
     }
 
+    /// Changes an order as the store holds it (tests: a damaged or unusual order).
+    pub fn edit_order(&self, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+        if let Some(o) = self.world().orders.get_mut(id) {
+            edit(&mut o.json);
+        }
+    }
+
     /// Cancels an order on the store's side.
     pub fn store_cancels(&self, id: &str) {
         if let Some(o) = self.world().orders.get_mut(id) {

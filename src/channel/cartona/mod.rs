@@ -42,26 +42,11 @@ pub const CHANNEL: &str = "cartona";
 pub const CURRENCY: &str = "EGP";
 const NEEDS_OTP: &str = "delivered in Odoo; Cartona needs the retailer's OTP: run `marketsync order otp <reference> <otp>`";
 
-/// A stable 64-bit FNV-1a hash, for "what was last sent" and event ids (stable across builds).
-pub fn fnv(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
+pub use crate::channel::kit::fnv;
 
 /// The Cartona API client: `AuthorizationToken: <token>` (no "Bearer"), JSON both ways.
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
-    let token = cfg
-        .token
-        .clone()
-        .ok_or("channels.cartona.token is not set")?;
-    let base = cfg
-        .base_url
-        .clone()
-        .ok_or("channels.cartona.base_url is not set")?;
+    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
     Ok(HttpClient::new(
         "Cartona",
         base,

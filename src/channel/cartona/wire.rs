@@ -31,17 +31,7 @@ fn de_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     })
 }
 
-/// A money amount or quantity: a JSON number or a numeric string.
-pub fn decimal_of(v: &serde_json::Value) -> Option<Decimal> {
-    match v {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Decimal::from)
-            .or_else(|| n.as_f64().and_then(crate::odoo::value::float_to_decimal)),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use crate::channel::kit::decimal_of;
 
 fn de_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
     let v = serde_json::Value::deserialize(d)?;

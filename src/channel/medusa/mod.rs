@@ -58,21 +58,12 @@ fn stock_key(odoo_id: i64) -> String {
     format!("{CHANNEL}:stock:{odoo_id}")
 }
 
-fn fnv(text: &str) -> String {
-    crate::channel::cartona::fnv(text)
-}
+use crate::channel::kit::{decimal_of, fnv};
 
 /// The HTTP client with the flavour's auth: `x-odoo-api-key`, or `Authorization: Basic
 /// base64("sk_…:")` (a secret key sent as Bearer is refused by Medusa).
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
-    let token = cfg
-        .token
-        .clone()
-        .ok_or("channels.medusa.token is not set")?;
-    let base = cfg
-        .base_url
-        .clone()
-        .ok_or("channels.medusa.base_url is not set")?;
+    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
     let settings = cfg
         .medusa
         .as_ref()
@@ -1012,11 +1003,17 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEv
 }
 
 impl Medusa {
-    fn unit_price(&self, v: &serde_json::Value) -> Decimal {
-        let d = crate::channel::cartona::wire::decimal_of(v).unwrap_or_default();
+    /// An item's unit price in major units; `None` when it is missing, not a number, negative,
+    /// or (MarqaSouq, minor units) not a whole number: such an order is parked, never imported
+    /// at a price nobody charged.
+    fn unit_price(&self, v: &serde_json::Value) -> Option<Decimal> {
+        let d = decimal_of(v).filter(|d| !d.is_sign_negative())?;
         match self.settings.flavour {
-            MedusaFlavour::Marqasouq => money::from_minor(d.to_i64().unwrap_or(0), self.currency()),
-            MedusaFlavour::AdminApi => d,
+            MedusaFlavour::Marqasouq if d.fract().is_zero() => {
+                Some(money::from_minor(d.to_i64()?, self.currency()))
+            }
+            MedusaFlavour::Marqasouq => None,
+            MedusaFlavour::AdminApi => Some(d),
         }
     }
 
@@ -1078,7 +1075,7 @@ impl Medusa {
                 .as_str()
                 .or(it["variant_sku"].as_str())
                 .ok_or(format!("an item of Medusa order {display} has no SKU"))?;
-            let qty = crate::channel::cartona::wire::decimal_of(&it["quantity"])
+            let qty = decimal_of(&it["quantity"])
                 .filter(|q| *q > Decimal::ZERO)
                 .ok_or(format!(
                     "an item of Medusa order {display} has no positive quantity"
@@ -1091,7 +1088,10 @@ impl Medusa {
                     .unwrap_or("")
                     .to_string(),
                 quantity: qty,
-                unit_price: self.unit_price(&it["unit_price"]),
+                unit_price: self.unit_price(&it["unit_price"]).ok_or(format!(
+                    "item {sku} of Medusa order {display} has no usable unit_price ({}); it is not imported at a price nobody charged: import it by hand",
+                    it["unit_price"]
+                ))?,
             });
         }
         Ok(InboundOrder {

@@ -1,0 +1,72 @@
+//! Helpers every channel shares: hashes of what was sent, numbers as peers write them, and the
+//! settings every HTTP channel needs.
+
+use crate::config::ChannelConfig;
+use crate::secret::Secret;
+use rust_decimal::Decimal;
+
+/// A stable 64-bit FNV-1a hash, for "what was last sent" and event ids (stable across builds).
+pub fn fnv(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// A number as peers write it: a JSON number, or a string holding one. `None` for anything
+/// else: never a zero in its place.
+pub fn decimal_of(v: &serde_json::Value) -> Option<Decimal> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Decimal::from)
+            .or_else(|| n.as_f64().and_then(crate::odoo::value::float_to_decimal)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The token and base URL of an HTTP channel (`channels.<name>.token`, `.base_url`).
+pub fn token_and_base(cfg: &ChannelConfig) -> Result<(Secret, url::Url), String> {
+    let name = cfg.kind.name();
+    let token = cfg
+        .token
+        .clone()
+        .ok_or(format!("channels.{name}.token is not set"))?;
+    let base = cfg
+        .base_url
+        .clone()
+        .ok_or(format!("channels.{name}.base_url is not set"))?;
+    Ok((token, base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_read_as_peers_write_them_and_nothing_else_is_a_number() {
+        assert_eq!(
+            decimal_of(&serde_json::json!(12)),
+            Some(Decimal::new(12, 0))
+        );
+        assert_eq!(
+            decimal_of(&serde_json::json!("12.50")),
+            Some(Decimal::new(1250, 2))
+        );
+        assert_eq!(
+            decimal_of(&serde_json::json!(0.1)),
+            Some(Decimal::new(1, 1))
+        );
+        for v in [
+            serde_json::json!(null),
+            serde_json::json!("n/a"),
+            serde_json::json!({}),
+        ] {
+            assert_eq!(decimal_of(&v), None, "{v}");
+        }
+        assert_eq!(fnv(""), "cbf29ce484222325");
+    }
+}
