@@ -1464,3 +1464,41 @@ async fn check_estimate_reads_the_catalog_and_sends_nothing() {
         "check --estimate wrote to Cartona: {sent:?}"
     );
 }
+
+#[tokio::test]
+async fn a_status_job_with_a_damaged_payload_dies_with_the_field_and_sends_nothing() {
+    let mut env = Env::new().await;
+    env.start();
+    let statuses = || {
+        env.cartona
+            .sim
+            .requests
+            .to("order/update-order-status")
+            .len()
+    };
+    let before = statuses();
+    // The status was lost (written by hand, or damaged on disk).
+    let id = queue::enqueue(
+        &env.store,
+        queue::NewJob {
+            channel: "cartona".into(),
+            kind: "status".into(),
+            key: "cartona:status:damaged".into(),
+            payload: serde_json::json!({"hashed_id": "632717520571"}).into(),
+            correlation_id: None,
+        },
+    )
+    .unwrap()
+    .id();
+    wait_until("the damaged job dead", WAIT, || {
+        queue::get(&env.store, id)
+            .unwrap()
+            .is_some_and(|j| j.state == JobState::Dead)
+    })
+    .await;
+    let job = queue::get(&env.store, id).unwrap().unwrap();
+    let why = job.last_error.unwrap();
+    assert!(why.contains("missing field `status`"), "{why}");
+    assert_eq!(statuses(), before, "nothing sent for it");
+    env.stop().await;
+}

@@ -2,7 +2,10 @@
 //! settings every HTTP channel needs.
 
 use crate::config::ChannelConfig;
+use crate::daemon::workers::JobError;
+use crate::retry::RetryClass;
 use crate::secret::Secret;
+use crate::store::queue::Job;
 use rust_decimal::Decimal;
 
 /// A stable 64-bit FNV-1a hash, for "what was last sent" and event ids (stable across builds).
@@ -40,6 +43,31 @@ pub fn token_and_base(cfg: &ChannelConfig) -> Result<(Secret, url::Url), String>
         .clone()
         .ok_or(format!("channels.{name}.base_url is not set"))?;
     Ok((token, base))
+}
+
+/// A job's payload as its typed form, parsed once: a payload that does not parse (written by
+/// hand, or damaged) fails its job permanently with the field that is wrong, and nothing is sent
+/// or recorded for it. No default stands in for a missing value.
+pub fn parse_job<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobError> {
+    job.payload.parse().map_err(|e| {
+        JobError::new(
+            RetryClass::Permanent,
+            format!(
+                "{} {} job {} has a malformed payload ({e}); nothing was sent for it. The next full read (reconcile) plans it anew; `marketsync queue list --state dead` shows it",
+                peer_name(&job.channel),
+                job.kind,
+                job.id
+            ),
+        )
+    })
+}
+
+/// A channel's name as the operator reads it in messages.
+fn peer_name(channel: &str) -> String {
+    let mut c = channel.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!   and cancellations -> `order/update-order-status` (single endpoint when an OTP goes along).
 //! - `map import` matches Cartona's products to Odoo's (see [`matching`]).
 
+pub mod jobs;
 pub mod matching;
 pub mod wire;
 
@@ -846,8 +847,8 @@ impl Cartona {
 
     /// The job's order as the inbox holds it now (`None`: already processed), parsed.
     fn load(&self, job: &Job) -> Result<Option<Loaded>, JobError> {
-        let hashed_id = job.payload["hashed_id"].as_str().unwrap_or_default();
-        Ok(inbox::latest_open(&self.store, CHANNEL, hashed_id)
+        let jobs::ImportOrder { hashed_id } = jobs::parse(job)?;
+        Ok(inbox::latest_open(&self.store, CHANNEL, &hashed_id)
             .map_err(store_err)?
             .map(|event| Loaded {
                 order: Order::parse(&event.payload).map(|o| {
@@ -866,10 +867,7 @@ impl Cartona {
         loaded: Option<Loaded>,
         pre: &Prefetched,
     ) -> Result<Option<AwaitingAck>, JobError> {
-        let hashed_id = job.payload["hashed_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let jobs::ImportOrder { hashed_id } = jobs::parse(job)?;
         let Some(Loaded { event, order }) = loaded else {
             return Ok(None); // already processed
         };
@@ -1180,19 +1178,20 @@ impl Cartona {
     /// step already sent (a retry) or already known to Cartona is skipped.
     async fn send_statuses(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
         let mut results: Vec<Option<Result<(), JobError>>> = vec![None; jobs.len()];
-        let targets: Vec<(String, String)> = jobs
-            .iter()
-            .map(|job| {
-                let text = |k: &str| job.payload[k].as_str().unwrap_or_default().to_string();
-                (text("hashed_id"), text("status"))
-            })
-            .collect();
+        let targets = jobs::parse_all::<jobs::SendStatus>(jobs);
         loop {
             let mut bulk = Vec::new();
-            for (i, (hashed_id, target)) in targets.iter().enumerate() {
+            for (i, target) in targets.iter().enumerate() {
                 if results[i].is_some() {
                     continue;
                 }
+                let (hashed_id, target) = match target {
+                    Ok(t) => (&t.hashed_id, t.status.as_str()),
+                    Err(e) => {
+                        results[i] = Some(Err(e.clone()));
+                        continue;
+                    }
+                };
                 let known = match orders::get(&self.store, CHANNEL, hashed_id) {
                     Ok(Some(k)) => k,
                     Ok(None) => {
@@ -1327,11 +1326,13 @@ impl JobHandler for Cartona {
                     .await
                     .remove(0),
                 "details" => {
+                    let edits: jobs::EditDetails = jobs::parse(job)?;
+                    // Sent as queued, once it is known to be a list of orders' edits.
                     self.api
                         .post("order/update-order-details", &job.payload)
                         .await
                         .map_err(job_err)?;
-                    let id = job.payload[0]["hashed_id"].as_str().unwrap_or_default();
+                    let id = edits.0.first().map(|o| o.hashed_id.as_str()).unwrap_or("");
                     log(
                         &self.store,
                         Level::Info,

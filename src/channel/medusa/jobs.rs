@@ -1,11 +1,9 @@
-//! Medusa's catalog job payloads, typed and parsed once per job: a payload that does not parse
-//! (written by hand, or damaged) fails its job permanently with the field that is wrong. No
-//! default stands in for a missing value: a quantity of 0 would tell the store the product is
-//! sold out, a mapping id of 0 would record the wrong product as sent.
+//! Medusa's catalog job payloads, typed and parsed once per job ([`parse`]): a quantity of 0 in
+//! place of a missing one would tell the store the product is sold out, a mapping id of 0 would
+//! record the wrong product as sent.
 
 use super::Listing;
 use crate::daemon::workers::JobError;
-use crate::retry::RetryClass;
 use crate::store::queue::Job;
 use serde::{Deserialize, Serialize};
 
@@ -30,18 +28,7 @@ pub struct StockPush {
     pub quantity: i64,
 }
 
-/// The job's payload as `T`, or a permanent error naming the job and what is wrong.
-pub fn parse<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobError> {
-    job.payload.parse().map_err(|e| {
-        JobError::new(
-            RetryClass::Permanent,
-            format!(
-                "Medusa {} job {} has a malformed payload ({e}); it was not sent. Queue the product again with `marketsync queue retry {}` after fixing it, or let the next reconcile plan it anew",
-                job.kind, job.id, job.id
-            ),
-        )
-    })
-}
+pub use crate::channel::kit::parse_job as parse;
 
 /// Parses every job of a batch: the payloads, or each job's error.
 pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, JobError>> {
@@ -51,6 +38,7 @@ pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::RetryClass;
 
     fn job(kind: &str, payload: serde_json::Value) -> Job {
         Job {

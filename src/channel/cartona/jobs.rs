@@ -1,0 +1,84 @@
+//! Cartona's job kinds with their payloads, parsed once per job ([`parse`]): a damaged payload
+//! fails its job with the field that is wrong, instead of an empty order id asked for in the
+//! inbox or an empty status sent.
+
+use crate::daemon::workers::JobError;
+use crate::store::queue::Job;
+use serde::{Deserialize, Serialize};
+
+pub use crate::channel::kit::parse_job as parse;
+
+/// `order`: the order whose latest inbox event is to be imported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImportOrder {
+    pub hashed_id: String,
+}
+
+/// `status`: the status Cartona must hear (with the steps before it it has not heard).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SendStatus {
+    pub hashed_id: String,
+    pub status: String,
+}
+
+/// `details`: a quotation's edited lines, as `update-order-details` takes them (a list of
+/// orders, each with the lines that changed).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct EditDetails(pub Vec<OrderEdits>);
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderEdits {
+    pub hashed_id: String,
+    pub order_details: Vec<serde_json::Value>,
+}
+
+/// Parses every job of a batch: the payloads, or each job's error.
+pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, JobError>> {
+    jobs.iter().map(parse).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_of_the_previous_version_parse_and_damaged_ones_name_the_field() {
+        let job = |kind: &str, payload: serde_json::Value| Job {
+            id: 3,
+            channel: "cartona".into(),
+            kind: kind.into(),
+            key: "k".into(),
+            payload: payload.into(),
+            state: crate::store::queue::JobState::Running,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            error_class: None,
+            correlation_id: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let s: SendStatus = parse(&job(
+            "status",
+            serde_json::json!({"hashed_id": "632717520571", "status": "approved"}),
+        ))
+        .unwrap();
+        assert_eq!(s.status, "approved");
+        let d: EditDetails = parse(&job(
+            "details",
+            serde_json::json!([{"hashed_id": "1", "order_details": [{"id": 5, "amount": 2}]}]),
+        ))
+        .unwrap();
+        assert_eq!(d.0[0].order_details.len(), 1);
+        let e =
+            parse::<SendStatus>(&job("status", serde_json::json!({"hashed_id": "1"}))).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "Cartona status job 3 has a malformed payload (missing field `status`"
+            ),
+            "{}",
+            e.message
+        );
+    }
+}
