@@ -28,6 +28,51 @@ pub struct StockPush {
     pub quantity: i64,
 }
 
+/// `status`: an order's events to send, in the order they go out, with what they tell.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SendStatus {
+    pub order_id: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// The one event of a job queued by an older marketsync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub odoo_order_id: Option<i64>,
+    #[serde(default)]
+    pub odoo_order_name: Option<String>,
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+    /// When the delivery was validated.
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub payment_date: Option<String>,
+}
+
+impl SendStatus {
+    /// The events to send: `events`, or the one `event` of an older job.
+    pub fn all_events(&self) -> Vec<String> {
+        let mut all = self.events.clone();
+        all.extend(self.event.clone());
+        all
+    }
+
+    /// Adds what an unfinished job of the same order still had to say, every event in the
+    /// order they go out (`order_of`).
+    pub fn carry_on(&mut self, before: &SendStatus, order_of: impl Fn(&str) -> usize) {
+        let mut events = before.all_events();
+        events.extend(self.all_events());
+        events.sort_by_key(|e| order_of(e));
+        events.dedup();
+        self.events = events;
+        self.event = None;
+        if self.payment_date.is_none() {
+            self.payment_date = before.payment_date.clone();
+        }
+    }
+}
+
 pub use crate::channel::kit::parse_job as parse;
 
 /// Parses every job of a batch: the payloads, or each job's error.
@@ -73,6 +118,40 @@ mod tests {
             ),
             "{}",
             e.message
+        );
+    }
+
+    #[test]
+    fn a_newer_status_job_carries_on_what_an_unfinished_one_had_to_say() {
+        let status = |v: serde_json::Value| -> SendStatus { serde_json::from_value(v).unwrap() };
+        let order = super::super::event_order;
+        // Running: paid (found through its invoice). Newer: the delivery ladder.
+        let before = status(
+            serde_json::json!({"order_id": "order_1", "events": ["order.paid"],
+                                               "payment_date": "2026-11-22 08:00:00"}),
+        );
+        let mut newer = status(serde_json::json!({"order_id": "order_1",
+                                                  "events": ["order.shipped", "order.confirmed"]}));
+        newer.carry_on(&before, order);
+        assert_eq!(
+            newer.all_events(),
+            vec!["order.confirmed", "order.shipped", "order.paid"],
+            "all of them, in the order they go out"
+        );
+        assert_eq!(newer.payment_date.as_deref(), Some("2026-11-22 08:00:00"));
+        // A job queued by an older marketsync carries one event.
+        newer.carry_on(
+            &status(serde_json::json!({"order_id": "order_1", "event": "order.invoiced"})),
+            order,
+        );
+        assert_eq!(
+            newer.all_events(),
+            vec![
+                "order.confirmed",
+                "order.shipped",
+                "order.invoiced",
+                "order.paid"
+            ]
         );
     }
 }

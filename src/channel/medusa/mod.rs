@@ -1453,35 +1453,8 @@ const EVENTS: [&str; 4] = [
 const ONCE_INVOICED: &str = "invoiced_sent";
 const ONCE_PAID: &str = "paid_sent";
 
-/// Adds to a newer status payload what an unfinished job of the same order still had to say.
-fn carry_on(payload: &mut serde_json::Value, before: &serde_json::Value) {
-    let mut events = status_events(before);
-    events.extend(status_events(payload));
-    events.sort_by_key(|e| event_order(e));
-    events.dedup();
-    payload["events"] = serde_json::json!(events);
-    if payload["payment_date"].is_null() {
-        payload["payment_date"] = before["payment_date"].clone();
-    }
-}
-
 fn status_key(external_id: &str) -> String {
     format!("{CHANNEL}:status:{external_id}")
-}
-
-/// A status payload's events: `events`, or the one `event` of an older job.
-fn status_events(p: &serde_json::Value) -> Vec<String> {
-    match p["events"].as_array() {
-        Some(list) => list
-            .iter()
-            .filter_map(|e| e.as_str().map(str::to_string))
-            .collect(),
-        None => p["event"]
-            .as_str()
-            .map(str::to_string)
-            .into_iter()
-            .collect(),
-    }
 }
 
 /// The order events go out in: the delivery ladder, then invoiced, then paid.
@@ -1531,7 +1504,7 @@ impl Medusa {
         .await
         .map_err(odoo_err)?;
         // Per Medusa order: the status payload to send (its events in order), and its reference.
-        let mut outgoing: std::collections::BTreeMap<String, (serde_json::Value, String)> =
+        let mut outgoing: std::collections::BTreeMap<String, (jobs::SendStatus, String)> =
             Default::default();
         for crate::sync::status::KnownChange {
             order: so,
@@ -1577,9 +1550,18 @@ impl Medusa {
                 outgoing.insert(
                     known.external_id.clone(),
                     (
-                        serde_json::json!({"order_id": known.external_id, "events": events, "odoo_order_id": id,
-                                           "odoo_order_name": so.get("name").and_then(Value::as_opt_str),
-                                           "tracking_number": tracking, "date": when}),
+                        jobs::SendStatus {
+                            order_id: known.external_id.clone(),
+                            events: events.into_iter().map(str::to_string).collect(),
+                            odoo_order_id: Some(id),
+                            odoo_order_name: so
+                                .get("name")
+                                .and_then(Value::as_opt_str)
+                                .map(str::to_string),
+                            tracking_number: tracking,
+                            date: when,
+                            ..Default::default()
+                        },
                         reference.to_string(),
                     ),
                 );
@@ -1598,39 +1580,46 @@ impl Medusa {
             if known.meta[ONCE_PAID] == true {
                 continue;
             }
-            let (payload, _) = outgoing.entry(known.external_id.clone()).or_insert_with(|| {
-                (
-                    serde_json::json!({"order_id": known.external_id, "events": [], "odoo_order_id": paid.id,
-                                       "odoo_order_name": paid.name}),
-                    paid.reference.clone(),
-                )
-            });
-            payload["events"]
-                .as_array_mut()
-                .expect("built above")
-                .push("order.paid".into());
-            payload["payment_date"] = serde_json::json!(paid.at);
+            let (payload, _) = outgoing
+                .entry(known.external_id.clone())
+                .or_insert_with(|| {
+                    (
+                        jobs::SendStatus {
+                            order_id: known.external_id.clone(),
+                            odoo_order_id: Some(paid.id),
+                            odoo_order_name: Some(paid.name.clone()),
+                            ..Default::default()
+                        },
+                        paid.reference.clone(),
+                    )
+                });
+            payload.events.push("order.paid".into());
+            payload.payment_date = paid.at.clone();
         }
         // One job per order, so its events go out one at a time and in order. The newer job
         // replaces a waiting one, and supersedes a running one if that fails: what they still
         // had to say goes along (what went out meanwhile is skipped when sent).
         let keys: Vec<String> = outgoing.keys().map(|id| status_key(id)).collect();
         let open = queue::open_payloads(&self.store, &keys).map_err(|e| e.to_string())?;
-        let mut jobs = Vec::new();
+        let mut queue_now = Vec::new();
         for (external_id, (mut payload, reference)) in outgoing {
             let key = status_key(&external_id);
             for before in open.get(&key).into_iter().flatten() {
-                carry_on(&mut payload, before);
+                // A waiting payload that does not parse has nothing to carry: its events are
+                // found again, as they were not recorded as sent.
+                if let Ok(before) = before.parse::<jobs::SendStatus>() {
+                    payload.carry_on(&before, event_order);
+                }
             }
-            jobs.push(NewJob {
+            queue_now.push(NewJob {
                 channel: CHANNEL.into(),
                 kind: "status".into(),
                 key,
-                payload: payload.into(),
+                payload: Payload::of(&payload),
                 correlation_id: Some(reference),
             });
         }
-        let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
+        let queued = crate::channel::enqueue_planned(&self.store, queue_now)?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (queued > 0).then(|| {
@@ -1645,10 +1634,9 @@ impl Medusa {
     /// Sends a status job's events in order, recording each as it goes out: a retry resumes
     /// after the last one sent. (A job queued by an older marketsync carries one `event`.)
     async fn send_status(&self, job: &Job) -> Result<(), JobError> {
-        let p = &job.payload;
-        let id = p["order_id"].as_str().unwrap_or_default();
-        for event in status_events(p) {
-            self.send_event(id, &event, p).await?;
+        let p: jobs::SendStatus = jobs::parse(job)?;
+        for event in p.all_events() {
+            self.send_event(&p.order_id, &event, &p).await?;
         }
         Ok(())
     }
@@ -1657,7 +1645,7 @@ impl Medusa {
         &self,
         id: &str,
         event: &str,
-        p: &serde_json::Value,
+        p: &jobs::SendStatus,
     ) -> Result<(), JobError> {
         // Read afresh for each event: the one before may have changed it.
         let known = orders::get(&self.store, CHANNEL, id)
@@ -1683,14 +1671,14 @@ impl Medusa {
         }
         match self.settings.flavour {
             MedusaFlavour::Marqasouq => {
-                let mut order = serde_json::json!({"medusa_order_id": id, "odoo_order_id": p["odoo_order_id"], "odoo_order_name": p["odoo_order_name"]});
+                let mut order = serde_json::json!({"medusa_order_id": id, "odoo_order_id": p.odoo_order_id, "odoo_order_name": p.odoo_order_name});
                 match event {
                     "order.shipped" => {
-                        order["tracking_number"] = p["tracking_number"].clone();
-                        order["shipped_date"] = p["date"].clone();
+                        order["tracking_number"] = serde_json::json!(p.tracking_number);
+                        order["shipped_date"] = serde_json::json!(p.date);
                     }
-                    "order.delivered" => order["delivered_date"] = p["date"].clone(),
-                    "order.paid" => order["payment_date"] = p["payment_date"].clone(),
+                    "order.delivered" => order["delivered_date"] = serde_json::json!(p.date),
+                    "order.paid" => order["payment_date"] = serde_json::json!(p.payment_date),
                     "order.cancelled" => {
                         order["cancelled_reason"] = serde_json::json!("Cancelled in Odoo")
                     }
@@ -1726,7 +1714,7 @@ impl Medusa {
         &self,
         id: &str,
         event: &str,
-        p: &serde_json::Value,
+        p: &jobs::SendStatus,
         known: &orders::ChannelOrder,
     ) -> Result<(), JobError> {
         let items = known.meta["items"].clone();
@@ -1764,7 +1752,7 @@ impl Medusa {
                         fid
                     }
                 };
-                let tracking = p["tracking_number"].as_str().unwrap_or("");
+                let tracking = p.tracking_number.as_deref().unwrap_or("");
                 let labels = if tracking.is_empty() {
                     serde_json::json!([])
                 } else {
@@ -1871,37 +1859,5 @@ impl crate::channel::MarketChannel for Medusa {
                 StreamKind::Status => self.detect_status().await,
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_newer_status_job_carries_on_what_an_unfinished_one_had_to_say() {
-        // Running: paid (found through its invoice). Newer: the delivery ladder.
-        let before = serde_json::json!({"order_id": "order_1", "events": ["order.paid"],
-                                        "payment_date": "2026-11-22 08:00:00"});
-        let mut newer = serde_json::json!({"order_id": "order_1",
-                                           "events": ["order.shipped", "order.confirmed"]});
-        carry_on(&mut newer, &before);
-        assert_eq!(
-            status_events(&newer),
-            vec!["order.confirmed", "order.shipped", "order.paid"],
-            "all of them, in the order they go out"
-        );
-        assert_eq!(newer["payment_date"], "2026-11-22 08:00:00");
-        // A job queued by an older marketsync carries one event.
-        carry_on(&mut newer, &serde_json::json!({"event": "order.invoiced"}));
-        assert_eq!(
-            status_events(&newer),
-            vec![
-                "order.confirmed",
-                "order.shipped",
-                "order.invoiced",
-                "order.paid"
-            ]
-        );
     }
 }
