@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn a_newer_status_job_carries_on_what_an_unfinished_one_had_to_say() {
         let status = |v: serde_json::Value| -> SendStatus { serde_json::from_value(v).unwrap() };
-        let order = super::super::event_order;
+        let order = super::super::status::event_order;
         // Running: paid (found through its invoice). Newer: the delivery ladder.
         let before = status(
             serde_json::json!({"order_id": "order_1", "events": ["order.paid"],
