@@ -364,3 +364,41 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
         "no job died"
     );
 }
+
+#[test]
+fn an_order_waiting_for_its_otp_before_the_upgrade_still_waits_for_it_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::copy(fixture_dir().join("state.db"), &path).unwrap();
+    let worlds: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture_dir().join("worlds.json")).unwrap()).unwrap();
+    let hashed = worlds["cartona_orders"][2].as_str().unwrap().to_string();
+    {
+        // As an earlier build left an installment order delivered in Odoo without the OTP:
+        // the only trace is the sentence it showed the operator.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE channel_orders SET needs_otp = 1, attention = ?2 WHERE external_id = ?1",
+            [
+                hashed.as_str(),
+                "delivered in Odoo; Cartona needs the retailer's OTP: run `marketsync order otp <reference> <otp>`",
+            ],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let order = marketsync::store::orders::get(&store, "cartona", &hashed)
+        .unwrap()
+        .unwrap();
+    assert!(
+        marketsync::channel::cartona::otp_recorded(&store, &order).unwrap(),
+        "recording the OTP queues the delivery that waited for it"
+    );
+    let waiting = queue::list(&store, Some(queue::JobState::Pending), Some("cartona"), 10).unwrap();
+    assert!(
+        waiting
+            .iter()
+            .any(|j| j.kind == "status" && j.payload["status"] == "delivered"),
+        "{waiting:?}"
+    );
+}

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_queue_order",
         include_str!("../../migrations/0003_queue_order.sql"),
     ),
+    (
+        "0004_awaiting_otp",
+        include_str!("../../migrations/0004_awaiting_otp.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -67,12 +67,19 @@ impl Cartona {
                 {
                     order_state::set_otp(&self.store, reference, otp).map_err(|e| e.to_string())?;
                 } else if !known.otp_recorded {
-                    if known.attention.as_deref() != Some(NEEDS_OTP) {
+                    if known.meta[AWAITING_OTP] != true {
                         order_state::set_attention(
                             &self.store,
                             CHANNEL,
                             &known.external_id,
                             Some(NEEDS_OTP),
+                        )
+                        .map_err(|e| e.to_string())?;
+                        order_state::merge_meta(
+                            &self.store,
+                            CHANNEL,
+                            &known.external_id,
+                            &serde_json::json!({ AWAITING_OTP: true }),
                         )
                         .map_err(|e| e.to_string())?;
                         log(
@@ -297,6 +304,13 @@ impl Cartona {
     pub(super) fn status_sent(&self, hashed_id: &str, status: &str) -> Result<(), JobError> {
         order_state::set_sent(&self.store, CHANNEL, hashed_id, status).map_err(store_err)?;
         order_state::set_attention(&self.store, CHANNEL, hashed_id, None).map_err(store_err)?;
+        order_state::merge_meta(
+            &self.store,
+            CHANNEL,
+            hashed_id,
+            &serde_json::json!({ AWAITING_OTP: null }),
+        )
+        .map_err(store_err)?;
         log(
             &self.store,
             Level::Info,
@@ -319,12 +333,16 @@ pub fn status_job(hashed_id: &str, status: &str) -> NewJob {
     }
 }
 
+/// The order's channel data flag: its delivery waits for the retailer's OTP (the attention
+/// line says so to the operator in words; behaviour follows this flag).
+const AWAITING_OTP: &str = "awaiting_otp";
+
 /// After the operator recorded an OTP: queue the delivery status that was waiting for it.
 pub fn otp_recorded(
     store: &Store,
     order: &order_state::ChannelOrder,
 ) -> crate::store::Result<bool> {
-    if order.attention.as_deref() == Some(NEEDS_OTP) {
+    if order.meta[AWAITING_OTP] == true {
         queue::enqueue(store, status_job(&order.external_id, "delivered"))?;
         return Ok(true);
     }
