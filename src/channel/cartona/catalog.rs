@@ -81,7 +81,7 @@ impl Cartona {
                 let hashes: Vec<&str> = chunk.iter().map(|i| i.hash.as_str()).collect();
                 NewJob {
                     channel: CHANNEL.into(),
-                    kind: "product".into(),
+                    kind: jobs::Kind::Product.as_str().into(),
                     key: format!(
                         "{CHANNEL}:products:{}-{}:{}",
                         chunk[0].odoo_id,
@@ -312,7 +312,7 @@ impl Cartona {
             .iter()
             .map(|i| NewJob {
                 channel: CHANNEL.into(),
-                kind: "product".into(),
+                kind: jobs::Kind::Product.as_str().into(),
                 key: format!("{CHANNEL}:product:{}", i.odoo_id),
                 payload: Payload::of(&ProductJobRef { items: &[i] }),
                 correlation_id: None,

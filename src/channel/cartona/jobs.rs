@@ -6,6 +6,49 @@ use crate::daemon::workers::JobError;
 use crate::store::queue::Job;
 use serde::{Deserialize, Serialize};
 
+/// Cartona's job kinds: the queue's `kind` column, matched here only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `order`: an order to import from the inbox.
+    Order,
+    /// `product`: a batch of product updates (one bulk request each).
+    Product,
+    /// `status`: a status Cartona must hear.
+    Status,
+    /// `details`: a quotation's edited lines.
+    Details,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Order => "order",
+            Kind::Product => "product",
+            Kind::Status => "status",
+            Kind::Details => "details",
+        }
+    }
+
+    /// The kind of a queued job; `None` for one this build does not know.
+    pub fn of(kind: &str) -> Option<Kind> {
+        match kind {
+            "order" => Some(Kind::Order),
+            "product" => Some(Kind::Product),
+            "status" => Some(Kind::Status),
+            "details" => Some(Kind::Details),
+            _ => None,
+        }
+    }
+
+    /// A permanent error for a job of a kind this build does not know.
+    pub fn unknown(kind: &str) -> JobError {
+        JobError::new(
+            crate::retry::RetryClass::Permanent,
+            format!("unknown Cartona job kind {kind:?}"),
+        )
+    }
+}
+
 pub use crate::channel::kit::parse_job as parse;
 
 /// `order`: the order whose latest inbox event is to be imported.

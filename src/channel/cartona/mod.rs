@@ -159,14 +159,17 @@ fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64
 impl JobHandler for Cartona {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            match job.kind.as_str() {
-                "order" => self.import_order(job).await,
-                "product" => self.push_job(job).await,
-                "status" => self
+            let Some(kind) = jobs::Kind::of(&job.kind) else {
+                return Err(jobs::Kind::unknown(&job.kind));
+            };
+            match kind {
+                jobs::Kind::Order => self.import_order(job).await,
+                jobs::Kind::Product => self.push_job(job).await,
+                jobs::Kind::Status => self
                     .send_statuses(std::slice::from_ref(job))
                     .await
                     .remove(0),
-                "details" => {
+                jobs::Kind::Details => {
                     let edits: jobs::EditDetails = jobs::parse(job)?;
                     // Sent as queued, once it is known to be a list of orders' edits.
                     self.api
@@ -183,32 +186,28 @@ impl JobHandler for Cartona {
                     );
                     Ok(())
                 }
-                other => Err(JobError::new(
-                    RetryClass::Permanent,
-                    format!("unknown Cartona job kind {other:?}"),
-                )),
             }
         })
     }
 
     fn records_completion(&self, kind: &str) -> bool {
-        kind == "product"
+        jobs::Kind::of(kind) == Some(jobs::Kind::Product)
     }
 
     fn batch_size(&self, kind: &str) -> usize {
-        match kind {
-            "order" => ORDER_BATCH,
+        match jobs::Kind::of(kind) {
+            Some(jobs::Kind::Order) => ORDER_BATCH,
+            Some(jobs::Kind::Status) => self.batch_size,
             // A product job is already a batch (one bulk request).
-            "product" | "details" => 1,
-            _ => self.batch_size,
+            Some(jobs::Kind::Product | jobs::Kind::Details) | None => 1,
         }
     }
 
     fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
         Box::pin(async move {
-            match jobs[0].kind.as_str() {
-                "status" => self.send_statuses(jobs).await,
-                "order" => self.import_orders(jobs).await,
+            match jobs::Kind::of(&jobs[0].kind) {
+                Some(jobs::Kind::Status) => self.send_statuses(jobs).await,
+                Some(jobs::Kind::Order) => self.import_orders(jobs).await,
                 _ => crate::daemon::workers::one_by_one(self, jobs).await,
             }
         })

@@ -206,7 +206,7 @@ impl Cartona {
         let event_id = format!("{hashed_id}:{status}:{payload_hash}");
         let job = NewJob {
             channel: CHANNEL.into(),
-            kind: "order".into(),
+            kind: jobs::Kind::Order.as_str().into(),
             key: format!("{CHANNEL}:order:{hashed_id}"),
             payload: serde_json::json!({ "hashed_id": hashed_id }).into(),
             correlation_id: Some(reference(&hashed_id)),

@@ -186,7 +186,7 @@ impl Cartona {
         }
         Ok(Some(NewJob {
             channel: CHANNEL.into(),
-            kind: "details".into(),
+            kind: jobs::Kind::Details.as_str().into(),
             key: format!("{CHANNEL}:details:{}", known.external_id),
             payload:
                 serde_json::json!([{ "hashed_id": known.external_id, "order_details": edits }])
@@ -326,7 +326,7 @@ impl Cartona {
 pub fn status_job(hashed_id: &str, status: &str) -> NewJob {
     NewJob {
         channel: CHANNEL.into(),
-        kind: "status".into(),
+        kind: jobs::Kind::Status.as_str().into(),
         key: format!("{CHANNEL}:status:{hashed_id}"),
         payload: serde_json::json!({ "hashed_id": hashed_id, "status": status }).into(),
         correlation_id: Some(reference(hashed_id)),

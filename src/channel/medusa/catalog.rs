@@ -229,7 +229,7 @@ impl Medusa {
             {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
-                    kind: "product".into(),
+                    kind: jobs::Kind::Product.as_str().into(),
                     key: product_key(p.id),
                     payload: Payload::of(&ProductPush {
                         mapping_id: pm.id,
@@ -247,7 +247,7 @@ impl Medusa {
             {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
-                    kind: "stock".into(),
+                    kind: jobs::Kind::Stock.as_str().into(),
                     key: stock_key(p.id),
                     payload: Payload::of(&StockPush {
                         mapping_id: sm.id,

@@ -73,6 +73,53 @@ impl SendStatus {
     }
 }
 
+/// Medusa's job kinds: the queue's `kind` column, matched here only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `order`: an order to import from the inbox.
+    Order,
+    /// `customer`: a customer to create or update.
+    Customer,
+    /// `status`: an order's events to send.
+    Status,
+    /// `product`: a listing with its stock.
+    Product,
+    /// `stock`: only the stock of a listing.
+    Stock,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Order => "order",
+            Kind::Customer => "customer",
+            Kind::Status => "status",
+            Kind::Product => "product",
+            Kind::Stock => "stock",
+        }
+    }
+
+    /// The kind of a queued job; `None` for one this build does not know.
+    pub fn of(kind: &str) -> Option<Kind> {
+        match kind {
+            "order" => Some(Kind::Order),
+            "customer" => Some(Kind::Customer),
+            "status" => Some(Kind::Status),
+            "product" => Some(Kind::Product),
+            "stock" => Some(Kind::Stock),
+            _ => None,
+        }
+    }
+
+    /// A permanent error for a job of a kind this build does not know.
+    pub fn unknown(kind: &str) -> JobError {
+        JobError::new(
+            crate::retry::RetryClass::Permanent,
+            format!("unknown Medusa job kind {kind:?}"),
+        )
+    }
+}
+
 pub use crate::channel::kit::parse_job as parse;
 
 /// Parses every job of a batch: the payloads, or each job's error.

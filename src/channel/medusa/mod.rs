@@ -191,35 +191,34 @@ fn slug(text: &str) -> String {
 impl JobHandler for Medusa {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            match job.kind.as_str() {
-                "order" => self.import_order(job).await,
-                "customer" => self.import_customer(job).await,
-                "status" => self.send_status(job).await,
-                "product" => self
+            let Some(kind) = jobs::Kind::of(&job.kind) else {
+                return Err(jobs::Kind::unknown(&job.kind));
+            };
+            match kind {
+                jobs::Kind::Order => self.import_order(job).await,
+                jobs::Kind::Customer => self.import_customer(job).await,
+                jobs::Kind::Status => self.send_status(job).await,
+                jobs::Kind::Product => self
                     .push_products(std::slice::from_ref(job))
                     .await
                     .remove(0),
-                "stock" => self.push_stock(std::slice::from_ref(job)).await.remove(0),
-                other => Err(JobError::new(
-                    RetryClass::Permanent,
-                    format!("unknown Medusa job kind {other:?}"),
-                )),
+                jobs::Kind::Stock => self.push_stock(std::slice::from_ref(job)).await.remove(0),
             }
         })
     }
 
     fn batch_size(&self, kind: &str) -> usize {
-        match kind {
-            "product" | "stock" => self.batch_size,
+        match jobs::Kind::of(kind) {
+            Some(jobs::Kind::Product | jobs::Kind::Stock) => self.batch_size,
             _ => 1,
         }
     }
 
     fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
         Box::pin(async move {
-            match jobs[0].kind.as_str() {
-                "product" => self.push_products(jobs).await,
-                "stock" => self.push_stock(jobs).await,
+            match jobs::Kind::of(&jobs[0].kind) {
+                Some(jobs::Kind::Product) => self.push_products(jobs).await,
+                Some(jobs::Kind::Stock) => self.push_stock(jobs).await,
                 _ => crate::daemon::workers::one_by_one(self, jobs).await,
             }
         })

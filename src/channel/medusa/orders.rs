@@ -83,7 +83,7 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEv
             (
                 format!("order:{id}"),
                 id.to_string(),
-                "order",
+                jobs::Kind::Order.as_str(),
                 format!("{CHANNEL}:order:{id}"),
             )
         }
@@ -98,7 +98,7 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEv
             (
                 format!("status:{id}:{status}"),
                 id.to_string(),
-                "order",
+                jobs::Kind::Order.as_str(),
                 format!("{CHANNEL}:order:{id}"),
             )
         }
@@ -107,7 +107,7 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEv
             (
                 format!("customer:{id}:{}", fnv(&body.to_string())),
                 id.to_string(),
-                "customer",
+                jobs::Kind::Customer.as_str(),
                 format!("{CHANNEL}:customer:{id}"),
             )
         }
