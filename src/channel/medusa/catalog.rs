@@ -142,13 +142,18 @@ impl Medusa {
     }
 
     /// Mapping of a product by SKU (created on first sight), and of its stock.
+    /// The product's listing and stock mappings (`known`: as read for its page), linked to
+    /// `sku`: made when missing, made anew when the SKU changed in Odoo.
     pub(super) fn mappings_for(
         &self,
         p: &ProductSnapshot,
         sku: &str,
+        known: [Option<&mapping::Mapping>; 2],
     ) -> Result<Option<(mapping::Mapping, mapping::Mapping)>, String> {
-        let get = |kind: &str| -> Result<Option<mapping::Mapping>, String> {
-            match mapping::by_odoo(&self.store, CHANNEL, kind, p.id).map_err(|e| e.to_string())? {
+        let get = |kind: &str,
+                   known: Option<&mapping::Mapping>|
+         -> Result<Option<mapping::Mapping>, String> {
+            match known.cloned() {
                 Some(m) if m.external_id == sku => Ok(Some(m)),
                 Some(m) => {
                     // The SKU changed in Odoo: the new one is a new product for the store.
@@ -169,7 +174,7 @@ impl Medusa {
                 None => self.link(kind, p.id, sku),
             }
         };
-        Ok(match (get("product")?, get("stock")?) {
+        Ok(match (get("product", known[0])?, get("stock", known[1])?) {
             (Some(a), Some(b)) => Some((a, b)),
             _ => None,
         })
@@ -205,6 +210,11 @@ impl Medusa {
             .flat_map(|id| [product_key(*id), stock_key(*id)])
             .collect();
         let waiting = queue::waiting_keys(&self.store, &keys).map_err(|e| e.to_string())?;
+        // Both mappings of every product of the page, in two statements.
+        let known = |kind: &str| {
+            mapping::by_odoo_many(&self.store, CHANNEL, kind, &ids).map_err(|e| e.to_string())
+        };
+        let (listed, stocked) = (known("product")?, known("stock")?);
         let mut jobs = Vec::new();
         let mut no_sku = Vec::new();
         for p in products {
@@ -214,7 +224,9 @@ impl Medusa {
                 }
                 continue;
             };
-            let Some((pm, sm)) = self.mappings_for(p, sku)? else {
+            let Some((pm, sm)) =
+                self.mappings_for(p, sku, [listed.get(&p.id), stocked.get(&p.id)])?
+            else {
                 continue;
             };
             let listing = self.listing(p, sku, ar.get(&p.id));
