@@ -28,6 +28,12 @@ pub struct StockPush {
     pub quantity: i64,
 }
 
+/// `order` and `customer`: the Medusa id whose latest inbox event is to be imported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImportSubject {
+    pub subject: String,
+}
+
 /// `status`: an order's events to send, in the order they go out, with what they tell.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SendStatus {
@@ -162,6 +168,21 @@ mod tests {
         assert!(
             e.message.starts_with(
                 "Medusa stock job 7 has a malformed payload (missing field `quantity`"
+            ),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn an_import_job_without_its_subject_names_it() {
+        let ok: ImportSubject =
+            parse(&job("order", serde_json::json!({"subject": "order_01"}))).unwrap();
+        assert_eq!(ok.subject, "order_01");
+        let e = parse::<ImportSubject>(&job("customer", serde_json::json!({}))).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "Medusa customer job 7 has a malformed payload (missing field `subject`"
             ),
             "{}",
             e.message

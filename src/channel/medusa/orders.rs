@@ -122,7 +122,9 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEv
         channel: CHANNEL.into(),
         kind: kind.into(),
         key,
-        payload: serde_json::json!({"subject": subject}).into(),
+        payload: Payload::of(&jobs::ImportSubject {
+            subject: subject.clone(),
+        }),
         correlation_id: None,
     };
     Ok(PreparedEvent {
@@ -293,10 +295,7 @@ impl Medusa {
     }
 
     pub(super) async fn import_order(&self, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["subject"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let jobs::ImportSubject { subject: id } = jobs::parse(job)?;
         let Some(latest) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else {
             return Ok(());
         };
@@ -421,10 +420,7 @@ impl Medusa {
     }
 
     pub(super) async fn import_customer(&self, job: &Job) -> Result<(), JobError> {
-        let id = job.payload["subject"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let jobs::ImportSubject { subject: id } = jobs::parse(job)?;
         let Some(event) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else {
             return Ok(());
         };
