@@ -686,16 +686,7 @@ async fn an_order_confirmed_and_delivered_between_two_polls_is_approved_before_i
         // Confirmed and its delivery validated at once: the next status poll sees both.
         let mut w = env.odoo.sim.world();
         w.action_confirm(&[id]).unwrap();
-        let pickings = w
-            .search(
-                "stock.picking",
-                &Value::from(serde_json::json!([["sale_id", "=", id]])),
-                None,
-                0,
-                None,
-                &Default::default(),
-            )
-            .unwrap();
+        let pickings = w.pickings_of(id);
         w.button_validate(&pickings).unwrap();
     }
     // Cartona refuses to deliver a pending order (its bulk endpoint drops the update without a

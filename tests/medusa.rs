@@ -772,16 +772,7 @@ async fn an_orders_whole_life_seen_at_once_goes_out_in_order_though_a_send_fails
         // Confirmed, delivered, invoiced and paid between two status polls.
         let mut w = env.odoo.sim.world();
         w.action_confirm(&[so]).unwrap();
-        let pickings = w
-            .search(
-                "stock.picking",
-                &Value::from(serde_json::json!([["sale_id", "=", so]])),
-                None,
-                0,
-                None,
-                &Default::default(),
-            )
-            .unwrap();
+        let pickings = w.pickings_of(so);
         w.button_validate(&pickings).unwrap();
         let invoice = w.invoice_order(so).unwrap();
         w.pay_invoice(invoice, true).unwrap();

@@ -17,7 +17,6 @@ use marketsync::sim::medusa;
 use marketsync::sim::odoo::SimHandle;
 use marketsync::store::{mapping, queue, Store};
 use rust_decimal::Decimal;
-use std::ops::Not;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,6 +41,12 @@ fn config_text(dir: &Path, odoo: &str, cartona: &str, shop: &str) -> String {
     )
 }
 
+/// The daemon's config for these simulators, its state in `dir`.
+fn config_for(dir: &Path, p: &Peers) -> marketsync::config::Config {
+    let text = config_text(dir, &p.odoo.url(), &p.market.base_url(), &p.shop.base_url());
+    RawConfig::parse(&text).unwrap().validate().unwrap()
+}
+
 struct Peers {
     odoo: SimHandle,
     market: cartona::CartonaHandle,
@@ -58,17 +63,7 @@ async fn peers() -> Peers {
 }
 
 fn pickings_of(odoo: &SimHandle, order: i64) -> Vec<i64> {
-    odoo.sim
-        .world()
-        .search(
-            "stock.picking",
-            &Value::from(serde_json::json!([["sale_id", "=", order]])),
-            None,
-            0,
-            None,
-            &Default::default(),
-        )
-        .unwrap()
+    odoo.sim.world().pickings_of(order)
 }
 
 async fn odoo_order(odoo: &OdooClient, reference: &str) -> Option<i64> {
@@ -116,13 +111,7 @@ async fn make_fixture() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        dir.path(),
-        &p.odoo.url(),
-        &p.market.base_url(),
-        &p.shop.base_url(),
-    );
-    let config = RawConfig::parse(&text).unwrap().validate().unwrap();
+    let config = config_for(dir.path(), &p);
     let store = Store::open(&config.state.path).unwrap();
     for id in 1..=PRODUCTS {
         let ext = (100_000 + id).to_string();
@@ -225,10 +214,9 @@ async fn make_fixture() {
     p.odoo.sim.world().action_confirm(&[so[4]]).unwrap();
     wait_until("jobs waiting for both channels", WAIT, || {
         let waiting = |channel: &str| {
-            queue::list(&store, Some(queue::JobState::Retrying), Some(channel), 100)
+            !queue::list(&store, Some(queue::JobState::Retrying), Some(channel), 100)
                 .unwrap()
                 .is_empty()
-                .not()
         };
         waiting("cartona") && waiting("medusa")
     })
@@ -287,13 +275,7 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     let so: Vec<i64> = serde_json::from_value(worlds["odoo_orders"].clone()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(fixture.join("state.db"), dir.path().join("state.db")).unwrap();
-    let text = config_text(
-        dir.path(),
-        &p.odoo.url(),
-        &p.market.base_url(),
-        &p.shop.base_url(),
-    );
-    let config = RawConfig::parse(&text).unwrap().validate().unwrap();
+    let config = config_for(dir.path(), &p);
     let odoo = OdooClient::connect(&config.odoo).await.unwrap();
     let orders_in_odoo = || async {
         odoo.search_count("sale.order", &Domain::all())

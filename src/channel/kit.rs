@@ -1,11 +1,13 @@
-//! Helpers every channel shares: hashes of what was sent, numbers as peers write them, and the
-//! settings every HTTP channel needs.
+//! Helpers every channel shares: hashes of what was sent, numbers as peers write them, the
+//! settings every HTTP channel needs, job payloads parsed once, and a status poll's window.
 
 use crate::config::ChannelConfig;
 use crate::daemon::workers::JobError;
 use crate::retry::RetryClass;
 use crate::secret::Secret;
 use crate::store::queue::Job;
+use crate::store::{streams, Store};
+use crate::sync::catalog::{poll_start, with_overlap, Since, EPOCH};
 use rust_decimal::Decimal;
 
 /// A stable 64-bit FNV-1a hash, for "what was last sent" and event ids (stable across builds).
@@ -60,6 +62,57 @@ pub fn parse_job<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobErro
             ),
         )
     })
+}
+
+/// Parses every job of a batch: the payloads, or each job's error.
+pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, JobError>> {
+    jobs.iter().map(parse_job).collect()
+}
+
+/// A permanent error for a job of a kind this build does not know.
+pub fn unknown_kind(job: &Job) -> JobError {
+    JobError::new(
+        RetryClass::Permanent,
+        format!(
+            "unknown {} job kind {:?}",
+            peer_name(&job.channel),
+            job.kind
+        ),
+    )
+}
+
+/// Where a status poll of `stream` starts: its cursor (the epoch before its first run), reaching
+/// back by `overlap`; and the time to record as the next cursor, taken before reading.
+pub fn poll_window(
+    store: &Store,
+    stream: &str,
+    overlap: std::time::Duration,
+) -> Result<(String, Since), String> {
+    let cursor = streams::get(store, stream)
+        .map_err(|e| e.to_string())?
+        .and_then(|s| s.cursor)
+        .unwrap_or_else(|| EPOCH.to_string());
+    Ok((poll_start(), with_overlap(&cursor, overlap)))
+}
+
+/// A job as the queue hands it to a handler (unit tests of payload parsing).
+#[cfg(test)]
+pub fn test_job(channel: &str, kind: &str, payload: serde_json::Value) -> Job {
+    Job {
+        id: 7,
+        channel: channel.into(),
+        kind: kind.into(),
+        key: "k".into(),
+        payload: payload.into(),
+        state: crate::store::queue::JobState::Running,
+        attempts: 0,
+        next_attempt_at: 0,
+        last_error: None,
+        error_class: None,
+        correlation_id: None,
+        created_at: 0,
+        updated_at: 0,
+    }
 }
 
 /// A channel's name as the operator reads it in messages.

@@ -128,6 +128,25 @@ pub fn set_sent(store: &Store, channel: &str, external_id: &str, status: &str) -
     )
 }
 
+/// The status was sent and nothing is left waiting for it, in one write: the attention line
+/// cleared and the channel flag `flag` (in `meta`) dropped.
+pub fn set_sent_settled(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    status: &str,
+    flag: &str,
+) -> Result<()> {
+    update(
+        store,
+        channel,
+        external_id,
+        "sent_status = ?3, attention = NULL, \
+         meta = CASE WHEN json_type(meta) = 'object' THEN json_remove(meta, '$.' || ?4) ELSE meta END",
+        params![channel, external_id, status, flag],
+    )
+}
+
 /// Merges `patch` (a JSON object) into the order's channel-specific ids, in one statement: a
 /// key written by one job never erases another's.
 pub fn merge_meta(
@@ -224,6 +243,33 @@ pub fn list(store: &Store, channel: Option<&str>, limit: usize) -> Result<Vec<Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settled_status_clears_the_attention_and_only_its_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        seen(&s, "cartona", "h1", "CARTONA-h1", "approved", None, true).unwrap();
+        set_attention(&s, "cartona", "h1", Some("waiting for the OTP")).unwrap();
+        merge_meta(
+            &s,
+            "cartona",
+            "h1",
+            &serde_json::json!({"awaiting_otp": true, "x": 1}),
+        )
+        .unwrap();
+        set_sent_settled(&s, "cartona", "h1", "delivered", "awaiting_otp").unwrap();
+        let o = get(&s, "cartona", "h1").unwrap().unwrap();
+        assert_eq!(o.sent_status.as_deref(), Some("delivered"));
+        assert_eq!(o.attention, None);
+        assert_eq!(o.meta, serde_json::json!({"x": 1}));
+        // An order without channel data keeps none.
+        seen(&s, "cartona", "h2", "CARTONA-h2", "approved", None, false).unwrap();
+        set_sent_settled(&s, "cartona", "h2", "approved", "awaiting_otp").unwrap();
+        assert_eq!(
+            get(&s, "cartona", "h2").unwrap().unwrap().meta,
+            serde_json::Value::Null
+        );
+    }
 
     #[test]
     fn an_order_is_tracked_on_both_sides() {

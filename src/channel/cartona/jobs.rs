@@ -2,8 +2,6 @@
 //! fails its job with the field that is wrong, instead of an empty order id asked for in the
 //! inbox or an empty status sent.
 
-use crate::daemon::workers::JobError;
-use crate::store::queue::Job;
 use serde::{Deserialize, Serialize};
 
 /// Cartona's job kinds: the queue's `kind` column, matched here only.
@@ -39,17 +37,9 @@ impl Kind {
             _ => None,
         }
     }
-
-    /// A permanent error for a job of a kind this build does not know.
-    pub fn unknown(kind: &str) -> JobError {
-        JobError::new(
-            crate::retry::RetryClass::Permanent,
-            format!("unknown Cartona job kind {kind:?}"),
-        )
-    }
 }
 
-pub use crate::channel::kit::parse_job as parse;
+pub use crate::channel::kit::{parse_all, parse_job as parse};
 
 /// `order`: the order whose latest inbox event is to be imported.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -76,31 +66,14 @@ pub struct OrderEdits {
     pub order_details: Vec<serde_json::Value>,
 }
 
-/// Parses every job of a batch: the payloads, or each job's error.
-pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, JobError>> {
-    jobs.iter().map(parse).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn payloads_of_the_previous_version_parse_and_damaged_ones_name_the_field() {
-        let job = |kind: &str, payload: serde_json::Value| Job {
-            id: 3,
-            channel: "cartona".into(),
-            kind: kind.into(),
-            key: "k".into(),
-            payload: payload.into(),
-            state: crate::store::queue::JobState::Running,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-            error_class: None,
-            correlation_id: None,
-            created_at: 0,
-            updated_at: 0,
+        let job = |kind: &str, payload: serde_json::Value| {
+            crate::channel::kit::test_job("cartona", kind, payload)
         };
         let s: SendStatus = parse(&job(
             "status",
@@ -118,7 +91,7 @@ mod tests {
             parse::<SendStatus>(&job("status", serde_json::json!({"hashed_id": "1"}))).unwrap_err();
         assert!(
             e.message.starts_with(
-                "Cartona status job 3 has a malformed payload (missing field `status`"
+                "Cartona status job 7 has a malformed payload (missing field `status`"
             ),
             "{}",
             e.message

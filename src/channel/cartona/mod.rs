@@ -33,9 +33,7 @@ use crate::retry::RetryClass;
 use crate::store::queue::{self, Job, NewJob, Payload};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
-use crate::sync::catalog::{
-    poll_start, with_overlap, CatalogReader, ProductSnapshot, Unpriced, EPOCH,
-};
+use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, Unpriced};
 use crate::sync::order_import::{
     self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction,
 };
@@ -160,7 +158,7 @@ impl JobHandler for Cartona {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let Some(kind) = jobs::Kind::of(&job.kind) else {
-                return Err(jobs::Kind::unknown(&job.kind));
+                return Err(crate::channel::kit::unknown_kind(job));
             };
             match kind {
                 jobs::Kind::Order => self.import_order(job).await,

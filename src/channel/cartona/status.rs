@@ -5,13 +5,11 @@ use super::*;
 impl Cartona {
     /// Finds Odoo-side changes of Cartona orders and queues the statuses Cartona must hear.
     pub(super) async fn detect_status(&self) -> Result<StreamOutcome, String> {
-        let name = format!("{CHANNEL}.status");
-        let cursor = streams::get(&self.store, &name)
-            .map_err(|e| e.to_string())?
-            .and_then(|s| s.cursor)
-            .unwrap_or_else(|| EPOCH.to_string());
-        let started = poll_start();
-        let since = with_overlap(&cursor, self.settings.poll_overlap);
+        let (started, since) = crate::channel::kit::poll_window(
+            &self.store,
+            &format!("{CHANNEL}.status"),
+            self.settings.poll_overlap,
+        )?;
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
         let mut fields = vec!["client_order_ref", "state", "write_date"];
         if let Some(f) = &self.settings.otp_field {
@@ -188,10 +186,46 @@ impl Cartona {
             channel: CHANNEL.into(),
             kind: jobs::Kind::Details.as_str().into(),
             key: format!("{CHANNEL}:details:{}", known.external_id),
-            payload:
-                serde_json::json!([{ "hashed_id": known.external_id, "order_details": edits }])
-                    .into(),
+            payload: Payload::of(&jobs::EditDetails(vec![jobs::OrderEdits {
+                hashed_id: known.external_id.clone(),
+                order_details: edits,
+            }])),
             correlation_id: Some(known.reference.clone()),
+        }))
+    }
+
+    /// The next update to send for a status job, `None` once Cartona stands at or past its
+    /// status. A delivery that needs the retailer's OTP carries it (and goes out alone, through
+    /// the single-order endpoint); without one recorded it cannot go out at all.
+    fn next_update(&self, job: &jobs::SendStatus) -> Result<Option<StatusUpdate>, JobError> {
+        let hashed_id = &job.hashed_id;
+        let known = order_state::get(&self.store, CHANNEL, hashed_id)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                JobError::new(
+                    RetryClass::Permanent,
+                    format!("order {hashed_id} is not known to marketsync"),
+                )
+            })?;
+        let Some(status) = next_step(&known, &job.status) else {
+            return Ok(None);
+        };
+        let retailer_otp = if status == "delivered" && known.needs_otp {
+            Some(known.otp.clone().ok_or_else(|| {
+                JobError::new(
+                    RetryClass::Permanent,
+                    format!("order {hashed_id}: {NEEDS_OTP}"),
+                )
+            })?)
+        } else {
+            None
+        };
+        Ok(Some(StatusUpdate {
+            hashed_id: hashed_id.clone(),
+            status: status.to_string(),
+            cancellation_reason: (status == "cancelled_by_supplier")
+                .then(|| self.settings.cancellation_reason.clone()),
+            retailer_otp,
         }))
     }
 
@@ -209,61 +243,33 @@ impl Cartona {
                 if results[i].is_some() {
                     continue;
                 }
-                let (hashed_id, target) = match target {
-                    Ok(t) => (&t.hashed_id, t.status.as_str()),
+                let update = match target
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|t| self.next_update(t))
+                {
                     Err(e) => {
-                        results[i] = Some(Err(e.clone()));
+                        results[i] = Some(Err(e));
                         continue;
                     }
-                };
-                let known = match order_state::get(&self.store, CHANNEL, hashed_id) {
-                    Ok(Some(k)) => k,
                     Ok(None) => {
-                        results[i] = Some(Err(JobError::new(
-                            RetryClass::Permanent,
-                            format!("order {hashed_id} is not known to marketsync"),
-                        )));
+                        results[i] = Some(Ok(()));
                         continue;
                     }
-                    Err(e) => {
-                        results[i] = Some(Err(store_err(e)));
-                        continue;
-                    }
+                    Ok(Some(update)) => update,
                 };
-                let Some(status) = next_step(&known, target) else {
-                    results[i] = Some(Ok(()));
-                    continue;
-                };
-                let update = StatusUpdate {
-                    hashed_id: hashed_id.clone(),
-                    status: status.to_string(),
-                    cancellation_reason: (status == "cancelled_by_supplier")
-                        .then(|| self.settings.cancellation_reason.clone()),
-                    retailer_otp: if status == "delivered" && known.needs_otp {
-                        known.otp.clone()
-                    } else {
-                        None
-                    },
-                };
-                if status == "delivered" && known.needs_otp {
-                    if update.retailer_otp.is_none() {
-                        results[i] = Some(Err(JobError::new(
-                            RetryClass::Permanent,
-                            format!("order {hashed_id}: {NEEDS_OTP}"),
-                        )));
-                        continue;
-                    }
+                if update.retailer_otp.is_some() {
                     // The single-order endpoint reports a refused OTP; the bulk one would not.
                     let r = self
                         .api
                         .post(
-                            &format!("order/update-order-status/{hashed_id}"),
+                            &format!("order/update-order-status/{}", update.hashed_id),
                             &serde_json::to_value(&update).unwrap_or_default(),
                         )
                         .await;
                     if let Err(e) = r
                         .map_err(job_err)
-                        .and_then(|_| self.status_sent(hashed_id, status))
+                        .and_then(|_| self.status_sent(&update.hashed_id, &update.status))
                     {
                         results[i] = Some(Err(e));
                     }
@@ -302,15 +308,8 @@ impl Cartona {
     }
 
     pub(super) fn status_sent(&self, hashed_id: &str, status: &str) -> Result<(), JobError> {
-        order_state::set_sent(&self.store, CHANNEL, hashed_id, status).map_err(store_err)?;
-        order_state::set_attention(&self.store, CHANNEL, hashed_id, None).map_err(store_err)?;
-        order_state::merge_meta(
-            &self.store,
-            CHANNEL,
-            hashed_id,
-            &serde_json::json!({ AWAITING_OTP: null }),
-        )
-        .map_err(store_err)?;
+        order_state::set_sent_settled(&self.store, CHANNEL, hashed_id, status, AWAITING_OTP)
+            .map_err(store_err)?;
         log(
             &self.store,
             Level::Info,
@@ -328,7 +327,10 @@ pub fn status_job(hashed_id: &str, status: &str) -> NewJob {
         channel: CHANNEL.into(),
         kind: jobs::Kind::Status.as_str().into(),
         key: format!("{CHANNEL}:status:{hashed_id}"),
-        payload: serde_json::json!({ "hashed_id": hashed_id, "status": status }).into(),
+        payload: Payload::of(&jobs::SendStatus {
+            hashed_id: hashed_id.into(),
+            status: status.into(),
+        }),
         correlation_id: Some(reference(hashed_id)),
     }
 }

@@ -239,11 +239,10 @@ impl Medusa {
                 && (pm.last_hash.as_deref() != Some(hash.as_str())
                     || waiting.contains(&product_key(p.id)))
             {
-                jobs.push(NewJob {
-                    channel: CHANNEL.into(),
-                    kind: jobs::Kind::Product.as_str().into(),
-                    key: product_key(p.id),
-                    payload: Payload::of(&ProductPush {
+                jobs.push(catalog_job(
+                    jobs::Kind::Product,
+                    product_key(p.id),
+                    Payload::of(&ProductPush {
                         mapping_id: pm.id,
                         stock_mapping_id: sm.id,
                         hash,
@@ -251,25 +250,22 @@ impl Medusa {
                         listing,
                         quantity,
                     }),
-                    correlation_id: None,
-                });
+                ));
             } else if pm.last_sent_at.is_some()
                 && (sm.last_hash.as_deref() != Some(stock_hash.as_str())
                     || waiting.contains(&stock_key(p.id)))
             {
-                jobs.push(NewJob {
-                    channel: CHANNEL.into(),
-                    kind: jobs::Kind::Stock.as_str().into(),
-                    key: stock_key(p.id),
-                    payload: Payload::of(&StockPush {
+                jobs.push(catalog_job(
+                    jobs::Kind::Stock,
+                    stock_key(p.id),
+                    Payload::of(&StockPush {
                         mapping_id: sm.id,
                         product_mapping_id: pm.id,
                         hash: stock_hash,
                         sku: sku.to_string(),
                         quantity,
                     }),
-                    correlation_id: None,
-                });
+                ));
             }
         }
         if !no_sku.is_empty() {
@@ -694,4 +690,15 @@ impl Medusa {
 
 pub(super) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A listing or stock job of one product (coalesced by `key`: the latest value wins).
+fn catalog_job(kind: jobs::Kind, key: String, payload: Payload) -> NewJob {
+    NewJob {
+        channel: CHANNEL.into(),
+        kind: kind.as_str().into(),
+        key,
+        payload,
+        correlation_id: None,
+    }
 }

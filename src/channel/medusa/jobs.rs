@@ -3,8 +3,6 @@
 //! record the wrong product as sent.
 
 use super::Listing;
-use crate::daemon::workers::JobError;
-use crate::store::queue::Job;
 use serde::{Deserialize, Serialize};
 
 /// `product`: a listing (with its stock) to create or update in the store.
@@ -116,44 +114,17 @@ impl Kind {
             _ => None,
         }
     }
-
-    /// A permanent error for a job of a kind this build does not know.
-    pub fn unknown(kind: &str) -> JobError {
-        JobError::new(
-            crate::retry::RetryClass::Permanent,
-            format!("unknown Medusa job kind {kind:?}"),
-        )
-    }
 }
 
-pub use crate::channel::kit::parse_job as parse;
-
-/// Parses every job of a batch: the payloads, or each job's error.
-pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, JobError>> {
-    jobs.iter().map(parse).collect()
-}
+pub use crate::channel::kit::{parse_all, parse_job as parse};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::retry::RetryClass;
 
-    fn job(kind: &str, payload: serde_json::Value) -> Job {
-        Job {
-            id: 7,
-            channel: "medusa".into(),
-            kind: kind.into(),
-            key: "k".into(),
-            payload: payload.into(),
-            state: crate::store::queue::JobState::Running,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-            error_class: None,
-            correlation_id: None,
-            created_at: 0,
-            updated_at: 0,
-        }
+    fn job(kind: &str, payload: serde_json::Value) -> crate::store::queue::Job {
+        crate::channel::kit::test_job("medusa", kind, payload)
     }
 
     #[test]

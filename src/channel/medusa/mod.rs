@@ -28,7 +28,7 @@ use crate::secret::Secret;
 use crate::store::queue::{self, Job, NewJob};
 use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
-use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, EPOCH};
+use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot};
 use crate::sync::money;
 use crate::sync::order_import::{
     self, store_err, Address, Customer, Imported, InboundLine, InboundOrder, StatusAction,
@@ -192,7 +192,7 @@ impl JobHandler for Medusa {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let Some(kind) = jobs::Kind::of(&job.kind) else {
-                return Err(jobs::Kind::unknown(&job.kind));
+                return Err(crate::channel::kit::unknown_kind(job));
             };
             match kind {
                 jobs::Kind::Order => self.import_order(job).await,

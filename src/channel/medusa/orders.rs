@@ -179,20 +179,10 @@ impl Medusa {
             .ok_or(format!(
                 "Medusa order {display} has no customer id or email"
             ))?;
-        let name = [c["first_name"].as_str(), c["last_name"].as_str()]
-            .iter()
-            .flatten()
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name = full_name(c);
         let s = &o["shipping_address"];
         let shipping = s.is_object().then(|| Address {
-            name: [s["first_name"].as_str(), s["last_name"].as_str()]
-                .iter()
-                .flatten()
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" "),
+            name: full_name(s),
             street: s["address_1"].as_str().map(str::to_string),
             city: s["city"].as_str().map(str::to_string),
             zip: s["postal_code"].as_str().map(str::to_string),
@@ -425,12 +415,7 @@ impl Medusa {
             return Ok(());
         };
         let c = &event.payload["data"]["customer"];
-        let name = [c["first_name"].as_str(), c["last_name"].as_str()]
-            .iter()
-            .flatten()
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name = full_name(c);
         let mut vals = vec![(
             "name",
             Value::from(if name.is_empty() {
@@ -564,4 +549,14 @@ impl Medusa {
                 .then(|| (format!("pulled {pulled} order(s), {new} new"), new as i64)),
         })
     }
+}
+
+/// "first last" of a Medusa customer or address, either part possibly missing.
+fn full_name(v: &serde_json::Value) -> String {
+    [v["first_name"].as_str(), v["last_name"].as_str()]
+        .iter()
+        .flatten()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -36,13 +36,11 @@ pub(super) fn rank(event: &str) -> usize {
 
 impl Medusa {
     pub(super) async fn detect_status(&self) -> Result<StreamOutcome, String> {
-        let name = format!("{CHANNEL}.status");
-        let cursor = streams::get(&self.store, &name)
-            .map_err(|e| e.to_string())?
-            .and_then(|s| s.cursor)
-            .unwrap_or_else(|| EPOCH.to_string());
-        let started = poll_start();
-        let since = with_overlap(&cursor, self.settings.poll_overlap);
+        let (started, since) = crate::channel::kit::poll_window(
+            &self.store,
+            &format!("{CHANNEL}.status"),
+            self.settings.poll_overlap,
+        )?;
         let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
         let mut pfields = vec!["sale_id", "state", "write_date", "date_done"];
         if self.profile.tracking_ref {

@@ -526,6 +526,15 @@ impl World {
         Ok(self.model(name)?.name)
     }
 
+    /// The deliveries and returns (`stock.picking`) of a sale order, as tests validate them.
+    pub fn pickings_of(&self, order: i64) -> Vec<i64> {
+        self.data["stock.picking"]
+            .iter()
+            .filter(|(_, p)| p.get("sale_id").and_then(Value::as_id) == Some(order))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Every record, id counter and sequence as JSON, to be loaded by [`World::load_snapshot`]
     /// (fixtures of a state that must meet its Odoo again). Datetimes and binaries are tagged,
     /// so they come back as the same values.
