@@ -12,8 +12,8 @@
 //! - [`retry`]: how an error is classified (transient, rate-limited, permanent, auth) and the backoff.
 //! - [`secret`]: API keys and tokens: inline, `*_file` or `*_env`, never printed.
 //! - [`sim`]: simulators of the peers (Odoo, Cartona, Medusa) and fault injection, for the demo and tests.
-//! - [`store`]: the SQLite state file: mappings, durable job queue, sync log, cursors, inbox, facts.
-//! - [`sync`]: what is shared by channels: the catalog read, pricelists, order import, status, money.
+//! - [`store`]: the SQLite state file: mappings, durable job queue, sync log, cursors, inbox, orders, order events, facts.
+//! - [`sync`]: what is shared by channels: the catalog read, pricelists, order import, the order watcher, money.
 //! - [`telemetry`]: tracing setup (text, JSON, journald-friendly).
 //! - [`webhook`]: the HTTP listener: `/healthz`, `/metrics`, the channels' webhooks, the inbox writer.
 

@@ -695,7 +695,7 @@ async fn an_order_confirmed_and_delivered_between_two_polls_is_approved_before_i
         env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
     })
     .await;
-    env.two_more_runs("cartona.status").await;
+    env.two_more_runs("odoo.orders").await;
     assert_eq!(
         env.cartona.sim.order(&hashed).unwrap().history,
         vec!["pending", "approved", "delivered"]
@@ -731,7 +731,7 @@ async fn editing_orders_wait_and_cancellations_reach_odoo() {
         .sim
         .cartona_sets_status(&cancelled, "cancelled_by_retailer");
     env.wait_for_state(&reference, "cancel").await;
-    env.two_more_runs("cartona.status").await;
+    env.two_more_runs("odoo.orders").await;
     assert_eq!(
         env.cartona.sim.order(&cancelled).unwrap().history,
         vec!["pending", "cancelled_by_retailer"]
@@ -1042,7 +1042,7 @@ async fn the_documented_order_fixture_imports_and_cartona_delivered_orders_repor
         .call_method("sale.order", "action_confirm", &[id])
         .await
         .unwrap();
-    env.two_more_runs("cartona.status").await;
+    env.two_more_runs("odoo.orders").await;
     assert_eq!(
         env.cartona.sim.order(&hashed).unwrap().status(),
         "pending",
@@ -1125,7 +1125,7 @@ async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
         env.cartona.sim.order(&hashed).unwrap().synced
     })
     .await;
-    env.two_more_runs("cartona.status").await;
+    env.two_more_runs("cartona.edits").await;
     assert!(
         env.cartona
             .sim

@@ -788,7 +788,7 @@ async fn an_orders_whole_life_seen_at_once_goes_out_in_order_though_a_send_fails
             .collect()
     };
     wait_until("every event sent", WAIT, || events().len() >= 5).await;
-    env.two_more_runs("medusa.status").await;
+    env.two_more_runs("odoo.orders").await;
     assert_eq!(
         events(),
         vec![
@@ -883,7 +883,7 @@ async fn status_flow(flavour: MedusaFlavour) {
                     .is_empty()
             })
             .await;
-            env.two_more_runs("medusa.status").await;
+            env.two_more_runs("odoo.orders").await;
             let events: Vec<String> = env
                 .store_sim
                 .sim
@@ -904,14 +904,14 @@ async fn status_flow(flavour: MedusaFlavour) {
                 env.store_sim.sim.order(&shipped).unwrap().events.len() == 4
             })
             .await;
-            env.two_more_runs("medusa.status").await;
+            env.two_more_runs("odoo.orders").await;
             let events = env.store_sim.sim.order(&shipped).unwrap().events;
             assert_eq!(events.len(), 4);
             assert_eq!(events[3]["event_type"], "order.invoiced");
             // Paid once every invoice of the order is: a payment writes only the invoice.
             let second = env.odoo.sim.world().invoice_order(a).unwrap();
             env.odoo.sim.world().pay_invoice(first, true).unwrap();
-            env.two_more_runs("medusa.status").await;
+            env.two_more_runs("odoo.orders").await;
             assert_eq!(
                 env.store_sim.sim.order(&shipped).unwrap().events.len(),
                 4,
@@ -922,7 +922,7 @@ async fn status_flow(flavour: MedusaFlavour) {
                 env.store_sim.sim.order(&shipped).unwrap().events.len() == 5
             })
             .await;
-            env.two_more_runs("medusa.status").await;
+            env.two_more_runs("odoo.orders").await;
             let events = env.store_sim.sim.order(&shipped).unwrap().events;
             assert_eq!(events.len(), 5, "once");
             assert_eq!(events[4]["event_type"], "order.paid");
@@ -961,7 +961,7 @@ async fn status_flow(flavour: MedusaFlavour) {
                 env.store_sim.sim.order(&cancelled).unwrap().canceled
             })
             .await;
-            env.two_more_runs("medusa.status").await;
+            env.two_more_runs("odoo.orders").await;
             let invoice = env.odoo.sim.world().invoice_order(a).unwrap();
             env.odoo.sim.world().pay_invoice(invoice, true).unwrap();
             wait_until("paid noted", WAIT, || {

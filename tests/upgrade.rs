@@ -318,7 +318,7 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
         p.market.sim.order(&c[1]).unwrap().status() == "delivered"
     })
     .await;
-    for stream in ["cartona.orders", "cartona.status", "medusa.status"] {
+    for stream in ["cartona.orders", "cartona.edits", "odoo.orders"] {
         two_more_runs(&store, stream).await;
     }
     stop.cancel();

@@ -4,6 +4,7 @@
 //! streams the scheduler runs.
 
 pub mod cartona;
+pub mod events;
 pub mod http;
 pub mod kit;
 pub mod medusa;
@@ -11,12 +12,14 @@ pub mod optional;
 
 use crate::config::{ChannelKind, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
-use crate::daemon::workers::{ChannelWorkers, JobError, JobHandler};
+use crate::daemon::workers::{ChannelWorkers, JobError};
 use crate::odoo::OdooClient;
 use crate::retry::Classify;
+use crate::store::order_events::Subscription;
 use crate::store::queue::{self, NewJob};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::Store;
+use events::Subscriber;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
@@ -25,17 +28,33 @@ pub struct Started {
     pub name: &'static str,
     pub workers: ChannelWorkers,
     pub streams: Vec<StreamSpec>,
+    /// Whose order events it takes, if any.
+    pub subscription: Option<Subscription>,
+    /// The reference prefix of the orders it owns (`CARTONA-`), if it brings orders in.
+    pub owns: Option<&'static str>,
+    /// How far its Odoo-side polls reach back before their cursors.
+    pub poll_overlap: std::time::Duration,
 }
 
-/// Builds every enabled channel of the config (after the Odoo login, which they use).
+/// The enabled channels, started, and the streams they share (the watcher of their orders).
+pub struct Running {
+    pub channels: Vec<Started>,
+    pub streams: Vec<StreamSpec>,
+}
+
+/// Builds every enabled channel of the config (after the Odoo login, which they use), and the
+/// watcher that turns their orders' progress in Odoo into order events.
 pub async fn start_enabled(
     config: &Config,
     odoo: &OdooClient,
     store: &Store,
-) -> Result<Vec<Started>, String> {
+) -> Result<Running, String> {
     let mut out = Vec::new();
     if config.enabled_channels().next().is_none() {
-        return Ok(out);
+        return Ok(Running {
+            channels: out,
+            streams: Vec::new(),
+        });
     }
     // Odoo's version differences, looked up once for every channel.
     let profile = crate::odoo::profile::Profile::detect(odoo)
@@ -54,10 +73,61 @@ pub async fn start_enabled(
             }
         }
     }
-    Ok(out)
+    let streams = watcher_streams(config, odoo, store, &profile, &out);
+    Ok(Running {
+        channels: out,
+        streams,
+    })
 }
 
-/// The four streams every marketplace channel runs.
+/// The watcher of the channels' orders: a poll of the orders touched in Odoo
+/// (`schedule.status_poll`) and a reconcile of every open one (`schedule.reconcile`).
+fn watcher_streams(
+    config: &Config,
+    odoo: &OdooClient,
+    store: &Store,
+    profile: &crate::odoo::profile::Profile,
+    started: &[Started],
+) -> Vec<StreamSpec> {
+    use crate::sync::order_watch::{Mode, Watcher, RECONCILE, STREAM};
+    let subscriptions: Vec<Subscription> = started
+        .iter()
+        .filter_map(|s| s.subscription.clone())
+        .collect();
+    let prefixes: Vec<String> = started
+        .iter()
+        .filter_map(|s| s.owns.map(str::to_string))
+        .collect();
+    if subscriptions.is_empty() || prefixes.is_empty() {
+        return Vec::new();
+    }
+    let overlap = started
+        .iter()
+        .map(|s| s.poll_overlap)
+        .max()
+        .unwrap_or_default();
+    let spec = |name: &str, mode: Mode, schedule: &crate::config::Schedule| StreamSpec {
+        name: name.into(),
+        channel: None,
+        schedule: schedule.clone(),
+        run_at_start: mode == Mode::Poll,
+        task: Arc::new(Watcher {
+            odoo: odoo.clone(),
+            store: store.clone(),
+            prefixes: prefixes.clone(),
+            subscriptions: subscriptions.clone(),
+            tracking_ref: profile.tracking_ref,
+            overlap,
+            mode,
+        }),
+    };
+    vec![
+        spec(STREAM, Mode::Poll, &config.schedule.status_poll),
+        spec(RECONCILE, Mode::Reconcile, &config.schedule.reconcile),
+    ]
+}
+
+/// The streams a marketplace channel may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
     /// Changed products, prices and stock (`schedule.catalog_poll`).
@@ -66,8 +136,8 @@ pub enum StreamKind {
     Reconcile,
     /// Orders pulled from the marketplace (`schedule.orders_poll`).
     Orders,
-    /// Odoo-side order changes to report (`schedule.status_poll`).
-    Status,
+    /// Quotations of its orders edited in Odoo (`schedule.status_poll`).
+    Edits,
 }
 
 impl StreamKind {
@@ -76,13 +146,27 @@ impl StreamKind {
             StreamKind::Catalog => "catalog",
             StreamKind::Reconcile => "reconcile",
             StreamKind::Orders => "orders",
-            StreamKind::Status => "status",
+            StreamKind::Edits => "edits",
+        }
+    }
+
+    fn schedule(self, s: &ScheduleConfig) -> &crate::config::Schedule {
+        match self {
+            StreamKind::Catalog => &s.catalog_poll,
+            StreamKind::Reconcile => &s.reconcile,
+            StreamKind::Orders => &s.orders_poll,
+            StreamKind::Edits => &s.status_poll,
         }
     }
 }
 
-/// What a marketplace channel does on each of its streams.
-pub trait MarketChannel: JobHandler {
+/// What a marketplace channel does on each of its streams, and the orders it owns: their
+/// progress in Odoo reaches it as order events ([`Subscriber`]).
+pub trait MarketChannel: crate::daemon::workers::JobHandler + Subscriber {
+    /// The streams it runs.
+    fn streams(&self) -> &'static [StreamKind];
+    /// The reference prefix of its orders in Odoo (`client_order_ref`).
+    fn order_prefix(&self) -> &'static str;
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>>;
 }
 
@@ -97,17 +181,20 @@ impl<C: MarketChannel> StreamTask for ChannelStream<C> {
     }
 }
 
-/// A marketplace channel's workers and its four streams, on the configured schedules.
+/// A marketplace channel's workers (its own jobs and its order-event deliveries) and its
+/// streams, on the configured schedules.
 pub fn started<C: MarketChannel>(
     name: &'static str,
     channel: Arc<C>,
+    store: &Store,
     concurrency: usize,
+    poll_overlap: std::time::Duration,
     s: &ScheduleConfig,
 ) -> Started {
-    let spec = |kind: StreamKind, schedule: &crate::config::Schedule| StreamSpec {
+    let spec = |kind: StreamKind| StreamSpec {
         name: format!("{name}.{}", kind.name()),
         channel: Some(name.into()),
-        schedule: schedule.clone(),
+        schedule: kind.schedule(s).clone(),
         run_at_start: kind != StreamKind::Reconcile,
         task: Arc::new(ChannelStream {
             channel: channel.clone(),
@@ -117,15 +204,21 @@ pub fn started<C: MarketChannel>(
     Started {
         name,
         workers: ChannelWorkers {
-            handler: channel.clone(),
+            handler: Arc::new(events::Subscribed {
+                name,
+                store: store.clone(),
+                jobs: channel.clone(),
+                subscriber: channel.clone(),
+            }),
             concurrency,
         },
-        streams: vec![
-            spec(StreamKind::Catalog, &s.catalog_poll),
-            spec(StreamKind::Reconcile, &s.reconcile),
-            spec(StreamKind::Orders, &s.orders_poll),
-            spec(StreamKind::Status, &s.status_poll),
-        ],
+        streams: channel.streams().iter().map(|k| spec(*k)).collect(),
+        subscription: Some(Subscription {
+            subscriber: name.into(),
+            interest: channel.interest(),
+        }),
+        owns: Some(channel.order_prefix()),
+        poll_overlap,
     }
 }
 

@@ -268,10 +268,11 @@ impl Daemon {
             })
             .await?;
 
-        for started in crate::channel::start_enabled(&self.config, &odoo, &store)
+        let running = crate::channel::start_enabled(&self.config, &odoo, &store)
             .await
-            .map_err(DaemonError::Channel)?
-        {
+            .map_err(DaemonError::Channel)?;
+        self.streams.extend(running.streams);
+        for started in running.channels {
             tracing::info!(
                 channel = started.name,
                 streams = started.streams.len(),

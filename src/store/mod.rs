@@ -4,11 +4,13 @@
 //!
 //! Parts: [`queue`] (durable jobs), [`synclog`] (the operator's log), [`mapping`] (Odoo ids <->
 //! channel ids), [`inbox`] (received events), [`orders`] (marketplace orders on both sides),
+//! [`order_events`] (what happened to them on the Odoo side, and who took it),
 //! [`streams`] (cursors and last runs), [`facts`].
 
 pub mod facts;
 pub mod inbox;
 pub mod mapping;
+pub mod order_events;
 pub mod orders;
 pub mod queue;
 pub mod streams;
@@ -36,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_awaiting_otp",
         include_str!("../../migrations/0004_awaiting_otp.sql"),
+    ),
+    (
+        "0005_order_events",
+        include_str!("../../migrations/0005_order_events.sql"),
     ),
 ];
 

@@ -78,6 +78,30 @@ pub fn by_reference(store: &Store, reference: &str) -> Result<Option<ChannelOrde
     })
 }
 
+/// The known marketplace orders among these Odoo orders, by Odoo id.
+pub fn by_odoo_ids(
+    store: &Store,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, ChannelOrder>> {
+    let mut out = std::collections::HashMap::new();
+    store.read(|c| {
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM channel_orders WHERE odoo_id IN ({marks})"
+            ))?;
+            for row in stmt.query_map(rusqlite::params_from_iter(chunk), from_row)? {
+                let o = row?;
+                if let Some(id) = o.odoo_id {
+                    out.insert(id, o);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// What the channel just told us about an order.
 pub fn seen(
     store: &Store,

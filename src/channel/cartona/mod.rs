@@ -6,8 +6,10 @@
 //! - Orders in (`cartona.orders` every `schedule.orders_poll`): `order/pull-orders` pages ->
 //!   inbox -> one `order` job per order -> Odoo sale order (shared `sync::order_import`) ->
 //!   Cartona status applied -> acknowledged with `synced`.
-//! - Status out (`cartona.status` every `schedule.status_poll`): Odoo confirmations, deliveries
-//!   and cancellations -> `order/update-order-status` (single endpoint when an OTP goes along).
+//! - Status out: the order events of its orders (confirmed, delivered, cancelled; found by the
+//!   watcher `odoo.orders`, see `sync::order_watch`) -> one `status` job per order ->
+//!   `order/update-order-status` (single endpoint when an OTP goes along). Quotations edited in
+//!   Odoo (`cartona.edits` every `schedule.status_poll`) -> `order/update-order-details`.
 //! - `map import` matches Cartona's products to Odoo's (see [`matching`]).
 //!
 //! Files: this one (the client, wiring), `catalog.rs`, `orders.rs`, `status.rs`, one per flow,
@@ -30,6 +32,7 @@ use crate::daemon::workers::{JobError, JobHandler};
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::retry::RetryClass;
+use crate::store::order_events::{EventKind, OrderEvent};
 use crate::store::queue::{self, Job, NewJob, Payload};
 use crate::store::synclog::{self, Entry, Level};
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
@@ -125,6 +128,7 @@ pub fn start(
         .clone()
         .ok_or("channels.cartona has no Cartona settings")?;
     let reader = reader(&settings, odoo.clone());
+    let poll_overlap = settings.poll_overlap;
     let cartona = Arc::new(Cartona {
         api: client(cfg)?,
         settings,
@@ -134,10 +138,13 @@ pub fn start(
         profile,
         reader,
     });
+    let store = cartona.store.clone();
     Ok(crate::channel::started(
         CHANNEL,
         cartona,
+        &store,
         cfg.concurrency,
+        poll_overlap,
         &config.schedule,
     ))
 }
@@ -213,6 +220,19 @@ impl JobHandler for Cartona {
 }
 
 impl crate::channel::MarketChannel for Cartona {
+    fn streams(&self) -> &'static [StreamKind] {
+        &[
+            StreamKind::Catalog,
+            StreamKind::Reconcile,
+            StreamKind::Orders,
+            StreamKind::Edits,
+        ]
+    }
+
+    fn order_prefix(&self) -> &'static str {
+        "CARTONA-"
+    }
+
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
             match kind {
@@ -222,7 +242,7 @@ impl crate::channel::MarketChannel for Cartona {
                     note: o.note,
                 }),
                 StreamKind::Orders => self.pull_orders().await,
-                StreamKind::Status => self.detect_status().await,
+                StreamKind::Edits => self.detect_edits().await,
             }
         })
     }

@@ -3,102 +3,114 @@
 use super::*;
 
 impl Cartona {
-    /// Finds Odoo-side changes of Cartona orders and queues the statuses Cartona must hear.
-    pub(super) async fn detect_status(&self) -> Result<StreamOutcome, String> {
+    /// Finds quotations of Cartona orders edited in Odoo: Cartona hears the new quantities.
+    pub(super) async fn detect_edits(&self) -> Result<StreamOutcome, String> {
         let (started, since) = crate::channel::kit::poll_window(
             &self.store,
-            &format!("{CHANNEL}.status"),
+            &format!("{CHANNEL}.edits"),
             self.settings.poll_overlap,
         )?;
-        let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
-        let mut fields = vec!["client_order_ref", "state", "write_date"];
-        if let Some(f) = &self.settings.otp_field {
-            fields.push(f.as_str());
-        }
-        let changed = crate::sync::status::changed_orders(
-            &self.odoo,
-            "CARTONA-",
-            &since,
-            &fields,
-            &["sale_id", "state"],
-        )
-        .await
-        .map_err(odoo_err)?;
+        let quotations =
+            crate::sync::quotations::changed(&self.odoo, "CARTONA-", &since, &["client_order_ref"])
+                .await
+                .map_err(|e| format!("reading quotations from Odoo: {e}"))?;
         let mut jobs = Vec::new();
-        for crate::sync::status::KnownChange {
-            order: so,
-            id,
-            reference,
-            known,
-        } in changed.known(&self.store)?
+        for change in
+            crate::sync::quotations::known(&self.store, &quotations).map_err(|e| e.to_string())?
         {
-            let target = match so.get("state").and_then(Value::as_str) {
-                Some("cancel") => "cancelled_by_supplier",
-                Some("sale" | "done") if changed.delivered(id) => "delivered",
-                Some("sale" | "done") => "approved",
-                Some("draft" | "sent") => {
-                    // A quotation edited in Odoo: Cartona hears the new quantities.
-                    if let Some(job) = self.detail_edits(id, &known).await? {
-                        jobs.push(job);
-                    }
-                    continue;
-                }
-                _ => continue,
-            };
-            let known_rank = rank(known.marketplace_status.as_deref().unwrap_or("pending"))
-                .max(rank(known.sent_status.as_deref().unwrap_or("pending")));
-            if rank(target) <= known_rank {
-                continue;
+            if let Some(job) = self.detail_edits(change.id, &change.known).await? {
+                jobs.push(job);
             }
-            if known.delivered_by.as_deref() == Some("delivered_by_cartona")
-                && target != "cancelled_by_supplier"
-            {
-                continue; // Cartona delivers these itself: only a cancellation is ours to report.
-            }
-            if target == "delivered" && known.needs_otp {
-                if let Some(otp) = self
-                    .settings
-                    .otp_field
-                    .as_deref()
-                    .and_then(|f| so.get(f))
-                    .and_then(Value::as_opt_str)
-                {
-                    order_state::set_otp(&self.store, reference, otp).map_err(|e| e.to_string())?;
-                } else if !known.otp_recorded {
-                    if known.meta[AWAITING_OTP] != true {
-                        order_state::set_attention(
-                            &self.store,
-                            CHANNEL,
-                            &known.external_id,
-                            Some(NEEDS_OTP),
-                        )
-                        .map_err(|e| e.to_string())?;
-                        order_state::merge_meta(
-                            &self.store,
-                            CHANNEL,
-                            &known.external_id,
-                            &serde_json::json!({ AWAITING_OTP: true }),
-                        )
-                        .map_err(|e| e.to_string())?;
-                        log(
-                            &self.store,
-                            Level::Warn,
-                            "status.detect",
-                            &format!("order {reference} {NEEDS_OTP}"),
-                            None,
-                        );
-                    }
-                    continue;
-                }
-            }
-            jobs.push(status_job(&known.external_id, target));
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (queued > 0)
-                .then(|| (format!("{queued} status update(s) to send"), queued as i64)),
+                .then(|| (format!("{queued} quotation edit(s) to send"), queued as i64)),
         })
+    }
+
+    /// The status Cartona must hear for an order's events, if any: the furthest of them (the
+    /// steps before it go out first, see [`Cartona::send_statuses`]). Cartona hears nothing of
+    /// shipments, invoices or payments; an order Cartona delivers itself only of its
+    /// cancellation; a delivery that needs the retailer's OTP waits for it.
+    async fn status_for(
+        &self,
+        known: &order_state::ChannelOrder,
+        events: &[OrderEvent],
+    ) -> Result<Option<NewJob>, JobError> {
+        let Some(target) = events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Confirmed => Some("approved"),
+                EventKind::Delivered => Some("delivered"),
+                EventKind::Cancelled => Some("cancelled_by_supplier"),
+                _ => None,
+            })
+            .max_by_key(|s| rank(s))
+        else {
+            return Ok(None);
+        };
+        if next_step(known, target).is_none() {
+            return Ok(None);
+        }
+        if known.delivered_by.as_deref() == Some("delivered_by_cartona")
+            && target != "cancelled_by_supplier"
+        {
+            return Ok(None); // Cartona delivers these itself: only a cancellation is ours to report.
+        }
+        if target == "delivered" && known.needs_otp && !known.otp_recorded {
+            if let Some(otp) = self.otp_in_odoo(known).await? {
+                order_state::set_otp(&self.store, &known.reference, &otp).map_err(store_err)?;
+            } else {
+                if known.meta[AWAITING_OTP] != true {
+                    order_state::set_attention(
+                        &self.store,
+                        CHANNEL,
+                        &known.external_id,
+                        Some(NEEDS_OTP),
+                    )
+                    .map_err(store_err)?;
+                    order_state::merge_meta(
+                        &self.store,
+                        CHANNEL,
+                        &known.external_id,
+                        &serde_json::json!({ AWAITING_OTP: true }),
+                    )
+                    .map_err(store_err)?;
+                    log(
+                        &self.store,
+                        Level::Warn,
+                        "status.detect",
+                        &format!("order {} {NEEDS_OTP}", known.reference),
+                        None,
+                    );
+                }
+                // Queued when the operator records it (`otp_recorded`).
+                return Ok(None);
+            }
+        }
+        Ok(Some(status_job(&known.external_id, target)))
+    }
+
+    /// The retailer's OTP as recorded on the Odoo order (`otp_field`), if the field is set.
+    async fn otp_in_odoo(
+        &self,
+        known: &order_state::ChannelOrder,
+    ) -> Result<Option<String>, JobError> {
+        let (Some(field), Some(id)) = (self.settings.otp_field.as_deref(), known.odoo_id) else {
+            return Ok(None);
+        };
+        let rows = self
+            .odoo
+            .read("sale.order", &[id], &[field])
+            .await
+            .map_err(|e| JobError::from_error(&e))?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get(field))
+            .and_then(Value::as_opt_str)
+            .map(str::to_string))
     }
 
     /// Compares a quotation's lines in Odoo with the order as Cartona last sent it; the
@@ -349,4 +361,30 @@ pub fn otp_recorded(
         return Ok(true);
     }
     Ok(false)
+}
+
+impl crate::channel::events::Subscriber for Cartona {
+    fn interest(&self) -> crate::channel::events::Interest {
+        crate::channel::events::Interest::Own
+    }
+
+    /// Cartona takes an order's events by queueing the status they come to: its statuses go
+    /// out in bulk requests, and one step at a time (approved before delivered).
+    fn deliver<'a>(
+        &'a self,
+        order: &'a order_state::ChannelOrder,
+        events: &'a [OrderEvent],
+    ) -> BoxFuture<'a, crate::channel::events::Delivered> {
+        Box::pin(async move {
+            match self.status_for(order, events).await {
+                Ok(job) => {
+                    crate::channel::events::Delivered::all(events, job.into_iter().collect())
+                }
+                Err(e) => crate::channel::events::Delivered {
+                    failure: Some(e),
+                    ..Default::default()
+                },
+            }
+        })
+    }
 }

@@ -71,8 +71,18 @@ impl SendStatus {
         events.dedup();
         self.events = events;
         self.event = None;
-        if self.payment_date.is_none() {
-            self.payment_date = before.payment_date.clone();
+        for (mine, theirs) in [
+            (&mut self.payment_date, &before.payment_date),
+            (&mut self.tracking_number, &before.tracking_number),
+            (&mut self.date, &before.date),
+            (&mut self.odoo_order_name, &before.odoo_order_name),
+        ] {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        }
+        if self.odoo_order_id.is_none() {
+            self.odoo_order_id = before.odoo_order_id;
         }
     }
 }

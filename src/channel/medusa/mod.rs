@@ -9,8 +9,9 @@
 //! - Orders in: signed webhooks (`/webhooks/medusa`, received by [`crate::webhook`]) and a pull safety net
 //!   (`medusa.orders`) both land in the inbox; one job per order imports it (shared
 //!   `sync::order_import`) and marks it synced in Medusa.
-//! - Status out (`medusa.status`): confirmed, shipped (tracking), delivered, cancelled, each once
-//!   and in order; invoiced and paid (every customer invoice paid), each once.
+//! - Status out: the order events of its orders (found by the watcher `odoo.orders`, see
+//!   `sync::order_watch`) -> one `status` job per order: confirmed, shipped (tracking),
+//!   delivered, cancelled, each once and in order; invoiced and paid, each once.
 //!
 //! Files: this one (settings, the client, wiring), `catalog.rs`, `orders.rs`, `status.rs`, one
 //! per flow, and `jobs.rs` (the job payloads, typed).
@@ -25,6 +26,7 @@ use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::secret::Secret;
+use crate::store::order_events::{EventKind, OrderEvent};
 use crate::store::queue::{self, Job, NewJob};
 use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
@@ -141,10 +143,13 @@ pub fn start(
         translation,
         lang_checked: AtomicBool::new(false),
     });
+    let (store, poll_overlap) = (medusa.store.clone(), medusa.settings.poll_overlap);
     Ok(crate::channel::started(
         CHANNEL,
         medusa,
+        &store,
         cfg.concurrency,
+        poll_overlap,
         &config.schedule,
     ))
 }
@@ -226,13 +231,25 @@ impl JobHandler for Medusa {
 }
 
 impl crate::channel::MarketChannel for Medusa {
+    fn streams(&self) -> &'static [StreamKind] {
+        &[
+            StreamKind::Catalog,
+            StreamKind::Reconcile,
+            StreamKind::Orders,
+        ]
+    }
+
+    fn order_prefix(&self) -> &'static str {
+        "MEDUSA-"
+    }
+
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
             match kind {
                 StreamKind::Catalog => self.catalog(false).await,
                 StreamKind::Reconcile => self.catalog(true).await,
                 StreamKind::Orders => self.pull_orders().await,
-                StreamKind::Status => self.detect_status().await,
+                StreamKind::Edits => Ok(StreamOutcome::default()),
             }
         })
     }

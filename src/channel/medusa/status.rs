@@ -35,158 +35,81 @@ pub(super) fn rank(event: &str) -> usize {
 }
 
 impl Medusa {
-    pub(super) async fn detect_status(&self) -> Result<StreamOutcome, String> {
-        let (started, since) = crate::channel::kit::poll_window(
-            &self.store,
-            &format!("{CHANNEL}.status"),
-            self.settings.poll_overlap,
-        )?;
-        let odoo_err = |e: crate::odoo::OdooError| format!("reading orders from Odoo: {e}");
-        let mut pfields = vec!["sale_id", "state", "write_date", "date_done"];
-        if self.profile.tracking_ref {
-            pfields.push("carrier_tracking_ref");
-        }
-        let changed = crate::sync::status::changed_orders(
-            &self.odoo,
-            "MEDUSA-",
-            &since,
-            &[
-                "client_order_ref",
-                "state",
-                "write_date",
-                "name",
-                "invoice_status",
-            ],
-            &pfields,
-        )
-        .await
-        .map_err(odoo_err)?;
-        // Per Medusa order: the status payload to send (its events in order), and its reference.
-        let mut outgoing: std::collections::BTreeMap<String, (jobs::SendStatus, String)> =
-            Default::default();
-        for crate::sync::status::KnownChange {
-            order: so,
-            id,
-            reference,
-            known,
-        } in changed.known(&self.store)?
-        {
-            let mine = changed.pickings_of(id);
-            let done = changed.delivered(id);
-            let targets: Vec<&str> = match so.get("state").and_then(Value::as_str) {
-                Some("cancel") => vec!["order.cancelled"],
-                Some("sale" | "done") if done => {
-                    vec!["order.confirmed", "order.shipped", "order.delivered"]
-                }
-                Some("sale" | "done") => vec!["order.confirmed"],
-                _ => continue,
+    /// The status job an order's events come to: the events Medusa has not heard, in order,
+    /// with the delivery's tracking and dates. One job per order, so its events go out one at
+    /// a time and in order; it carries on what a waiting one still had to say (what went out
+    /// meanwhile is skipped when sent).
+    fn status_for(
+        &self,
+        known: &order_state::ChannelOrder,
+        events: &[OrderEvent],
+    ) -> Result<Option<NewJob>, JobError> {
+        let sent = rank(known.sent_status.as_deref().unwrap_or(""));
+        let store_cancelled = matches!(
+            known.marketplace_status.as_deref(),
+            Some("canceled" | "cancelled")
+        );
+        let mut p = jobs::SendStatus {
+            order_id: known.external_id.clone(),
+            odoo_order_id: known.odoo_id,
+            ..Default::default()
+        };
+        for e in events {
+            let name = match e.kind {
+                EventKind::Confirmed => "order.confirmed",
+                EventKind::Shipped => "order.shipped",
+                EventKind::Delivered => "order.delivered",
+                EventKind::Cancelled => "order.cancelled",
+                EventKind::Invoiced => "order.invoiced",
+                EventKind::Paid => "order.paid",
+                EventKind::Returned => continue,
             };
-            let sent = rank(known.sent_status.as_deref().unwrap_or(""));
-            let tracking = mine
-                .iter()
-                .find_map(|p| p.get("carrier_tracking_ref").and_then(Value::as_opt_str))
-                .map(str::to_string);
-            let when = mine
-                .iter()
-                .find_map(|p| p.get("date_done").and_then(Value::as_opt_str))
-                .map(str::to_string);
-            let store_cancelled = matches!(
-                known.marketplace_status.as_deref(),
-                Some("canceled" | "cancelled")
-            );
-            let mut events: Vec<&str> = targets
-                .into_iter()
-                .filter(|e| rank(e) > sent && (*e == "order.cancelled" || !store_cancelled))
-                .collect();
-            // Invoicing is its own fact, beside the delivery ladder: sent once.
-            if so.get("invoice_status").and_then(Value::as_str) == Some("invoiced")
-                && known.meta[ONCE_INVOICED] != true
-            {
-                events.push("order.invoiced");
-            }
-            if !events.is_empty() {
-                outgoing.insert(
-                    known.external_id.clone(),
-                    (
-                        jobs::SendStatus {
-                            order_id: known.external_id.clone(),
-                            events: events.into_iter().map(str::to_string).collect(),
-                            odoo_order_id: Some(id),
-                            odoo_order_name: so
-                                .get("name")
-                                .and_then(Value::as_opt_str)
-                                .map(str::to_string),
-                            tracking_number: tracking,
-                            date: when,
-                            ..Default::default()
-                        },
-                        reference.to_string(),
-                    ),
-                );
-            }
-        }
-        // Paid is its own fact too: a payment writes the invoice, not the order.
-        for paid in crate::sync::status::paid_orders(&self.odoo, "MEDUSA-", &since)
-            .await
-            .map_err(odoo_err)?
-        {
-            let Some(known) = order_state::by_reference(&self.store, &paid.reference)
-                .map_err(|e| e.to_string())?
-            else {
-                continue;
+            let wanted = match e.kind {
+                // Invoicing and payment are their own facts, beside the delivery ladder: once each.
+                EventKind::Invoiced => known.meta[ONCE_INVOICED] != true,
+                EventKind::Paid => known.meta[ONCE_PAID] != true,
+                EventKind::Cancelled => rank(name) > sent,
+                _ => rank(name) > sent && !store_cancelled,
             };
-            if known.meta[ONCE_PAID] == true {
+            if !wanted {
                 continue;
             }
-            let (payload, _) = outgoing
-                .entry(known.external_id.clone())
-                .or_insert_with(|| {
-                    (
-                        jobs::SendStatus {
-                            order_id: known.external_id.clone(),
-                            odoo_order_id: Some(paid.id),
-                            odoo_order_name: Some(paid.name.clone()),
-                            ..Default::default()
-                        },
-                        paid.reference.clone(),
-                    )
-                });
-            payload.events.push("order.paid".into());
-            payload.payment_date = paid.at.clone();
-        }
-        // One job per order, so its events go out one at a time and in order. The newer job
-        // replaces a waiting one, and supersedes a running one if that fails: what they still
-        // had to say goes along (what went out meanwhile is skipped when sent).
-        let keys: Vec<String> = outgoing.keys().map(|id| status_key(id)).collect();
-        let open = queue::open_payloads(&self.store, &keys).map_err(|e| e.to_string())?;
-        let mut queue_now = Vec::new();
-        for (external_id, (mut payload, reference)) in outgoing {
-            let key = status_key(&external_id);
-            for before in open.get(&key).into_iter().flatten() {
-                // A waiting payload that does not parse has nothing to carry: its events are
-                // found again, as they were not recorded as sent.
-                if let Ok(before) = before.parse::<jobs::SendStatus>() {
-                    payload.carry_on(&before, event_order);
-                }
+            p.events.push(name.to_string());
+            if p.odoo_order_name.is_none() {
+                p.odoo_order_name = e.text("order").map(str::to_string);
             }
-            queue_now.push(NewJob {
-                channel: CHANNEL.into(),
-                kind: "status".into(),
-                key,
-                payload: Payload::of(&payload),
-                correlation_id: Some(reference),
-            });
+            match e.kind {
+                EventKind::Shipped | EventKind::Delivered => {
+                    p.tracking_number = p
+                        .tracking_number
+                        .take()
+                        .or_else(|| e.text("tracking").map(str::to_string));
+                    p.date = p.date.take().or_else(|| e.text("date").map(str::to_string));
+                }
+                EventKind::Paid => p.payment_date = e.text("date").map(str::to_string),
+                _ => {}
+            }
         }
-        let queued = crate::channel::enqueue_planned(&self.store, queue_now)?;
-        Ok(StreamOutcome {
-            cursor: Some(started),
-            note: (queued > 0).then(|| {
-                (
-                    format!("status events to send for {queued} order(s)"),
-                    queued as i64,
-                )
-            }),
-        })
+        if p.events.is_empty() {
+            return Ok(None);
+        }
+        let key = status_key(&known.external_id);
+        let open =
+            queue::open_payloads(&self.store, std::slice::from_ref(&key)).map_err(store_err)?;
+        for before in open.get(&key).into_iter().flatten() {
+            // A waiting payload that does not parse has nothing to carry: its events were not
+            // recorded as sent, and a status job is queued again with the next event.
+            if let Ok(before) = before.parse::<jobs::SendStatus>() {
+                p.carry_on(&before, event_order);
+            }
+        }
+        Ok(Some(NewJob {
+            channel: CHANNEL.into(),
+            kind: jobs::Kind::Status.as_str().into(),
+            key,
+            payload: Payload::of(&p),
+            correlation_id: Some(known.reference.clone()),
+        }))
     }
 
     /// Sends a status job's events in order, recording each as it goes out: a retry resumes
@@ -362,5 +285,30 @@ impl Medusa {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl crate::channel::events::Subscriber for Medusa {
+    fn interest(&self) -> crate::channel::events::Interest {
+        crate::channel::events::Interest::Own
+    }
+
+    /// Medusa takes an order's events by queueing its status job (see [`Medusa::status_for`]).
+    fn deliver<'a>(
+        &'a self,
+        order: &'a order_state::ChannelOrder,
+        events: &'a [OrderEvent],
+    ) -> BoxFuture<'a, crate::channel::events::Delivered> {
+        Box::pin(async move {
+            match self.status_for(order, events) {
+                Ok(job) => {
+                    crate::channel::events::Delivered::all(events, job.into_iter().collect())
+                }
+                Err(e) => crate::channel::events::Delivered {
+                    failure: Some(e),
+                    ..Default::default()
+                },
+            }
+        })
     }
 }

@@ -1,0 +1,451 @@
+//! The watcher of the Odoo side: turns what happened to marketplace orders in Odoo into durable
+//! order events (`store::order_events`), for every channel that subscribes to them.
+//!
+//! An order's facts are derived from its current state in Odoo (the order, its deliveries and
+//! returns, its invoices), compared with the events already recorded: so a fact one poll missed
+//! is found by the next that reads the order, and the reconcile reads every order whose story
+//! is not over. The poll reads the orders touched since its cursor: the order itself, one of its
+//! pickings, or one of its invoices (a payment writes the invoice, never the order).
+
+use crate::daemon::scheduler::{StreamOutcome, StreamTask};
+use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
+use crate::store::order_events::{self, EventKind, Facts, Subscription};
+use crate::store::{orders, Store};
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// Orders read per request.
+const CHUNK: usize = 200;
+
+/// Payment states of an invoice whose whole amount is paid (`in_payment`: registered, the
+/// bank statement not reconciled yet).
+const PAID: [&str; 2] = ["paid", "in_payment"];
+
+/// How far back the reconcile looks for orders whose story is not over.
+const OPEN_DAYS: i64 = 90;
+
+/// Which run this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The orders touched since the cursor.
+    Poll,
+    /// Every open order the state knows.
+    Reconcile,
+}
+
+/// The stream stored under [`STREAM`] (poll) and [`RECONCILE`].
+pub const STREAM: &str = "odoo.orders";
+pub const RECONCILE: &str = "odoo.orders.reconcile";
+
+pub struct Watcher {
+    pub odoo: OdooClient,
+    pub store: Store,
+    /// The reference prefix of each owning marketplace's orders (`CARTONA-`).
+    pub prefixes: Vec<String>,
+    pub subscriptions: Vec<Subscription>,
+    /// `stock.picking.carrier_tracking_ref` exists.
+    pub tracking_ref: bool,
+    /// How far each poll reaches back before its cursor (Odoo's clock and commit lag).
+    pub overlap: std::time::Duration,
+    pub mode: Mode,
+}
+
+impl StreamTask for Watcher {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+        Box::pin(self.run_once())
+    }
+}
+
+fn odoo_err(e: OdooError) -> String {
+    format!("reading orders from Odoo: {e}")
+}
+
+impl Watcher {
+    async fn run_once(&self) -> Result<StreamOutcome, String> {
+        if self.prefixes.is_empty() || self.subscriptions.is_empty() {
+            return Ok(StreamOutcome::default());
+        }
+        let (cursor, ids) = match self.mode {
+            Mode::Poll => {
+                let (started, since) =
+                    crate::channel::kit::poll_window(&self.store, STREAM, self.overlap)?;
+                (Some(started), self.touched(&since).await.map_err(odoo_err)?)
+            }
+            Mode::Reconcile => {
+                let store = self.store.clone();
+                let ids = store
+                    .run(|s| order_events::open_orders(s, OPEN_DAYS))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (None, ids)
+            }
+        };
+        let mut new = 0usize;
+        for chunk in ids.chunks(CHUNK) {
+            let found = self.facts_of(chunk).await?;
+            let (store, subs) = (self.store.clone(), self.subscriptions.clone());
+            new += store
+                .run(move |s| order_events::record(s, &found, &subs))
+                .await
+                .map_err(|e| e.to_string())?
+                .len();
+        }
+        Ok(StreamOutcome {
+            cursor,
+            note: (new > 0).then(|| (format!("{new} order event(s) recorded"), new as i64)),
+        })
+    }
+
+    /// The marketplace orders' domain: a reference with one of the owners' prefixes.
+    fn marketplace(&self, field: &str) -> Domain {
+        Domain::all().any_of(
+            self.prefixes
+                .iter()
+                .map(|p| Domain::all().and(field, "=like", format!("{p}%").as_str()))
+                .collect(),
+        )
+    }
+
+    /// Ids of the marketplace orders written since `since`, or whose pickings or invoices were.
+    async fn touched(&self, since: &crate::sync::catalog::Since) -> Result<Vec<i64>, OdooError> {
+        let mut ids: BTreeSet<i64> = self
+            .odoo
+            .search(
+                "sale.order",
+                &self.marketplace("client_order_ref").and(
+                    "write_date",
+                    since.op,
+                    since.at.as_str(),
+                ),
+                None,
+            )
+            .await?
+            .into_iter()
+            .collect();
+        let moved = self
+            .odoo
+            .search_read(
+                "stock.picking",
+                &self
+                    .marketplace("sale_id.client_order_ref")
+                    .and("picking_type_code", "in", vec!["outgoing", "incoming"])
+                    .and("write_date", since.op, since.at.as_str()),
+                &["sale_id"],
+                SearchOpts::default(),
+            )
+            .await?;
+        ids.extend(
+            moved
+                .iter()
+                .filter_map(|p| p.get("sale_id").and_then(Value::as_id)),
+        );
+        let invoiced = self
+            .odoo
+            .search_read(
+                "account.move",
+                &customer_invoices()
+                    .and("write_date", since.op, since.at.as_str())
+                    .and("invoice_origin", "!=", false),
+                &["invoice_origin"],
+                SearchOpts::default(),
+            )
+            .await?;
+        let names: Vec<String> = invoiced
+            .iter()
+            .flat_map(origins)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in names.chunks(CHUNK) {
+            ids.extend(
+                self.odoo
+                    .search(
+                        "sale.order",
+                        &self
+                            .marketplace("client_order_ref")
+                            .and("name", "in", chunk.to_vec()),
+                        None,
+                    )
+                    .await?,
+            );
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// The facts of these Odoo orders, for the ones the state knows as marketplace orders.
+    async fn facts_of(&self, ids: &[i64]) -> Result<Vec<Facts>, String> {
+        let store = self.store.clone();
+        let wanted = ids.to_vec();
+        let known = store
+            .run(move |s| orders::by_odoo_ids(s, &wanted))
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| known.contains_key(id))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sale_orders = self
+            .odoo
+            .read(
+                "sale.order",
+                &ids,
+                &["name", "state", "invoice_status", "client_order_ref"],
+            )
+            .await
+            .map_err(odoo_err)?;
+        let mut pfields = vec!["sale_id", "state", "picking_type_code", "date_done"];
+        if self.tracking_ref {
+            pfields.push("carrier_tracking_ref");
+        }
+        let pickings = self
+            .odoo
+            .search_read(
+                "stock.picking",
+                &Domain::all().and("sale_id", "in", ids.clone()).and(
+                    "picking_type_code",
+                    "in",
+                    vec!["outgoing", "incoming"],
+                ),
+                &pfields,
+                SearchOpts::default(),
+            )
+            .await
+            .map_err(odoo_err)?;
+        let invoiced: Vec<String> = sale_orders
+            .iter()
+            .filter(|o| text(o, "invoice_status").as_deref() == Some("invoiced"))
+            .filter_map(|o| text(o, "name"))
+            .collect();
+        let invoices = self.invoices_of(&invoiced).await.map_err(odoo_err)?;
+        let mut out = Vec::new();
+        for so in &sale_orders {
+            let Some(id) = so.get("id").and_then(Value::as_i64) else {
+                continue;
+            };
+            let Some(order) = known.get(&id) else {
+                continue;
+            };
+            let mine: Vec<&Value> = pickings
+                .iter()
+                .filter(|p| p.get("sale_id").and_then(Value::as_id) == Some(id))
+                .collect();
+            out.push(Facts {
+                channel: order.channel.clone(),
+                external_id: order.external_id.clone(),
+                reference: order.reference.clone(),
+                facts: derive(so, &mine, &invoices),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The posted customer invoices of these orders (by `invoice_origin`, the order names Odoo
+    /// writes there), a bounded domain at a time.
+    async fn invoices_of(&self, names: &[String]) -> Result<Vec<Value>, OdooError> {
+        let mut all = Vec::new();
+        for chunk in names.chunks(CHUNK) {
+            all.extend(
+                self.odoo
+                    .search_read(
+                        "account.move",
+                        &customer_invoices().any_of(
+                            chunk
+                                .iter()
+                                .map(|n| Domain::all().and("invoice_origin", "ilike", n.as_str()))
+                                .collect(),
+                        ),
+                        &["invoice_origin", "payment_state", "write_date"],
+                        SearchOpts::default(),
+                    )
+                    .await?,
+            );
+        }
+        Ok(all)
+    }
+}
+
+fn customer_invoices() -> Domain {
+    Domain::all()
+        .and("move_type", "=", "out_invoice")
+        .and("state", "=", "posted")
+}
+
+fn text(r: &Value, key: &str) -> Option<String> {
+    r.get(key).and_then(Value::as_opt_str).map(str::to_string)
+}
+
+/// The order names in an invoice's `invoice_origin` (comma-separated when one invoice covers
+/// several orders).
+fn origins(invoice: &Value) -> Vec<String> {
+    invoice
+        .get("invoice_origin")
+        .and_then(Value::as_opt_str)
+        .map(|o| {
+            o.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn state_of(p: &Value) -> &str {
+    p.get("state").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The facts an Odoo order's current state shows, in the order they happen.
+///
+/// - confirmed: the order is a sale order (`sale`, or `done` when locked);
+/// - shipped and delivered: every outgoing delivery is done or cancelled, one at least done
+///   (with its tracking reference and date);
+/// - cancelled: the order is cancelled;
+/// - invoiced: fully invoiced; paid: and every posted invoice is paid;
+/// - returned: a return of it (an incoming picking of the order) is done.
+pub fn derive(
+    order: &Value,
+    pickings: &[&Value],
+    invoices: &[Value],
+) -> Vec<(EventKind, serde_json::Value)> {
+    let name = text(order, "name");
+    let id = order.get("id").and_then(Value::as_i64);
+    let base = || json!({"order": name, "odoo_id": id});
+    let with = |extra: serde_json::Value| {
+        let mut d = base();
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+            d.extend(extra.clone());
+        }
+        d
+    };
+    let mut facts = Vec::new();
+    let state = order.get("state").and_then(Value::as_str).unwrap_or("");
+    let of_type = |code: &str| -> Vec<&Value> {
+        pickings
+            .iter()
+            .copied()
+            .filter(|p| p.get("picking_type_code").and_then(Value::as_str) == Some(code))
+            .collect()
+    };
+    match state {
+        "sale" | "done" => {
+            facts.push((EventKind::Confirmed, base()));
+            let out = of_type("outgoing");
+            let done: Vec<&Value> = out
+                .iter()
+                .copied()
+                .filter(|p| state_of(p) == "done")
+                .collect();
+            if !done.is_empty() && out.iter().all(|p| matches!(state_of(p), "done" | "cancel")) {
+                let tracking = done.iter().find_map(|p| text(p, "carrier_tracking_ref"));
+                let date = done.iter().filter_map(|p| text(p, "date_done")).max();
+                let shipped = with(json!({"tracking": tracking, "date": date}));
+                facts.push((EventKind::Shipped, shipped.clone()));
+                facts.push((EventKind::Delivered, shipped));
+            }
+        }
+        "cancel" => facts.push((EventKind::Cancelled, base())),
+        _ => return facts,
+    }
+    if text(order, "invoice_status").as_deref() == Some("invoiced") {
+        facts.push((EventKind::Invoiced, base()));
+        let mine: Vec<&Value> = name
+            .as_ref()
+            .map(|n| invoices.iter().filter(|i| origins(i).contains(n)).collect())
+            .unwrap_or_default();
+        let settled = mine.iter().all(|i| {
+            i.get("payment_state")
+                .and_then(Value::as_str)
+                .is_some_and(|s| PAID.contains(&s))
+        });
+        if !mine.is_empty() && settled {
+            let at = mine.iter().filter_map(|i| text(i, "write_date")).max();
+            facts.push((EventKind::Paid, with(json!({"date": at}))));
+        }
+    }
+    let returned: Vec<&Value> = of_type("incoming")
+        .into_iter()
+        .filter(|p| state_of(p) == "done")
+        .collect();
+    if !returned.is_empty() {
+        let date = returned.iter().filter_map(|p| text(p, "date_done")).max();
+        facts.push((EventKind::Returned, with(json!({"date": date}))));
+    }
+    facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(j: serde_json::Value) -> Value {
+        Value::from(j)
+    }
+
+    fn kinds(f: &[(EventKind, serde_json::Value)]) -> Vec<EventKind> {
+        f.iter().map(|(k, _)| *k).collect()
+    }
+
+    #[test]
+    fn facts_follow_the_order_its_deliveries_and_its_invoices() {
+        use EventKind::*;
+        let order = |state: &str, inv: &str| {
+            v(json!({"id": 7, "name": "S00007", "state": state, "invoice_status": inv}))
+        };
+        let out = |state: &str| {
+            v(
+                json!({"sale_id": [7, "S00007"], "state": state, "picking_type_code": "outgoing",
+                     "date_done": "2026-12-01 10:00:00", "carrier_tracking_ref": "TRK1"}),
+            )
+        };
+        assert!(derive(&order("draft", "no"), &[], &[]).is_empty());
+        assert_eq!(kinds(&derive(&order("sale", "no"), &[], &[])), [Confirmed]);
+        let (a, b) = (out("done"), out("assigned"));
+        assert_eq!(
+            kinds(&derive(&order("sale", "no"), &[&a, &b], &[])),
+            [Confirmed],
+            "one delivery still open"
+        );
+        let c = out("cancel");
+        let f = derive(&order("sale", "to invoice"), &[&a, &c], &[]);
+        assert_eq!(kinds(&f), [Confirmed, Shipped, Delivered]);
+        assert_eq!(f[1].1["tracking"], "TRK1");
+        assert_eq!(f[1].1["order"], "S00007");
+        let unpaid = v(json!({"invoice_origin": "S00007", "payment_state": "not_paid"}));
+        let paid = v(
+            json!({"invoice_origin": "S00006, S00007", "payment_state": "in_payment",
+                           "write_date": "2026-12-02 09:00:00"}),
+        );
+        assert_eq!(
+            kinds(&derive(
+                &order("sale", "invoiced"),
+                &[&a],
+                &[unpaid.clone()]
+            )),
+            [Confirmed, Shipped, Delivered, Invoiced]
+        );
+        let f = derive(&order("done", "invoiced"), &[&a], &[paid.clone()]);
+        assert_eq!(kinds(&f), [Confirmed, Shipped, Delivered, Invoiced, Paid]);
+        assert_eq!(f[4].1["date"], "2026-12-02 09:00:00");
+        // Another order's invoice is not this one's.
+        let other = v(json!({"invoice_origin": "S000071", "payment_state": "paid"}));
+        assert_eq!(
+            kinds(&derive(&order("sale", "invoiced"), &[], &[other])),
+            [Confirmed, Invoiced]
+        );
+        assert_eq!(
+            kinds(&derive(&order("cancel", "no"), &[&b], &[])),
+            [Cancelled]
+        );
+        let back =
+            v(json!({"sale_id": [7, "S00007"], "state": "done", "picking_type_code": "incoming"}));
+        assert_eq!(
+            kinds(&derive(&order("sale", "no"), &[&a, &back], &[])),
+            [Confirmed, Shipped, Delivered, Returned]
+        );
+    }
+}
