@@ -487,6 +487,10 @@ pub struct RawChannels {
     pub medusa: Option<RawMedusa>,
     pub meta: Option<RawChannel>,
     pub sha6er: Option<RawChannel>,
+    /// A diagnostic subscriber: every marketplace order's events, posted as JSON to
+    /// `{base_url}events` with `Authorization: Bearer {token}`. The tests' second subscriber;
+    /// not a marketplace, and left out of `status`.
+    pub probe: Option<RawChannel>,
 }
 
 /// The keys every channel table shares. Channel-specific keys are added with each channel.
@@ -1011,6 +1015,8 @@ pub enum ChannelKind {
     Medusa,
     Meta,
     Sha6er,
+    /// The diagnostic subscriber (`[channels.probe]`), not in [`ChannelKind::ALL`].
+    Probe,
 }
 
 impl ChannelKind {
@@ -1027,12 +1033,16 @@ impl ChannelKind {
             ChannelKind::Medusa => "medusa",
             ChannelKind::Meta => "meta",
             ChannelKind::Sha6er => "sha6er",
+            ChannelKind::Probe => "probe",
         }
     }
 
     /// Whether this build carries the channel's implementation.
     pub fn implemented(self) -> bool {
-        matches!(self, ChannelKind::Cartona | ChannelKind::Medusa)
+        matches!(
+            self,
+            ChannelKind::Cartona | ChannelKind::Medusa | ChannelKind::Probe
+        )
     }
 }
 
@@ -1041,6 +1051,7 @@ impl FromStr for ChannelKind {
     fn from_str(s: &str) -> Result<Self, String> {
         ChannelKind::ALL
             .into_iter()
+            .chain([ChannelKind::Probe])
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 format!("unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er")
@@ -1271,6 +1282,7 @@ impl RawConfig {
         for (kind, table) in [
             (ChannelKind::Meta, raw.meta),
             (ChannelKind::Sha6er, raw.sha6er),
+            (ChannelKind::Probe, raw.probe),
         ] {
             if let Some(table) = table {
                 channels.push(validate_channel(kind, table)?);

@@ -9,6 +9,7 @@ pub mod http;
 pub mod kit;
 pub mod medusa;
 pub mod optional;
+pub mod probe;
 
 use crate::config::{ChannelKind, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
@@ -65,6 +66,7 @@ pub async fn start_enabled(
         match ch.kind {
             ChannelKind::Cartona => out.push(cartona::start(config, ch, odoo, store, profile)?),
             ChannelKind::Medusa => out.push(medusa::start(config, ch, odoo, store, profile)?),
+            ChannelKind::Probe => out.push(probe::start(ch, store)?),
             other => {
                 return Err(format!(
                     "the {} channel is not part of this version",

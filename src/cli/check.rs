@@ -195,6 +195,17 @@ pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
                 }
             }
         },
+        // The probe's endpoint takes events only: reaching it is its first delivery.
+        crate::config::ChannelKind::Probe => match crate::channel::probe::client(ch) {
+            Err(e) => (false, e),
+            Ok(_) => (
+                true,
+                format!(
+                    "the probe posts order events to {}events",
+                    ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+                ),
+            ),
+        },
         _ => (false, "channel not available in this build".into()),
     }
 }

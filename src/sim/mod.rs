@@ -7,6 +7,7 @@ pub mod cartona;
 pub mod faults;
 pub mod medusa;
 pub mod odoo;
+pub mod probe;
 
 use std::sync::Mutex;
 

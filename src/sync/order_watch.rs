@@ -424,11 +424,15 @@ mod tests {
             kinds(&derive(
                 &order("sale", "invoiced"),
                 &[&a],
-                &[unpaid.clone()]
+                std::slice::from_ref(&unpaid)
             )),
             [Confirmed, Shipped, Delivered, Invoiced]
         );
-        let f = derive(&order("done", "invoiced"), &[&a], &[paid.clone()]);
+        let f = derive(
+            &order("done", "invoiced"),
+            &[&a],
+            std::slice::from_ref(&paid),
+        );
         assert_eq!(kinds(&f), [Confirmed, Shipped, Delivered, Invoiced, Paid]);
         assert_eq!(f[4].1["date"], "2026-12-02 09:00:00");
         // Another order's invoice is not this one's.
