@@ -2,7 +2,10 @@
 //! 30 points spread over order import and catalog push (after the k-th request the simulators
 //! receive), restarted each time; at the end there is exactly one Odoo order per marketplace
 //! order, none lost, every Cartona order acknowledged, every Medusa webhook that got a 2xx
-//! imported, and both marketplaces hold exactly Odoo's prices and stock.
+//! imported, and both marketplaces hold exactly Odoo's prices and stock. Between the kills,
+//! orders are confirmed and delivered in Odoo: every order event reaches the probe (a second
+//! subscriber beside each order's owner) exactly once and in order, and no owner hears a
+//! status twice.
 
 mod common;
 
@@ -11,7 +14,7 @@ use marketsync::config::MedusaFlavour;
 use marketsync::config::{OdooProtocol, RawConfig};
 use marketsync::odoo::{Domain, OdooClient, Value};
 use marketsync::sim::cartona::{self, Payment};
-use marketsync::sim::medusa;
+use marketsync::sim::{medusa, probe};
 use marketsync::store::{mapping, Store};
 use rust_decimal::Decimal;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +24,88 @@ const TOKEN: &str = "crash-test-token-5512";
 const MEDUSA_KEY: &str = "mq_crash_key_71aa";
 const HOOK_SECRET: &str = "whsec_crash_test_0c4e";
 const PRODUCTS: i64 = 30;
+const PROBE_TOKEN: &str = "crash-probe-token-90d2";
+
+/// Moves the story of some orders on in Odoo while the daemon is down: the two oldest
+/// quotations confirmed, and the oldest confirmed order's delivery validated.
+async fn progress(client: &OdooClient, odoo: &marketsync::sim::odoo::SimHandle) {
+    let ids = |state: &'static str| async move {
+        client
+            .search_read(
+                "sale.order",
+                &Domain::all().and("state", "=", state),
+                &["id"],
+                marketsync::odoo::SearchOpts {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|o| o.get("id").and_then(Value::as_i64))
+            .collect::<Vec<i64>>()
+    };
+    let drafts = ids("draft").await;
+    let mut w = odoo.sim.world();
+    if !drafts.is_empty() {
+        w.action_confirm(&drafts[..drafts.len().min(2)]).unwrap();
+    }
+    drop(w);
+    for so in ids("sale").await {
+        let mut w = odoo.sim.world();
+        let open: Vec<i64> = w
+            .pickings_of(so)
+            .into_iter()
+            .filter(|p| w.get("stock.picking", *p).unwrap()["state"].as_str() != Some("done"))
+            .collect();
+        if !open.is_empty() {
+            w.button_validate(&open).unwrap();
+            break;
+        }
+    }
+}
+
+/// The events each marketplace order's Odoo state shows, as the probe must hear them.
+async fn expected_events(
+    client: &OdooClient,
+    odoo: &marketsync::sim::odoo::SimHandle,
+) -> Vec<(String, String)> {
+    let orders = client
+        .search_read(
+            "sale.order",
+            &Domain::all(),
+            &["client_order_ref", "state"],
+            marketsync::odoo::SearchOpts::default(),
+        )
+        .await
+        .unwrap();
+    let w = odoo.sim.world();
+    let mut out = Vec::new();
+    for o in orders {
+        let reference = o
+            .get("client_order_ref")
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string();
+        if o.get("state").and_then(Value::as_str) != Some("sale") {
+            continue;
+        }
+        out.push((reference.clone(), "confirmed".to_string()));
+        let id = o.get("id").and_then(Value::as_i64).unwrap();
+        let pickings = w.pickings_of(id);
+        if !pickings.is_empty()
+            && pickings
+                .iter()
+                .all(|p| w.get("stock.picking", *p).unwrap()["state"].as_str() == Some("done"))
+        {
+            out.push((reference.clone(), "shipped".to_string()));
+            out.push((reference, "delivered".to_string()));
+        }
+    }
+    out.sort();
+    out
+}
 
 fn spawn(config: &std::path::Path) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("marketsync"))
@@ -47,6 +132,11 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
     let store_sim = medusa::start(0, MedusaFlavour::Marqasouq, MEDUSA_KEY, "kwd")
         .await
         .unwrap();
+    let watcher = probe::start(0, PROBE_TOKEN).await.unwrap();
+    for id in 1..=PRODUCTS {
+        // Stock to deliver from.
+        odoo.sim.world().set_on_hand(id, 500.0).unwrap();
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     // A fixed port for every run, so the store's webhooks find the restarted daemon.
@@ -58,11 +148,13 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         "{}[webhooks]\nlisten = \"{listen}\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n[retry]\nbase_delay = \"100ms\"\nmax_delay = \"500ms\"\n\
          [daemon]\nqueue_poll = \"50ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
          [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{MEDUSA_KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
-         currency = \"kwd\"\nbatch_size = 7\npoll_overlap = \"2s\"\n",
+         currency = \"kwd\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
+         [channels.probe]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{PROBE_TOKEN}\"\n",
         common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
             .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
         market.base_url(),
         store_sim.base_url(),
+        watcher.base_url(),
     );
     std::fs::write(&path, text.clone()).unwrap();
     let config = RawConfig::parse(&text).unwrap().validate().unwrap();
@@ -159,6 +251,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         .await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        progress(&client, &odoo).await;
     }
 
     // Back for good: everything converges.
@@ -228,8 +321,70 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         }
     }
     assert_eq!(imported, acknowledged.len());
+    // Every order event reached the probe, once each (by its id: a delivery made just before a
+    // kill comes again with the same id), each order's in order.
+    let expected = expected_events(&client, &odoo).await;
+    assert!(
+        expected.len() > 20,
+        "the rounds moved orders on: {expected:?}"
+    );
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        let mut heard = watcher.sim.heard();
+        heard.sort();
+        if heard == expected {
+            break;
+        }
+        if tokio::time::Instant::now() > end {
+            let missing: Vec<_> = expected.iter().filter(|e| !heard.contains(e)).collect();
+            let extra: Vec<_> = heard.iter().filter(|e| !expected.contains(e)).collect();
+            panic!("the probe did not hear every event once: missing {missing:?}, extra {extra:?}, heard {} of {}", heard.len(), expected.len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     child.kill().unwrap();
     child.wait().unwrap();
+    let heard = watcher.sim.heard();
+    let rank = |k: &str| {
+        ["confirmed", "shipped", "delivered"]
+            .iter()
+            .position(|x| *x == k)
+    };
+    for (reference, _) in &expected {
+        let kinds: Vec<Option<usize>> = heard
+            .iter()
+            .filter(|(r, _)| r == reference)
+            .map(|(_, k)| rank(k))
+            .collect();
+        assert!(
+            kinds.windows(2).all(|w| w[0] < w[1]),
+            "{reference} heard {kinds:?}"
+        );
+    }
+    for h in &placed {
+        let history = market.sim.order(h).unwrap().history;
+        let mut unique = history.clone();
+        unique.dedup();
+        assert_eq!(history, unique, "Cartona order {h} heard a status twice");
+    }
+    for id in &acknowledged {
+        let events: Vec<String> = store_sim
+            .sim
+            .order(id)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let mut unique = events.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            events.len(),
+            unique.len(),
+            "Medusa order {id} heard {events:?}"
+        );
+    }
 
     for h in &placed {
         let n = client

@@ -1,5 +1,7 @@
 //! The probe's endpoint: records every order event posted to `/events`, and can be told to
-//! refuse them (503) to show that one subscriber failing holds no other back.
+//! refuse them (503) to show that one subscriber failing holds no other back. Like any receiver
+//! of webhooks it keeps an event once by its `event_id`: a delivery the daemon could not record
+//! as made (killed between the answer and its commit) comes again with the same id.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +20,8 @@ pub struct SimProbe {
     refusing: AtomicBool,
     /// Requests answered 503 while refusing.
     refused: Mutex<usize>,
+    /// Events that came again (same `event_id`), answered 200 and not kept twice.
+    duplicates: Mutex<usize>,
 }
 
 impl SimProbe {
@@ -45,6 +49,10 @@ impl SimProbe {
 
     pub fn refused(&self) -> usize {
         *self.refused.lock().unwrap()
+    }
+
+    pub fn duplicates(&self) -> usize {
+        *self.duplicates.lock().unwrap()
     }
 }
 
@@ -105,6 +113,11 @@ async fn take(
             Json(serde_json::json!({"message": "not now"})),
         );
     }
-    sim.events.lock().unwrap().push(event);
+    let mut events = sim.events.lock().unwrap();
+    if events.iter().any(|e| e["event_id"] == event["event_id"]) {
+        *sim.duplicates.lock().unwrap() += 1;
+    } else {
+        events.push(event);
+    }
     (StatusCode::OK, Json(serde_json::json!({"ok": true})))
 }

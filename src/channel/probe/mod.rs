@@ -1,6 +1,8 @@
 //! The probe: a diagnostic subscriber, not a marketplace. Every marketplace order's events are
 //! posted to `{base_url}events`, one request per event, in order, with
-//! `Authorization: Bearer {token}`. The tests use it as a second, independent subscriber beside
+//! `Authorization: Bearer {token}`. Each carries its `event_id`: a delivery made just before a
+//! crash, whose success could not be recorded, is made again with the same id, so a receiver
+//! keeps each event once by it. The tests use it as a second, independent subscriber beside
 //! each order's owner; an operator can point it at a script to watch orders move.
 //!
 //! Files: this one (the whole channel: it has no catalog, orders or jobs of its own).
