@@ -15,7 +15,7 @@ use marketsync::sim::cartona::{self, Payment};
 use marketsync::sim::faults::Fault;
 use marketsync::sim::medusa;
 use marketsync::sim::odoo::SimHandle;
-use marketsync::store::{mapping, queue, Store};
+use marketsync::store::{mapping, order_events, queue, Store};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -294,6 +294,38 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     assert!(medusa_before[1].is_empty());
 
     let store = Store::open(&config.state.path).unwrap();
+    // What was sent before the upgrade became each order's first events, already taken by
+    // its owner: nothing to produce or send again.
+    let kinds = |channel: &str, id: &str| -> Vec<String> {
+        order_events::of_order(&store, channel, id)
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds("cartona", &c[0]),
+        ["confirmed", "shipped", "delivered"]
+    );
+    assert_eq!(kinds("cartona", &c[1]), ["confirmed"]);
+    assert!(kinds("cartona", &c[2]).is_empty());
+    assert_eq!(
+        kinds("medusa", &m[0]),
+        ["confirmed", "shipped", "delivered", "invoiced", "paid"]
+    );
+    assert!(kinds("medusa", &m[1]).is_empty() && kinds("medusa", &m[2]).is_empty());
+    for (channel, id) in c
+        .iter()
+        .map(|h| ("cartona", h))
+        .chain(m.iter().map(|id| ("medusa", id)))
+    {
+        assert!(
+            order_events::after(&store, channel, channel, id)
+                .unwrap()
+                .is_empty(),
+            "{channel} already took the events of {id}"
+        );
+    }
     let (stop, task, _) = common::spawn_daemon(config.clone(), store.clone()).await;
     // The jobs left pending run: the new price reaches both channels, Medusa order 2 hears
     // its confirmation.
@@ -325,6 +357,12 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     task.await.unwrap().unwrap();
 
     assert_eq!(orders_in_odoo().await, 6, "nothing imported again");
+    assert_eq!(
+        kinds("cartona", &c[1]),
+        ["confirmed", "shipped", "delivered"],
+        "events after the upgrade follow the seeded ones, none twice"
+    );
+    assert_eq!(kinds("medusa", &m[1]), ["confirmed"]);
     let mut expected = cartona_before.clone();
     expected[1].push("delivered".into());
     let cartona_after: Vec<Vec<String>> = c.iter().map(heard).collect();
