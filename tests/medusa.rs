@@ -1058,11 +1058,6 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
     let text = "[odoo]\nurl = \"http://127.0.0.1:9\"\ndatabase = \"d\"\nusername = \"u\"\napi_key = \"k-123456\"\n\
                 [channels.medusa]\nenabled = true\nbase_url = \"http://127.0.0.1:9\"\ntoken = \"t-123456\"\nwebhook_secret = \"static-secret-42\"\nwebhook_auth = \"header\"\n";
     let config = RawConfig::parse(text).unwrap().validate().unwrap();
-    let ch = config.enabled_channels().next().unwrap();
-    let hook = marketsync::webhook::MedusaHook {
-        secret: ch.webhook_secret.clone().unwrap(),
-        settings: ch.medusa.clone().unwrap(),
-    };
     let health = std::sync::Arc::new(marketsync::daemon::Health::new(
         store.clone(),
         Duration::from_secs(60),
@@ -1070,7 +1065,7 @@ async fn stores_that_cannot_sign_send_a_static_secret_header() {
     let app = marketsync::webhook::router(marketsync::webhook::App {
         health,
         store: store.clone(),
-        medusa: Some(hook),
+        hooks: marketsync::channel::webhook_specs(&config),
         max_body_bytes: 1 << 20,
         body_timeout: Duration::from_secs(10),
     });

@@ -129,6 +129,18 @@ fn watcher_streams(
     ]
 }
 
+/// The webhooks of the enabled channels that take them (known from the config alone: the
+/// listener takes webhooks before Odoo is reached).
+pub fn webhook_specs(config: &Config) -> Vec<crate::webhook::intake::WebhookSpec> {
+    config
+        .enabled_channels()
+        .filter_map(|ch| match ch.kind {
+            ChannelKind::Medusa => medusa::spec(ch),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The streams a marketplace channel may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {

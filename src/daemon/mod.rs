@@ -198,20 +198,10 @@ impl Daemon {
             let _ = tx.send(addr);
         }
 
-        let medusa_hook = self
-            .config
-            .enabled_channels()
-            .find(|c| c.kind == crate::config::ChannelKind::Medusa)
-            .and_then(|c| {
-                Some(crate::webhook::MedusaHook {
-                    secret: c.webhook_secret.clone()?,
-                    settings: c.medusa.clone()?,
-                })
-            });
         let app_state = crate::webhook::App {
             health: health.clone(),
             store: store.clone(),
-            medusa: medusa_hook,
+            hooks: crate::channel::webhook_specs(&self.config),
             max_body_bytes: self.config.webhooks.max_body_bytes,
             body_timeout: self.config.webhooks.body_timeout.0,
         };

@@ -1,37 +1,32 @@
-//! The daemon's HTTP listeners. The public one: `/healthz`, and the channels' webhooks: `POST /webhooks/medusa`
-//! (and seed 004's `/api/medusa/order-created`). A webhook is answered 2xx only once its
-//! payload is committed to the inbox; bad signatures (401), oversized bodies (413), bodies sent
-//! too slowly (408) and malformed JSON (400) store nothing and disturb nothing else. Every
-//! refusal is logged with its reason and counted in `/metrics`, which only the operator's own
-//! listener (`admin.listen`) serves.
+//! The daemon's HTTP listeners. The public one: `/healthz`, and the webhooks of each channel
+//! that declares a [`intake::WebhookSpec`] (Medusa's `POST /webhooks/medusa`, say). A webhook
+//! is answered 2xx only once its events are committed to the inbox; bad signatures (401),
+//! oversized bodies (413), bodies sent too slowly (408) and malformed JSON (400) store nothing
+//! and disturb nothing else. Every refusal is logged with its reason and counted in `/metrics`,
+//! which only the operator's own listener (`admin.listen`) serves.
 
+pub mod intake;
 pub mod metrics;
 pub mod signature;
 
-use crate::config::{MedusaSettings, WebhookAuth};
 use crate::daemon::Health;
-use crate::secret::Secret;
 use crate::store::Store;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use intake::{Inbound, ReceiveError, WebhookSpec};
+use std::collections::HashMap;
 use std::sync::Arc;
-
-/// What the Medusa webhook endpoint needs.
-#[derive(Clone)]
-pub struct MedusaHook {
-    pub secret: Secret,
-    pub settings: MedusaSettings,
-}
 
 #[derive(Clone)]
 pub struct App {
     pub health: Arc<Health>,
     pub store: Store,
-    pub medusa: Option<MedusaHook>,
+    /// The webhooks of the enabled channels.
+    pub hooks: Vec<WebhookSpec>,
     /// Largest body read, and how long a sender may take to deliver it.
     pub max_body_bytes: usize,
     pub body_timeout: std::time::Duration,
@@ -44,23 +39,20 @@ struct Served {
 }
 
 type IngestReply = tokio::sync::oneshot::Sender<
-    Result<crate::store::inbox::Received, Arc<crate::store::StoreError>>,
+    Result<Vec<crate::store::inbox::Received>, Arc<crate::store::StoreError>>,
 >;
 
 /// Commits received events in groups: concurrent webhooks share one transaction (each still
 /// answered only once its own event is committed), so a burst costs one commit per group
 /// instead of one per event, and writers do not queue on the state's lock.
-struct Ingest(tokio::sync::mpsc::Sender<(crate::channel::medusa::PreparedEvent, IngestReply)>);
+struct Ingest(tokio::sync::mpsc::Sender<(Vec<Inbound>, IngestReply)>);
 
 impl Ingest {
     /// Most events committed in one transaction.
     const GROUP: usize = 256;
 
     fn start(store: Store) -> Ingest {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
-            crate::channel::medusa::PreparedEvent,
-            IngestReply,
-        )>(4096);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Inbound>, IngestReply)>(4096);
         let spawned = std::thread::Builder::new()
             .name("marketsync-inbox".into())
             .spawn(move || {
@@ -77,7 +69,12 @@ impl Ingest {
                     let committed = store.write(|tx| {
                         group
                             .iter()
-                            .map(|(event, _)| event.commit_in(tx, now))
+                            .map(|(events, _)| {
+                                events
+                                    .iter()
+                                    .map(|e| e.commit_in(tx, now))
+                                    .collect::<crate::store::Result<Vec<_>>>()
+                            })
                             .collect::<crate::store::Result<Vec<_>>>()
                     });
                     match committed {
@@ -101,11 +98,11 @@ impl Ingest {
         Ingest(tx)
     }
 
-    /// Commits one event (with others arriving at the same time).
+    /// Commits one webhook's events (with others arriving at the same time).
     async fn commit(
         &self,
-        event: crate::channel::medusa::PreparedEvent,
-    ) -> Result<crate::store::inbox::Received, Arc<crate::store::StoreError>> {
+        event: Vec<Inbound>,
+    ) -> Result<Vec<crate::store::inbox::Received>, Arc<crate::store::StoreError>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let gone = || {
             Arc::new(crate::store::StoreError::Conflict(
@@ -124,11 +121,42 @@ pub fn router(app: App) -> Router {
     let health = Router::new()
         .route("/healthz", get(healthz))
         .with_state(Arc::new(app.clone()));
-    Router::new()
-        .route("/webhooks/medusa", post(medusa))
-        .route("/api/medusa/order-created", post(medusa))
-        .with_state(Arc::new(Served { app, ingest }))
+    let served = Arc::new(Served {
+        app: app.clone(),
+        ingest,
+    });
+    let mut router = Router::new();
+    for hook in &app.hooks {
+        let hook = Arc::new(hook.clone());
+        for path in &hook.paths {
+            let (s, h) = (served.clone(), hook.clone());
+            let mut route =
+                post(move |headers: HeaderMap, body: Body| receive(s, h, headers, body));
+            if matches!(hook.verification, intake::Verification::Hub { .. }) {
+                let h = hook.clone();
+                route = route.get(move |query: Query<HashMap<String, String>>| handshake(h, query));
+            }
+            router = router.route(path, route);
+        }
+    }
+    let taken: Vec<&'static str> = app.hooks.iter().flat_map(|h| h.paths.clone()).collect();
+    router
         .merge(health)
+        .fallback(move |uri: axum::http::Uri| unknown_path(taken.clone(), uri))
+}
+
+/// A request where no enabled channel takes webhooks: 404, saying where they are taken.
+async fn unknown_path(taken: Vec<&'static str>, uri: axum::http::Uri) -> axum::response::Response {
+    let path: String = uri.path().chars().take(200).collect();
+    let why = if taken.is_empty() {
+        format!("no webhook is taken at {path}: no enabled channel takes webhooks")
+    } else {
+        format!(
+            "no webhook is taken at {path}: the enabled channels take them at {}",
+            taken.join(", ")
+        )
+    };
+    refuse("unknown", "not_found", StatusCode::NOT_FOUND, why)
 }
 
 /// The operator's listener (`admin.listen`, loopback by default): `/metrics` (order and job
@@ -228,21 +256,34 @@ fn reply(status: StatusCode, body: serde_json::Value) -> axum::response::Respons
     (status, Json(body)).into_response()
 }
 
-async fn medusa(
-    State(served): State<Arc<Served>>,
+/// A subscription handshake (Meta): the challenge echoed when the verify token is ours.
+async fn handshake(
+    hook: Arc<WebhookSpec>,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    match hook.verification.handshake(
+        get("hub.mode"),
+        get("hub.verify_token"),
+        get("hub.challenge"),
+    ) {
+        Ok(challenge) => {
+            count(hook.source, "handshake");
+            (StatusCode::OK, challenge).into_response()
+        }
+        Err(why) => refuse(hook.source, "handshake_refused", StatusCode::FORBIDDEN, why),
+    }
+}
+
+/// One webhook of a channel: read within the limits, verified, parsed, its events committed.
+async fn receive(
+    served: Arc<Served>,
+    hook: Arc<WebhookSpec>,
     headers: HeaderMap,
     body: Body,
 ) -> axum::response::Response {
     let app = &served.app;
-    const SOURCE: &str = "medusa";
-    let Some(hook) = app.medusa.clone() else {
-        return refuse(
-            SOURCE,
-            "not_enabled",
-            StatusCode::NOT_FOUND,
-            "the medusa channel is not enabled on this marketsync".into(),
-        );
-    };
+    let source = hook.source;
     let body = match read_body(app, body).await {
         Ok(b) => b,
         Err((status, why)) => {
@@ -251,88 +292,176 @@ async fn medusa(
                 StatusCode::REQUEST_TIMEOUT => "too_slow",
                 _ => "unreadable",
             };
-            return refuse(SOURCE, outcome, status, why);
+            return refuse(source, outcome, status, why);
         }
     };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let secret = hook.secret.expose().as_bytes();
-    let authentic = match hook.settings.webhook_auth {
-        WebhookAuth::Hmac => {
-            let now = chrono::Utc::now().timestamp();
-            signature::verify(
-                secret,
-                header(signature::HEADER),
-                &body,
-                now,
-                hook.settings.webhook_tolerance.as_secs() as i64,
-            )
-            .map_err(|e| e.to_string())
-        }
-        WebhookAuth::Header => {
-            if signature::same_secret(secret, header(&hook.settings.webhook_header)) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "missing or wrong {} header",
-                    hook.settings.webhook_header
-                ))
-            }
-        }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     };
-    if let Err(why) = authentic {
-        return refuse(SOURCE, "unauthorized", StatusCode::UNAUTHORIZED, why);
+    if let Err(why) = hook
+        .verification
+        .check(header, &body, chrono::Utc::now().timestamp())
+    {
+        return refuse(source, "unauthorized", StatusCode::UNAUTHORIZED, why);
     }
     let parsed: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             return refuse(
-                SOURCE,
+                source,
                 "malformed",
                 StatusCode::BAD_REQUEST,
                 format!("malformed JSON: {e}"),
             )
         }
     };
-    let Some(event) = parsed
-        .get("event")
-        .or_else(|| parsed.get("type"))
-        .and_then(|e| e.as_str())
-        .map(str::to_string)
-    else {
-        return refuse(
-            SOURCE,
-            "malformed",
-            StatusCode::BAD_REQUEST,
-            "the body has no \"event\" name (a string)".into(),
-        );
-    };
-    use crate::channel::medusa::ReceiveError;
-    let outcome = match crate::channel::medusa::prepare_event(&event, &parsed) {
+    let outcome = match (hook.prepare)(&parsed) {
         Err(e) => Err(e),
-        Ok(prepared) => served
+        Ok(events) => served
             .ingest
-            .commit(prepared)
+            .commit(events)
             .await
-            .map(|r| matches!(r, crate::store::inbox::Received::New(_)))
+            .map(|r| {
+                r.iter()
+                    .any(|r| matches!(r, crate::store::inbox::Received::New(_)))
+            })
             .map_err(ReceiveError::Storage),
     };
     match outcome {
         Ok(new) => {
-            count(SOURCE, if new { "accepted" } else { "duplicate" });
+            count(source, if new { "accepted" } else { "duplicate" });
             reply(
                 StatusCode::OK,
                 serde_json::json!({"received": true, "duplicate": !new}),
             )
         }
-        Err(ReceiveError::Invalid(why)) => refuse(SOURCE, "invalid", StatusCode::BAD_REQUEST, why),
+        Err(ReceiveError::Invalid(why)) => refuse(source, "invalid", StatusCode::BAD_REQUEST, why),
         Err(ReceiveError::Storage(why)) => {
             app.health.progress.storage.trip(&why);
-            tracing::error!(error = %why, "cannot record a Medusa webhook; answered 503 so the store sends it again");
-            count(SOURCE, "unavailable");
+            tracing::error!(source, error = %why, "cannot record a webhook; answered 503 so the sender sends it again");
+            count(source, "unavailable");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"error": "marketsync cannot record events right now; retry later"}),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::intake::{Inbound, Verification, WebhookSpec};
+    use super::*;
+    use crate::secret::Secret;
+    use crate::store::queue::{NewJob, Payload};
+
+    /// A channel taking Meta-style webhooks, mounted by the generic intake.
+    fn hub_spec() -> WebhookSpec {
+        WebhookSpec {
+            source: "hubtest",
+            paths: vec!["/webhooks/hubtest"],
+            verification: Verification::Hub {
+                app_secret: Secret::new("app-secret-9f"),
+                verify_token: Secret::new("verify-token-3c"),
+            },
+            prepare: Arc::new(|body| {
+                let entries = body["entry"].as_array().cloned().unwrap_or_default();
+                Ok(entries
+                    .iter()
+                    .map(|e| {
+                        let id = e["id"].as_str().unwrap_or("?").to_string();
+                        Inbound {
+                            source: "hubtest",
+                            event_id: id.clone(),
+                            kind: "entry".into(),
+                            subject: Some(id.clone()),
+                            body: e.to_string(),
+                            job: NewJob {
+                                channel: "hubtest".into(),
+                                kind: "entry".into(),
+                                key: format!("hubtest:entry:{id}"),
+                                payload: Payload::of(&serde_json::json!({"id": id})),
+                                correlation_id: None,
+                            },
+                        }
+                    })
+                    .collect())
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_meta_style_hook_answers_its_handshake_and_takes_only_signed_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let app = router(App {
+            health: Arc::new(Health::new(
+                store.clone(),
+                std::time::Duration::from_secs(60),
+            )),
+            store: store.clone(),
+            hooks: vec![hub_spec()],
+            max_body_bytes: 1 << 20,
+            body_timeout: std::time::Duration::from_secs(10),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = format!("http://{addr}/webhooks/hubtest");
+        let http = reqwest::Client::new();
+
+        let shake = |token: &str| {
+            http.get(&url)
+                .query(&[
+                    ("hub.mode", "subscribe"),
+                    ("hub.verify_token", token),
+                    ("hub.challenge", "1158201444"),
+                ])
+                .send()
+        };
+        let ok = shake("verify-token-3c").await.unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        assert_eq!(ok.text().await.unwrap(), "1158201444");
+        let refused = shake("guess").await.unwrap();
+        assert_eq!(refused.status().as_u16(), 403);
+        assert!(!refused.text().await.unwrap().contains("verify-token-3c"));
+
+        let body = br#"{"object":"page","entry":[{"id":"e1"},{"id":"e2"}]}"#.to_vec();
+        let post = |sig: Option<String>| {
+            let mut r = http.post(&url).body(body.clone());
+            if let Some(sig) = sig {
+                r = r.header("X-Hub-Signature-256", sig);
+            }
+            r.send()
+        };
+        assert_eq!(post(None).await.unwrap().status().as_u16(), 401);
+        let forged = super::signature::sign_hub(b"not-the-secret", &body);
+        assert_eq!(post(Some(forged)).await.unwrap().status().as_u16(), 401);
+        assert!(crate::store::inbox::list(&store, None, 10)
+            .unwrap()
+            .is_empty());
+        let signed = super::signature::sign_hub(b"app-secret-9f", &body);
+        let r = post(Some(signed.clone())).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(
+            crate::store::inbox::list(&store, None, 10).unwrap().len(),
+            2,
+            "both entries of the batch, committed before the answer"
+        );
+        let again: serde_json::Value = post(Some(signed)).await.unwrap().json().await.unwrap();
+        assert_eq!(again["duplicate"], true);
+
+        // Where nothing is mounted: 404 naming where webhooks are taken.
+        let r = http
+            .post(format!("http://{addr}/webhooks/medusa"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+        assert!(r.text().await.unwrap().contains("/webhooks/hubtest"));
     }
 }

@@ -1,6 +1,9 @@
-//! Webhook signatures: `X-Marketsync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
-//! "<t>.<raw body>">` over the raw bytes, compared in constant time, within a tolerance window
-//! against replays. Several `v1=` may be given (secret rotation); one must match.
+//! Webhook signatures, over the raw bytes and compared in constant time:
+//! - marketsync's `X-Marketsync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//!   "<t>.<raw body>">`, within a tolerance window against replays. Several `v1=` may be given
+//!   (secret rotation); one must match.
+//! - Meta's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`, keyed with the
+//!   app secret ([`verify_hub`]).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -66,6 +69,45 @@ pub fn verify(
     Err(SignatureError::Mismatch)
 }
 
+pub const HUB_HEADER: &str = "x-hub-signature-256";
+
+/// Why Meta's signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubSignatureError {
+    #[error("missing X-Hub-Signature-256 header")]
+    Missing,
+    #[error("malformed X-Hub-Signature-256 header: expected sha256=<hex>")]
+    Malformed,
+    #[error("X-Hub-Signature-256 does not match the body")]
+    Mismatch,
+}
+
+/// Meta's header value for `body` (what Meta sends; used by the simulators and tests).
+pub fn sign_hub(app_secret: &[u8], body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(app_secret).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks Meta's `X-Hub-Signature-256` against the raw body (Meta signs no time: replays of a
+/// signed body are harmless, as the inbox keeps each event once).
+pub fn verify_hub(
+    app_secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), HubSignatureError> {
+    let header = header.ok_or(HubSignatureError::Missing)?;
+    let hex_sig = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(HubSignatureError::Malformed)?;
+    let sig = hex::decode(hex_sig).map_err(|_| HubSignatureError::Malformed)?;
+    let mut mac = HmacSha256::new_from_slice(app_secret).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&sig)
+        .map_err(|_| HubSignatureError::Mismatch)
+}
+
 /// Constant-time comparison of a static shared secret (stores that cannot sign).
 pub fn same_secret(expected: &[u8], given: Option<&str>) -> bool {
     let Some(given) = given else { return false };
@@ -125,10 +167,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn meta_signatures_verify_over_the_raw_body() {
+        let body = br#"{"object":"page","entry":[]}"#;
+        let h = sign_hub(b"app-secret", body);
+        assert!(h.starts_with("sha256=") && h.len() == 7 + 64);
+        assert_eq!(verify_hub(b"app-secret", Some(&h), body), Ok(()));
+        assert_eq!(
+            verify_hub(b"other", Some(&h), body),
+            Err(HubSignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_hub(b"app-secret", Some(&h), br#"{"object":"page","entry":[] }"#),
+            Err(HubSignatureError::Mismatch),
+            "a body re-serialised is not the body signed"
+        );
+        assert_eq!(
+            verify_hub(b"app-secret", None, body),
+            Err(HubSignatureError::Missing)
+        );
+        assert_eq!(
+            verify_hub(b"app-secret", Some("sha1=abcd"), body),
+            Err(HubSignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_hub(b"app-secret", Some("sha256=zz"), body),
+            Err(HubSignatureError::Malformed)
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_headers_never_panic(h in "\\PC{0,200}", body in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = verify(b"k", Some(&h), &body, 0, 300);
+            let _ = verify_hub(b"k", Some(&h), &body);
         }
     }
 }

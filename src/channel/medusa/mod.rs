@@ -19,7 +19,7 @@
 use crate::channel::http::{ChannelError, HttpClient};
 use crate::channel::optional::OptionalPart;
 use crate::channel::{Started, StreamKind};
-use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings};
+use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings, WebhookAuth};
 use crate::daemon::scheduler::StreamOutcome;
 use crate::daemon::workers::{JobError, JobHandler};
 use crate::odoo::profile::Profile;
@@ -53,8 +53,9 @@ mod catalog;
 pub mod jobs;
 mod orders;
 mod status;
+mod webhook;
 pub use catalog::*;
-pub use orders::*;
+pub use webhook::*;
 
 use crate::store::queue::Payload;
 use jobs::{ProductPush, StockPush};

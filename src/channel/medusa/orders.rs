@@ -2,140 +2,6 @@
 
 use super::*;
 
-/// Why an event was not taken.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ReceiveError {
-    /// The event is not one we handle, or lacks what identifies it: the sender's problem (400).
-    #[error("{0}")]
-    Invalid(String),
-    /// The state could not record it: ours, and the sender should retry (503).
-    #[error("{0}")]
-    Storage(#[source] std::sync::Arc<crate::store::StoreError>),
-}
-
-impl From<ReceiveError> for String {
-    fn from(e: ReceiveError) -> String {
-        e.to_string()
-    }
-}
-
-/// Commits one Medusa event (webhook or pull) to the inbox and queues its job. True when new.
-pub fn receive_event(
-    store: &Store,
-    event: &str,
-    body: &serde_json::Value,
-) -> Result<bool, ReceiveError> {
-    let e = prepare_event(event, body)?;
-    let received = store
-        .write(|tx| e.commit_in(tx, crate::store::now_ms()))
-        .map_err(|e| ReceiveError::Storage(std::sync::Arc::new(e)))?;
-    Ok(matches!(received, inbox::Received::New(_)))
-}
-
-/// A checked webhook event, ready to be committed with its job.
-pub struct PreparedEvent {
-    event_id: String,
-    event: String,
-    subject: String,
-    body: String,
-    job: NewJob,
-}
-
-impl PreparedEvent {
-    /// Stores the event and its job in the caller's transaction (before the webhook is answered).
-    pub fn commit_in(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        now: i64,
-    ) -> crate::store::Result<inbox::Received> {
-        inbox::receive_with_job_in(
-            tx,
-            CHANNEL,
-            &self.event_id,
-            &self.event,
-            Some(&self.subject),
-            &self.body,
-            &self.job,
-            now,
-        )
-    }
-}
-
-/// Checks a webhook event and says what to store, or why it is refused.
-pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<PreparedEvent, ReceiveError> {
-    let invalid = |m: &str| ReceiveError::Invalid(m.to_string());
-    let data = &body["data"];
-    // Ids go into keys, logs and URLs: refuse what no Medusa id looks like.
-    let id_of = |v: &serde_json::Value, what: &str| -> Result<String, ReceiveError> {
-        let id = v
-            .as_str()
-            .ok_or_else(|| ReceiveError::Invalid(format!("{event} without {what} (a string)")))?;
-        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c == '/') {
-            return Err(ReceiveError::Invalid(format!(
-                "{event} has an unusable {what}: it must be 1 to 128 characters, no slashes or control characters"
-            )));
-        }
-        Ok(id.to_string())
-    };
-    let (event_id, subject, kind, key) = match event {
-        "order.created" | "order.placed" => {
-            let id = id_of(&data["order"]["id"], "data.order.id")?;
-            (
-                format!("order:{id}"),
-                id.to_string(),
-                jobs::Kind::Order.as_str(),
-                format!("{CHANNEL}:order:{id}"),
-            )
-        }
-        "order.status_updated" => {
-            let id = id_of(&data["order_id"], "data.order_id")?;
-            let status = data["new_status"].as_str().unwrap_or("?");
-            if status.len() > 64 {
-                return Err(invalid(
-                    "order.status_updated has a data.new_status longer than 64 characters",
-                ));
-            }
-            (
-                format!("status:{id}:{status}"),
-                id.to_string(),
-                jobs::Kind::Order.as_str(),
-                format!("{CHANNEL}:order:{id}"),
-            )
-        }
-        "customer.created" | "customer.updated" => {
-            let id = id_of(&data["customer"]["id"], "data.customer.id")?;
-            (
-                format!("customer:{id}:{}", fnv(&body.to_string())),
-                id.to_string(),
-                jobs::Kind::Customer.as_str(),
-                format!("{CHANNEL}:customer:{id}"),
-            )
-        }
-        other => {
-            let other: String = other.chars().take(64).collect();
-            return Err(ReceiveError::Invalid(format!(
-                "unknown event {other:?}; expected order.created, order.status_updated, customer.created or customer.updated"
-            )));
-        }
-    };
-    let job = NewJob {
-        channel: CHANNEL.into(),
-        kind: kind.into(),
-        key,
-        payload: Payload::of(&jobs::ImportSubject {
-            subject: subject.clone(),
-        }),
-        correlation_id: None,
-    };
-    Ok(PreparedEvent {
-        event_id,
-        event: event.to_string(),
-        subject,
-        body: body.to_string(),
-        job,
-    })
-}
-
 impl Medusa {
     /// An item's unit price in major units; `None` when it is missing, not a number, negative,
     /// or (MarqaSouq, minor units) not a whole number: such an order is parked, never imported
@@ -526,7 +392,7 @@ impl Medusa {
                     continue;
                 }
                 let event = serde_json::json!({"event": "order.created", "source": "pull", "data": {"order": o}});
-                if receive_event(&self.store, "order.created", &event)? {
+                if receive_event(&self.store, "order.created", &event).map_err(|e| e.to_string())? {
                     new += 1;
                 }
             }
