@@ -48,11 +48,10 @@ async fn progress(client: &OdooClient, odoo: &marketsync::sim::odoo::SimHandle) 
             .collect::<Vec<i64>>()
     };
     let drafts = ids("draft").await;
-    let mut w = odoo.sim.world();
     if !drafts.is_empty() {
-        w.action_confirm(&drafts[..drafts.len().min(2)]).unwrap();
+        let confirm = &drafts[..drafts.len().min(2)];
+        odoo.sim.world().action_confirm(confirm).unwrap();
     }
-    drop(w);
     for so in ids("sale").await {
         let mut w = odoo.sim.world();
         let open: Vec<i64> = w
