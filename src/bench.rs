@@ -561,7 +561,7 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
     let ch = config
         .channel(crate::config::ChannelKind::Cartona)
         .expect("configured");
-    let settings = ch.cartona.as_ref().expect("Cartona settings");
+    let settings = ch.cartona().expect("Cartona settings");
     // The very fields and context the daemon's reads use.
     let reader = crate::sync::catalog::CatalogReader {
         odoo: client.clone(),

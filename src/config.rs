@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use crate::channel::cartona::config::{
+    CartonaSettings, MatchKey, RawCartona, CARTONA_CANCELLATION_REASONS, CARTONA_STATUSES,
+    STATUS_ACTIONS,
+};
+pub use crate::channel::medusa::config::{MedusaFlavour, MedusaSettings, RawMedusa, WebhookAuth};
+
 /// Where the config is read from when neither `--config` nor `MARKETSYNC_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/marketsync/config.toml";
 
@@ -27,7 +33,7 @@ pub enum ConfigError {
 }
 
 /// An Odoo record id in the config: a positive number.
-fn record_id(path: &str, id: Option<i64>) -> Result<(), ConfigError> {
+pub(crate) fn record_id(path: &str, id: Option<i64>) -> Result<(), ConfigError> {
     match id {
         Some(n) if n < 1 => Err(invalid(
             path,
@@ -37,7 +43,7 @@ fn record_id(path: &str, id: Option<i64>) -> Result<(), ConfigError> {
     }
 }
 
-fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         path: path.to_string(),
         message: message.into(),
@@ -521,458 +527,21 @@ pub struct RawChannel {
     pub timeout: HumanDuration,
 }
 
-fn default_channel_timeout() -> HumanDuration {
+pub(crate) fn default_channel_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }
 
-fn default_batch_size() -> u32 {
+pub(crate) fn default_batch_size() -> u32 {
     100
 }
 
-/// `[channels.cartona]`: the keys every channel has, plus Cartona's own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCartona {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Default `https://supplier-integrations.cartona.com/api/v1/`.
-    #[serde(default = "default_cartona_url")]
-    pub base_url: Option<String>,
-    /// The supplier-integrations token (sent as `AuthorizationToken`).
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: u32,
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Longest wait for one answer of the channel's API. Default 30s.
-    #[serde(default = "default_channel_timeout")]
-    pub timeout: HumanDuration,
-    /// How Cartona products are matched to Odoo by `map import`: `internal_product_id` (Cartona's
-    /// `internal_product_id` holds the Odoo product id, as Cartona's own connector does),
-    /// `default_code` (it holds the Odoo SKU) or `barcode`. Default `internal_product_id`.
-    #[serde(default)]
-    pub match_key: MatchKey,
-    /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
-    /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
-    pub pricelist_id: Option<i64>,
-    /// Odoo quantity field pushed as stock: `free_qty` (default: on hand minus reserved),
-    /// `qty_available` or `virtual_available`.
-    #[serde(default = "default_stock_field")]
-    pub stock_field: String,
-    /// Count stock in this Odoo warehouse only (default: all).
-    pub warehouse_id: Option<i64>,
-    /// Units kept back from Cartona per product (never pushes below zero). Default 0.
-    #[serde(default)]
-    pub stock_buffer: u32,
-    /// `min_order` / `max_order` sent with every product, when set.
-    pub min_order: Option<u32>,
-    pub max_order: Option<u32>,
-    /// Orders are pulled from this far back. Default `"24h"`.
-    #[serde(default = "default_pull_window")]
-    pub pull_window: HumanDuration,
-    /// Orders per page when pulling. Default 100.
-    #[serde(default = "default_cartona_page")]
-    pub page_size: u32,
-    /// Odoo `write_date` is read with this much overlap, since it has one-second precision and
-    /// transactions commit late. Default `"10s"`.
-    #[serde(default = "default_overlap")]
-    pub poll_overlap: HumanDuration,
-    /// A `sale.order` field where staff record the retailer's delivery OTP (optional; the
-    /// operator can also run `marketsync order otp <ref> <otp>`).
-    pub otp_field: Option<String>,
-    /// Reason sent when an order is cancelled in Odoo. Default `out_of_stock`.
-    #[serde(default = "default_cancellation_reason")]
-    pub cancellation_reason: String,
-    /// What a Cartona status does to the Odoo order, overriding the defaults (approved =
-    /// "confirm", assigned_to_salesman = "confirm_and_reserve", delivered = "deliver",
-    /// cancelled_by_retailer / cancelled_by_supplier = "cancel", returned = "flag"). Actions:
-    /// nothing, confirm, confirm_and_reserve, deliver, cancel, flag.
-    #[serde(default)]
-    pub status_actions: std::collections::BTreeMap<String, String>,
-}
-
-/// Cartona's order statuses.
-pub const CARTONA_STATUSES: &[&str] = &[
-    "pending",
-    "editing",
-    "approved",
-    "assigned_to_salesman",
-    "delivered",
-    "cancelled_by_retailer",
-    "cancelled_by_supplier",
-    "returned",
-];
-
-/// What an inbound status may do to the Odoo order (see `channels.cartona.status_actions`).
-pub const STATUS_ACTIONS: &[&str] = &[
-    "nothing",
-    "confirm",
-    "confirm_and_reserve",
-    "deliver",
-    "cancel",
-    "flag",
-];
-
-fn default_cartona_url() -> Option<String> {
-    Some("https://supplier-integrations.cartona.com/api/v1/".into())
-}
-fn default_stock_field() -> String {
+pub(crate) fn default_stock_field() -> String {
     "free_qty".into()
 }
-fn default_pull_window() -> HumanDuration {
-    HumanDuration(Duration::from_secs(86_400))
-}
-fn default_cartona_page() -> u32 {
-    100
-}
-fn default_overlap() -> HumanDuration {
+pub(crate) fn default_overlap() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
-fn default_cancellation_reason() -> String {
-    "out_of_stock".into()
-}
-
-/// Which Medusa API the store offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MedusaFlavour {
-    /// MarqaSouq's `/odoo/*` routes (`x-odoo-api-key`, prices in minor units).
-    #[default]
-    Marqasouq,
-    /// The standard Medusa v2 Admin API (secret key as HTTP Basic, prices in major units).
-    AdminApi,
-}
-
-impl MedusaFlavour {
-    /// As the config writes it (`flavour = "admin-api"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MedusaFlavour::Marqasouq => "marqasouq",
-            MedusaFlavour::AdminApi => "admin-api",
-        }
-    }
-}
-
-impl std::fmt::Display for MedusaFlavour {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How inbound Medusa webhooks prove where they come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum WebhookAuth {
-    /// `X-Marketsync-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
-    #[default]
-    Hmac,
-    /// A static shared secret in a header, for stores that cannot sign.
-    Header,
-}
-
-/// `[channels.medusa]`: the keys every channel has, plus Medusa's own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMedusa {
-    #[serde(default)]
-    pub enabled: bool,
-    pub base_url: Option<String>,
-    /// `marqasouq` or `admin-api`.
-    #[serde(default)]
-    pub flavour: MedusaFlavour,
-    /// MarqaSouq's `x-odoo-api-key`, or a Medusa secret API key (`sk_…`).
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// Shared secret of the store's webhooks.
-    pub webhook_secret: Option<String>,
-    pub webhook_secret_file: Option<PathBuf>,
-    pub webhook_secret_env: Option<String>,
-    /// `hmac` (default) or `header`.
-    #[serde(default)]
-    pub webhook_auth: WebhookAuth,
-    /// Header carrying the secret when `webhook_auth = "header"`. Default `x-webhook-secret`.
-    #[serde(default = "default_webhook_header")]
-    pub webhook_header: String,
-    /// Signed webhooks older or newer than this are refused (replays). Default `"5m"`.
-    #[serde(default = "default_tolerance")]
-    pub webhook_tolerance: HumanDuration,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: u32,
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Longest wait for one answer of the channel's API. Default 30s.
-    #[serde(default = "default_channel_timeout")]
-    pub timeout: HumanDuration,
-    /// The store's currency (ISO 4217, e.g. `kwd`). Orders in another currency are parked.
-    #[serde(default = "default_medusa_currency")]
-    pub currency: String,
-    /// Odoo language of the Arabic title and description. Default `ar_001`.
-    #[serde(default = "default_lang")]
-    pub lang: String,
-    /// Admin API: the stock location whose levels carry Odoo's stock (`sloc_…`).
-    pub location_id: Option<String>,
-    /// Admin API: shipping profile given to created products (`sp_…`).
-    pub shipping_profile_id: Option<String>,
-    /// Admin API: sales channel created products are published to (`sc_…`).
-    pub sales_channel_id: Option<String>,
-    #[serde(default = "default_stock_field")]
-    pub stock_field: String,
-    /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
-    /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
-    pub pricelist_id: Option<i64>,
-    #[serde(default = "default_overlap")]
-    pub poll_overlap: HumanDuration,
-    /// Orders are pulled (the safety net for lost webhooks) from this far back. Default `"7d"`.
-    #[serde(default = "default_medusa_window")]
-    pub pull_window: HumanDuration,
-}
-
-fn default_webhook_header() -> String {
-    "x-webhook-secret".into()
-}
-fn default_tolerance() -> HumanDuration {
-    HumanDuration(Duration::from_secs(300))
-}
-fn default_medusa_currency() -> String {
-    "kwd".into()
-}
-fn default_lang() -> String {
-    "ar_001".into()
-}
-fn default_medusa_window() -> HumanDuration {
-    HumanDuration(Duration::from_secs(7 * 86_400))
-}
-
-/// Medusa's own settings, validated.
-#[derive(Debug, Clone)]
-pub struct MedusaSettings {
-    pub flavour: MedusaFlavour,
-    pub webhook_auth: WebhookAuth,
-    pub webhook_header: String,
-    pub webhook_tolerance: Duration,
-    pub currency: String,
-    pub lang: String,
-    pub location_id: Option<String>,
-    pub shipping_profile_id: Option<String>,
-    pub sales_channel_id: Option<String>,
-    pub stock_field: String,
-    pub pricelist_id: Option<i64>,
-    pub poll_overlap: Duration,
-    pub pull_window: Duration,
-}
-
-impl RawMedusa {
-    fn split(self) -> Result<(RawChannel, MedusaSettings), ConfigError> {
-        let key = |k: &str| format!("channels.medusa.{k}");
-        record_id(&key("pricelist_id"), self.pricelist_id)?;
-        let currency = self.currency.trim().to_ascii_lowercase();
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(invalid(
-                &key("currency"),
-                format!(
-                    "{:?} is not an ISO 4217 code such as \"kwd\"",
-                    self.currency
-                ),
-            ));
-        }
-        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
-        {
-            return Err(invalid(
-                &key("stock_field"),
-                format!(
-                    "{:?} is not one of free_qty, qty_available, virtual_available",
-                    self.stock_field
-                ),
-            ));
-        }
-        if self.enabled && self.flavour == MedusaFlavour::AdminApi && self.location_id.is_none() {
-            return Err(invalid(&key("location_id"), "missing; the admin-api flavour needs the stock location (sloc_…) that carries Odoo's stock"));
-        }
-        if self.enabled
-            && !(self.webhook_secret.is_some()
-                || self.webhook_secret_file.is_some()
-                || self.webhook_secret_env.is_some())
-        {
-            return Err(invalid(&key("webhook_secret"), "missing; webhooks are refused without it (set webhook_secret, webhook_secret_file or webhook_secret_env)"));
-        }
-        Ok((
-            RawChannel {
-                enabled: self.enabled,
-                base_url: self.base_url,
-                token: self.token,
-                token_file: self.token_file,
-                token_env: self.token_env,
-                webhook_secret: self.webhook_secret,
-                webhook_secret_file: self.webhook_secret_file,
-                webhook_secret_env: self.webhook_secret_env,
-                batch_size: self.batch_size,
-                concurrency: self.concurrency,
-                timeout: self.timeout,
-            },
-            MedusaSettings {
-                flavour: self.flavour,
-                webhook_auth: self.webhook_auth,
-                webhook_header: self.webhook_header.to_ascii_lowercase(),
-                webhook_tolerance: self.webhook_tolerance.0,
-                currency,
-                lang: self.lang,
-                location_id: self.location_id,
-                shipping_profile_id: self.shipping_profile_id,
-                sales_channel_id: self.sales_channel_id,
-                stock_field: self.stock_field,
-                pricelist_id: self.pricelist_id,
-                poll_overlap: self.poll_overlap.0,
-                pull_window: self.pull_window.0,
-            },
-        ))
-    }
-}
-
-/// Cartona's `cancellation_reason` values.
-pub const CARTONA_CANCELLATION_REASONS: &[&str] = &[
-    "out_of_stock",
-    "cannot_deliver_the_order",
-    "supplier_asked_me_to_cancel",
-    "delayed_order",
-    "pending_order_without_action",
-    "removed_items",
-    "supplier_attitude",
-    "missing_items",
-    "expired_products",
-    "different_prices",
-    "different_products",
-];
-
-/// How `map import` matches Cartona products to Odoo products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchKey {
-    #[default]
-    InternalProductId,
-    DefaultCode,
-    Barcode,
-}
-
-/// Cartona's own settings, validated.
-#[derive(Debug, Clone)]
-pub struct CartonaSettings {
-    pub match_key: MatchKey,
-    pub pricelist_id: Option<i64>,
-    pub stock_field: String,
-    pub warehouse_id: Option<i64>,
-    pub stock_buffer: u32,
-    pub min_order: Option<u32>,
-    pub max_order: Option<u32>,
-    pub pull_window: Duration,
-    pub page_size: u32,
-    pub poll_overlap: Duration,
-    pub otp_field: Option<String>,
-    pub cancellation_reason: String,
-    /// Overrides of the status -> action defaults (validated names).
-    pub status_actions: std::collections::BTreeMap<String, String>,
-}
-
-impl RawCartona {
-    fn split(self) -> Result<(RawChannel, CartonaSettings), ConfigError> {
-        let key = |k: &str| format!("channels.cartona.{k}");
-        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
-        {
-            return Err(invalid(
-                &key("stock_field"),
-                format!(
-                    "{:?} is not one of free_qty, qty_available, virtual_available",
-                    self.stock_field
-                ),
-            ));
-        }
-        if !CARTONA_CANCELLATION_REASONS.contains(&self.cancellation_reason.as_str()) {
-            return Err(invalid(
-                &key("cancellation_reason"),
-                format!(
-                    "{:?} is not one of Cartona's reasons: {}",
-                    self.cancellation_reason,
-                    CARTONA_CANCELLATION_REASONS.join(", ")
-                ),
-            ));
-        }
-        if self.page_size == 0 || self.page_size > 500 {
-            return Err(invalid(&key("page_size"), "must be between 1 and 500"));
-        }
-        if let (Some(min), Some(max)) = (self.min_order, self.max_order) {
-            if min > max {
-                return Err(invalid(
-                    &key("min_order"),
-                    "must not be larger than max_order",
-                ));
-            }
-        }
-        for (status, action) in &self.status_actions {
-            if !CARTONA_STATUSES.contains(&status.as_str()) {
-                return Err(invalid(
-                    &key(&format!("status_actions.{status}")),
-                    format!(
-                        "{status:?} is not a Cartona status: {}",
-                        CARTONA_STATUSES.join(", ")
-                    ),
-                ));
-            }
-            if !STATUS_ACTIONS.contains(&action.as_str()) {
-                return Err(invalid(
-                    &key(&format!("status_actions.{status}")),
-                    format!("{action:?} is not an action: {}", STATUS_ACTIONS.join(", ")),
-                ));
-            }
-        }
-        for (name, id) in [
-            ("pricelist_id", self.pricelist_id),
-            ("warehouse_id", self.warehouse_id),
-        ] {
-            record_id(&key(name), id)?;
-        }
-        if let Some(field) = &self.otp_field {
-            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(invalid(
-                    &key("otp_field"),
-                    format!("{field:?} is not an Odoo field name"),
-                ));
-            }
-        }
-        Ok((
-            RawChannel {
-                enabled: self.enabled,
-                base_url: self.base_url,
-                token: self.token,
-                token_file: self.token_file,
-                token_env: self.token_env,
-                webhook_secret: None,
-                webhook_secret_file: None,
-                webhook_secret_env: None,
-                batch_size: self.batch_size,
-                concurrency: self.concurrency,
-                timeout: self.timeout,
-            },
-            CartonaSettings {
-                match_key: self.match_key,
-                pricelist_id: self.pricelist_id,
-                stock_field: self.stock_field,
-                warehouse_id: self.warehouse_id,
-                stock_buffer: self.stock_buffer,
-                min_order: self.min_order,
-                max_order: self.max_order,
-                pull_window: self.pull_window.0,
-                page_size: self.page_size,
-                poll_overlap: self.poll_overlap.0,
-                otp_field: self.otp_field,
-                cancellation_reason: self.cancellation_reason,
-                status_actions: self.status_actions,
-            },
-        ))
-    }
-}
-fn default_concurrency() -> usize {
+pub(crate) fn default_concurrency() -> usize {
     2
 }
 
@@ -1071,10 +640,33 @@ pub struct ChannelConfig {
     pub concurrency: usize,
     /// Longest wait for one answer of the channel's API.
     pub timeout: Duration,
-    /// Cartona's own settings (present for the Cartona table).
-    pub cartona: Option<CartonaSettings>,
-    /// Medusa's own settings (present for the Medusa table).
-    pub medusa: Option<MedusaSettings>,
+    /// The channel's own settings.
+    pub settings: ChannelSettings,
+}
+
+/// A channel's own settings, validated: one variant per channel that has any.
+#[derive(Debug, Clone)]
+pub enum ChannelSettings {
+    /// The channel has only the keys every channel shares.
+    Common,
+    Cartona(CartonaSettings),
+    Medusa(MedusaSettings),
+}
+
+impl ChannelConfig {
+    pub fn cartona(&self) -> Option<&CartonaSettings> {
+        match &self.settings {
+            ChannelSettings::Cartona(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn medusa(&self) -> Option<&MedusaSettings> {
+        match &self.settings {
+            ChannelSettings::Medusa(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 impl Config {
@@ -1270,13 +862,13 @@ impl RawConfig {
         if let Some(table) = raw.cartona {
             let (common, settings) = table.split()?;
             let mut channel = validate_channel(ChannelKind::Cartona, common)?;
-            channel.cartona = Some(settings);
+            channel.settings = ChannelSettings::Cartona(settings);
             channels.push(channel);
         }
         if let Some(table) = raw.medusa {
             let (common, settings) = table.split()?;
             let mut channel = validate_channel(ChannelKind::Medusa, common)?;
-            channel.medusa = Some(settings);
+            channel.settings = ChannelSettings::Medusa(settings);
             channels.push(channel);
         }
         for (kind, table) in [
@@ -1364,8 +956,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         batch_size: t.batch_size,
         concurrency: t.concurrency,
         timeout: t.timeout.0,
-        cartona: None,
-        medusa: None,
+        settings: ChannelSettings::Common,
     })
 }
 
@@ -1565,7 +1156,7 @@ api_key = "admin-key-1234"
             cartona.base_url.as_ref().unwrap().as_str(),
             "https://supplier-integrations.cartona.com/api/v1/"
         );
-        assert_eq!(cartona.cartona.as_ref().unwrap().stock_field, "free_qty");
+        assert_eq!(cartona.cartona().unwrap().stock_field, "free_qty");
         let e = err(&format!("{base}cancellation_reason = \"bored\"\n"));
         assert!(
             e.starts_with(
@@ -1603,8 +1194,7 @@ api_key = "admin-key-1234"
         assert_eq!(
             c.channel(ChannelKind::Cartona)
                 .unwrap()
-                .cartona
-                .as_ref()
+                .cartona()
                 .unwrap()
                 .status_actions["approved"],
             "nothing"

@@ -137,7 +137,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         &api,
         &client,
         &store,
-        ch.cartona.as_ref().expect("cartona settings").match_key,
+        ch.cartona().expect("cartona settings").match_key,
         false,
     )
     .await

@@ -11,7 +11,7 @@ pub mod medusa;
 pub mod optional;
 pub mod probe;
 
-use crate::config::{ChannelKind, Config, ScheduleConfig};
+use crate::config::{ChannelKind, ChannelSettings, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
 use crate::daemon::workers::{ChannelWorkers, JobError};
 use crate::odoo::OdooClient;
@@ -127,6 +127,78 @@ fn watcher_streams(
         spec(STREAM, Mode::Poll, &config.schedule.status_poll),
         spec(RECONCILE, Mode::Reconcile, &config.schedule.reconcile),
     ]
+}
+
+/// One line of `check`: what was checked, whether it holds, what was seen.
+#[derive(Debug, serde::Serialize)]
+pub struct Finding {
+    pub target: String,
+    pub ok: bool,
+    /// Works, but something optional is left out (the exit status stays 0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
+    pub detail: String,
+}
+
+impl Finding {
+    pub fn new(target: impl Into<String>, ok: bool, detail: impl Into<String>) -> Finding {
+        Finding {
+            target: target.into(),
+            ok,
+            warning: false,
+            detail: detail.into(),
+        }
+    }
+
+    /// Works, with something the operator should know (`WARN`; the exit status stays 0).
+    pub fn warn(target: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            warning: true,
+            ..Finding::new(target, true, detail)
+        }
+    }
+}
+
+/// Reaches the channel with its credentials (`check`): (answered and accepted, what was seen).
+pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
+    match ch.kind {
+        ChannelKind::Cartona => cartona::check(ch).await,
+        ChannelKind::Medusa => medusa::check(ch).await,
+        ChannelKind::Probe => probe::check(ch),
+        other => (
+            false,
+            format!("the {} channel is not part of this build", other.name()),
+        ),
+    }
+}
+
+/// What else `check` says of the channel, with Odoo reached.
+pub async fn findings(ch: &crate::config::ChannelConfig, odoo: &OdooClient) -> Vec<Finding> {
+    match ch.kind {
+        ChannelKind::Medusa => medusa::findings(ch, odoo).await,
+        _ => Vec::new(),
+    }
+}
+
+/// The channel's pricelist and currency, for the channels that sell from a catalog.
+pub fn pricing(ch: &crate::config::ChannelConfig) -> (Option<i64>, Option<String>) {
+    match &ch.settings {
+        ChannelSettings::Cartona(s) => (s.pricelist_id, Some(cartona::CURRENCY.to_string())),
+        ChannelSettings::Medusa(s) => (s.pricelist_id, Some(s.currency.clone())),
+        ChannelSettings::Common => (None, None),
+    }
+}
+
+/// How the channel reads Odoo's catalog, for the channels that push one.
+pub fn catalog_reader(
+    ch: &crate::config::ChannelConfig,
+    odoo: &OdooClient,
+) -> Option<crate::sync::catalog::CatalogReader> {
+    match &ch.settings {
+        ChannelSettings::Cartona(s) => Some(cartona::reader(s, odoo.clone())),
+        ChannelSettings::Medusa(s) => Some(medusa::reader(s, odoo.clone())),
+        ChannelSettings::Common => None,
+    }
 }
 
 /// The webhooks of the enabled channels that take them (known from the config alone: the

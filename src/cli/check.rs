@@ -5,36 +5,8 @@
 use super::render::{paint, print_json, Tone};
 use crate::config::Config;
 use crate::odoo::OdooClient;
-use serde::Serialize;
 
-#[derive(Debug, Serialize)]
-struct Line {
-    target: String,
-    ok: bool,
-    /// Works, but something optional is left out (the exit status stays 0).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    warning: bool,
-    detail: String,
-}
-
-impl Line {
-    fn new(target: impl Into<String>, ok: bool, detail: impl Into<String>) -> Line {
-        Line {
-            target: target.into(),
-            ok,
-            warning: false,
-            detail: detail.into(),
-        }
-    }
-
-    /// Works, with something the operator should know (`WARN`; the exit status stays 0).
-    fn warn(target: impl Into<String>, detail: impl Into<String>) -> Line {
-        Line {
-            warning: true,
-            ..Line::new(target, true, detail)
-        }
-    }
-}
+use crate::channel::Finding as Line;
 
 pub async fn run(config: &Config, json: bool) -> anyhow::Result<i32> {
     run_with(config, json, false).await
@@ -80,24 +52,12 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
     }
     for ch in config.enabled_channels() {
         let reached = std::time::Instant::now();
-        let (ok, detail) = reach(ch).await;
+        let (ok, detail) = crate::channel::reach(ch).await;
         let round_trip = reached.elapsed();
         lines.push(Line::new(ch.kind.name(), ok, detail));
-        let (pricelist, currency) = match ch.kind {
-            crate::config::ChannelKind::Cartona => (
-                ch.cartona.as_ref().and_then(|c| c.pricelist_id),
-                Some(crate::channel::cartona::CURRENCY.to_string()),
-            ),
-            crate::config::ChannelKind::Medusa => (
-                ch.medusa.as_ref().and_then(|m| m.pricelist_id),
-                ch.medusa.as_ref().map(|m| m.currency.clone()),
-            ),
-            _ => (None, None),
-        };
-        if let (Some(odoo), crate::config::ChannelKind::Medusa, Some(m)) =
-            (&connected, ch.kind, ch.medusa.as_ref())
-        {
-            lines.push(language_line(odoo, &m.lang).await);
+        let (pricelist, currency) = crate::channel::pricing(ch);
+        if let Some(odoo) = &connected {
+            lines.extend(crate::channel::findings(ch, odoo).await);
         }
         if let (true, true, Some(odoo)) = (estimate, ok, &connected) {
             lines.push(estimate_line(ch, odoo, round_trip).await);
@@ -140,76 +100,6 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
     Ok(if failed { 1 } else { 0 })
 }
 
-/// Whether Medusa's `lang` is installed in Odoo: without it the translation is left out.
-async fn language_line(odoo: &OdooClient, lang: &str) -> Line {
-    match crate::channel::medusa::language_left_out(odoo, lang).await {
-        Ok(None) => Line::new("medusa.lang", true, format!("language {lang} is installed in Odoo")),
-        Ok(Some(why)) => Line::warn("medusa.lang", why),
-        Err(e) => Line::warn(
-            "medusa.lang",
-            format!("cannot read Odoo's installed languages ({e}); the {lang} translation may be left out"),
-        ),
-    }
-}
-
-/// Reaches one channel with its token: (answered and accepted, what was seen).
-pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
-    match ch.kind {
-        crate::config::ChannelKind::Cartona => match crate::channel::cartona::client(ch) {
-            Err(e) => (false, e),
-            Ok(api) => match api
-                .get(
-                    "supplier-product",
-                    &[("page", "1".into()), ("per_page", "1".into())],
-                )
-                .await
-            {
-                Ok(_) => (
-                    true,
-                    format!(
-                        "Cartona at {}: token accepted",
-                        ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-                    ),
-                ),
-                Err(e) => (false, e.message),
-            },
-        },
-        crate::config::ChannelKind::Medusa => match crate::channel::medusa::client(ch) {
-            Err(e) => (false, e),
-            Ok(api) => {
-                let flavour = ch.medusa.as_ref().map(|m| m.flavour).unwrap_or_default();
-                let path = if flavour == crate::config::MedusaFlavour::AdminApi {
-                    "admin/orders"
-                } else {
-                    "odoo/orders"
-                };
-                match api.get(path, &[("limit", "1".into())]).await {
-                    Ok(_) => (
-                        true,
-                        format!(
-                            "Medusa ({flavour} flavour) at {}: key accepted",
-                            ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-                        ),
-                    ),
-                    Err(e) => (false, e.message),
-                }
-            }
-        },
-        // The probe's endpoint takes events only: reaching it is its first delivery.
-        crate::config::ChannelKind::Probe => match crate::channel::probe::client(ch) {
-            Err(e) => (false, e),
-            Ok(_) => (
-                true,
-                format!(
-                    "the probe posts order events to {}events",
-                    ch.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-                ),
-            ),
-        },
-        _ => (false, "channel not available in this build".into()),
-    }
-}
-
 /// Reads the catalog as the channel's first push does (nothing is sent) and estimates the push:
 /// Odoo's read time, plus one bulk request per batch at the round trip just measured.
 async fn estimate_line(
@@ -217,16 +107,12 @@ async fn estimate_line(
     odoo: &OdooClient,
     round_trip: std::time::Duration,
 ) -> Line {
-    let reader = match (&ch.cartona, &ch.medusa) {
-        (Some(s), _) => crate::channel::cartona::reader(s, odoo.clone()),
-        (_, Some(s)) => crate::channel::medusa::reader(s, odoo.clone()),
-        _ => {
-            return Line::new(
-                format!("{}.estimate", ch.kind.name()),
-                false,
-                "no estimate for this channel",
-            )
-        }
+    let Some(reader) = crate::channel::catalog_reader(ch, odoo) else {
+        return Line::new(
+            format!("{}.estimate", ch.kind.name()),
+            false,
+            "no estimate for this channel: it pushes no catalog",
+        );
     };
     let progress =
         super::render::Progress::new(&format!("reading the catalog for {}", ch.kind.name()));

@@ -402,7 +402,7 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
         .map_err(|e| anyhow!("{}", crate::secret::scrub(&e.to_string())))?;
     say(&format!("  logged in to Odoo as {username}"));
     for ch in config.enabled_channels() {
-        let (ok, detail) = super::check::reach(ch).await;
+        let (ok, detail) = crate::channel::reach(ch).await;
         if !ok {
             bail!("{}: {detail}", ch.kind.name());
         }

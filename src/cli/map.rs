@@ -193,8 +193,8 @@ async fn import(
         );
     };
     let settings = ch
-        .cartona
-        .clone()
+        .cartona()
+        .cloned()
         .expect("the cartona table carries its settings");
     let api = crate::channel::cartona::client(ch).map_err(|e| anyhow::anyhow!(e))?;
     let odoo = crate::odoo::OdooClient::connect(&config.odoo).await?;

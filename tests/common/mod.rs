@@ -101,7 +101,7 @@ pub async fn map_cartona(config: &Config, odoo: &OdooClient, store: &Store) -> M
         &api,
         odoo,
         store,
-        ch.cartona.as_ref().unwrap().match_key,
+        ch.cartona().unwrap().match_key,
         false,
     )
     .await

@@ -16,9 +16,12 @@
 //! `jobs.rs` (the job payloads, typed), `wire.rs` (Cartona's JSON) and `matching.rs`.
 
 mod catalog;
+mod client;
+pub mod config;
 pub mod jobs;
 mod orders;
 mod status;
+pub use client::*;
 pub use orders::*;
 pub use status::*;
 pub mod matching;
@@ -53,17 +56,6 @@ pub const CURRENCY: &str = "EGP";
 const NEEDS_OTP: &str = "delivered in Odoo; Cartona needs the retailer's OTP: run `marketsync order otp <reference> <otp>`";
 
 pub use crate::channel::kit::fnv;
-
-/// The Cartona API client: `AuthorizationToken: <token>` (no "Bearer"), JSON both ways.
-pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
-    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
-    Ok(HttpClient::new(
-        "Cartona",
-        base,
-        cfg.timeout,
-        vec![("AuthorizationToken", token)],
-    ))
-}
 
 /// Orders imported together (one search, one create, one read for the batch).
 const ORDER_BATCH: usize = 50;
@@ -124,8 +116,8 @@ pub fn start(
     profile: Profile,
 ) -> Result<Started, String> {
     let settings = cfg
-        .cartona
-        .clone()
+        .cartona()
+        .cloned()
         .ok_or("channels.cartona has no Cartona settings")?;
     let reader = reader(&settings, odoo.clone());
     let poll_overlap = settings.poll_overlap;

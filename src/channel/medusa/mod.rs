@@ -49,12 +49,15 @@ pub const CHANNEL: &str = "medusa";
 const TRANSLATION: &str = "translation";
 
 mod catalog;
+mod client;
+pub mod config;
 /// Coalescing key of a product's listing job (latest value wins).
 pub mod jobs;
 mod orders;
 mod status;
 mod webhook;
 pub use catalog::*;
+pub use client::*;
 pub use webhook::*;
 
 use crate::store::queue::Payload;
@@ -70,25 +73,6 @@ fn stock_key(odoo_id: i64) -> String {
 }
 
 use crate::channel::kit::{decimal_of, fnv};
-
-/// The HTTP client with the flavour's auth: `x-odoo-api-key`, or `Authorization: Basic
-/// base64("sk_…:")` (a secret key sent as Bearer is refused by Medusa).
-pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
-    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
-    let settings = cfg
-        .medusa
-        .as_ref()
-        .ok_or("channels.medusa has no Medusa settings")?;
-    let header = match settings.flavour {
-        MedusaFlavour::Marqasouq => ("x-odoo-api-key", token),
-        MedusaFlavour::AdminApi => {
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(format!("{}:", token.expose()));
-            ("Authorization", Secret::new(format!("Basic {encoded}")))
-        }
-    };
-    Ok(HttpClient::new("Medusa", base, cfg.timeout, vec![header]))
-}
 
 pub struct Medusa {
     pub api: HttpClient,
@@ -127,8 +111,8 @@ pub fn start(
     profile: Profile,
 ) -> Result<Started, String> {
     let settings = cfg
-        .medusa
-        .clone()
+        .medusa()
+        .cloned()
         .ok_or("channels.medusa has no Medusa settings")?;
     let reader = reader(&settings, odoo.clone());
     let translation = OptionalPart::new(&store, CHANNEL, TRANSLATION);

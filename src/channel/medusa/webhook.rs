@@ -10,7 +10,7 @@ use crate::webhook::intake::{Inbound, Verification, WebhookSpec};
 
 /// The channel's webhooks, when it is enabled with a webhook secret.
 pub fn spec(cfg: &ChannelConfig) -> Option<WebhookSpec> {
-    let settings = cfg.medusa.as_ref()?;
+    let settings = cfg.medusa()?;
     let secret = cfg.webhook_secret.clone()?;
     let verification = match settings.webhook_auth {
         WebhookAuth::Hmac => Verification::Hmac {

@@ -49,6 +49,21 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
     ))
 }
 
+/// The probe's endpoint takes events only: `check` says where they go (reaching it is its
+/// first delivery).
+pub fn check(cfg: &ChannelConfig) -> (bool, String) {
+    match client(cfg) {
+        Err(e) => (false, e),
+        Ok(_) => (
+            true,
+            format!(
+                "the probe posts order events to {}events",
+                cfg.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+            ),
+        ),
+    }
+}
+
 /// Starts the probe: it runs no streams, only its deliveries.
 pub fn start(cfg: &ChannelConfig, store: Store) -> Result<Started, String> {
     let probe = Arc::new(Probe { api: client(cfg)? });

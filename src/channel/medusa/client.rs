@@ -1,0 +1,66 @@
+//! Medusa's client: the flavour's auth, and the healthchecks `check` runs.
+
+use super::*;
+
+/// The HTTP client with the flavour's auth: `x-odoo-api-key`, or `Authorization: Basic
+/// base64("sk_…:")` (a secret key sent as Bearer is refused by Medusa).
+pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
+    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
+    let settings = cfg
+        .medusa()
+        .ok_or("channels.medusa has no Medusa settings")?;
+    let header = match settings.flavour {
+        MedusaFlavour::Marqasouq => ("x-odoo-api-key", token),
+        MedusaFlavour::AdminApi => {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:", token.expose()));
+            ("Authorization", Secret::new(format!("Basic {encoded}")))
+        }
+    };
+    Ok(HttpClient::new("Medusa", base, cfg.timeout, vec![header]))
+}
+
+/// Reaches the store with the key (one order read): (answered and accepted, what was seen).
+pub async fn check(cfg: &ChannelConfig) -> (bool, String) {
+    let api = match client(cfg) {
+        Ok(api) => api,
+        Err(e) => return (false, e),
+    };
+    let flavour = cfg.medusa().map(|m| m.flavour).unwrap_or_default();
+    let path = if flavour == MedusaFlavour::AdminApi {
+        "admin/orders"
+    } else {
+        "odoo/orders"
+    };
+    match api.get(path, &[("limit", "1".into())]).await {
+        Ok(_) => (
+            true,
+            format!(
+                "Medusa ({flavour} flavour) at {}: key accepted",
+                cfg.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
+            ),
+        ),
+        Err(e) => (false, e.message),
+    }
+}
+
+/// What `check` says beside reaching the store: whether `lang` is installed in Odoo (without
+/// it the translation is left out).
+pub async fn findings(cfg: &ChannelConfig, odoo: &OdooClient) -> Vec<crate::channel::Finding> {
+    use crate::channel::Finding;
+    let Some(lang) = cfg.medusa().map(|m| m.lang.clone()) else {
+        return Vec::new();
+    };
+    vec![match language_left_out(odoo, &lang).await {
+        Ok(None) => Finding::new(
+            "medusa.lang",
+            true,
+            format!("language {lang} is installed in Odoo"),
+        ),
+        Ok(Some(why)) => Finding::warn("medusa.lang", why),
+        Err(e) => Finding::warn(
+            "medusa.lang",
+            format!("cannot read Odoo's installed languages ({e}); the {lang} translation may be left out"),
+        ),
+    }]
+}

@@ -1,0 +1,204 @@
+//! `[channels.medusa]`: Medusa's settings, raw (as written) and validated. Every field's `///`
+//! comment is its documentation, repeated in `config.example.toml`.
+
+use crate::config::{invalid, record_id, ConfigError, HumanDuration, RawChannel};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which Medusa API the store offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MedusaFlavour {
+    /// MarqaSouq's `/odoo/*` routes (`x-odoo-api-key`, prices in minor units).
+    #[default]
+    Marqasouq,
+    /// The standard Medusa v2 Admin API (secret key as HTTP Basic, prices in major units).
+    AdminApi,
+}
+
+impl MedusaFlavour {
+    /// As the config writes it (`flavour = "admin-api"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MedusaFlavour::Marqasouq => "marqasouq",
+            MedusaFlavour::AdminApi => "admin-api",
+        }
+    }
+}
+
+impl std::fmt::Display for MedusaFlavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How inbound Medusa webhooks prove where they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookAuth {
+    /// `X-Marketsync-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
+    #[default]
+    Hmac,
+    /// A static shared secret in a header, for stores that cannot sign.
+    Header,
+}
+
+/// `[channels.medusa]`: the keys every channel has, plus Medusa's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMedusa {
+    #[serde(default)]
+    pub enabled: bool,
+    pub base_url: Option<String>,
+    /// `marqasouq` or `admin-api`.
+    #[serde(default)]
+    pub flavour: MedusaFlavour,
+    /// MarqaSouq's `x-odoo-api-key`, or a Medusa secret API key (`sk_…`).
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    /// Shared secret of the store's webhooks.
+    pub webhook_secret: Option<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub webhook_secret_env: Option<String>,
+    /// `hmac` (default) or `header`.
+    #[serde(default)]
+    pub webhook_auth: WebhookAuth,
+    /// Header carrying the secret when `webhook_auth = "header"`. Default `x-webhook-secret`.
+    #[serde(default = "default_webhook_header")]
+    pub webhook_header: String,
+    /// Signed webhooks older or newer than this are refused (replays). Default `"5m"`.
+    #[serde(default = "default_tolerance")]
+    pub webhook_tolerance: HumanDuration,
+    #[serde(default = "crate::config::default_batch_size")]
+    pub batch_size: u32,
+    #[serde(default = "crate::config::default_concurrency")]
+    pub concurrency: usize,
+    /// Longest wait for one answer of the channel's API. Default 30s.
+    #[serde(default = "crate::config::default_channel_timeout")]
+    pub timeout: HumanDuration,
+    /// The store's currency (ISO 4217, e.g. `kwd`). Orders in another currency are parked.
+    #[serde(default = "default_medusa_currency")]
+    pub currency: String,
+    /// Odoo language of the Arabic title and description. Default `ar_001`.
+    #[serde(default = "default_lang")]
+    pub lang: String,
+    /// Admin API: the stock location whose levels carry Odoo's stock (`sloc_…`).
+    pub location_id: Option<String>,
+    /// Admin API: shipping profile given to created products (`sp_…`).
+    pub shipping_profile_id: Option<String>,
+    /// Admin API: sales channel created products are published to (`sc_…`).
+    pub sales_channel_id: Option<String>,
+    #[serde(default = "crate::config::default_stock_field")]
+    pub stock_field: String,
+    /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
+    /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
+    pub pricelist_id: Option<i64>,
+    #[serde(default = "crate::config::default_overlap")]
+    pub poll_overlap: HumanDuration,
+    /// Orders are pulled (the safety net for lost webhooks) from this far back. Default `"7d"`.
+    #[serde(default = "default_medusa_window")]
+    pub pull_window: HumanDuration,
+}
+
+fn default_webhook_header() -> String {
+    "x-webhook-secret".into()
+}
+fn default_tolerance() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+fn default_medusa_currency() -> String {
+    "kwd".into()
+}
+fn default_lang() -> String {
+    "ar_001".into()
+}
+fn default_medusa_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 86_400))
+}
+
+/// Medusa's own settings, validated.
+#[derive(Debug, Clone)]
+pub struct MedusaSettings {
+    pub flavour: MedusaFlavour,
+    pub webhook_auth: WebhookAuth,
+    pub webhook_header: String,
+    pub webhook_tolerance: Duration,
+    pub currency: String,
+    pub lang: String,
+    pub location_id: Option<String>,
+    pub shipping_profile_id: Option<String>,
+    pub sales_channel_id: Option<String>,
+    pub stock_field: String,
+    pub pricelist_id: Option<i64>,
+    pub poll_overlap: Duration,
+    pub pull_window: Duration,
+}
+
+impl RawMedusa {
+    pub(crate) fn split(self) -> Result<(RawChannel, MedusaSettings), ConfigError> {
+        let key = |k: &str| format!("channels.medusa.{k}");
+        record_id(&key("pricelist_id"), self.pricelist_id)?;
+        let currency = self.currency.trim().to_ascii_lowercase();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(invalid(
+                &key("currency"),
+                format!(
+                    "{:?} is not an ISO 4217 code such as \"kwd\"",
+                    self.currency
+                ),
+            ));
+        }
+        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
+        {
+            return Err(invalid(
+                &key("stock_field"),
+                format!(
+                    "{:?} is not one of free_qty, qty_available, virtual_available",
+                    self.stock_field
+                ),
+            ));
+        }
+        if self.enabled && self.flavour == MedusaFlavour::AdminApi && self.location_id.is_none() {
+            return Err(invalid(&key("location_id"), "missing; the admin-api flavour needs the stock location (sloc_…) that carries Odoo's stock"));
+        }
+        if self.enabled
+            && !(self.webhook_secret.is_some()
+                || self.webhook_secret_file.is_some()
+                || self.webhook_secret_env.is_some())
+        {
+            return Err(invalid(&key("webhook_secret"), "missing; webhooks are refused without it (set webhook_secret, webhook_secret_file or webhook_secret_env)"));
+        }
+        Ok((
+            RawChannel {
+                enabled: self.enabled,
+                base_url: self.base_url,
+                token: self.token,
+                token_file: self.token_file,
+                token_env: self.token_env,
+                webhook_secret: self.webhook_secret,
+                webhook_secret_file: self.webhook_secret_file,
+                webhook_secret_env: self.webhook_secret_env,
+                batch_size: self.batch_size,
+                concurrency: self.concurrency,
+                timeout: self.timeout,
+            },
+            MedusaSettings {
+                flavour: self.flavour,
+                webhook_auth: self.webhook_auth,
+                webhook_header: self.webhook_header.to_ascii_lowercase(),
+                webhook_tolerance: self.webhook_tolerance.0,
+                currency,
+                lang: self.lang,
+                location_id: self.location_id,
+                shipping_profile_id: self.shipping_profile_id,
+                sales_channel_id: self.sales_channel_id,
+                stock_field: self.stock_field,
+                pricelist_id: self.pricelist_id,
+                poll_overlap: self.poll_overlap.0,
+                pull_window: self.pull_window.0,
+            },
+        ))
+    }
+}
