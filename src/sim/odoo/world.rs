@@ -531,6 +531,7 @@ impl World {
         self.data["stock.picking"]
             .iter()
             .filter(|(_, p)| p.get("sale_id").and_then(Value::as_id) == Some(order))
+            .filter(|(_, p)| p.get("picking_type_code").and_then(Value::as_str) == Some("outgoing"))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -1847,6 +1848,95 @@ impl World {
             }
         }
         Ok(Value::Bool(true))
+    }
+
+    /// Returns a done delivery in full, as Odoo's return wizard (`stock.return.picking`,
+    /// `create_returns`) and the return's validation do: an incoming picking of the same order,
+    /// done, named `WH/IN/…`, origin `Return of <delivery>`, the goods back in stock and no
+    /// longer delivered on the order's lines (recorded: `fixtures/odoo17/returns.json`).
+    pub fn return_delivery(&mut self, picking: i64) -> R<i64> {
+        if self.stored("stock.picking", picking, "state").as_str() != Some("done") {
+            return Err(Exc::User("You may only return Done pickings.".into()));
+        }
+        let rf = if self.major >= 17 {
+            "quantity"
+        } else {
+            "quantity_done"
+        };
+        let incoming = self.data["stock.picking"]
+            .values()
+            .filter(|p| p.get("picking_type_code").and_then(Value::as_str) == Some("incoming"))
+            .count();
+        let name = format!("WH/IN/{:05}", incoming + 1);
+        let origin = match self.stored("stock.picking", picking, "name") {
+            Value::String(n) => Value::String(format!("Return of {n}")),
+            _ => Value::Bool(false),
+        };
+        let order = self.stored("stock.picking", picking, "sale_id");
+        let back = self.create(
+            "stock.picking",
+            &Value::record([
+                ("name", Value::String(name.clone())),
+                ("origin", origin.clone()),
+                ("state", Value::String("done".into())),
+                (
+                    "partner_id",
+                    self.stored("stock.picking", picking, "partner_id"),
+                ),
+                ("picking_type_code", Value::String("incoming".into())),
+                ("sale_id", order.clone()),
+                ("scheduled_date", Value::String(now_str())),
+                ("date_done", Value::String(now_str())),
+                ("location_id", Value::Int(LOC_CUSTOMERS)),
+                ("location_dest_id", Value::Int(LOC_STOCK)),
+            ]),
+        )?;
+        for mv in self.inverse("stock.move", "picking_id", picking) {
+            if self.stored("stock.move", mv, "state").as_str() != Some("done") {
+                continue;
+            }
+            let qty = self.stored("stock.move", mv, rf).as_f64().unwrap_or(0.0);
+            let product = self.stored("stock.move", mv, "product_id");
+            let line = self.stored("stock.move", mv, "sale_line_id");
+            self.create(
+                "stock.move",
+                &Value::record([
+                    ("product_id", product.clone()),
+                    ("product_uom_qty", Value::Double(qty)),
+                    (rf, Value::Double(qty)),
+                    ("state", Value::String("done".into())),
+                    ("picking_id", Value::Int(back)),
+                    ("sale_line_id", line.clone()),
+                    ("location_id", Value::Int(LOC_CUSTOMERS)),
+                    ("location_dest_id", Value::Int(LOC_STOCK)),
+                    ("origin", origin.clone()),
+                    ("reference", Value::String(name.clone())),
+                    ("date", Value::String(now_str())),
+                ]),
+            )?;
+            if let Some(product) = product.as_i64() {
+                let on_hand = self.qty_available(product);
+                if let Some(q) = self.stock_quant_of(product) {
+                    self.set("stock.quant", q, "quantity", Value::Double(on_hand + qty));
+                }
+            }
+            if let Some(line) = line.as_i64() {
+                let delivered = self
+                    .stored("sale.order.line", line, "qty_delivered")
+                    .as_f64()
+                    .unwrap_or(0.0);
+                self.set(
+                    "sale.order.line",
+                    line,
+                    "qty_delivered",
+                    Value::Double((delivered - qty).max(0.0)),
+                );
+            }
+        }
+        if let Some(order) = order.as_i64() {
+            self.touch("sale.order", order);
+        }
+        Ok(back)
     }
 
     pub fn action_cancel(&mut self, ids: &[i64]) -> R<Value> {
