@@ -56,6 +56,7 @@ pub mod jobs;
 mod orders;
 mod status;
 mod webhook;
+pub mod wire;
 pub use catalog::*;
 pub use client::*;
 pub use webhook::*;

@@ -152,23 +152,29 @@ impl Medusa {
         }
         match self.settings.flavour {
             MedusaFlavour::Marqasouq => {
-                let mut order = serde_json::json!({"medusa_order_id": id, "odoo_order_id": p.odoo_order_id, "odoo_order_name": p.odoo_order_name});
+                let mut order = wire::StatusOrder {
+                    medusa_order_id: id,
+                    odoo_order_id: p.odoo_order_id,
+                    odoo_order_name: p.odoo_order_name.as_deref(),
+                    ..Default::default()
+                };
                 match event {
                     "order.shipped" => {
-                        order["tracking_number"] = serde_json::json!(p.tracking_number);
-                        order["shipped_date"] = serde_json::json!(p.date);
+                        order.tracking_number = Some(p.tracking_number.as_deref());
+                        order.shipped_date = Some(p.date.as_deref());
                     }
-                    "order.delivered" => order["delivered_date"] = serde_json::json!(p.date),
-                    "order.paid" => order["payment_date"] = serde_json::json!(p.payment_date),
-                    "order.cancelled" => {
-                        order["cancelled_reason"] = serde_json::json!("Cancelled in Odoo")
-                    }
+                    "order.delivered" => order.delivered_date = Some(p.date.as_deref()),
+                    "order.paid" => order.payment_date = Some(p.payment_date.as_deref()),
+                    "order.cancelled" => order.cancelled_reason = Some("Cancelled in Odoo"),
                     _ => {}
                 }
                 self.api
                     .post(
                         "odoo/webhooks/order-status",
-                        &serde_json::json!({"event_type": event, "order": order}),
+                        &wire::OrderStatus {
+                            event_type: event,
+                            order,
+                        },
                     )
                     .await
                     .map_err(job_err)?;
@@ -198,14 +204,22 @@ impl Medusa {
         p: &jobs::SendStatus,
         known: &order_state::ChannelOrder,
     ) -> Result<(), JobError> {
-        let items = known.meta["items"].clone();
+        let items: Vec<wire::FulfillmentItem> = match &known.meta["items"] {
+            serde_json::Value::Null => Vec::new(),
+            kept => serde_json::from_value(kept.clone()).map_err(|e| {
+                JobError::new(
+                    RetryClass::Permanent,
+                    format!("Medusa order {id}: the lines kept for its fulfillment cannot be read ({e}); import the order again"),
+                )
+            })?,
+        };
         let fulfillment = known.meta["fulfillment_id"].as_str().map(str::to_string);
         match event {
             "order.confirmed" => {
                 self.api
                     .post(
                         &format!("admin/orders/{id}"),
-                        &serde_json::json!({"metadata": {"odoo_state": "confirmed"}}),
+                        &wire::OrderMetadata::one("odoo_state", "confirmed"),
                     )
                     .await
                     .map_err(job_err)?;
@@ -214,15 +228,24 @@ impl Medusa {
                 let fid = match fulfillment {
                     Some(f) => f,
                     None => {
-                        let body = serde_json::json!({"items": items, "location_id": self.settings.location_id});
+                        let body = wire::CreateFulfillment {
+                            items: &items,
+                            location_id: self.settings.location_id.as_deref(),
+                        };
                         let resp = self
                             .api
                             .post(&format!("admin/orders/{id}/fulfillments"), &body)
                             .await
                             .map_err(job_err)?;
-                        let fid = resp["order"]["fulfillments"].as_array().and_then(|f| f.last()).and_then(|f| f["id"].as_str()).map(str::to_string).ok_or_else(|| {
-                            JobError::new(RetryClass::Transient, format!("Medusa created a fulfillment for {id} but returned no fulfillment id"))
-                        })?;
+                        let fid = serde_json::from_value::<wire::OrderAnswer>(resp)
+                            .ok()
+                            .and_then(|a| a.order.fulfillments.last().map(|f| f.id.clone()))
+                            .ok_or_else(|| {
+                                JobError::new(
+                                    RetryClass::Transient,
+                                    format!("Medusa created a fulfillment for {id} but returned no fulfillment id"),
+                                )
+                            })?;
                         order_state::merge_meta(
                             &self.store,
                             CHANNEL,
@@ -235,14 +258,21 @@ impl Medusa {
                 };
                 let tracking = p.tracking_number.as_deref().unwrap_or("");
                 let labels = if tracking.is_empty() {
-                    serde_json::json!([])
+                    Vec::new()
                 } else {
-                    serde_json::json!([{"tracking_number": tracking, "tracking_url": "", "label_url": ""}])
+                    vec![wire::Label {
+                        tracking_number: tracking,
+                        tracking_url: "",
+                        label_url: "",
+                    }]
                 };
                 self.api
                     .post(
                         &format!("admin/orders/{id}/fulfillments/{fid}/shipments"),
-                        &serde_json::json!({"items": items, "labels": labels}),
+                        &wire::CreateShipment {
+                            items: &items,
+                            labels,
+                        },
                     )
                     .await
                     .map_err(job_err)?;
@@ -257,7 +287,7 @@ impl Medusa {
                 self.api
                     .post(
                         &format!("admin/orders/{id}/fulfillments/{fid}/mark-as-delivered"),
-                        &serde_json::json!({}),
+                        &wire::Empty {},
                     )
                     .await
                     .map_err(job_err)?;
@@ -271,14 +301,14 @@ impl Medusa {
                 self.api
                     .post(
                         &format!("admin/orders/{id}"),
-                        &serde_json::json!({"metadata": {flag: true}}),
+                        &wire::OrderMetadata::one(flag, true),
                     )
                     .await
                     .map_err(job_err)?;
             }
             "order.cancelled" => {
                 self.api
-                    .post(&format!("admin/orders/{id}/cancel"), &serde_json::json!({}))
+                    .post(&format!("admin/orders/{id}/cancel"), &wire::Empty {})
                     .await
                     .map_err(job_err)?;
             }
