@@ -17,16 +17,6 @@ const KEY: &str = "sk_test_probe_5b10";
 const PROBE_TOKEN: &str = "probe-token-77c1";
 const WAIT: Duration = Duration::from_secs(30);
 
-fn medusa_heard(shop: &medusa::MedusaHandle, id: &str) -> Vec<String> {
-    shop.sim
-        .order(id)
-        .unwrap()
-        .events
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither_waits_for_the_other(
 ) {
@@ -83,7 +73,7 @@ async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither
         w.button_validate(&pickings).unwrap();
     }
     wait_until("Medusa hears confirmed, shipped, delivered", WAIT, || {
-        medusa_heard(&shop, &id) == ["order.confirmed", "order.shipped", "order.delivered"]
+        common::medusa_heard(&shop, &id) == ["order.confirmed", "order.shipped", "order.delivered"]
     })
     .await;
     wait_until("the probe was tried", WAIT, || watcher.sim.refused() >= 2).await;
@@ -110,7 +100,7 @@ async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither
     })
     .await;
     assert_eq!(
-        medusa_heard(&shop, &id),
+        common::medusa_heard(&shop, &id),
         ["order.confirmed", "order.shipped", "order.delivered"],
         "Medusa is down"
     );
@@ -118,7 +108,7 @@ async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither
     // Medusa back: it hears the rest, once.
     shop.sim.faults.up();
     wait_until("Medusa hears invoiced and paid", WAIT, || {
-        medusa_heard(&shop, &id).len() == 5
+        common::medusa_heard(&shop, &id).len() == 5
     })
     .await;
     // The goods come back: a return of the delivery, as Odoo's return wizard makes it
@@ -172,7 +162,7 @@ async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither
     stop.cancel();
     task.await.unwrap().unwrap();
     assert_eq!(
-        medusa_heard(&shop, &id),
+        common::medusa_heard(&shop, &id),
         [
             "order.confirmed",
             "order.shipped",

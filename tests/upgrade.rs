@@ -87,16 +87,6 @@ fn medusa_reference(shop: &medusa::MedusaHandle, id: &str) -> String {
     )
 }
 
-fn medusa_events(shop: &medusa::MedusaHandle, id: &str) -> Vec<String> {
-    shop.sim
-        .order(id)
-        .unwrap()
-        .events
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 /// Writes `fixtures/state/before-order-events/`: the state file and the simulators' worlds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes the fixture; run by hand with the build the fixture is to come from"]
@@ -188,7 +178,7 @@ async fn make_fixture() {
         (
             p.market.sim.order(&c[0]).unwrap().status().to_string(),
             p.market.sim.order(&c[1]).unwrap().status().to_string(),
-            medusa_events(&p.shop, &m[0]),
+            common::medusa_heard(&p.shop, &m[0]),
         )
     };
     let end = tokio::time::Instant::now() + WAIT;
@@ -285,7 +275,10 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     assert_eq!(orders_in_odoo().await, 6, "the fixture's world");
     let heard = |h: &String| p.market.sim.order(h).unwrap().history;
     let cartona_before: Vec<Vec<String>> = c.iter().map(heard).collect();
-    let medusa_before: Vec<Vec<String>> = m.iter().map(|id| medusa_events(&p.shop, id)).collect();
+    let medusa_before: Vec<Vec<String>> = m
+        .iter()
+        .map(|id| common::medusa_heard(&p.shop, id))
+        .collect();
     assert_eq!(
         medusa_before[0].len(),
         5,
@@ -340,7 +333,7 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     })
     .await;
     wait_until("Medusa order 2 hears it was confirmed", WAIT, || {
-        medusa_events(&p.shop, &m[1]) == ["order.confirmed"]
+        common::medusa_heard(&p.shop, &m[1]) == ["order.confirmed"]
     })
     .await;
     // What happens in Odoo after the upgrade is reported as before.
@@ -367,7 +360,10 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     expected[1].push("delivered".into());
     let cartona_after: Vec<Vec<String>> = c.iter().map(heard).collect();
     assert_eq!(cartona_after, expected, "no Cartona status sent twice");
-    let medusa_after: Vec<Vec<String>> = m.iter().map(|id| medusa_events(&p.shop, id)).collect();
+    let medusa_after: Vec<Vec<String>> = m
+        .iter()
+        .map(|id| common::medusa_heard(&p.shop, id))
+        .collect();
     assert_eq!(
         medusa_after,
         vec![

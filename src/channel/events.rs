@@ -26,6 +26,18 @@ pub struct Delivered {
 }
 
 impl Delivered {
+    /// Took them all by queueing `job` (a marketplace's status job), or none if it could not
+    /// tell what to queue.
+    pub fn queueing(events: &[OrderEvent], job: Result<Option<NewJob>, JobError>) -> Delivered {
+        match job {
+            Ok(job) => Delivered::all(events, job.into_iter().collect()),
+            Err(e) => Delivered {
+                failure: Some(e),
+                ..Default::default()
+            },
+        }
+    }
+
     /// Took them all, queueing `jobs`.
     pub fn all(events: &[OrderEvent], jobs: Vec<NewJob>) -> Delivered {
         Delivered {

@@ -95,6 +95,28 @@ pub fn poll_window(
     Ok((poll_start(), with_overlap(&cursor, overlap)))
 }
 
+/// A channel's healthcheck: one `GET path` with its credentials. `(true, accepted(base_url))`
+/// when the peer answers 2xx, else `(false, why)`.
+pub async fn reach_with_get(
+    cfg: &ChannelConfig,
+    api: Result<crate::channel::http::HttpClient, String>,
+    path: &str,
+    query: &[(&str, String)],
+    accepted: impl FnOnce(&str) -> String,
+) -> (bool, String) {
+    let api = match api {
+        Ok(api) => api,
+        Err(e) => return (false, e),
+    };
+    match api.get(path, query).await {
+        Ok(_) => (
+            true,
+            accepted(cfg.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")),
+        ),
+        Err(e) => (false, e.message),
+    }
+}
+
 /// A job as the queue hands it to a handler (unit tests of payload parsing).
 #[cfg(test)]
 pub fn test_job(channel: &str, kind: &str, payload: serde_json::Value) -> Job {

@@ -250,9 +250,9 @@ impl StreamKind {
 /// progress in Odoo reaches it as order events ([`Subscriber`]).
 pub trait MarketChannel: crate::daemon::workers::JobHandler + Subscriber {
     /// The streams it runs.
-    fn streams(&self) -> &'static [StreamKind];
+    const STREAMS: &'static [StreamKind];
     /// The reference prefix of its orders in Odoo (`client_order_ref`).
-    fn order_prefix(&self) -> &'static str;
+    const ORDER_PREFIX: &'static str;
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>>;
 }
 
@@ -298,12 +298,12 @@ pub fn started<C: MarketChannel>(
             }),
             concurrency,
         },
-        streams: channel.streams().iter().map(|k| spec(*k)).collect(),
+        streams: C::STREAMS.iter().map(|k| spec(*k)).collect(),
         subscription: Some(Subscription {
             subscriber: name.into(),
             interest: channel.interest(),
         }),
-        owns: Some(channel.order_prefix()),
+        owns: Some(C::ORDER_PREFIX),
         poll_overlap,
     }
 }

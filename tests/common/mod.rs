@@ -189,3 +189,14 @@ pub fn said_once(store: &Store, text: &str) -> marketsync::store::synclog::Row {
     assert_eq!(said.len(), 1, "{text:?} said once: {said:?}");
     said.remove(0)
 }
+
+/// The events a simulated Medusa store heard for one order, in order.
+pub fn medusa_heard(shop: &marketsync::sim::medusa::MedusaHandle, id: &str) -> Vec<String> {
+    shop.sim
+        .order(id)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}

@@ -15,24 +15,9 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
 
 /// Reaches Cartona with the token (one product read): (answered and accepted, what was seen).
 pub async fn check(cfg: &ChannelConfig) -> (bool, String) {
-    let api = match client(cfg) {
-        Ok(api) => api,
-        Err(e) => return (false, e),
-    };
-    match api
-        .get(
-            "supplier-product",
-            &[("page", "1".into()), ("per_page", "1".into())],
-        )
-        .await
-    {
-        Ok(_) => (
-            true,
-            format!(
-                "Cartona at {}: token accepted",
-                cfg.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-            ),
-        ),
-        Err(e) => (false, e.message),
-    }
+    let query = [("page", "1".into()), ("per_page", "1".into())];
+    crate::channel::kit::reach_with_get(cfg, client(cfg), "supplier-product", &query, |base| {
+        format!("Cartona at {base}: token accepted")
+    })
+    .await
 }

@@ -212,18 +212,13 @@ impl JobHandler for Cartona {
 }
 
 impl crate::channel::MarketChannel for Cartona {
-    fn streams(&self) -> &'static [StreamKind] {
-        &[
-            StreamKind::Catalog,
-            StreamKind::Reconcile,
-            StreamKind::Orders,
-            StreamKind::Edits,
-        ]
-    }
-
-    fn order_prefix(&self) -> &'static str {
-        "CARTONA-"
-    }
+    const STREAMS: &'static [StreamKind] = &[
+        StreamKind::Catalog,
+        StreamKind::Reconcile,
+        StreamKind::Orders,
+        StreamKind::Edits,
+    ];
+    const ORDER_PREFIX: &'static str = "CARTONA-";
 
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {

@@ -22,26 +22,17 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
 
 /// Reaches the store with the key (one order read): (answered and accepted, what was seen).
 pub async fn check(cfg: &ChannelConfig) -> (bool, String) {
-    let api = match client(cfg) {
-        Ok(api) => api,
-        Err(e) => return (false, e),
-    };
     let flavour = cfg.medusa().map(|m| m.flavour).unwrap_or_default();
     let path = if flavour == MedusaFlavour::AdminApi {
         "admin/orders"
     } else {
         "odoo/orders"
     };
-    match api.get(path, &[("limit", "1".into())]).await {
-        Ok(_) => (
-            true,
-            format!(
-                "Medusa ({flavour} flavour) at {}: key accepted",
-                cfg.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")
-            ),
-        ),
-        Err(e) => (false, e.message),
-    }
+    let query = [("limit", "1".into())];
+    crate::channel::kit::reach_with_get(cfg, client(cfg), path, &query, |base| {
+        format!("Medusa ({flavour} flavour) at {base}: key accepted")
+    })
+    .await
 }
 
 /// What `check` says beside reaching the store: whether `lang` is installed in Odoo (without

@@ -217,17 +217,12 @@ impl JobHandler for Medusa {
 }
 
 impl crate::channel::MarketChannel for Medusa {
-    fn streams(&self) -> &'static [StreamKind] {
-        &[
-            StreamKind::Catalog,
-            StreamKind::Reconcile,
-            StreamKind::Orders,
-        ]
-    }
-
-    fn order_prefix(&self) -> &'static str {
-        "MEDUSA-"
-    }
+    const STREAMS: &'static [StreamKind] = &[
+        StreamKind::Catalog,
+        StreamKind::Reconcile,
+        StreamKind::Orders,
+    ];
+    const ORDER_PREFIX: &'static str = "MEDUSA-";
 
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
@@ -235,6 +230,7 @@ impl crate::channel::MarketChannel for Medusa {
                 StreamKind::Catalog => self.catalog(false).await,
                 StreamKind::Reconcile => self.catalog(true).await,
                 StreamKind::Orders => self.pull_orders().await,
+                // Not among its STREAMS: quotations are not edited for Medusa.
                 StreamKind::Edits => Ok(StreamOutcome::default()),
             }
         })
