@@ -247,13 +247,38 @@ impl StreamKind {
 }
 
 /// What a marketplace channel does on each of its streams, and the orders it owns: their
-/// progress in Odoo reaches it as order events ([`Subscriber`]).
-pub trait MarketChannel: crate::daemon::workers::JobHandler + Subscriber {
+/// progress in Odoo reaches it as order events, which it takes by queueing its status job.
+pub trait MarketChannel: crate::daemon::workers::JobHandler {
     /// The streams it runs.
     const STREAMS: &'static [StreamKind];
     /// The reference prefix of its orders in Odoo (`client_order_ref`).
     const ORDER_PREFIX: &'static str;
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>>;
+    /// The status job an order's new events come to, if the marketplace must hear anything.
+    fn status_for<'a>(
+        &'a self,
+        order: &'a crate::store::orders::ChannelOrder,
+        events: &'a [crate::store::order_events::OrderEvent],
+    ) -> BoxFuture<'a, Result<Option<NewJob>, JobError>>;
+}
+
+/// A marketplace as the subscriber to its own orders' events.
+struct Owner<C>(Arc<C>);
+
+impl<C: MarketChannel> Subscriber for Owner<C> {
+    fn interest(&self) -> events::Interest {
+        events::Interest::Own
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        order: &'a crate::store::orders::ChannelOrder,
+        events: &'a [crate::store::order_events::OrderEvent],
+    ) -> BoxFuture<'a, events::Delivered> {
+        Box::pin(async move {
+            events::Delivered::queueing(events, self.0.status_for(order, events).await)
+        })
+    }
 }
 
 struct ChannelStream<C> {
@@ -294,14 +319,14 @@ pub fn started<C: MarketChannel>(
                 name,
                 store: store.clone(),
                 jobs: channel.clone(),
-                subscriber: channel.clone(),
+                subscriber: Arc::new(Owner(channel.clone())),
             }),
             concurrency,
         },
         streams: C::STREAMS.iter().map(|k| spec(*k)).collect(),
         subscription: Some(Subscription {
             subscriber: name.into(),
-            interest: channel.interest(),
+            interest: events::Interest::Own,
         }),
         owns: Some(C::ORDER_PREFIX),
         poll_overlap,

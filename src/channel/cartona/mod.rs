@@ -220,6 +220,16 @@ impl crate::channel::MarketChannel for Cartona {
     ];
     const ORDER_PREFIX: &'static str = "CARTONA-";
 
+    /// Cartona hears the status its orders' events come to: its statuses go out in bulk
+    /// requests, and one step at a time (approved before delivered).
+    fn status_for<'a>(
+        &'a self,
+        order: &'a order_state::ChannelOrder,
+        events: &'a [OrderEvent],
+    ) -> BoxFuture<'a, Result<Option<NewJob>, JobError>> {
+        Box::pin(self.status_job_for(order, events))
+    }
+
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
             match kind {

@@ -34,7 +34,7 @@ impl Cartona {
     /// steps before it go out first, see [`Cartona::send_statuses`]). Cartona hears nothing of
     /// shipments, invoices or payments; an order Cartona delivers itself only of its
     /// cancellation; a delivery that needs the retailer's OTP waits for it.
-    async fn status_for(
+    pub(super) async fn status_job_for(
         &self,
         known: &order_state::ChannelOrder,
         events: &[OrderEvent],
@@ -361,30 +361,4 @@ pub fn otp_recorded(
         return Ok(true);
     }
     Ok(false)
-}
-
-impl crate::channel::events::Subscriber for Cartona {
-    fn interest(&self) -> crate::channel::events::Interest {
-        crate::channel::events::Interest::Own
-    }
-
-    /// Cartona takes an order's events by queueing the status they come to: its statuses go
-    /// out in bulk requests, and one step at a time (approved before delivered).
-    fn deliver<'a>(
-        &'a self,
-        order: &'a order_state::ChannelOrder,
-        events: &'a [OrderEvent],
-    ) -> BoxFuture<'a, crate::channel::events::Delivered> {
-        Box::pin(async move {
-            match self.status_for(order, events).await {
-                Ok(job) => {
-                    crate::channel::events::Delivered::all(events, job.into_iter().collect())
-                }
-                Err(e) => crate::channel::events::Delivered {
-                    failure: Some(e),
-                    ..Default::default()
-                },
-            }
-        })
-    }
 }

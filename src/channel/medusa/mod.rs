@@ -224,6 +224,14 @@ impl crate::channel::MarketChannel for Medusa {
     ];
     const ORDER_PREFIX: &'static str = "MEDUSA-";
 
+    fn status_for<'a>(
+        &'a self,
+        order: &'a order_state::ChannelOrder,
+        events: &'a [OrderEvent],
+    ) -> BoxFuture<'a, Result<Option<NewJob>, JobError>> {
+        Box::pin(async move { self.status_job_for(order, events) })
+    }
+
     fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
         Box::pin(async move {
             match kind {

@@ -39,7 +39,7 @@ impl Medusa {
     /// with the delivery's tracking and dates. One job per order, so its events go out one at
     /// a time and in order; it carries on what a waiting one still had to say (what went out
     /// meanwhile is skipped when sent).
-    fn status_for(
+    pub(super) fn status_job_for(
         &self,
         known: &order_state::ChannelOrder,
         events: &[OrderEvent],
@@ -315,30 +315,5 @@ impl Medusa {
             _ => {}
         }
         Ok(())
-    }
-}
-
-impl crate::channel::events::Subscriber for Medusa {
-    fn interest(&self) -> crate::channel::events::Interest {
-        crate::channel::events::Interest::Own
-    }
-
-    /// Medusa takes an order's events by queueing its status job (see [`Medusa::status_for`]).
-    fn deliver<'a>(
-        &'a self,
-        order: &'a order_state::ChannelOrder,
-        events: &'a [OrderEvent],
-    ) -> BoxFuture<'a, crate::channel::events::Delivered> {
-        Box::pin(async move {
-            match self.status_for(order, events) {
-                Ok(job) => {
-                    crate::channel::events::Delivered::all(events, job.into_iter().collect())
-                }
-                Err(e) => crate::channel::events::Delivered {
-                    failure: Some(e),
-                    ..Default::default()
-                },
-            }
-        })
     }
 }
