@@ -373,25 +373,43 @@ impl Medusa {
     }
 
     /// MarqaSouq's product body (seed 004 §5): amounts in minor units (KWD fils).
-    pub(super) fn marqasouq_product(&self, l: &Listing, quantity: i64) -> serde_json::Value {
-        serde_json::json!({
-            "odoo_product_id": l.odoo_id,
-            "sku": l.sku,
-            "title": l.title,
-            "title_ar": l.title_ar,
-            "description": l.description,
-            "description_ar": l.description_ar,
-            "price": self.minor(l.price),
-            "cost_price": self.minor(l.cost),
-            "currency_code": self.currency(),
-            "weight": l.weight_g,
-            "weight_unit": "g",
-            "barcode": l.barcode,
-            "category_handle": l.category.as_deref().map(slug),
-            "images": [{"url": l.image_url, "position": 0, "is_thumbnail": true}],
-            "metadata": {"odoo_id": l.odoo_id, "title_ar": l.title_ar, "description_ar": l.description_ar},
-            "inventory": {"quantity": quantity, "manage_inventory": true, "allow_backorder": false},
-        })
+    pub(super) fn marqasouq_product<'a>(
+        &'a self,
+        l: &'a Listing,
+        quantity: i64,
+    ) -> wire::MarqasouqProduct<'a> {
+        wire::MarqasouqProduct {
+            odoo_product_id: l.odoo_id,
+            sku: &l.sku,
+            title: &l.title,
+            title_ar: l.title_ar.as_deref(),
+            description: l.description.as_deref(),
+            description_ar: l.description_ar.as_deref(),
+            price: self.minor(l.price),
+            cost_price: self.minor(l.cost),
+            currency_code: self.currency(),
+            weight: l.weight_g,
+            weight_unit: "g",
+            barcode: l.barcode.as_deref(),
+            category_handle: l.category.as_deref().map(slug),
+            images: [wire::Image {
+                url: &l.image_url,
+                position: 0,
+                is_thumbnail: true,
+            }],
+            metadata: wire::ProductMetadata {
+                odoo_id: l.odoo_id,
+                title_ar: l.title_ar.as_deref(),
+                description_ar: l.description_ar.as_deref(),
+                cost: None,
+                image_url: None,
+            },
+            inventory: wire::Inventory {
+                quantity,
+                manage_inventory: true,
+                allow_backorder: false,
+            },
+        }
     }
 
     pub(super) async fn push_products(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
@@ -430,22 +448,19 @@ impl Medusa {
             bulk.push((i, self.marqasouq_product(l, push.quantity), l.sku.clone()));
         }
         if !bulk.is_empty() {
-            let body = serde_json::json!({"products": bulk.iter().map(|(_, p, _)| p.clone()).collect::<Vec<_>>()});
+            let body = wire::ProductsBulk {
+                products: bulk.iter().map(|(_, p, _)| p).collect(),
+            };
             match self.api.post("odoo/products/bulk", &body).await {
                 Ok(resp) => {
-                    let errors: HashMap<String, String> = resp["results"]["errors"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|e| {
-                                    (
-                                        e["sku"].as_str().unwrap_or("").to_string(),
-                                        e["message"].as_str().unwrap_or("refused").to_string(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    // An answer without the refused ones' list refused none.
+                    let answer: wire::BulkAnswer = serde_json::from_value(resp).unwrap_or_default();
+                    let errors: HashMap<String, String> = answer
+                        .results
+                        .errors
+                        .into_iter()
+                        .map(|e| (e.sku, e.message.unwrap_or_else(|| "refused".into())))
+                        .collect();
                     let mut ok = 0;
                     for (i, _, sku) in &bulk {
                         results[*i] = Some(match errors.get(sku) {
@@ -493,16 +508,18 @@ impl Medusa {
                 good.iter().map(|p| (p.sku.clone(), p.quantity)).collect();
             self.set_levels(&items).await
         } else {
-            let items: Vec<serde_json::Value> = good
-                .iter()
-                .map(|p| serde_json::json!({"sku": p.sku, "quantity": p.quantity}))
-                .collect();
+            let body = wire::InventoryBulk {
+                items: good
+                    .iter()
+                    .map(|p| wire::SkuQuantity {
+                        sku: &p.sku,
+                        quantity: p.quantity,
+                    })
+                    .collect(),
+            };
             let r = self
                 .api
-                .post(
-                    "odoo/inventory/bulk-update",
-                    &serde_json::json!({"items": items}),
-                )
+                .post("odoo/inventory/bulk-update", &body)
                 .await
                 .map_err(job_err);
             if r.is_ok() {
@@ -570,65 +587,106 @@ impl Medusa {
         pushes: &[Result<ProductPush, JobError>],
         which: &[usize],
     ) -> Result<(), JobError> {
-        let mut create = Vec::new();
-        let mut update = Vec::new();
-        let mut created_for = Vec::new();
-        let mut levels = Vec::new();
+        // What each listing's product and variant are in Medusa (from its mapping), read first:
+        // the bodies below borrow them.
+        let mut known = Vec::new();
         for &i in which {
             let Ok(push) = &pushes[i] else { continue };
             let l = &push.listing;
             let pm =
                 mapping::by_odoo(&self.store, CHANNEL, "product", l.odoo_id).map_err(store_err)?;
-            let meta = pm.as_ref().map(|m| m.meta.clone()).unwrap_or_default();
+            let ids = pm.as_ref().and_then(|m| {
+                Some((
+                    m.meta["product_id"].as_str()?.to_string(),
+                    m.meta["variant_id"].as_str()?.to_string(),
+                ))
+            });
+            known.push((push, pm.map(|m| m.id), ids));
+        }
+        let mut batch = wire::ProductsBatch {
+            create: Vec::new(),
+            update: Vec::new(),
+        };
+        let mut created_for = Vec::new();
+        let mut levels = Vec::new();
+        for (push, mapping_id, ids) in &known {
+            let l = &push.listing;
             // Medusa v2 wants a JSON number in major units; the shortest float text of a
             // currency-rounded decimal is that decimal ("12.9").
-            let amount = l.price.to_string().parse::<f64>().unwrap_or(0.0);
-            let price = serde_json::json!([{"currency_code": self.currency(), "amount": amount}]);
-            let metadata = serde_json::json!({"odoo_id": l.odoo_id, "title_ar": l.title_ar, "description_ar": l.description_ar, "cost": l.cost, "image_url": l.image_url});
+            let price = wire::Price {
+                currency_code: self.currency(),
+                amount: l.price.to_string().parse::<f64>().unwrap_or(0.0),
+            };
+            let metadata = wire::ProductMetadata {
+                odoo_id: l.odoo_id,
+                title_ar: l.title_ar.as_deref(),
+                description_ar: l.description_ar.as_deref(),
+                cost: Some(l.cost),
+                image_url: Some(&l.image_url),
+            };
             let status = if l.published { "published" } else { "draft" };
-            match (meta["product_id"].as_str(), meta["variant_id"].as_str()) {
-                (Some(pid), Some(vid)) => update.push(serde_json::json!({
-                    "id": pid, "title": l.title, "description": l.description, "status": status, "metadata": metadata,
-                    "variants": [{"id": vid, "barcode": l.barcode, "weight": l.weight_g, "prices": price}],
-                })),
-                _ if !l.published => {} // never shown, nothing to hide
-                _ => {
-                    let mut p = serde_json::json!({
-                        "title": l.title, "handle": slug(&l.sku), "status": status, "description": l.description, "metadata": metadata,
-                        "options": [{"title": "Default option", "values": ["Default"]}],
-                        "variants": [{"title": "Default", "sku": l.sku, "barcode": l.barcode, "weight": l.weight_g, "manage_inventory": true,
-                                      "options": {"Default option": "Default"}, "prices": price}],
+            match ids {
+                Some((pid, vid)) => batch.update.push(wire::ProductUpdate {
+                    id: pid,
+                    title: &l.title,
+                    description: l.description.as_deref(),
+                    status,
+                    metadata,
+                    variants: [wire::VariantUpdate {
+                        id: vid,
+                        barcode: l.barcode.as_deref(),
+                        weight: l.weight_g,
+                        prices: [price],
+                    }],
+                }),
+                None if !l.published => {} // never shown, nothing to hide
+                None => {
+                    batch.create.push(wire::NewProduct {
+                        title: &l.title,
+                        handle: slug(&l.sku),
+                        status,
+                        description: l.description.as_deref(),
+                        metadata,
+                        options: [wire::ProductOption {
+                            title: "Default option",
+                            values: ["Default"],
+                        }],
+                        variants: [wire::NewVariant {
+                            title: "Default",
+                            sku: &l.sku,
+                            barcode: l.barcode.as_deref(),
+                            weight: l.weight_g,
+                            manage_inventory: true,
+                            options: [("Default option", "Default")].into_iter().collect(),
+                            prices: [price],
+                        }],
+                        shipping_profile_id: self.settings.shipping_profile_id.as_deref(),
+                        sales_channels: self
+                            .settings
+                            .sales_channel_id
+                            .as_deref()
+                            .map(|id| [wire::IdRef { id }]),
                     });
-                    if let Some(sp) = &self.settings.shipping_profile_id {
-                        p["shipping_profile_id"] = serde_json::json!(sp);
-                    }
-                    if let Some(sc) = &self.settings.sales_channel_id {
-                        p["sales_channels"] = serde_json::json!([{"id": sc}]);
-                    }
-                    create.push(p);
-                    created_for.push((l.sku.clone(), pm.map(|m| m.id)));
+                    created_for.push((l.sku.clone(), *mapping_id));
                 }
             }
             levels.push((l.sku.clone(), push.quantity));
         }
-        if !create.is_empty() || !update.is_empty() {
+        if !batch.create.is_empty() || !batch.update.is_empty() {
             let resp = self
                 .api
-                .post(
-                    "admin/products/batch",
-                    &serde_json::json!({"create": create, "update": update}),
-                )
+                .post("admin/products/batch", &batch)
                 .await
                 .map_err(job_err)?;
-            for p in resp["created"].as_array().cloned().unwrap_or_default() {
-                let pid = p["id"].as_str().unwrap_or_default();
-                for v in p["variants"].as_array().cloned().unwrap_or_default() {
-                    let sku = v["sku"].as_str().unwrap_or_default();
+            let answer: wire::BatchAnswer = serde_json::from_value(resp).unwrap_or_default();
+            for p in answer.created {
+                for v in p.variants {
+                    let sku = v.sku.as_deref().unwrap_or_default();
                     if let Some((_, Some(mid))) = created_for.iter().find(|(s, _)| s == sku) {
                         mapping::merge_meta(
                             &self.store,
                             *mid,
-                            &serde_json::json!({"product_id": pid, "variant_id": v["id"]}),
+                            &serde_json::json!({"product_id": p.id, "variant_id": v.id}),
                         )
                         .map_err(store_err)?;
                     }
@@ -654,34 +712,40 @@ impl Medusa {
             .get("admin/inventory-items", &query)
             .await
             .map_err(job_err)?;
-        let mut create = Vec::new();
-        let mut update = Vec::new();
+        let found: wire::InventoryItems = wire::answer("admin/inventory-items", found)
+            .map_err(|e| JobError::new(RetryClass::Transient, e))?;
+        let mut batch = wire::LevelsBatch {
+            create: Vec::new(),
+            update: Vec::new(),
+        };
         for (sku, qty) in items {
-            let Some(item) = found["inventory_items"]
-                .as_array()
-                .and_then(|a| a.iter().find(|i| i["sku"].as_str() == Some(sku)))
+            let Some(item) = found
+                .inventory_items
+                .iter()
+                .find(|i| i.sku.as_deref() == Some(sku.as_str()))
             else {
                 continue; // archived products lose their inventory item: nothing to stock
             };
-            let level = serde_json::json!({"inventory_item_id": item["id"], "location_id": location, "stocked_quantity": qty});
-            let stocked_here = item["location_levels"].as_array().is_some_and(|ls| {
-                ls.iter()
-                    .any(|l| l["location_id"].as_str() == Some(location.as_str()))
-            });
-            if stocked_here {
-                update.push(level);
+            let level = wire::Level {
+                inventory_item_id: &item.id,
+                location_id: &location,
+                stocked_quantity: *qty,
+            };
+            if item
+                .location_levels
+                .iter()
+                .any(|l| l.location_id == location)
+            {
+                batch.update.push(level);
             } else {
-                create.push(level);
+                batch.create.push(level);
             }
         }
-        if create.is_empty() && update.is_empty() {
+        if batch.create.is_empty() && batch.update.is_empty() {
             return Ok(());
         }
         self.api
-            .post(
-                "admin/inventory-items/location-levels/batch",
-                &serde_json::json!({"create": create, "update": update}),
-            )
+            .post("admin/inventory-items/location-levels/batch", &batch)
             .await
             .map_err(job_err)?;
         Ok(())

@@ -94,6 +94,228 @@ pub struct Fulfillment {
     pub id: String,
 }
 
+// ---- Catalog out, MarqaSouq flavour (seed 004 §5): amounts in minor units.
+
+/// `POST odoo/products/bulk`.
+#[derive(Debug, Serialize)]
+pub struct ProductsBulk<'a, 'b> {
+    pub products: Vec<&'b MarqasouqProduct<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MarqasouqProduct<'a> {
+    pub odoo_product_id: i64,
+    pub sku: &'a str,
+    pub title: &'a str,
+    pub title_ar: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub description_ar: Option<&'a str>,
+    pub price: i64,
+    pub cost_price: i64,
+    pub currency_code: &'a str,
+    pub weight: i64,
+    pub weight_unit: &'a str,
+    pub barcode: Option<&'a str>,
+    pub category_handle: Option<String>,
+    pub images: [Image<'a>; 1],
+    pub metadata: ProductMetadata<'a>,
+    pub inventory: Inventory,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Image<'a> {
+    pub url: &'a str,
+    pub position: u32,
+    pub is_thumbnail: bool,
+}
+
+/// A product's `metadata`: the Odoo id and the translated texts (and, on the Admin API, the
+/// cost and image).
+#[derive(Debug, Serialize)]
+pub struct ProductMetadata<'a> {
+    pub odoo_id: i64,
+    pub title_ar: Option<&'a str>,
+    pub description_ar: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<rust_decimal::Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Inventory {
+    pub quantity: i64,
+    pub manage_inventory: bool,
+    pub allow_backorder: bool,
+}
+
+/// The answer to `odoo/products/bulk`: the products it refused, with why.
+#[derive(Debug, Default, Deserialize)]
+pub struct BulkAnswer {
+    #[serde(default)]
+    pub results: BulkResults,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BulkResults {
+    #[serde(default)]
+    pub errors: Vec<Refused>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Refused {
+    #[serde(default)]
+    pub sku: String,
+    pub message: Option<String>,
+}
+
+/// `POST odoo/inventory/bulk-update`: absolute quantities.
+#[derive(Debug, Serialize)]
+pub struct InventoryBulk<'a> {
+    pub items: Vec<SkuQuantity<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkuQuantity<'a> {
+    pub sku: &'a str,
+    pub quantity: i64,
+}
+
+// ---- Catalog out, Admin API (Medusa v2): amounts in major units.
+
+/// `POST admin/products/batch`.
+#[derive(Debug, Serialize)]
+pub struct ProductsBatch<'a> {
+    pub create: Vec<NewProduct<'a>>,
+    pub update: Vec<ProductUpdate<'a>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Price<'a> {
+    pub currency_code: &'a str,
+    /// A JSON number in major units.
+    pub amount: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewProduct<'a> {
+    pub title: &'a str,
+    pub handle: String,
+    pub status: &'a str,
+    pub description: Option<&'a str>,
+    pub metadata: ProductMetadata<'a>,
+    pub options: [ProductOption<'a>; 1],
+    pub variants: [NewVariant<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping_profile_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sales_channels: Option<[IdRef<'a>; 1]>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProductOption<'a> {
+    pub title: &'a str,
+    pub values: [&'a str; 1],
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewVariant<'a> {
+    pub title: &'a str,
+    pub sku: &'a str,
+    pub barcode: Option<&'a str>,
+    pub weight: i64,
+    pub manage_inventory: bool,
+    pub options: std::collections::BTreeMap<&'a str, &'a str>,
+    pub prices: [Price<'a>; 1],
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProductUpdate<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub status: &'a str,
+    pub metadata: ProductMetadata<'a>,
+    pub variants: [VariantUpdate<'a>; 1],
+}
+
+#[derive(Debug, Serialize)]
+pub struct VariantUpdate<'a> {
+    pub id: &'a str,
+    pub barcode: Option<&'a str>,
+    pub weight: i64,
+    pub prices: [Price<'a>; 1],
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdRef<'a> {
+    pub id: &'a str,
+}
+
+/// The answer to `admin/products/batch`: the products created, with their variants.
+#[derive(Debug, Default, Deserialize)]
+pub struct BatchAnswer {
+    #[serde(default)]
+    pub created: Vec<Created>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Created {
+    pub id: String,
+    #[serde(default)]
+    pub variants: Vec<CreatedVariant>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreatedVariant {
+    pub id: String,
+    pub sku: Option<String>,
+}
+
+/// `GET admin/inventory-items?sku[]=..`.
+#[derive(Debug, Default, Deserialize)]
+pub struct InventoryItems {
+    #[serde(default)]
+    pub inventory_items: Vec<InventoryItem>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InventoryItem {
+    pub id: String,
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub location_levels: Vec<LocationLevel>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LocationLevel {
+    pub location_id: String,
+}
+
+/// `POST admin/inventory-items/location-levels/batch`.
+#[derive(Debug, Serialize)]
+pub struct LevelsBatch<'a> {
+    pub create: Vec<Level<'a>>,
+    pub update: Vec<Level<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Level<'a> {
+    pub inventory_item_id: &'a str,
+    pub location_id: &'a str,
+    pub stocked_quantity: i64,
+}
+
+/// An answer of Medusa's, read as `T`; one that does not have `T`'s shape is an error naming
+/// what was asked (the request went through: retried as a transient fault).
+pub fn answer<T: serde::de::DeserializeOwned>(
+    what: &str,
+    v: serde_json::Value,
+) -> Result<T, String> {
+    serde_json::from_value(v)
+        .map_err(|e| format!("Medusa's answer to {what} is not as documented: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
