@@ -18,14 +18,12 @@ impl Medusa {
     }
 
     /// The Medusa order as an inbound order; `Err` is the reason to park it.
-    pub(super) fn inbound(&self, o: &serde_json::Value) -> Result<InboundOrder, String> {
-        let id = o["id"].as_str().ok_or("a Medusa order without id")?;
-        let display = o["display_id"]
-            .as_i64()
-            .map(|d| d.to_string())
-            .or_else(|| o["display_id"].as_str().map(str::to_string))
+    pub(super) fn inbound(&self, o: &wire::Order) -> Result<InboundOrder, String> {
+        let id = o.id.as_deref().ok_or("a Medusa order without id")?;
+        let display = o
+            .display()
             .ok_or(format!("Medusa order {id} has no display_id"))?;
-        let currency = o["currency_code"].as_str().unwrap_or(self.currency());
+        let currency = o.currency_code.as_deref().unwrap_or(self.currency());
         if !currency.eq_ignore_ascii_case(self.currency()) {
             return Err(format!(
                 "Medusa order {display} is in {} but the channel's currency (and Odoo pricelist) is {}; import it by hand or fix channels.medusa.currency",
@@ -33,54 +31,52 @@ impl Medusa {
                 self.currency().to_uppercase()
             ));
         }
-        let c = &o["customer"];
-        let email = c["email"]
-            .as_str()
-            .or(o["email"].as_str())
-            .map(str::to_string);
-        let key = c["id"]
-            .as_str()
-            .map(str::to_string)
+        let nobody = wire::Person::default();
+        let c = o.customer.as_ref().unwrap_or(&nobody);
+        let email = c.email.clone().or(o.email.clone());
+        let key = c
+            .id
+            .clone()
             .or_else(|| email.clone().map(|e| format!("email:{e}")))
             .ok_or(format!(
                 "Medusa order {display} has no customer id or email"
             ))?;
-        let name = full_name(c);
-        let s = &o["shipping_address"];
-        let shipping = s.is_object().then(|| Address {
-            name: full_name(s),
-            street: s["address_1"].as_str().map(str::to_string),
-            city: s["city"].as_str().map(str::to_string),
-            zip: s["postal_code"].as_str().map(str::to_string),
-            country_code: s["country_code"].as_str().map(str::to_string),
-            phone: s["phone"].as_str().map(str::to_string),
+        let name = c.full_name();
+        let shipping = o.shipping_address.as_ref().map(|s| Address {
+            name: s.full_name(),
+            street: s.address_1.clone(),
+            city: s.city.clone(),
+            zip: s.postal_code.clone(),
+            country_code: s.country_code.clone(),
+            phone: s.phone.clone(),
         });
-        let items = o["items"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .ok_or(format!("Medusa order {display} has no items"))?;
+        if o.items.is_empty() {
+            return Err(format!("Medusa order {display} has no items"));
+        }
         let mut lines = Vec::new();
-        for it in items {
-            let sku = it["sku"]
-                .as_str()
-                .or(it["variant_sku"].as_str())
+        for it in &o.items {
+            let sku = it
+                .sku
+                .as_deref()
+                .or(it.variant_sku.as_deref())
                 .ok_or(format!("an item of Medusa order {display} has no SKU"))?;
-            let qty = decimal_of(&it["quantity"])
+            let qty = decimal_of(&it.quantity)
                 .filter(|q| *q > Decimal::ZERO)
                 .ok_or(format!(
                     "an item of Medusa order {display} has no positive quantity"
                 ))?;
             lines.push(InboundLine {
                 product_key: sku.to_string(),
-                description: it["title"]
-                    .as_str()
-                    .or(it["product_title"].as_str())
+                description: it
+                    .title
+                    .as_deref()
+                    .or(it.product_title.as_deref())
                     .unwrap_or("")
                     .to_string(),
                 quantity: qty,
-                unit_price: self.unit_price(&it["unit_price"]).ok_or(format!(
+                unit_price: self.unit_price(&it.unit_price).ok_or(format!(
                     "item {sku} of Medusa order {display} has no usable unit_price ({}); it is not imported at a price nobody charged: import it by hand",
-                    it["unit_price"]
+                    it.unit_price
                 ))?,
             });
         }
@@ -96,7 +92,7 @@ impl Medusa {
                 } else {
                     name
                 },
-                phone: c["phone"].as_str().map(str::to_string),
+                phone: c.phone.clone(),
                 mobile: None,
                 email,
                 street: None,
@@ -159,10 +155,17 @@ impl Medusa {
         let created =
             inbox::list_subject(&self.store, CHANNEL, &id, "order.created").map_err(store_err)?;
         let order_json = match created.last() {
-            Some(e) => e.payload["data"]["order"].clone(),
+            Some(e) => match wire::event_data::<wire::OrderData>(&e.payload) {
+                Ok(d) => d.order,
+                Err(reason) => return self.park(latest.id, &reason),
+            },
             None => self.fetch_order(&id).await?,
         };
-        let inbound = match self.inbound(&order_json) {
+        let order = match wire::Order::parse(&order_json) {
+            Ok(o) => o,
+            Err(reason) => return self.park(latest.id, &reason),
+        };
+        let inbound = match self.inbound(&order) {
             Ok(o) => o,
             Err(reason) => return self.park(latest.id, &reason),
         };
@@ -172,10 +175,7 @@ impl Medusa {
             Imported::Created(i) => (i, true),
             Imported::Existing(i) => (i, false),
         };
-        let status = order_json["status"]
-            .as_str()
-            .unwrap_or("pending")
-            .to_string();
+        let status = order.status.as_deref().unwrap_or("pending").to_string();
         order_state::seen(
             &self.store,
             CHANNEL,
@@ -186,13 +186,7 @@ impl Medusa {
             false,
         )
         .map_err(store_err)?;
-        let items: Vec<serde_json::Value> = order_json["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|i| serde_json::json!({"id": i["id"], "quantity": i["quantity"]}))
-            .collect();
+        let items = order.fulfillment_items();
         order_state::set_odoo(&self.store, CHANNEL, &id, odoo_id, "").map_err(store_err)?;
         let known = order_state::get(&self.store, CHANNEL, &id).map_err(store_err)?;
         if known
@@ -211,7 +205,11 @@ impl Medusa {
         for e in inbox::list_subject(&self.store, CHANNEL, &id, "order.status_updated")
             .map_err(store_err)?
         {
-            let new_status = e.payload["data"]["new_status"].as_str().unwrap_or("");
+            let new_status = wire::event_data::<wire::StatusData>(&e.payload)
+                .ok()
+                .and_then(|d| d.new_status)
+                .unwrap_or_default();
+            let new_status = new_status.as_str();
             order_state::seen(
                 &self.store,
                 CHANNEL,
@@ -280,21 +278,25 @@ impl Medusa {
         let Some(event) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else {
             return Ok(());
         };
-        let c = &event.payload["data"]["customer"];
-        let name = full_name(c);
+        let c = match wire::event_data::<wire::CustomerData>(&event.payload) {
+            Ok(d) => d.customer,
+            Err(reason) => return self.park(event.id, &reason),
+        };
+        let name = c.full_name();
         let mut vals = vec![(
             "name",
             Value::from(if name.is_empty() {
-                c["email"].as_str().unwrap_or("Medusa customer")
+                c.email.as_deref().unwrap_or("Medusa customer")
             } else {
                 name.as_str()
             }),
         )];
+        let address = c.addresses.first();
         for (k, v) in [
-            ("email", c["email"].as_str()),
-            ("phone", c["phone"].as_str()),
-            ("street", c["addresses"][0]["address_1"].as_str()),
-            ("city", c["addresses"][0]["city"].as_str()),
+            ("email", c.email.as_deref()),
+            ("phone", c.phone.as_deref()),
+            ("street", address.and_then(|a| a.address_1.as_deref())),
+            ("city", address.and_then(|a| a.city.as_deref())),
         ] {
             if let Some(v) = v {
                 vals.push((k, Value::from(v)));
@@ -415,14 +417,4 @@ impl Medusa {
                 .then(|| (format!("pulled {pulled} order(s), {new} new"), new as i64)),
         })
     }
-}
-
-/// "first last" of a Medusa customer or address, either part possibly missing.
-fn full_name(v: &serde_json::Value) -> String {
-    [v["first_name"].as_str(), v["last_name"].as_str()]
-        .iter()
-        .flatten()
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -306,6 +306,134 @@ pub struct Level<'a> {
     pub stocked_quantity: i64,
 }
 
+// ---- Orders in (both flavours: a webhook's `data.order`, or a pulled order).
+
+/// A Medusa order as marketsync reads it. Ids and texts are optional here: what is missing is
+/// said by [`crate::channel::medusa::Medusa::inbound`] with the order's number.
+#[derive(Debug, Default, Deserialize)]
+pub struct Order {
+    pub id: Option<String>,
+    /// A number in Medusa v2, a string in some stores.
+    #[serde(default)]
+    pub display_id: serde_json::Value,
+    pub currency_code: Option<String>,
+    pub email: Option<String>,
+    pub customer: Option<Person>,
+    pub shipping_address: Option<Person>,
+    #[serde(default)]
+    pub items: Vec<Item>,
+    pub status: Option<String>,
+}
+
+impl Order {
+    /// The order number, whichever way the store writes it.
+    pub fn display(&self) -> Option<String> {
+        self.display_id
+            .as_i64()
+            .map(|d| d.to_string())
+            .or_else(|| self.display_id.as_str().map(str::to_string))
+    }
+}
+
+/// A customer, or an address (which carries a name too).
+#[derive(Debug, Default, Deserialize)]
+pub struct Person {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub address_1: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<Person>,
+}
+
+impl Person {
+    /// "first last", either part possibly missing.
+    pub fn full_name(&self) -> String {
+        [self.first_name.as_deref(), self.last_name.as_deref()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Item {
+    pub id: Option<String>,
+    pub sku: Option<String>,
+    pub variant_sku: Option<String>,
+    /// A number, or a decimal string.
+    #[serde(default)]
+    pub quantity: serde_json::Value,
+    pub title: Option<String>,
+    pub product_title: Option<String>,
+    /// Major units (Admin API) or minor units (MarqaSouq); a number or a decimal string.
+    #[serde(default)]
+    pub unit_price: serde_json::Value,
+}
+
+impl Order {
+    /// Reads an order's JSON; `Err` says what is not as documented.
+    pub fn parse(v: &serde_json::Value) -> Result<Order, String> {
+        serde_json::from_value(v.clone()).map_err(|e| {
+            format!("a Medusa order whose JSON is not as documented ({e}); import it by hand")
+        })
+    }
+
+    /// Its lines as a fulfillment names them: those with an id and a whole quantity.
+    pub fn fulfillment_items(&self) -> Vec<FulfillmentItem> {
+        self.items
+            .iter()
+            .filter_map(|i| {
+                Some(FulfillmentItem {
+                    id: i.id.clone()?,
+                    quantity: i.quantity.as_i64().or_else(|| {
+                        let d = crate::channel::kit::decimal_of(&i.quantity)?;
+                        d.fract().is_zero().then(|| rust_decimal::prelude::ToPrimitive::to_i64(&d))?
+                    })?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A webhook event as kept in the inbox: `{"event": .., "data": {..}}`.
+#[derive(Debug, Deserialize)]
+pub struct Event<T> {
+    pub data: T,
+}
+
+/// `order.created` / `order.placed` (and a pulled order, kept the same way).
+#[derive(Debug, Deserialize)]
+pub struct OrderData {
+    pub order: serde_json::Value,
+}
+
+/// `order.status_updated`.
+#[derive(Debug, Deserialize)]
+pub struct StatusData {
+    pub new_status: Option<String>,
+}
+
+/// `customer.created` / `customer.updated`.
+#[derive(Debug, Deserialize)]
+pub struct CustomerData {
+    pub customer: Person,
+}
+
+/// A kept event's `data` as `T`, or why not.
+pub fn event_data<T: serde::de::DeserializeOwned>(payload: &serde_json::Value) -> Result<T, String> {
+    serde_json::from_value::<Event<T>>(payload.clone())
+        .map(|e| e.data)
+        .map_err(|e| format!("a Medusa event whose data is not as documented: {e}"))
+}
+
 /// An answer of Medusa's, read as `T`; one that does not have `T`'s shape is an error naming
 /// what was asked (the request went through: retried as a transient fault).
 pub fn answer<T: serde::de::DeserializeOwned>(
