@@ -34,13 +34,12 @@ impl Medusa {
         let nobody = wire::Person::default();
         let c = o.customer.as_ref().unwrap_or(&nobody);
         let email = c.email.clone().or(o.email.clone());
-        let key = c
-            .id
-            .clone()
-            .or_else(|| email.clone().map(|e| format!("email:{e}")))
-            .ok_or(format!(
-                "Medusa order {display} has no customer id or email"
-            ))?;
+        let key =
+            c.id.clone()
+                .or_else(|| email.clone().map(|e| format!("email:{e}")))
+                .ok_or(format!(
+                    "Medusa order {display} has no customer id or email"
+                ))?;
         let name = c.full_name();
         let shipping = o.shipping_address.as_ref().map(|s| Address {
             name: s.full_name(),
@@ -252,14 +251,20 @@ impl Medusa {
                 self.api
                     .post(
                         &format!("odoo/orders/{id}/synced"),
-                        &serde_json::json!({"odoo_order_id": odoo_id, "synced_at": now}),
+                        &wire::Synced {
+                            odoo_order_id: odoo_id,
+                            synced_at: &now,
+                        },
                     )
                     .await
                     .map_err(job_err)?;
             }
             MedusaFlavour::AdminApi => {
                 self.api
-                    .post(&format!("admin/orders/{id}"), &serde_json::json!({"metadata": {"odoo_order_id": odoo_id, "odoo_synced_at": now}}))
+                    .post(
+                        &format!("admin/orders/{id}"),
+                        &wire::synced_metadata(odoo_id, &now),
+                    )
                     .await
                     .map_err(job_err)?;
             }
@@ -381,19 +386,26 @@ impl Medusa {
                     .await,
             }
             .map_err(|e| e.message)?;
-            let rows = body["orders"].as_array().cloned().ok_or_else(|| {
-                format!(
-                    "Medusa's order list has no `orders`: {}",
-                    body.to_string().chars().take(120).collect::<String>()
-                )
-            })?;
+            let rows = match serde_json::from_value::<wire::OrderPage>(body.clone()) {
+                Ok(page) => page.orders,
+                Err(_) => {
+                    return Err(format!(
+                        "Medusa's order list has no `orders`: {}",
+                        body.to_string().chars().take(120).collect::<String>()
+                    ))
+                }
+            };
             pulled += rows.len();
             for o in &rows {
-                if o["metadata"]["odoo_order_id"].is_number() || o["synced"].as_bool() == Some(true)
-                {
+                if wire::already_synced(o) {
                     continue;
                 }
-                let event = serde_json::json!({"event": "order.created", "source": "pull", "data": {"order": o}});
+                let event = serde_json::to_value(wire::PulledEvent {
+                    event: "order.created",
+                    source: "pull",
+                    data: wire::PulledData { order: o },
+                })
+                .map_err(|e| e.to_string())?;
                 if receive_event(&self.store, "order.created", &event).map_err(|e| e.to_string())? {
                     new += 1;
                 }

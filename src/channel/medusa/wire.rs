@@ -395,7 +395,9 @@ impl Order {
                     id: i.id.clone()?,
                     quantity: i.quantity.as_i64().or_else(|| {
                         let d = crate::channel::kit::decimal_of(&i.quantity)?;
-                        d.fract().is_zero().then(|| rust_decimal::prelude::ToPrimitive::to_i64(&d))?
+                        d.fract()
+                            .is_zero()
+                            .then(|| rust_decimal::prelude::ToPrimitive::to_i64(&d))?
                     })?,
                 })
             })
@@ -428,10 +430,64 @@ pub struct CustomerData {
 }
 
 /// A kept event's `data` as `T`, or why not.
-pub fn event_data<T: serde::de::DeserializeOwned>(payload: &serde_json::Value) -> Result<T, String> {
+pub fn event_data<T: serde::de::DeserializeOwned>(
+    payload: &serde_json::Value,
+) -> Result<T, String> {
     serde_json::from_value::<Event<T>>(payload.clone())
         .map(|e| e.data)
         .map_err(|e| format!("a Medusa event whose data is not as documented: {e}"))
+}
+
+/// `POST odoo/orders/{id}/synced` (MarqaSouq): the order is in Odoo.
+#[derive(Debug, Serialize)]
+pub struct Synced<'a> {
+    pub odoo_order_id: i64,
+    pub synced_at: &'a str,
+}
+
+/// The Admin API's note that the order is in Odoo (`metadata`).
+pub fn synced_metadata(odoo_order_id: i64, at: &str) -> OrderMetadata {
+    let mut m = OrderMetadata::one("odoo_order_id", odoo_order_id);
+    m.metadata.insert("odoo_synced_at".into(), at.into());
+    m
+}
+
+/// A page of the order list (`GET odoo/orders` or `GET admin/orders`): each order kept as
+/// received, for the inbox.
+#[derive(Debug, Deserialize)]
+pub struct OrderPage {
+    pub orders: Vec<serde_json::Value>,
+}
+
+/// Whether a listed order is already in Odoo: marked synced by MarqaSouq, or carrying the
+/// Odoo order id in its metadata (Admin API).
+pub fn already_synced(order: &serde_json::Value) -> bool {
+    #[derive(Deserialize, Default)]
+    struct Marks {
+        #[serde(default)]
+        synced: Option<bool>,
+        #[serde(default)]
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let m: Marks = serde_json::from_value(order.clone()).unwrap_or_default();
+    m.synced == Some(true)
+        || m.metadata
+            .as_ref()
+            .and_then(|md| md.get("odoo_order_id"))
+            .is_some_and(serde_json::Value::is_number)
+}
+
+/// A pulled order, kept in the inbox as its `order.created` webhook would be.
+#[derive(Debug, Serialize)]
+pub struct PulledEvent<'a> {
+    pub event: &'a str,
+    pub source: &'a str,
+    pub data: PulledData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PulledData<'a> {
+    pub order: &'a serde_json::Value,
 }
 
 /// An answer of Medusa's, read as `T`; one that does not have `T`'s shape is an error naming
