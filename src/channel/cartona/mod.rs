@@ -12,8 +12,9 @@
 //!   Odoo (`cartona.edits` every `schedule.status_poll`) -> `order/update-order-details`.
 //! - `map import` matches Cartona's products to Odoo's (see [`matching`]).
 //!
-//! Files: this one (the client, wiring), `catalog.rs`, `orders.rs`, `status.rs`, one per flow,
-//! `jobs.rs` (the job payloads, typed), `wire.rs` (Cartona's JSON) and `matching.rs`.
+//! Files: this one (what the channel is, wiring), `config.rs` (its settings), `client.rs` (auth,
+//! healthcheck), `catalog.rs`, `orders.rs`, `status.rs` (one per flow), `jobs.rs` (the job
+//! payloads, typed), `wire.rs` (Cartona's JSON, typed) and `matching.rs` (`map import`).
 
 mod catalog;
 mod client;

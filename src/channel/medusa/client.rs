@@ -9,25 +9,14 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
     let settings = cfg
         .medusa()
         .ok_or("channels.medusa has no Medusa settings")?;
-    let header = match settings.flavour {
-        MedusaFlavour::Marqasouq => ("x-odoo-api-key", token),
-        MedusaFlavour::AdminApi => {
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(format!("{}:", token.expose()));
-            ("Authorization", Secret::new(format!("Basic {encoded}")))
-        }
-    };
+    let header = flavour::of(settings.flavour).auth(token);
     Ok(HttpClient::new("Medusa", base, cfg.timeout, vec![header]))
 }
 
 /// Reaches the store with the key (one order read): (answered and accepted, what was seen).
 pub async fn check(cfg: &ChannelConfig) -> (bool, String) {
     let flavour = cfg.medusa().map(|m| m.flavour).unwrap_or_default();
-    let path = if flavour == MedusaFlavour::AdminApi {
-        "admin/orders"
-    } else {
-        "odoo/orders"
-    };
+    let path = flavour::of(flavour).check_path();
     let query = [("limit", "1".into())];
     crate::channel::kit::reach_with_get(cfg, client(cfg), path, &query, |base| {
         format!("Medusa ({flavour} flavour) at {base}: key accepted")

@@ -13,8 +13,10 @@
 //!   `sync::order_watch`) -> one `status` job per order: confirmed, shipped (tracking),
 //!   delivered, cancelled, each once and in order; invoiced and paid, each once.
 //!
-//! Files: this one (settings, the client, wiring), `catalog.rs`, `orders.rs`, `status.rs`, one
-//! per flow, and `jobs.rs` (the job payloads, typed).
+//! Files: this one (what the channel is, wiring), `config.rs` (its settings), `client.rs` (auth,
+//! healthcheck), `catalog.rs`, `orders.rs`, `status.rs`, `webhook.rs` (one per flow), `jobs.rs`
+//! (the job payloads, typed), `wire.rs` (Medusa's JSON, typed) and `flavour/` (what differs
+//! between MarqaSouq's routes and the Admin API, behind one trait).
 
 use crate::channel::http::{ChannelError, HttpClient};
 use crate::channel::optional::OptionalPart;
@@ -51,6 +53,7 @@ const TRANSLATION: &str = "translation";
 mod catalog;
 mod client;
 pub mod config;
+pub mod flavour;
 /// Coalescing key of a product's listing job (latest value wins).
 pub mod jobs;
 mod orders;
@@ -89,6 +92,13 @@ pub struct Medusa {
     /// Whether `lang` was looked up in Odoo's installed languages since the start (again at
     /// every full read, so installing it takes effect by the next reconcile).
     lang_checked: AtomicBool,
+}
+
+impl Medusa {
+    /// The configured API's differences.
+    pub fn flavour(&self) -> &'static dyn flavour::Flavour {
+        flavour::of(self.settings.flavour)
+    }
 }
 
 /// How Medusa reads Odoo's catalog (also what `check --estimate` times).

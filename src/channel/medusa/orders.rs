@@ -8,13 +8,7 @@ impl Medusa {
     /// at a price nobody charged.
     pub(super) fn unit_price(&self, v: &serde_json::Value) -> Option<Decimal> {
         let d = decimal_of(v).filter(|d| !d.is_sign_negative())?;
-        match self.settings.flavour {
-            MedusaFlavour::Marqasouq if d.fract().is_zero() => {
-                Some(money::from_minor(d.to_i64()?, self.currency()))
-            }
-            MedusaFlavour::Marqasouq => None,
-            MedusaFlavour::AdminApi => Some(d),
-        }
+        self.flavour().unit_price(d, self.currency())
     }
 
     /// The Medusa order as an inbound order; `Err` is the reason to park it.
@@ -137,12 +131,9 @@ impl Medusa {
     }
 
     pub(super) async fn fetch_order(&self, id: &str) -> Result<serde_json::Value, JobError> {
-        let (path, field) = match self.settings.flavour {
-            MedusaFlavour::Marqasouq => (format!("odoo/orders/{id}"), "order"),
-            MedusaFlavour::AdminApi => (format!("admin/orders/{id}"), "order"),
-        };
+        let path = self.flavour().order_path(id);
         let body = self.api.get(&path, &[]).await.map_err(job_err)?;
-        Ok(body.get(field).cloned().unwrap_or(body))
+        Ok(body.get("order").cloned().unwrap_or(body))
     }
 
     pub(super) async fn import_order(&self, job: &Job) -> Result<(), JobError> {
@@ -246,29 +237,8 @@ impl Medusa {
 
     pub(super) async fn mark_synced(&self, id: &str, odoo_id: i64) -> Result<(), JobError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        match self.settings.flavour {
-            MedusaFlavour::Marqasouq => {
-                self.api
-                    .post(
-                        &format!("odoo/orders/{id}/synced"),
-                        &wire::Synced {
-                            odoo_order_id: odoo_id,
-                            synced_at: &now,
-                        },
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-            MedusaFlavour::AdminApi => {
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}"),
-                        &wire::synced_metadata(odoo_id, &now),
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-        }
+        let (path, body) = self.flavour().synced(id, odoo_id, &now);
+        self.api.post(&path, &body).await.map_err(job_err)?;
         Ok(())
     }
 
@@ -367,25 +337,8 @@ impl Medusa {
         let limit = 50usize;
         for page in 0..2000usize {
             let offset = (page * limit).to_string();
-            let body = match self.settings.flavour {
-                MedusaFlavour::Marqasouq => self
-                    .api
-                    .get("odoo/orders", &[("synced", "false".into()), ("date_from", from.clone()), ("limit", limit.to_string()), ("offset", offset)])
-                    .await,
-                MedusaFlavour::AdminApi => self
-                    .api
-                    .get(
-                        "admin/orders",
-                        &[
-                            ("fields", "id,display_id,status,email,currency_code,metadata,created_at,updated_at,*items,*customer,*shipping_address".into()),
-                            ("created_at[$gte]", from.clone()),
-                            ("limit", limit.to_string()),
-                            ("offset", offset),
-                        ],
-                    )
-                    .await,
-            }
-            .map_err(|e| e.message)?;
+            let (path, query) = self.flavour().order_list(&from, limit, offset);
+            let body = self.api.get(path, &query).await.map_err(|e| e.message)?;
             let rows = match serde_json::from_value::<wire::OrderPage>(body.clone()) {
                 Ok(page) => page.orders,
                 Err(_) => {

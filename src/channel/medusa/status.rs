@@ -150,37 +150,9 @@ impl Medusa {
         if once.is_none() && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
             return Ok(());
         }
-        match self.settings.flavour {
-            MedusaFlavour::Marqasouq => {
-                let mut order = wire::StatusOrder {
-                    medusa_order_id: id,
-                    odoo_order_id: p.odoo_order_id,
-                    odoo_order_name: p.odoo_order_name.as_deref(),
-                    ..Default::default()
-                };
-                match event {
-                    "order.shipped" => {
-                        order.tracking_number = Some(p.tracking_number.as_deref());
-                        order.shipped_date = Some(p.date.as_deref());
-                    }
-                    "order.delivered" => order.delivered_date = Some(p.date.as_deref()),
-                    "order.paid" => order.payment_date = Some(p.payment_date.as_deref()),
-                    "order.cancelled" => order.cancelled_reason = Some("Cancelled in Odoo"),
-                    _ => {}
-                }
-                self.api
-                    .post(
-                        "odoo/webhooks/order-status",
-                        &wire::OrderStatus {
-                            event_type: event,
-                            order,
-                        },
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-            MedusaFlavour::AdminApi => self.send_status_admin(id, event, p, &known).await?,
-        }
+        self.flavour()
+            .send_status(self, id, event, p, &known)
+            .await?;
         if let Some(flag) = once {
             order_state::merge_meta(&self.store, CHANNEL, id, &serde_json::json!({ flag: true }))
                 .map_err(store_err)?;
@@ -194,126 +166,6 @@ impl Medusa {
             &format!("order {}: sent {event} to Medusa", known.reference),
             Some(1),
         );
-        Ok(())
-    }
-
-    pub(super) async fn send_status_admin(
-        &self,
-        id: &str,
-        event: &str,
-        p: &jobs::SendStatus,
-        known: &order_state::ChannelOrder,
-    ) -> Result<(), JobError> {
-        let items: Vec<wire::FulfillmentItem> = match &known.meta["items"] {
-            serde_json::Value::Null => Vec::new(),
-            kept => serde_json::from_value(kept.clone()).map_err(|e| {
-                JobError::new(
-                    RetryClass::Permanent,
-                    format!("Medusa order {id}: the lines kept for its fulfillment cannot be read ({e}); import the order again"),
-                )
-            })?,
-        };
-        let fulfillment = known.meta["fulfillment_id"].as_str().map(str::to_string);
-        match event {
-            "order.confirmed" => {
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}"),
-                        &wire::OrderMetadata::one("odoo_state", "confirmed"),
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-            "order.shipped" => {
-                let fid = match fulfillment {
-                    Some(f) => f,
-                    None => {
-                        let body = wire::CreateFulfillment {
-                            items: &items,
-                            location_id: self.settings.location_id.as_deref(),
-                        };
-                        let resp = self
-                            .api
-                            .post(&format!("admin/orders/{id}/fulfillments"), &body)
-                            .await
-                            .map_err(job_err)?;
-                        let fid = serde_json::from_value::<wire::OrderAnswer>(resp)
-                            .ok()
-                            .and_then(|a| a.order.fulfillments.last().map(|f| f.id.clone()))
-                            .ok_or_else(|| {
-                                JobError::new(
-                                    RetryClass::Transient,
-                                    format!("Medusa created a fulfillment for {id} but returned no fulfillment id"),
-                                )
-                            })?;
-                        order_state::merge_meta(
-                            &self.store,
-                            CHANNEL,
-                            id,
-                            &serde_json::json!({"fulfillment_id": fid}),
-                        )
-                        .map_err(store_err)?;
-                        fid
-                    }
-                };
-                let tracking = p.tracking_number.as_deref().unwrap_or("");
-                let labels = if tracking.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![wire::Label {
-                        tracking_number: tracking,
-                        tracking_url: "",
-                        label_url: "",
-                    }]
-                };
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}/fulfillments/{fid}/shipments"),
-                        &wire::CreateShipment {
-                            items: &items,
-                            labels,
-                        },
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-            "order.delivered" => {
-                let fid = fulfillment.ok_or_else(|| {
-                    JobError::new(
-                        RetryClass::Transient,
-                        format!("order {id} has no fulfillment yet"),
-                    )
-                })?;
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}/fulfillments/{fid}/mark-as-delivered"),
-                        &wire::Empty {},
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-            "order.invoiced" | "order.paid" => {
-                let flag = if event == "order.paid" {
-                    "odoo_paid"
-                } else {
-                    "odoo_invoiced"
-                };
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}"),
-                        &wire::OrderMetadata::one(flag, true),
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
-            "order.cancelled" => {
-                self.api
-                    .post(&format!("admin/orders/{id}/cancel"), &wire::Empty {})
-                    .await
-                    .map_err(job_err)?;
-            }
-            _ => {}
-        }
         Ok(())
     }
 }
