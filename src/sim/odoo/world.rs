@@ -1824,16 +1824,7 @@ impl World {
                     Value::String(if qty > 0.0 { "done" } else { "cancel" }.into()),
                 );
                 if let Some(line) = self.stored("stock.move", mv, "sale_line_id").as_i64() {
-                    let delivered = self
-                        .stored("sale.order.line", line, "qty_delivered")
-                        .as_f64()
-                        .unwrap_or(0.0);
-                    self.set(
-                        "sale.order.line",
-                        line,
-                        "qty_delivered",
-                        Value::Double(delivered + qty),
-                    );
+                    self.add_delivered(line, qty);
                 }
             }
             self.update_picking_state(picking);
@@ -1848,6 +1839,20 @@ impl World {
             }
         }
         Ok(Value::Bool(true))
+    }
+
+    /// An order line's delivered quantity moved by `qty` (a return moves it back), never below 0.
+    fn add_delivered(&mut self, line: i64, qty: f64) {
+        let delivered = self
+            .stored("sale.order.line", line, "qty_delivered")
+            .as_f64()
+            .unwrap_or(0.0);
+        self.set(
+            "sale.order.line",
+            line,
+            "qty_delivered",
+            Value::Double((delivered + qty).max(0.0)),
+        );
     }
 
     /// Returns a done delivery in full, as Odoo's return wizard (`stock.return.picking`,
@@ -1921,16 +1926,7 @@ impl World {
                 }
             }
             if let Some(line) = line.as_i64() {
-                let delivered = self
-                    .stored("sale.order.line", line, "qty_delivered")
-                    .as_f64()
-                    .unwrap_or(0.0);
-                self.set(
-                    "sale.order.line",
-                    line,
-                    "qty_delivered",
-                    Value::Double((delivered - qty).max(0.0)),
-                );
+                self.add_delivered(line, -qty);
             }
         }
         if let Some(order) = order.as_i64() {
