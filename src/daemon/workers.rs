@@ -36,6 +36,20 @@ impl JobError {
     }
 }
 
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for JobError {}
+
+impl crate::retry::Classify for JobError {
+    fn retry_class(&self) -> RetryClass {
+        self.class
+    }
+}
+
 /// Runs the jobs of one channel.
 pub trait JobHandler: Send + Sync + 'static {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
@@ -493,5 +507,19 @@ async fn record_failure(
             tracing::error!(job = id, error = %e, "cannot record the job's failure; it will run again");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::Classify;
+
+    #[test]
+    fn a_job_error_is_an_error_with_its_message_and_class() {
+        let e = JobError::new(RetryClass::Auth, "Cartona refused the token (401)");
+        assert_eq!(e.retry_class(), RetryClass::Auth);
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert_eq!(boxed.to_string(), "Cartona refused the token (401)");
     }
 }
