@@ -743,6 +743,55 @@ async fn an_order_whose_webhook_was_lost_is_imported_by_the_pull() {
 }
 
 #[tokio::test]
+async fn orders_pulled_together_are_created_in_odoo_together() {
+    for flavour in [MedusaFlavour::Marqasouq, MedusaFlavour::AdminApi] {
+        let env = Env::new(flavour, "kwd").await;
+        // Ten orders the store holds at once (their webhooks lost): one pull finds them all.
+        let ids: Vec<String> = (0..10)
+            .map(|n| {
+                env.store_sim.sim.place_order(
+                    &format!("batch{n}@example.com"),
+                    &[(&sku(1 + n % 5), 1, Decimal::new(1_000 + n, 3))],
+                )
+            })
+            .collect();
+        for id in &ids {
+            wait_until("marked synced", WAIT, || {
+                env.store_sim.sim.order(id).unwrap().synced
+            })
+            .await;
+        }
+        let creates = env
+            .odoo
+            .sim
+            .calls()
+            .get("sale.order.create")
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            (1..=2).contains(&creates),
+            "{flavour:?}: ten orders created in {creates} calls"
+        );
+        for id in &ids {
+            let display = env.store_sim.sim.order(id).unwrap().json["display_id"]
+                .as_i64()
+                .unwrap();
+            assert_eq!(
+                env.order_by_ref(&format!("MEDUSA-{display}")).await.len(),
+                1,
+                "each order once"
+            );
+        }
+        let imported = common::sync_log(&env.store)
+            .iter()
+            .filter(|r| r.operation == "orders.import" && r.message.contains(" imported as "))
+            .count();
+        assert_eq!(imported, 10, "each said imported, not updated");
+        env.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn an_orders_whole_life_seen_at_once_goes_out_in_order_though_a_send_fails() {
     let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;
     let id = env

@@ -78,6 +78,9 @@ fn stock_key(odoo_id: i64) -> String {
 
 use crate::channel::kit::{decimal_of, fnv};
 
+/// Orders imported together (one search, one customer lookup and create, one order create).
+const ORDER_BATCH: usize = 50;
+
 pub struct Medusa {
     pub api: HttpClient,
     pub settings: MedusaSettings,
@@ -211,6 +214,7 @@ impl JobHandler for Medusa {
     fn batch_size(&self, kind: &str) -> usize {
         match jobs::Kind::of(kind) {
             Some(jobs::Kind::Product | jobs::Kind::Stock) => self.batch_size,
+            Some(jobs::Kind::Order) => ORDER_BATCH,
             _ => 1,
         }
     }
@@ -220,6 +224,7 @@ impl JobHandler for Medusa {
             match jobs::Kind::of(&jobs[0].kind) {
                 Some(jobs::Kind::Product) => self.push_products(jobs).await,
                 Some(jobs::Kind::Stock) => self.push_stock(jobs).await,
+                Some(jobs::Kind::Order) => self.import_orders(jobs).await,
                 _ => crate::daemon::workers::one_by_one(self, jobs).await,
             }
         })

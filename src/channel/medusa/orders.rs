@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// An order job's order as read from the inbox: its id, the event to close or park, and the
+/// order (or why it is parked).
+struct LoadedOrder {
+    id: String,
+    event: i64,
+    read: Result<(wire::Order, InboundOrder), String>,
+}
+
 impl Medusa {
     /// An item's unit price in major units; `None` when it is missing, not a number, negative,
     /// or (MarqaSouq, minor units) not a whole number: such an order is parked, never imported
@@ -136,34 +144,110 @@ impl Medusa {
         Ok(body.get("order").cloned().unwrap_or(body))
     }
 
-    pub(super) async fn import_order(&self, job: &Job) -> Result<(), JobError> {
+    /// A job's order, read from its newest open inbox event (fetched from the store when only a
+    /// status event came): `None` when nothing is open, `Err(reason)` inside when it must be
+    /// parked.
+    async fn load_order(&self, job: &Job) -> Result<Option<LoadedOrder>, JobError> {
         let jobs::ImportSubject { subject: id } = jobs::parse(job)?;
         let Some(latest) = inbox::latest_open(&self.store, CHANNEL, &id).map_err(store_err)? else {
-            return Ok(());
+            return Ok(None);
         };
-        // The order itself: from its order.created event, or fetched (a status event came first).
         let created =
             inbox::list_subject(&self.store, CHANNEL, &id, "order.created").map_err(store_err)?;
         let order_json = match created.last() {
-            Some(e) => match wire::event_data::<wire::OrderData>(&e.payload) {
-                Ok(d) => d.order,
-                Err(reason) => return self.park(latest.id, &reason),
-            },
-            None => self.fetch_order(&id).await?,
+            Some(e) => wire::event_data::<wire::OrderData>(&e.payload).map(|d| d.order),
+            None => Ok(self.fetch_order(&id).await?),
         };
-        let order = match wire::Order::parse(&order_json) {
-            Ok(o) => o,
-            Err(reason) => return self.park(latest.id, &reason),
+        let read = order_json
+            .and_then(|j| wire::Order::parse(&j))
+            .and_then(|order| {
+                let inbound = self.inbound(&order)?;
+                Ok((order, inbound))
+            });
+        Ok(Some(LoadedOrder {
+            id,
+            event: latest.id,
+            read,
+        }))
+    }
+
+    /// Imports a batch of orders: the new ones are created in Odoo together
+    /// (`order_import::import_many`: one search, one customer lookup and create, one order
+    /// create), then each goes through the rest of its flow alone.
+    pub(super) async fn import_orders(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        let mut loaded = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let l = self.load_order(job).await;
+            if let Ok(Some(LoadedOrder {
+                read: Ok((_, inbound)),
+                ..
+            })) = &l
+            {
+                // SKUs found by default_code are mapped before the batch's create needs them.
+                if let Err(e) = self.resolve_skus(inbound).await {
+                    loaded.push(Err(e));
+                    continue;
+                }
+            }
+            loaded.push(l);
+        }
+        let refs: Vec<&InboundOrder> = loaded
+            .iter()
+            .filter_map(|l| match l {
+                Ok(Some(LoadedOrder {
+                    read: Ok((_, inbound)),
+                    ..
+                })) => Some(inbound),
+                _ => None,
+            })
+            .collect();
+        let mut created = std::collections::HashSet::new();
+        for r in order_import::import_many(&self.odoo, &self.store, &refs).await {
+            if let Ok(Imported::Created(id)) = r {
+                created.insert(id);
+            }
+            // Parked or failed: the order's own pass finds out again and says why.
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for l in loaded {
+            out.push(match l {
+                Ok(Some(l)) => self.import_loaded(l, &created).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    pub(super) async fn import_order(&self, job: &Job) -> Result<(), JobError> {
+        match self.load_order(job).await? {
+            Some(l) => {
+                if let Ok((_, inbound)) = &l.read {
+                    self.resolve_skus(inbound).await?;
+                }
+                self.import_loaded(l, &Default::default()).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The rest of an order's import, once read: into Odoo (`created`: the Odoo orders a
+    /// batch created just before), its store-side status, the lines a fulfillment names, a
+    /// cancellation in the store, the synced mark.
+    async fn import_loaded(
+        &self,
+        l: LoadedOrder,
+        created: &std::collections::HashSet<i64>,
+    ) -> Result<(), JobError> {
+        let LoadedOrder { id, event, read } = l;
+        let (order, inbound) = match read {
+            Ok(r) => r,
+            Err(reason) => return self.park(event, &reason),
         };
-        let inbound = match self.inbound(&order) {
-            Ok(o) => o,
-            Err(reason) => return self.park(latest.id, &reason),
-        };
-        self.resolve_skus(&inbound).await?;
         let (odoo_id, made) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
-            Imported::Parked(reason) => return self.park(latest.id, &reason),
+            Imported::Parked(reason) => return self.park(event, &reason),
             Imported::Created(i) => (i, true),
-            Imported::Existing(i) => (i, false),
+            Imported::Existing(i) => (i, created.contains(&i)),
         };
         let status = order.status.as_deref().unwrap_or("pending").to_string();
         order_state::seen(
@@ -223,7 +307,7 @@ impl Medusa {
             }
         }
         self.mark_synced(&id, odoo_id).await?;
-        inbox::close_subject(&self.store, CHANNEL, &id, latest.id).map_err(store_err)?;
+        inbox::close_subject(&self.store, CHANNEL, &id, event).map_err(store_err)?;
         let verb = if made { "imported" } else { "updated" };
         log(
             &self.store,
