@@ -1285,13 +1285,7 @@ async fn orders_pulled_together_are_imported_and_acknowledged_together() {
         "ten orders of one pull acknowledged in {} requests",
         acks.len()
     );
-    let creates = env
-        .odoo
-        .sim
-        .calls()
-        .get("sale.order.create")
-        .copied()
-        .unwrap_or(0);
+    let creates = common::odoo_calls(&env.odoo, "sale.order.create");
     assert!(
         (1..=2).contains(&creates),
         "ten orders created in {creates} calls"

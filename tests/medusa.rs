@@ -761,13 +761,7 @@ async fn orders_pulled_together_are_created_in_odoo_together() {
             })
             .await;
         }
-        let creates = env
-            .odoo
-            .sim
-            .calls()
-            .get("sale.order.create")
-            .copied()
-            .unwrap_or(0);
+        let creates = common::odoo_calls(&env.odoo, "sale.order.create");
         assert!(
             (1..=2).contains(&creates),
             "{flavour:?}: ten orders created in {creates} calls"

@@ -145,20 +145,7 @@ async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither
         watcher.sim.heard() == story
     })
     .await;
-    for stream in ["odoo.orders", "odoo.orders"] {
-        let before = marketsync::store::streams::get(&store, stream)
-            .unwrap()
-            .and_then(|s| s.last_success_at)
-            .unwrap_or(0);
-        wait_until("another watcher run", WAIT, || {
-            marketsync::store::streams::get(&store, stream)
-                .unwrap()
-                .and_then(|s| s.last_success_at)
-                .unwrap_or(0)
-                > before
-        })
-        .await;
-    }
+    common::two_more_runs(&store, "odoo.orders").await;
     stop.cancel();
     task.await.unwrap().unwrap();
     assert_eq!(

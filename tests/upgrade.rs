@@ -237,20 +237,6 @@ async fn make_fixture() {
     .unwrap();
 }
 
-/// Waits until the stream has run twice more (each run ends with `last_run_at` moving on).
-async fn two_more_runs(store: &Store, name: &str) {
-    let runs = || {
-        marketsync::store::streams::get(store, name)
-            .unwrap()
-            .and_then(|s| s.last_run_at)
-            .unwrap_or(0)
-    };
-    for _ in 0..2 {
-        let before = runs();
-        wait_until(&format!("{name} ran"), WAIT, || runs() > before).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_written_before_order_events_upgrades_in_place() {
     let p = peers().await;
@@ -344,7 +330,7 @@ async fn a_state_written_before_order_events_upgrades_in_place() {
     })
     .await;
     for stream in ["cartona.orders", "cartona.edits", "odoo.orders"] {
-        two_more_runs(&store, stream).await;
+        common::two_more_runs(&store, stream).await;
     }
     stop.cancel();
     task.await.unwrap().unwrap();

@@ -191,11 +191,7 @@ impl Watcher {
         }
         let sale_orders = self
             .odoo
-            .read(
-                "sale.order",
-                &ids,
-                &["name", "state", "invoice_status", "client_order_ref"],
-            )
+            .read("sale.order", &ids, &["name", "state", "invoice_status"])
             .await
             .map_err(odoo_err)?;
         let mut pfields = vec!["sale_id", "state", "picking_type_code", "date_done"];

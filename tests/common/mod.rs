@@ -200,3 +200,25 @@ pub fn medusa_heard(shop: &marketsync::sim::medusa::MedusaHandle, id: &str) -> V
         .map(|e| e["event_type"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+/// Waits until the stream has succeeded twice more.
+pub async fn two_more_runs(store: &Store, name: &str) {
+    let runs = || {
+        marketsync::store::streams::get(store, name)
+            .unwrap()
+            .and_then(|s| s.last_success_at)
+            .unwrap_or(0)
+    };
+    for _ in 0..2 {
+        let before = runs();
+        wait_until(&format!("{name} ran"), Duration::from_secs(30), || {
+            runs() > before
+        })
+        .await;
+    }
+}
+
+/// How many times the simulated Odoo was called for `model.method` (`sale.order.create`).
+pub fn odoo_calls(odoo: &SimHandle, method: &str) -> u64 {
+    odoo.sim.calls().get(method).copied().unwrap_or(0)
+}
