@@ -58,15 +58,23 @@ pub(crate) fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
 
+/// A value that does not parse (a duration, a schedule, a channel's name); the message says
+/// what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadValue(pub String);
+
 /// Parses `"30s"`, `"5m"`, `"2h"`, `"1d"`, `"250ms"` (and a bare number of seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, BadValue> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| {
-        format!("expected a duration such as \"30s\", \"5m\" or \"2h\", got {text:?}")
+        BadValue(format!(
+            "expected a duration such as \"30s\", \"5m\" or \"2h\", got {text:?}"
+        ))
     })?;
     let secs = match unit.trim() {
         "" | "s" | "sec" | "secs" => n,
@@ -75,9 +83,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" | "hour" | "hours" => n * 3600,
         "d" | "day" | "days" => n * 86_400,
         other => {
-            return Err(format!(
+            return Err(BadValue(format!(
                 "unknown duration unit {other:?} in {text:?}; use ms, s, m, h or d"
-            ))
+            )))
         }
     };
     Ok(Duration::from_secs(secs))
@@ -124,16 +132,16 @@ impl Schedule {
 }
 
 impl FromStr for Schedule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadValue;
+    fn from_str(s: &str) -> Result<Self, BadValue> {
         if s.split_whitespace().count() >= 5 {
             croner::Cron::from_str(s)
                 .map(|c| Schedule::Cron(Box::new(c)))
-                .map_err(|e| format!("invalid cron expression {s:?}: {e}"))
+                .map_err(|e| BadValue(format!("invalid cron expression {s:?}: {e}")))
         } else {
             let d = parse_duration(s)?;
             if d.is_zero() {
-                return Err("an interval must be longer than zero".into());
+                return Err(BadValue("an interval must be longer than zero".into()));
             }
             Ok(Schedule::Every(d))
         }
@@ -616,14 +624,16 @@ impl ChannelKind {
 }
 
 impl FromStr for ChannelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadValue;
+    fn from_str(s: &str) -> Result<Self, BadValue> {
         ChannelKind::ALL
             .into_iter()
             .chain([ChannelKind::Probe])
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er")
+                BadValue(format!(
+                    "unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er"
+                ))
             })
     }
 }
@@ -797,7 +807,7 @@ impl RawConfig {
             env: o.api_key_env,
         }
         .resolve("odoo.api_key")
-        .map_err(|m| invalid_whole(&m))?;
+        .map_err(|m| invalid_whole(&m.to_string()))?;
         if o.max_concurrent_calls == 0 || o.max_concurrent_calls > 64 {
             return Err(invalid(
                 "odoo.max_concurrent_calls",
@@ -855,7 +865,7 @@ impl RawConfig {
                 "is the same address as webhooks.listen; the operator's listener (/metrics) must not be where the public webhooks arrive: give it another port",
             ));
         }
-        crate::telemetry::parse_filter(&self.log.level).map_err(|e| invalid("log.level", e))?;
+        crate::telemetry::parse_filter(&self.log.level).map_err(|e| invalid("log.level", e.0))?;
 
         let mut channels = Vec::new();
         let raw = self.channels;
@@ -928,7 +938,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         Some(
             token_spec
                 .resolve(&key("token"))
-                .map_err(|m| invalid_whole(&m))?,
+                .map_err(|m| invalid_whole(&m.to_string()))?,
         )
     } else {
         None
@@ -942,7 +952,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         Some(
             hook_spec
                 .resolve(&key("webhook_secret"))
-                .map_err(|m| invalid_whole(&m))?,
+                .map_err(|m| invalid_whole(&m.to_string()))?,
         )
     } else {
         None

@@ -7,6 +7,7 @@
 //! - [`cli`]: the operator's commands (`init`, `status`, `logs`, `queue`, `map`, `order`, `check`, `config check`).
 //! - [`config`]: the TOML file, parsed (`deny_unknown_fields`), then validated without network.
 //! - [`daemon`]: `marketsync run`: scheduler, workers, housekeeping, storage pause, systemd notify.
+//! - [`error`]: the library's typed error; its retry class comes from its source.
 //! - [`demo`]: `marketsync demo`, the real daemon against the simulators.
 //! - [`odoo`]: one async Odoo client over XML-RPC, JSON-RPC or JSON-2, the codec, errors, profile.
 //! - [`retry`]: how an error is classified (transient, rate-limited, permanent, auth) and the backoff.
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod error;
 pub mod odoo;
 pub mod retry;
 pub mod secret;

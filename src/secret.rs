@@ -48,6 +48,25 @@ pub struct SecretSpec {
     pub env: Option<String>,
 }
 
+/// Why a secret could not be resolved; it names the config key and never holds the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{key}: set only one of `{key}`, `{key}_file` and `{key}_env`")]
+    Ambiguous { key: String },
+    #[error("{key}_file: cannot read {}: {source}", path.display())]
+    Unreadable {
+        key: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key}_env: the environment variable {var} is not set")]
+    Unset { key: String, var: String },
+    #[error("{key}: missing; set `{key}`, `{key}_file` (a file holding it) or `{key}_env` (an environment variable)")]
+    Missing { key: String },
+    #[error("{key}: is empty")]
+    Empty { key: String },
+}
+
 impl SecretSpec {
     pub fn is_set(&self) -> bool {
         self.inline.is_some() || self.file.is_some() || self.env.is_some()
@@ -55,7 +74,7 @@ impl SecretSpec {
 
     /// Resolves the secret. `key` is the config path of the plain key (e.g. `odoo.api_key`), used
     /// to name the problem; the error never contains the secret itself.
-    pub fn resolve(&self, key: &str) -> Result<Secret, String> {
+    pub fn resolve(&self, key: &str) -> Result<Secret, SecretError> {
         let given = [
             self.inline.is_some(),
             self.file.is_some(),
@@ -65,27 +84,29 @@ impl SecretSpec {
         .filter(|set| **set)
         .count();
         if given > 1 {
-            return Err(format!(
-                "{key}: set only one of `{key}`, `{key}_file` and `{key}_env`"
-            ));
+            return Err(SecretError::Ambiguous { key: key.into() });
         }
         let value = if let Some(value) = &self.inline {
             value.clone()
         } else if let Some(path) = &self.file {
             std::fs::read_to_string(path)
-                .map_err(|e| format!("{key}_file: cannot read {}: {e}", path.display()))?
+                .map_err(|source| SecretError::Unreadable {
+                    key: key.into(),
+                    path: path.clone(),
+                    source,
+                })?
                 .trim_end_matches(['\n', '\r'])
                 .to_string()
         } else if let Some(var) = &self.env {
-            std::env::var(var)
-                .map_err(|_| format!("{key}_env: the environment variable {var} is not set"))?
+            std::env::var(var).map_err(|_| SecretError::Unset {
+                key: key.into(),
+                var: var.clone(),
+            })?
         } else {
-            return Err(format!(
-                "{key}: missing; set `{key}`, `{key}_file` (a file holding it) or `{key}_env` (an environment variable)"
-            ));
+            return Err(SecretError::Missing { key: key.into() });
         };
         if value.trim().is_empty() {
-            return Err(format!("{key}: is empty"));
+            return Err(SecretError::Empty { key: key.into() });
         }
         Ok(Secret::new(value))
     }
@@ -202,7 +223,10 @@ mod tests {
             file: Some("/nonexistent/marketsync-token".into()),
             ..Default::default()
         };
-        let err = spec.resolve("channels.cartona.token").unwrap_err();
+        let err = spec
+            .resolve("channels.cartona.token")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with(
                 "channels.cartona.token_file: cannot read /nonexistent/marketsync-token"

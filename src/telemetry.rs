@@ -5,9 +5,11 @@ use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// Validates a level or filter (`info`, `marketsync=debug,warn`).
-pub fn parse_filter(level: &str) -> Result<EnvFilter, String> {
+pub fn parse_filter(level: &str) -> Result<EnvFilter, crate::config::BadValue> {
     EnvFilter::try_new(level).map_err(|e| {
-        format!("not a log level or filter ({e}); use error, warn, info, debug or trace")
+        crate::config::BadValue(format!(
+            "not a log level or filter ({e}); use error, warn, info, debug or trace"
+        ))
     })
 }
 

@@ -34,16 +34,15 @@ pub fn decimal_of(v: &serde_json::Value) -> Option<Decimal> {
 }
 
 /// The token and base URL of an HTTP channel (`channels.<name>.token`, `.base_url`).
-pub fn token_and_base(cfg: &ChannelConfig) -> Result<(Secret, url::Url), String> {
+pub fn token_and_base(cfg: &ChannelConfig) -> Result<(Secret, url::Url), crate::error::Error> {
     let name = cfg.kind.name();
     let token = cfg
         .token
         .clone()
-        .ok_or(format!("channels.{name}.token is not set"))?;
-    let base = cfg
-        .base_url
-        .clone()
-        .ok_or(format!("channels.{name}.base_url is not set"))?;
+        .ok_or_else(|| crate::error::Error::invalid(format!("channels.{name}.token is not set")))?;
+    let base = cfg.base_url.clone().ok_or_else(|| {
+        crate::error::Error::invalid(format!("channels.{name}.base_url is not set"))
+    })?;
     Ok((token, base))
 }
 
@@ -87,9 +86,8 @@ pub fn poll_window(
     store: &Store,
     stream: &str,
     overlap: std::time::Duration,
-) -> Result<(String, Since), String> {
-    let cursor = streams::get(store, stream)
-        .map_err(|e| e.to_string())?
+) -> Result<(String, Since), crate::error::Error> {
+    let cursor = streams::get(store, stream)?
         .and_then(|s| s.cursor)
         .unwrap_or_else(|| EPOCH.to_string());
     Ok((poll_start(), with_overlap(&cursor, overlap)))
@@ -99,14 +97,14 @@ pub fn poll_window(
 /// when the peer answers 2xx, else `(false, why)`.
 pub async fn reach_with_get(
     cfg: &ChannelConfig,
-    api: Result<crate::channel::http::HttpClient, String>,
+    api: Result<crate::channel::http::HttpClient, crate::error::Error>,
     path: &str,
     query: &[(&str, String)],
     accepted: impl FnOnce(&str) -> String,
 ) -> (bool, String) {
     let api = match api {
         Ok(api) => api,
-        Err(e) => return (false, e),
+        Err(e) => return (false, e.to_string()),
     };
     match api.get(path, query).await {
         Ok(_) => (

@@ -14,6 +14,7 @@ pub mod probe;
 use crate::config::{ChannelKind, ChannelSettings, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
 use crate::daemon::workers::{ChannelWorkers, JobError};
+use crate::error::Context;
 use crate::odoo::OdooClient;
 use crate::retry::Classify;
 use crate::store::order_events::Subscription;
@@ -49,7 +50,7 @@ pub async fn start_enabled(
     config: &Config,
     odoo: &OdooClient,
     store: &Store,
-) -> Result<Running, String> {
+) -> Result<Running, crate::error::Error> {
     let mut out = Vec::new();
     if config.enabled_channels().next().is_none() {
         return Ok(Running {
@@ -60,7 +61,7 @@ pub async fn start_enabled(
     // Odoo's version differences, looked up once for every channel.
     let profile = crate::odoo::profile::Profile::detect(odoo)
         .await
-        .map_err(|e| format!("reading Odoo's field definitions: {e}"))?;
+        .context("reading Odoo's field definitions")?;
     for ch in config.enabled_channels() {
         let (odoo, store, profile) = (odoo.clone(), store.clone(), profile.clone());
         match ch.kind {
@@ -68,10 +69,10 @@ pub async fn start_enabled(
             ChannelKind::Medusa => out.push(medusa::start(config, ch, odoo, store, profile)?),
             ChannelKind::Probe => out.push(probe::start(ch, store)?),
             other => {
-                return Err(format!(
+                return Err(crate::error::Error::invalid(format!(
                     "the {} channel is not part of this version",
                     other.name()
-                ))
+                )))
             }
         }
     }
@@ -253,7 +254,10 @@ pub trait MarketChannel: crate::daemon::workers::JobHandler {
     const STREAMS: &'static [StreamKind];
     /// The reference prefix of its orders in Odoo (`client_order_ref`).
     const ORDER_PREFIX: &'static str;
-    fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>>;
+    fn run_stream(
+        &self,
+        kind: StreamKind,
+    ) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>>;
     /// The status job an order's new events come to, if the marketplace must hear anything.
     fn status_for<'a>(
         &'a self,
@@ -287,7 +291,7 @@ struct ChannelStream<C> {
 }
 
 impl<C: MarketChannel> StreamTask for ChannelStream<C> {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         self.channel.run_stream(self.kind)
     }
 }
@@ -358,10 +362,10 @@ pub fn log(
 }
 
 /// Queues planned jobs, except values that already died for the same record (no retry storm).
-pub fn enqueue_planned(store: &Store, jobs: Vec<NewJob>) -> Result<usize, String> {
-    let jobs = queue::without_dead_repeats(store, jobs).map_err(|e| e.to_string())?;
+pub fn enqueue_planned(store: &Store, jobs: Vec<NewJob>) -> Result<usize, crate::error::Error> {
+    let jobs = queue::without_dead_repeats(store, jobs)?;
     if !jobs.is_empty() {
-        queue::enqueue_many(store, &jobs).map_err(|e| e.to_string())?;
+        queue::enqueue_many(store, &jobs)?;
     }
     Ok(jobs.len())
 }

@@ -67,7 +67,7 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
                 crate::sync::pricelist::inspect(odoo, pricelist, currency.as_deref()).await;
             let (ok, detail) = match inspected {
                 Ok(d) => (true, d),
-                Err(e) => (false, e),
+                Err(e) => (false, e.to_string()),
             };
             lines.push(Line::new(
                 format!("{}.pricelist", ch.kind.name()),

@@ -28,11 +28,15 @@ pub struct LogsArgs {
     pub json: bool,
 }
 
-fn parse_level(s: &str) -> Result<Level, String> {
-    Level::parse(s).ok_or_else(|| format!("unknown level {s:?}; use debug, info, warn or error"))
+fn parse_level(s: &str) -> Result<Level, crate::config::BadValue> {
+    Level::parse(s).ok_or_else(|| {
+        crate::config::BadValue(format!(
+            "unknown level {s:?}; use debug, info, warn or error"
+        ))
+    })
 }
 
-fn parse_since(s: &str) -> Result<std::time::Duration, String> {
+fn parse_since(s: &str) -> Result<std::time::Duration, crate::config::BadValue> {
     parse_duration(s)
 }
 

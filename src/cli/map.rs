@@ -69,7 +69,7 @@ pub enum MapCommand {
     },
 }
 
-fn parse_channel(s: &str) -> Result<ChannelKind, String> {
+fn parse_channel(s: &str) -> Result<ChannelKind, crate::config::BadValue> {
     s.parse()
 }
 

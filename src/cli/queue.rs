@@ -45,9 +45,12 @@ pub enum QueueCommand {
     },
 }
 
-fn parse_state(s: &str) -> Result<JobState, String> {
-    JobState::parse(s)
-        .ok_or_else(|| format!("unknown state {s:?}; use pending, running, retrying, done or dead"))
+fn parse_state(s: &str) -> Result<JobState, crate::config::BadValue> {
+    JobState::parse(s).ok_or_else(|| {
+        crate::config::BadValue(format!(
+            "unknown state {s:?}; use pending, running, retrying, done or dead"
+        ))
+    })
 }
 
 pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {

@@ -11,7 +11,7 @@ pub struct Housekeeping {
 }
 
 impl StreamTask for Housekeeping {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         Box::pin(async move {
             let before = now_ms() - i64::from(self.retention_days) * 86_400_000;
             let (logs, jobs) = self
@@ -22,8 +22,7 @@ impl StreamTask for Housekeeping {
                     s.checkpoint()?;
                     Ok((logs, jobs))
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(StreamOutcome {
                 cursor: None,
                 note: Some((

@@ -32,7 +32,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Odoo(#[from] OdooError),
     #[error("{0}")]
-    Channel(String),
+    Channel(#[from] crate::error::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -468,7 +468,7 @@ async fn record_notices(odoo: &OdooClient, store: &Store, protocol: crate::confi
 }
 
 impl StreamTask for OdooHealth {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         Box::pin(async move {
             let probe = crate::odoo::Domain::all().and("id", "=", self.odoo.uid());
             match self.odoo.search_count("res.users", &probe).await {
@@ -482,8 +482,7 @@ impl StreamTask for OdooHealth {
                             facts::remove(s, facts::ODOO_DOWN_SINCE)?;
                             Ok(was)
                         })
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                     let note = was_down.map(|_| ("Odoo answers again".to_string(), 0));
                     Ok(StreamOutcome { cursor: None, note })
                 }
@@ -497,7 +496,7 @@ impl StreamTask for OdooHealth {
                             .run(move |s| facts::set(s, facts::ODOO_STATUS, &text))
                             .await;
                     }
-                    Err(e.to_string())
+                    Err(e.into())
                 }
             }
         })

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 /// What a stream does on each tick. Its error text is recorded for `status`.
 pub trait StreamTask: Send + Sync + 'static {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>>;
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>>;
 }
 
 /// What a successful run reports.
@@ -127,6 +127,7 @@ async fn stream_loop(
                 tracing::warn!(stream = %spec.name, %error, "stream run failed");
                 store
                     .run(move |s| {
+                        let error = error.to_string();
                         streams::failed(s, &name, &error)?;
                         let mut e = Entry::new(Level::Error, &name, &error);
                         if let Some(c) = &channel {
@@ -152,7 +153,7 @@ mod tests {
 
     struct Count(Arc<AtomicUsize>);
     impl StreamTask for Count {
-        fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+        fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
             Box::pin(async move {
                 self.0.fetch_add(1, Ordering::SeqCst);
                 Ok(StreamOutcome::default())

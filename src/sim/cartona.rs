@@ -103,9 +103,10 @@ impl SimCartona {
     }
 
     /// Replaces the marketplace with a [`SimCartona::snapshot`].
-    pub fn load_snapshot(&self, snapshot: &serde_json::Value) -> Result<(), String> {
-        *self.world() = serde_json::from_value(snapshot.clone())
-            .map_err(|e| format!("not a Cartona simulator snapshot: {e}"))?;
+    pub fn load_snapshot(&self, snapshot: &serde_json::Value) -> Result<(), crate::error::Error> {
+        *self.world() = serde_json::from_value(snapshot.clone()).map_err(|e| {
+            crate::error::Error::invalid(format!("not a Cartona simulator snapshot: {e}"))
+        })?;
         Ok(())
     }
 

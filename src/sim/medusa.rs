@@ -165,9 +165,10 @@ impl SimMedusa {
     }
 
     /// Replaces the store with a [`SimMedusa::snapshot`].
-    pub fn load_snapshot(&self, snapshot: &serde_json::Value) -> Result<(), String> {
-        *self.world() = serde_json::from_value(snapshot.clone())
-            .map_err(|e| format!("not a Medusa simulator snapshot: {e}"))?;
+    pub fn load_snapshot(&self, snapshot: &serde_json::Value) -> Result<(), crate::error::Error> {
+        *self.world() = serde_json::from_value(snapshot.clone()).map_err(|e| {
+            crate::error::Error::invalid(format!("not a Medusa simulator snapshot: {e}"))
+        })?;
         Ok(())
     }
 
@@ -1058,13 +1059,13 @@ pub struct SimArgs {
     pub currency: String,
 }
 
-fn parse_flavour(s: &str) -> Result<MedusaFlavour, String> {
+fn parse_flavour(s: &str) -> Result<MedusaFlavour, crate::config::BadValue> {
     match s {
         "marqasouq" => Ok(MedusaFlavour::Marqasouq),
         "admin-api" => Ok(MedusaFlavour::AdminApi),
-        other => Err(format!(
+        other => Err(crate::config::BadValue(format!(
             "unknown flavour {other:?}; use marqasouq or admin-api"
-        )),
+        ))),
     }
 }
 

@@ -118,13 +118,13 @@ impl Unpriced {
     }
 
     /// An error naming the first few (the run's other products went out), or `Ok`.
-    pub fn verdict(self) -> Result<(), String> {
+    pub fn verdict(self) -> Result<(), crate::error::Error> {
         let reasons = self.0;
         if reasons.is_empty() {
             return Ok(());
         }
         let more = reasons.len().saturating_sub(3);
-        Err(format!(
+        Err(crate::error::Error::invalid(format!(
             "{} product(s) not sent, their price unknown: {}{}",
             reasons.len(),
             reasons[..reasons.len().min(3)].join("; "),
@@ -133,7 +133,7 @@ impl Unpriced {
             } else {
                 String::new()
             }
-        ))
+        )))
     }
 }
 

@@ -52,17 +52,13 @@ pub struct Watcher {
 }
 
 impl StreamTask for Watcher {
-    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+    fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         Box::pin(self.run_once())
     }
 }
 
-fn odoo_err(e: OdooError) -> String {
-    format!("reading orders from Odoo: {e}")
-}
-
 impl Watcher {
-    async fn run_once(&self) -> Result<StreamOutcome, String> {
+    async fn run_once(&self) -> Result<StreamOutcome, crate::error::Error> {
         if self.prefixes.is_empty() || self.subscriptions.is_empty() {
             return Ok(StreamOutcome::default());
         }
@@ -70,14 +66,13 @@ impl Watcher {
             Mode::Poll => {
                 let (started, since) =
                     crate::channel::kit::poll_window(&self.store, STREAM, self.overlap)?;
-                (Some(started), self.touched(&since).await.map_err(odoo_err)?)
+                (Some(started), self.touched(&since).await?)
             }
             Mode::Reconcile => {
                 let store = self.store.clone();
                 let ids = store
                     .run(|s| order_events::open_orders(s, OPEN_DAYS))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 (None, ids)
             }
         };
@@ -87,8 +82,7 @@ impl Watcher {
             let (store, subs) = (self.store.clone(), self.subscriptions.clone());
             new += store
                 .run(move |s| order_events::record(s, &found, &subs))
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .len();
         }
         Ok(StreamOutcome {
@@ -174,13 +168,10 @@ impl Watcher {
     }
 
     /// The facts of these Odoo orders, for the ones the state knows as marketplace orders.
-    async fn facts_of(&self, ids: &[i64]) -> Result<Vec<Facts>, String> {
+    async fn facts_of(&self, ids: &[i64]) -> Result<Vec<Facts>, crate::error::Error> {
         let store = self.store.clone();
         let wanted = ids.to_vec();
-        let known = store
-            .run(move |s| orders::by_odoo_ids(s, &wanted))
-            .await
-            .map_err(|e| e.to_string())?;
+        let known = store.run(move |s| orders::by_odoo_ids(s, &wanted)).await?;
         let ids: Vec<i64> = ids
             .iter()
             .copied()
@@ -192,8 +183,7 @@ impl Watcher {
         let sale_orders = self
             .odoo
             .read("sale.order", &ids, &["name", "state", "invoice_status"])
-            .await
-            .map_err(odoo_err)?;
+            .await?;
         let mut pfields = vec!["sale_id", "state", "picking_type_code", "date_done"];
         if self.tracking_ref {
             pfields.push("carrier_tracking_ref");
@@ -210,14 +200,13 @@ impl Watcher {
                 &pfields,
                 SearchOpts::default(),
             )
-            .await
-            .map_err(odoo_err)?;
+            .await?;
         let invoiced: Vec<String> = sale_orders
             .iter()
             .filter(|o| text(o, "invoice_status").as_deref() == Some("invoiced"))
             .filter_map(|o| text(o, "name"))
             .collect();
-        let invoices = self.invoices_of(&invoiced).await.map_err(odoo_err)?;
+        let invoices = self.invoices_of(&invoiced).await?;
         let mut out = Vec::new();
         for so in &sale_orders {
             let Some(id) = so.get("id").and_then(Value::as_i64) else {

@@ -9,6 +9,7 @@
 //! refused with the rule's id rather than guessed: a wrong price sent to a marketplace is
 //! worse than none. Only the products concerned wait; the rest of the catalog goes on.
 
+use crate::error::Context;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use rust_decimal::Decimal;
 
@@ -86,7 +87,11 @@ impl Rules {
 
     /// One unit's price of `variant` (of product `template`): `Some` from its first rule,
     /// `None` when no rule applies (the list price holds), or why marketsync cannot tell.
-    pub fn price(&self, variant: i64, template: Option<i64>) -> Result<Option<Decimal>, String> {
+    pub fn price(
+        &self,
+        variant: i64,
+        template: Option<i64>,
+    ) -> Result<Option<Decimal>, crate::error::Error> {
         let first = self.0.iter().find(|r| match r.scope {
             Scope::Variant(v) => v == variant,
             Scope::Template(t) => Some(t) == template,
@@ -95,12 +100,12 @@ impl Rules {
         match (first, self.broad()) {
             (Some(r), _) => {
                 self.same_currency(r)?;
-                r.fixed
-                    .map(Some)
-                    .ok_or_else(|| not_fixed(r, &format!("product {variant}")))
+                r.fixed.map(Some).ok_or_else(|| {
+                    crate::error::Error::refused(not_fixed(r, &format!("product {variant}")))
+                })
             }
             // Rules on a category or on everything come after a product's own.
-            (None, Some(r)) => Err(broad_refused(r)),
+            (None, Some(r)) => Err(crate::error::Error::refused(broad_refused(r))),
             (None, None) => Ok(None),
         }
     }
@@ -113,7 +118,7 @@ impl Rules {
             return Some(broad_refused(r));
         }
         if let Some(Err(e)) = self.0.first().map(|r| self.same_currency(r)) {
-            return Some(e);
+            return Some(e.to_string());
         }
         self.0.iter().enumerate().find_map(|(i, r)| {
             let first = !self.0[..i].iter().any(|o| o.scope == r.scope);
@@ -139,12 +144,12 @@ impl Rules {
 
     /// A price in another currency than the channel's would be sent as if it were in the
     /// channel's: refused.
-    fn same_currency(&self, r: &Rule) -> Result<(), String> {
+    fn same_currency(&self, r: &Rule) -> Result<(), crate::error::Error> {
         match (&r.currency, &self.1) {
-            (Some(theirs), Some(ours)) if !theirs.eq_ignore_ascii_case(ours) => Err(format!(
+            (Some(theirs), Some(ours)) if !theirs.eq_ignore_ascii_case(ours) => Err(crate::error::Error::refused(format!(
                 "rule {} is in {theirs}, and the channel sells in {ours}: use a pricelist in {ours}",
                 r.id
-            )),
+            ))),
             _ => Ok(()),
         }
     }
@@ -182,7 +187,7 @@ pub async fn inspect(
     odoo: &OdooClient,
     pricelist: i64,
     currency: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, crate::error::Error> {
     let named = odoo
         .search_read(
             "product.pricelist",
@@ -191,16 +196,16 @@ pub async fn inspect(
             SearchOpts::default(),
         )
         .await
-        .map_err(|e| format!("reading pricelist {pricelist}: {e}"))?;
+        .context(format!("reading pricelist {pricelist}"))?;
     let Some(name) = named
         .first()
         .and_then(|p| p.get("name"))
         .and_then(Value::as_opt_str)
         .map(str::to_string)
     else {
-        return Err(format!(
+        return Err(crate::error::Error::invalid(format!(
             "pricelist {pricelist} is not in Odoo (or archived): check the channel's pricelist_id"
-        ));
+        )));
     };
     let items = odoo
         .search_read(
@@ -212,11 +217,13 @@ pub async fn inspect(
             SearchOpts::default(),
         )
         .await
-        .map_err(|e| format!("reading pricelist {pricelist}'s rules: {e}"))?;
+        .context(format!("reading pricelist {pricelist}'s rules"))?;
     let now = crate::sync::catalog::poll_start();
     let rules = Rules::in_effect(&items, &now, currency);
     match rules.problem() {
-        Some(why) => Err(format!("pricelist {pricelist} ({name:?}): {why}")),
+        Some(why) => Err(crate::error::Error::invalid(format!(
+            "pricelist {pricelist} ({name:?}): {why}"
+        ))),
         None => Ok(format!(
             "pricelist {pricelist} ({name:?}): {} fixed price(s) in effect",
             rules.len()
@@ -294,7 +301,9 @@ mod tests {
     const NOW: &str = "2026-11-22 08:00:00";
 
     fn price(rows: &[Value], variant: i64, template: i64) -> Result<Option<Decimal>, String> {
-        Rules::in_effect(rows, NOW, Some("egp")).price(variant, Some(template))
+        Rules::in_effect(rows, NOW, Some("egp"))
+            .price(variant, Some(template))
+            .map_err(|e| e.to_string())
     }
 
     fn d(s: &str) -> Option<Decimal> {
@@ -366,8 +375,10 @@ mod tests {
             "another product: its list price"
         );
         assert_eq!(
-            Rules::in_effect(&rows, NOW, Some("usd")).price(100, None),
-            Ok(d("9.5"))
+            Rules::in_effect(&rows, NOW, Some("usd"))
+                .price(100, None)
+                .ok(),
+            Some(d("9.5"))
         );
     }
 

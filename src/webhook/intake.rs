@@ -34,7 +34,7 @@ impl Verification {
         header: impl Fn(&str) -> Option<String>,
         body: &[u8],
         now: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         use super::signature;
         match self {
             Verification::Hmac { secret, tolerance } => signature::verify(
@@ -44,7 +44,7 @@ impl Verification {
                 now,
                 tolerance.as_secs() as i64,
             )
-            .map_err(|e| e.to_string()),
+            .map_err(Refused::Signature),
             Verification::Header {
                 secret,
                 header: name,
@@ -52,7 +52,7 @@ impl Verification {
                 if signature::same_secret(secret.expose().as_bytes(), header(name).as_deref()) {
                     Ok(())
                 } else {
-                    Err(format!("missing or wrong {name} header"))
+                    Err(Refused::Header(name.clone()))
                 }
             }
             Verification::Hub { app_secret, .. } => signature::verify_hub(
@@ -60,7 +60,7 @@ impl Verification {
                 header(signature::HUB_HEADER).as_deref(),
                 body,
             )
-            .map_err(|e| e.to_string()),
+            .map_err(Refused::Hub),
         }
     }
 
@@ -71,21 +71,41 @@ impl Verification {
         mode: Option<&str>,
         token: Option<&str>,
         challenge: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Refused> {
         let Verification::Hub { verify_token, .. } = self else {
-            return Err("this webhook has no subscription handshake".into());
+            return Err(Refused::Handshake(
+                "this webhook has no subscription handshake",
+            ));
         };
         if mode != Some("subscribe") {
-            return Err("hub.mode must be \"subscribe\"".into());
+            return Err(Refused::Handshake("hub.mode must be \"subscribe\""));
         }
         if !super::signature::same_secret(verify_token.expose().as_bytes(), token) {
-            return Err("hub.verify_token is not the configured verify token".into());
+            return Err(Refused::Handshake(
+                "hub.verify_token is not the configured verify token",
+            ));
         }
         match challenge {
             Some(c) if !c.is_empty() && c.len() <= 256 => Ok(c.to_string()),
-            _ => Err("hub.challenge is missing or longer than 256 characters".into()),
+            _ => Err(Refused::Handshake(
+                "hub.challenge is missing or longer than 256 characters",
+            )),
         }
     }
+}
+
+/// Why a request was not let in: its signature, its secret header, or its subscription
+/// handshake (the 401's or 403's text; it never holds a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Signature(super::signature::SignatureError),
+    #[error(transparent)]
+    Hub(super::signature::HubSignatureError),
+    #[error("missing or wrong {0} header")]
+    Header(String),
+    #[error("{0}")]
+    Handshake(&'static str),
 }
 
 /// Why a webhook's event was not taken.
@@ -177,7 +197,10 @@ mod tests {
             (Some("subscribe"), None, Some("1")),
             (Some("subscribe"), Some("verify-me-42"), None),
         ] {
-            let refused = hub.handshake(mode, token, challenge).unwrap_err();
+            let refused = hub
+                .handshake(mode, token, challenge)
+                .unwrap_err()
+                .to_string();
             assert!(!refused.contains("verify-me-42"), "{refused}");
         }
         let hmac = Verification::Hmac {

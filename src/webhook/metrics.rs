@@ -15,12 +15,11 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub fn render(app: &App) -> Result<String, String> {
+pub fn render(app: &App) -> Result<String, crate::error::Error> {
     let store = &app.store;
     let mut out = String::new();
-    let e = |x: crate::store::StoreError| x.to_string();
     let _ = writeln!(out, "# HELP marketsync_jobs Jobs in the durable queue, by channel and state.\n# TYPE marketsync_jobs gauge");
-    let counts = queue::counts(store).map_err(e)?;
+    let counts = queue::counts(store)?;
     let mut channels: Vec<&str> = counts.iter().map(|(c, _, _)| c.as_str()).collect();
     channels.dedup();
     for ch in &channels {
@@ -48,7 +47,7 @@ pub fn render(app: &App) -> Result<String, String> {
         let _ = writeln!(out, "marketsync_dead_jobs{{channel=\"{}\"}} {n}", esc(ch));
     }
     let _ = writeln!(out, "# HELP marketsync_inbox Received events, by source and state (received = not yet processed).\n# TYPE marketsync_inbox gauge");
-    for (source, state, n) in inbox::counts(store).map_err(e)? {
+    for (source, state, n) in inbox::counts(store)? {
         let _ = writeln!(
             out,
             "marketsync_inbox{{source=\"{}\",state=\"{}\"}} {n}",
@@ -57,7 +56,7 @@ pub fn render(app: &App) -> Result<String, String> {
         );
     }
     let _ = writeln!(out, "# HELP marketsync_stream_last_success_timestamp_seconds Last successful run of each stream.\n# TYPE marketsync_stream_last_success_timestamp_seconds gauge");
-    let all = streams::list(store).map_err(e)?;
+    let all = streams::list(store)?;
     for s in &all {
         if let Some(at) = s.last_success_at {
             let _ = writeln!(
@@ -92,9 +91,7 @@ pub fn render(app: &App) -> Result<String, String> {
     }
     let paused = app.health.progress.storage.is_paused();
     let _ = writeln!(out, "# HELP marketsync_paused Whether the daemon stopped taking work because its state cannot be written.\n# TYPE marketsync_paused gauge\nmarketsync_paused {}", u8::from(paused));
-    let down = facts::get(store, facts::ODOO_DOWN_SINCE)
-        .map_err(e)?
-        .is_some();
+    let down = facts::get(store, facts::ODOO_DOWN_SINCE)?.is_some();
     let _ = writeln!(out, "# HELP marketsync_odoo_up Whether Odoo answered the last call.\n# TYPE marketsync_odoo_up gauge\nmarketsync_odoo_up {}", u8::from(!down));
     if let Some(odoo) = app.health.odoo.get() {
         let _ = writeln!(out, "# HELP marketsync_odoo_calls_total Odoo calls made.\n# TYPE marketsync_odoo_calls_total counter\nmarketsync_odoo_calls_total {}", odoo.calls_made());

@@ -271,7 +271,12 @@ async fn handshake(
             count(hook.source, "handshake");
             (StatusCode::OK, challenge).into_response()
         }
-        Err(why) => refuse(hook.source, "handshake_refused", StatusCode::FORBIDDEN, why),
+        Err(why) => refuse(
+            hook.source,
+            "handshake_refused",
+            StatusCode::FORBIDDEN,
+            why.to_string(),
+        ),
     }
 }
 
@@ -305,7 +310,12 @@ async fn receive(
         .verification
         .check(header, &body, chrono::Utc::now().timestamp())
     {
-        return refuse(source, "unauthorized", StatusCode::UNAUTHORIZED, why);
+        return refuse(
+            source,
+            "unauthorized",
+            StatusCode::UNAUTHORIZED,
+            why.to_string(),
+        );
     }
     let parsed: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

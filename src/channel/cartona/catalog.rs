@@ -1,6 +1,7 @@
 //! Cartona catalog out: Odoo products to `supplier-product/bulk-update`, only what changed.
 
 use super::*;
+use crate::error::Context;
 
 impl Cartona {
     /// What Cartona should hold for a product.
@@ -63,15 +64,20 @@ impl Cartona {
     pub(super) fn mappings(
         &self,
         products: &[ProductSnapshot],
-    ) -> Result<HashMap<i64, mapping::Mapping>, String> {
+    ) -> Result<HashMap<i64, mapping::Mapping>, crate::error::Error> {
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
-        mapping::by_odoo_many(&self.store, CHANNEL, "product", &ids).map_err(|e| e.to_string())
+        Ok(mapping::by_odoo_many(
+            &self.store,
+            CHANNEL,
+            "product",
+            &ids,
+        )?)
     }
 
     /// Queues the planned updates in jobs of [`JOB_REQUESTS`] bulk requests of `batch_size`
     /// products and records each product's queued value, in one transaction: a crash keeps
     /// both or neither.
-    pub(super) fn enqueue(&self, items: Vec<PlannedItem>) -> Result<usize, String> {
+    pub(super) fn enqueue(&self, items: Vec<PlannedItem>) -> Result<usize, crate::error::Error> {
         if items.is_empty() {
             return Ok(0);
         }
@@ -97,16 +103,14 @@ impl Cartona {
             .iter()
             .map(|i| (i.mapping_id, i.hash.as_str()))
             .collect();
-        self.store
-            .write(|tx| {
-                queue::enqueue_in(tx, &jobs)?;
-                mapping::set_planned_in(tx, &planned)
-            })
-            .map_err(|e| e.to_string())?;
+        self.store.write(|tx| {
+            queue::enqueue_in(tx, &jobs)?;
+            mapping::set_planned_in(tx, &planned)
+        })?;
         Ok(items.len())
     }
 
-    pub(super) async fn catalog_full(&self) -> Result<StreamOutcome, String> {
+    pub(super) async fn catalog_full(&self) -> Result<StreamOutcome, crate::error::Error> {
         let started = poll_start();
         let mut planned = 0usize;
         let mut failure = None;
@@ -123,7 +127,7 @@ impl Cartona {
                 }
             })
             .await
-            .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
+            .context("reading the catalog from Odoo")?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -139,16 +143,15 @@ impl Cartona {
         })
     }
 
-    pub(super) async fn catalog_changes(&self) -> Result<StreamOutcome, String> {
-        let cursor = streams::get(&self.store, &format!("{CHANNEL}.catalog"))
-            .map_err(|e| e.to_string())?
-            .and_then(|s| s.cursor);
+    pub(super) async fn catalog_changes(&self) -> Result<StreamOutcome, crate::error::Error> {
+        let cursor =
+            streams::get(&self.store, &format!("{CHANNEL}.catalog"))?.and_then(|s| s.cursor);
         // A deleted pricelist rule leaves no trace to find its products by: read them all.
         let rules = self
             .reader
             .pricelist_rules()
             .await
-            .map_err(|e| format!("reading the pricelist's rules from Odoo: {e}"))?;
+            .context("reading the pricelist's rules from Odoo")?;
         let outcome = match cursor.filter(|_| !rules.deleted) {
             None => self.catalog_full().await?,
             Some(cursor) => self.catalog_since(&cursor).await?,
@@ -157,14 +160,17 @@ impl Cartona {
         Ok(outcome)
     }
 
-    pub(super) async fn catalog_since(&self, cursor: &str) -> Result<StreamOutcome, String> {
+    pub(super) async fn catalog_since(
+        &self,
+        cursor: &str,
+    ) -> Result<StreamOutcome, crate::error::Error> {
         let started = poll_start();
         let since = with_overlap(cursor, self.settings.poll_overlap);
         let products = self
             .reader
             .changed_since(&since)
             .await
-            .map_err(|e| format!("reading changes from Odoo: {e}"))?;
+            .context("reading changes from Odoo")?;
         let queued = self.enqueue(self.plan(&products, &self.mappings(&products)?))?;
         // The others went out; the cursor stays until these have a price.
         Unpriced::among(&products).verdict()?;

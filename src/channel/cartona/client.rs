@@ -3,7 +3,7 @@
 use super::*;
 
 /// The Cartona API client: `AuthorizationToken: <token>` (no "Bearer"), JSON both ways.
-pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
+pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
     let (token, base) = crate::channel::kit::token_and_base(cfg)?;
     Ok(HttpClient::new(
         "Cartona",

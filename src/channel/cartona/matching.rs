@@ -9,6 +9,7 @@ use super::wire::SupplierProduct;
 use super::CHANNEL;
 use crate::channel::http::HttpClient;
 use crate::config::MatchKey;
+use crate::error::Context;
 use crate::odoo::{Domain, OdooClient, Value};
 use crate::store::{mapping, Store};
 use serde::Serialize;
@@ -34,7 +35,7 @@ pub struct MatchReport {
 pub async fn cartona_products(
     api: &HttpClient,
     per_page: usize,
-) -> Result<Vec<SupplierProduct>, String> {
+) -> Result<Vec<SupplierProduct>, crate::error::Error> {
     cartona_products_with(api, per_page, &|_| {}).await
 }
 
@@ -43,7 +44,7 @@ async fn cartona_products_with(
     api: &HttpClient,
     per_page: usize,
     read: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<SupplierProduct>, String> {
+) -> Result<Vec<SupplierProduct>, crate::error::Error> {
     let mut out = Vec::new();
     for page in 1..=10_000u32 {
         let body = api
@@ -54,25 +55,27 @@ async fn cartona_products_with(
                     ("per_page", per_page.to_string()),
                 ],
             )
-            .await
-            .map_err(|e| e.message)?;
+            .await?;
         let rows = match body {
             serde_json::Value::Array(rows) => rows,
             serde_json::Value::Object(ref o) if o.get("data").is_some_and(|d| d.is_array()) => {
                 o["data"].as_array().cloned().unwrap_or_default()
             }
             other => {
-                return Err(format!(
+                return Err(crate::error::Error::invalid(format!(
                     "Cartona's supplier-product answered something other than a list: {}",
                     other.to_string().chars().take(120).collect::<String>()
-                ))
+                )))
             }
         };
         let n = rows.len();
         for row in rows {
             out.push(
-                serde_json::from_value::<SupplierProduct>(row.clone())
-                    .map_err(|e| format!("a Cartona product is malformed ({e}): {row}"))?,
+                serde_json::from_value::<SupplierProduct>(row.clone()).map_err(|e| {
+                    crate::error::Error::invalid(format!(
+                        "a Cartona product is malformed ({e}): {row}"
+                    ))
+                })?,
             );
         }
         read(out.len());
@@ -96,7 +99,7 @@ pub async fn import(
     store: &Store,
     key: MatchKey,
     dry_run: bool,
-) -> Result<MatchReport, String> {
+) -> Result<MatchReport, crate::error::Error> {
     import_with(api, odoo, store, key, dry_run, &|_, _| {}).await
 }
 
@@ -108,7 +111,7 @@ pub async fn import_with(
     key: MatchKey,
     dry_run: bool,
     progress: &(dyn Fn(&str, usize) + Sync),
-) -> Result<MatchReport, String> {
+) -> Result<MatchReport, crate::error::Error> {
     let cartona = cartona_products_with(api, 100, &|n| progress("Cartona products", n)).await?;
     let mut odoo_products = Vec::new();
     odoo.search_read_pages(
@@ -137,7 +140,7 @@ pub async fn import_with(
         },
     )
     .await
-    .map_err(|e| format!("reading products from Odoo: {e}"))?;
+    .context("reading products from Odoo")?;
 
     let odoo_key = |p: &OdooProduct| -> Option<String> {
         match key {
@@ -190,10 +193,8 @@ pub async fn import_with(
             None | Some([]) => report.unmatched_cartona.push((c.id.clone(), k)),
             Some([p]) => {
                 matched_odoo.insert(p.id);
-                let existing =
-                    mapping::by_odoo(store, CHANNEL, "product", p.id).map_err(|e| e.to_string())?;
-                let existing_ext = mapping::by_external(store, CHANNEL, "product", &c.id)
-                    .map_err(|e| e.to_string())?;
+                let existing = mapping::by_odoo(store, CHANNEL, "product", p.id)?;
+                let existing_ext = mapping::by_external(store, CHANNEL, "product", &c.id)?;
                 match (existing, existing_ext) {
                     (Some(m), _) if m.external_id == c.id => report.already_mapped += 1,
                     (Some(m), _) => report.ambiguous.push(format!(
@@ -206,8 +207,14 @@ pub async fn import_with(
                     )),
                     (None, None) => {
                         if !dry_run {
-                            mapping::set(store, CHANNEL, "product", "product.product", p.id, &c.id)
-                                .map_err(|e| e.to_string())?;
+                            mapping::set(
+                                store,
+                                CHANNEL,
+                                "product",
+                                "product.product",
+                                p.id,
+                                &c.id,
+                            )?;
                         }
                         report.matched.push((p.id, c.id.clone(), k));
                     }
@@ -255,6 +262,6 @@ pub async fn import_with(
         .channel(CHANNEL)
         .records(report.matched.len() as i64),
     )
-    .map_err(|e| e.to_string())?;
+    ?;
     Ok(report)
 }

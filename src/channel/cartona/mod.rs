@@ -65,7 +65,7 @@ const ORDER_BATCH: usize = 50;
 /// be read.
 struct Loaded {
     event: inbox::Event,
-    order: Result<(Order, InboundOrder), String>,
+    order: Result<(Order, InboundOrder), crate::error::Error>,
 }
 
 /// An order in Odoo, waiting for its acknowledgement to Cartona.
@@ -115,11 +115,11 @@ pub fn start(
     odoo: OdooClient,
     store: Store,
     profile: Profile,
-) -> Result<Started, String> {
+) -> Result<Started, crate::error::Error> {
     let settings = cfg
         .cartona()
         .cloned()
-        .ok_or("channels.cartona has no Cartona settings")?;
+        .ok_or_else(|| crate::error::Error::invalid("channels.cartona has no Cartona settings"))?;
     let reader = reader(&settings, odoo.clone());
     let poll_overlap = settings.poll_overlap;
     let cartona = Arc::new(Cartona {
@@ -231,7 +231,10 @@ impl crate::channel::MarketChannel for Cartona {
         Box::pin(self.status_job_for(order, events))
     }
 
-    fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+    fn run_stream(
+        &self,
+        kind: StreamKind,
+    ) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         Box::pin(async move {
             match kind {
                 StreamKind::Catalog => self.catalog_changes().await,

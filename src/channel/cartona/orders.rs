@@ -120,7 +120,7 @@ pub(super) fn lines_hash(order: &Order) -> String {
 
 impl Cartona {
     /// Pulls orders page by page into the inbox, one `order` job per changed order.
-    pub(super) async fn pull_orders(&self) -> Result<StreamOutcome, String> {
+    pub(super) async fn pull_orders(&self) -> Result<StreamOutcome, crate::error::Error> {
         let now = chrono::Utc::now();
         let from = now - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
         let per_page = self.settings.page_size as usize;
@@ -133,16 +133,12 @@ impl Cartona {
                 ("from", from.format("%Y-%m-%dT%H:%M:%S").to_string()),
                 ("to", now.format("%Y-%m-%dT%H:%M:%S").to_string()),
             ];
-            let body = self
-                .api
-                .get("order/pull-orders", &query)
-                .await
-                .map_err(|e| e.message)?;
+            let body = self.api.get("order/pull-orders", &query).await?;
             let serde_json::Value::Array(rows) = body else {
-                return Err(format!(
+                return Err(crate::error::Error::invalid(format!(
                     "Cartona's order/pull-orders answered something other than a list: {}",
                     crate::odoo::transport::summarize_body(&body.to_string())
-                ));
+                )));
             };
             let first = rows.first().map(|r| {
                 r.get("hashed_id")
@@ -182,7 +178,10 @@ impl Cartona {
     }
 
     /// Commits one pulled order to the inbox; true when it is new or changed.
-    pub(super) fn receive_order(&self, raw: &serde_json::Value) -> Result<bool, String> {
+    pub(super) fn receive_order(
+        &self,
+        raw: &serde_json::Value,
+    ) -> Result<bool, crate::error::Error> {
         let payload_hash = fnv(&raw.to_string());
         let hashed_id = match raw.get("hashed_id") {
             Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
@@ -191,12 +190,11 @@ impl Cartona {
                 // Kept for the operator, set aside with the reason; the other orders go on.
                 let id = format!("malformed:{payload_hash}");
                 if let inbox::Received::New(event) =
-                    inbox::receive(&self.store, CHANNEL, &id, "order", None, raw)
-                        .map_err(|e| e.to_string())?
+                    inbox::receive(&self.store, CHANNEL, &id, "order", None, raw)?
                 {
                     let reason =
                         "a Cartona order without a hashed_id was received; it cannot be imported";
-                    inbox::park(&self.store, event, reason).map_err(|e| e.to_string())?;
+                    inbox::park(&self.store, event, reason)?;
                     log(&self.store, Level::Error, "orders.pull", reason, None);
                 }
                 return Ok(false);
@@ -220,8 +218,7 @@ impl Cartona {
             Some(&hashed_id),
             raw,
             &job,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(matches!(received, inbox::Received::New(_)))
     }
 
@@ -347,7 +344,7 @@ impl Cartona {
         };
         let (order, inbound) = match order {
             Ok(o) => o,
-            Err(reason) => return self.park(event.id, &reason).map(|_| None),
+            Err(reason) => return self.park(event.id, &reason.to_string()).map(|_| None),
         };
         let reference = reference(&order.hashed_id);
         order_state::seen(
@@ -368,7 +365,9 @@ impl Cartona {
         let known = order_state::get(&self.store, CHANNEL, &order.hashed_id).map_err(store_err)?;
         let lines = lines_hash(&order);
         let (id, created) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
-            Imported::Parked(reason) => return self.park(event.id, &reason).map(|_| None),
+            Imported::Parked(reason) => {
+                return self.park(event.id, &reason.to_string()).map(|_| None)
+            }
             Imported::Created(id) => (id, true),
             Imported::Existing(id) => (id, pre.created.contains(&id)),
         };

@@ -1,10 +1,11 @@
 //! Cartona status out: Odoo-side progress of its orders to `order/update-order-status`, and quotation edits.
 
 use super::*;
+use crate::error::Context;
 
 impl Cartona {
     /// Finds quotations of Cartona orders edited in Odoo: Cartona hears the new quantities.
-    pub(super) async fn detect_edits(&self) -> Result<StreamOutcome, String> {
+    pub(super) async fn detect_edits(&self) -> Result<StreamOutcome, crate::error::Error> {
         let (started, since) = crate::channel::kit::poll_window(
             &self.store,
             &format!("{CHANNEL}.edits"),
@@ -13,11 +14,9 @@ impl Cartona {
         let quotations =
             crate::sync::quotations::changed(&self.odoo, "CARTONA-", &since, &["client_order_ref"])
                 .await
-                .map_err(|e| format!("reading quotations from Odoo: {e}"))?;
+                .context("reading quotations from Odoo")?;
         let mut jobs = Vec::new();
-        for change in
-            crate::sync::quotations::known(&self.store, &quotations).map_err(|e| e.to_string())?
-        {
+        for change in crate::sync::quotations::known(&self.store, &quotations)? {
             if let Some(job) = self.detail_edits(change.id, &change.known).await? {
                 jobs.push(job);
             }
@@ -119,10 +118,8 @@ impl Cartona {
         &self,
         order_id: i64,
         known: &order_state::ChannelOrder,
-    ) -> Result<Option<NewJob>, String> {
-        let Some(event) =
-            inbox::latest(&self.store, CHANNEL, &known.external_id).map_err(|e| e.to_string())?
-        else {
+    ) -> Result<Option<NewJob>, crate::error::Error> {
+        let Some(event) = inbox::latest(&self.store, CHANNEL, &known.external_id)? else {
             return Ok(None);
         };
         let Ok(cartona) = Order::parse(&event.payload) else {
@@ -140,15 +137,13 @@ impl Cartona {
                 },
             )
             .await
-            .map_err(|e| format!("reading order lines from Odoo: {e}"))?;
+            .context("reading order lines from Odoo")?;
         let mut odoo_lines: Vec<(String, Decimal, Decimal)> = Vec::new();
         for l in &lines {
             let Some(product) = l.get("product_id").and_then(Value::as_id) else {
                 continue;
             };
-            let Some(m) = mapping::by_odoo(&self.store, CHANNEL, "product", product)
-                .map_err(|e| e.to_string())?
-            else {
+            let Some(m) = mapping::by_odoo(&self.store, CHANNEL, "product", product)? else {
                 continue;
             };
             let qty = l

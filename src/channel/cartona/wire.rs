@@ -109,28 +109,38 @@ pub struct Detail {
 
 impl Order {
     /// Parses and checks an order; the error says what is wrong with which order.
-    pub fn parse(raw: &serde_json::Value) -> Result<Order, String> {
+    pub fn parse(raw: &serde_json::Value) -> Result<Order, crate::error::Error> {
         let id = raw
             .get("hashed_id")
             .map(|v| v.to_string())
             .unwrap_or_else(|| "(no hashed_id)".into());
-        let order: Order = serde_json::from_value(raw.clone())
-            .map_err(|e| format!("Cartona order {id} is malformed: {e}"))?;
+        let order: Order = serde_json::from_value(raw.clone()).map_err(|e| {
+            crate::error::Error::unreadable(
+                "Cartona",
+                format!("Cartona order {id} is malformed: {e}"),
+            )
+        })?;
         if order.hashed_id.trim().is_empty() {
-            return Err("a Cartona order has an empty hashed_id".into());
+            return Err(crate::error::Error::unreadable(
+                "Cartona",
+                "a Cartona order has an empty hashed_id",
+            ));
         }
         if order.order_details.is_empty() {
-            return Err(format!("Cartona order {} has no lines", order.hashed_id));
+            return Err(crate::error::Error::invalid(format!(
+                "Cartona order {} has no lines",
+                order.hashed_id
+            )));
         }
         for line in &order.order_details {
             if line.amount <= Decimal::ZERO || line.selling_price < Decimal::ZERO {
-                return Err(format!(
+                return Err(crate::error::Error::invalid(format!(
                     "Cartona order {} has a line with amount {} and price {}: amounts must be positive and prices not negative",
                     order.hashed_id, line.amount, line.selling_price
-                ));
+                )));
             }
             if line.supplier_product_id.is_none() && line.internal_product_id.is_none() {
-                return Err(format!("Cartona order {} has a line without supplier_product_id or internal_product_id", order.hashed_id));
+                return Err(crate::error::Error::invalid(format!("Cartona order {} has a line without supplier_product_id or internal_product_id", order.hashed_id)));
             }
         }
         Ok(order)
@@ -262,13 +272,14 @@ mod tests {
         let mut raw = fixture("order-documented.json");
         raw["order_details"] = serde_json::json!([]);
         assert_eq!(
-            Order::parse(&raw).unwrap_err(),
+            Order::parse(&raw).unwrap_err().to_string(),
             "Cartona order GMNvpbLM has no lines"
         );
         let mut raw = fixture("order-documented.json");
         raw["order_details"][0]["selling_price"] = serde_json::json!("abc");
         assert!(Order::parse(&raw)
             .unwrap_err()
+            .to_string()
             .starts_with("Cartona order \"GMNvpbLM\" is malformed"));
         assert!(Order::parse(&serde_json::json!("not an order")).is_err());
     }

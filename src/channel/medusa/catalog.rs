@@ -1,6 +1,7 @@
 //! Medusa catalog out, in both flavours: listings and stock by SKU.
 
 use super::*;
+use crate::error::Context;
 
 /// What the store should show for one product, in the store's terms (major units).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -23,11 +24,15 @@ pub struct Listing {
 impl Medusa {
     /// Looks `lang` up in Odoo's installed languages: Odoo 19 refuses a context `lang` that
     /// is not installed (17 ignores it), so without it the translation is left out.
-    pub(super) async fn check_language(&self) -> Result<(), String> {
+    pub(super) async fn check_language(&self) -> Result<(), crate::error::Error> {
         match language_left_out(&self.odoo, &self.settings.lang).await {
             Ok(None) => self.translation.available(),
             Ok(Some(why)) => self.translation.unavailable(&why),
-            Err(e) => return Err(format!("reading Odoo's installed languages: {e}")),
+            Err(e) => {
+                return Err(crate::error::Error::invalid(format!(
+                    "reading Odoo's installed languages: {e}"
+                )))
+            }
         }
         self.lang_checked.store(true, Ordering::Relaxed);
         Ok(())
@@ -39,7 +44,7 @@ impl Medusa {
     pub(super) async fn translations(
         &self,
         ids: &[i64],
-    ) -> Result<HashMap<i64, (Option<String>, Option<String>)>, String> {
+    ) -> Result<HashMap<i64, (Option<String>, Option<String>)>, crate::error::Error> {
         if ids.is_empty() || self.translation.left_out().is_some() {
             return Ok(HashMap::new());
         }
@@ -61,7 +66,7 @@ impl Medusa {
         let rows = match read {
             Ok(rows) => rows,
             Err(e) if e.is_unreachable() => {
-                return Err(format!("reading translations from Odoo: {e}"))
+                return Err(crate::error::Error::from(e).context("reading translations from Odoo"))
             }
             Err(e) => {
                 self.translation.unavailable(&format!(
@@ -149,16 +154,15 @@ impl Medusa {
         p: &ProductSnapshot,
         sku: &str,
         known: [Option<&mapping::Mapping>; 2],
-    ) -> Result<Option<(mapping::Mapping, mapping::Mapping)>, String> {
+    ) -> Result<Option<(mapping::Mapping, mapping::Mapping)>, crate::error::Error> {
         let get = |kind: &str,
                    known: Option<&mapping::Mapping>|
-         -> Result<Option<mapping::Mapping>, String> {
+         -> Result<Option<mapping::Mapping>, crate::error::Error> {
             match known.cloned() {
                 Some(m) if m.external_id == sku => Ok(Some(m)),
                 Some(m) => {
                     // The SKU changed in Odoo: the new one is a new product for the store.
-                    mapping::unset(&self.store, CHANNEL, kind, Some(p.id), None)
-                        .map_err(|e| e.to_string())?;
+                    mapping::unset(&self.store, CHANNEL, kind, Some(p.id), None)?;
                     log(
                         &self.store,
                         Level::Warn,
@@ -185,18 +189,21 @@ impl Medusa {
         kind: &str,
         odoo_id: i64,
         sku: &str,
-    ) -> Result<Option<mapping::Mapping>, String> {
+    ) -> Result<Option<mapping::Mapping>, crate::error::Error> {
         match mapping::set(&self.store, CHANNEL, kind, "product.product", odoo_id, sku) {
             Ok(m) => Ok(Some(m)),
             Err(crate::store::StoreError::Conflict(why)) => {
                 log(&self.store, Level::Warn, "catalog.plan", &format!("product.product {odoo_id} skipped: {why} (two Odoo products share the SKU {sku:?})"), None);
                 Ok(None)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 
-    pub(super) async fn plan(&self, products: &[ProductSnapshot]) -> Result<usize, String> {
+    pub(super) async fn plan(
+        &self,
+        products: &[ProductSnapshot],
+    ) -> Result<usize, crate::error::Error> {
         let ids: Vec<i64> = products
             .iter()
             .filter(|p| p.default_code.is_some())
@@ -209,11 +216,9 @@ impl Medusa {
             .iter()
             .flat_map(|id| [product_key(*id), stock_key(*id)])
             .collect();
-        let waiting = queue::waiting_keys(&self.store, &keys).map_err(|e| e.to_string())?;
+        let waiting = queue::waiting_keys(&self.store, &keys)?;
         // Both mappings of every product of the page, in two statements.
-        let known = |kind: &str| {
-            mapping::by_odoo_many(&self.store, CHANNEL, kind, &ids).map_err(|e| e.to_string())
-        };
+        let known = |kind: &str| mapping::by_odoo_many(&self.store, CHANNEL, kind, &ids);
         let (listed, stocked) = (known("product")?, known("stock")?);
         let mut jobs = Vec::new();
         let mut no_sku = Vec::new();
@@ -286,14 +291,12 @@ impl Medusa {
         crate::channel::enqueue_planned(&self.store, jobs)
     }
 
-    pub(super) async fn catalog(&self, full: bool) -> Result<StreamOutcome, String> {
+    pub(super) async fn catalog(&self, full: bool) -> Result<StreamOutcome, crate::error::Error> {
         let name = format!("{CHANNEL}.catalog");
         let cursor = if full {
             None
         } else {
-            streams::get(&self.store, &name)
-                .map_err(|e| e.to_string())?
-                .and_then(|s| s.cursor)
+            streams::get(&self.store, &name)?.and_then(|s| s.cursor)
         };
         let started = poll_start();
         let mut unpriced = crate::sync::catalog::Unpriced::default();
@@ -302,7 +305,7 @@ impl Medusa {
             .reader
             .pricelist_rules()
             .await
-            .map_err(|e| format!("reading the pricelist's rules from Odoo: {e}"))?;
+            .context("reading the pricelist's rules from Odoo")?;
         let cursor = cursor.filter(|_| !rules.deleted);
         if cursor.is_none() || !self.lang_checked.load(Ordering::Relaxed) {
             self.check_language().await?;
@@ -316,7 +319,7 @@ impl Medusa {
                         .reader
                         .page_after(after)
                         .await
-                        .map_err(|e| format!("reading the catalog from Odoo: {e}"))?;
+                        .context("reading the catalog from Odoo")?;
                     after = page.last().map(|p| p.id).unwrap_or(after);
                     planned += self.plan(&page).await?;
                     unpriced.note(&page);
@@ -332,7 +335,7 @@ impl Medusa {
                     .reader
                     .changed_since(&since)
                     .await
-                    .map_err(|e| format!("reading changes from Odoo: {e}"))?;
+                    .context("reading changes from Odoo")?;
                 unpriced.note(&products);
                 self.plan(&products).await?
             }

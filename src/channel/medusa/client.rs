@@ -4,11 +4,11 @@ use super::*;
 
 /// The HTTP client with the flavour's auth: `x-odoo-api-key`, or `Authorization: Basic
 /// base64("sk_…:")` (a secret key sent as Bearer is refused by Medusa).
-pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
+pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
     let (token, base) = crate::channel::kit::token_and_base(cfg)?;
     let settings = cfg
         .medusa()
-        .ok_or("channels.medusa has no Medusa settings")?;
+        .ok_or_else(|| crate::error::Error::invalid("channels.medusa has no Medusa settings"))?;
     let header = flavour::of(settings.flavour).auth(token);
     Ok(HttpClient::new("Medusa", base, cfg.timeout, vec![header]))
 }

@@ -123,11 +123,11 @@ pub fn start(
     odoo: OdooClient,
     store: Store,
     profile: Profile,
-) -> Result<Started, String> {
+) -> Result<Started, crate::error::Error> {
     let settings = cfg
         .medusa()
         .cloned()
-        .ok_or("channels.medusa has no Medusa settings")?;
+        .ok_or_else(|| crate::error::Error::invalid("channels.medusa has no Medusa settings"))?;
     let reader = reader(&settings, odoo.clone());
     let translation = OptionalPart::new(&store, CHANNEL, TRANSLATION);
     let medusa = Arc::new(Medusa {
@@ -247,7 +247,10 @@ impl crate::channel::MarketChannel for Medusa {
         Box::pin(async move { self.status_job_for(order, events) })
     }
 
-    fn run_stream(&self, kind: StreamKind) -> BoxFuture<'_, Result<StreamOutcome, String>> {
+    fn run_stream(
+        &self,
+        kind: StreamKind,
+    ) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         Box::pin(async move {
             match kind {
                 StreamKind::Catalog => self.catalog(false).await,

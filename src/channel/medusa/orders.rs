@@ -7,7 +7,7 @@ use super::*;
 struct LoadedOrder {
     id: String,
     event: i64,
-    read: Result<(wire::Order, InboundOrder), String>,
+    read: Result<(wire::Order, InboundOrder), crate::error::Error>,
 }
 
 impl Medusa {
@@ -20,18 +20,20 @@ impl Medusa {
     }
 
     /// The Medusa order as an inbound order; `Err` is the reason to park it.
-    pub(super) fn inbound(&self, o: &wire::Order) -> Result<InboundOrder, String> {
-        let id = o.id.as_deref().ok_or("a Medusa order without id")?;
-        let display = o
-            .display()
-            .ok_or(format!("Medusa order {id} has no display_id"))?;
+    pub(super) fn inbound(&self, o: &wire::Order) -> Result<InboundOrder, crate::error::Error> {
+        let id =
+            o.id.as_deref()
+                .ok_or_else(|| crate::error::Error::invalid("a Medusa order without id"))?;
+        let display = o.display().ok_or_else(|| {
+            crate::error::Error::invalid(format!("Medusa order {id} has no display_id"))
+        })?;
         let currency = o.currency_code.as_deref().unwrap_or(self.currency());
         if !currency.eq_ignore_ascii_case(self.currency()) {
-            return Err(format!(
+            return Err(crate::error::Error::invalid(format!(
                 "Medusa order {display} is in {} but the channel's currency (and Odoo pricelist) is {}; import it by hand or fix channels.medusa.currency",
                 currency.to_uppercase(),
                 self.currency().to_uppercase()
-            ));
+            )));
         }
         let nobody = wire::Person::default();
         let c = o.customer.as_ref().unwrap_or(&nobody);
@@ -39,9 +41,11 @@ impl Medusa {
         let key =
             c.id.clone()
                 .or_else(|| email.clone().map(|e| format!("email:{e}")))
-                .ok_or(format!(
-                    "Medusa order {display} has no customer id or email"
-                ))?;
+                .ok_or_else(|| {
+                    crate::error::Error::invalid(format!(
+                        "Medusa order {display} has no customer id or email"
+                    ))
+                })?;
         let name = c.full_name();
         let shipping = o.shipping_address.as_ref().map(|s| Address {
             name: s.full_name(),
@@ -52,7 +56,9 @@ impl Medusa {
             phone: s.phone.clone(),
         });
         if o.items.is_empty() {
-            return Err(format!("Medusa order {display} has no items"));
+            return Err(crate::error::Error::invalid(format!(
+                "Medusa order {display} has no items"
+            )));
         }
         let mut lines = Vec::new();
         for it in &o.items {
@@ -60,12 +66,18 @@ impl Medusa {
                 .sku
                 .as_deref()
                 .or(it.variant_sku.as_deref())
-                .ok_or(format!("an item of Medusa order {display} has no SKU"))?;
+                .ok_or_else(|| {
+                    crate::error::Error::invalid(format!(
+                        "an item of Medusa order {display} has no SKU"
+                    ))
+                })?;
             let qty = decimal_of(&it.quantity)
                 .filter(|q| *q > Decimal::ZERO)
-                .ok_or(format!(
-                    "an item of Medusa order {display} has no positive quantity"
-                ))?;
+                .ok_or_else(|| {
+                    crate::error::Error::invalid(format!(
+                        "an item of Medusa order {display} has no positive quantity"
+                    ))
+                })?;
             lines.push(InboundLine {
                 product_key: sku.to_string(),
                 description: it
@@ -75,10 +87,10 @@ impl Medusa {
                     .unwrap_or("")
                     .to_string(),
                 quantity: qty,
-                unit_price: self.unit_price(&it.unit_price).ok_or(format!(
+                unit_price: self.unit_price(&it.unit_price).ok_or_else(|| crate::error::Error::invalid(format!(
                     "item {sku} of Medusa order {display} has no usable unit_price ({}); it is not imported at a price nobody charged: import it by hand",
                     it.unit_price
-                ))?,
+                )))?,
             });
         }
         Ok(InboundOrder {
@@ -242,10 +254,10 @@ impl Medusa {
         let LoadedOrder { id, event, read } = l;
         let (order, inbound) = match read {
             Ok(r) => r,
-            Err(reason) => return self.park(event, &reason),
+            Err(reason) => return self.park(event, &reason.to_string()),
         };
         let (odoo_id, made) = match order_import::import(&self.odoo, &self.store, &inbound).await? {
-            Imported::Parked(reason) => return self.park(event, &reason),
+            Imported::Parked(reason) => return self.park(event, &reason.to_string()),
             Imported::Created(i) => (i, true),
             Imported::Existing(i) => (i, created.contains(&i)),
         };
@@ -339,7 +351,7 @@ impl Medusa {
         };
         let c = match wire::event_data::<wire::CustomerData>(&event.payload) {
             Ok(d) => d.customer,
-            Err(reason) => return self.park(event.id, &reason),
+            Err(reason) => return self.park(event.id, &reason.to_string()),
         };
         let name = c.full_name();
         let mut vals = vec![(
@@ -413,7 +425,7 @@ impl Medusa {
     }
 
     /// The safety net: orders the store has and marketsync may have missed (lost webhooks).
-    pub(super) async fn pull_orders(&self) -> Result<StreamOutcome, String> {
+    pub(super) async fn pull_orders(&self) -> Result<StreamOutcome, crate::error::Error> {
         let from = chrono::Utc::now()
             - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
         let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -422,14 +434,14 @@ impl Medusa {
         for page in 0..2000usize {
             let offset = (page * limit).to_string();
             let (path, query) = self.flavour().order_list(&from, limit, offset);
-            let body = self.api.get(path, &query).await.map_err(|e| e.message)?;
+            let body = self.api.get(path, &query).await?;
             let rows = match serde_json::from_value::<wire::OrderPage>(body.clone()) {
                 Ok(page) => page.orders,
                 Err(_) => {
-                    return Err(format!(
+                    return Err(crate::error::Error::invalid(format!(
                         "Medusa's order list has no `orders`: {}",
                         body.to_string().chars().take(120).collect::<String>()
-                    ))
+                    )))
                 }
             };
             pulled += rows.len();
@@ -442,8 +454,13 @@ impl Medusa {
                     source: "pull",
                     data: wire::PulledData { order: o },
                 })
-                .map_err(|e| e.to_string())?;
-                if receive_event(&self.store, "order.created", &event).map_err(|e| e.to_string())? {
+                .map_err(|e| {
+                    crate::error::Error::invalid(format!(
+                        "Medusa order {:?} cannot be kept in the inbox: {e}",
+                        o.get("id")
+                    ))
+                })?;
+                if receive_event(&self.store, "order.created", &event)? {
                     new += 1;
                 }
             }

@@ -380,9 +380,12 @@ pub struct Item {
 
 impl Order {
     /// Reads an order's JSON; `Err` says what is not as documented.
-    pub fn parse(v: &serde_json::Value) -> Result<Order, String> {
+    pub fn parse(v: &serde_json::Value) -> Result<Order, crate::error::Error> {
         serde_json::from_value(v.clone()).map_err(|e| {
-            format!("a Medusa order whose JSON is not as documented ({e}); import it by hand")
+            crate::error::Error::unreadable(
+                "Medusa",
+                format!("a Medusa order whose JSON is not as documented ({e}); import it by hand"),
+            )
         })
     }
 
@@ -432,10 +435,15 @@ pub struct CustomerData {
 /// A kept event's `data` as `T`, or why not.
 pub fn event_data<T: serde::de::DeserializeOwned>(
     payload: &serde_json::Value,
-) -> Result<T, String> {
+) -> Result<T, crate::error::Error> {
     serde_json::from_value::<Event<T>>(payload.clone())
         .map(|e| e.data)
-        .map_err(|e| format!("a Medusa event whose data is not as documented: {e}"))
+        .map_err(|e| {
+            crate::error::Error::unreadable(
+                "Medusa",
+                format!("a Medusa event whose data is not as documented: {e}"),
+            )
+        })
 }
 
 /// `POST odoo/orders/{id}/synced` (MarqaSouq): the order is in Odoo.
@@ -495,9 +503,13 @@ pub struct PulledData<'a> {
 pub fn answer<T: serde::de::DeserializeOwned>(
     what: &str,
     v: serde_json::Value,
-) -> Result<T, String> {
-    serde_json::from_value(v)
-        .map_err(|e| format!("Medusa's answer to {what} is not as documented: {e}"))
+) -> Result<T, crate::error::Error> {
+    serde_json::from_value(v).map_err(|e| {
+        crate::error::Error::unreadable(
+            "Medusa",
+            format!("Medusa's answer to {what} is not as documented: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]

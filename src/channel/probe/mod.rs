@@ -38,7 +38,7 @@ pub struct Probe {
     api: HttpClient,
 }
 
-pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
+pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
     let (token, base) = crate::channel::kit::token_and_base(cfg)?;
     let bearer = Secret::new(format!("Bearer {}", token.expose()));
     Ok(HttpClient::new(
@@ -53,7 +53,7 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, String> {
 /// first delivery).
 pub fn check(cfg: &ChannelConfig) -> (bool, String) {
     match client(cfg) {
-        Err(e) => (false, e),
+        Err(e) => (false, e.to_string()),
         Ok(_) => (
             true,
             format!(
@@ -65,7 +65,7 @@ pub fn check(cfg: &ChannelConfig) -> (bool, String) {
 }
 
 /// Starts the probe: it runs no streams, only its deliveries.
-pub fn start(cfg: &ChannelConfig, store: Store) -> Result<Started, String> {
+pub fn start(cfg: &ChannelConfig, store: Store) -> Result<Started, crate::error::Error> {
     let probe = Arc::new(Probe { api: client(cfg)? });
     Ok(Started {
         name: CHANNEL,

@@ -573,7 +573,7 @@ impl World {
     }
 
     /// Replaces every record with a [`World::snapshot`] of the same Odoo version.
-    pub fn load_snapshot(&mut self, snap: &serde_json::Value) -> Result<(), String> {
+    pub fn load_snapshot(&mut self, snap: &serde_json::Value) -> Result<(), crate::error::Error> {
         fn dec(v: &serde_json::Value) -> Value {
             match v {
                 serde_json::Value::Object(m) if m.len() == 1 && m.contains_key("$datetime") => {
@@ -589,7 +589,9 @@ impl World {
                 other => Value::from(other.clone()),
             }
         }
-        let bad = |what: &str| format!("not an Odoo simulator snapshot: {what}");
+        let bad = |what: &str| {
+            crate::error::Error::invalid(format!("not an Odoo simulator snapshot: {what}"))
+        };
         if snap["major"].as_u64() != Some(self.major as u64) {
             return Err(bad(&format!(
                 "it is of Odoo {}, this simulator is Odoo {}",

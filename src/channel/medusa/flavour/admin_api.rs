@@ -258,7 +258,7 @@ impl Medusa {
             .await
             .map_err(job_err)?;
         let found: wire::InventoryItems = wire::answer("admin/inventory-items", found)
-            .map_err(|e| JobError::new(RetryClass::Transient, e))?;
+            .map_err(|e| JobError::new(RetryClass::Transient, e.to_string()))?;
         let mut batch = wire::LevelsBatch {
             create: Vec::new(),
             update: Vec::new(),
