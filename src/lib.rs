@@ -9,6 +9,7 @@
 //! - [`daemon`]: `marketsync run`: scheduler, workers, housekeeping, storage pause, systemd notify.
 //! - [`error`]: the library's typed error; its retry class comes from its source.
 //! - [`demo`]: `marketsync demo`, the real daemon against the simulators.
+//! - [`internal_events`]: one type per thing that happened: tracing line, sync-log row and counter together.
 //! - [`odoo`]: one async Odoo client over XML-RPC, JSON-RPC or JSON-2, the codec, errors, profile.
 //! - [`retry`]: how an error is classified (transient, rate-limited, permanent, auth) and the backoff.
 //! - [`secret`]: API keys and tokens: inline, `*_file` or `*_env`, never printed.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod error;
+pub mod internal_events;
 pub mod odoo;
 pub mod retry;
 pub mod secret;

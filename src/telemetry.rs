@@ -49,6 +49,8 @@ pub mod counters {
     pub const RETRIES: &str = "marketsync_retries_total";
     /// `marketsync_webhooks_total{source, outcome}`: webhook requests and how they were answered.
     pub const WEBHOOKS: &str = "marketsync_webhooks_total";
+    /// `marketsync_events_total{operation, level}`: sync-log lines, by operation and level.
+    pub const EVENTS: &str = "marketsync_events_total";
 
     /// (metric, rendered labels) -> count.
     type Registry = BTreeMap<(&'static str, String), u64>;

@@ -136,7 +136,7 @@ pub fn test_job(channel: &str, kind: &str, payload: serde_json::Value) -> Job {
 }
 
 /// A channel's name as the operator reads it in messages.
-fn peer_name(channel: &str) -> String {
+pub fn peer_name(channel: &str) -> String {
     let mut c = channel.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())

@@ -19,7 +19,6 @@ use crate::odoo::OdooClient;
 use crate::retry::Classify;
 use crate::store::order_events::Subscription;
 use crate::store::queue::{self, NewJob};
-use crate::store::synclog::{self, Entry, Level};
 use crate::store::Store;
 use events::Subscriber;
 use futures_util::future::BoxFuture;
@@ -340,24 +339,6 @@ pub fn started<C: MarketChannel>(
 impl From<http::ChannelError> for JobError {
     fn from(e: http::ChannelError) -> JobError {
         JobError::new(e.retry_class(), e.message)
-    }
-}
-
-/// Writes a line of the channel's sync log; a failure to write it is itself only logged.
-pub fn log(
-    store: &Store,
-    channel: &str,
-    level: Level,
-    op: &str,
-    message: &str,
-    records: Option<i64>,
-) {
-    let mut e = Entry::new(level, op, message).channel(channel);
-    if let Some(n) = records {
-        e = e.records(n);
-    }
-    if let Err(err) = synclog::append(store, e) {
-        tracing::error!(error = %err, "cannot write the sync log");
     }
 }
 

@@ -4,7 +4,6 @@
 //! is said once too.
 
 use crate::store::facts;
-use crate::store::synclog::Level;
 use crate::store::Store;
 use std::sync::Mutex;
 
@@ -48,14 +47,13 @@ impl OptionalPart {
         *current = Some(why.clone());
         drop(current);
         let _ = facts::set(&self.store, &fact_key(self.channel, self.part), &why);
-        tracing::warn!(channel = self.channel, part = self.part, "left out: {why}");
-        super::log(
+        crate::internal_events::emit(
             &self.store,
-            self.channel,
-            Level::Warn,
-            "optional.left_out",
-            &format!("{} left out (the rest goes on): {why}", self.part),
-            None,
+            &crate::internal_events::PartOptional {
+                channel: self.channel,
+                part: self.part,
+                left_out: Some(&why),
+            },
         );
     }
 
@@ -66,14 +64,13 @@ impl OptionalPart {
             return;
         }
         let _ = facts::remove(&self.store, &fact_key(self.channel, self.part));
-        tracing::info!(channel = self.channel, part = self.part, "goes out again");
-        super::log(
+        crate::internal_events::emit(
             &self.store,
-            self.channel,
-            Level::Info,
-            "optional.restored",
-            &format!("{} goes out again", self.part),
-            None,
+            &crate::internal_events::PartOptional {
+                channel: self.channel,
+                part: self.part,
+                left_out: None,
+            },
         );
     }
 }

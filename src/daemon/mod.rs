@@ -9,9 +9,9 @@ pub mod storage;
 pub mod workers;
 
 use crate::config::Config;
+use crate::internal_events;
 use crate::odoo::{OdooClient, OdooError};
 use crate::retry::{backoff_delay, Classify, RetryClass};
-use crate::store::synclog::{self, Entry, Level};
 use crate::store::{facts, now_ms, queue, Store};
 use futures_util::future::BoxFuture;
 use scheduler::{StreamOutcome, StreamSpec, StreamTask};
@@ -246,14 +246,12 @@ impl Daemon {
         store
             .run(move |s| {
                 facts::set(s, facts::ODOO_USER, &format!("{name} ({login})"))?;
-                synclog::append(
-                    s,
-                    Entry::new(
-                        Level::Info,
-                        "daemon.start",
-                        &format!("started; {ready_msg}"),
-                    ),
-                )?;
+                s.write(|tx| {
+                    internal_events::emit_in(
+                        tx,
+                        &internal_events::DaemonStarted { ready: &ready_msg },
+                    )
+                })?;
                 Ok(())
             })
             .await?;
@@ -335,7 +333,7 @@ impl Daemon {
         let _ = store
             .run(|s| {
                 facts::remove(s, facts::DAEMON_HEARTBEAT)?;
-                synclog::append(s, Entry::new(Level::Info, "daemon.stop", "stopped"))?;
+                s.write(|tx| internal_events::emit_in(tx, &internal_events::DaemonStopped))?;
                 Ok(())
             })
             .await;
@@ -387,7 +385,12 @@ async fn connect_odoo(
                 let _ = store
                     .run(move |s| {
                         facts::set(s, facts::ODOO_STATUS, &text)?;
-                        synclog::append(s, Entry::new(Level::Error, "odoo.login", &text))
+                        s.write(|tx| {
+                            internal_events::emit_in(
+                                tx,
+                                &internal_events::OdooLoginFailed { error: &text },
+                            )
+                        })
                     })
                     .await;
                 return Err(e.into());
@@ -454,8 +457,9 @@ async fn record_notices(odoo: &OdooClient, store: &Store, protocol: crate::confi
             let before = facts::get(s, facts::ODOO_NOTICES)?.map(|(v, _)| v);
             for n in &notices {
                 if !before.as_deref().unwrap_or("").lines().any(|l| l == n) {
-                    tracing::warn!("{n}");
-                    synclog::append(s, Entry::new(Level::Warn, "odoo.notice", n))?;
+                    s.write(|tx| {
+                        internal_events::emit_in(tx, &internal_events::OdooNoticed { notice: n })
+                    })?;
                 }
             }
             if text.is_empty() {

@@ -4,7 +4,7 @@
 //! tick is simply run at the next one.
 
 use crate::config::Schedule;
-use crate::store::synclog::{self, Entry, Level};
+use crate::internal_events::{self, StreamFailed, StreamReported};
 use crate::store::{now_ms, streams, Store};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -113,27 +113,29 @@ async fn stream_loop(
                     .run(move |s| {
                         streams::succeeded(s, &name, out.cursor.as_deref())?;
                         if let Some((note, n)) = &out.note {
-                            let mut e = Entry::new(Level::Info, &name, note).records(*n);
-                            if let Some(c) = &channel {
-                                e = e.channel(c);
-                            }
-                            synclog::append(s, e)?;
+                            let e = StreamReported {
+                                stream: &name,
+                                channel: channel.as_deref(),
+                                note,
+                                records: *n,
+                            };
+                            s.write(|tx| internal_events::emit_in(tx, &e))?;
                         }
                         Ok(())
                     })
                     .await
             }
             Err(error) => {
-                tracing::warn!(stream = %spec.name, %error, "stream run failed");
                 store
                     .run(move |s| {
                         let error = error.to_string();
                         streams::failed(s, &name, &error)?;
-                        let mut e = Entry::new(Level::Error, &name, &error);
-                        if let Some(c) = &channel {
-                            e = e.channel(c);
-                        }
-                        synclog::append(s, e)?;
+                        let e = StreamFailed {
+                            stream: &name,
+                            channel: channel.as_deref(),
+                            error: &error,
+                        };
+                        s.write(|tx| internal_events::emit_in(tx, &e))?;
                         Ok(())
                     })
                     .await

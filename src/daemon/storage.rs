@@ -5,7 +5,6 @@
 //! lost: acknowledged means committed, and a job whose outcome could not be recorded is run
 //! again after the pause (every job is safe to repeat; the crash test proves it).
 
-use crate::store::synclog::{self, Entry, Level};
 use crate::store::{facts, now_ms, Store, StoreError};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -149,7 +148,12 @@ impl StorageGate {
                     crate::store::queue::release(s, *id)?;
                 }
                 facts::remove(s, facts::DAEMON_PAUSED)?;
-                synclog::append(s, Entry::new(Level::Warn, "daemon.resume", &text))?;
+                s.write(|tx| {
+                    crate::internal_events::emit_in(
+                        tx,
+                        &crate::internal_events::DaemonResumed { text: &text },
+                    )
+                })?;
                 Ok(())
             })
             .await;

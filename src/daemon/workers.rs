@@ -6,7 +6,7 @@
 use crate::config::RetryConfig;
 use crate::retry::RetryClass;
 use crate::store::queue::{self, FailOutcome, Job};
-use crate::store::synclog::{self, Entry, Level};
+use crate::store::synclog::Level;
 use crate::store::{now_ms, Store};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -401,26 +401,18 @@ async fn run_batch(
             tracing::error!(jobs = ?done, error = %e, "jobs succeeded but their completion could not be recorded; they may run again");
         }
     }
-    let (channel, op) = (jobs[0].channel.clone(), format!("job.{}", jobs[0].kind));
     for (level, text, ids) in lines {
-        let who = match ids.as_slice() {
-            [one] => format!("job {one}"),
-            many => format!(
-                "{} jobs ({}..{})",
-                many.len(),
-                many[0],
-                many[many.len() - 1]
-            ),
-        };
-        let (channel, op, n) = (channel.clone(), op.clone(), ids.len() as i64);
+        let (channel, kind) = (jobs[0].channel.clone(), jobs[0].kind.clone());
         let _ = store
             .run(move |s| {
-                synclog::append(
-                    s,
-                    Entry::new(level, &op, &format!("{who} {text}"))
-                        .channel(&channel)
-                        .records(n),
-                )
+                let e = crate::internal_events::JobsReported {
+                    channel: &channel,
+                    kind: &kind,
+                    level,
+                    ids: &ids,
+                    text: &text,
+                };
+                s.write(|tx| crate::internal_events::emit_in(tx, &e))
             })
             .await;
     }

@@ -82,6 +82,7 @@ pub fn render(app: &App) -> Result<String, crate::error::Error> {
         (counters::SENDS, "Requests to marketplaces, by channel and outcome (ok, rejected, auth, rate_limited, server_error, bad_response, transport_error)."),
         (counters::JOB_OUTCOMES, "Job attempts, by channel, kind and outcome (done, retry, dead, superseded)."),
         (counters::RETRIES, "Failed job attempts that will be tried again, by channel and kind."),
+        (counters::EVENTS, "Things that happened (the sync log's lines), by operation and level."),
         (counters::WEBHOOKS, "Webhook requests, by source and outcome (accepted, duplicate, unauthorized, malformed, invalid, too_large, too_slow, unavailable)."),
     ] {
         let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");

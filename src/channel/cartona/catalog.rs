@@ -334,12 +334,13 @@ impl Cartona {
                         Outcome::Rest(rest) => queue::set_payload_in(tx, job, rest),
                         Outcome::Done(line) => {
                             if let Some((level, text)) = line {
-                                synclog::append_in(
-                                    tx,
-                                    Entry::new(*level, "catalog.push", text)
-                                        .channel(CHANNEL)
-                                        .records(n),
-                                )?;
+                                let e = events::Pushed {
+                                    channel: CHANNEL,
+                                    stock: false,
+                                    count: n,
+                                    problem: Some((*level, text)),
+                                };
+                                events::emit_in(tx, &e)?;
                             }
                             queue::complete_in(tx, &[job])
                         }

@@ -245,23 +245,21 @@ pub async fn import_with(
     if dry_run {
         return Ok(report);
     }
-    let _ = crate::store::synclog::append(
+    let summary = format!(
+        "mapped {} product(s); {} already mapped, {} Cartona and {} Odoo unmatched, {} ambiguous",
+        report.matched.len(),
+        report.already_mapped,
+        report.unmatched_cartona.len(),
+        report.unmatched_odoo.len(),
+        report.ambiguous.len()
+    );
+    crate::internal_events::emit(
         store,
-        crate::store::synclog::Entry::new(
-            crate::store::synclog::Level::Info,
-            "map.import",
-            &format!(
-                "mapped {} product(s); {} already mapped, {} Cartona and {} Odoo unmatched, {} ambiguous",
-                report.matched.len(),
-                report.already_mapped,
-                report.unmatched_cartona.len(),
-                report.unmatched_odoo.len(),
-                report.ambiguous.len()
-            ),
-        )
-        .channel(CHANNEL)
-        .records(report.matched.len() as i64),
-    )
-    ?;
+        &crate::internal_events::ProductsMatched {
+            channel: CHANNEL,
+            summary: &summary,
+            matched: report.matched.len() as i64,
+        },
+    );
     Ok(report)
 }

@@ -33,12 +33,13 @@ use crate::channel::{Started, StreamKind};
 use crate::config::{CartonaSettings, ChannelConfig, Config};
 use crate::daemon::scheduler::StreamOutcome;
 use crate::daemon::workers::{JobError, JobHandler};
+use crate::internal_events as events;
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::store::order_events::{EventKind, OrderEvent};
 use crate::store::queue::{self, Job, NewJob, Payload};
-use crate::store::synclog::{self, Entry, Level};
+use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot, Unpriced};
 use crate::sync::order_import::{
@@ -72,8 +73,8 @@ struct Loaded {
 struct AwaitingAck {
     hashed_id: String,
     event_id: i64,
-    /// The sync-log line once acknowledged.
-    note: String,
+    /// What is said once acknowledged.
+    imported: crate::internal_events::OrderImported,
 }
 
 /// What a batch learned about its orders before each goes through its own flow.
@@ -146,10 +147,6 @@ fn job_err(e: ChannelError) -> JobError {
     e.into()
 }
 
-fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64>) {
-    crate::channel::log(store, CHANNEL, level, op, message, records)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Wiring
 // ---------------------------------------------------------------------------------------------
@@ -175,12 +172,13 @@ impl JobHandler for Cartona {
                         .await
                         .map_err(job_err)?;
                     let id = edits.0.first().map(|o| o.hashed_id.as_str()).unwrap_or("");
-                    log(
+                    crate::internal_events::emit(
                         &self.store,
-                        Level::Info,
-                        "status.send",
-                        &format!("order {id}: sent the quotation's edited lines to Cartona"),
-                        Some(1),
+                        &crate::internal_events::StatusSent {
+                            channel: CHANNEL,
+                            reference: id,
+                            what: "the quotation's edited lines",
+                        },
                     );
                     Ok(())
                 }

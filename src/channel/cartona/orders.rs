@@ -146,12 +146,12 @@ impl Cartona {
                     .unwrap_or_default()
             });
             if page > 1 && first.is_some() && first == previous_first {
-                log(
+                events::emit(
                     &self.store,
-                    Level::Warn,
-                    "orders.pull",
-                    "Cartona returned the same page twice; stopped paging",
-                    None,
+                    &events::OrdersPulled {
+                        channel: CHANNEL,
+                        found: events::PullFound::SamePageTwice,
+                    },
                 );
                 break;
             }
@@ -195,7 +195,14 @@ impl Cartona {
                     let reason =
                         "a Cartona order without a hashed_id was received; it cannot be imported";
                     inbox::park(&self.store, event, reason)?;
-                    log(&self.store, Level::Error, "orders.pull", reason, None);
+                    events::emit(
+                        &self.store,
+                        &events::OrderRefused {
+                            channel: CHANNEL,
+                            pulling: true,
+                            reason,
+                        },
+                    );
                 }
                 return Ok(false);
             }
@@ -311,7 +318,7 @@ impl Cartona {
         for o in orders {
             inbox::close_subject(&self.store, CHANNEL, &o.hashed_id, o.event_id)
                 .map_err(store_err)?;
-            log(&self.store, Level::Info, "orders.import", &o.note, Some(1));
+            events::emit(&self.store, &o.imported);
         }
         Ok(())
     }
@@ -359,7 +366,7 @@ impl Cartona {
         .map_err(store_err)?;
         if order.status == "editing" {
             inbox::close_subject(&self.store, CHANNEL, &hashed_id, event.id).map_err(store_err)?;
-            log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} is being edited by the retailer; left alone until it is pending again"), None);
+            self.noted(&hashed_id, events::OrderNote::BeingEdited);
             return Ok(None);
         }
         let known = order_state::get(&self.store, CHANNEL, &order.hashed_id).map_err(store_err)?;
@@ -378,12 +385,12 @@ impl Cartona {
         if created {
             if let Some(total) = order.total_price {
                 if total.normalize() != untaxed.normalize() {
-                    log(
-                        &self.store,
-                        Level::Warn,
-                        "orders.import",
-                        &format!("order {hashed_id}: Odoo's untaxed total {untaxed} differs from Cartona's total_price {total}; check prices and discounts"),
-                        None,
+                    self.noted(
+                        &hashed_id,
+                        events::OrderNote::TotalsDiffer {
+                            odoo: &untaxed.to_string(),
+                            theirs: &total.to_string(),
+                        },
                     );
                 }
             }
@@ -403,18 +410,12 @@ impl Cartona {
                         )
                         .map(|_| None);
                 }
-                log(&self.store, Level::Info, "orders.import", &format!("order {hashed_id} was edited on Cartona; the quotation's lines were updated"), None);
+                self.noted(&hashed_id, events::OrderNote::LinesUpdated);
             } else {
                 let why = "edited on Cartona after it was confirmed in Odoo: compare the lines and adjust the Odoo order";
                 order_state::set_attention(&self.store, CHANNEL, &hashed_id, Some(why))
                     .map_err(store_err)?;
-                log(
-                    &self.store,
-                    Level::Warn,
-                    "orders.import",
-                    &format!("order {hashed_id} {why}"),
-                    None,
-                );
+                self.noted(&hashed_id, events::OrderNote::Check(why));
             }
         }
         let action = action_for(&order.status, &self.settings.status_actions);
@@ -426,30 +427,44 @@ impl Cartona {
             );
             order_state::set_attention(&self.store, CHANNEL, &hashed_id, Some(&why))
                 .map_err(store_err)?;
-            log(
-                &self.store,
-                Level::Warn,
-                "orders.import",
-                &format!("order {hashed_id}: {why}"),
-                None,
-            );
+            self.noted(&hashed_id, events::OrderNote::Check(&why));
         }
         order_state::set_odoo(&self.store, CHANNEL, &hashed_id, id, &lines).map_err(store_err)?;
         // Acknowledged by the caller, only now that the Odoo order exists.
-        let verb = if created { "imported" } else { "updated" };
         Ok(Some(AwaitingAck {
             hashed_id: hashed_id.clone(),
             event_id: event.id,
-            note: format!(
-                "order {hashed_id} {verb} as sale.order {id} (Cartona status {})",
-                order.status
-            ),
+            imported: events::OrderImported {
+                channel: CHANNEL,
+                reference: hashed_id.clone(),
+                created,
+                odoo_id: id,
+                detail: Some(format!("Cartona status {}", order.status)),
+            },
         }))
     }
 
     pub(super) fn park(&self, event: i64, reason: &str) -> Result<(), JobError> {
         inbox::park(&self.store, event, reason).map_err(store_err)?;
-        log(&self.store, Level::Error, "orders.import", reason, None);
+        events::emit(
+            &self.store,
+            &events::OrderRefused {
+                channel: CHANNEL,
+                pulling: false,
+                reason,
+            },
+        );
         Err(JobError::new(RetryClass::Permanent, reason))
+    }
+
+    fn noted(&self, reference: &str, note: events::OrderNote<'_>) {
+        events::emit(
+            &self.store,
+            &events::OrderNoted {
+                channel: CHANNEL,
+                reference,
+                note,
+            },
+        );
     }
 }

@@ -77,12 +77,13 @@ impl Cartona {
                         &serde_json::json!({ AWAITING_OTP: true }),
                     )
                     .map_err(store_err)?;
-                    log(
+                    crate::internal_events::emit(
                         &self.store,
-                        Level::Warn,
-                        "status.detect",
-                        &format!("order {} {NEEDS_OTP}", known.reference),
-                        None,
+                        &crate::internal_events::StatusWaiting {
+                            channel: CHANNEL,
+                            reference: &known.reference,
+                            waits_for: NEEDS_OTP,
+                        },
                     );
                 }
                 // Queued when the operator records it (`otp_recorded`).
@@ -317,12 +318,13 @@ impl Cartona {
     pub(super) fn status_sent(&self, hashed_id: &str, status: &str) -> Result<(), JobError> {
         order_state::set_sent_settled(&self.store, CHANNEL, hashed_id, status, AWAITING_OTP)
             .map_err(store_err)?;
-        log(
+        crate::internal_events::emit(
             &self.store,
-            Level::Info,
-            "status.send",
-            &format!("order {hashed_id}: sent {status} to Cartona"),
-            Some(1),
+            &crate::internal_events::StatusSent {
+                channel: CHANNEL,
+                reference: hashed_id,
+                what: status,
+            },
         );
         Ok(())
     }

@@ -163,16 +163,11 @@ impl Medusa {
                 Some(m) => {
                     // The SKU changed in Odoo: the new one is a new product for the store.
                     mapping::unset(&self.store, CHANNEL, kind, Some(p.id), None)?;
-                    log(
-                        &self.store,
-                        Level::Warn,
-                        "catalog.plan",
-                        &format!(
-                            "product.product {} changed SKU from {} to {sku}",
-                            p.id, m.external_id
-                        ),
-                        None,
-                    );
+                    self.skipped(events::Skipped::SkuChanged {
+                        odoo_id: p.id,
+                        from: &m.external_id,
+                        to: sku,
+                    });
                     self.link(kind, p.id, sku)
                 }
                 None => self.link(kind, p.id, sku),
@@ -184,6 +179,16 @@ impl Medusa {
         })
     }
 
+    fn skipped(&self, skipped: events::Skipped<'_>) {
+        events::emit(
+            &self.store,
+            &events::CatalogSkipped {
+                channel: CHANNEL,
+                skipped,
+            },
+        );
+    }
+
     pub(super) fn link(
         &self,
         kind: &str,
@@ -193,7 +198,11 @@ impl Medusa {
         match mapping::set(&self.store, CHANNEL, kind, "product.product", odoo_id, sku) {
             Ok(m) => Ok(Some(m)),
             Err(crate::store::StoreError::Conflict(why)) => {
-                log(&self.store, Level::Warn, "catalog.plan", &format!("product.product {odoo_id} skipped: {why} (two Odoo products share the SKU {sku:?})"), None);
+                self.skipped(events::Skipped::SharedSku {
+                    odoo_id,
+                    sku,
+                    why: &why,
+                });
                 Ok(None)
             }
             Err(e) => Err(e.into()),
@@ -275,18 +284,15 @@ impl Medusa {
         }
         if !no_sku.is_empty() {
             let shown: Vec<String> = no_sku.iter().take(20).map(|i| i.to_string()).collect();
-            log(
-                &self.store,
-                Level::Warn,
-                "catalog.plan",
-                &format!(
-                    "{} sellable product(s) without an internal reference (default_code) were skipped: Medusa matches by SKU (product.product {}{})",
-                    no_sku.len(),
-                    shown.join(", "),
-                    if no_sku.len() > 20 { ", …" } else { "" }
-                ),
-                Some(no_sku.len() as i64),
+            let shown = format!(
+                "{}{}",
+                shown.join(", "),
+                if no_sku.len() > 20 { ", …" } else { "" }
             );
+            self.skipped(events::Skipped::WithoutSku {
+                count: no_sku.len(),
+                shown: &shown,
+            });
         }
         crate::channel::enqueue_planned(&self.store, jobs)
     }

@@ -24,13 +24,13 @@ use crate::channel::{Started, StreamKind};
 use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings, WebhookAuth};
 use crate::daemon::scheduler::StreamOutcome;
 use crate::daemon::workers::{JobError, JobHandler};
+use crate::internal_events as events;
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::secret::Secret;
 use crate::store::order_events::{EventKind, OrderEvent};
 use crate::store::queue::{self, Job, NewJob};
-use crate::store::synclog::Level;
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot};
 use crate::sync::money;
@@ -170,10 +170,6 @@ pub async fn language_left_out(odoo: &OdooClient, lang: &str) -> Result<Option<S
 
 fn job_err(e: ChannelError) -> JobError {
     e.into()
-}
-
-fn log(store: &Store, level: Level, op: &str, message: &str, records: Option<i64>) {
-    crate::channel::log(store, CHANNEL, level, op, message, records)
 }
 
 fn slug(text: &str) -> String {

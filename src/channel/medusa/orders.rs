@@ -320,13 +320,15 @@ impl Medusa {
         }
         self.mark_synced(&id, odoo_id).await?;
         inbox::close_subject(&self.store, CHANNEL, &id, event).map_err(store_err)?;
-        let verb = if made { "imported" } else { "updated" };
-        log(
+        events::emit(
             &self.store,
-            Level::Info,
-            "orders.import",
-            &format!("order {} {verb} as sale.order {odoo_id}", inbound.reference),
-            Some(1),
+            &events::OrderImported {
+                channel: CHANNEL,
+                reference: inbound.reference.clone(),
+                created: made,
+                odoo_id,
+                detail: None,
+            },
         );
         Ok(())
     }
@@ -340,7 +342,14 @@ impl Medusa {
 
     pub(super) fn park(&self, event: i64, reason: &str) -> Result<(), JobError> {
         inbox::park(&self.store, event, reason).map_err(store_err)?;
-        log(&self.store, Level::Error, "orders.import", reason, None);
+        events::emit(
+            &self.store,
+            &events::OrderRefused {
+                channel: CHANNEL,
+                pulling: false,
+                reason,
+            },
+        );
         Err(JobError::new(RetryClass::Permanent, reason))
     }
 
@@ -414,12 +423,13 @@ impl Medusa {
                 .map_err(store_err)?;
         }
         inbox::close_subject(&self.store, CHANNEL, &id, event.id).map_err(store_err)?;
-        log(
+        events::emit(
             &self.store,
-            Level::Info,
-            "customers.import",
-            &format!("customer {id} -> res.partner {partner}"),
-            Some(1),
+            &events::CustomerImported {
+                channel: CHANNEL,
+                id: &id,
+                partner,
+            },
         );
         Ok(())
     }
@@ -469,12 +479,12 @@ impl Medusa {
             }
         }
         if new > 0 {
-            log(
+            events::emit(
                 &self.store,
-                Level::Warn,
-                "orders.pull",
-                &format!("{new} order(s) found by the pull that no webhook had delivered"),
-                Some(new as i64),
+                &events::OrdersPulled {
+                    channel: CHANNEL,
+                    found: events::PullFound::Missed(new as i64),
+                },
             );
         }
         Ok(StreamOutcome {

@@ -159,12 +159,13 @@ impl Medusa {
         } else {
             order_state::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
         }
-        log(
+        events::emit(
             &self.store,
-            Level::Info,
-            "status.send",
-            &format!("order {}: sent {event} to Medusa", known.reference),
-            Some(1),
+            &events::StatusSent {
+                channel: CHANNEL,
+                reference: &known.reference,
+                what: event,
+            },
         );
         Ok(())
     }

@@ -100,12 +100,14 @@ impl Medusa {
                         Err(e) => Err(e.clone()),
                     });
                 }
-                log(
+                events::emit(
                     &self.store,
-                    Level::Info,
-                    "catalog.push",
-                    &format!("pushed {} product(s)", jobs.len()),
-                    Some(jobs.len() as i64),
+                    &events::Pushed {
+                        channel: CHANNEL,
+                        stock: false,
+                        count: jobs.len() as i64,
+                        problem: None,
+                    },
                 );
             }
             Err(e) if e.class == RetryClass::Permanent && jobs.len() > 1 => {

@@ -183,12 +183,14 @@ impl Medusa {
                             }
                         });
                     }
-                    log(
+                    events::emit(
                         &self.store,
-                        Level::Info,
-                        "catalog.push",
-                        &format!("pushed {ok} product(s)"),
-                        Some(ok),
+                        &events::Pushed {
+                            channel: CHANNEL,
+                            stock: false,
+                            count: ok,
+                            problem: None,
+                        },
                     );
                 }
                 Err(e) => {
@@ -221,12 +223,14 @@ impl Medusa {
             .post("odoo/inventory/bulk-update", &body)
             .await
             .map_err(job_err)?;
-        log(
+        events::emit(
             &self.store,
-            Level::Info,
-            "stock.push",
-            &format!("pushed stock of {} product(s)", good.len()),
-            Some(good.len() as i64),
+            &events::Pushed {
+                channel: CHANNEL,
+                stock: true,
+                count: good.len() as i64,
+                problem: None,
+            },
         );
         Ok(())
     }
