@@ -404,3 +404,52 @@ fn an_order_waiting_for_its_otp_before_the_upgrade_still_waits_for_it_after() {
         "{waiting:?}"
     );
 }
+
+#[test]
+fn cartona_s_own_columns_move_into_its_channel_data_and_the_otp_into_the_order_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::copy(fixture_dir().join("state.db"), &path).unwrap();
+    let worlds: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture_dir().join("worlds.json")).unwrap()).unwrap();
+    let hashed = worlds["cartona_orders"][1].as_str().unwrap().to_string();
+    {
+        // As an earlier build kept an installment order delivered by the supplier, its OTP given.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let n = c
+            .execute(
+                "UPDATE channel_orders SET needs_otp = 1, delivered_by = 'delivered_by_supplier', otp = '4711' \
+                 WHERE external_id = ?1",
+                [hashed.as_str()],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let store = Store::open(&path).unwrap();
+    let order = marketsync::store::orders::get(&store, "cartona", &hashed)
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.meta["needs_otp"], true);
+    assert_eq!(order.meta["delivered_by"], "delivered_by_supplier");
+    assert!(order.has_secret("otp"));
+    assert_eq!(
+        marketsync::store::orders::secret(&store, "cartona", &hashed, "otp")
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "4711"
+    );
+    assert!(
+        !serde_json::to_string(&order).unwrap().contains("4711"),
+        "the OTP is not part of the order as printed"
+    );
+    // Nothing else of the order changed on the way.
+    assert!(order.odoo_id.is_some());
+    let others = marketsync::store::orders::list(&store, Some("cartona"), 100).unwrap();
+    assert!(others
+        .iter()
+        .filter(|o| o.external_id != hashed)
+        .all(|o| !o.has_secret("otp")
+            && o.meta.get("needs_otp").is_none()
+            && o.meta["delivered_by"] == "delivered_by_supplier"));
+}

@@ -37,6 +37,65 @@ pub struct Started {
     pub poll_overlap: std::time::Duration,
 }
 
+/// What `marketsync map import` found: as JSON (`--json`), and in lines for the operator.
+pub struct MapImport {
+    pub json: serde_json::Value,
+    pub lines: Vec<String>,
+}
+
+/// `marketsync map import` for a channel that can match its products with Odoo's.
+pub async fn map_import(
+    ch: &crate::config::ChannelConfig,
+    odoo: &OdooClient,
+    store: &Store,
+    dry_run: bool,
+    progress: &(dyn Fn(&str, usize) + Sync),
+) -> anyhow::Result<MapImport> {
+    match ch.kind {
+        ChannelKind::Cartona => cartona::matching::map_import(ch, odoo, store, dry_run, progress)
+            .await
+            .map_err(anyhow::Error::from),
+        other => anyhow::bail!(
+            "map import is available for cartona; {} has no product import yet",
+            other.name()
+        ),
+    }
+}
+
+/// The channels `marketsync init` sets up, in the order it asks about them.
+pub const SET_UP: &[ChannelKind] = &[ChannelKind::Cartona, ChannelKind::Medusa];
+
+/// Every channel's `marketsync init` flags.
+#[derive(Debug, Default, clap::Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub cartona: cartona::setup::CartonaSetup,
+    #[command(flatten)]
+    pub medusa: medusa::setup::MedusaSetup,
+}
+
+/// Asks a channel's `marketsync init` questions (or takes its flags).
+pub(crate) fn setup(
+    kind: ChannelKind,
+    args: &SetupArgs,
+    ask: &crate::cli::init::Asker,
+) -> anyhow::Result<crate::cli::init::ChannelSetup> {
+    match kind {
+        ChannelKind::Cartona => cartona::setup::setup(&args.cartona, ask),
+        ChannelKind::Medusa => medusa::setup::setup(&args.medusa, ask),
+        other => anyhow::bail!("marketsync init does not set up {} yet", other.name()),
+    }
+}
+
+/// What an order still needs from the operator, as its channel says, when no attention line
+/// does.
+pub fn order_needs(order: &crate::store::orders::ChannelOrder) -> Option<&'static str> {
+    match order.channel.parse::<ChannelKind>().ok()? {
+        ChannelKind::Cartona => cartona::needs(order),
+        _ => None,
+    }
+}
+
 /// The enabled channels, started, and the streams they share (the watcher of their orders).
 pub struct Running {
     pub channels: Vec<Started>,

@@ -30,37 +30,12 @@ pub struct InitArgs {
     /// xmlrpc, jsonrpc or json2 (default: json2 from Odoo 19, xmlrpc before).
     #[arg(long)]
     pub protocol: Option<String>,
-    /// The channels to enable, comma-separated: cartona, medusa (asked on a terminal).
+    /// The channels to enable, comma-separated (cartona, medusa; asked on a terminal).
     #[arg(long, value_delimiter = ',')]
     pub channels: Option<Vec<String>>,
-    /// Cartona's API base URL (default: Cartona's production API).
-    #[arg(long)]
-    pub cartona_url: Option<String>,
-    /// Cartona's supplier API token.
-    #[arg(long, env = "MARKETSYNC_INIT_CARTONA_TOKEN", hide_env_values = true)]
-    pub cartona_token: Option<String>,
-    /// The Medusa flavour: marqasouq or admin-api.
-    #[arg(long)]
-    pub medusa_flavour: Option<String>,
-    /// The Medusa store's base URL.
-    #[arg(long)]
-    pub medusa_url: Option<String>,
-    /// The Medusa key (MarqaSouq's x-odoo-api-key, or an Admin API secret key sk_...).
-    #[arg(long, env = "MARKETSYNC_INIT_MEDUSA_TOKEN", hide_env_values = true)]
-    pub medusa_token: Option<String>,
-    /// The secret the store signs its webhooks with (a new random one if not given).
-    #[arg(
-        long,
-        env = "MARKETSYNC_INIT_MEDUSA_WEBHOOK_SECRET",
-        hide_env_values = true
-    )]
-    pub medusa_webhook_secret: Option<String>,
-    /// The store's currency (ISO 4217, e.g. KWD).
-    #[arg(long)]
-    pub medusa_currency: Option<String>,
-    /// The Medusa stock location that carries Odoo's stock (admin-api: required).
-    #[arg(long)]
-    pub medusa_location_id: Option<String>,
+    /// Each channel's answers (`--<channel>-...` flags), asked on a terminal.
+    #[command(flatten)]
+    pub channel: crate::channel::SetupArgs,
     /// The state file (default /var/lib/marketsync/state.db).
     #[arg(long)]
     pub state_path: Option<PathBuf>,
@@ -73,14 +48,14 @@ pub struct InitArgs {
 }
 
 /// Asks on a terminal, or takes the flag.
-struct Asker {
-    terminal: bool,
+pub(crate) struct Asker {
+    pub terminal: bool,
 }
 
 impl Asker {
     /// The flag's value, else (on a terminal) the answer, else the default; else an error
     /// naming the flag.
-    fn text(
+    pub fn text(
         &self,
         given: &Option<String>,
         question: &str,
@@ -116,7 +91,7 @@ impl Asker {
     }
 
     /// A secret: the flag or its environment variable, else asked without echo.
-    fn secret(
+    pub fn secret(
         &self,
         given: &Option<String>,
         question: &str,
@@ -146,22 +121,44 @@ impl Asker {
 
 /// One secret to write: its credential file's name, the config key it fills (`token` is
 /// written `token_file = ...`), and its value.
-struct SecretFile {
+pub(crate) struct SecretFile {
     name: &'static str,
     field: &'static str,
     value: String,
 }
 
 /// A setting of a config table: a plain value, or a secret.
-enum Setting {
+pub(crate) enum Setting {
     Plain(&'static str, toml::Value),
     Secret(SecretFile),
 }
 
+impl Setting {
+    pub fn plain(key: &'static str, value: &str) -> Self {
+        Setting::Plain(key, toml::Value::String(value.to_string()))
+    }
+
+    pub fn enabled() -> Self {
+        Setting::Plain("enabled", toml::Value::Boolean(true))
+    }
+
+    /// A secret written to the credential file `name`, the config's `field`_file naming it.
+    pub fn secret(name: &'static str, field: &'static str, value: String) -> Self {
+        Setting::Secret(SecretFile { name, field, value })
+    }
+}
+
 /// One table of the config being written, in order.
-struct Table {
-    name: &'static str,
-    settings: Vec<Setting>,
+pub(crate) struct Table {
+    pub name: &'static str,
+    pub settings: Vec<Setting>,
+}
+
+/// What a channel's answers make: its table, and what the operator must do afterwards with
+/// one of the secrets written (`(what, credential file)`), if anything.
+pub(crate) struct ChannelSetup {
+    pub table: Table,
+    pub afterwards: Option<(&'static str, &'static str)>,
 }
 
 /// The config's text, each secret written by `secret` as its (key, value) pair.
@@ -247,9 +244,7 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
         "protocol",
     )?;
 
-    let secret = |name, field, value| Setting::Secret(SecretFile { name, field, value });
-    let plain = |key, value: &str| Setting::Plain(key, toml::Value::String(value.to_string()));
-    let enabled = || Setting::Plain("enabled", toml::Value::Boolean(true));
+    let (secret, plain) = (Setting::secret, Setting::plain);
     let state = args
         .state_path
         .clone()
@@ -277,93 +272,25 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             None => Ok(false),
         }
     };
+    let known: Vec<&str> = crate::channel::SET_UP.iter().map(|k| k.name()).collect();
     if let Some(unknown) = args
         .channels
         .iter()
         .flatten()
-        .find(|c| !matches!(c.trim().to_ascii_lowercase().as_str(), "cartona" | "medusa"))
+        .find(|c| !known.contains(&c.trim().to_ascii_lowercase().as_str()))
     {
         bail!(
-            "--channels: unknown channel {unknown:?}; marketsync init sets up cartona and medusa"
+            "--channels: unknown channel {unknown:?}; marketsync init sets up {}",
+            known.join(" and ")
         );
     }
-    if wanted("cartona")? {
-        let token = ask.secret(
-            &args.cartona_token,
-            "Cartona API token",
-            "cartona-token",
-            "MARKETSYNC_INIT_CARTONA_TOKEN",
-        )?;
-        let mut settings = vec![enabled()];
-        if let Some(u) = &args.cartona_url {
-            settings.push(plain("base_url", u));
+    let mut afterwards = Vec::new();
+    for kind in crate::channel::SET_UP {
+        if wanted(kind.name())? {
+            let setup = crate::channel::setup(*kind, &args.channel, &ask)?;
+            afterwards.extend(setup.afterwards);
+            tables.push(setup.table);
         }
-        settings.push(secret("cartona-token", "token", token));
-        tables.push(Table {
-            name: "channels.cartona",
-            settings,
-        });
-    }
-    let mut generated_hook = false;
-    if wanted("medusa")? {
-        let flavour = ask.text(
-            &args.medusa_flavour,
-            "Medusa flavour (marqasouq, admin-api)",
-            Some("admin-api"),
-            "medusa-flavour",
-        )?;
-        if !matches!(flavour.as_str(), "marqasouq" | "admin-api") {
-            bail!("--medusa-flavour: {flavour:?} is not a flavour; use marqasouq or admin-api");
-        }
-        let base = ask.text(&args.medusa_url, "Medusa store URL", None, "medusa-url")?;
-        let token = ask.secret(
-            &args.medusa_token,
-            "Medusa key",
-            "medusa-token",
-            "MARKETSYNC_INIT_MEDUSA_TOKEN",
-        )?;
-        let hook = match args
-            .medusa_webhook_secret
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(s) => s.trim().to_string(),
-            None => {
-                generated_hook = true;
-                format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>()))
-            }
-        };
-        let currency = ask.text(
-            &args.medusa_currency,
-            "Store currency (ISO 4217)",
-            Some("KWD"),
-            "medusa-currency",
-        )?;
-        let location = if flavour == "admin-api" {
-            Some(ask.text(
-                &args.medusa_location_id,
-                "Medusa stock location id (sloc_...)",
-                None,
-                "medusa-location-id",
-            )?)
-        } else {
-            args.medusa_location_id.clone()
-        };
-        let mut settings = vec![
-            enabled(),
-            plain("flavour", &flavour),
-            plain("base_url", &base),
-            secret("medusa-token", "token", token),
-            secret("medusa-webhook-secret", "webhook_secret", hook),
-            plain("currency", &currency),
-        ];
-        if let Some(l) = location {
-            settings.push(plain("location_id", &l));
-        }
-        tables.push(Table {
-            name: "channels.medusa",
-            settings,
-        });
     }
 
     let dir = config_path
@@ -431,11 +358,8 @@ pub async fn run(config_path: &Path, args: &InitArgs) -> anyhow::Result<i32> {
             ""
         }
     ));
-    if generated_hook {
-        say(&format!(
-            "the store must sign its webhooks with the secret in {} (README, \"Medusa webhooks\")",
-            cred("medusa-webhook-secret")
-        ));
+    for (what, file) in afterwards {
+        say(&format!("{what}: {}", cred(file)));
     }
     if access.group.is_none() {
         say("no marketsync group here yet (the package or systemd-sysusers makes it): under systemd, LoadCredential= each file and point the *_file keys at /run/credentials/<unit>/<name>, or run init again once the group exists");

@@ -180,23 +180,12 @@ async fn import(
     dry_run: bool,
     json: bool,
 ) -> anyhow::Result<i32> {
-    if channel != ChannelKind::Cartona {
-        anyhow::bail!(
-            "map import is available for cartona; {} has no product import yet",
-            channel.name()
-        );
-    }
     let Some(ch) = config.channel(channel) else {
         anyhow::bail!(
             "there is no [channels.{}] table in the config",
             channel.name()
         );
     };
-    let settings = ch
-        .cartona()
-        .cloned()
-        .expect("the cartona table carries its settings");
-    let api = crate::channel::cartona::client(ch).map_err(|e| anyhow::anyhow!(e))?;
     let odoo = crate::odoo::OdooClient::connect(&config.odoo).await?;
     let store = if dry_run {
         super::open_for_reading(config)?
@@ -204,49 +193,18 @@ async fn import(
         super::open_for_writing(config)?
     };
     let progress = super::render::Progress::new("reading");
-    let report = crate::channel::cartona::matching::import_with(
-        &api,
-        &odoo,
-        &store,
-        settings.match_key,
-        dry_run,
-        &|what, n| progress.show_as(&format!("reading {what}"), n),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e));
+    let report = crate::channel::map_import(ch, &odoo, &store, dry_run, &|what, n| {
+        progress.show_as(&format!("reading {what}"), n)
+    })
+    .await;
     progress.done();
     let report = report?;
     if json {
-        super::render::print_json(&report)?;
+        super::render::print_json(&report.json)?;
         return Ok(0);
     }
-    let verb = if dry_run { "would map" } else { "mapped" };
-    println!(
-        "Cartona products: {}   Odoo products: {}   (key: {:?})",
-        report.cartona_products, report.odoo_products, settings.match_key
-    );
-    println!(
-        "{verb}: {}   already mapped: {}",
-        report.matched.len(),
-        report.already_mapped
-    );
-    println!(
-        "on Cartona, not matched in Odoo: {}",
-        report.unmatched_cartona.len()
-    );
-    for (id, key) in report.unmatched_cartona.iter().take(20) {
-        println!("  {id} (key {key:?})");
-    }
-    println!(
-        "sellable in Odoo, not on Cartona: {}",
-        report.unmatched_odoo.len()
-    );
-    for (id, sku) in report.unmatched_odoo.iter().take(20) {
-        println!("  product.product {id} {sku}");
-    }
-    println!("ambiguous: {}", report.ambiguous.len());
-    for line in &report.ambiguous {
-        println!("  {line}");
+    for line in &report.lines {
+        println!("{line}");
     }
     Ok(0)
 }

@@ -325,13 +325,11 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 "UPDATED",
             ]);
             for o in &rows {
-                let needs = o.attention.clone().unwrap_or_else(|| {
-                    if o.needs_otp && !o.otp_recorded {
-                        "OTP at delivery".into()
-                    } else {
-                        "-".into()
-                    }
-                });
+                let needs = o
+                    .attention
+                    .clone()
+                    .or_else(|| crate::channel::order_needs(o).map(str::to_string))
+                    .unwrap_or_else(|| "-".into());
                 t.row(vec![
                     (o.channel.clone(), render::Tone::Plain),
                     (o.reference.clone(), render::Tone::Plain),
@@ -371,8 +369,11 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 anyhow::bail!("the OTP must be letters and digits, as the retailer gave it");
             }
             let store = open_for_writing(config)?;
-            let order = orders::set_otp(&store, reference.trim(), otp.trim())?;
-            let queued = crate::channel::cartona::otp_recorded(&store, &order)?;
+            let (order, queued) = crate::channel::cartona::record_otp(
+                &store,
+                reference.trim(),
+                &crate::secret::Secret::new(otp.trim()),
+            )?;
             println!(
                 "OTP recorded for {}{}",
                 order.reference,
@@ -421,5 +422,12 @@ mod tests {
             "without help text:\n{}",
             missing.join("\n")
         );
+    }
+
+    /// clap's own checks of every command (unique ids and groups, valid defaults), which it
+    /// makes only when a command is first parsed.
+    #[test]
+    fn every_command_passes_clap_s_checks() {
+        super::Cli::command().debug_assert();
     }
 }

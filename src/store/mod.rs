@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_order_events",
         include_str!("../../migrations/0005_order_events.sql"),
     ),
+    (
+        "0006_channel_data",
+        include_str!("../../migrations/0006_channel_data.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -431,7 +435,7 @@ mod tests {
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let pending = inbox::pending(&store, None, 10).unwrap();
         assert_eq!((pending.len(), pending[0].subject.clone()), (1, None));
-        orders::seen(&store, "cartona", "1", "CARTONA-1", "pending", None, false).unwrap();
+        orders::seen(&store, "cartona", "1", "CARTONA-1", "pending", None).unwrap();
     }
 
     #[test]

@@ -306,7 +306,7 @@ mod tests {
     fn each_fact_is_recorded_once_and_queues_one_delivery_per_subscriber() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        orders::seen(&s, "cartona", "h1", "CARTONA-h1", "pending", None, false).unwrap();
+        orders::seen(&s, "cartona", "h1", "CARTONA-h1", "pending", None).unwrap();
         let subs = [
             Subscription {
                 subscriber: "cartona".into(),

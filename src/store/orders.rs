@@ -1,6 +1,8 @@
 //! Marketplace orders as both sides know them: the Odoo `sale.order`, the status the channel
-//! last reported, the status we last sent, and what the operator must still do (an OTP to
-//! record, a return to handle, an edit made after confirmation).
+//! last reported, the status we last sent, and what the operator must still do (a return to
+//! handle, an edit made after confirmation). What only one channel knows about its orders is
+//! its channel data (`meta`, JSON, shown to the operator) and its order secrets (a retailer's
+//! OTP: kept apart, never printed, only their names are read with the order).
 
 use super::{now_ms, Result, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
@@ -15,24 +17,30 @@ pub struct ChannelOrder {
     pub marketplace_status: Option<String>,
     pub sent_status: Option<String>,
     pub payload_hash: Option<String>,
-    pub delivered_by: Option<String>,
-    pub needs_otp: bool,
-    /// Never printed: `otp_recorded` says whether there is one.
-    #[serde(skip)]
-    pub otp: Option<String>,
-    pub otp_recorded: bool,
     pub attention: Option<String>,
     pub updated_at: i64,
-    /// Channel-specific ids (JSON object), e.g. a Medusa fulfillment.
+    /// The channel's own data about the order (JSON object): a Medusa fulfillment, Cartona's
+    /// delivery mode and whether the delivery needs the retailer's OTP.
     pub meta: serde_json::Value,
+    /// The names of the order's secrets that are recorded (their values are read only by
+    /// [`secret`]).
+    pub secrets: Vec<String>,
+}
+
+impl ChannelOrder {
+    /// Whether the order has a secret of this name recorded.
+    pub fn has_secret(&self, name: &str) -> bool {
+        self.secrets.iter().any(|s| s == name)
+    }
 }
 
 const COLUMNS: &str =
     "channel, external_id, reference, odoo_id, marketplace_status, sent_status, payload_hash, \
-                       delivered_by, needs_otp, otp, attention, updated_at, meta";
+     attention, updated_at, meta, \
+     (SELECT group_concat(name, ',') FROM order_secrets s \
+      WHERE s.channel = channel_orders.channel AND s.external_id = channel_orders.external_id)";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
-    let otp: Option<String> = r.get(9)?;
     Ok(ChannelOrder {
         channel: r.get(0)?,
         external_id: r.get(1)?,
@@ -41,16 +49,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelOrder> {
         marketplace_status: r.get(4)?,
         sent_status: r.get(5)?,
         payload_hash: r.get(6)?,
-        delivered_by: r.get(7)?,
-        needs_otp: r.get::<_, i64>(8)? != 0,
-        otp_recorded: otp.is_some(),
-        otp,
-        attention: r.get(10)?,
-        updated_at: r.get(11)?,
+        attention: r.get(7)?,
+        updated_at: r.get(8)?,
         meta: r
-            .get::<_, Option<String>>(12)?
+            .get::<_, Option<String>>(9)?
             .and_then(|m| serde_json::from_str(&m).ok())
             .unwrap_or(serde_json::Value::Null),
+        secrets: r
+            .get::<_, Option<String>>(10)?
+            .map(|names| names.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -102,24 +110,27 @@ pub fn by_odoo_ids(
     Ok(out)
 }
 
-/// What the channel just told us about an order.
+/// What the channel just told us about an order: its status, and its own data about it
+/// (`data`, a JSON object merged into the order's channel data).
 pub fn seen(
     store: &Store,
     channel: &str,
     external_id: &str,
     reference: &str,
     status: &str,
-    delivered_by: Option<&str>,
-    needs_otp: bool,
+    data: Option<&serde_json::Value>,
 ) -> Result<()> {
     let now = now_ms();
+    let data = data.map(|d| d.to_string());
     store.write(|tx| {
         tx.execute(
-            "INSERT INTO channel_orders (channel, external_id, reference, marketplace_status, delivered_by, needs_otp, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             ON CONFLICT (channel, external_id) DO UPDATE SET marketplace_status = ?4, delivered_by = COALESCE(?5, delivered_by), \
-             needs_otp = ?6, updated_at = ?7",
-            params![channel, external_id, reference, status, delivered_by, needs_otp as i64, now],
+            "INSERT INTO channel_orders (channel, external_id, reference, marketplace_status, meta, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (channel, external_id) DO UPDATE SET marketplace_status = ?4, \
+             meta = CASE WHEN ?5 IS NULL THEN meta \
+                    ELSE json_patch(CASE WHEN json_type(meta) = 'object' THEN meta ELSE '{}' END, ?5) END, \
+             updated_at = ?6",
+            params![channel, external_id, reference, status, data, now],
         )?;
         Ok(())
     })
@@ -188,6 +199,24 @@ pub fn merge_meta(
     )
 }
 
+/// Sets the attention line and merges `patch` into the channel data, in one write (the words
+/// for the operator and the flag behaviour follows never disagree).
+pub fn set_attention_with(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    why: &str,
+    patch: &serde_json::Value,
+) -> Result<()> {
+    update(
+        store,
+        channel,
+        external_id,
+        "attention = ?3, meta = json_patch(CASE WHEN json_type(meta) = 'object' THEN meta ELSE '{}' END, ?4)",
+        params![channel, external_id, why, patch.to_string()],
+    )
+}
+
 pub fn set_attention(
     store: &Store,
     channel: &str,
@@ -220,26 +249,63 @@ fn update(
     })
 }
 
-/// Records the retailer's OTP for the order with this reference (or external id).
-pub fn set_otp(store: &Store, reference_or_id: &str, otp: &str) -> Result<ChannelOrder> {
-    let now = now_ms();
-    let otp = otp.to_string();
-    let key = reference_or_id.to_string();
-    store.write(move |tx| {
-        let n = tx.execute(
-            "UPDATE channel_orders SET otp = ?2, updated_at = ?3 WHERE reference = ?1 OR external_id = ?1",
-            params![key, otp, now],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!(
-                "no marketplace order has the reference or id {key:?} (see `marketsync orders`)"
-            )));
-        }
-        Ok(tx.query_row(
-            &format!("SELECT {COLUMNS} FROM channel_orders WHERE reference = ?1 OR external_id = ?1"),
-            [&key],
+/// The `channel` order with this reference or external id.
+pub fn find(store: &Store, channel: &str, reference_or_id: &str) -> Result<ChannelOrder> {
+    store.read(|c| {
+        c.query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM channel_orders WHERE channel = ?1 AND (reference = ?2 OR external_id = ?2)"
+            ),
+            params![channel, reference_or_id],
             from_row,
-        )?)
+        )
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no {channel} order has the reference or id {reference_or_id:?} (see `marketsync order list --channel {channel}`)"
+            ))
+        })
+    })
+}
+
+/// Records one of an order's secrets (a retailer's OTP), replacing an earlier one.
+pub fn set_secret(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    name: &str,
+    value: &crate::secret::Secret,
+) -> Result<()> {
+    let now = now_ms();
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO order_secrets (channel, external_id, name, value, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (channel, external_id, name) DO UPDATE SET value = ?4, recorded_at = ?5",
+            params![channel, external_id, name, value.expose(), now],
+        )?;
+        tx.execute(
+            "UPDATE channel_orders SET updated_at = ?3 WHERE channel = ?1 AND external_id = ?2",
+            params![channel, external_id, now],
+        )?;
+        Ok(())
+    })
+}
+
+/// One of an order's secrets, if recorded.
+pub fn secret(
+    store: &Store,
+    channel: &str,
+    external_id: &str,
+    name: &str,
+) -> Result<Option<crate::secret::Secret>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT value FROM order_secrets WHERE channel = ?1 AND external_id = ?2 AND name = ?3",
+            params![channel, external_id, name],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .map(crate::secret::Secret::new))
     })
 }
 
@@ -272,7 +338,7 @@ mod tests {
     fn a_settled_status_clears_the_attention_and_only_its_flag() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        seen(&s, "cartona", "h1", "CARTONA-h1", "approved", None, true).unwrap();
+        seen(&s, "cartona", "h1", "CARTONA-h1", "approved", None).unwrap();
         set_attention(&s, "cartona", "h1", Some("waiting for the OTP")).unwrap();
         merge_meta(
             &s,
@@ -287,7 +353,7 @@ mod tests {
         assert_eq!(o.attention, None);
         assert_eq!(o.meta, serde_json::json!({"x": 1}));
         // An order without channel data keeps none.
-        seen(&s, "cartona", "h2", "CARTONA-h2", "approved", None, false).unwrap();
+        seen(&s, "cartona", "h2", "CARTONA-h2", "approved", None).unwrap();
         set_sent_settled(&s, "cartona", "h2", "approved", "awaiting_otp").unwrap();
         assert_eq!(
             get(&s, "cartona", "h2").unwrap().unwrap().meta,
@@ -305,21 +371,47 @@ mod tests {
             "6327",
             "CARTONA-6327",
             "pending",
-            Some("delivered_by_supplier"),
-            true,
+            Some(&serde_json::json!({"delivered_by": "delivered_by_supplier", "needs_otp": true})),
         )
         .unwrap();
         set_odoo(&s, "cartona", "6327", 33, "h1").unwrap();
         set_sent(&s, "cartona", "6327", "approved").unwrap();
-        let o = set_otp(&s, "CARTONA-6327", "123456").unwrap();
+        let found = find(&s, "cartona", "CARTONA-6327").unwrap();
+        set_secret(
+            &s,
+            "cartona",
+            &found.external_id,
+            "otp",
+            &crate::secret::Secret::new("123456"),
+        )
+        .unwrap();
+        let o = find(&s, "cartona", "6327").unwrap();
         assert_eq!(
-            (o.odoo_id, o.sent_status.as_deref(), o.otp.as_deref()),
-            (Some(33), Some("approved"), Some("123456"))
+            (o.odoo_id, o.sent_status.as_deref(), o.has_secret("otp")),
+            (Some(33), Some("approved"), true)
+        );
+        assert_eq!(o.meta["needs_otp"], true);
+        assert_eq!(
+            secret(&s, "cartona", "6327", "otp")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "123456"
+        );
+        // A later sighting without channel data keeps what the channel said before.
+        seen(&s, "cartona", "6327", "CARTONA-6327", "approved", None).unwrap();
+        assert_eq!(
+            get(&s, "cartona", "6327").unwrap().unwrap().meta["delivered_by"],
+            "delivered_by_supplier"
         );
         // The time is cleared first: its milliseconds may hold any digits.
         let printed = serde_json::to_string(&ChannelOrder { updated_at: 0, ..o }).unwrap();
         assert!(!printed.contains("123456"), "the OTP is never serialized");
-        assert!(set_otp(&s, "CARTONA-0000", "1").is_err());
+        assert!(find(&s, "cartona", "CARTONA-0000").is_err());
+        assert!(
+            find(&s, "medusa", "CARTONA-6327").is_err(),
+            "another channel's order of the same reference is not this one"
+        );
         assert!(set_sent(&s, "cartona", "nope", "x").is_err());
     }
 
@@ -327,7 +419,7 @@ mod tests {
     fn meta_is_merged_key_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        seen(&s, "medusa", "order_1", "MEDUSA-1", "pending", None, false).unwrap();
+        seen(&s, "medusa", "order_1", "MEDUSA-1", "pending", None).unwrap();
         merge_meta(&s, "medusa", "order_1", &serde_json::json!({"items": [1]})).unwrap();
         merge_meta(
             &s,

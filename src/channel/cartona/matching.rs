@@ -104,6 +104,64 @@ pub async fn import(
 }
 
 /// [`import`], telling `progress` what it is reading and how many so far (for a terminal).
+/// `marketsync map import --channel cartona`: matches with the channel's settings, and says
+/// what it found in the operator's lines.
+pub async fn map_import(
+    ch: &crate::config::ChannelConfig,
+    odoo: &OdooClient,
+    store: &Store,
+    dry_run: bool,
+    progress: &(dyn Fn(&str, usize) + Sync),
+) -> Result<crate::channel::MapImport, crate::error::Error> {
+    let key = ch
+        .cartona()
+        .map(|s| s.match_key)
+        .ok_or_else(|| crate::error::Error::invalid("channels.cartona has no Cartona settings"))?;
+    let api = super::client(ch)?;
+    let report = import_with(&api, odoo, store, key, dry_run, progress).await?;
+    Ok(crate::channel::MapImport {
+        json: serde_json::to_value(&report).unwrap_or_default(),
+        lines: report.lines(key),
+    })
+}
+
+impl MatchReport {
+    /// The report as the operator reads it (at most 20 of each list).
+    pub fn lines(&self, key: MatchKey) -> Vec<String> {
+        let verb = if self.dry_run { "would map" } else { "mapped" };
+        let mut out = vec![
+            format!(
+                "Cartona products: {}   Odoo products: {}   (key: {key:?})",
+                self.cartona_products, self.odoo_products
+            ),
+            format!(
+                "{verb}: {}   already mapped: {}",
+                self.matched.len(),
+                self.already_mapped
+            ),
+            format!(
+                "on Cartona, not matched in Odoo: {}",
+                self.unmatched_cartona.len()
+            ),
+        ];
+        for (id, key) in self.unmatched_cartona.iter().take(20) {
+            out.push(format!("  {id} (key {key:?})"));
+        }
+        out.push(format!(
+            "sellable in Odoo, not on Cartona: {}",
+            self.unmatched_odoo.len()
+        ));
+        for (id, sku) in self.unmatched_odoo.iter().take(20) {
+            out.push(format!("  product.product {id} {sku}"));
+        }
+        out.push(format!("ambiguous: {}", self.ambiguous.len()));
+        for line in &self.ambiguous {
+            out.push(format!("  {line}"));
+        }
+        out
+    }
+}
+
 pub async fn import_with(
     api: &HttpClient,
     odoo: &OdooClient,

@@ -26,6 +26,7 @@ pub use client::*;
 pub use orders::*;
 pub use status::*;
 pub mod matching;
+pub mod setup;
 pub mod wire;
 
 use crate::channel::http::{ChannelError, HttpClient};
@@ -76,6 +77,43 @@ struct AwaitingAck {
     /// What is said once acknowledged.
     imported: crate::internal_events::OrderImported,
 }
+
+/// What Cartona alone knows about one of its orders, kept in the order's channel data.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct OrderData {
+    /// `delivered_by_cartona` or `delivered_by_supplier`.
+    pub delivered_by: Option<String>,
+    /// Installment and wallet top-up orders: delivered only with the retailer's OTP.
+    pub needs_otp: bool,
+}
+
+impl OrderData {
+    fn of(order: &Order) -> Self {
+        OrderData {
+            delivered_by: order.delivered_by.clone(),
+            needs_otp: order.needs_otp(),
+        }
+    }
+
+    /// What a known order holds (nothing yet for one seen before Cartona said).
+    pub(crate) fn read(known: &order_state::ChannelOrder) -> Self {
+        serde_json::from_value(known.meta.clone()).unwrap_or_default()
+    }
+
+    /// The patch of the order's channel data: a delivery mode Cartona left out keeps the
+    /// earlier one.
+    fn patch(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({ "needs_otp": self.needs_otp });
+        if let Some(by) = &self.delivered_by {
+            v["delivered_by"] = serde_json::Value::from(by.as_str());
+        }
+        v
+    }
+}
+
+/// The name of the retailer's OTP among the order's secrets.
+pub(crate) const OTP: &str = "otp";
 
 /// What a batch learned about its orders before each goes through its own flow.
 #[derive(Default)]

@@ -360,8 +360,7 @@ impl Cartona {
             &order.hashed_id,
             &reference,
             &order.status,
-            order.delivered_by.as_deref(),
-            order.needs_otp(),
+            Some(&OrderData::of(&order).patch()),
         )
         .map_err(store_err)?;
         if order.status == "editing" {

@@ -53,27 +53,30 @@ impl Cartona {
         if next_step(known, target).is_none() {
             return Ok(None);
         }
-        if known.delivered_by.as_deref() == Some("delivered_by_cartona")
+        let data = OrderData::read(known);
+        if data.delivered_by.as_deref() == Some("delivered_by_cartona")
             && target != "cancelled_by_supplier"
         {
             return Ok(None); // Cartona delivers these itself: only a cancellation is ours to report.
         }
-        if target == "delivered" && known.needs_otp && !known.otp_recorded {
+        if target == "delivered" && data.needs_otp && !known.has_secret(OTP) {
             if let Some(otp) = self.otp_in_odoo(known).await? {
-                order_state::set_otp(&self.store, &known.reference, &otp).map_err(store_err)?;
+                order_state::set_secret(
+                    &self.store,
+                    CHANNEL,
+                    &known.external_id,
+                    OTP,
+                    &crate::secret::Secret::new(otp),
+                )
+                .map_err(store_err)?;
             } else {
                 if known.meta[AWAITING_OTP] != true {
-                    order_state::set_attention(
+                    // The words for the operator and the flag behaviour follows, in one write.
+                    order_state::set_attention_with(
                         &self.store,
                         CHANNEL,
                         &known.external_id,
-                        Some(NEEDS_OTP),
-                    )
-                    .map_err(store_err)?;
-                    order_state::merge_meta(
-                        &self.store,
-                        CHANNEL,
-                        &known.external_id,
+                        NEEDS_OTP,
                         &serde_json::json!({ AWAITING_OTP: true }),
                     )
                     .map_err(store_err)?;
@@ -218,13 +221,16 @@ impl Cartona {
         let Some(status) = next_step(&known, &job.status) else {
             return Ok(None);
         };
-        let retailer_otp = if status == "delivered" && known.needs_otp {
-            Some(known.otp.clone().ok_or_else(|| {
-                JobError::new(
-                    RetryClass::Permanent,
-                    format!("order {hashed_id}: {NEEDS_OTP}"),
-                )
-            })?)
+        let retailer_otp = if status == "delivered" && OrderData::read(&known).needs_otp {
+            let otp = order_state::secret(&self.store, CHANNEL, hashed_id, OTP)
+                .map_err(store_err)?
+                .ok_or_else(|| {
+                    JobError::new(
+                        RetryClass::Permanent,
+                        format!("order {hashed_id}: {NEEDS_OTP}"),
+                    )
+                })?;
+            Some(otp.expose().to_string())
         } else {
             None
         };
@@ -347,6 +353,25 @@ pub fn status_job(hashed_id: &str, status: &str) -> NewJob {
 /// The order's channel data flag: its delivery waits for the retailer's OTP (the attention
 /// line says so to the operator in words; behaviour follows this flag).
 const AWAITING_OTP: &str = "awaiting_otp";
+
+/// Records the retailer's OTP for the Cartona order with this reference (or hashed id), and
+/// queues the delivery that waited for it; `true` when one did.
+pub fn record_otp(
+    store: &Store,
+    reference_or_id: &str,
+    otp: &crate::secret::Secret,
+) -> crate::store::Result<(order_state::ChannelOrder, bool)> {
+    let order = order_state::find(store, CHANNEL, reference_or_id)?;
+    order_state::set_secret(store, CHANNEL, &order.external_id, OTP, otp)?;
+    let queued = otp_recorded(store, &order)?;
+    Ok((order, queued))
+}
+
+/// What a Cartona order still needs from the operator when no attention line says it: the
+/// retailer's OTP before its delivery can be reported.
+pub fn needs(order: &order_state::ChannelOrder) -> Option<&'static str> {
+    (OrderData::read(order).needs_otp && !order.has_secret(OTP)).then_some("OTP at delivery")
+}
 
 /// After the operator recorded an OTP: queue the delivery status that was waiting for it.
 pub fn otp_recorded(

@@ -57,6 +57,7 @@ pub mod flavour;
 /// Coalescing key of a product's listing job (latest value wins).
 pub mod jobs;
 mod orders;
+pub mod setup;
 mod status;
 mod webhook;
 pub mod wire;

@@ -262,16 +262,8 @@ impl Medusa {
             Imported::Existing(i) => (i, created.contains(&i)),
         };
         let status = order.status.as_deref().unwrap_or("pending").to_string();
-        order_state::seen(
-            &self.store,
-            CHANNEL,
-            &id,
-            &inbound.reference,
-            &status,
-            None,
-            false,
-        )
-        .map_err(store_err)?;
+        order_state::seen(&self.store, CHANNEL, &id, &inbound.reference, &status, None)
+            .map_err(store_err)?;
         let items = order.fulfillment_items();
         order_state::set_odoo(&self.store, CHANNEL, &id, odoo_id, "").map_err(store_err)?;
         let known = order_state::get(&self.store, CHANNEL, &id).map_err(store_err)?;
@@ -303,7 +295,6 @@ impl Medusa {
                 &inbound.reference,
                 new_status,
                 None,
-                false,
             )
             .map_err(store_err)?;
             if matches!(new_status, "canceled" | "cancelled") {
