@@ -1167,6 +1167,89 @@ async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
     env.stop().await;
 }
 
+/// A fraction of a unit cannot be said to Cartona: that quotation waits for the operator with
+/// the reason, and another quotation's edit still goes out.
+#[tokio::test]
+async fn a_fractional_quantity_waits_for_the_operator_and_other_edits_go_on() {
+    let mut env = Env::new().await;
+    env.start();
+    let odd = cash_order(&env, &[(3, 2, "11.00")]);
+    let fine = cash_order(&env, &[(4, 1, "12.00")]);
+    let mut ids = Vec::new();
+    for h in [&odd, &fine] {
+        ids.push(
+            env.wait_for_order(&format!("CARTONA-{h}"))
+                .await
+                .get("id")
+                .unwrap()
+                .as_i64()
+                .unwrap(),
+        );
+        wait_until("acknowledged", WAIT, || {
+            env.cartona.sim.order(h).unwrap().synced
+        })
+        .await;
+    }
+    for (id, qty) in [(ids[0], 2.5), (ids[1], 3.0)] {
+        let line = env
+            .client
+            .search(
+                "sale.order.line",
+                &Domain::all().and("order_id", "=", id),
+                None,
+            )
+            .await
+            .unwrap()[0];
+        env.client
+            .write(
+                "sale.order.line",
+                &[line],
+                Value::from(serde_json::json!({ "product_uom_qty": qty })),
+            )
+            .await
+            .unwrap();
+    }
+    wait_until("the whole edit sent", WAIT, || {
+        !env.cartona
+            .sim
+            .requests
+            .to("order/update-order-details")
+            .is_empty()
+    })
+    .await;
+    env.two_more_runs("cartona.edits").await;
+    let sent: Vec<serde_json::Value> = env
+        .cartona
+        .sim
+        .requests
+        .to("order/update-order-details")
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    assert!(
+        sent.iter()
+            .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+            .all(|o| o["hashed_id"] == fine.as_str()),
+        "only the whole quantity went out: {sent:?}"
+    );
+    assert_eq!(
+        env.cartona.sim.order(&fine).unwrap().json["order_details"][0]["amount"],
+        3
+    );
+    let waiting = marketsync::store::orders::get(&env.store, "cartona", &odd)
+        .unwrap()
+        .unwrap();
+    assert!(
+        waiting
+            .attention
+            .as_deref()
+            .is_some_and(|a| a.contains("2.5") && a.contains("whole")),
+        "{:?}",
+        waiting.attention
+    );
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn a_refused_batch_is_sent_product_by_product_and_the_refused_one_waits_with_the_reason() {
     let mut env = Env::new().await;

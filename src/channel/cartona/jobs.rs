@@ -63,7 +63,7 @@ pub struct EditDetails(pub Vec<OrderEdits>);
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OrderEdits {
     pub hashed_id: String,
-    pub order_details: Vec<serde_json::Value>,
+    pub order_details: Vec<super::wire::LineEdit>,
 }
 
 #[cfg(test)]

@@ -56,16 +56,16 @@ async fn cartona_products_with(
                 ],
             )
             .await?;
-        let rows = match body {
-            serde_json::Value::Array(rows) => rows,
-            serde_json::Value::Object(ref o) if o.get("data").is_some_and(|d| d.is_array()) => {
-                o["data"].as_array().cloned().unwrap_or_default()
-            }
-            other => {
-                return Err(crate::error::Error::invalid(format!(
-                    "Cartona's supplier-product answered something other than a list: {}",
-                    other.to_string().chars().take(120).collect::<String>()
-                )))
+        let rows = match <super::wire::Listing as serde::Deserialize>::deserialize(&body) {
+            Ok(listing) => listing.rows(),
+            Err(_) => {
+                return Err(crate::error::Error::unreadable(
+                    "Cartona",
+                    format!(
+                        "Cartona's supplier-product answered something other than a list: {}",
+                        crate::odoo::transport::summarize_body(&body.to_string())
+                    ),
+                ))
             }
         };
         let n = rows.len();

@@ -51,7 +51,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::HashMap;
 use std::sync::Arc;
-use wire::{Order, ProductUpdate, StatusUpdate};
+use wire::{LineEdit, LineId, Order, OrderHead, ProductUpdate, StatusUpdate};
 
 pub const CHANNEL: &str = "cartona";
 /// Cartona sells in Egyptian pounds.

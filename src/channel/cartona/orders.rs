@@ -140,11 +140,9 @@ impl Cartona {
                     crate::odoo::transport::summarize_body(&body.to_string())
                 )));
             };
-            let first = rows.first().map(|r| {
-                r.get("hashed_id")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            });
+            let first = rows
+                .first()
+                .map(|r| OrderHead::of(r).id().unwrap_or_default());
             if page > 1 && first.is_some() && first == previous_first {
                 events::emit(
                     &self.store,
@@ -183,10 +181,10 @@ impl Cartona {
         raw: &serde_json::Value,
     ) -> Result<bool, crate::error::Error> {
         let payload_hash = fnv(&raw.to_string());
-        let hashed_id = match raw.get("hashed_id") {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => {
+        let head = OrderHead::of(raw);
+        let hashed_id = match head.id() {
+            Some(id) => id,
+            None => {
                 // Kept for the operator, set aside with the reason; the other orders go on.
                 let id = format!("malformed:{payload_hash}");
                 if let inbox::Received::New(event) =
@@ -207,13 +205,15 @@ impl Cartona {
                 return Ok(false);
             }
         };
-        let status = raw.get("status").and_then(|s| s.as_str()).unwrap_or("?");
+        let status = head.status();
         let event_id = format!("{hashed_id}:{status}:{payload_hash}");
         let job = NewJob {
             channel: CHANNEL.into(),
             kind: jobs::Kind::Order.as_str().into(),
             key: format!("{CHANNEL}:order:{hashed_id}"),
-            payload: serde_json::json!({ "hashed_id": hashed_id }).into(),
+            payload: Payload::of(&jobs::ImportOrder {
+                hashed_id: hashed_id.clone(),
+            }),
             correlation_id: Some(reference(&hashed_id)),
         };
         // The event and its job are committed together: a crash between them would strand it.
@@ -312,7 +312,7 @@ impl Cartona {
             })
             .collect();
         self.api
-            .post("order/update-order-status", &serde_json::json!(acks))
+            .post("order/update-order-status", &acks)
             .await
             .map_err(job_err)?;
         for o in orders {

@@ -17,8 +17,27 @@ impl Cartona {
                 .context("reading quotations from Odoo")?;
         let mut jobs = Vec::new();
         for change in crate::sync::quotations::known(&self.store, &quotations)? {
-            if let Some(job) = self.detail_edits(change.id, &change.known).await? {
-                jobs.push(job);
+            match self.detail_edits(change.id, &change.known).await {
+                Ok(Some(job)) => jobs.push(job),
+                Ok(None) => {}
+                // One order Cartona cannot be told about waits for the operator; the others go on.
+                Err(crate::error::Error::Refused(why)) => {
+                    order_state::set_attention(
+                        &self.store,
+                        CHANNEL,
+                        &change.known.external_id,
+                        Some(&why),
+                    )?;
+                    events::emit(
+                        &self.store,
+                        &events::OrderNoted {
+                            channel: CHANNEL,
+                            reference: &change.known.reference,
+                            note: events::OrderNote::Check(&why),
+                        },
+                    );
+                }
+                Err(e) => return Err(e),
             }
         }
         let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
@@ -161,11 +180,17 @@ impl Cartona {
             odoo_lines.push((m.external_id, qty, price));
         }
         let mut edits = Vec::new();
-        // Line ids go back as Cartona sent them: numbers stay numbers.
-        let line_id = |id: &Option<String>| match id.as_deref().map(|s| (s, s.parse::<i64>())) {
-            Some((_, Ok(n))) => serde_json::Value::from(n),
-            Some((s, Err(_))) => serde_json::Value::from(s),
-            None => serde_json::Value::Null,
+        // Cartona counts whole units; a fraction in Odoo cannot be said to it.
+        let whole = |qty: Decimal| {
+            qty.trunc()
+                .eq(&qty)
+                .then(|| qty.to_i64())
+                .flatten()
+                .ok_or_else(|| {
+                    crate::error::Error::refused(format!(
+                        "Odoo's quotation has {qty} of a product, and Cartona takes whole amounts only: make it a whole number in Odoo"
+                    ))
+                })
         };
         for d in &cartona.order_details {
             let key = d
@@ -181,14 +206,24 @@ impl Cartona {
                 Some(i) => {
                     let (_, qty, _) = odoo_lines.remove(i);
                     if qty.normalize() != d.amount.normalize() {
-                        edits.push(serde_json::json!({"id": line_id(&d.id), "amount": qty.to_i64().unwrap_or(0)}));
+                        edits.push(LineEdit::Amount {
+                            id: LineId::of(d.id.as_deref()),
+                            amount: whole(qty)?,
+                        });
                     }
                 }
-                None => edits.push(serde_json::json!({"id": line_id(&d.id), "cancelled": true})),
+                None => edits.push(LineEdit::Cancel {
+                    id: LineId::of(d.id.as_deref()),
+                    cancelled: true,
+                }),
             }
         }
         for (key, qty, price) in odoo_lines {
-            edits.push(serde_json::json!({"supplier_product_id": key, "amount": qty.to_i64().unwrap_or(0), "price": price.to_string()}));
+            edits.push(LineEdit::Add {
+                supplier_product_id: key,
+                amount: whole(qty)?,
+                price: price.to_string(),
+            });
         }
         if edits.is_empty() {
             return Ok(None);

@@ -218,6 +218,74 @@ impl ProductUpdate {
 }
 
 /// One item of `POST order/update-order-status` (or the body of the single-order endpoint).
+/// One change of an order's lines as `order/edit-order` takes it (seed 006): a line's new
+/// amount, a line cancelled, or a product added. Read back from a queued job in the same shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum LineEdit {
+    Add {
+        supplier_product_id: String,
+        amount: i64,
+        price: String,
+    },
+    Cancel {
+        id: LineId,
+        cancelled: bool,
+    },
+    Amount {
+        id: LineId,
+        amount: i64,
+    },
+}
+
+/// A line's id as Cartona sent it: numbers stay numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum LineId {
+    Number(i64),
+    Text(String),
+    Missing,
+}
+
+impl LineId {
+    pub fn of(id: Option<&str>) -> Self {
+        match id {
+            Some(s) => s
+                .parse::<i64>()
+                .map(LineId::Number)
+                .unwrap_or_else(|_| LineId::Text(s.to_string())),
+            None => LineId::Missing,
+        }
+    }
+}
+
+/// The head of a pulled order: what marketsync reads before keeping the order as it came.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OrderHead {
+    pub hashed_id: Option<serde_json::Value>,
+    pub status: Option<serde_json::Value>,
+}
+
+impl OrderHead {
+    pub fn of(raw: &serde_json::Value) -> Self {
+        OrderHead::deserialize(raw).unwrap_or_default()
+    }
+
+    /// Its hashed_id as a usable key: a non-empty string, or a number.
+    pub fn id(&self) -> Option<String> {
+        match &self.hashed_id {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> &str {
+        self.status.as_ref().and_then(|s| s.as_str()).unwrap_or("?")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatusUpdate {
     pub hashed_id: String,
@@ -282,5 +350,21 @@ mod tests {
             .to_string()
             .starts_with("Cartona order \"GMNvpbLM\" is malformed"));
         assert!(Order::parse(&serde_json::json!("not an order")).is_err());
+    }
+}
+
+/// A listing as Cartona answers it: the rows themselves, or `{"data": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Listing {
+    Rows(Vec<serde_json::Value>),
+    Wrapped { data: Vec<serde_json::Value> },
+}
+
+impl Listing {
+    pub fn rows(self) -> Vec<serde_json::Value> {
+        match self {
+            Listing::Rows(r) | Listing::Wrapped { data: r } => r,
+        }
     }
 }

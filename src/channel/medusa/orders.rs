@@ -153,7 +153,7 @@ impl Medusa {
     pub(super) async fn fetch_order(&self, id: &str) -> Result<serde_json::Value, JobError> {
         let path = self.flavour().order_path(id);
         let body = self.api.get(&path, &[]).await.map_err(job_err)?;
-        Ok(body.get("order").cloned().unwrap_or(body))
+        Ok(wire::unwrap_order(body))
     }
 
     /// A job's order, read from its newest open inbox event (fetched from the store when only a
@@ -457,8 +457,7 @@ impl Medusa {
                 })
                 .map_err(|e| {
                     crate::error::Error::invalid(format!(
-                        "Medusa order {:?} cannot be kept in the inbox: {e}",
-                        o.get("id")
+                        "a pulled Medusa order cannot be kept in the inbox: {e}"
                     ))
                 })?;
                 if receive_event(&self.store, "order.created", &event)? {

@@ -27,14 +27,11 @@ pub fn spec(cfg: &ChannelConfig) -> Option<WebhookSpec> {
         paths: vec!["/webhooks/medusa", "/api/medusa/order-created"],
         verification,
         prepare: std::sync::Arc::new(|body| {
-            let event = body
-                .get("event")
-                .or_else(|| body.get("type"))
-                .and_then(|e| e.as_str())
-                .ok_or_else(|| {
-                    ReceiveError::Invalid("the body has no \"event\" name (a string)".into())
-                })?;
-            Ok(vec![prepare_event(event, body)?])
+            let envelope = wire::Envelope::of(body);
+            let event = envelope.name().ok_or_else(|| {
+                ReceiveError::Invalid("the body has no \"event\" name (a string)".into())
+            })?;
+            Ok(vec![prepare_with(event, &envelope, body)?])
         }),
     })
 }
@@ -50,12 +47,21 @@ pub fn receive_event(
 
 /// Checks a webhook event and says what to store, or why it is refused.
 pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<Inbound, ReceiveError> {
+    prepare_with(event, &wire::Envelope::of(body), body)
+}
+
+fn prepare_with(
+    event: &str,
+    envelope: &wire::Envelope,
+    body: &serde_json::Value,
+) -> Result<Inbound, ReceiveError> {
     let invalid = |m: &str| ReceiveError::Invalid(m.to_string());
-    let data = &body["data"];
+    let data = &envelope.data;
     // Ids go into keys, logs and URLs: refuse what no Medusa id looks like.
-    let id_of = |v: &serde_json::Value, what: &str| -> Result<String, ReceiveError> {
+    let id_of = |v: &Option<serde_json::Value>, what: &str| -> Result<String, ReceiveError> {
         let id = v
-            .as_str()
+            .as_ref()
+            .and_then(|v| v.as_str())
             .ok_or_else(|| ReceiveError::Invalid(format!("{event} without {what} (a string)")))?;
         if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c == '/') {
             return Err(ReceiveError::Invalid(format!(
@@ -66,7 +72,7 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<Inbound, R
     };
     let (event_id, subject, kind, key) = match event {
         "order.created" | "order.placed" => {
-            let id = id_of(&data["order"]["id"], "data.order.id")?;
+            let id = id_of(&data.order.id, "data.order.id")?;
             (
                 format!("order:{id}"),
                 id.to_string(),
@@ -75,8 +81,12 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<Inbound, R
             )
         }
         "order.status_updated" => {
-            let id = id_of(&data["order_id"], "data.order_id")?;
-            let status = data["new_status"].as_str().unwrap_or("?");
+            let id = id_of(&data.order_id, "data.order_id")?;
+            let status = data
+                .new_status
+                .as_ref()
+                .and_then(|s| s.as_str())
+                .unwrap_or("?");
             if status.len() > 64 {
                 return Err(invalid(
                     "order.status_updated has a data.new_status longer than 64 characters",
@@ -90,7 +100,7 @@ pub fn prepare_event(event: &str, body: &serde_json::Value) -> Result<Inbound, R
             )
         }
         "customer.created" | "customer.updated" => {
-            let id = id_of(&data["customer"]["id"], "data.customer.id")?;
+            let id = id_of(&data.customer.id, "data.customer.id")?;
             (
                 format!("customer:{id}:{}", fnv(&body.to_string())),
                 id.to_string(),

@@ -546,3 +546,63 @@ mod tests {
         assert_eq!(a.order.fulfillments.last().unwrap().id, "ful_2");
     }
 }
+
+/// What marketsync reads of a webhook body before keeping it as it came: the event's name
+/// (`event`, or `type` as some senders call it) and the ids it is about. Any other shape reads
+/// as empty, and the intake says which field is missing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Envelope {
+    pub event: Option<serde_json::Value>,
+    #[serde(rename = "type")]
+    pub kind: Option<serde_json::Value>,
+    pub data: EnvelopeData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EnvelopeData {
+    pub order: IdOnly,
+    pub order_id: Option<serde_json::Value>,
+    pub new_status: Option<serde_json::Value>,
+    pub customer: IdOnly,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IdOnly {
+    pub id: Option<serde_json::Value>,
+}
+
+impl Envelope {
+    pub fn of(body: &serde_json::Value) -> Self {
+        // A field of an unexpected type makes the whole envelope unreadable; then each part is
+        // read on its own, so the error can name the field.
+        Envelope::deserialize(body).unwrap_or_else(|_| Envelope {
+            event: body.get("event").cloned(),
+            kind: body.get("type").cloned(),
+            data: body
+                .get("data")
+                .and_then(|d| EnvelopeData::deserialize(d).ok())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The event's name.
+    pub fn name(&self) -> Option<&str> {
+        self.event
+            .as_ref()
+            .or(self.kind.as_ref())
+            .and_then(|e| e.as_str())
+    }
+}
+
+/// A single order's answer: `{"order": {...}}` on the Admin API, the order itself on MarqaSouq.
+pub fn unwrap_order(body: serde_json::Value) -> serde_json::Value {
+    match body {
+        serde_json::Value::Object(mut o) if o.contains_key("order") => {
+            o.remove("order").unwrap_or_default()
+        }
+        other => other,
+    }
+}
