@@ -533,6 +533,35 @@ pub struct RawChannel {
     /// Longest wait for one answer of the channel's API. Default 30s.
     #[serde(default = "default_channel_timeout")]
     pub timeout: HumanDuration,
+    /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
+    #[serde(default)]
+    pub schedule: ChannelSchedule,
+}
+
+/// `[channels.<name>.schedule]`: this channel's streams on their own schedules, instead of
+/// `[schedule]`'s (e.g. a slow marketplace's orders pulled every 5 minutes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSchedule {
+    pub catalog_poll: Option<Schedule>,
+    pub orders_poll: Option<Schedule>,
+    pub status_poll: Option<Schedule>,
+    pub reconcile: Option<Schedule>,
+}
+
+impl ChannelSchedule {
+    /// `[schedule]`, with this channel's own schedules in place of its.
+    pub fn over(&self, global: &ScheduleConfig) -> ScheduleConfig {
+        let pick =
+            |own: &Option<Schedule>, all: &Schedule| own.clone().unwrap_or_else(|| all.clone());
+        ScheduleConfig {
+            catalog_poll: pick(&self.catalog_poll, &global.catalog_poll),
+            orders_poll: pick(&self.orders_poll, &global.orders_poll),
+            status_poll: pick(&self.status_poll, &global.status_poll),
+            reconcile: pick(&self.reconcile, &global.reconcile),
+            ..global.clone()
+        }
+    }
 }
 
 pub(crate) fn default_channel_timeout() -> HumanDuration {
@@ -652,6 +681,8 @@ pub struct ChannelConfig {
     pub timeout: Duration,
     /// The channel's own settings.
     pub settings: ChannelSettings,
+    /// Its streams' own schedules, where it has them.
+    pub schedule: ChannelSchedule,
 }
 
 /// A channel's own settings, validated: one variant per channel that has any.
@@ -967,6 +998,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         concurrency: t.concurrency,
         timeout: t.timeout.0,
         settings: ChannelSettings::Common,
+        schedule: t.schedule,
     })
 }
 
@@ -1154,6 +1186,46 @@ api_key = "admin-key-1234"
             e.starts_with("schedule.reconcile: invalid cron expression"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_channel_s_own_schedule_replaces_the_global_one_for_its_streams_only() {
+        let text = format!(
+            "{MINIMAL}\n[schedule]\norders_poll = \"1m\"\ncatalog_poll = \"45s\"\n\
+             [channels.cartona]\nenabled = true\ntoken = \"tok-1234\"\n\
+             [channels.cartona.schedule]\norders_poll = \"5m\"\n\
+             [channels.medusa]\nbase_url = \"http://x\"\n"
+        );
+        let c = RawConfig::parse(&text).unwrap().validate().unwrap();
+        let every = |s: &Schedule| match s {
+            Schedule::Every(d) => d.as_secs(),
+            Schedule::Cron(_) => 0,
+        };
+        let cartona = c
+            .channel(ChannelKind::Cartona)
+            .unwrap()
+            .schedule
+            .over(&c.schedule);
+        assert_eq!(every(&cartona.orders_poll), 300);
+        assert_eq!(every(&cartona.catalog_poll), 45, "the rest stays global");
+        let medusa = c
+            .channel(ChannelKind::Medusa)
+            .unwrap()
+            .schedule
+            .over(&c.schedule);
+        assert_eq!(
+            every(&medusa.orders_poll),
+            60,
+            "another channel keeps [schedule]"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.cartona.schedule]\nhousekeeping = \"1h\"\n"
+        ));
+        assert!(e.contains("housekeeping"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.medusa.schedule]\norders_poll = \"soon\"\n"
+        ));
+        assert!(e.starts_with("channels.medusa.schedule.orders_poll"), "{e}");
     }
 
     #[test]

@@ -135,6 +135,73 @@ pub fn test_job(channel: &str, kind: &str, payload: serde_json::Value) -> Job {
     }
 }
 
+/// Sets an order's inbox event aside with the reason (the operator's to look at), says so,
+/// and fails its job permanently with the same words.
+pub fn park(store: &Store, channel: &str, event: i64, reason: &str) -> Result<(), JobError> {
+    crate::store::inbox::park(store, event, reason)
+        .map_err(crate::sync::order_import::store_err)?;
+    crate::internal_events::emit(
+        store,
+        &crate::internal_events::OrderRefused {
+            channel,
+            pulling: false,
+            reason,
+        },
+    );
+    Err(JobError::new(RetryClass::Permanent, reason))
+}
+
+/// What a paged pull read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pulled {
+    /// Rows read.
+    pub rows: usize,
+    /// Rows `keep` said were new or changed.
+    pub new: usize,
+    /// The peer answered the same page twice, and paging stopped there.
+    pub repeated: bool,
+}
+
+/// Reads a peer's list page by page (`fetch(index)` from index 0, `per_page` rows each) until
+/// a short page, `max_pages`, or a page that starts as the one before it did (a peer that
+/// ignores the page parameter would otherwise be read a thousand times); each row goes to
+/// `keep`, which says whether it was new.
+pub async fn pull_pages<T, F, Fut>(
+    per_page: usize,
+    max_pages: usize,
+    mut fetch: F,
+    mut keep: impl FnMut(&T) -> Result<bool, crate::error::Error>,
+) -> Result<Pulled, crate::error::Error>
+where
+    T: serde::Serialize,
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::error::Error>>,
+{
+    let mut out = Pulled::default();
+    let mut previous_first: Option<String> = None;
+    for page in 0..max_pages {
+        let rows = fetch(page).await?;
+        let first = rows
+            .first()
+            .map(|r| serde_json::to_string(r).unwrap_or_default());
+        if page > 0 && first.is_some() && first == previous_first {
+            out.repeated = true;
+            break;
+        }
+        previous_first = first;
+        out.rows += rows.len();
+        for row in &rows {
+            if keep(row)? {
+                out.new += 1;
+            }
+        }
+        if rows.len() < per_page {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// A channel's name as the operator reads it in messages.
 pub fn peer_name(channel: &str) -> String {
     let mut c = channel.chars();
@@ -169,5 +236,50 @@ mod tests {
             assert_eq!(decimal_of(&v), None, "{v}");
         }
         assert_eq!(fnv(""), "cbf29ce484222325");
+    }
+
+    #[tokio::test]
+    async fn a_paged_pull_stops_at_a_short_page_or_at_a_page_seen_before() {
+        // Pages of 2: two full pages, then a short one.
+        let pages = [vec![1, 2], vec![3, 4], vec![5]];
+        let asked = std::cell::Cell::new(0);
+        let got = pull_pages(
+            2,
+            100,
+            |i| {
+                asked.set(asked.get() + 1);
+                let rows = pages.get(i).cloned().unwrap_or_default();
+                async move { Ok(rows) }
+            },
+            |n: &i32| Ok(n % 2 == 1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            got,
+            Pulled {
+                rows: 5,
+                new: 3,
+                repeated: false
+            }
+        );
+        assert_eq!(asked.get(), 3);
+        // A peer that ignores the page parameter answers the first page every time.
+        let got = pull_pages(2, 100, |_| async { Ok(vec![1, 2]) }, |_: &i32| Ok(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            Pulled {
+                rows: 2,
+                new: 2,
+                repeated: true
+            }
+        );
+        // The bound holds when every page is full and new.
+        let got = pull_pages(1, 4, |i| async move { Ok(vec![i]) }, |_: &usize| Ok(true))
+            .await
+            .unwrap();
+        assert_eq!(got.rows, 4);
     }
 }

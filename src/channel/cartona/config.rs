@@ -26,6 +26,9 @@ pub struct RawCartona {
     /// Longest wait for one answer of the channel's API. Default 30s.
     #[serde(default = "crate::config::default_channel_timeout")]
     pub timeout: HumanDuration,
+    /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
+    #[serde(default)]
+    pub schedule: crate::config::ChannelSchedule,
     /// How Cartona products are matched to Odoo by `map import`: `internal_product_id` (Cartona's
     /// `internal_product_id` holds the Odoo product id, as Cartona's own connector does),
     /// `default_code` (it holds the Odoo SKU) or `barcode`. Default `internal_product_id`.
@@ -227,6 +230,7 @@ impl RawCartona {
                 batch_size: self.batch_size,
                 concurrency: self.concurrency,
                 timeout: self.timeout,
+                schedule: self.schedule,
             },
             CartonaSettings {
                 match_key: self.match_key,

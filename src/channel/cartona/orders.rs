@@ -124,46 +124,40 @@ impl Cartona {
         let now = chrono::Utc::now();
         let from = now - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
         let per_page = self.settings.page_size as usize;
-        let (mut pulled, mut new) = (0usize, 0usize);
-        let mut previous_first: Option<String> = None;
-        for page in 1..=1000u32 {
+        let fetch = |page: usize| {
             let query = [
-                ("page", page.to_string()),
+                ("page", (page + 1).to_string()),
                 ("per_page", per_page.to_string()),
                 ("from", from.format("%Y-%m-%dT%H:%M:%S").to_string()),
                 ("to", now.format("%Y-%m-%dT%H:%M:%S").to_string()),
             ];
-            let body = self.api.get("order/pull-orders", &query).await?;
-            let serde_json::Value::Array(rows) = body else {
-                return Err(crate::error::Error::invalid(format!(
-                    "Cartona's order/pull-orders answered something other than a list: {}",
-                    crate::odoo::transport::summarize_body(&body.to_string())
-                )));
-            };
-            let first = rows
-                .first()
-                .map(|r| OrderHead::of(r).id().unwrap_or_default());
-            if page > 1 && first.is_some() && first == previous_first {
-                events::emit(
-                    &self.store,
-                    &events::OrdersPulled {
-                        channel: CHANNEL,
-                        found: events::PullFound::SamePageTwice,
-                    },
-                );
-                break;
-            }
-            previous_first = first;
-            pulled += rows.len();
-            for raw in &rows {
-                if self.receive_order(raw)? {
-                    new += 1;
+            async move {
+                let body = self.api.get("order/pull-orders", &query).await?;
+                match body {
+                    serde_json::Value::Array(rows) => Ok(rows),
+                    other => Err(crate::error::Error::unreadable(
+                        "Cartona",
+                        format!(
+                            "Cartona's order/pull-orders answered something other than a list: {}",
+                            crate::odoo::transport::summarize_body(&other.to_string())
+                        ),
+                    )),
                 }
             }
-            if rows.len() < per_page {
-                break;
-            }
+        };
+        let got =
+            crate::channel::kit::pull_pages(per_page, 1000, fetch, |raw| self.receive_order(raw))
+                .await?;
+        if got.repeated {
+            events::emit(
+                &self.store,
+                &events::OrdersPulled {
+                    channel: CHANNEL,
+                    found: events::PullFound::SamePageTwice,
+                },
+            );
         }
+        let (pulled, new) = (got.rows, got.new);
         Ok(StreamOutcome {
             cursor: None,
             note: (new > 0).then(|| {
@@ -444,16 +438,7 @@ impl Cartona {
     }
 
     pub(super) fn park(&self, event: i64, reason: &str) -> Result<(), JobError> {
-        inbox::park(&self.store, event, reason).map_err(store_err)?;
-        events::emit(
-            &self.store,
-            &events::OrderRefused {
-                channel: CHANNEL,
-                pulling: false,
-                reason,
-            },
-        );
-        Err(JobError::new(RetryClass::Permanent, reason))
+        crate::channel::kit::park(&self.store, CHANNEL, event, reason)
     }
 
     fn noted(&self, reference: &str, note: events::OrderNote<'_>) {

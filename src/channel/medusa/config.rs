@@ -78,6 +78,9 @@ pub struct RawMedusa {
     /// Longest wait for one answer of the channel's API. Default 30s.
     #[serde(default = "crate::config::default_channel_timeout")]
     pub timeout: HumanDuration,
+    /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
+    #[serde(default)]
+    pub schedule: crate::config::ChannelSchedule,
     /// The store's currency (ISO 4217, e.g. `kwd`). Orders in another currency are parked.
     #[serde(default = "default_medusa_currency")]
     pub currency: String,
@@ -183,6 +186,7 @@ impl RawMedusa {
                 batch_size: self.batch_size,
                 concurrency: self.concurrency,
                 timeout: self.timeout,
+                schedule: self.schedule,
             },
             MedusaSettings {
                 flavour: self.flavour,

@@ -150,7 +150,7 @@ pub fn start(
         &store,
         cfg.concurrency,
         poll_overlap,
-        &config.schedule,
+        &cfg.schedule.over(&config.schedule),
     ))
 }
 

@@ -332,16 +332,7 @@ impl Medusa {
     }
 
     pub(super) fn park(&self, event: i64, reason: &str) -> Result<(), JobError> {
-        inbox::park(&self.store, event, reason).map_err(store_err)?;
-        events::emit(
-            &self.store,
-            &events::OrderRefused {
-                channel: CHANNEL,
-                pulling: false,
-                reason,
-            },
-        );
-        Err(JobError::new(RetryClass::Permanent, reason))
+        crate::channel::kit::park(&self.store, CHANNEL, event, reason)
     }
 
     pub(super) async fn import_customer(&self, job: &Job) -> Result<(), JobError> {
@@ -430,44 +421,43 @@ impl Medusa {
         let from = chrono::Utc::now()
             - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
         let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let (mut pulled, mut new) = (0usize, 0usize);
         let limit = 50usize;
-        for page in 0..2000usize {
-            let offset = (page * limit).to_string();
-            let (path, query) = self.flavour().order_list(&from, limit, offset);
-            let body = self.api.get(path, &query).await?;
-            let rows = match serde_json::from_value::<wire::OrderPage>(body.clone()) {
-                Ok(page) => page.orders,
-                Err(_) => {
-                    return Err(crate::error::Error::invalid(format!(
-                        "Medusa's order list has no `orders`: {}",
-                        body.to_string().chars().take(120).collect::<String>()
-                    )))
-                }
-            };
-            pulled += rows.len();
-            for o in &rows {
-                if wire::already_synced(o) {
-                    continue;
-                }
-                let event = serde_json::to_value(wire::PulledEvent {
-                    event: "order.created",
-                    source: "pull",
-                    data: wire::PulledData { order: o },
-                })
-                .map_err(|e| {
-                    crate::error::Error::invalid(format!(
-                        "a pulled Medusa order cannot be kept in the inbox: {e}"
-                    ))
-                })?;
-                if receive_event(&self.store, "order.created", &event)? {
-                    new += 1;
+        let fetch = |page: usize| {
+            let (path, query) = self
+                .flavour()
+                .order_list(&from, limit, (page * limit).to_string());
+            async move {
+                let body = self.api.get(path, &query).await?;
+                match <wire::OrderPage as serde::Deserialize>::deserialize(&body) {
+                    Ok(page) => Ok(page.orders),
+                    Err(_) => Err(crate::error::Error::unreadable(
+                        "Medusa",
+                        format!(
+                            "Medusa's order list has no `orders`: {}",
+                            crate::odoo::transport::summarize_body(&body.to_string())
+                        ),
+                    )),
                 }
             }
-            if rows.len() < limit {
-                break;
+        };
+        let got = crate::channel::kit::pull_pages(limit, 2000, fetch, |o| {
+            if wire::already_synced(o) {
+                return Ok(false);
             }
-        }
+            let event = serde_json::to_value(wire::PulledEvent {
+                event: "order.created",
+                source: "pull",
+                data: wire::PulledData { order: o },
+            })
+            .map_err(|e| {
+                crate::error::Error::invalid(format!(
+                    "a pulled Medusa order cannot be kept in the inbox: {e}"
+                ))
+            })?;
+            Ok(receive_event(&self.store, "order.created", &event)?)
+        })
+        .await?;
+        let (pulled, new) = (got.rows, got.new);
         if new > 0 {
             events::emit(
                 &self.store,
