@@ -17,6 +17,13 @@ fn demo_runs_and_summarizes_as_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The demo shows the sync log in its own words; the journal line each event also writes
+    // is not printed a second time beside it.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("marketsync::internal_events"),
+        "the demo printed its events twice:\n{stderr}"
+    );
     let s: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("only the JSON summary on stdout");
     assert_eq!(s["odoo_version"], "17.0");

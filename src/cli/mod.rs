@@ -286,9 +286,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(crate::bench::run(args.clone()))
         }
         Command::Demo(args) => {
-            // The demo shows the sync log itself; tracing only for real trouble.
+            // The demo shows the sync log itself (so not the journal lines of its events);
+            // tracing only for real trouble.
             crate::telemetry::init(
-                "error",
+                "error,marketsync::internal_events=off",
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
             runtime()?.block_on(crate::demo::run(args.clone()))
