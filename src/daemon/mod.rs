@@ -337,7 +337,6 @@ impl Daemon {
                 Ok(())
             })
             .await;
-        tracing::info!("stopped");
         Ok(())
     }
 }

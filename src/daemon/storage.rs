@@ -159,11 +159,6 @@ impl StorageGate {
             .await;
         match recorded {
             Ok(()) => {
-                tracing::warn!(
-                    paused_s = secs,
-                    rerun = ids.len(),
-                    "state writable again; resuming"
-                );
                 crate::daemon::notify::status("running");
                 *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 self.resumed.notify_waiters();

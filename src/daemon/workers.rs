@@ -434,7 +434,6 @@ async fn record_failure(
     let class = err.class;
     let m = message.clone();
     let now = clock.now();
-    let channel = job.channel.clone();
     let outcome = store
         .run(move |s| {
             if class == RetryClass::Unavailable {
@@ -475,7 +474,6 @@ async fn record_failure(
             next_attempt_at,
         }) => {
             let wait_s = ((next_attempt_at - now).max(0) as f64) / 1000.0;
-            tracing::warn!(job = id, channel, attempt, wait_s, error = %message, "job failed; will retry");
             Some((
                 Level::Warn,
                 format!(
@@ -484,10 +482,7 @@ async fn record_failure(
                 ),
             ))
         }
-        Ok(FailOutcome::Dead { reason }) => {
-            tracing::error!(job = id, channel, reason = %reason, "job is dead");
-            Some((Level::Error, format!("is dead: {reason}")))
-        }
+        Ok(FailOutcome::Dead { reason }) => Some((Level::Error, format!("is dead: {reason}"))),
         Ok(FailOutcome::Superseded { by }) => {
             tracing::info!(job = id, by, "failed job superseded by a newer one");
             None
