@@ -22,6 +22,7 @@ use crate::store::queue::{self, NewJob};
 use crate::store::Store;
 use events::Subscriber;
 use futures_util::future::BoxFuture;
+use std::future::Future;
 use std::sync::Arc;
 
 /// A running channel: its workers and its streams.
@@ -312,17 +313,26 @@ pub trait MarketChannel: crate::daemon::workers::JobHandler {
     const STREAMS: &'static [StreamKind];
     /// The reference prefix of its orders in Odoo (`client_order_ref`).
     const ORDER_PREFIX: &'static str;
-    fn run_stream(
-        &self,
-        kind: StreamKind,
-    ) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>>;
+    /// Plans what the marketplace must hear of Odoo's catalog: what changed since the last
+    /// run, or (`full`, the reconcile) everything.
+    fn catalog(&self, full: bool) -> impl Future<Output = StreamResult> + Send;
+    /// Pulls its orders into the inbox.
+    fn orders(&self) -> impl Future<Output = StreamResult> + Send;
+    /// Plans what it must hear of its quotations edited in Odoo; only a channel that declares
+    /// [`StreamKind::Edits`] runs it.
+    fn edits(&self) -> impl Future<Output = StreamResult> + Send {
+        async { Ok(StreamOutcome::default()) }
+    }
     /// The status job an order's new events come to, if the marketplace must hear anything.
-    fn status_for<'a>(
-        &'a self,
-        order: &'a crate::store::orders::ChannelOrder,
-        events: &'a [crate::store::order_events::OrderEvent],
-    ) -> BoxFuture<'a, Result<Option<NewJob>, JobError>>;
+    fn status_for(
+        &self,
+        order: &crate::store::orders::ChannelOrder,
+        events: &[crate::store::order_events::OrderEvent],
+    ) -> impl Future<Output = Result<Option<NewJob>, JobError>> + Send;
 }
+
+/// What a stream's run comes to.
+pub type StreamResult = Result<StreamOutcome, crate::error::Error>;
 
 /// A marketplace as the subscriber to its own orders' events.
 struct Owner<C>(Arc<C>);
@@ -350,7 +360,14 @@ struct ChannelStream<C> {
 
 impl<C: MarketChannel> StreamTask for ChannelStream<C> {
     fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
-        self.channel.run_stream(self.kind)
+        Box::pin(async move {
+            match self.kind {
+                StreamKind::Catalog => self.channel.catalog(false).await,
+                StreamKind::Reconcile => self.channel.catalog(true).await,
+                StreamKind::Orders => self.channel.orders().await,
+                StreamKind::Edits => self.channel.edits().await,
+            }
+        })
     }
 }
 

@@ -259,29 +259,33 @@ impl crate::channel::MarketChannel for Cartona {
 
     /// Cartona hears the status its orders' events come to: its statuses go out in bulk
     /// requests, and one step at a time (approved before delivered).
-    fn status_for<'a>(
-        &'a self,
-        order: &'a order_state::ChannelOrder,
-        events: &'a [OrderEvent],
-    ) -> BoxFuture<'a, Result<Option<NewJob>, JobError>> {
-        Box::pin(self.status_job_for(order, events))
+    async fn status_for(
+        &self,
+        order: &order_state::ChannelOrder,
+        events: &[OrderEvent],
+    ) -> Result<Option<NewJob>, JobError> {
+        self.status_job_for(order, events).await
     }
 
-    fn run_stream(
-        &self,
-        kind: StreamKind,
-    ) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
-        Box::pin(async move {
-            match kind {
-                StreamKind::Catalog => self.catalog_changes().await,
-                StreamKind::Reconcile => self.catalog_full().await.map(|o| StreamOutcome {
-                    cursor: None,
-                    note: o.note,
-                }),
-                StreamKind::Orders => self.pull_orders().await,
-                StreamKind::Edits => self.detect_edits().await,
-            }
-        })
+    async fn catalog(&self, full: bool) -> crate::channel::StreamResult {
+        if full {
+            // The reconcile keeps no cursor of its own: the catalog stream's stays as it was.
+            let o = self.catalog_full().await?;
+            Ok(StreamOutcome {
+                cursor: None,
+                note: o.note,
+            })
+        } else {
+            self.catalog_changes().await
+        }
+    }
+
+    async fn orders(&self) -> crate::channel::StreamResult {
+        self.pull_orders().await
+    }
+
+    async fn edits(&self) -> crate::channel::StreamResult {
+        self.detect_edits().await
     }
 }
 

@@ -297,7 +297,10 @@ impl Medusa {
         crate::channel::enqueue_planned(&self.store, jobs)
     }
 
-    pub(super) async fn catalog(&self, full: bool) -> Result<StreamOutcome, crate::error::Error> {
+    pub(super) async fn plan_catalog(
+        &self,
+        full: bool,
+    ) -> Result<StreamOutcome, crate::error::Error> {
         let name = format!("{CHANNEL}.catalog");
         let cursor = if full {
             None

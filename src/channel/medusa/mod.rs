@@ -236,26 +236,19 @@ impl crate::channel::MarketChannel for Medusa {
     ];
     const ORDER_PREFIX: &'static str = "MEDUSA-";
 
-    fn status_for<'a>(
-        &'a self,
-        order: &'a order_state::ChannelOrder,
-        events: &'a [OrderEvent],
-    ) -> BoxFuture<'a, Result<Option<NewJob>, JobError>> {
-        Box::pin(async move { self.status_job_for(order, events) })
+    async fn status_for(
+        &self,
+        order: &order_state::ChannelOrder,
+        events: &[OrderEvent],
+    ) -> Result<Option<NewJob>, JobError> {
+        self.status_job_for(order, events)
     }
 
-    fn run_stream(
-        &self,
-        kind: StreamKind,
-    ) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
-        Box::pin(async move {
-            match kind {
-                StreamKind::Catalog => self.catalog(false).await,
-                StreamKind::Reconcile => self.catalog(true).await,
-                StreamKind::Orders => self.pull_orders().await,
-                // Not among its STREAMS: quotations are not edited for Medusa.
-                StreamKind::Edits => Ok(StreamOutcome::default()),
-            }
-        })
+    async fn catalog(&self, full: bool) -> crate::channel::StreamResult {
+        self.plan_catalog(full).await
+    }
+
+    async fn orders(&self) -> crate::channel::StreamResult {
+        self.pull_orders().await
     }
 }
