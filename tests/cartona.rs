@@ -1167,6 +1167,73 @@ async fn quantity_edits_on_an_odoo_quotation_reach_cartona() {
     env.stop().await;
 }
 
+/// An order Odoo already had, confirmed before marketsync knew it (a state restored from an
+/// older backup, an order entered by hand): once Cartona sends it, Cartona hears it is approved
+/// at the next status poll, not only at the nightly reconcile.
+#[tokio::test]
+async fn an_order_confirmed_in_odoo_before_marketsync_knew_it_is_approved_on_cartona() {
+    let mut env = Env::new().await;
+    env.start();
+    let first = cash_order(&env, &[(3, 2, "11.00")]);
+    let order = env.wait_for_order(&format!("CARTONA-{first}")).await;
+    let partner = order.get("partner_id").unwrap().as_id().unwrap();
+    let known = "777000000001";
+    let id = env
+        .client
+        .create(
+            "sale.order",
+            vec![Value::record(vec![
+                ("partner_id", Value::Int(partner)),
+                (
+                    "client_order_ref",
+                    Value::from(format!("CARTONA-{known}").as_str()),
+                ),
+            ])],
+        )
+        .await
+        .unwrap()[0];
+    env.client
+        .call_method("sale.order", "action_confirm", &[id])
+        .await
+        .unwrap();
+    // The watcher's window moves past the confirmation (and its 2 s overlap) while the order
+    // is not a known one yet.
+    let written = env
+        .client
+        .read("sale.order", &[id], &["write_date"])
+        .await
+        .unwrap()[0]
+        .get("write_date")
+        .and_then(|w| w.as_str().map(str::to_string))
+        .unwrap();
+    let past = (chrono::NaiveDateTime::parse_from_str(&written, "%Y-%m-%d %H:%M:%S").unwrap()
+        + chrono::Duration::seconds(3))
+    .format("%Y-%m-%d %H:%M:%S")
+    .to_string();
+    wait_until("the watcher's window past the confirmation", WAIT, || {
+        marketsync::store::streams::get(&env.store, "odoo.orders")
+            .unwrap()
+            .and_then(|s| s.cursor)
+            .is_some_and(|c| c >= past)
+    })
+    .await;
+    env.two_more_runs("odoo.orders").await;
+    let mut json = env.cartona.sim.order(&first).unwrap().json;
+    json["hashed_id"] = serde_json::Value::from(known);
+    json["status"] = serde_json::Value::from("pending");
+    env.cartona.sim.add_order(json);
+    wait_until("approved sent for the order Odoo had", WAIT, || {
+        env.cartona.sim.order(known).unwrap().status() == "approved"
+    })
+    .await;
+    assert_eq!(
+        env.sale_orders(&format!("CARTONA-{known}")).await.len(),
+        1,
+        "found by its reference, not created again"
+    );
+    env.stop().await;
+}
+
 /// A fraction of a unit cannot be said to Cartona: that quotation waits for the operator with
 /// the reason, and another quotation's edit still goes out.
 #[tokio::test]

@@ -310,6 +310,20 @@ pub fn secret(
 }
 
 /// How many orders [`list`] would give without its limit.
+/// The Odoo ids of the orders whose row changed at or after `ms` (a new link to Odoo, a new
+/// marketplace status).
+pub fn linked_since(store: &Store, ms: i64) -> Result<Vec<i64>> {
+    store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT odoo_id FROM channel_orders WHERE odoo_id IS NOT NULL AND updated_at >= ?1 ORDER BY odoo_id",
+        )?;
+        let rows = stmt
+            .query_map([ms], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
 pub fn list_count(store: &Store, channel: Option<&str>) -> Result<i64> {
     store.read(|c| {
         Ok(c.query_row(

@@ -66,7 +66,11 @@ impl Watcher {
             Mode::Poll => {
                 let (started, since) =
                     crate::channel::kit::poll_window(&self.store, STREAM, self.overlap)?;
-                (Some(started), self.touched(&since).await?)
+                let mut ids = self.touched(&since).await?;
+                ids.extend(self.newly_known(&since).await?);
+                ids.sort_unstable();
+                ids.dedup();
+                (Some(started), ids)
             }
             Mode::Reconcile => {
                 let store = self.store.clone();
@@ -99,6 +103,38 @@ impl Watcher {
                 .map(|p| Domain::all().and(field, "=like", format!("{p}%").as_str()))
                 .collect(),
         )
+    }
+
+    /// The orders the state came to know since `since` (imported, or found already in Odoo
+    /// when their marketplace sent them) that Odoo has confirmed or cancelled: Odoo may have
+    /// written them before, out of the poll's window, and only the nightly reconcile would
+    /// read them otherwise.
+    async fn newly_known(
+        &self,
+        since: &crate::sync::catalog::Since,
+    ) -> Result<Vec<i64>, crate::error::Error> {
+        let from = chrono::NaiveDateTime::parse_from_str(&since.at, "%Y-%m-%d %H:%M:%S")
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or(0);
+        let store = self.store.clone();
+        let known = store.run(move |s| orders::linked_since(s, from)).await?;
+        let mut out = Vec::new();
+        for chunk in known.chunks(CHUNK) {
+            out.extend(
+                self.odoo
+                    .search(
+                        "sale.order",
+                        &Domain::all().and("id", "in", chunk.to_vec()).and(
+                            "state",
+                            "in",
+                            vec!["sale", "done", "cancel"],
+                        ),
+                        None,
+                    )
+                    .await?,
+            );
+        }
+        Ok(out)
     }
 
     /// Ids of the marketplace orders written since `since`, or whose pickings or invoices were.
