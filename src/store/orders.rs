@@ -182,6 +182,11 @@ pub fn set_sent_settled(
     )
 }
 
+/// The SQL of `meta` with the JSON object in parameter `param` merged in (key by key).
+fn merged_meta(param: &str) -> String {
+    format!("json_patch(CASE WHEN json_type(meta) = 'object' THEN meta ELSE '{{}}' END, {param})")
+}
+
 /// Merges `patch` (a JSON object) into the order's channel-specific ids, in one statement: a
 /// key written by one job never erases another's.
 pub fn merge_meta(
@@ -194,7 +199,7 @@ pub fn merge_meta(
         store,
         channel,
         external_id,
-        "meta = json_patch(CASE WHEN json_type(meta) = 'object' THEN meta ELSE '{}' END, ?3)",
+        &format!("meta = {}", merged_meta("?3")),
         params![channel, external_id, patch.to_string()],
     )
 }
@@ -212,7 +217,7 @@ pub fn set_attention_with(
         store,
         channel,
         external_id,
-        "attention = ?3, meta = json_patch(CASE WHEN json_type(meta) = 'object' THEN meta ELSE '{}' END, ?4)",
+        &format!("attention = ?3, meta = {}", merged_meta("?4")),
         params![channel, external_id, why, patch.to_string()],
     )
 }
