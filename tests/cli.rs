@@ -367,6 +367,21 @@ fn status_logs_and_queue_on_a_populated_state() {
         .assert()
         .success();
     marketsync(&path)
+        .args(["queue", "retry", "--dead", "--channel", "nowhere"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown channel \"nowhere\""));
+    marketsync(&path)
+        .args(["queue", "retry", "--channel", "cartona"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--dead"));
+    marketsync(&path)
+        .args(["queue", "retry", "--dead", "--channel", "cartona"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("requeued 0 dead job(s)"));
+    marketsync(&path)
         .args(["queue", "retry", "--dead"])
         .assert()
         .success()

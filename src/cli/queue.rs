@@ -37,6 +37,9 @@ pub enum QueueCommand {
         /// Every dead job instead of one.
         #[arg(long)]
         dead: bool,
+        /// With --dead: only this channel's dead jobs (cartona, medusa...).
+        #[arg(long, requires = "dead")]
+        channel: Option<crate::config::ChannelKind>,
     },
     /// Delete a job that is not running.
     Drop {
@@ -146,10 +149,10 @@ pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<i32> {
             println!("payload      {}", serde_json::to_string_pretty(&j.payload)?);
             Ok(0)
         }
-        QueueCommand::Retry { id, dead } => {
+        QueueCommand::Retry { id, dead, channel } => {
             let store = super::open_for_writing(config)?;
             if *dead {
-                let ids = queue::retry_dead(&store)?;
+                let ids = queue::retry_dead(&store, channel.map(|k| k.name()))?;
                 println!(
                     "requeued {} dead job(s){}",
                     ids.len(),

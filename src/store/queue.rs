@@ -699,13 +699,13 @@ pub fn retry_now(store: &Store, id: i64) -> Result<Requeued> {
 }
 
 /// Operator: retry every dead job. Returns the ids requeued.
-pub fn retry_dead(store: &Store) -> Result<Vec<i64>> {
+pub fn retry_dead(store: &Store, channel: Option<&str>) -> Result<Vec<i64>> {
     let ids: Vec<i64> = store.read(|c| {
-        Ok(
-            c.prepare("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?,
-        )
+        Ok(c.prepare(
+            "SELECT id FROM jobs WHERE state = 'dead' AND (?1 IS NULL OR channel = ?1) ORDER BY id",
+        )?
+        .query_map([channel], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
     })?;
     let mut requeued = Vec::new();
     for id in ids {
@@ -987,7 +987,13 @@ mod tests {
         let id = enqueue(&s, job("a", 1)).unwrap().id();
         claim_due(&s, now_ms(), &room(1)).unwrap();
         fail(&s, id, RetryClass::Auth, "401", &policy(5), now_ms()).unwrap();
-        assert_eq!(retry_dead(&s).unwrap(), vec![id]);
+        assert_eq!(
+            retry_dead(&s, Some("medusa")).unwrap(),
+            Vec::<i64>::new(),
+            "another channel's dead jobs stay dead"
+        );
+        assert_eq!(get(&s, id).unwrap().unwrap().state, JobState::Dead);
+        assert_eq!(retry_dead(&s, Some("test")).unwrap(), vec![id]);
         let j = get(&s, id).unwrap().unwrap();
         assert_eq!((j.state, j.attempts), (JobState::Pending, 0));
         assert!(matches!(drop_job(&s, 999), Err(StoreError::NotFound(_))));
