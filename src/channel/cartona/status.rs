@@ -182,8 +182,7 @@ impl Cartona {
         let mut edits = Vec::new();
         // Cartona counts whole units; a fraction in Odoo cannot be said to it.
         let whole = |qty: Decimal| {
-            qty.trunc()
-                .eq(&qty)
+            (qty.fract().is_zero())
                 .then(|| qty.to_i64())
                 .flatten()
                 .ok_or_else(|| {
