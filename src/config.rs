@@ -363,6 +363,11 @@ pub struct ScheduleConfig {
     /// Check that Odoo answers. Default `"1m"`.
     #[serde(default = "default_orders_poll")]
     pub odoo_health: Schedule,
+    /// How often a channel whose peer cannot be reached is looked at: it is probed at the
+    /// first look, then with backoff (doubling, at most a minute apart) until it answers and
+    /// its waiting jobs are released. Default `"5s"`.
+    #[serde(default = "default_channel_probe")]
+    pub channel_probe: Schedule,
 }
 
 impl Default for ScheduleConfig {
@@ -374,6 +379,7 @@ impl Default for ScheduleConfig {
             reconcile: default_reconcile(),
             housekeeping: default_housekeeping(),
             odoo_health: default_orders_poll(),
+            channel_probe: default_channel_probe(),
         }
     }
 }
@@ -383,6 +389,9 @@ fn default_catalog_poll() -> Schedule {
 }
 fn default_orders_poll() -> Schedule {
     Schedule::Every(Duration::from_secs(60))
+}
+fn default_channel_probe() -> Schedule {
+    Schedule::Every(Duration::from_secs(5))
 }
 fn default_reconcile() -> Schedule {
     "0 3 * * *".parse().expect("valid cron")
@@ -507,35 +516,81 @@ pub struct RawChannels {
     pub probe: Option<RawChannel>,
 }
 
-/// The keys every channel table shares. Channel-specific keys are added with each channel.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawChannel {
-    /// Whether the daemon runs this channel. Default false.
-    #[serde(default)]
-    pub enabled: bool,
-    /// API base URL.
-    pub base_url: Option<String>,
-    /// The channel's API token (or `token_file` / `token_env`).
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// Shared secret for inbound webhooks (or `webhook_secret_file` / `webhook_secret_env`).
-    pub webhook_secret: Option<String>,
-    pub webhook_secret_file: Option<PathBuf>,
-    pub webhook_secret_env: Option<String>,
-    /// Records per request to bulk endpoints. Default 100.
-    #[serde(default = "default_batch_size")]
-    pub batch_size: u32,
-    /// Jobs of this channel run at most this many at once. Default 2.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Longest wait for one answer of the channel's API. Default 30s.
-    #[serde(default = "default_channel_timeout")]
-    pub timeout: HumanDuration,
-    /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
-    #[serde(default)]
-    pub schedule: ChannelSchedule,
+/// Declares a channel's raw table: the keys every channel shares (those of [`RawChannel`]),
+/// written here once, then the channel's own. One flat struct, so a typo is still refused
+/// (`deny_unknown_fields`) and a bad value still names its line, which `#[serde(flatten)]`
+/// would lose; `take_common` hands the shared keys to [`validate_channel`].
+macro_rules! channel_table {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Whether the daemon runs this channel. Default false.
+            #[serde(default)]
+            pub enabled: bool,
+            /// API base URL.
+            pub base_url: Option<String>,
+            /// The channel's API token (or `token_file` / `token_env`).
+            pub token: Option<String>,
+            pub token_file: Option<std::path::PathBuf>,
+            pub token_env: Option<String>,
+            /// Shared secret for inbound webhooks (or `webhook_secret_file` / `webhook_secret_env`).
+            pub webhook_secret: Option<String>,
+            pub webhook_secret_file: Option<std::path::PathBuf>,
+            pub webhook_secret_env: Option<String>,
+            /// Records per request to bulk endpoints. Default 100.
+            #[serde(default = "crate::config::default_batch_size")]
+            pub batch_size: u32,
+            /// Jobs of this channel run at most this many at once. Default 2.
+            #[serde(default = "crate::config::default_concurrency")]
+            pub concurrency: usize,
+            /// Longest wait for one answer of the channel's API. Default 30s.
+            #[serde(default = "crate::config::default_channel_timeout")]
+            pub timeout: crate::config::HumanDuration,
+            /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
+            #[serde(default)]
+            pub schedule: crate::config::ChannelSchedule,
+            $($(#[$fm])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// Takes out the keys every channel shares.
+            pub fn take_common(&mut self) -> crate::config::RawChannel {
+                crate::config::RawChannel {
+                    enabled: self.enabled,
+                    base_url: self.base_url.take(),
+                    token: self.token.take(),
+                    token_file: self.token_file.take(),
+                    token_env: self.token_env.take(),
+                    webhook_secret: self.webhook_secret.take(),
+                    webhook_secret_file: self.webhook_secret_file.take(),
+                    webhook_secret_env: self.webhook_secret_env.take(),
+                    batch_size: self.batch_size,
+                    concurrency: self.concurrency,
+                    timeout: self.timeout,
+                    schedule: std::mem::take(&mut self.schedule),
+                }
+            }
+        }
+    };
+}
+pub(crate) use channel_table;
+
+/// Checks a channel's `stock_field`: the Odoo quantity pushed as stock.
+pub fn stock_field(key: &str, field: &str) -> Result<(), ConfigError> {
+    if ["free_qty", "qty_available", "virtual_available"].contains(&field) {
+        return Ok(());
+    }
+    Err(invalid(
+        key,
+        format!("{field:?} is not one of free_qty, qty_available, virtual_available"),
+    ))
+}
+
+channel_table! {
+    /// The keys every channel table shares; a channel adds its own with [`channel_table!`].
+    pub struct RawChannel {}
 }
 
 /// `[channels.<name>.schedule]`: this channel's streams on their own schedules, instead of
@@ -1303,6 +1358,53 @@ api_key = "admin-key-1234"
         ));
         assert!(
             e.starts_with("channels.medusa.flavour: unknown variant `shopify`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_channel_s_shared_keys_reach_its_config_and_cartona_refuses_a_webhook_secret() {
+        let text = format!(
+            "{MINIMAL}\n[channels.medusa]\nenabled = true\nbase_url = \"http://shop.example/\"\n\
+             token = \"medusa-key-1234\"\nwebhook_secret = \"medusa-hook-1234\"\nbatch_size = 7\n\
+             concurrency = 3\ntimeout = \"9s\"\n[channels.medusa.schedule]\norders_poll = \"2m\"\n\
+             [channels.cartona]\ntoken = \"cartona-token-1234\"\n"
+        );
+        let c = RawConfig::parse(&text).unwrap().validate().unwrap();
+        let m = c
+            .channels
+            .iter()
+            .find(|c| c.kind == ChannelKind::Medusa)
+            .unwrap();
+        assert!(m.enabled);
+        assert_eq!(
+            m.base_url.as_ref().unwrap().as_str(),
+            "http://shop.example/"
+        );
+        assert_eq!(m.token.as_ref().unwrap().expose(), "medusa-key-1234");
+        assert_eq!(
+            m.webhook_secret.as_ref().unwrap().expose(),
+            "medusa-hook-1234"
+        );
+        assert_eq!((m.batch_size, m.concurrency), (7, 3));
+        assert_eq!(m.timeout, Duration::from_secs(9));
+        assert!(m.schedule.orders_poll.is_some());
+        let cartona = c
+            .channels
+            .iter()
+            .find(|c| c.kind == ChannelKind::Cartona)
+            .unwrap();
+        assert_eq!(
+            cartona.base_url.as_ref().unwrap().as_str(),
+            "https://supplier-integrations.cartona.com/api/v1/"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.cartona]\ntoken = \"cartona-token-1234\"\nwebhook_secret_env = \"X\"\n"
+        ));
+        assert!(
+            e.starts_with(
+                "channels.cartona.webhook_secret_env: Cartona sends marketsync no webhooks"
+            ),
             "{e}"
         );
     }

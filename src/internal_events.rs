@@ -16,6 +16,8 @@ pub enum Operation<'a> {
     DaemonResume,
     OdooLogin,
     OdooNotice,
+    /// A channel's peer stopped answering, or answers again.
+    ChannelReach,
     CatalogPlan,
     CatalogPush,
     StockPush,
@@ -41,6 +43,7 @@ impl Operation<'_> {
             Operation::DaemonResume => "daemon.resume",
             Operation::OdooLogin => "odoo.login",
             Operation::OdooNotice => "odoo.notice",
+            Operation::ChannelReach => "channel.reach",
             Operation::CatalogPlan => "catalog.plan",
             Operation::CatalogPush => "catalog.push",
             Operation::StockPush => "stock.push",
@@ -198,6 +201,73 @@ impl InternalEvent for OdooNoticed<'_> {
     }
     fn message(&self) -> Cow<'_, str> {
         self.notice.into()
+    }
+}
+
+/// A channel's peer cannot be reached: its jobs wait for it without spending attempts.
+pub struct ChannelUnreachable<'a> {
+    pub channel: &'a str,
+    pub error: &'a str,
+}
+
+impl InternalEvent for ChannelUnreachable<'_> {
+    fn operation(&self) -> Operation<'_> {
+        Operation::ChannelReach
+    }
+    fn level(&self) -> Level {
+        Level::Warn
+    }
+    fn channel(&self) -> Option<&str> {
+        Some(self.channel)
+    }
+    fn message(&self) -> Cow<'_, str> {
+        format!(
+            "{} unreachable: {}; its jobs wait for it without spending attempts, and it is probed until it answers",
+            self.channel, self.error
+        )
+        .into()
+    }
+}
+
+/// `45s`, `12m 5s`, `3h 20m`: how long something lasted, to the operator.
+fn span(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// A channel's peer answers again: the jobs that waited for it are released.
+pub struct ChannelRecovered<'a> {
+    pub channel: &'a str,
+    /// How long it could not be reached.
+    pub after: std::time::Duration,
+    pub released: usize,
+}
+
+impl InternalEvent for ChannelRecovered<'_> {
+    fn operation(&self) -> Operation<'_> {
+        Operation::ChannelReach
+    }
+    fn level(&self) -> Level {
+        Level::Info
+    }
+    fn channel(&self) -> Option<&str> {
+        Some(self.channel)
+    }
+    fn message(&self) -> Cow<'_, str> {
+        format!(
+            "{} answers again after {}; released {} waiting job(s)",
+            self.channel,
+            span(self.after),
+            self.released
+        )
+        .into()
+    }
+    fn records(&self) -> Option<i64> {
+        Some(self.released as i64)
     }
 }
 

@@ -18,14 +18,28 @@ pub enum RetryClass {
     /// A system the job needs (Odoo) cannot be reached: wait for it without spending attempts,
     /// so an outage, however long, dead-letters nothing.
     Unavailable,
+    /// The channel's own peer cannot be reached (connection refused or reset, DNS, TLS, a
+    /// connect timeout, or 502/503/504 from a proxy in front of it): the channel is marked
+    /// unreachable and the job waits for it, without spending attempts, until its probe
+    /// answers.
+    Unreachable,
 }
 
 impl RetryClass {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            RetryClass::Transient | RetryClass::RateLimited { .. } | RetryClass::Unavailable
+            RetryClass::Transient
+                | RetryClass::RateLimited { .. }
+                | RetryClass::Unavailable
+                | RetryClass::Unreachable
         )
+    }
+
+    /// True when the failure is a peer that cannot be reached, not the job's own: it waits
+    /// without spending an attempt.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, RetryClass::Unavailable | RetryClass::Unreachable)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +49,7 @@ impl RetryClass {
             RetryClass::Permanent => "permanent",
             RetryClass::Auth => "auth",
             RetryClass::Unavailable => "unavailable",
+            RetryClass::Unreachable => "unreachable",
         }
     }
 

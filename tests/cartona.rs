@@ -1463,10 +1463,10 @@ async fn a_push_job_that_fails_part_way_keeps_what_went_through_and_sends_only_t
         bulk(&env).len() == 1
     })
     .await;
-    // Its second request fails (the first is still being answered).
+    // Its second request fails (the first is still being answered): a server error while up.
     env.cartona.sim.faults.push([Fault::Status {
-        status: 503,
-        body: "Service Unavailable".into(),
+        status: 500,
+        body: "Internal Server Error".into(),
         retry_after: None,
     }]);
     wait_until("every product on Cartona", WAIT, || {
@@ -1636,4 +1636,152 @@ async fn a_status_job_with_a_damaged_payload_dies_with_the_field_and_sends_nothi
     assert!(why.contains("missing field `status`"), "{why}");
     assert_eq!(statuses(), before, "nothing sent for it");
     env.stop().await;
+}
+
+/// DESIGN's convergence promise through an outage longer than the whole retry policy: Cartona
+/// refuses connections while a price and a stock change, an order is delivered and another
+/// order's acknowledgement is due. Its jobs wait without spending attempts; when Cartona listens
+/// again, its probe releases them and Cartona holds Odoo's values, with nothing dead.
+#[tokio::test]
+async fn an_outage_longer_than_the_retry_policy_ends_with_cartona_holding_odoo_s_values() {
+    let mut env = Env::new().await;
+    let gate = common::Gate::new(env.cartona.addr).await;
+    // Three attempts at most 200 ms apart: the whole policy is spent in well under a second.
+    let text = config_text(
+        &env.odoo.url(),
+        &gate.url(&env.cartona.base_url()),
+        env.dir.path(),
+        TOKEN,
+    )
+    .replace(
+        "[retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\nmax_attempts = 8",
+        "[retry]\nbase_delay = \"50ms\"\nmax_delay = \"200ms\"\nmax_attempts = 3",
+    )
+    .replace(
+        "odoo_health = \"1m\"\n",
+        "odoo_health = \"1m\"\nchannel_probe = \"100ms\"\n",
+    );
+    assert!(text.contains("max_attempts = 3") && text.contains("channel_probe"));
+    std::fs::write(env.config_path(), text).unwrap();
+    env.start();
+    env.all_pushed().await;
+    let price1 = env.odoo_price(1);
+    let delivered = cash_order(&env, &[(1, 2, &price1)]);
+    let delivered_ref = format!("CARTONA-{delivered}");
+    let order = env.wait_for_order(&delivered_ref).await;
+    let delivered_id = order.get("id").unwrap().as_i64().unwrap();
+    env.client
+        .call_method("sale.order", "action_confirm", &[delivered_id])
+        .await
+        .unwrap();
+    wait_until("approved on Cartona", WAIT, || {
+        env.cartona.sim.order(&delivered).unwrap().status() == "approved"
+    })
+    .await;
+
+    // An order pulled while Odoo is down waits in the inbox; then Cartona goes down too, so
+    // its acknowledgement is due during Cartona's outage.
+    env.odoo.sim.faults.down(Fault::BadGateway);
+    let acked = cash_order(&env, &[(2, 1, "15.50")]);
+    wait_until("the second order pulled", WAIT, || {
+        inbox::latest(&env.store, "cartona", &acked)
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    gate.close().await;
+    env.odoo.sim.faults.up();
+    env.client
+        .write(
+            "product.product",
+            &[3],
+            Value::record([("list_price", Value::Double(321.09))]),
+        )
+        .await
+        .unwrap();
+    env.odoo.sim.world().set_on_hand(4, 66.0).unwrap();
+    env.deliver_in_odoo(delivered_id).await;
+    let acked_ref = format!("CARTONA-{acked}");
+    env.wait_for_order(&acked_ref).await;
+
+    // The price, the stock, the delivery and the acknowledgement all wait for Cartona; the
+    // outage outlasts the retry policy many times over, and nothing spends an attempt.
+    let waiting = |env: &Env| {
+        env.jobs(Some(JobState::Retrying))
+            .into_iter()
+            .filter(|j| j.error_class.as_deref() == Some("unreachable"))
+            .map(|j| j.kind)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    wait_until("every kind of job waiting for Cartona", WAIT, || {
+        let kinds = waiting(&env);
+        ["order", "product", "status"]
+            .iter()
+            .all(|k| kinds.contains(*k))
+    })
+    .await;
+    let since = marketsync::store::reach::get(&env.store, "cartona")
+        .unwrap()
+        .expect("cartona is marked unreachable");
+    assert!(since.error.contains("Cartona"), "{since:?}");
+    let status = env.stdout(&["status"]).await;
+    assert!(
+        status.contains("cartona unreachable since")
+            && status.contains("wait for it without spending attempts"),
+        "{status}"
+    );
+    let before = env.jobs(None);
+    wait_until_probed(&env, 5).await;
+    for job in env.jobs(None) {
+        assert_ne!(job.state, JobState::Dead, "{job:?}");
+        if job.error_class.as_deref() == Some("unreachable") {
+            let was = before
+                .iter()
+                .find(|j| j.id == job.id)
+                .map_or(0, |j| j.attempts);
+            assert_eq!(job.attempts, was, "waiting spends no attempt: {job:?}");
+            assert!(job.attempts < 3, "{job:?}");
+        }
+    }
+
+    gate.open().await;
+    wait_until("Cartona holds Odoo's values", WAIT, || {
+        let c = &env.cartona.sim;
+        c.product(&sp(3)).unwrap().selling_price == "321.09"
+            && c.product(&sp(4)).unwrap().available_stock_quantity == 66
+            && c.order(&delivered).unwrap().status() == "delivered"
+            && c.order(&acked).unwrap().synced
+    })
+    .await;
+    wait_until("nothing left to send", WAIT, || {
+        env.jobs(Some(JobState::Retrying)).is_empty()
+            && env.jobs(Some(JobState::Pending)).is_empty()
+    })
+    .await;
+    assert!(
+        env.jobs(Some(JobState::Dead)).is_empty(),
+        "{:?}",
+        env.jobs(Some(JobState::Dead))
+    );
+    wait_until("the probe saw Cartona answer", WAIT, || {
+        marketsync::store::reach::get(&env.store, "cartona")
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    let recovered = common::said_once(&env.store, "cartona answers again after");
+    assert!(recovered.message.contains("released"), "{recovered:?}");
+    common::said_once(&env.store, "cartona unreachable:");
+    assert_eq!(env.sale_orders(&acked_ref).await.len(), 1, "imported once");
+    env.stop().await;
+}
+
+/// Waits until Cartona's probe has failed `n` times since it was marked unreachable.
+async fn wait_until_probed(env: &Env, n: u32) {
+    wait_until(&format!("{n} probes"), WAIT, || {
+        marketsync::store::reach::get(&env.store, "cartona")
+            .unwrap()
+            .is_some_and(|u| u.probes >= n)
+    })
+    .await;
 }

@@ -181,7 +181,7 @@ impl HttpClient {
             raw.extend_from_slice(&chunk);
         }
         let body = String::from_utf8_lossy(&raw);
-        if let Some(class) = RetryClass::from_status(status, retry_after) {
+        if let Some(class) = status_class(status, retry_after) {
             let summary = crate::odoo::transport::summarize_body(&body);
             let message = match class {
                 RetryClass::Auth => format!(
@@ -231,8 +231,40 @@ impl HttpClient {
             src = s.source();
         }
         ChannelError::new(
-            RetryClass::Transient,
+            transport_class(&e),
             format!("{what} to {} {kind}: {detail}", self.name),
         )
+    }
+}
+
+/// A failure to reach the peer at all (connect: refused, DNS, TLS, connect timeout; or the
+/// connection reset) is [`RetryClass::Unreachable`]; the rest (an answer cut short, a read
+/// timeout) is the peer's, while up: [`RetryClass::Transient`].
+fn transport_class(e: &reqwest::Error) -> RetryClass {
+    if e.is_connect() {
+        return RetryClass::Unreachable;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused | ConnectionReset | ConnectionAborted
+            ) {
+                return RetryClass::Unreachable;
+            }
+        }
+        src = s.source();
+    }
+    RetryClass::Transient
+}
+
+/// What an HTTP error status means for the job: a proxy's 502/503/504 says the peer behind it
+/// cannot be reached ([`RetryClass::Unreachable`]); otherwise as [`RetryClass::from_status`].
+pub fn status_class(status: u16, retry_after: Option<Duration>) -> Option<RetryClass> {
+    match status {
+        502..=504 => Some(RetryClass::Unreachable),
+        _ => RetryClass::from_status(status, retry_after),
     }
 }

@@ -68,6 +68,22 @@ pub fn parse_all<T: serde::de::DeserializeOwned>(jobs: &[Job]) -> Vec<Result<T, 
     jobs.iter().map(parse_job).collect()
 }
 
+/// How many orders one import takes: the new ones are created in Odoo together.
+pub const ORDER_BATCH: usize = 50;
+
+/// Runs the jobs of a kind that has no bulk endpoint one after the other.
+pub async fn each<'a, F, Fut>(jobs: &'a [Job], run: F) -> crate::channel::Outcomes
+where
+    F: Fn(&'a Job) -> Fut,
+    Fut: std::future::Future<Output = Result<(), JobError>>,
+{
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        out.push(run(job).await);
+    }
+    out
+}
+
 /// A permanent error for a job of a kind this build does not know.
 pub fn unknown_kind(job: &Job) -> JobError {
     JobError::new(
@@ -93,21 +109,24 @@ pub fn poll_window(
     Ok((poll_start(), with_overlap(&cursor, overlap)))
 }
 
-/// A channel's healthcheck: one `GET path` with its credentials. `(true, accepted(base_url))`
-/// when the peer answers 2xx, else `(false, why)`.
-pub async fn reach_with_get(
+/// A channel's healthcheck for `check` and `init`: its client built from the config, then its
+/// probe. `(true, accepted(base_url))` when the peer answers 2xx, else `(false, why)`.
+pub async fn check_with<F, Fut>(
     cfg: &ChannelConfig,
     api: Result<crate::channel::http::HttpClient, crate::error::Error>,
-    path: &str,
-    query: &[(&str, String)],
+    probe: F,
     accepted: impl FnOnce(&str) -> String,
-) -> (bool, String) {
+) -> (bool, String)
+where
+    F: FnOnce(crate::channel::http::HttpClient) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::channel::http::ChannelError>>,
+{
     let api = match api {
         Ok(api) => api,
         Err(e) => return (false, e.to_string()),
     };
-    match api.get(path, query).await {
-        Ok(_) => (
+    match probe(api).await {
+        Ok(()) => (
             true,
             accepted(cfg.base_url.as_ref().map(|u| u.as_str()).unwrap_or("")),
         ),

@@ -13,12 +13,12 @@ pub mod probe;
 
 use crate::config::{ChannelKind, ChannelSettings, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
-use crate::daemon::workers::{ChannelWorkers, JobError};
+use crate::daemon::workers::{ChannelWorkers, JobError, JobHandler};
 use crate::error::Context;
 use crate::odoo::OdooClient;
 use crate::retry::Classify;
 use crate::store::order_events::Subscription;
-use crate::store::queue::{self, NewJob};
+use crate::store::queue::{self, Job, NewJob};
 use crate::store::Store;
 use events::Subscriber;
 use futures_util::future::BoxFuture;
@@ -122,11 +122,17 @@ pub async fn start_enabled(
         .await
         .context("reading Odoo's field definitions")?;
     for ch in config.enabled_channels() {
-        let (odoo, store, profile) = (odoo.clone(), store.clone(), profile.clone());
+        let w = Wiring {
+            config,
+            cfg: ch,
+            odoo: odoo.clone(),
+            store: store.clone(),
+            profile: profile.clone(),
+        };
         match ch.kind {
-            ChannelKind::Cartona => out.push(cartona::start(config, ch, odoo, store, profile)?),
-            ChannelKind::Medusa => out.push(medusa::start(config, ch, odoo, store, profile)?),
-            ChannelKind::Probe => out.push(probe::start(ch, store)?),
+            ChannelKind::Cartona => out.push(cartona::start(w)?),
+            ChannelKind::Medusa => out.push(medusa::start(w)?),
+            ChannelKind::Probe => out.push(probe::start(ch, store.clone())?),
             other => {
                 return Err(crate::error::Error::invalid(format!(
                     "the {} channel is not part of this version",
@@ -306,33 +312,116 @@ impl StreamKind {
     }
 }
 
-/// What a marketplace channel does on each of its streams, and the orders it owns: their
-/// progress in Odoo reaches it as order events, which it takes by queueing its status job.
-pub trait MarketChannel: crate::daemon::workers::JobHandler {
+/// A marketplace channel: the orders it owns and its jobs (wired in its `mod.rs`), and its
+/// three roles, each implemented in the file of that name.
+pub trait MarketChannel: Catalog + Orders + Progress + Send + Sync + 'static {
     /// The streams it runs.
     const STREAMS: &'static [StreamKind];
     /// The reference prefix of its orders in Odoo (`client_order_ref`).
     const ORDER_PREFIX: &'static str;
-    /// Plans what the marketplace must hear of Odoo's catalog: what changed since the last
-    /// run, or (`full`, the reconcile) everything.
+    /// Its kinds of job.
+    type Kind: JobKind;
+    /// Runs jobs of one kind, as many as the kind's [`Batching`] allows: one outcome per job,
+    /// in order, so one bad record does not fail the others.
+    fn run(&self, kind: Self::Kind, jobs: &[Job]) -> impl Future<Output = Outcomes> + Send;
+    /// Its `batch_size` setting (the jobs of a [`Batching::Setting`] kind one run takes).
+    fn batch_setting(&self) -> usize;
+    /// The cheapest call that shows its peer answers (the probe of an unreachable channel).
+    fn probe(&self) -> impl Future<Output = Result<(), http::ChannelError>> + Send;
+}
+
+/// `catalog.rs`: what the marketplace must hear of Odoo's catalog.
+pub trait Catalog {
+    /// Plans what changed since the last run, or (`full`, the reconcile) everything.
     fn catalog(&self, full: bool) -> impl Future<Output = StreamResult> + Send;
-    /// Pulls its orders into the inbox.
+}
+
+/// `orders.rs`: the marketplace's orders into the inbox.
+pub trait Orders {
+    /// Pulls its orders into the inbox (the orders stream).
     fn orders(&self) -> impl Future<Output = StreamResult> + Send;
-    /// Plans what it must hear of its quotations edited in Odoo; only a channel that declares
-    /// [`StreamKind::Edits`] runs it.
-    fn edits(&self) -> impl Future<Output = StreamResult> + Send {
-        async { Ok(StreamOutcome::default()) }
-    }
+}
+
+/// `status.rs`: what the marketplace hears of its orders' progress in Odoo.
+pub trait Progress {
     /// The status job an order's new events come to, if the marketplace must hear anything.
     fn status_for(
         &self,
         order: &crate::store::orders::ChannelOrder,
         events: &[crate::store::order_events::OrderEvent],
     ) -> impl Future<Output = Result<Option<NewJob>, JobError>> + Send;
+    /// Plans what it must hear of its quotations edited in Odoo; only a channel that declares
+    /// [`StreamKind::Edits`] runs it.
+    fn edits(&self) -> impl Future<Output = StreamResult> + Send {
+        async { Ok(StreamOutcome::default()) }
+    }
 }
 
 /// What a stream's run comes to.
 pub type StreamResult = Result<StreamOutcome, crate::error::Error>;
+
+/// One outcome per job of a batch, in order.
+pub type Outcomes = Vec<Result<(), JobError>>;
+
+/// A channel's kinds of job, as the queue's `kind` column names them.
+pub trait JobKind: Copy + Send + Sync + 'static {
+    /// The kind of a queued job; `None` for one this build does not know.
+    fn of(kind: &str) -> Option<Self>;
+    /// How many jobs of this kind one run takes.
+    fn batching(self) -> Batching {
+        Batching::One
+    }
+    /// True when the channel records its successful jobs of this kind done itself (see
+    /// `JobHandler::records_completion`).
+    fn recorded_by_run(self) -> bool {
+        false
+    }
+}
+
+/// How many jobs of a kind one [`MarketChannel::run`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// One at a time: no bulk endpoint, or each job is a bulk request already.
+    One,
+    /// Orders, imported together ([`kit::ORDER_BATCH`] at a time).
+    Orders,
+    /// As many as the channel's `batch_size` setting (a bulk endpoint).
+    Setting,
+}
+
+/// A marketplace channel as the worker pool sees it: its jobs, sorted by kind.
+struct Jobs<C>(Arc<C>);
+
+impl<C: MarketChannel> JobHandler for Jobs<C> {
+    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let mut one = self.handle_batch(std::slice::from_ref(job)).await;
+            one.pop().unwrap_or_else(|| Err(kit::unknown_kind(job)))
+        })
+    }
+
+    fn batch_size(&self, kind: &str) -> usize {
+        match C::Kind::of(kind).map(JobKind::batching) {
+            Some(Batching::Orders) => kit::ORDER_BATCH,
+            Some(Batching::Setting) => self.0.batch_setting(),
+            Some(Batching::One) | None => 1,
+        }
+    }
+
+    fn records_completion(&self, kind: &str) -> bool {
+        C::Kind::of(kind).is_some_and(JobKind::recorded_by_run)
+    }
+
+    /// The pool hands over jobs of one kind at a time.
+    fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Outcomes> {
+        Box::pin(async move {
+            match jobs.first().and_then(|j| C::Kind::of(&j.kind)) {
+                Some(kind) => self.0.run(kind, jobs).await,
+                None => jobs.iter().map(|j| Err(kit::unknown_kind(j))).collect(),
+            }
+        })
+    }
+}
 
 /// A marketplace as the subscriber to its own orders' events.
 struct Owner<C>(Arc<C>);
@@ -371,16 +460,107 @@ impl<C: MarketChannel> StreamTask for ChannelStream<C> {
     }
 }
 
-/// A marketplace channel's workers (its own jobs and its order-event deliveries) and its
-/// streams, on the configured schedules.
-pub fn started<C: MarketChannel>(
+/// A channel's healthcheck: while its peer is marked unreachable, probes it (at the first
+/// look, then with backoff); when it answers, clears the mark and releases the jobs that
+/// waited for it, with one sync-log line.
+struct Reach<C> {
     name: &'static str,
     channel: Arc<C>,
-    store: &Store,
-    concurrency: usize,
+    store: Store,
+    /// The first wait between probes, doubled after each that fails.
+    base: std::time::Duration,
+}
+
+/// The longest wait between two probes of an unreachable peer.
+const PROBE_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn reach_stream<C: MarketChannel>(
+    name: &'static str,
+    channel: &Arc<C>,
+    w: &Wiring<'_>,
+) -> StreamSpec {
+    let schedule = w.config.schedule.channel_probe.clone();
+    let base = match &schedule {
+        crate::config::Schedule::Every(d) => *d,
+        crate::config::Schedule::Cron(_) => std::time::Duration::from_secs(5),
+    };
+    StreamSpec {
+        name: format!("{name}.reach"),
+        channel: Some(name.into()),
+        schedule,
+        run_at_start: true,
+        task: Arc::new(Reach {
+            name,
+            channel: channel.clone(),
+            store: w.store.clone(),
+            base,
+        }),
+    }
+}
+
+impl<C: MarketChannel> StreamTask for Reach<C> {
+    fn run(&self) -> BoxFuture<'_, StreamResult> {
+        Box::pin(async move {
+            let quiet = Ok(StreamOutcome::default());
+            let Some(down) = crate::store::reach::get(&self.store, self.name)? else {
+                return quiet;
+            };
+            let now = crate::store::now_ms();
+            if now < down.next_probe_at {
+                return quiet;
+            }
+            match self.channel.probe().await {
+                Err(e) if e.class == crate::retry::RetryClass::Unreachable => {
+                    let wait = self
+                        .base
+                        .saturating_mul(1 << down.probes.min(16))
+                        .min(PROBE_MAX_WAIT);
+                    let next = now + wait.as_millis() as i64;
+                    crate::store::reach::probe_failed(&self.store, self.name, &e.message, next)?;
+                }
+                // Any answer shows the peer is up: what it thinks of a job is the job's to hear.
+                _ => {
+                    if let Some((u, released)) =
+                        crate::store::reach::clear(&self.store, self.name, now)?
+                    {
+                        let after = std::time::Duration::from_millis((now - u.since).max(0) as u64);
+                        crate::internal_events::emit(
+                            &self.store,
+                            &crate::internal_events::ChannelRecovered {
+                                channel: self.name,
+                                after,
+                                released,
+                            },
+                        );
+                    }
+                }
+            }
+            quiet
+        })
+    }
+}
+
+/// What a channel is built from: the config with its own table, and the Odoo, store and
+/// profile every channel shares.
+pub struct Wiring<'a> {
+    pub config: &'a Config,
+    pub cfg: &'a crate::config::ChannelConfig,
+    pub odoo: OdooClient,
+    pub store: Store,
+    pub profile: crate::odoo::profile::Profile,
+}
+
+/// A marketplace channel's workers (its own jobs and its order-event deliveries) and its
+/// streams, on the configured schedules; its Odoo polls reach back by `poll_overlap`.
+pub fn started<C: MarketChannel>(
+    name: &'static str,
+    channel: C,
+    w: &Wiring<'_>,
     poll_overlap: std::time::Duration,
-    s: &ScheduleConfig,
 ) -> Started {
+    let channel = Arc::new(channel);
+    let (store, concurrency) = (&w.store, w.cfg.concurrency);
+    let s = &w.cfg.schedule.over(&w.config.schedule);
     let spec = |kind: StreamKind| StreamSpec {
         name: format!("{name}.{}", kind.name()),
         channel: Some(name.into()),
@@ -397,12 +577,16 @@ pub fn started<C: MarketChannel>(
             handler: Arc::new(events::Subscribed {
                 name,
                 store: store.clone(),
-                jobs: channel.clone(),
+                jobs: Arc::new(Jobs(channel.clone())),
                 subscriber: Arc::new(Owner(channel.clone())),
             }),
             concurrency,
         },
-        streams: C::STREAMS.iter().map(|k| spec(*k)).collect(),
+        streams: C::STREAMS
+            .iter()
+            .map(|k| spec(*k))
+            .chain([reach_stream(name, &channel, w)])
+            .collect(),
         subscription: Some(Subscription {
             subscriber: name.into(),
             interest: events::Interest::Own,

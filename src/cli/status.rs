@@ -20,6 +20,18 @@ struct ChannelStatus {
     last_error_at: Option<i64>,
     /// Optional parts the channel leaves out now (a translation...), and why.
     left_out: Vec<LeftOut>,
+    /// Set while its peer cannot be reached: since when, why, and how many jobs wait for it.
+    unreachable: Option<Unreachable>,
+}
+
+#[derive(Debug, Serialize)]
+struct Unreachable {
+    since: i64,
+    error: String,
+    /// "cartona unreachable since 2026-12-02 18:02:11 UTC: connection refused".
+    text: String,
+    waiting_jobs: i64,
+    next_probe_at: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -155,6 +167,16 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
                 .into_iter()
                 .map(|(part, why)| LeftOut { part, why })
                 .collect(),
+            unreachable: match crate::store::reach::get(store, &name)? {
+                Some(u) => Some(Unreachable {
+                    since: u.since,
+                    text: u.describe(),
+                    waiting_jobs: crate::store::reach::waiting(store, &name)?,
+                    next_probe_at: u.next_probe_at,
+                    error: u.error,
+                }),
+                None => None,
+            },
         });
     }
     Ok(Report {
@@ -306,6 +328,18 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
     }
     print!("{}", t.render());
     for c in &r.channels {
+        if let Some(u) = &c.unreachable {
+            println!(
+                "{}",
+                paint(
+                    &format!(
+                        "{}; {} job(s) wait for it without spending attempts",
+                        u.text, u.waiting_jobs
+                    ),
+                    Tone::Bad
+                )
+            );
+        }
         for l in &c.left_out {
             println!(
                 "{}",

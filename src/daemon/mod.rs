@@ -72,6 +72,15 @@ impl Health {
         }
     }
 
+    /// The channels whose peers cannot be reached, in the operator's words. The daemon itself
+    /// is healthy meanwhile (their jobs wait without spending attempts), so `/healthz` still
+    /// answers 200, saying `degraded` with these.
+    pub fn unreachable(&self) -> Vec<String> {
+        crate::store::reach::all(&self.store)
+            .map(|all| all.iter().map(|u| u.describe()).collect())
+            .unwrap_or_default()
+    }
+
     /// `Ok` or the reasons the daemon is unhealthy.
     pub fn check(&self) -> Result<(), Vec<String>> {
         let now = now_ms();

@@ -434,6 +434,7 @@ async fn record_failure(
     let class = err.class;
     let m = message.clone();
     let now = clock.now();
+    let channel = job.channel.clone();
     let outcome = store
         .run(move |s| {
             if class == RetryClass::Unavailable {
@@ -444,6 +445,20 @@ async fn record_failure(
                     crate::store::facts::ODOO_DOWN_SINCE,
                     &now_ms().to_string(),
                 )?;
+            }
+            if class == RetryClass::Unreachable {
+                // The channel's peer did not answer: one line says so for all its jobs, and
+                // its probe releases them when it answers again.
+                s.write(|tx| {
+                    if crate::store::reach::mark_in(tx, &channel, &m, now, 0)? {
+                        let e = crate::internal_events::ChannelUnreachable {
+                            channel: &channel,
+                            error: &m,
+                        };
+                        crate::internal_events::emit_in(tx, &e)?;
+                    }
+                    Ok(())
+                })?;
             }
             queue::fail(s, id, class, &m, &retry, now)
         })
@@ -469,6 +484,8 @@ async fn record_failure(
         }
     }
     match outcome {
+        // Said once for the channel (`ChannelUnreachable`), not once per job.
+        Ok(FailOutcome::Retrying { .. }) if class == RetryClass::Unreachable => None,
         Ok(FailOutcome::Retrying {
             attempt,
             next_attempt_at,

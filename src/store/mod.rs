@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod order_events;
 pub mod orders;
 pub mod queue;
+pub mod reach;
 pub mod streams;
 pub mod synclog;
 

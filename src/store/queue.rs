@@ -290,19 +290,31 @@ pub fn open_payloads(
     })
 }
 
-/// Leaves out jobs whose exact payload is already waiting, or already went dead, for the same
-/// record: queueing it again would change nothing, or only be refused again (a retry storm by
-/// another name). A new value, or the operator's `queue retry`, sends it again.
+/// Leaves out jobs whose exact payload is already waiting for the same record (queueing it
+/// again would change nothing), or that the peer refused for good (a permanent rejection: it
+/// would only be refused again, a retry storm by another name). A value that died of anything
+/// else (an outage, the retries running out, a credential since fixed) is queued again: the
+/// queue is a cache of work, and what the channel must hold comes from Odoo. A new value, or
+/// the operator's `queue retry`, sends a refused one again.
 pub fn without_dead_repeats(store: &Store, jobs: Vec<NewJob>) -> Result<Vec<NewJob>> {
     store.read(|c| {
-        let mut stmt = c.prepare_cached("SELECT payload FROM jobs WHERE coalesce_key = ?1 AND state IN ('dead', 'pending', 'retrying') ORDER BY id DESC LIMIT 1")?;
+        let mut stmt = c.prepare_cached(
+            "SELECT payload, state = 'dead' AND coalesce(error_class, '') != 'permanent' \
+             FROM jobs WHERE coalesce_key = ?1 AND state IN ('dead', 'pending', 'retrying') \
+             ORDER BY id DESC LIMIT 1",
+        )?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let dead: Option<String> = stmt.query_row([&job.key], |r| r.get(0)).optional()?;
-            if dead.is_some_and(|d| Payload::from_text(d) == job.payload) {
-                continue;
+            let last: Option<(String, bool)> = stmt
+                .query_row([&job.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let repeat = match last {
+                Some((payload, false)) => Payload::from_text(payload) == job.payload,
+                _ => false,
+            };
+            if !repeat {
+                out.push(job);
             }
-            out.push(job);
         }
         Ok(out)
     })
@@ -471,7 +483,7 @@ pub fn fail(
             .ok_or_else(|| StoreError::NotFound(format!("job {id} does not exist")))?;
         // Waiting for an unreachable dependency does not count as an attempt; its backoff
         // grows as if it did, up to `max_delay`.
-        let counted = class != RetryClass::Unavailable;
+        let counted = !class.is_waiting();
         let attempt = if counted { attempts + 1 } else { attempts };
         let waiting: Option<i64> = tx
             .query_row(
@@ -484,13 +496,19 @@ pub fn fail(
             if let Some(by) = waiting {
                 FailOutcome::Superseded { by }
             } else {
-                let delay = backoff_delay(
-                    attempt.max(if counted { 1 } else { 6 }),
-                    policy.base_delay.0,
-                    policy.max_delay.0,
-                    class,
-                    &mut rand::rng(),
-                );
+                let delay = if class == RetryClass::Unreachable {
+                    // Its channel's probe releases it when the peer answers; until then it
+                    // is tried again only at the policy's longest wait.
+                    policy.max_delay.0
+                } else {
+                    backoff_delay(
+                        attempt.max(if counted { 1 } else { 6 }),
+                        policy.base_delay.0,
+                        policy.max_delay.0,
+                        class,
+                        &mut rand::rng(),
+                    )
+                };
                 FailOutcome::Retrying {
                     attempt,
                     next_attempt_at: now + delay.as_millis() as i64,

@@ -92,6 +92,26 @@ pub fn render(app: &App) -> Result<String, crate::error::Error> {
     }
     let paused = app.health.progress.storage.is_paused();
     let _ = writeln!(out, "# HELP marketsync_paused Whether the daemon stopped taking work because its state cannot be written.\n# TYPE marketsync_paused gauge\nmarketsync_paused {}", u8::from(paused));
+    let unreachable = crate::store::reach::all(store)?;
+    let _ = writeln!(out, "# HELP marketsync_channel_unreachable_since_seconds When the channel's peer stopped answering (absent while it answers); its jobs wait without spending attempts.\n# TYPE marketsync_channel_unreachable_since_seconds gauge");
+    for u in &unreachable {
+        let _ = writeln!(
+            out,
+            "marketsync_channel_unreachable_since_seconds{{channel=\"{}\"}} {}",
+            esc(&u.channel),
+            u.since / 1000
+        );
+    }
+    let _ = writeln!(out, "# HELP marketsync_channel_up Whether the channel's peer answers (0 while it is marked unreachable).\n# TYPE marketsync_channel_up gauge");
+    for name in all.iter().filter_map(|s| s.name.strip_suffix(".reach")) {
+        let up = !unreachable.iter().any(|u| u.channel == name);
+        let _ = writeln!(
+            out,
+            "marketsync_channel_up{{channel=\"{}\"}} {}",
+            esc(name),
+            u8::from(up)
+        );
+    }
     let down = facts::get(store, facts::ODOO_DOWN_SINCE)?.is_some();
     let _ = writeln!(out, "# HELP marketsync_odoo_up Whether Odoo answered the last call.\n# TYPE marketsync_odoo_up gauge\nmarketsync_odoo_up {}", u8::from(!down));
     if let Some(odoo) = app.health.odoo.get() {

@@ -225,17 +225,29 @@ fn count(source: &str, outcome: &str) {
     );
 }
 
-/// 200 `{"status":"ok"}`, or 503 with the reasons (Odoo unreachable too long, queue stalled).
+/// 200 `{"status":"ok"}`; 200 `{"status":"degraded","unreachable":[...]}` while a channel's
+/// peer cannot be reached (the daemon is fine: those jobs wait); or 503 with the reasons the
+/// daemon itself is unhealthy (Odoo unreachable too long, queue stalled).
 async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let h = app.health.clone();
-    let verdict = tokio::task::spawn_blocking(move || h.check())
+    let (verdict, unreachable) = tokio::task::spawn_blocking(move || (h.check(), h.unreachable()))
         .await
-        .unwrap_or_else(|_| Err(vec!["health check panicked".into()]));
+        .unwrap_or_else(|_| (Err(vec!["health check panicked".into()]), Vec::new()));
     match verdict {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Ok(()) if unreachable.is_empty() => {
+            (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+        }
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "degraded", "unreachable": unreachable})),
+        ),
         Err(problems) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unhealthy", "problems": problems})),
+            Json(serde_json::json!({
+                "status": "unhealthy",
+                "problems": problems,
+                "unreachable": unreachable,
+            })),
         ),
     }
 }

@@ -222,3 +222,98 @@ pub async fn two_more_runs(store: &Store, name: &str) {
 pub fn odoo_calls(odoo: &SimHandle, method: &str) -> u64 {
     odoo.sim.calls().get(method).copied().unwrap_or(0)
 }
+
+/// A TCP gate in front of a simulator, for outages as a marketplace has them: while closed,
+/// nothing listens on its port (connection refused) and the connections it carried are cut;
+/// opened again, it listens on the same port.
+pub struct Gate {
+    pub addr: SocketAddr,
+    target: SocketAddr,
+    open: std::sync::Arc<std::sync::Mutex<Option<CancellationToken>>>,
+}
+
+impl Gate {
+    /// An open gate on 127.0.0.1 that forwards to `target`.
+    pub async fn new(target: SocketAddr) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gate = Gate {
+            addr: listener.local_addr().unwrap(),
+            target,
+            open: Default::default(),
+        };
+        gate.serve(listener);
+        gate
+    }
+
+    /// `url` (a simulator's) with the gate's port in place of the simulator's.
+    pub fn url(&self, url: &str) -> String {
+        url.replace(&self.target.to_string(), &self.addr.to_string())
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let token = CancellationToken::new();
+        *self.open.lock().unwrap() = Some(token.clone());
+        let target = self.target;
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    _ = token.cancelled() => return,
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => return },
+                };
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+    }
+
+    /// Closes the gate: connections are refused until [`Gate::open`].
+    pub async fn close(&self) {
+        if let Some(token) = self.open.lock().unwrap().take() {
+            token.cancel();
+        }
+        // The listener is dropped by its task; wait until the port refuses.
+        wait_until_async("the gate closed", Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(self.addr).await.is_err()
+        })
+        .await;
+    }
+
+    /// Opens the gate again, on the same port.
+    pub async fn open(&self) {
+        let end = tokio::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tokio::time::Instant::now() < end => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the gate cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+/// [`wait_until`] for a condition that must be awaited.
+pub async fn wait_until_async<F, Fut>(what: &str, deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    while !check().await {
+        if tokio::time::Instant::now() > end {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

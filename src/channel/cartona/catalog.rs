@@ -384,3 +384,14 @@ pub(super) struct PlannedItem {
     hash: String,
     update: ProductUpdate,
 }
+
+impl crate::channel::Catalog for Cartona {
+    async fn catalog(&self, full: bool) -> crate::channel::StreamResult {
+        if !full {
+            return self.catalog_changes().await;
+        }
+        // The reconcile keeps no cursor of its own: the catalog stream's stays as it was.
+        let note = self.catalog_full().await?.note;
+        Ok(StreamOutcome { cursor: None, note })
+    }
+}

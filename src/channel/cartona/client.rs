@@ -13,10 +13,16 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
     ))
 }
 
+/// The cheapest call that shows Cartona answers and takes the token: one product read.
+pub(super) async fn probe(api: &HttpClient) -> Result<(), ChannelError> {
+    let query = [("page", "1".into()), ("per_page", "1".into())];
+    api.get("supplier-product", &query).await.map(drop)
+}
+
 /// Reaches Cartona with the token (one product read): (answered and accepted, what was seen).
 pub async fn check(cfg: &ChannelConfig) -> (bool, String) {
-    let query = [("page", "1".into()), ("per_page", "1".into())];
-    crate::channel::kit::reach_with_get(cfg, client(cfg), "supplier-product", &query, |base| {
+    let probe = |api: HttpClient| async move { probe(&api).await };
+    crate::channel::kit::check_with(cfg, client(cfg), probe, |base| {
         format!("Cartona at {base}: token accepted")
     })
     .await

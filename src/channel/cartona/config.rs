@@ -3,32 +3,11 @@
 
 use crate::config::{invalid, record_id, ConfigError, HumanDuration, RawChannel};
 use serde::Deserialize;
-use std::path::PathBuf;
 use std::time::Duration;
 
+crate::config::channel_table! {
 /// `[channels.cartona]`: the keys every channel has, plus Cartona's own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawCartona {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Default `https://supplier-integrations.cartona.com/api/v1/`.
-    #[serde(default = "default_cartona_url")]
-    pub base_url: Option<String>,
-    /// The supplier-integrations token (sent as `AuthorizationToken`).
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    #[serde(default = "crate::config::default_batch_size")]
-    pub batch_size: u32,
-    #[serde(default = "crate::config::default_concurrency")]
-    pub concurrency: usize,
-    /// Longest wait for one answer of the channel's API. Default 30s.
-    #[serde(default = "crate::config::default_channel_timeout")]
-    pub timeout: HumanDuration,
-    /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
-    #[serde(default)]
-    pub schedule: crate::config::ChannelSchedule,
     /// How Cartona products are matched to Odoo by `map import`: `internal_product_id` (Cartona's
     /// `internal_product_id` holds the Odoo product id, as Cartona's own connector does),
     /// `default_code` (it holds the Odoo SKU) or `barcode`. Default `internal_product_id`.
@@ -71,6 +50,7 @@ pub struct RawCartona {
     /// nothing, confirm, confirm_and_reserve, deliver, cancel, flag.
     #[serde(default)]
     pub status_actions: std::collections::BTreeMap<String, String>,
+}
 }
 
 /// Cartona's order statuses.
@@ -153,18 +133,23 @@ pub struct CartonaSettings {
 }
 
 impl RawCartona {
-    pub(crate) fn split(self) -> Result<(RawChannel, CartonaSettings), ConfigError> {
+    pub(crate) fn split(mut self) -> Result<(RawChannel, CartonaSettings), ConfigError> {
         let key = |k: &str| format!("channels.cartona.{k}");
-        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
-        {
-            return Err(invalid(
-                &key("stock_field"),
-                format!(
-                    "{:?} is not one of free_qty, qty_available, virtual_available",
-                    self.stock_field
-                ),
-            ));
+        let mut common = self.take_common();
+        for (name, set) in [
+            ("webhook_secret", common.webhook_secret.is_some()),
+            ("webhook_secret_file", common.webhook_secret_file.is_some()),
+            ("webhook_secret_env", common.webhook_secret_env.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    &key(name),
+                    "Cartona sends marketsync no webhooks (its orders are pulled); remove this key",
+                ));
+            }
         }
+        common.base_url = common.base_url.or_else(default_cartona_url);
+        crate::config::stock_field(&key("stock_field"), &self.stock_field)?;
         if !CARTONA_CANCELLATION_REASONS.contains(&self.cancellation_reason.as_str()) {
             return Err(invalid(
                 &key("cancellation_reason"),
@@ -218,20 +203,7 @@ impl RawCartona {
             }
         }
         Ok((
-            RawChannel {
-                enabled: self.enabled,
-                base_url: self.base_url,
-                token: self.token,
-                token_file: self.token_file,
-                token_env: self.token_env,
-                webhook_secret: None,
-                webhook_secret_file: None,
-                webhook_secret_env: None,
-                batch_size: self.batch_size,
-                concurrency: self.concurrency,
-                timeout: self.timeout,
-                schedule: self.schedule,
-            },
+            common,
             CartonaSettings {
                 match_key: self.match_key,
                 pricelist_id: self.pricelist_id,

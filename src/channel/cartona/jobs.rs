@@ -26,9 +26,10 @@ impl Kind {
             Kind::Details => "details",
         }
     }
+}
 
-    /// The kind of a queued job; `None` for one this build does not know.
-    pub fn of(kind: &str) -> Option<Kind> {
+impl crate::channel::JobKind for Kind {
+    fn of(kind: &str) -> Option<Kind> {
         match kind {
             "order" => Some(Kind::Order),
             "product" => Some(Kind::Product),
@@ -36,6 +37,20 @@ impl Kind {
             "details" => Some(Kind::Details),
             _ => None,
         }
+    }
+
+    fn batching(self) -> crate::channel::Batching {
+        use crate::channel::Batching;
+        match self {
+            Kind::Order => Batching::Orders,
+            Kind::Status => Batching::Setting,
+            // A product job is already a batch (one bulk request).
+            Kind::Product | Kind::Details => Batching::One,
+        }
+    }
+
+    fn recorded_by_run(self) -> bool {
+        self == Kind::Product
     }
 }
 

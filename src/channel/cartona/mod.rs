@@ -31,9 +31,9 @@ pub mod wire;
 
 use crate::channel::http::{ChannelError, HttpClient};
 use crate::channel::{Started, StreamKind};
-use crate::config::{CartonaSettings, ChannelConfig, Config};
+use crate::config::{CartonaSettings, ChannelConfig};
 use crate::daemon::scheduler::StreamOutcome;
-use crate::daemon::workers::{JobError, JobHandler};
+use crate::daemon::workers::JobError;
 use crate::internal_events as events;
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
@@ -46,11 +46,9 @@ use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnaps
 use crate::sync::order_import::{
     self, store_err, Customer, Imported, InboundLine, InboundOrder, StatusAction,
 };
-use futures_util::future::BoxFuture;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::HashMap;
-use std::sync::Arc;
 use wire::{LineEdit, LineId, Order, OrderHead, ProductUpdate, StatusUpdate};
 
 pub const CHANNEL: &str = "cartona";
@@ -59,9 +57,6 @@ pub const CURRENCY: &str = "EGP";
 const NEEDS_OTP: &str = "delivered in Odoo; Cartona needs the retailer's OTP: run `marketsync order otp <reference> <otp>`";
 
 pub use crate::channel::kit::fnv;
-
-/// Orders imported together (one search, one create, one read for the batch).
-const ORDER_BATCH: usize = 50;
 
 /// A job's open inbox event and its order (with the order in Odoo's terms), or why it cannot
 /// be read.
@@ -148,37 +143,22 @@ pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> Ca
 }
 
 /// Starts the channel: its job handler and its four streams.
-pub fn start(
-    config: &Config,
-    cfg: &ChannelConfig,
-    odoo: OdooClient,
-    store: Store,
-    profile: Profile,
-) -> Result<Started, crate::error::Error> {
-    let settings = cfg
-        .cartona()
-        .cloned()
-        .ok_or_else(|| crate::error::Error::invalid("channels.cartona has no Cartona settings"))?;
-    let reader = reader(&settings, odoo.clone());
-    let poll_overlap = settings.poll_overlap;
-    let cartona = Arc::new(Cartona {
-        api: client(cfg)?,
+pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
+    let settings =
+        w.cfg.cartona().cloned().ok_or_else(|| {
+            crate::error::Error::invalid("channels.cartona has no Cartona settings")
+        })?;
+    let cartona = Cartona {
+        api: client(w.cfg)?,
+        reader: reader(&settings, w.odoo.clone()),
+        batch_size: w.cfg.batch_size as usize,
+        odoo: w.odoo.clone(),
+        store: w.store.clone(),
+        profile: w.profile.clone(),
         settings,
-        batch_size: cfg.batch_size as usize,
-        odoo,
-        store,
-        profile,
-        reader,
-    });
-    let store = cartona.store.clone();
-    Ok(crate::channel::started(
-        CHANNEL,
-        cartona,
-        &store,
-        cfg.concurrency,
-        poll_overlap,
-        &cfg.schedule.over(&config.schedule),
-    ))
+    };
+    let poll_overlap = cartona.settings.poll_overlap;
+    Ok(crate::channel::started(CHANNEL, cartona, &w, poll_overlap))
 }
 
 fn job_err(e: ChannelError) -> JobError {
@@ -189,65 +169,6 @@ fn job_err(e: ChannelError) -> JobError {
 // Wiring
 // ---------------------------------------------------------------------------------------------
 
-impl JobHandler for Cartona {
-    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            let Some(kind) = jobs::Kind::of(&job.kind) else {
-                return Err(crate::channel::kit::unknown_kind(job));
-            };
-            match kind {
-                jobs::Kind::Order => self.import_order(job).await,
-                jobs::Kind::Product => self.push_job(job).await,
-                jobs::Kind::Status => self
-                    .send_statuses(std::slice::from_ref(job))
-                    .await
-                    .remove(0),
-                jobs::Kind::Details => {
-                    let edits: jobs::EditDetails = jobs::parse(job)?;
-                    // Sent as queued, once it is known to be a list of orders' edits.
-                    self.api
-                        .post("order/update-order-details", &job.payload)
-                        .await
-                        .map_err(job_err)?;
-                    let id = edits.0.first().map(|o| o.hashed_id.as_str()).unwrap_or("");
-                    crate::internal_events::emit(
-                        &self.store,
-                        &crate::internal_events::StatusSent {
-                            channel: CHANNEL,
-                            reference: id,
-                            what: "the quotation's edited lines",
-                        },
-                    );
-                    Ok(())
-                }
-            }
-        })
-    }
-
-    fn records_completion(&self, kind: &str) -> bool {
-        jobs::Kind::of(kind) == Some(jobs::Kind::Product)
-    }
-
-    fn batch_size(&self, kind: &str) -> usize {
-        match jobs::Kind::of(kind) {
-            Some(jobs::Kind::Order) => ORDER_BATCH,
-            Some(jobs::Kind::Status) => self.batch_size,
-            // A product job is already a batch (one bulk request).
-            Some(jobs::Kind::Product | jobs::Kind::Details) | None => 1,
-        }
-    }
-
-    fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
-        Box::pin(async move {
-            match jobs::Kind::of(&jobs[0].kind) {
-                Some(jobs::Kind::Status) => self.send_statuses(jobs).await,
-                Some(jobs::Kind::Order) => self.import_orders(jobs).await,
-                _ => crate::daemon::workers::one_by_one(self, jobs).await,
-            }
-        })
-    }
-}
-
 impl crate::channel::MarketChannel for Cartona {
     const STREAMS: &'static [StreamKind] = &[
         StreamKind::Catalog,
@@ -256,36 +177,23 @@ impl crate::channel::MarketChannel for Cartona {
         StreamKind::Edits,
     ];
     const ORDER_PREFIX: &'static str = "CARTONA-";
+    type Kind = jobs::Kind;
 
-    /// Cartona hears the status its orders' events come to: its statuses go out in bulk
-    /// requests, and one step at a time (approved before delivered).
-    async fn status_for(
-        &self,
-        order: &order_state::ChannelOrder,
-        events: &[OrderEvent],
-    ) -> Result<Option<NewJob>, JobError> {
-        self.status_job_for(order, events).await
-    }
-
-    async fn catalog(&self, full: bool) -> crate::channel::StreamResult {
-        if full {
-            // The reconcile keeps no cursor of its own: the catalog stream's stays as it was.
-            let o = self.catalog_full().await?;
-            Ok(StreamOutcome {
-                cursor: None,
-                note: o.note,
-            })
-        } else {
-            self.catalog_changes().await
+    async fn run(&self, kind: jobs::Kind, jobs: &[Job]) -> crate::channel::Outcomes {
+        match kind {
+            jobs::Kind::Status => self.send_statuses(jobs).await,
+            jobs::Kind::Order => self.import_orders(jobs).await,
+            jobs::Kind::Product => crate::channel::kit::each(jobs, |j| self.push_job(j)).await,
+            jobs::Kind::Details => crate::channel::kit::each(jobs, |j| self.send_details(j)).await,
         }
     }
 
-    async fn orders(&self) -> crate::channel::StreamResult {
-        self.pull_orders().await
+    fn batch_setting(&self) -> usize {
+        self.batch_size
     }
 
-    async fn edits(&self) -> crate::channel::StreamResult {
-        self.detect_edits().await
+    async fn probe(&self) -> Result<(), ChannelError> {
+        client::probe(&self.api).await
     }
 }
 

@@ -119,56 +119,6 @@ pub(super) fn lines_hash(order: &Order) -> String {
 }
 
 impl Cartona {
-    /// Pulls orders page by page into the inbox, one `order` job per changed order.
-    pub(super) async fn pull_orders(&self) -> Result<StreamOutcome, crate::error::Error> {
-        let now = chrono::Utc::now();
-        let from = now - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
-        let per_page = self.settings.page_size as usize;
-        let fetch = |page: usize| {
-            let query = [
-                ("page", (page + 1).to_string()),
-                ("per_page", per_page.to_string()),
-                ("from", from.format("%Y-%m-%dT%H:%M:%S").to_string()),
-                ("to", now.format("%Y-%m-%dT%H:%M:%S").to_string()),
-            ];
-            async move {
-                let body = self.api.get("order/pull-orders", &query).await?;
-                match body {
-                    serde_json::Value::Array(rows) => Ok(rows),
-                    other => Err(crate::error::Error::unreadable(
-                        "Cartona",
-                        format!(
-                            "Cartona's order/pull-orders answered something other than a list: {}",
-                            crate::odoo::transport::summarize_body(&other.to_string())
-                        ),
-                    )),
-                }
-            }
-        };
-        let got =
-            crate::channel::kit::pull_pages(per_page, 1000, fetch, |raw| self.receive_order(raw))
-                .await?;
-        if got.repeated {
-            events::emit(
-                &self.store,
-                &events::OrdersPulled {
-                    channel: CHANNEL,
-                    found: events::PullFound::SamePageTwice,
-                },
-            );
-        }
-        let (pulled, new) = (got.rows, got.new);
-        Ok(StreamOutcome {
-            cursor: None,
-            note: (new > 0).then(|| {
-                (
-                    format!("pulled {pulled} order(s), {new} new or changed"),
-                    new as i64,
-                )
-            }),
-        })
-    }
-
     /// Commits one pulled order to the inbox; true when it is new or changed.
     pub(super) fn receive_order(
         &self,
@@ -228,6 +178,9 @@ impl Cartona {
     /// and total read in one call (`order_import::import_many`), then each goes through the
     /// rest of its flow alone.
     pub(super) async fn import_orders(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        if let [job] = jobs {
+            return vec![self.import_order(job).await];
+        }
         let loaded: Vec<Result<Option<Loaded>, JobError>> =
             jobs.iter().map(|j| self.load(j)).collect();
         let refs: Vec<&InboundOrder> = loaded
@@ -450,5 +403,57 @@ impl Cartona {
                 note,
             },
         );
+    }
+}
+
+impl crate::channel::Orders for Cartona {
+    /// Pulls orders page by page into the inbox, one `order` job per changed order.
+    async fn orders(&self) -> Result<StreamOutcome, crate::error::Error> {
+        let now = chrono::Utc::now();
+        let from = now - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
+        let per_page = self.settings.page_size as usize;
+        let fetch = |page: usize| {
+            let query = [
+                ("page", (page + 1).to_string()),
+                ("per_page", per_page.to_string()),
+                ("from", from.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                ("to", now.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            ];
+            async move {
+                let body = self.api.get("order/pull-orders", &query).await?;
+                match body {
+                    serde_json::Value::Array(rows) => Ok(rows),
+                    other => Err(crate::error::Error::unreadable(
+                        "Cartona",
+                        format!(
+                            "Cartona's order/pull-orders answered something other than a list: {}",
+                            crate::odoo::transport::summarize_body(&other.to_string())
+                        ),
+                    )),
+                }
+            }
+        };
+        let got =
+            crate::channel::kit::pull_pages(per_page, 1000, fetch, |raw| self.receive_order(raw))
+                .await?;
+        if got.repeated {
+            events::emit(
+                &self.store,
+                &events::OrdersPulled {
+                    channel: CHANNEL,
+                    found: events::PullFound::SamePageTwice,
+                },
+            );
+        }
+        let (pulled, new) = (got.rows, got.new);
+        Ok(StreamOutcome {
+            cursor: None,
+            note: (new > 0).then(|| {
+                (
+                    format!("pulled {pulled} order(s), {new} new or changed"),
+                    new as i64,
+                )
+            }),
+        })
     }
 }

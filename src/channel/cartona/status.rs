@@ -4,117 +4,6 @@ use super::*;
 use crate::error::Context;
 
 impl Cartona {
-    /// Finds quotations of Cartona orders edited in Odoo: Cartona hears the new quantities.
-    pub(super) async fn detect_edits(&self) -> Result<StreamOutcome, crate::error::Error> {
-        let (started, since) = crate::channel::kit::poll_window(
-            &self.store,
-            &format!("{CHANNEL}.edits"),
-            self.settings.poll_overlap,
-        )?;
-        let quotations =
-            crate::sync::quotations::changed(&self.odoo, "CARTONA-", &since, &["client_order_ref"])
-                .await
-                .context("reading quotations from Odoo")?;
-        let mut jobs = Vec::new();
-        for change in crate::sync::quotations::known(&self.store, &quotations)? {
-            match self.detail_edits(change.id, &change.known).await {
-                Ok(Some(job)) => jobs.push(job),
-                Ok(None) => {}
-                // One order Cartona cannot be told about waits for the operator; the others go on.
-                Err(crate::error::Error::Refused(why)) => {
-                    order_state::set_attention(
-                        &self.store,
-                        CHANNEL,
-                        &change.known.external_id,
-                        Some(&why),
-                    )?;
-                    events::emit(
-                        &self.store,
-                        &events::OrderNoted {
-                            channel: CHANNEL,
-                            reference: &change.known.reference,
-                            note: events::OrderNote::Check(&why),
-                        },
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
-        Ok(StreamOutcome {
-            cursor: Some(started),
-            note: (queued > 0)
-                .then(|| (format!("{queued} quotation edit(s) to send"), queued as i64)),
-        })
-    }
-
-    /// The status Cartona must hear for an order's events, if any: the furthest of them (the
-    /// steps before it go out first, see [`Cartona::send_statuses`]). Cartona hears nothing of
-    /// shipments, invoices or payments; an order Cartona delivers itself only of its
-    /// cancellation; a delivery that needs the retailer's OTP waits for it.
-    pub(super) async fn status_job_for(
-        &self,
-        known: &order_state::ChannelOrder,
-        events: &[OrderEvent],
-    ) -> Result<Option<NewJob>, JobError> {
-        let Some(target) = events
-            .iter()
-            .filter_map(|e| match e.kind {
-                EventKind::Confirmed => Some("approved"),
-                EventKind::Delivered => Some("delivered"),
-                EventKind::Cancelled => Some("cancelled_by_supplier"),
-                _ => None,
-            })
-            .max_by_key(|s| rank(s))
-        else {
-            return Ok(None);
-        };
-        if next_step(known, target).is_none() {
-            return Ok(None);
-        }
-        let data = OrderData::read(known);
-        if data.delivered_by.as_deref() == Some("delivered_by_cartona")
-            && target != "cancelled_by_supplier"
-        {
-            return Ok(None); // Cartona delivers these itself: only a cancellation is ours to report.
-        }
-        if target == "delivered" && data.needs_otp && !known.has_secret(OTP) {
-            if let Some(otp) = self.otp_in_odoo(known).await? {
-                order_state::set_secret(
-                    &self.store,
-                    CHANNEL,
-                    &known.external_id,
-                    OTP,
-                    &crate::secret::Secret::new(otp),
-                )
-                .map_err(store_err)?;
-            } else {
-                if known.meta[AWAITING_OTP] != true {
-                    // The words for the operator and the flag behaviour follows, in one write.
-                    order_state::set_attention_with(
-                        &self.store,
-                        CHANNEL,
-                        &known.external_id,
-                        NEEDS_OTP,
-                        &serde_json::json!({ AWAITING_OTP: true }),
-                    )
-                    .map_err(store_err)?;
-                    crate::internal_events::emit(
-                        &self.store,
-                        &crate::internal_events::StatusWaiting {
-                            channel: CHANNEL,
-                            reference: &known.reference,
-                            waits_for: NEEDS_OTP,
-                        },
-                    );
-                }
-                // Queued when the operator records it (`otp_recorded`).
-                return Ok(None);
-            }
-        }
-        Ok(Some(status_job(&known.external_id, target)))
-    }
-
     /// The retailer's OTP as recorded on the Odoo order (`otp_field`), if the field is set.
     async fn otp_in_odoo(
         &self,
@@ -277,6 +166,26 @@ impl Cartona {
         }))
     }
 
+    /// Sends a quotation's edited lines, as queued once they are known to be a list of
+    /// orders' edits.
+    pub(super) async fn send_details(&self, job: &Job) -> Result<(), JobError> {
+        let edits: jobs::EditDetails = jobs::parse(job)?;
+        self.api
+            .post("order/update-order-details", &job.payload)
+            .await
+            .map_err(job_err)?;
+        let id = edits.0.first().map(|o| o.hashed_id.as_str()).unwrap_or("");
+        crate::internal_events::emit(
+            &self.store,
+            &crate::internal_events::StatusSent {
+                channel: CHANNEL,
+                reference: id,
+                what: "the quotation's edited lines",
+            },
+        );
+        Ok(())
+    }
+
     /// Sends each job's status, with the steps before it Cartona has not heard yet: Cartona
     /// refuses `delivered` for an order still `pending` (and its bulk endpoint drops a refused
     /// update without a word), so an order confirmed and delivered between two polls hears
@@ -417,4 +326,117 @@ pub fn otp_recorded(
         return Ok(true);
     }
     Ok(false)
+}
+
+impl crate::channel::Progress for Cartona {
+    /// The status Cartona must hear for an order's events, if any: the furthest of them (the
+    /// steps before it go out first, see [`Cartona::send_statuses`]). Cartona hears nothing of
+    /// shipments, invoices or payments; an order Cartona delivers itself only of its
+    /// cancellation; a delivery that needs the retailer's OTP waits for it.
+    async fn status_for(
+        &self,
+        known: &order_state::ChannelOrder,
+        events: &[OrderEvent],
+    ) -> Result<Option<NewJob>, JobError> {
+        let Some(target) = events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Confirmed => Some("approved"),
+                EventKind::Delivered => Some("delivered"),
+                EventKind::Cancelled => Some("cancelled_by_supplier"),
+                _ => None,
+            })
+            .max_by_key(|s| rank(s))
+        else {
+            return Ok(None);
+        };
+        if next_step(known, target).is_none() {
+            return Ok(None);
+        }
+        let data = OrderData::read(known);
+        if data.delivered_by.as_deref() == Some("delivered_by_cartona")
+            && target != "cancelled_by_supplier"
+        {
+            return Ok(None); // Cartona delivers these itself: only a cancellation is ours to report.
+        }
+        if target == "delivered" && data.needs_otp && !known.has_secret(OTP) {
+            if let Some(otp) = self.otp_in_odoo(known).await? {
+                order_state::set_secret(
+                    &self.store,
+                    CHANNEL,
+                    &known.external_id,
+                    OTP,
+                    &crate::secret::Secret::new(otp),
+                )
+                .map_err(store_err)?;
+            } else {
+                if known.meta[AWAITING_OTP] != true {
+                    // The words for the operator and the flag behaviour follows, in one write.
+                    order_state::set_attention_with(
+                        &self.store,
+                        CHANNEL,
+                        &known.external_id,
+                        NEEDS_OTP,
+                        &serde_json::json!({ AWAITING_OTP: true }),
+                    )
+                    .map_err(store_err)?;
+                    crate::internal_events::emit(
+                        &self.store,
+                        &crate::internal_events::StatusWaiting {
+                            channel: CHANNEL,
+                            reference: &known.reference,
+                            waits_for: NEEDS_OTP,
+                        },
+                    );
+                }
+                // Queued when the operator records it (`otp_recorded`).
+                return Ok(None);
+            }
+        }
+        Ok(Some(status_job(&known.external_id, target)))
+    }
+
+    /// Finds quotations of Cartona orders edited in Odoo: Cartona hears the new quantities.
+    async fn edits(&self) -> Result<StreamOutcome, crate::error::Error> {
+        let (started, since) = crate::channel::kit::poll_window(
+            &self.store,
+            &format!("{CHANNEL}.edits"),
+            self.settings.poll_overlap,
+        )?;
+        let quotations =
+            crate::sync::quotations::changed(&self.odoo, "CARTONA-", &since, &["client_order_ref"])
+                .await
+                .context("reading quotations from Odoo")?;
+        let mut jobs = Vec::new();
+        for change in crate::sync::quotations::known(&self.store, &quotations)? {
+            match self.detail_edits(change.id, &change.known).await {
+                Ok(Some(job)) => jobs.push(job),
+                Ok(None) => {}
+                // One order Cartona cannot be told about waits for the operator; the others go on.
+                Err(crate::error::Error::Refused(why)) => {
+                    order_state::set_attention(
+                        &self.store,
+                        CHANNEL,
+                        &change.known.external_id,
+                        Some(&why),
+                    )?;
+                    events::emit(
+                        &self.store,
+                        &events::OrderNoted {
+                            channel: CHANNEL,
+                            reference: &change.known.reference,
+                            note: events::OrderNote::Check(&why),
+                        },
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let queued = crate::channel::enqueue_planned(&self.store, jobs)?;
+        Ok(StreamOutcome {
+            cursor: Some(started),
+            note: (queued > 0)
+                .then(|| (format!("{queued} quotation edit(s) to send"), queued as i64)),
+        })
+    }
 }

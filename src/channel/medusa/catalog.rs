@@ -297,10 +297,66 @@ impl Medusa {
         crate::channel::enqueue_planned(&self.store, jobs)
     }
 
-    pub(super) async fn plan_catalog(
-        &self,
-        full: bool,
-    ) -> Result<StreamOutcome, crate::error::Error> {
+    pub(super) fn mark(&self, mapping_id: i64, hash: &str) -> Result<(), JobError> {
+        mapping::mark_sent(&self.store, mapping_id, hash).map_err(store_err)
+    }
+
+    pub(super) fn product_sent(&self, p: &ProductPush) -> Result<(), JobError> {
+        self.mark(p.mapping_id, &p.hash)?;
+        // The push carried the stock too.
+        self.mark(p.stock_mapping_id, &p.stock_hash)
+    }
+}
+
+impl Medusa {
+    pub(super) fn currency(&self) -> &str {
+        &self.settings.currency
+    }
+
+    pub(super) fn minor(&self, amount: Decimal) -> i64 {
+        money::to_minor(amount, self.currency()).unwrap_or(0)
+    }
+
+    pub(super) async fn push_products(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        self.flavour().push_products(self, jobs).await
+    }
+
+    pub(super) async fn push_stock(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        let pushes = jobs::parse_all::<StockPush>(jobs);
+        let good: Vec<&StockPush> = pushes.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let sent: Result<(), JobError> = if good.is_empty() {
+            Ok(())
+        } else {
+            self.flavour().push_stock(self, &good).await
+        };
+        pushes
+            .iter()
+            .map(|p| match (p, &sent) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), Err(e)) => Err(e.clone()),
+                (Ok(p), Ok(())) => self.mark(p.mapping_id, &p.hash),
+            })
+            .collect()
+    }
+}
+
+pub(super) fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A listing or stock job of one product (coalesced by `key`: the latest value wins).
+fn catalog_job(kind: jobs::Kind, key: String, payload: Payload) -> NewJob {
+    NewJob {
+        channel: CHANNEL.into(),
+        kind: kind.as_str().into(),
+        key,
+        payload,
+        correlation_id: None,
+    }
+}
+
+impl crate::channel::Catalog for Medusa {
+    async fn catalog(&self, full: bool) -> Result<StreamOutcome, crate::error::Error> {
         let name = format!("{CHANNEL}.catalog");
         let cursor = if full {
             None
@@ -362,62 +418,5 @@ impl Medusa {
                 )
             }),
         })
-    }
-
-    pub(super) fn mark(&self, mapping_id: i64, hash: &str) -> Result<(), JobError> {
-        mapping::mark_sent(&self.store, mapping_id, hash).map_err(store_err)
-    }
-
-    pub(super) fn product_sent(&self, p: &ProductPush) -> Result<(), JobError> {
-        self.mark(p.mapping_id, &p.hash)?;
-        // The push carried the stock too.
-        self.mark(p.stock_mapping_id, &p.stock_hash)
-    }
-}
-
-impl Medusa {
-    pub(super) fn currency(&self) -> &str {
-        &self.settings.currency
-    }
-
-    pub(super) fn minor(&self, amount: Decimal) -> i64 {
-        money::to_minor(amount, self.currency()).unwrap_or(0)
-    }
-
-    pub(super) async fn push_products(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        self.flavour().push_products(self, jobs).await
-    }
-
-    pub(super) async fn push_stock(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
-        let pushes = jobs::parse_all::<StockPush>(jobs);
-        let good: Vec<&StockPush> = pushes.iter().filter_map(|p| p.as_ref().ok()).collect();
-        let sent: Result<(), JobError> = if good.is_empty() {
-            Ok(())
-        } else {
-            self.flavour().push_stock(self, &good).await
-        };
-        pushes
-            .iter()
-            .map(|p| match (p, &sent) {
-                (Err(e), _) => Err(e.clone()),
-                (Ok(_), Err(e)) => Err(e.clone()),
-                (Ok(p), Ok(())) => self.mark(p.mapping_id, &p.hash),
-            })
-            .collect()
-    }
-}
-
-pub(super) fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A listing or stock job of one product (coalesced by `key`: the latest value wins).
-fn catalog_job(kind: jobs::Kind, key: String, payload: Payload) -> NewJob {
-    NewJob {
-        channel: CHANNEL.into(),
-        kind: kind.as_str().into(),
-        key,
-        payload,
-        correlation_id: None,
     }
 }

@@ -13,12 +13,19 @@ pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
     Ok(HttpClient::new("Medusa", base, cfg.timeout, vec![header]))
 }
 
+/// The cheapest call that shows the store answers and takes the key: one order read.
+pub(super) async fn probe(api: &HttpClient, flavour: MedusaFlavour) -> Result<(), ChannelError> {
+    let query = [("limit", "1".into())];
+    api.get(flavour::of(flavour).check_path(), &query)
+        .await
+        .map(drop)
+}
+
 /// Reaches the store with the key (one order read): (answered and accepted, what was seen).
 pub async fn check(cfg: &ChannelConfig) -> (bool, String) {
     let flavour = cfg.medusa().map(|m| m.flavour).unwrap_or_default();
-    let path = flavour::of(flavour).check_path();
-    let query = [("limit", "1".into())];
-    crate::channel::kit::reach_with_get(cfg, client(cfg), path, &query, |base| {
+    let probe = |api: HttpClient| async move { probe(&api, flavour).await };
+    crate::channel::kit::check_with(cfg, client(cfg), probe, |base| {
         format!("Medusa ({flavour} flavour) at {base}: key accepted")
     })
     .await

@@ -3,7 +3,6 @@
 
 use crate::config::{invalid, record_id, ConfigError, HumanDuration, RawChannel};
 use serde::Deserialize;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which Medusa API the store offers.
@@ -44,24 +43,13 @@ pub enum WebhookAuth {
     Header,
 }
 
-/// `[channels.medusa]`: the keys every channel has, plus Medusa's own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+crate::config::channel_table! {
+/// `[channels.medusa]`: the keys every channel has, plus Medusa's own (its `token` is
+/// MarqaSouq's `x-odoo-api-key` or a Medusa secret API key, `sk_…`).
 pub struct RawMedusa {
-    #[serde(default)]
-    pub enabled: bool,
-    pub base_url: Option<String>,
     /// `marqasouq` or `admin-api`.
     #[serde(default)]
     pub flavour: MedusaFlavour,
-    /// MarqaSouq's `x-odoo-api-key`, or a Medusa secret API key (`sk_…`).
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_env: Option<String>,
-    /// Shared secret of the store's webhooks.
-    pub webhook_secret: Option<String>,
-    pub webhook_secret_file: Option<PathBuf>,
-    pub webhook_secret_env: Option<String>,
     /// `hmac` (default) or `header`.
     #[serde(default)]
     pub webhook_auth: WebhookAuth,
@@ -71,16 +59,6 @@ pub struct RawMedusa {
     /// Signed webhooks older or newer than this are refused (replays). Default `"5m"`.
     #[serde(default = "default_tolerance")]
     pub webhook_tolerance: HumanDuration,
-    #[serde(default = "crate::config::default_batch_size")]
-    pub batch_size: u32,
-    #[serde(default = "crate::config::default_concurrency")]
-    pub concurrency: usize,
-    /// Longest wait for one answer of the channel's API. Default 30s.
-    #[serde(default = "crate::config::default_channel_timeout")]
-    pub timeout: HumanDuration,
-    /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
-    #[serde(default)]
-    pub schedule: crate::config::ChannelSchedule,
     /// The store's currency (ISO 4217, e.g. `kwd`). Orders in another currency are parked.
     #[serde(default = "default_medusa_currency")]
     pub currency: String,
@@ -103,6 +81,7 @@ pub struct RawMedusa {
     /// Orders are pulled (the safety net for lost webhooks) from this far back. Default `"7d"`.
     #[serde(default = "default_medusa_window")]
     pub pull_window: HumanDuration,
+}
 }
 
 fn default_webhook_header() -> String {
@@ -140,8 +119,9 @@ pub struct MedusaSettings {
 }
 
 impl RawMedusa {
-    pub(crate) fn split(self) -> Result<(RawChannel, MedusaSettings), ConfigError> {
+    pub(crate) fn split(mut self) -> Result<(RawChannel, MedusaSettings), ConfigError> {
         let key = |k: &str| format!("channels.medusa.{k}");
+        let common = self.take_common();
         record_id(&key("pricelist_id"), self.pricelist_id)?;
         let currency = self.currency.trim().to_ascii_lowercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -153,41 +133,19 @@ impl RawMedusa {
                 ),
             ));
         }
-        if !["free_qty", "qty_available", "virtual_available"].contains(&self.stock_field.as_str())
-        {
-            return Err(invalid(
-                &key("stock_field"),
-                format!(
-                    "{:?} is not one of free_qty, qty_available, virtual_available",
-                    self.stock_field
-                ),
-            ));
-        }
-        if self.enabled && self.flavour == MedusaFlavour::AdminApi && self.location_id.is_none() {
+        crate::config::stock_field(&key("stock_field"), &self.stock_field)?;
+        if common.enabled && self.flavour == MedusaFlavour::AdminApi && self.location_id.is_none() {
             return Err(invalid(&key("location_id"), "missing; the admin-api flavour needs the stock location (sloc_…) that carries Odoo's stock"));
         }
-        if self.enabled
-            && !(self.webhook_secret.is_some()
-                || self.webhook_secret_file.is_some()
-                || self.webhook_secret_env.is_some())
+        if common.enabled
+            && !(common.webhook_secret.is_some()
+                || common.webhook_secret_file.is_some()
+                || common.webhook_secret_env.is_some())
         {
             return Err(invalid(&key("webhook_secret"), "missing; webhooks are refused without it (set webhook_secret, webhook_secret_file or webhook_secret_env)"));
         }
         Ok((
-            RawChannel {
-                enabled: self.enabled,
-                base_url: self.base_url,
-                token: self.token,
-                token_file: self.token_file,
-                token_env: self.token_env,
-                webhook_secret: self.webhook_secret,
-                webhook_secret_file: self.webhook_secret_file,
-                webhook_secret_env: self.webhook_secret_env,
-                batch_size: self.batch_size,
-                concurrency: self.concurrency,
-                timeout: self.timeout,
-                schedule: self.schedule,
-            },
+            common,
             MedusaSettings {
                 flavour: self.flavour,
                 webhook_auth: self.webhook_auth,

@@ -112,9 +112,10 @@ impl Kind {
             Kind::Stock => "stock",
         }
     }
+}
 
-    /// The kind of a queued job; `None` for one this build does not know.
-    pub fn of(kind: &str) -> Option<Kind> {
+impl crate::channel::JobKind for Kind {
+    fn of(kind: &str) -> Option<Kind> {
         match kind {
             "order" => Some(Kind::Order),
             "customer" => Some(Kind::Customer),
@@ -122,6 +123,15 @@ impl Kind {
             "product" => Some(Kind::Product),
             "stock" => Some(Kind::Stock),
             _ => None,
+        }
+    }
+
+    fn batching(self) -> crate::channel::Batching {
+        use crate::channel::Batching;
+        match self {
+            Kind::Product | Kind::Stock => Batching::Setting,
+            Kind::Order => Batching::Orders,
+            Kind::Customer | Kind::Status => Batching::One,
         }
     }
 }

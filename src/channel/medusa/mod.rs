@@ -21,9 +21,9 @@
 use crate::channel::http::{ChannelError, HttpClient};
 use crate::channel::optional::OptionalPart;
 use crate::channel::{Started, StreamKind};
-use crate::config::{ChannelConfig, Config, MedusaFlavour, MedusaSettings, WebhookAuth};
+use crate::config::{ChannelConfig, MedusaFlavour, MedusaSettings, WebhookAuth};
 use crate::daemon::scheduler::StreamOutcome;
-use crate::daemon::workers::{JobError, JobHandler};
+use crate::daemon::workers::JobError;
 use crate::internal_events as events;
 use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
@@ -43,7 +43,6 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 pub const CHANNEL: &str = "medusa";
 
@@ -78,9 +77,6 @@ fn stock_key(odoo_id: i64) -> String {
 }
 
 use crate::channel::kit::{decimal_of, fnv};
-
-/// Orders imported together (one search, one customer lookup and create, one order create).
-const ORDER_BATCH: usize = 50;
 
 pub struct Medusa {
     pub api: HttpClient,
@@ -118,40 +114,27 @@ pub fn reader(settings: &MedusaSettings, odoo: OdooClient) -> CatalogReader {
     }
 }
 
-pub fn start(
-    config: &Config,
-    cfg: &ChannelConfig,
-    odoo: OdooClient,
-    store: Store,
-    profile: Profile,
-) -> Result<Started, crate::error::Error> {
-    let settings = cfg
-        .medusa()
-        .cloned()
-        .ok_or_else(|| crate::error::Error::invalid("channels.medusa has no Medusa settings"))?;
-    let reader = reader(&settings, odoo.clone());
-    let translation = OptionalPart::new(&store, CHANNEL, TRANSLATION);
-    let medusa = Arc::new(Medusa {
-        api: client(cfg)?,
-        settings,
-        batch_size: cfg.batch_size as usize,
-        odoo,
-        store,
-        profile,
-        reader,
-        odoo_url: config.odoo.url.clone(),
-        translation,
+/// Starts the channel: its job handler and its three streams.
+pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
+    let Some(settings) = w.cfg.medusa().cloned() else {
+        return Err(crate::error::Error::invalid(
+            "channels.medusa has no Medusa settings",
+        ));
+    };
+    let medusa = Medusa {
+        api: client(w.cfg)?,
+        reader: reader(&settings, w.odoo.clone()),
+        translation: OptionalPart::new(&w.store, CHANNEL, TRANSLATION),
         lang_checked: AtomicBool::new(false),
-    });
-    let (store, poll_overlap) = (medusa.store.clone(), medusa.settings.poll_overlap);
-    Ok(crate::channel::started(
-        CHANNEL,
-        medusa,
-        &store,
-        cfg.concurrency,
-        poll_overlap,
-        &cfg.schedule.over(&config.schedule),
-    ))
+        odoo_url: w.config.odoo.url.clone(),
+        batch_size: w.cfg.batch_size as usize,
+        odoo: w.odoo.clone(),
+        store: w.store.clone(),
+        profile: w.profile.clone(),
+        settings,
+    };
+    let poll_overlap = medusa.settings.poll_overlap;
+    Ok(crate::channel::started(CHANNEL, medusa, &w, poll_overlap))
 }
 
 /// Why the `lang` translation must be left out, or `None` if Odoo has the language installed;
@@ -189,45 +172,6 @@ fn slug(text: &str) -> String {
 // Wiring
 // ---------------------------------------------------------------------------------------------
 
-impl JobHandler for Medusa {
-    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            let Some(kind) = jobs::Kind::of(&job.kind) else {
-                return Err(crate::channel::kit::unknown_kind(job));
-            };
-            match kind {
-                jobs::Kind::Order => self.import_order(job).await,
-                jobs::Kind::Customer => self.import_customer(job).await,
-                jobs::Kind::Status => self.send_status(job).await,
-                jobs::Kind::Product => self
-                    .push_products(std::slice::from_ref(job))
-                    .await
-                    .remove(0),
-                jobs::Kind::Stock => self.push_stock(std::slice::from_ref(job)).await.remove(0),
-            }
-        })
-    }
-
-    fn batch_size(&self, kind: &str) -> usize {
-        match jobs::Kind::of(kind) {
-            Some(jobs::Kind::Product | jobs::Kind::Stock) => self.batch_size,
-            Some(jobs::Kind::Order) => ORDER_BATCH,
-            _ => 1,
-        }
-    }
-
-    fn handle_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Result<(), JobError>>> {
-        Box::pin(async move {
-            match jobs::Kind::of(&jobs[0].kind) {
-                Some(jobs::Kind::Product) => self.push_products(jobs).await,
-                Some(jobs::Kind::Stock) => self.push_stock(jobs).await,
-                Some(jobs::Kind::Order) => self.import_orders(jobs).await,
-                _ => crate::daemon::workers::one_by_one(self, jobs).await,
-            }
-        })
-    }
-}
-
 impl crate::channel::MarketChannel for Medusa {
     const STREAMS: &'static [StreamKind] = &[
         StreamKind::Catalog,
@@ -235,20 +179,25 @@ impl crate::channel::MarketChannel for Medusa {
         StreamKind::Orders,
     ];
     const ORDER_PREFIX: &'static str = "MEDUSA-";
+    type Kind = jobs::Kind;
 
-    async fn status_for(
-        &self,
-        order: &order_state::ChannelOrder,
-        events: &[OrderEvent],
-    ) -> Result<Option<NewJob>, JobError> {
-        self.status_job_for(order, events)
+    async fn run(&self, kind: jobs::Kind, jobs: &[Job]) -> crate::channel::Outcomes {
+        match kind {
+            jobs::Kind::Product => self.push_products(jobs).await,
+            jobs::Kind::Stock => self.push_stock(jobs).await,
+            jobs::Kind::Order => self.import_orders(jobs).await,
+            jobs::Kind::Customer => {
+                crate::channel::kit::each(jobs, |j| self.import_customer(j)).await
+            }
+            jobs::Kind::Status => crate::channel::kit::each(jobs, |j| self.send_status(j)).await,
+        }
     }
 
-    async fn catalog(&self, full: bool) -> crate::channel::StreamResult {
-        self.plan_catalog(full).await
+    fn batch_setting(&self) -> usize {
+        self.batch_size
     }
 
-    async fn orders(&self) -> crate::channel::StreamResult {
-        self.pull_orders().await
+    async fn probe(&self) -> Result<(), ChannelError> {
+        client::probe(&self.api, self.settings.flavour).await
     }
 }

@@ -187,6 +187,9 @@ impl Medusa {
     /// (`order_import::import_many`: one search, one customer lookup and create, one order
     /// create), then each goes through the rest of its flow alone.
     pub(super) async fn import_orders(&self, jobs: &[Job]) -> Vec<Result<(), JobError>> {
+        if let [job] = jobs {
+            return vec![self.import_order(job).await];
+        }
         let mut loaded = Vec::with_capacity(jobs.len());
         for job in jobs {
             let l = self.load_order(job).await;
@@ -415,9 +418,11 @@ impl Medusa {
         );
         Ok(())
     }
+}
 
+impl crate::channel::Orders for Medusa {
     /// The safety net: orders the store has and marketsync may have missed (lost webhooks).
-    pub(super) async fn pull_orders(&self) -> Result<StreamOutcome, crate::error::Error> {
+    async fn orders(&self) -> Result<StreamOutcome, crate::error::Error> {
         let from = chrono::Utc::now()
             - chrono::Duration::from_std(self.settings.pull_window).unwrap_or_default();
         let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

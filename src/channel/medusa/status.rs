@@ -35,11 +35,71 @@ pub(super) fn rank(event: &str) -> usize {
 }
 
 impl Medusa {
+    /// Sends a status job's events in order, recording each as it goes out: a retry resumes
+    /// after the last one sent. (A job queued by an older marketsync carries one `event`.)
+    pub(super) async fn send_status(&self, job: &Job) -> Result<(), JobError> {
+        let p: jobs::SendStatus = jobs::parse(job)?;
+        for event in p.all_events() {
+            self.send_event(&p.order_id, &event, &p).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn send_event(
+        &self,
+        id: &str,
+        event: &str,
+        p: &jobs::SendStatus,
+    ) -> Result<(), JobError> {
+        // Read afresh for each event: the one before may have changed it.
+        let known = order_state::get(&self.store, CHANNEL, id)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                JobError::new(
+                    RetryClass::Permanent,
+                    format!("Medusa order {id} is not known"),
+                )
+            })?;
+        // Invoiced and paid go out once each, beside the delivery ladder.
+        let once = match event {
+            "order.invoiced" => Some(ONCE_INVOICED),
+            "order.paid" => Some(ONCE_PAID),
+            _ => None,
+        };
+        if once.is_some_and(|flag| known.meta[flag] == true) {
+            return Ok(());
+        }
+        // Delivery events go out in order: one already passed is not sent again.
+        if once.is_none() && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
+            return Ok(());
+        }
+        self.flavour()
+            .send_status(self, id, event, p, &known)
+            .await?;
+        if let Some(flag) = once {
+            order_state::merge_meta(&self.store, CHANNEL, id, &serde_json::json!({ flag: true }))
+                .map_err(store_err)?;
+        } else {
+            order_state::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
+        }
+        events::emit(
+            &self.store,
+            &events::StatusSent {
+                channel: CHANNEL,
+                reference: &known.reference,
+                what: event,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl crate::channel::Progress for Medusa {
     /// The status job an order's events come to: the events Medusa has not heard, in order,
     /// with the delivery's tracking and dates. One job per order, so its events go out one at
     /// a time and in order; it carries on what a waiting one still had to say (what went out
     /// meanwhile is skipped when sent).
-    pub(super) fn status_job_for(
+    async fn status_for(
         &self,
         known: &order_state::ChannelOrder,
         events: &[OrderEvent],
@@ -110,63 +170,5 @@ impl Medusa {
             payload: Payload::of(&p),
             correlation_id: Some(known.reference.clone()),
         }))
-    }
-
-    /// Sends a status job's events in order, recording each as it goes out: a retry resumes
-    /// after the last one sent. (A job queued by an older marketsync carries one `event`.)
-    pub(super) async fn send_status(&self, job: &Job) -> Result<(), JobError> {
-        let p: jobs::SendStatus = jobs::parse(job)?;
-        for event in p.all_events() {
-            self.send_event(&p.order_id, &event, &p).await?;
-        }
-        Ok(())
-    }
-
-    pub(super) async fn send_event(
-        &self,
-        id: &str,
-        event: &str,
-        p: &jobs::SendStatus,
-    ) -> Result<(), JobError> {
-        // Read afresh for each event: the one before may have changed it.
-        let known = order_state::get(&self.store, CHANNEL, id)
-            .map_err(store_err)?
-            .ok_or_else(|| {
-                JobError::new(
-                    RetryClass::Permanent,
-                    format!("Medusa order {id} is not known"),
-                )
-            })?;
-        // Invoiced and paid go out once each, beside the delivery ladder.
-        let once = match event {
-            "order.invoiced" => Some(ONCE_INVOICED),
-            "order.paid" => Some(ONCE_PAID),
-            _ => None,
-        };
-        if once.is_some_and(|flag| known.meta[flag] == true) {
-            return Ok(());
-        }
-        // Delivery events go out in order: one already passed is not sent again.
-        if once.is_none() && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
-            return Ok(());
-        }
-        self.flavour()
-            .send_status(self, id, event, p, &known)
-            .await?;
-        if let Some(flag) = once {
-            order_state::merge_meta(&self.store, CHANNEL, id, &serde_json::json!({ flag: true }))
-                .map_err(store_err)?;
-        } else {
-            order_state::set_sent(&self.store, CHANNEL, id, event).map_err(store_err)?;
-        }
-        events::emit(
-            &self.store,
-            &events::StatusSent {
-                channel: CHANNEL,
-                reference: &known.reference,
-                what: event,
-            },
-        );
-        Ok(())
     }
 }
