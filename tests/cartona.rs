@@ -1785,3 +1785,62 @@ async fn wait_until_probed(env: &Env, n: u32) {
     })
     .await;
 }
+
+/// A value Cartona refuses for good (a 400 naming the product) is dead once with the reason;
+/// the reconcile, which re-plans every value whose job did not end done, leaves that exact
+/// value alone; the operator's `queue retry --dead` sends it again.
+#[tokio::test]
+async fn a_permanently_refused_value_is_dead_once_and_only_the_operator_s_retry_sends_it_again() {
+    let mut env = Env::new().await;
+    mapping::set(
+        &env.store,
+        "cartona",
+        "product",
+        "product.product",
+        21,
+        "999999",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(env.config_path()).unwrap().replace(
+        "odoo_health = \"1m\"\n",
+        "odoo_health = \"1m\"\nreconcile = \"1s\"\n",
+    );
+    std::fs::write(env.config_path(), text).unwrap();
+    env.start();
+    let refused = |env: &Env| {
+        env.jobs(None)
+            .into_iter()
+            .filter(|j| j.key == "cartona:product:21")
+            .collect::<Vec<_>>()
+    };
+    wait_until("the refused product dead", WAIT, || {
+        refused(&env).iter().any(|j| j.state == JobState::Dead)
+    })
+    .await;
+    let sent = |env: &Env| {
+        env.bulk_items()
+            .iter()
+            .filter(|i| i["supplier_product_id"] == "999999")
+            .count()
+    };
+    let before = sent(&env);
+    env.two_more_runs("cartona.reconcile").await;
+    let jobs = refused(&env);
+    assert_eq!(jobs.len(), 1, "dead once, not planned again: {jobs:?}");
+    assert_eq!(jobs[0].error_class.as_deref(), Some("permanent"));
+    assert!(
+        jobs[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Product not found")),
+        "{jobs:?}"
+    );
+    assert_eq!(sent(&env), before, "the reconcile did not send it again");
+
+    let out = env
+        .cli(&["queue", "retry", "--dead", "--channel", "cartona"])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    wait_until("the operator's retry sent it", WAIT, || sent(&env) > before).await;
+    env.stop().await;
+}

@@ -30,6 +30,8 @@ struct Env {
     daemon: tokio::task::JoinHandle<Result<(), marketsync::daemon::DaemonError>>,
     addr: SocketAddr,
     config_path: std::path::PathBuf,
+    /// In front of the store, when the test takes it down.
+    gate: Option<common::Gate>,
 }
 
 impl Env {
@@ -52,6 +54,23 @@ impl Env {
             currency,
             extra,
             prepare,
+            false,
+        )
+        .await
+    }
+
+    /// Reached through a [`common::Gate`] the test can close, with a retry policy spent in
+    /// well under a second (three attempts at most 200 ms apart) and a probe every 100 ms.
+    async fn behind_gate(flavour: MedusaFlavour) -> Env {
+        Env::on_odoo(
+            17,
+            OdooProtocol::Xmlrpc,
+            "channel_probe = \"100ms\"\n",
+            flavour,
+            "kwd",
+            "",
+            |_| {},
+            true,
         )
         .await
     }
@@ -65,10 +84,22 @@ impl Env {
         currency: &str,
         extra: &str,
         prepare: impl FnOnce(&SimHandle),
+        gated: bool,
     ) -> Env {
         let odoo = common::odoo_sim(major, PRODUCTS as usize).await;
         prepare(&odoo);
         let store_sim = medusa::start(0, flavour, KEY, currency).await.unwrap();
+        let gate = match gated {
+            true => Some(common::Gate::new(store_sim.addr).await),
+            false => None,
+        };
+        let base_url = gate
+            .as_ref()
+            .map_or(store_sim.base_url(), |g| g.url(&store_sim.base_url()));
+        let retry = match gated {
+            true => "base_delay = \"50ms\"\nmax_delay = \"200ms\"\nmax_attempts = 3",
+            false => "base_delay = \"100ms\"\nmax_delay = \"1s\"",
+        };
         let dir = tempfile::tempdir().unwrap();
         let flavour_name = if flavour == MedusaFlavour::AdminApi {
             "admin-api"
@@ -77,12 +108,12 @@ impl Env {
         };
         let text = format!(
             "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n{}\
-             [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
+             [retry]\n{retry}\n[daemon]\nqueue_poll = \"100ms\"\n\
              [channels.medusa]\nenabled = true\nflavour = \"{flavour_name}\"\nbase_url = \"{}\"\ntoken = \"{KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
              currency = \"{currency}\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n{extra}",
             common::config_text(&odoo.url(), protocol, dir.path(), ""),
             schedule,
-            store_sim.base_url(),
+            base_url,
         );
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, &text).unwrap();
@@ -100,6 +131,7 @@ impl Env {
             daemon: task,
             addr,
             config_path,
+            gate,
         }
     }
 
@@ -409,6 +441,7 @@ async fn on_odoo_19(protocol: OdooProtocol, schedule: &str, arabic: bool) -> Env
                 .set_language_installed("ar_001", arabic)
                 .unwrap();
         },
+        false,
     )
     .await
 }
@@ -1361,4 +1394,183 @@ async fn an_item_without_a_usable_unit_price_parks_its_order_instead_of_importin
         "not imported at a price nobody charged"
     );
     env.stop().await;
+}
+
+/// DESIGN's convergence promise through an outage longer than the whole retry policy: the store
+/// refuses connections while a price and a stock change, an order is delivered and another
+/// order arrives (its import waits for the store, its acknowledgement with it). Nothing spends
+/// an attempt; when the store listens again, its probe releases the jobs and the store holds
+/// Odoo's values, with nothing dead.
+async fn outage_flow(flavour: MedusaFlavour) {
+    let env = Env::behind_gate(flavour).await;
+    let gate = env.gate.as_ref().unwrap();
+    let stock = |env: &Env, id: i64| {
+        let p = env.store_sim.sim.product(&sku(id)).unwrap();
+        match flavour {
+            MedusaFlavour::Marqasouq => p.quantity,
+            MedusaFlavour::AdminApi => p.levels.get("sloc_01SIMWAREHOUSE").copied().unwrap_or(-1),
+        }
+    };
+    env.all_listed("all products in the store", |p| p.status == "published")
+        .await;
+    let synced = |env: &Env, id: &str| {
+        let o = env.store_sim.sim.order(id).unwrap();
+        o.synced
+            || o.metadata
+                .get("odoo_order_id")
+                .is_some_and(|v| !v.is_null())
+    };
+    let delivered = env
+        .store_sim
+        .sim
+        .place_order("a@example.com", &[(&sku(6), 1, Decimal::new(1_000, 3))]);
+    let reference = |env: &Env, id: &str| {
+        format!(
+            "MEDUSA-{}",
+            env.store_sim.sim.order(id).unwrap().json["display_id"]
+        )
+    };
+    env.send(env.store_sim.sim.webhook_body("order.created", &delivered))
+        .await;
+    let a = env.wait_order(&reference(&env, &delivered)).await;
+    let a = a.get("id").unwrap().as_i64().unwrap();
+    wait_until("the first order acknowledged", WAIT, || {
+        synced(&env, &delivered)
+    })
+    .await;
+
+    gate.close().await;
+    env.client
+        .write(
+            "product.product",
+            &[1],
+            Value::record([("list_price", Value::Double(87.25))]),
+        )
+        .await
+        .unwrap();
+    env.odoo.sim.world().set_on_hand(2, 44.0).unwrap();
+    env.client
+        .call_method("sale.order", "action_confirm", &[a])
+        .await
+        .unwrap();
+    let picking = env
+        .client
+        .search("stock.picking", &Domain::all().and("sale_id", "=", a), None)
+        .await
+        .unwrap();
+    env.client
+        .write(
+            "stock.picking",
+            &picking,
+            Value::record([("carrier_tracking_ref", Value::from("TRK-OUTAGE-1"))]),
+        )
+        .await
+        .unwrap();
+    env.client
+        .call_method("stock.picking", "button_validate", &picking)
+        .await
+        .unwrap();
+    let arrived = env
+        .store_sim
+        .sim
+        .place_order("b@example.com", &[(&sku(7), 2, Decimal::new(2_500, 3))]);
+    let (code, _) = env
+        .send(env.store_sim.sim.webhook_body("order.created", &arrived))
+        .await;
+    assert_eq!(
+        code, 200,
+        "a webhook is taken while the store's API is down"
+    );
+
+    let jobs = |state| {
+        marketsync::store::queue::list(&env.store, Some(state), Some("medusa"), 100).unwrap()
+    };
+    use marketsync::store::queue::JobState;
+    wait_until("every kind of job waiting for the store", WAIT, || {
+        let kinds: std::collections::BTreeSet<String> = jobs(JobState::Retrying)
+            .into_iter()
+            .filter(|j| j.error_class.as_deref() == Some("unreachable"))
+            .map(|j| j.kind)
+            .collect();
+        ["order", "product", "status", "stock"]
+            .iter()
+            .all(|k| kinds.contains(*k))
+    })
+    .await;
+    let before = jobs(JobState::Retrying);
+    wait_until("five failed probes", WAIT, || {
+        marketsync::store::reach::get(&env.store, "medusa")
+            .unwrap()
+            .is_some_and(|u| u.probes >= 5)
+    })
+    .await;
+    assert!(env.dead_jobs().is_empty(), "{:?}", env.dead_jobs());
+    for job in jobs(JobState::Retrying) {
+        let was = before
+            .iter()
+            .find(|j| j.id == job.id)
+            .map_or(0, |j| j.attempts);
+        assert_eq!(job.attempts, was, "waiting spends no attempt: {job:?}");
+    }
+    let (_, status) = env.cli(&["status"]).await;
+    assert!(status.contains("medusa unreachable since"), "{status}");
+    let metrics = reqwest::get(format!("http://{}/metrics", common::admin_addr(&env.store)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("marketsync_channel_up{channel=\"medusa\"} 0"),
+        "{metrics}"
+    );
+
+    gate.open().await;
+    let price = marketsync::sync::money::round(Decimal::new(8725, 2), "kwd");
+    wait_until("the store holds Odoo's values", WAIT, || {
+        let delivered_heard = match flavour {
+            MedusaFlavour::Marqasouq => common::medusa_heard(&env.store_sim, &delivered)
+                .contains(&"order.delivered".to_string()),
+            MedusaFlavour::AdminApi => env
+                .store_sim
+                .sim
+                .order(&delivered)
+                .unwrap()
+                .fulfillments
+                .first()
+                .is_some_and(|f| f.2),
+        };
+        env.store_sim.sim.product(&sku(1)).unwrap().price == price
+            && stock(&env, 2) == 44
+            && delivered_heard
+            && synced(&env, &arrived)
+    })
+    .await;
+    assert_eq!(env.order_by_ref(&reference(&env, &arrived)).await.len(), 1);
+    wait_until(
+        "nothing left to send and the probe saw the store answer",
+        WAIT,
+        || {
+            jobs(JobState::Retrying).is_empty()
+                && jobs(JobState::Pending).is_empty()
+                && marketsync::store::reach::get(&env.store, "medusa")
+                    .unwrap()
+                    .is_none()
+        },
+    )
+    .await;
+    assert!(env.dead_jobs().is_empty(), "{:?}", env.dead_jobs());
+    let recovered = common::said_once(&env.store, "medusa answers again after");
+    assert!(recovered.message.contains("released"), "{recovered:?}");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn marqasouq_converges_after_an_outage_longer_than_the_retry_policy() {
+    outage_flow(MedusaFlavour::Marqasouq).await;
+}
+
+#[tokio::test]
+async fn admin_api_converges_after_an_outage_longer_than_the_retry_policy() {
+    outage_flow(MedusaFlavour::AdminApi).await;
 }

@@ -963,6 +963,37 @@ mod tests {
     }
 
     #[test]
+    fn only_a_permanently_refused_value_is_kept_from_being_planned_again() {
+        let (_d, s) = store();
+        // a: refused for good; b: gave up after transient failures; c: waiting; d: auth.
+        for (key, class, attempts) in [
+            ("a", RetryClass::Permanent, 1),
+            ("b", RetryClass::Transient, 2),
+            ("d", RetryClass::Auth, 1),
+        ] {
+            let id = enqueue(&s, job(key, 1)).unwrap().id();
+            for _ in 0..attempts {
+                claim_due(&s, i64::MAX / 2, &room(10)).unwrap();
+                fail(&s, id, class, "no", &policy(2), now_ms()).unwrap();
+            }
+            assert_eq!(get(&s, id).unwrap().unwrap().state, JobState::Dead, "{key}");
+        }
+        enqueue(&s, job("c", 1)).unwrap();
+        let planned = |jobs: Vec<NewJob>| -> Vec<String> {
+            without_dead_repeats(&s, jobs)
+                .unwrap()
+                .into_iter()
+                .map(|j| format!("{}={}", j.key, j.payload.text))
+                .collect()
+        };
+        assert_eq!(
+            planned(vec![job("a", 1), job("b", 1), job("c", 1), job("d", 1), job("a", 2)]),
+            vec!["b={\"qty\":1}", "d={\"qty\":1}", "a={\"qty\":2}"],
+            "the value that died of anything but a refusal is planned again, and a new value is"
+        );
+    }
+
+    #[test]
     fn crash_recovery_returns_running_jobs_to_pending() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
