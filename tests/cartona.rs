@@ -1844,3 +1844,57 @@ async fn a_permanently_refused_value_is_dead_once_and_only_the_operator_s_retry_
     wait_until("the operator's retry sent it", WAIT, || sent(&env) > before).await;
     env.stop().await;
 }
+
+/// A status whose job died of server errors (the peer up, but failing for longer than the retry
+/// policy) is said again by the watcher's reconcile once Cartona answers: the desired state
+/// comes from Odoo, not from the queue.
+#[tokio::test]
+async fn a_status_whose_job_died_is_sent_again_by_the_reconcile() {
+    let mut env = Env::new().await;
+    let text = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("max_attempts = 8", "max_attempts = 2")
+        .replace(
+            "odoo_health = \"1m\"\n",
+            "odoo_health = \"1m\"\nreconcile = \"1s\"\n",
+        );
+    std::fs::write(env.config_path(), text).unwrap();
+    env.start();
+    let price1 = env.odoo_price(1);
+    let hashed = cash_order(&env, &[(1, 1, &price1)]);
+    let order = env.wait_for_order(&format!("CARTONA-{hashed}")).await;
+    let id = order.get("id").unwrap().as_i64().unwrap();
+    env.client
+        .call_method("sale.order", "action_confirm", &[id])
+        .await
+        .unwrap();
+    wait_until("approved on Cartona", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "approved"
+    })
+    .await;
+    env.cartona.sim.faults.down(Fault::Status {
+        status: 500,
+        body: "Internal Server Error".into(),
+        retry_after: None,
+    });
+    env.deliver_in_odoo(id).await;
+    wait_until("the delivered status dead", WAIT, || {
+        env.jobs(Some(JobState::Dead))
+            .iter()
+            .any(|j| j.kind == "status")
+    })
+    .await;
+    env.cartona.sim.faults.up();
+    wait_until("delivered on Cartona", WAIT, || {
+        env.cartona.sim.order(&hashed).unwrap().status() == "delivered"
+    })
+    .await;
+    assert!(common::sync_log(&env.store).iter().any(|r| r
+        .message
+        .contains("dead job(s) of recent orders queued again")));
+    wait_until("nothing dead", WAIT, || {
+        env.jobs(Some(JobState::Dead)).is_empty()
+    })
+    .await;
+    env.stop().await;
+}

@@ -734,6 +734,42 @@ pub fn retry_dead(store: &Store, channel: Option<&str>) -> Result<Vec<i64>> {
     Ok(requeued)
 }
 
+/// The reconcile's part of "the queue is a cache of work": what a marketplace must hear of
+/// its recent orders (a status, an order's acknowledgement) is said again when the last job to
+/// say it died of anything but a permanent refusal (an outage that outlasted the policy, a
+/// credential since fixed). Only the newest job of each record, only while none of its record
+/// waits, and never an event delivery (those are the watcher's own). Returns the ids requeued.
+pub fn revive_for_orders(store: &Store, channels: &[String], days: i64) -> Result<Vec<i64>> {
+    let now = now_ms();
+    let since = now - days * 86_400_000;
+    store.write(|tx| {
+        let mut revived = Vec::new();
+        let mut find = tx.prepare_cached(
+            "SELECT j.id FROM jobs j WHERE j.channel = ?1 AND j.state = 'dead' \
+               AND coalesce(j.error_class, '') != 'permanent' AND j.kind != 'order_events' \
+               AND j.correlation_id IN (SELECT o.reference FROM channel_orders o \
+                                        WHERE o.channel = ?1 AND o.updated_at >= ?2) \
+               AND j.id = (SELECT max(d.id) FROM jobs d WHERE d.coalesce_key = j.coalesce_key) \
+             ORDER BY j.id",
+        )?;
+        for channel in channels {
+            let ids: Vec<i64> = find
+                .query_map(params![channel, since], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2, \
+                     updated_at = ?2, last_error = 'said again by the reconcile after: ' || coalesce(last_error, '') \
+                     WHERE id = ?1",
+                    params![id, now],
+                )?;
+                revived.push(id);
+            }
+        }
+        Ok(revived)
+    })
+}
+
 /// Operator: delete a job that is not running.
 pub fn drop_job(store: &Store, id: i64) -> Result<()> {
     store.write(|tx| {
@@ -987,7 +1023,13 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            planned(vec![job("a", 1), job("b", 1), job("c", 1), job("d", 1), job("a", 2)]),
+            planned(vec![
+                job("a", 1),
+                job("b", 1),
+                job("c", 1),
+                job("d", 1),
+                job("a", 2)
+            ]),
             vec!["b={\"qty\":1}", "d={\"qty\":1}", "a={\"qty\":2}"],
             "the value that died of anything but a refusal is planned again, and a new value is"
         );

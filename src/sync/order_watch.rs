@@ -89,9 +89,31 @@ impl Watcher {
                 .await?
                 .len();
         }
+        let mut said = Vec::new();
+        if new > 0 {
+            said.push(format!("{new} order event(s) recorded"));
+        }
+        if self.mode == Mode::Reconcile {
+            let owners: Vec<String> = self
+                .subscriptions
+                .iter()
+                .filter(|s| s.interest == order_events::Interest::Own)
+                .map(|s| s.subscriber.clone())
+                .collect();
+            let store = self.store.clone();
+            let revived = store
+                .run(move |s| crate::store::queue::revive_for_orders(s, &owners, OPEN_DAYS))
+                .await?;
+            if !revived.is_empty() {
+                said.push(format!(
+                    "{} dead job(s) of recent orders queued again (a status or an acknowledgement the marketplace has not heard)",
+                    revived.len()
+                ));
+            }
+        }
         Ok(StreamOutcome {
             cursor,
-            note: (new > 0).then(|| (format!("{new} order event(s) recorded"), new as i64)),
+            note: (!said.is_empty()).then(|| (said.join("; "), new as i64)),
         })
     }
 
