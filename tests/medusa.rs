@@ -47,8 +47,7 @@ impl Env {
         prepare: impl FnOnce(&SimHandle),
     ) -> Env {
         Env::on_odoo(
-            17,
-            OdooProtocol::Xmlrpc,
+            (17, OdooProtocol::Xmlrpc),
             "",
             flavour,
             currency,
@@ -63,8 +62,7 @@ impl Env {
     /// well under a second (three attempts at most 200 ms apart) and a probe every 100 ms.
     async fn behind_gate(flavour: MedusaFlavour) -> Env {
         Env::on_odoo(
-            17,
-            OdooProtocol::Xmlrpc,
+            (17, OdooProtocol::Xmlrpc),
             "channel_probe = \"100ms\"\n",
             flavour,
             "kwd",
@@ -77,8 +75,7 @@ impl Env {
 
     /// Against an Odoo simulator of that major version, reached over that protocol.
     async fn on_odoo(
-        major: u32,
-        protocol: OdooProtocol,
+        (major, protocol): (u32, OdooProtocol),
         schedule: &str,
         flavour: MedusaFlavour,
         currency: &str,
@@ -429,8 +426,7 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
 /// The MarqaSouq store against an Odoo 19 simulator over `protocol`, Arabic installed or not.
 async fn on_odoo_19(protocol: OdooProtocol, schedule: &str, arabic: bool) -> Env {
     Env::on_odoo(
-        19,
-        protocol,
+        (19, protocol),
         schedule,
         MedusaFlavour::Marqasouq,
         "KWD",
