@@ -1898,3 +1898,90 @@ async fn a_status_whose_job_died_is_sent_again_by_the_reconcile() {
     .await;
     env.stop().await;
 }
+
+/// `diff` reads Cartona's listings back: a consistent pair shows nothing (exit 0); a price and
+/// a publication changed by Cartona's staff, a product Cartona removed and one Odoo does not know
+/// are each named (exit 1); `--repair` queues exactly the fixes it can, says which it cannot,
+/// and the daemon sends them.
+#[tokio::test]
+async fn diff_names_what_cartona_holds_otherwise_and_repair_queues_the_fixes() {
+    let mut env = Env::new().await;
+    env.start();
+    let settled = |env: &Env| {
+        (1..=PRODUCTS as i64)
+            .all(|id| env.cartona.sim.product(&sp(id)).unwrap().selling_price == env.odoo_price(id))
+            && env.jobs(Some(JobState::Pending)).is_empty()
+            && env.jobs(Some(JobState::Retrying)).is_empty()
+            && env.jobs(Some(JobState::Running)).is_empty()
+    };
+    wait_until("the catalog pushed", WAIT, || settled(&env)).await;
+    let out = env.cli(&["diff", "--channel", "cartona"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "no difference among {PRODUCTS} Odoo product(s) and {PRODUCTS} cartona listing(s)"
+        )),
+        "{text}"
+    );
+
+    env.cartona
+        .sim
+        .cartona_edits(&sp(2), |p| p.selling_price = "999.00".into());
+    env.cartona
+        .sim
+        .cartona_edits(&sp(3), |p| p.is_published = false);
+    env.cartona.sim.remove_product(&sp(4));
+    env.cartona
+        .sim
+        .add_product("555555", None, None, "Not in Odoo");
+    let out = env.cli(&["diff", "--channel", "cartona"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |kind: &str, what: &str| {
+        text.lines()
+            .find(|l| l.starts_with(kind) && l.contains(what))
+            .unwrap_or_else(|| panic!("no {kind} line for {what}: {text}"))
+            .to_string()
+    };
+    let price = line("price", &sp(2));
+    assert!(
+        price.contains(&format!("Odoo says {}", env.odoo_price(2)))
+            && price.contains("cartona holds 999"),
+        "{price}"
+    );
+    line("published", &sp(3));
+    line("missing on the channel", &sp(4));
+    line("unknown to Odoo", "555555");
+    assert!(
+        text.contains(
+            "4 difference(s) (1 price, 1 published, 1 missing on the channel, 1 unknown to Odoo)"
+        ),
+        "{text}"
+    );
+
+    let out = env.cli(&["diff", "--channel", "cartona", "--repair"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("queued the fixes of 2 product(s)"), "{text}");
+    assert!(
+        text.contains(&format!("not repaired: Odoo product 4 is mapped to supplier product {}, which Cartona no longer lists", sp(4))),
+        "{text}"
+    );
+    wait_until("the fixes sent", WAIT, || {
+        let c = &env.cartona.sim;
+        c.product(&sp(2)).unwrap().selling_price == env.odoo_price(2)
+            && c.product(&sp(3)).unwrap().is_published
+    })
+    .await;
+    let out = env.cli(&["diff", "--channel", "cartona", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = report["drifts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["missing", "unknown"], "{report}");
+    env.stop().await;
+}

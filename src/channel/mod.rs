@@ -4,6 +4,7 @@
 //! streams the scheduler runs.
 
 pub mod cartona;
+pub mod drift;
 pub mod events;
 pub mod http;
 pub mod kit;

@@ -69,7 +69,8 @@ pub enum MapCommand {
     },
 }
 
-fn parse_channel(s: &str) -> Result<ChannelKind, crate::config::BadValue> {
+/// A `--channel` argument.
+pub fn parse_channel(s: &str) -> Result<ChannelKind, crate::config::BadValue> {
     s.parse()
 }
 

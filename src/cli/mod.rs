@@ -2,6 +2,7 @@
 //! daemon runs; every listing has `--json`.
 
 pub mod check;
+pub mod diff;
 pub mod init;
 pub mod logs;
 pub mod map;
@@ -76,6 +77,19 @@ pub enum Command {
         /// estimate how long that push takes.
         #[arg(long)]
         estimate: bool,
+    },
+    /// What a marketplace holds against what Odoo says (price, stock, published, missing,
+    /// unknown to Odoo); exit 1 if anything differs.
+    Diff {
+        /// The channel to read back (cartona, medusa).
+        #[arg(long, value_parser = map::parse_channel)]
+        channel: crate::config::ChannelKind,
+        /// Print JSON instead of lines (for scripts).
+        #[arg(long)]
+        json: bool,
+        /// Queue exactly the fixes (the running daemon sends them).
+        #[arg(long)]
+        repair: bool,
     },
     /// Write a first config, asking (or taking flags) and verifying as it goes; ends with check.
     Init(Box<init::InitArgs>),
@@ -269,6 +283,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
             runtime()?.block_on(check::run_with(&config, *json, *estimate))
+        }
+        Command::Diff {
+            channel,
+            json,
+            repair,
+        } => {
+            let config = load(&cli)?;
+            crate::telemetry::init(
+                "warn",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
+            runtime()?.block_on(diff::run(&config, *channel, *json, *repair))
         }
         Command::Sim(SimCommand::Odoo(args)) => {
             crate::telemetry::init(

@@ -114,6 +114,19 @@ impl SimCartona {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Cartona's staff change a product (its price, its publication...) behind marketsync's
+    /// back.
+    pub fn cartona_edits(&self, id: &str, edit: impl FnOnce(&mut Product)) {
+        if let Some(p) = self.world().products.get_mut(id) {
+            edit(p);
+        }
+    }
+
+    /// Cartona's staff remove a product from the supplier's list.
+    pub fn remove_product(&self, id: &str) {
+        self.world().products.remove(id);
+    }
+
     pub fn add_product(
         &self,
         id: &str,

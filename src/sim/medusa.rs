@@ -120,6 +120,7 @@ pub async fn start(
         .route("/odoo/orders/{id}", get(mq_order))
         .route("/odoo/orders/{id}/synced", post(mq_synced))
         .route("/odoo/webhooks/order-status", post(mq_order_status))
+        .route("/admin/products", get(ad_products_list))
         .route("/admin/products/batch", post(ad_products_batch))
         .route("/admin/inventory-items", get(ad_inventory_items))
         .route(
@@ -182,6 +183,18 @@ impl SimMedusa {
 
     pub fn products(&self) -> Vec<Product> {
         self.world().products.values().cloned().collect()
+    }
+
+    /// An admin changes a product's price in the store's dashboard (behind marketsync's back).
+    pub fn admin_set_price(&self, sku: &str, price: Decimal) {
+        if let Some(p) = self.world().products.get_mut(sku) {
+            p.price = price;
+        }
+    }
+
+    /// An admin deletes a product in the store's dashboard: it is gone, its SKU free again.
+    pub fn admin_delete(&self, sku: &str) {
+        self.world().products.remove(sku);
     }
 
     pub fn orders(&self) -> Vec<Order> {
@@ -767,6 +780,54 @@ async fn ad_products_batch(
     json(
         StatusCode::OK,
         serde_json::json!({"created": created, "updated": updated, "deleted": {"ids": [], "object": "product", "deleted": true}}),
+    )
+}
+
+/// `GET /admin/products?limit=&offset=` (fields are taken as given: the answer carries the
+/// variants, their SKUs and prices, as in the recorded exchange).
+async fn ad_products_list(
+    State(sim): State<Arc<SimMedusa>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response<Body> {
+    if let Some(r) = gate_admin(&sim, &method, &uri, &headers, b"").await {
+        return r;
+    }
+    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(50);
+    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let w = sim.world();
+    let all: Vec<&Product> = w
+        .products
+        .values()
+        .filter(|p| p.status != "deleted" && !p.product_id.is_empty())
+        .collect();
+    let page: Vec<serde_json::Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|p| {
+            serde_json::json!({
+                "id": p.product_id,
+                "title": p.title,
+                "status": p.status,
+                "metadata": p.metadata,
+                "variants": [{
+                    "id": p.variant_id,
+                    "sku": p.sku,
+                    "product_id": p.product_id,
+                    "prices": [{
+                        "amount": p.price.to_string().parse::<f64>().unwrap_or(0.0),
+                        "currency_code": p.currency,
+                    }],
+                }],
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::json!({"products": page, "count": all.len(), "offset": offset, "limit": limit}),
     )
 }
 

@@ -1,7 +1,9 @@
 //! Cartona catalog out: Odoo products to `supplier-product/bulk-update`, only what changed.
 
 use super::*;
+use crate::channel::drift::{Held, Repaired, Wanted};
 use crate::error::Context;
+use std::collections::HashSet;
 
 impl Cartona {
     /// What Cartona should hold for a product.
@@ -36,28 +38,34 @@ impl Cartona {
             .filter(|p| p.unpriced.is_none())
             .filter_map(|p| {
                 let m = mappings.get(&p.id)?;
-                let mut update = self.desired(p, &m.external_id);
-                // Keep the key stable: format the price with two decimals ("12.50").
-                if let Ok(d) = update.selling_price.parse::<Decimal>() {
-                    update.selling_price = format!("{d:.2}");
-                }
-                let hash = update.hash();
+                let item = self.item(p, m);
                 let (sent, queued) = (m.last_hash.as_deref(), m.planned_hash.as_deref());
                 // Nothing to do when this value is queued, or was sent and nothing else is
                 // queued since. A value that went back to what was sent while another one
                 // waits is queued again: the waiting one must not have the last word.
-                let settled = sent == Some(hash.as_str()) && queued.is_none_or(|q| Some(q) == sent);
-                if settled || queued == Some(hash.as_str()) {
+                let settled =
+                    sent == Some(item.hash.as_str()) && queued.is_none_or(|q| Some(q) == sent);
+                if settled || queued == Some(item.hash.as_str()) {
                     return None;
                 }
-                Some(PlannedItem {
-                    mapping_id: m.id,
-                    odoo_id: p.id,
-                    hash,
-                    update,
-                })
+                Some(item)
             })
             .collect()
+    }
+
+    /// The update a mapped product is planned with, and its hash.
+    fn item(&self, p: &ProductSnapshot, m: &mapping::Mapping) -> PlannedItem {
+        let mut update = self.desired(p, &m.external_id);
+        // Keep the key stable: format the price with two decimals ("12.50").
+        if let Ok(d) = update.selling_price.parse::<Decimal>() {
+            update.selling_price = format!("{d:.2}");
+        }
+        PlannedItem {
+            mapping_id: m.id,
+            odoo_id: p.id,
+            hash: update.hash(),
+            update,
+        }
     }
 
     /// The mappings of these products only: a poll never loads the whole table.
@@ -383,6 +391,87 @@ pub(super) struct PlannedItem {
     /// Hash of `update`, as recorded in the mapping once Cartona accepts it.
     hash: String,
     update: ProductUpdate,
+}
+
+impl crate::channel::drift::ReadBack for Cartona {
+    async fn holdings(&self) -> Result<HashMap<String, Held>, crate::error::Error> {
+        let rows = super::matching::cartona_products(&self.api, 100).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let price = r.selling_price.as_deref().and_then(|p| p.parse().ok());
+                let held = Held {
+                    price,
+                    stock: r.available_stock_quantity,
+                    published: r.is_published,
+                };
+                (r.id, held)
+            })
+            .collect())
+    }
+
+    /// The mapped products: Cartona lists what its catalogue team matched, nothing else.
+    async fn wanted(&self, page: &[ProductSnapshot]) -> Result<Vec<Wanted>, crate::error::Error> {
+        let mappings = self.mappings(page)?;
+        Ok(page
+            .iter()
+            .filter_map(|p| {
+                let m = mappings.get(&p.id)?;
+                let u = self.item(p, m).update;
+                let price = u
+                    .selling_price
+                    .parse()
+                    .ok()
+                    .filter(|_| p.unpriced.is_none());
+                let held = Held {
+                    price,
+                    stock: Some(u.available_stock_quantity),
+                    published: Some(u.is_published),
+                };
+                Some(Wanted {
+                    odoo_id: p.id,
+                    external_id: m.external_id.clone(),
+                    held,
+                })
+            })
+            .collect())
+    }
+
+    /// Queues each product's update as if never sent. A product Cartona no longer lists
+    /// cannot be listed from here: Cartona's catalogue team adds products.
+    async fn repair(
+        &self,
+        page: &[ProductSnapshot],
+        missing: &HashSet<i64>,
+    ) -> Result<Repaired, crate::error::Error> {
+        let mappings = self.mappings(page)?;
+        let mut not_repaired = Vec::new();
+        let mut items = Vec::new();
+        for p in page {
+            let Some(m) = mappings.get(&p.id) else {
+                continue;
+            };
+            if missing.contains(&p.id) {
+                not_repaired.push(format!(
+                    "Odoo product {} is mapped to supplier product {}, which Cartona no longer lists: ask Cartona to list it again, then run `marketsync map import --channel cartona`",
+                    p.id, m.external_id
+                ));
+                continue;
+            }
+            if p.unpriced.is_some() {
+                continue;
+            }
+            items.push(self.item(p, m));
+        }
+        Ok(Repaired {
+            queued: self.enqueue(items)?,
+            not_repaired,
+        })
+    }
+
+    fn reader(&self) -> &crate::sync::catalog::CatalogReader {
+        &self.reader
+    }
 }
 
 impl crate::channel::Catalog for Cartona {

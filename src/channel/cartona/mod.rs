@@ -142,13 +142,13 @@ pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> Ca
     }
 }
 
-/// Starts the channel: its job handler and its four streams.
-pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
+/// The channel as `diff` and the daemon use it.
+pub fn build(w: &crate::channel::Wiring<'_>) -> Result<Cartona, crate::error::Error> {
     let settings =
         w.cfg.cartona().cloned().ok_or_else(|| {
             crate::error::Error::invalid("channels.cartona has no Cartona settings")
         })?;
-    let cartona = Cartona {
+    Ok(Cartona {
         api: client(w.cfg)?,
         reader: reader(&settings, w.odoo.clone()),
         batch_size: w.cfg.batch_size as usize,
@@ -156,7 +156,12 @@ pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Err
         store: w.store.clone(),
         profile: w.profile.clone(),
         settings,
-    };
+    })
+}
+
+/// Starts the channel: its job handler and its four streams.
+pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
+    let cartona = build(&w)?;
     let poll_overlap = cartona.settings.poll_overlap;
     Ok(crate::channel::started(CHANNEL, cartona, &w, poll_overlap))
 }

@@ -169,6 +169,14 @@ pub struct SupplierProduct {
     pub barcode: Option<String>,
     #[serde(default, deserialize_with = "de_opt_string")]
     pub product_name: Option<String>,
+    /// What the listing shows, where Cartona's row carries it (`diff` compares only what is
+    /// shown): the price as a string or a number.
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub selling_price: Option<String>,
+    #[serde(default)]
+    pub available_stock_quantity: Option<i64>,
+    #[serde(default)]
+    pub is_published: Option<bool>,
 }
 
 /// One item of `POST supplier-product/bulk-update`.

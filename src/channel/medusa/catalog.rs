@@ -1,7 +1,9 @@
 //! Medusa catalog out, in both flavours: listings and stock by SKU.
 
 use super::*;
+use crate::channel::drift::{Held, Repaired, Wanted};
 use crate::error::Context;
+use std::collections::HashSet;
 
 /// What the store should show for one product, in the store's terms (major units).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -213,6 +215,17 @@ impl Medusa {
         &self,
         products: &[ProductSnapshot],
     ) -> Result<usize, crate::error::Error> {
+        let jobs = self.plan_jobs(products, false).await?;
+        crate::channel::enqueue_planned(&self.store, jobs)
+    }
+
+    /// The listing and stock jobs of these products: what changed since it was sent, or
+    /// (`force`, a repair) everything, whatever was sent.
+    pub(super) async fn plan_jobs(
+        &self,
+        products: &[ProductSnapshot],
+        force: bool,
+    ) -> Result<Vec<NewJob>, crate::error::Error> {
         let ids: Vec<i64> = products
             .iter()
             .filter(|p| p.default_code.is_some())
@@ -250,7 +263,8 @@ impl Medusa {
             let stock_hash = fnv(&format!("{sku}|{quantity}"));
             // Without a price the listing waits (the stream says why); its stock does not.
             if p.unpriced.is_none()
-                && (pm.last_hash.as_deref() != Some(hash.as_str())
+                && (force
+                    || pm.last_hash.as_deref() != Some(hash.as_str())
                     || waiting.contains(&product_key(p.id)))
             {
                 jobs.push(catalog_job(
@@ -266,7 +280,8 @@ impl Medusa {
                     }),
                 ));
             } else if pm.last_sent_at.is_some()
-                && (sm.last_hash.as_deref() != Some(stock_hash.as_str())
+                && (force
+                    || sm.last_hash.as_deref() != Some(stock_hash.as_str())
                     || waiting.contains(&stock_key(p.id)))
             {
                 jobs.push(catalog_job(
@@ -294,7 +309,7 @@ impl Medusa {
                 shown: &shown,
             });
         }
-        crate::channel::enqueue_planned(&self.store, jobs)
+        Ok(jobs)
     }
 
     pub(super) fn mark(&self, mapping_id: i64, hash: &str) -> Result<(), JobError> {
@@ -352,6 +367,120 @@ fn catalog_job(kind: jobs::Kind, key: String, payload: Payload) -> NewJob {
         key,
         payload,
         correlation_id: None,
+    }
+}
+
+impl crate::channel::drift::ReadBack for Medusa {
+    /// Admin API: the products with their variants' prices, then the stock of their SKUs at
+    /// the location (100 a request). MarqaSouq's routes have no way to read products back.
+    async fn holdings(&self) -> Result<HashMap<String, Held>, crate::error::Error> {
+        if self.settings.flavour == MedusaFlavour::Marqasouq {
+            return Err(crate::error::Error::invalid(
+                "MarqaSouq's /odoo routes offer no way to read the store's products back, so diff cannot compare them (the reconcile compares with what marketsync last sent); use the admin-api flavour for a store whose Admin API marketsync may read",
+            ));
+        }
+        let mut out = HashMap::new();
+        let mut offset = 0usize;
+        const PAGE: usize = 200;
+        loop {
+            let query = [
+                ("fields", "id,status,*variants,*variants.prices".to_string()),
+                ("limit", PAGE.to_string()),
+                ("offset", offset.to_string()),
+            ];
+            let body = self.api.get("admin/products", &query).await?;
+            let page: wire::ProductPage = wire::answer("admin/products", body)?;
+            let n = page.products.len();
+            for p in page.products {
+                for v in p.variants {
+                    let Some(sku) = v.sku else { continue };
+                    let price = v
+                        .prices
+                        .iter()
+                        .find(|x| x.currency_code.eq_ignore_ascii_case(self.currency()))
+                        .and_then(|x| crate::channel::kit::decimal_of(&x.amount));
+                    let held = Held {
+                        price,
+                        stock: None,
+                        published: Some(p.status == "published"),
+                    };
+                    out.insert(sku, held);
+                }
+            }
+            offset += n;
+            if n < PAGE || page.count.is_some_and(|c| offset >= c) {
+                break;
+            }
+        }
+        let location = self.settings.location_id.clone().unwrap_or_default();
+        let skus: Vec<String> = out.keys().cloned().collect();
+        for chunk in skus.chunks(100) {
+            let query: Vec<(&str, String)> = chunk
+                .iter()
+                .map(|sku| ("sku[]", sku.clone()))
+                .chain([("limit", chunk.len().to_string())])
+                .collect();
+            let body = self.api.get("admin/inventory-items", &query).await?;
+            let items: wire::InventoryItems = wire::answer("admin/inventory-items", body)?;
+            for item in items.inventory_items {
+                let Some(held) = item.sku.as_ref().and_then(|s| out.get_mut(s)) else {
+                    continue;
+                };
+                let at = item
+                    .location_levels
+                    .iter()
+                    .find(|l| l.location_id == location);
+                held.stock = Some(at.and_then(|l| l.stocked_quantity).unwrap_or(0.0) as i64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every product with a SKU: the store lists the published ones.
+    async fn wanted(&self, page: &[ProductSnapshot]) -> Result<Vec<Wanted>, crate::error::Error> {
+        Ok(page
+            .iter()
+            .filter_map(|p| {
+                let sku = p.default_code.clone()?;
+                let published = p.active && p.sale_ok;
+                let price = money::round(p.price, self.currency());
+                let held = Held {
+                    price: p.unpriced.is_none().then_some(price),
+                    stock: published.then(|| self.stock_of(p)),
+                    published: Some(published),
+                };
+                Some(Wanted {
+                    odoo_id: p.id,
+                    external_id: sku,
+                    held,
+                })
+            })
+            .collect())
+    }
+
+    /// Queues each product's listing and stock as if never sent; one the store no longer has
+    /// is created again (its old ids are forgotten).
+    async fn repair(
+        &self,
+        page: &[ProductSnapshot],
+        missing: &HashSet<i64>,
+    ) -> Result<Repaired, crate::error::Error> {
+        let ids: Vec<i64> = missing.iter().copied().collect();
+        let gone = mapping::by_odoo_many(&self.store, CHANNEL, "product", &ids)?;
+        for m in gone.values() {
+            let forget = serde_json::json!({"product_id": null, "variant_id": null});
+            mapping::merge_meta(&self.store, m.id, &forget)?;
+        }
+        let jobs = self.plan_jobs(page, true).await?;
+        let queued = queue::enqueue_many(&self.store, &jobs)?.len();
+        Ok(Repaired {
+            queued,
+            not_repaired: Vec::new(),
+        })
+    }
+
+    fn reader(&self) -> &crate::sync::catalog::CatalogReader {
+        &self.reader
     }
 }
 

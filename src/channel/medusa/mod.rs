@@ -114,14 +114,14 @@ pub fn reader(settings: &MedusaSettings, odoo: OdooClient) -> CatalogReader {
     }
 }
 
-/// Starts the channel: its job handler and its three streams.
-pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
+/// The channel as `diff` and the daemon use it.
+pub fn build(w: &crate::channel::Wiring<'_>) -> Result<Medusa, crate::error::Error> {
     let Some(settings) = w.cfg.medusa().cloned() else {
         return Err(crate::error::Error::invalid(
             "channels.medusa has no Medusa settings",
         ));
     };
-    let medusa = Medusa {
+    Ok(Medusa {
         api: client(w.cfg)?,
         reader: reader(&settings, w.odoo.clone()),
         translation: OptionalPart::new(&w.store, CHANNEL, TRANSLATION),
@@ -132,7 +132,12 @@ pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Err
         store: w.store.clone(),
         profile: w.profile.clone(),
         settings,
-    };
+    })
+}
+
+/// Starts the channel: its job handler and its three streams.
+pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
+    let medusa = build(&w)?;
     let poll_overlap = medusa.settings.poll_overlap;
     Ok(crate::channel::started(CHANNEL, medusa, &w, poll_overlap))
 }

@@ -290,6 +290,39 @@ pub struct InventoryItem {
 #[derive(Debug, Deserialize)]
 pub struct LocationLevel {
     pub location_id: String,
+    /// What `diff` reads back as the store's stock there.
+    #[serde(default)]
+    pub stocked_quantity: Option<f64>,
+}
+
+/// A page of `GET admin/products?fields=id,status,*variants,*variants.prices`.
+#[derive(Debug, Deserialize)]
+pub struct ProductPage {
+    #[serde(default)]
+    pub products: Vec<ListedProduct>,
+    pub count: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListedProduct {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub variants: Vec<ListedVariant>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListedVariant {
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub prices: Vec<ListedPrice>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListedPrice {
+    /// Major units (a JSON number).
+    pub amount: serde_json::Value,
+    pub currency_code: String,
 }
 
 /// `POST admin/inventory-items/location-levels/batch`.
