@@ -551,6 +551,11 @@ macro_rules! channel_table {
             /// Its streams' own schedules (`[channels.<name>.schedule]`), in place of `[schedule]`'s.
             #[serde(default)]
             pub schedule: crate::config::ChannelSchedule,
+            /// What the reconcile compares Odoo with: `hashes` (default: what marketsync last
+            /// sent) or `read-back` (what the marketplace holds now, for one whose data can
+            /// change behind marketsync's back: an admin edits a price there).
+            #[serde(default)]
+            pub reconcile_mode: crate::config::ReconcileMode,
             $($(#[$fm])* pub $field: $ty,)*
         }
 
@@ -570,12 +575,25 @@ macro_rules! channel_table {
                     concurrency: self.concurrency,
                     timeout: self.timeout,
                     schedule: std::mem::take(&mut self.schedule),
+                    reconcile_mode: self.reconcile_mode,
                 }
             }
         }
     };
 }
 pub(crate) use channel_table;
+
+/// `reconcile_mode`: what a channel's reconcile compares Odoo with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReconcileMode {
+    /// What marketsync last sent (the hashes in the mappings): no read of the marketplace.
+    #[default]
+    Hashes,
+    /// What the marketplace holds now, read back as `marketsync diff` does; the differences
+    /// are queued as fixes. (The hash comparison runs too.)
+    ReadBack,
+}
 
 /// Checks a channel's `stock_field`: the Odoo quantity pushed as stock.
 pub fn stock_field(key: &str, field: &str) -> Result<(), ConfigError> {
@@ -738,6 +756,7 @@ pub struct ChannelConfig {
     pub settings: ChannelSettings,
     /// Its streams' own schedules, where it has them.
     pub schedule: ChannelSchedule,
+    pub reconcile_mode: ReconcileMode,
 }
 
 /// A channel's own settings, validated: one variant per channel that has any.
@@ -1054,6 +1073,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         timeout: t.timeout.0,
         settings: ChannelSettings::Common,
         schedule: t.schedule,
+        reconcile_mode: t.reconcile_mode,
     })
 }
 
@@ -1397,6 +1417,13 @@ api_key = "admin-key-1234"
         assert_eq!(
             cartona.base_url.as_ref().unwrap().as_str(),
             "https://supplier-integrations.cartona.com/api/v1/"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.medusa]\nreconcile_mode = \"read-back\"\n"
+        ));
+        assert!(
+            e.starts_with("channels.medusa.reconcile_mode: \"read-back\" needs a store marketsync can read back"),
+            "{e}"
         );
         let e = err(&format!(
             "{MINIMAL}\n[channels.cartona]\ntoken = \"cartona-token-1234\"\nwebhook_secret_env = \"X\"\n"

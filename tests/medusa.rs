@@ -1656,3 +1656,38 @@ async fn diff_names_an_admin_s_price_change_and_a_deleted_product_and_repair_fix
     );
     env.stop().await;
 }
+
+/// `reconcile_mode = "read-back"`: the reconcile reads the store back, so a price an admin
+/// changed there behind marketsync's back (the hashes still say it was sent) is put right
+/// without the operator.
+#[tokio::test]
+async fn a_read_back_reconcile_puts_right_a_price_an_admin_changed_in_the_store() {
+    let env = Env::on_odoo(
+        (17, OdooProtocol::Xmlrpc),
+        "reconcile = \"1s\"\n",
+        MedusaFlavour::AdminApi,
+        "kwd",
+        "reconcile_mode = \"read-back\"\n",
+        |_| {},
+        false,
+    )
+    .await;
+    env.all_listed("all products listed", |p| p.status == "published")
+        .await;
+    let odoo = marketsync::sync::money::round(env.odoo_price(4), "kwd");
+    wait_until("Odoo's price in the store", WAIT, || {
+        env.store_sim.sim.product(&sku(4)).unwrap().price == odoo
+    })
+    .await;
+    env.store_sim
+        .sim
+        .admin_set_price(&sku(4), Decimal::new(7, 0));
+    wait_until("the reconcile put it right", WAIT, || {
+        env.store_sim.sim.product(&sku(4)).unwrap().price == odoo
+    })
+    .await;
+    assert!(common::sync_log(&env.store)
+        .iter()
+        .any(|r| r.message.contains("read back: 1 difference(s) (1 price)")));
+    env.stop().await;
+}

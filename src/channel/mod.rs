@@ -315,7 +315,9 @@ impl StreamKind {
 
 /// A marketplace channel: the orders it owns and its jobs (wired in its `mod.rs`), and its
 /// three roles, each implemented in the file of that name.
-pub trait MarketChannel: Catalog + Orders + Progress + Send + Sync + 'static {
+pub trait MarketChannel:
+    Catalog + Orders + Progress + drift::ReadBack + Send + Sync + 'static
+{
     /// The streams it runs.
     const STREAMS: &'static [StreamKind];
     /// The reference prefix of its orders in Odoo (`client_order_ref`).
@@ -444,8 +446,43 @@ impl<C: MarketChannel> Subscriber for Owner<C> {
 }
 
 struct ChannelStream<C> {
+    name: &'static str,
     channel: Arc<C>,
     kind: StreamKind,
+    /// `reconcile_mode = "read-back"`: the reconcile also reads the marketplace back.
+    read_back: bool,
+}
+
+impl<C: MarketChannel> ChannelStream<C> {
+    /// The reconcile: every product planned against what was last sent, then (read-back)
+    /// against what the marketplace holds now, the differences queued as fixes.
+    async fn reconcile(&self) -> StreamResult {
+        let planned = self.channel.catalog(true).await?;
+        if !self.read_back {
+            return Ok(planned);
+        }
+        let report = drift::diff(self.channel.as_ref(), true).await?;
+        let name = self.name;
+        let mut said: Vec<String> = planned.note.iter().map(|(n, _)| n.clone()).collect();
+        if !report.drifts.is_empty() {
+            said.push(format!(
+                "read back: {}; fixes of {} product(s) queued",
+                report.summary(name),
+                report.queued
+            ));
+        }
+        said.extend(
+            report
+                .not_repaired
+                .iter()
+                .map(|w| format!("not repaired: {w}")),
+        );
+        let records = planned.note.map_or(0, |(_, n)| n) + report.queued as i64;
+        Ok(StreamOutcome {
+            cursor: None,
+            note: (!said.is_empty()).then(|| (said.join("; "), records)),
+        })
+    }
 }
 
 impl<C: MarketChannel> StreamTask for ChannelStream<C> {
@@ -453,7 +490,7 @@ impl<C: MarketChannel> StreamTask for ChannelStream<C> {
         Box::pin(async move {
             match self.kind {
                 StreamKind::Catalog => self.channel.catalog(false).await,
-                StreamKind::Reconcile => self.channel.catalog(true).await,
+                StreamKind::Reconcile => self.reconcile().await,
                 StreamKind::Orders => self.channel.orders().await,
                 StreamKind::Edits => self.channel.edits().await,
             }
@@ -568,8 +605,10 @@ pub fn started<C: MarketChannel>(
         schedule: kind.schedule(s).clone(),
         run_at_start: kind != StreamKind::Reconcile,
         task: Arc::new(ChannelStream {
+            name,
             channel: channel.clone(),
             kind,
+            read_back: w.cfg.reconcile_mode == crate::config::ReconcileMode::ReadBack,
         }),
     };
     Started {

@@ -134,6 +134,11 @@ impl RawMedusa {
             ));
         }
         crate::config::stock_field(&key("stock_field"), &self.stock_field)?;
+        if common.reconcile_mode == crate::config::ReconcileMode::ReadBack
+            && self.flavour == MedusaFlavour::Marqasouq
+        {
+            return Err(invalid(&key("reconcile_mode"), "\"read-back\" needs a store marketsync can read back, and MarqaSouq's /odoo routes cannot list products; use \"hashes\" (the default), or the admin-api flavour"));
+        }
         if common.enabled && self.flavour == MedusaFlavour::AdminApi && self.location_id.is_none() {
             return Err(invalid(&key("location_id"), "missing; the admin-api flavour needs the stock location (sloc_…) that carries Odoo's stock"));
         }
