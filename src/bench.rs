@@ -10,6 +10,8 @@
 //! 3. `price_change`: one price changed in Odoo: products sent, and the time until Cartona has it.
 //! 4. `order_import`: `--orders` Cartona orders of 5 lines: Odoo calls per order, duplicates.
 //! 5. `webhook_ingest`: signed Medusa events from 50 concurrent senders: events/s and p99 latency.
+//! 6. `diff`: `marketsync diff --channel cartona` over the whole catalog, in its own process:
+//!    wall, CPU, peak RSS, Odoo calls and Cartona requests (every listing differs: the worst case).
 
 use crate::config::RawConfig;
 use crate::odoo::{Domain, OdooClient, Value};
@@ -74,6 +76,11 @@ pub struct Figures {
     pub events_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p99_ms: Option<f64>,
+    /// `diff`: Odoo products compared with the listings read back, and the differences found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub products_compared: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differences: Option<u64>,
 }
 
 /// A child process that prints its URL on its first line.
@@ -516,6 +523,66 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
                 .copied()
                 .unwrap_or(0.0),
         ),
+        ..Default::default()
+    });
+
+    // 6. Diff: every Cartona listing read back and compared with Odoo, by `marketsync diff`
+    // in its own process. The floors above wrote dummy values to the simulated Cartona, so
+    // every listing differs: the diff's worst case.
+    say(&format!("diff of {n} products against Cartona..."));
+    let (c0, m0) = (odoo_calls().await, count(&market().await, "requests"));
+    let t = Instant::now();
+    let mut child = Command::new(exe())
+        .args([
+            "--config",
+            path.to_str().unwrap_or(""),
+            "diff",
+            "--channel",
+            "cartona",
+            "--json",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut pipe = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
+    let (mut cpu, mut rss) = (0.0, 0.0);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        // The last reading before it exits: its peak RSS is a high-water mark.
+        let (c, r) = usage(pid);
+        if r > 0.0 {
+            (cpu, rss) = (c, r);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let wall = t.elapsed().as_secs_f64();
+    let text = reader.join().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("bench: diff said no JSON ({e}; exit {status})"))?;
+    if report["compared"].as_u64() != Some(n as u64) {
+        anyhow::bail!(
+            "bench: diff compared {} of {n} products",
+            report["compared"]
+        );
+    }
+    out.push(Figures {
+        scenario: "diff",
+        wall_s: wall,
+        cpu_s: cpu,
+        peak_rss_mb: rss,
+        odoo_calls: odoo_calls().await - c0,
+        marketplace_requests: count(&market().await, "requests") - m0,
+        products_compared: Some(n as u64),
+        differences: report["drifts"].as_array().map(|d| d.len() as u64),
         ..Default::default()
     });
 

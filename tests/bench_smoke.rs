@@ -37,7 +37,8 @@ fn the_benchmark_runs_and_reports_all_scenarios() {
             "idle_poll",
             "price_change",
             "order_import",
-            "webhook_ingest"
+            "webhook_ingest",
+            "diff"
         ]
     );
     for f in &figures {
@@ -52,6 +53,7 @@ fn the_benchmark_runs_and_reports_all_scenarios() {
         }
     }
     assert_eq!(figures[0]["products_sent"], 300);
+    assert_eq!(figures[5]["products_compared"], 300);
     assert!(figures[0]["floor_ratio"].is_number());
     // Three rounds by default, each a whole push (products_sent is the last round's).
     assert_eq!(

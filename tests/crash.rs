@@ -413,3 +413,132 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         "no stray orders"
     );
 }
+
+/// `diff --repair` killed with SIGKILL half way (between two pages of fixes) loses nothing: what
+/// it queued is whole, running it again queues the rest, and once the daemon has sent them
+/// Cartona holds Odoo's values and `diff` is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_killed_half_way_loses_nothing() {
+    const N: i64 = 200;
+    let odoo = common::odoo_sim(17, N as usize).await;
+    let market = cartona::start(0, TOKEN).await.unwrap();
+    for id in 1..=N {
+        // Listed on Cartona at a price Odoo never had: every product differs.
+        market.sim.add_product(
+            &(100_000 + id).to_string(),
+            Some(&id.to_string()),
+            None,
+            &format!("P{id}"),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = format!(
+        "{}[schedule]\ncatalog_poll = \"1h\"\norders_poll = \"1h\"\nstatus_poll = \"1h\"\n[daemon]\nqueue_poll = \"50ms\"\n\
+         [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 10\n",
+        common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
+            .replace("timeout = \"10s\"\n", "timeout = \"10s\"\npage_size = 20\n"),
+        market.base_url(),
+    );
+    std::fs::write(&path, &text).unwrap();
+    let config = RawConfig::parse(&text).unwrap().validate().unwrap();
+    let store = Store::open(&config.state.path).unwrap();
+    for id in 1..=N {
+        mapping::set(
+            &store,
+            "cartona",
+            "product",
+            "product.product",
+            id,
+            &(100_000 + id).to_string(),
+        )
+        .unwrap();
+    }
+    // Each page of Odoo's catalog takes a while: the kill lands between two pages of fixes.
+    odoo.sim.faults.set_latency(Duration::from_millis(150));
+    let queued = || {
+        marketsync::store::queue::list(&store, None, Some("cartona"), 1000)
+            .unwrap()
+            .iter()
+            .map(|j| j.payload.value()["items"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    };
+    let mut child = diff(&path, true);
+    wait_until(
+        "the first page of fixes queued",
+        Duration::from_secs(60),
+        || queued() > 0,
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = queued();
+    assert!(
+        partial > 0 && partial < N as usize,
+        "the kill landed half way: {partial} of {N} queued"
+    );
+    // Whole jobs only: each queued product's planned value is the one its job carries.
+    for job in marketsync::store::queue::list(&store, None, Some("cartona"), 1000).unwrap() {
+        for item in job.payload.value()["items"].as_array().unwrap() {
+            let id = item["odoo_id"].as_i64().unwrap();
+            let m = mapping::by_odoo(&store, "cartona", "product", id)
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.planned_hash.as_deref(), item["hash"].as_str(), "{job:?}");
+        }
+    }
+    odoo.sim.faults.set_latency(Duration::ZERO);
+    let again = path.clone();
+    let status = tokio::task::spawn_blocking(move || diff(&again, true).wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "differences were found and queued");
+    let mut daemon = spawn(&path);
+    let expected = |id: i64| {
+        let w = odoo.sim.world();
+        let price = w.get("product.product", id).unwrap()["list_price"]
+            .as_decimal()
+            .unwrap();
+        format!("{price:.2}")
+    };
+    wait_until(
+        "Cartona holds Odoo's prices",
+        Duration::from_secs(60),
+        || {
+            (1..=N).all(|id| {
+                market
+                    .sim
+                    .product(&(100_000 + id).to_string())
+                    .unwrap()
+                    .selling_price
+                    == expected(id)
+            })
+        },
+    )
+    .await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let status = tokio::task::spawn_blocking(move || diff(&path, false).wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "diff is clean");
+}
+
+/// `marketsync diff --channel cartona [--repair]` in its own process.
+fn diff(config: &std::path::Path, repair: bool) -> Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("marketsync"));
+    cmd.args([
+        "--config",
+        config.to_str().unwrap(),
+        "diff",
+        "--channel",
+        "cartona",
+    ])
+    .env("RUST_LOG", "error")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if repair {
+        cmd.arg("--repair");
+    }
+    cmd.spawn().unwrap()
+}

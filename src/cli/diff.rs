@@ -2,7 +2,6 @@
 //! Odoo says it should; exit 1 if anything differs. `--repair` queues exactly the fixes (the
 //! running daemon sends them).
 
-use super::render::print_json;
 use crate::channel::drift::{self, DriftKind, Report};
 use crate::config::{ChannelKind, Config};
 
@@ -39,15 +38,31 @@ pub async fn run(
         ),
     };
     if json {
-        print_json(&serde_json::json!({
-            "channel": name,
-            "summary": report.summary(name),
-            "compared": report.compared,
-            "held": report.held,
-            "drifts": report.drifts,
-            "queued": report.queued,
-            "not_repaired": report.not_repaired,
-        }))?;
+        // Written as it is serialized: a catalog whose every listing differs is not copied
+        // into a JSON tree first.
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            channel: &'a str,
+            summary: String,
+            compared: usize,
+            held: usize,
+            drifts: &'a [drift::Drift],
+            queued: usize,
+            not_repaired: &'a [String],
+        }
+        let out = Out {
+            channel: name,
+            summary: report.summary(name),
+            compared: report.compared,
+            held: report.held,
+            drifts: &report.drifts,
+            queued: report.queued,
+            not_repaired: &report.not_repaired,
+        };
+        let stdout = std::io::stdout();
+        let mut lock = std::io::BufWriter::new(stdout.lock());
+        serde_json::to_writer_pretty(&mut lock, &out)?;
+        std::io::Write::write_all(&mut lock, b"\n")?;
     } else {
         print_report(name, &report, repair);
     }

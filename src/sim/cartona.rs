@@ -503,8 +503,9 @@ async fn list_products(
     if let Some(r) = gate(&sim, &method, &uri, &headers, b"").await {
         return r;
     }
-    let all: Vec<Product> = sim
-        .world()
+    let w = sim.world();
+    // References first, so a page of a large catalog clones only its own rows.
+    let all: Vec<&Product> = w
         .products
         .values()
         .filter(|p| {
@@ -512,12 +513,10 @@ async fn list_products(
                 .is_none_or(|v| p.internal_product_id.as_ref() == Some(v))
         })
         .filter(|p| q.get("supplier_product_id").is_none_or(|v| &p.id == v))
-        .cloned()
         .collect();
-    json(
-        StatusCode::OK,
-        serde_json::to_value(page_of(&all, &q, 20)).unwrap_or_default(),
-    )
+    let page = serde_json::to_value(page_of(&all, &q, 20)).unwrap_or_default();
+    drop(w);
+    json(StatusCode::OK, page)
 }
 
 fn decimal(v: &serde_json::Value) -> Option<Decimal> {
