@@ -1520,6 +1520,18 @@ async fn outage_flow(flavour: MedusaFlavour) {
         metrics.contains("marketsync_channel_up{channel=\"medusa\"} 0"),
         "{metrics}"
     );
+    let health = reqwest::get(format!("http://{}/healthz", env.addr))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the daemon itself is fine");
+    let health: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["unreachable"][0]
+            .as_str()
+            .is_some_and(|u| u.starts_with("medusa unreachable since")),
+        "{health}"
+    );
 
     gate.open().await;
     let price = marketsync::sync::money::round(Decimal::new(8725, 2), "kwd");

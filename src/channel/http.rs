@@ -268,3 +268,52 @@ pub fn status_class(status: u16, retry_after: Option<Duration>) -> Option<RetryC
         _ => RetryClass::from_status(status, retry_after),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_s_502_503_504_is_unreachable_and_other_answers_keep_their_class() {
+        for s in [502, 503, 504] {
+            assert_eq!(status_class(s, None), Some(RetryClass::Unreachable), "{s}");
+        }
+        assert_eq!(status_class(500, None), Some(RetryClass::Transient));
+        assert_eq!(status_class(400, None), Some(RetryClass::Permanent));
+        assert_eq!(status_class(401, None), Some(RetryClass::Auth));
+        assert_eq!(status_class(200, None), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_a_read_timeout_is_not() {
+        let client = |base: &str, timeout: Duration| {
+            HttpClient::new("Peer", url::Url::parse(base).unwrap(), timeout, Vec::new())
+        };
+        // Nothing listens on a port just freed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let refused = client(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(5))
+            .get("x", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(refused.class, RetryClass::Unreachable, "{refused}");
+        // A peer that accepts and never answers: up, but slow. Its timeout spends an attempt.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let keep = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let slow = client(&format!("http://{addr}/"), Duration::from_millis(300))
+            .get("x", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(slow.class, RetryClass::Transient, "{slow}");
+        keep.abort();
+    }
+}
