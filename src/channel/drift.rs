@@ -29,6 +29,16 @@ pub struct Wanted {
     pub held: Held,
 }
 
+impl Wanted {
+    pub fn new(odoo_id: i64, external_id: impl Into<String>, held: Held) -> Wanted {
+        Wanted {
+            odoo_id,
+            external_id: external_id.into(),
+            held,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftKind {

@@ -131,8 +131,8 @@ pub async fn start_enabled(
             profile: profile.clone(),
         };
         match ch.kind {
-            ChannelKind::Cartona => out.push(cartona::start(w)?),
-            ChannelKind::Medusa => out.push(medusa::start(w)?),
+            ChannelKind::Cartona => out.push(started(cartona::CHANNEL, cartona::build(&w)?, &w)),
+            ChannelKind::Medusa => out.push(started(medusa::CHANNEL, medusa::build(&w)?, &w)),
             ChannelKind::Probe => out.push(probe::start(ch, store.clone())?),
             other => {
                 return Err(crate::error::Error::invalid(format!(
@@ -327,8 +327,8 @@ pub trait MarketChannel:
     /// Runs jobs of one kind, as many as the kind's [`Batching`] allows: one outcome per job,
     /// in order, so one bad record does not fail the others.
     fn run(&self, kind: Self::Kind, jobs: &[Job]) -> impl Future<Output = Outcomes> + Send;
-    /// Its `batch_size` setting (the jobs of a [`Batching::Setting`] kind one run takes).
-    fn batch_setting(&self) -> usize;
+    /// How far its Odoo-side polls reach back before their cursors.
+    fn poll_overlap(&self) -> std::time::Duration;
     /// The cheapest call that shows its peer answers (the probe of an unreachable channel).
     fn probe(&self) -> impl Future<Output = Result<(), http::ChannelError>> + Send;
 }
@@ -392,8 +392,9 @@ pub enum Batching {
     Setting,
 }
 
-/// A marketplace channel as the worker pool sees it: its jobs, sorted by kind.
-struct Jobs<C>(Arc<C>);
+/// A marketplace channel as the worker pool sees it: its jobs, sorted by kind, and its
+/// `batch_size` setting (the jobs of a [`Batching::Setting`] kind one run takes).
+struct Jobs<C>(Arc<C>, usize);
 
 impl<C: MarketChannel> JobHandler for Jobs<C> {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
@@ -406,7 +407,7 @@ impl<C: MarketChannel> JobHandler for Jobs<C> {
     fn batch_size(&self, kind: &str) -> usize {
         match C::Kind::of(kind).map(JobKind::batching) {
             Some(Batching::Orders) => kit::ORDER_BATCH,
-            Some(Batching::Setting) => self.0.batch_setting(),
+            Some(Batching::Setting) => self.1,
             Some(Batching::One) | None => 1,
         }
     }
@@ -589,13 +590,9 @@ pub struct Wiring<'a> {
 }
 
 /// A marketplace channel's workers (its own jobs and its order-event deliveries) and its
-/// streams, on the configured schedules; its Odoo polls reach back by `poll_overlap`.
-pub fn started<C: MarketChannel>(
-    name: &'static str,
-    channel: C,
-    w: &Wiring<'_>,
-    poll_overlap: std::time::Duration,
-) -> Started {
+/// streams, on the configured schedules.
+pub fn started<C: MarketChannel>(name: &'static str, channel: C, w: &Wiring<'_>) -> Started {
+    let poll_overlap = channel.poll_overlap();
     let channel = Arc::new(channel);
     let (store, concurrency) = (&w.store, w.cfg.concurrency);
     let s = &w.cfg.schedule.over(&w.config.schedule);
@@ -617,7 +614,7 @@ pub fn started<C: MarketChannel>(
             handler: Arc::new(events::Subscribed {
                 name,
                 store: store.clone(),
-                jobs: Arc::new(Jobs(channel.clone())),
+                jobs: Arc::new(Jobs(channel.clone(), w.cfg.batch_size as usize)),
                 subscriber: Arc::new(Owner(channel.clone())),
             }),
             concurrency,

@@ -428,11 +428,7 @@ impl crate::channel::drift::ReadBack for Cartona {
                     stock: Some(u.available_stock_quantity),
                     published: Some(u.is_published),
                 };
-                Some(Wanted {
-                    odoo_id: p.id,
-                    external_id: m.external_id.clone(),
-                    held,
-                })
+                Some(Wanted::new(p.id, &m.external_id, held))
             })
             .collect())
     }

@@ -30,7 +30,7 @@ pub mod setup;
 pub mod wire;
 
 use crate::channel::http::{ChannelError, HttpClient};
-use crate::channel::{Started, StreamKind};
+use crate::channel::StreamKind;
 use crate::config::{CartonaSettings, ChannelConfig};
 use crate::daemon::scheduler::StreamOutcome;
 use crate::daemon::workers::JobError;
@@ -159,13 +159,6 @@ pub fn build(w: &crate::channel::Wiring<'_>) -> Result<Cartona, crate::error::Er
     })
 }
 
-/// Starts the channel: its job handler and its four streams.
-pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
-    let cartona = build(&w)?;
-    let poll_overlap = cartona.settings.poll_overlap;
-    Ok(crate::channel::started(CHANNEL, cartona, &w, poll_overlap))
-}
-
 fn job_err(e: ChannelError) -> JobError {
     e.into()
 }
@@ -193,8 +186,8 @@ impl crate::channel::MarketChannel for Cartona {
         }
     }
 
-    fn batch_setting(&self) -> usize {
-        self.batch_size
+    fn poll_overlap(&self) -> std::time::Duration {
+        self.settings.poll_overlap
     }
 
     async fn probe(&self) -> Result<(), ChannelError> {

@@ -438,24 +438,21 @@ impl crate::channel::drift::ReadBack for Medusa {
 
     /// Every product with a SKU: the store lists the published ones.
     async fn wanted(&self, page: &[ProductSnapshot]) -> Result<Vec<Wanted>, crate::error::Error> {
-        Ok(page
-            .iter()
-            .filter_map(|p| {
-                let sku = p.default_code.clone()?;
-                let published = p.active && p.sale_ok;
-                let price = money::round(p.price, self.currency());
-                let held = Held {
-                    price: p.unpriced.is_none().then_some(price),
-                    stock: published.then(|| self.stock_of(p)),
-                    published: Some(published),
-                };
-                Some(Wanted {
-                    odoo_id: p.id,
-                    external_id: sku,
-                    held,
-                })
-            })
-            .collect())
+        let mut wanted = Vec::with_capacity(page.len());
+        for p in page {
+            let Some(sku) = p.default_code.as_deref() else {
+                continue; // never listed: the catalog stream says why
+            };
+            let published = p.active && p.sale_ok;
+            let price = money::round(p.price, self.currency());
+            let held = Held {
+                price: p.unpriced.is_none().then_some(price),
+                stock: published.then(|| self.stock_of(p)),
+                published: Some(published),
+            };
+            wanted.push(Wanted::new(p.id, sku, held));
+        }
+        Ok(wanted)
     }
 
     /// Queues each product's listing and stock as if never sent; one the store no longer has

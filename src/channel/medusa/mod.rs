@@ -20,7 +20,7 @@
 
 use crate::channel::http::{ChannelError, HttpClient};
 use crate::channel::optional::OptionalPart;
-use crate::channel::{Started, StreamKind};
+use crate::channel::StreamKind;
 use crate::config::{ChannelConfig, MedusaFlavour, MedusaSettings, WebhookAuth};
 use crate::daemon::scheduler::StreamOutcome;
 use crate::daemon::workers::JobError;
@@ -135,13 +135,6 @@ pub fn build(w: &crate::channel::Wiring<'_>) -> Result<Medusa, crate::error::Err
     })
 }
 
-/// Starts the channel: its job handler and its three streams.
-pub fn start(w: crate::channel::Wiring<'_>) -> Result<Started, crate::error::Error> {
-    let medusa = build(&w)?;
-    let poll_overlap = medusa.settings.poll_overlap;
-    Ok(crate::channel::started(CHANNEL, medusa, &w, poll_overlap))
-}
-
 /// Why the `lang` translation must be left out, or `None` if Odoo has the language installed;
 /// `Err` only when Odoo cannot be reached. What the channel logs and `check` warns of.
 pub async fn language_left_out(odoo: &OdooClient, lang: &str) -> Result<Option<String>, OdooError> {
@@ -198,8 +191,8 @@ impl crate::channel::MarketChannel for Medusa {
         }
     }
 
-    fn batch_setting(&self) -> usize {
-        self.batch_size
+    fn poll_overlap(&self) -> std::time::Duration {
+        self.settings.poll_overlap
     }
 
     async fn probe(&self) -> Result<(), ChannelError> {
