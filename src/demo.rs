@@ -111,7 +111,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let config_text = format!(
         "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"{DEMO_KEY}\"\ntimeout = \"5s\"\npage_size = 200\n\
          [state]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-         [schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nodoo_health = \"5s\"\n\
+         [schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nodoo_health = \"5s\"\nchannel_probe = \"1s\"\n\
          [retry]\nbase_delay = \"200ms\"\nmax_delay = \"2s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
          [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
          [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{DEMO_MEDUSA_KEY}\"\nwebhook_secret = \"{DEMO_HOOK_SECRET}\"\ncurrency = \"egp\"\npoll_overlap = \"2s\"\n",
@@ -179,6 +179,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let end = started + Duration::from_secs(args.seconds);
     let mut faults_injected = 0;
     let mut next_fault = started + Duration::from_secs(3);
+    // A fault for the next request, or (a duration) an outage: every request refused that long.
     let plan = [
         (
             "Cartona answers 500",
@@ -187,6 +188,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 body: "Internal Server Error".into(),
                 retry_after: None,
             },
+            None,
+        ),
+        (
+            "Cartona's proxy answers 502 for 3 s: an outage, waited out without spending attempts",
+            Fault::BadGateway,
+            Some(Duration::from_secs(3)),
         ),
         (
             "Cartona rate-limits with 429, Retry-After 1",
@@ -195,15 +202,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 body: "Too Many Requests".into(),
                 retry_after: Some(1),
             },
+            None,
         ),
-        ("Cartona drops a connection", Fault::Drop),
+        ("Cartona drops a connection", Fault::Drop, None),
     ];
     let mut last_log = 0;
     while tokio::time::Instant::now() < end && !token.is_cancelled() {
         if tokio::time::Instant::now() >= next_fault && faults_injected < plan.len() {
-            let (what, fault) = plan[faults_injected].clone();
+            let (what, fault, outage) = plan[faults_injected].clone();
             say(&format!("▶ injecting a fault: {what}"));
-            market.sim.faults.push([fault]);
+            match outage {
+                Some(period) => market.sim.faults.down_for(period, fault),
+                None => market.sim.faults.push([fault]),
+            }
             faults_injected += 1;
             next_fault += Duration::from_secs(4);
         }

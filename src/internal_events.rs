@@ -258,11 +258,14 @@ impl InternalEvent for ChannelRecovered<'_> {
         Some(self.channel)
     }
     fn message(&self) -> Cow<'_, str> {
+        let released = match self.released {
+            0 => "no job was still waiting for it".to_string(),
+            n => format!("released {n} waiting job(s)"),
+        };
         format!(
-            "{} answers again after {}; released {} waiting job(s)",
+            "{} answers again after {}; {released}",
             self.channel,
-            span(self.after),
-            self.released
+            span(self.after)
         )
         .into()
     }

@@ -182,7 +182,7 @@ impl HttpClient {
         }
         let body = String::from_utf8_lossy(&raw);
         if let Some(class) = status_class(status, retry_after) {
-            let summary = crate::odoo::transport::summarize_body(&body);
+            let summary = crate::odoo::transport::summarize_body_from(&body, self.name);
             let message = match class {
                 RetryClass::Auth => format!(
                     "{} rejected the token (HTTP {status} to {what}): {summary}",
@@ -210,7 +210,7 @@ impl HttpClient {
                 format!(
                     "{} answered HTTP {status} to {what} with a body that is not JSON: {}",
                     self.name,
-                    crate::odoo::transport::summarize_body(&body)
+                    crate::odoo::transport::summarize_body_from(&body, self.name)
                 ),
             );
             e.status = Some(status);

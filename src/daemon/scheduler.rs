@@ -126,17 +126,42 @@ async fn stream_loop(
                     .await
             }
             Err(error) => {
+                use crate::retry::Classify;
+                let unreachable = error.retry_class() == crate::retry::RetryClass::Unreachable;
                 store
                     .run(move |s| {
-                        let error = error.to_string();
+                        let error = crate::secret::scrub(&error.to_string());
+                        // The same failure as the run before is in `status` already: one line
+                        // for it, not one a tick.
+                        let again = streams::get(s, &name)?.is_some_and(|before| {
+                            before.last_error.as_deref() == Some(error.as_str())
+                                && before.last_error_at > before.last_success_at
+                        });
                         streams::failed(s, &name, &error)?;
-                        let e = StreamFailed {
-                            stream: &name,
-                            channel: channel.as_deref(),
-                            error: &error,
-                        };
-                        s.write(|tx| internal_events::emit_in(tx, &e))?;
-                        Ok(())
+                        s.write(|tx| {
+                            // A channel's stream that cannot reach its peer marks the channel,
+                            // as its jobs do: its probe says when the peer is back.
+                            let mut said = false;
+                            if let (true, Some(ch)) = (unreachable, channel.as_deref()) {
+                                if crate::store::reach::mark_in(tx, ch, &error, now_ms(), 0)? {
+                                    let e = internal_events::ChannelUnreachable {
+                                        channel: ch,
+                                        error: &error,
+                                    };
+                                    internal_events::emit_in(tx, &e)?;
+                                }
+                                said = true;
+                            }
+                            if !again && !said {
+                                let e = StreamFailed {
+                                    stream: &name,
+                                    channel: channel.as_deref(),
+                                    error: &error,
+                                };
+                                internal_events::emit_in(tx, &e)?;
+                            }
+                            Ok(())
+                        })
                     })
                     .await
             }

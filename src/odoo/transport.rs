@@ -486,6 +486,11 @@ impl Transport {
 /// A short, one-line account of an error body: an HTML page (a proxy's, usually) by its title,
 /// anything else by its first 300 characters with whitespace collapsed.
 pub fn summarize_body(body: &str) -> String {
+    summarize_body_from(body, "Odoo")
+}
+
+/// [`summarize_body`] of an answer from `peer` (who an HTML error page stands in front of).
+pub fn summarize_body_from(body: &str, peer: &str) -> String {
     let lower = body.to_ascii_lowercase();
     if lower.contains("<html") || lower.contains("<!doctype") {
         let title = lower
@@ -497,7 +502,7 @@ pub fn summarize_body(body: &str) -> String {
             })
             .unwrap_or_default();
         return format!(
-            "an HTML page{} (from a proxy or web server in front of Odoo?)",
+            "an HTML page{} (from a proxy or web server in front of {peer}?)",
             if title.is_empty() {
                 String::new()
             } else {

@@ -63,7 +63,7 @@ async fn cartona_products_with(
                     "Cartona",
                     format!(
                         "Cartona's supplier-product answered something other than a list: {}",
-                        crate::odoo::transport::summarize_body(&body.to_string())
+                        crate::odoo::transport::summarize_body_from(&body.to_string(), "Cartona")
                     ),
                 ))
             }

@@ -427,7 +427,10 @@ impl crate::channel::Orders for Cartona {
                         "Cartona",
                         format!(
                             "Cartona's order/pull-orders answered something other than a list: {}",
-                            crate::odoo::transport::summarize_body(&other.to_string())
+                            crate::odoo::transport::summarize_body_from(
+                                &other.to_string(),
+                                "Cartona"
+                            )
                         ),
                     )),
                 }

@@ -439,7 +439,10 @@ impl crate::channel::Orders for Medusa {
                         "Medusa",
                         format!(
                             "Medusa's order list has no `orders`: {}",
-                            crate::odoo::transport::summarize_body(&body.to_string())
+                            crate::odoo::transport::summarize_body_from(
+                                &body.to_string(),
+                                "Medusa"
+                            )
                         ),
                     )),
                 }
