@@ -64,12 +64,16 @@ pub async fn run(
         serde_json::to_writer_pretty(&mut lock, &out)?;
         std::io::Write::write_all(&mut lock, b"\n")?;
     } else {
-        print_report(name, &report, repair);
+        // A heartbeat older than 30 s (three missed beats): no daemon will send the fixes yet.
+        let running = crate::store::facts::get(&w.store, crate::store::facts::DAEMON_HEARTBEAT)?
+            .and_then(|(v, _)| v.parse::<i64>().ok())
+            .is_some_and(|h| crate::store::now_ms() - h < 30_000);
+        print_report(name, &report, repair, running);
     }
     Ok(if report.drifts.is_empty() { 0 } else { 1 })
 }
 
-fn print_report(name: &str, r: &Report, repair: bool) {
+fn print_report(name: &str, r: &Report, repair: bool, daemon_running: bool) {
     for d in &r.drifts {
         let what = match d.odoo_id {
             Some(id) => format!("Odoo product {id} ({})", d.external_id),
@@ -91,10 +95,12 @@ fn print_report(name: &str, r: &Report, repair: bool) {
     }
     println!("{}", r.summary(name));
     if repair {
-        println!(
-            "queued the fixes of {} product(s); the running daemon sends them",
-            r.queued
-        );
+        let who = if daemon_running {
+            "the running daemon sends them"
+        } else {
+            "no daemon is running: they go out when it starts (systemctl start marketsync)"
+        };
+        println!("queued the fixes of {} product(s); {who}", r.queued);
         for why in &r.not_repaired {
             println!("not repaired: {why}");
         }
