@@ -100,6 +100,16 @@ impl Env {
         self.dir.path().join("config.toml")
     }
 
+    /// Rewrites the daemon's config, each `(from, to)` replaced in turn (before `start`).
+    fn edit_config(&self, edits: &[(&str, &str)]) {
+        let mut text = std::fs::read_to_string(self.config_path()).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "the config has no {from:?}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
     fn start(&mut self) {
         let config = RawConfig::parse(&std::fs::read_to_string(self.config_path()).unwrap())
             .unwrap()
@@ -1452,11 +1462,10 @@ async fn orders_pulled_together_are_imported_and_acknowledged_together() {
 async fn a_push_job_that_fails_part_way_keeps_what_went_through_and_sends_only_the_rest() {
     let mut env = Env::new().await;
     // Batches of 5: the 20 products are one job of 4 requests. Orders are pulled once, at start.
-    let text = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("batch_size = 100", "batch_size = 5")
-        .replace("orders_poll = \"1s\"", "orders_poll = \"1h\"");
-    std::fs::write(env.config_path(), text).unwrap();
+    env.edit_config(&[
+        ("batch_size = 100", "batch_size = 5"),
+        ("orders_poll = \"1s\"", "orders_poll = \"1h\""),
+    ]);
     env.cartona
         .sim
         .faults
@@ -1808,11 +1817,10 @@ async fn a_permanently_refused_value_is_dead_once_and_only_the_operator_s_retry_
         "999999",
     )
     .unwrap();
-    let text = std::fs::read_to_string(env.config_path()).unwrap().replace(
+    env.edit_config(&[(
         "odoo_health = \"1m\"\n",
         "odoo_health = \"1m\"\nreconcile = \"1s\"\n",
-    );
-    std::fs::write(env.config_path(), text).unwrap();
+    )]);
     env.start();
     let refused = |env: &Env| {
         env.jobs(None)
@@ -1858,14 +1866,13 @@ async fn a_permanently_refused_value_is_dead_once_and_only_the_operator_s_retry_
 #[tokio::test]
 async fn a_status_whose_job_died_is_sent_again_by_the_reconcile() {
     let mut env = Env::new().await;
-    let text = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("max_attempts = 8", "max_attempts = 2")
-        .replace(
+    env.edit_config(&[
+        ("max_attempts = 8", "max_attempts = 2"),
+        (
             "odoo_health = \"1m\"\n",
             "odoo_health = \"1m\"\nreconcile = \"1s\"\n",
-        );
-    std::fs::write(env.config_path(), text).unwrap();
+        ),
+    ]);
     env.start();
     let price1 = env.odoo_price(1);
     let hashed = cash_order(&env, &[(1, 1, &price1)]);
