@@ -747,8 +747,9 @@ pub fn revive_for_orders(store: &Store, channels: &[String], days: i64) -> Resul
         let mut find = tx.prepare_cached(
             "SELECT j.id FROM jobs j WHERE j.channel = ?1 AND j.state = 'dead' \
                AND coalesce(j.error_class, '') != 'permanent' AND j.kind != 'order_events' \
-               AND j.correlation_id IN (SELECT o.reference FROM channel_orders o \
-                                        WHERE o.channel = ?1 AND o.updated_at >= ?2) \
+               AND EXISTS (SELECT 1 FROM channel_orders o WHERE o.channel = ?1 AND o.updated_at >= ?2 \
+                           AND (j.correlation_id = o.reference \
+                                OR j.coalesce_key = o.channel || ':order:' || o.external_id)) \
                AND j.id = (SELECT max(d.id) FROM jobs d WHERE d.coalesce_key = j.coalesce_key) \
              ORDER BY j.id",
         )?;
@@ -1033,6 +1034,47 @@ mod tests {
             vec!["b={\"qty\":1}", "d={\"qty\":1}", "a={\"qty\":2}"],
             "the value that died of anything but a refusal is planned again, and a new value is"
         );
+    }
+
+    #[test]
+    fn the_reconcile_revives_what_a_recent_order_s_marketplace_has_not_heard() {
+        let (_d, s) = store();
+        crate::store::orders::seen(&s, "cartona", "h1", "CARTONA-h1", "approved", None).unwrap();
+        let dead = |key: &str, correlation: Option<&str>, class: RetryClass| {
+            let mut j = job(key, 1);
+            j.channel = "cartona".into();
+            j.correlation_id = correlation.map(str::to_string);
+            let id = enqueue(&s, j).unwrap().id();
+            claim_due(
+                &s,
+                i64::MAX / 2,
+                &HashMap::from([("cartona".to_string(), 10)]),
+            )
+            .unwrap();
+            fail(&s, id, class, "no", &policy(1), now_ms()).unwrap();
+            id
+        };
+        // The status (found by its reference) and the import whose acknowledgement died (by its
+        // key, as a Medusa import knows only the order's id); not a refusal, not another order.
+        let status = dead(
+            "cartona:status:h1",
+            Some("CARTONA-h1"),
+            RetryClass::Transient,
+        );
+        let import = dead("cartona:order:h1", None, RetryClass::Auth);
+        dead("cartona:edit:h1", Some("CARTONA-h1"), RetryClass::Permanent);
+        dead(
+            "cartona:status:h2",
+            Some("CARTONA-h2"),
+            RetryClass::Transient,
+        );
+        let revived = revive_for_orders(&s, &["cartona".to_string()], 90).unwrap();
+        assert_eq!(revived, vec![status, import]);
+        let j = get(&s, status).unwrap().unwrap();
+        assert_eq!((j.state, j.attempts), (JobState::Pending, 0));
+        assert!(revive_for_orders(&s, &["cartona".to_string()], 90)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
