@@ -100,6 +100,13 @@ impl Env {
         self.dir.path().join("config.toml")
     }
 
+    /// True when no Cartona job waits (pending or retrying).
+    fn nothing_waits(&self) -> bool {
+        [JobState::Pending, JobState::Retrying]
+            .into_iter()
+            .all(|s| self.jobs(Some(s)).is_empty())
+    }
+
     /// Rewrites the daemon's config, each `(from, to)` replaced in turn (before `start`).
     fn edit_config(&self, edits: &[(&str, &str)]) {
         let mut text = std::fs::read_to_string(self.config_path()).unwrap();
@@ -1566,11 +1573,7 @@ async fn a_value_back_to_what_was_sent_wins_over_one_still_waiting() {
     })
     .await;
     env.cartona.sim.faults.up();
-    wait_until("nothing left to send", WAIT, || {
-        env.jobs(Some(JobState::Retrying)).is_empty()
-            && env.jobs(Some(JobState::Pending)).is_empty()
-    })
-    .await;
+    wait_until("nothing left to send", WAIT, || env.nothing_waits()).await;
     env.two_more_runs("cartona.catalog").await;
     assert_eq!(
         env.cartona.sim.product(&sp(1)).unwrap().selling_price,
@@ -1766,11 +1769,7 @@ async fn an_outage_longer_than_the_retry_policy_ends_with_cartona_holding_odoo_s
             && c.order(&acked).unwrap().synced
     })
     .await;
-    wait_until("nothing left to send", WAIT, || {
-        env.jobs(Some(JobState::Retrying)).is_empty()
-            && env.jobs(Some(JobState::Pending)).is_empty()
-    })
-    .await;
+    wait_until("nothing left to send", WAIT, || env.nothing_waits()).await;
     assert!(
         env.jobs(Some(JobState::Dead)).is_empty(),
         "{:?}",
@@ -1924,8 +1923,7 @@ async fn diff_names_what_cartona_holds_otherwise_and_repair_queues_the_fixes() {
     let settled = |env: &Env| {
         (1..=PRODUCTS as i64)
             .all(|id| env.cartona.sim.product(&sp(id)).unwrap().selling_price == env.odoo_price(id))
-            && env.jobs(Some(JobState::Pending)).is_empty()
-            && env.jobs(Some(JobState::Retrying)).is_empty()
+            && env.nothing_waits()
             && env.jobs(Some(JobState::Running)).is_empty()
     };
     wait_until("the catalog pushed", WAIT, || settled(&env)).await;

@@ -158,20 +158,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
     );
     std::fs::write(&path, text.clone()).unwrap();
     let config = RawConfig::parse(&text).unwrap().validate().unwrap();
-    {
-        let store = Store::open(&config.state.path).unwrap();
-        for id in 1..=PRODUCTS {
-            mapping::set(
-                &store,
-                "cartona",
-                "product",
-                "product.product",
-                id,
-                &(100_000 + id).to_string(),
-            )
-            .unwrap();
-        }
-    }
+    map_products(&Store::open(&config.state.path).unwrap(), PRODUCTS);
     let client = OdooClient::connect(&config.odoo).await.unwrap();
     let traffic = || {
         odoo.sim.call_count()
@@ -443,17 +430,7 @@ async fn a_repair_killed_half_way_loses_nothing() {
     std::fs::write(&path, &text).unwrap();
     let config = RawConfig::parse(&text).unwrap().validate().unwrap();
     let store = Store::open(&config.state.path).unwrap();
-    for id in 1..=N {
-        mapping::set(
-            &store,
-            "cartona",
-            "product",
-            "product.product",
-            id,
-            &(100_000 + id).to_string(),
-        )
-        .unwrap();
-    }
+    map_products(&store, N);
     // Each page of Odoo's catalog takes a while: the kill lands between two pages of fixes.
     odoo.sim.faults.set_latency(Duration::from_millis(150));
     let queued = || {
@@ -541,4 +518,12 @@ fn diff(config: &std::path::Path, repair: bool) -> Child {
         cmd.arg("--repair");
     }
     cmd.spawn().unwrap()
+}
+
+/// Odoo products 1..=`n` mapped to Cartona's supplier products 100001...
+fn map_products(store: &Store, n: i64) {
+    for id in 1..=n {
+        let sp = (100_000 + id).to_string();
+        mapping::set(store, "cartona", "product", "product.product", id, &sp).unwrap();
+    }
 }

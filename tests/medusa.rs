@@ -132,6 +132,31 @@ impl Env {
         }
     }
 
+    /// Validates the order's delivery in Odoo with a tracking number, as warehouse staff would.
+    async fn ship_in_odoo(&self, order: i64, tracking: &str) {
+        let picking = self
+            .client
+            .search(
+                "stock.picking",
+                &Domain::all().and("sale_id", "=", order),
+                None,
+            )
+            .await
+            .unwrap();
+        self.client
+            .write(
+                "stock.picking",
+                &picking,
+                Value::record([("carrier_tracking_ref", Value::from(tracking))]),
+            )
+            .await
+            .unwrap();
+        self.client
+            .call_method("stock.picking", "button_validate", &picking)
+            .await
+            .unwrap();
+    }
+
     /// The dead jobs (none, when all went well).
     fn dead_jobs(&self) -> Vec<marketsync::store::queue::Job> {
         marketsync::store::queue::list(
@@ -922,23 +947,7 @@ async fn status_flow(flavour: MedusaFlavour) {
         .call_method("sale.order", "action_cancel", &[b])
         .await
         .unwrap();
-    let picking = env
-        .client
-        .search("stock.picking", &Domain::all().and("sale_id", "=", a), None)
-        .await
-        .unwrap();
-    env.client
-        .write(
-            "stock.picking",
-            &picking,
-            Value::record([("carrier_tracking_ref", Value::from("TRK123456789"))]),
-        )
-        .await
-        .unwrap();
-    env.client
-        .call_method("stock.picking", "button_validate", &picking)
-        .await
-        .unwrap();
+    env.ship_in_odoo(a, "TRK123456789").await;
 
     match flavour {
         MedusaFlavour::Marqasouq => {
@@ -1449,23 +1458,7 @@ async fn outage_flow(flavour: MedusaFlavour) {
         .call_method("sale.order", "action_confirm", &[a])
         .await
         .unwrap();
-    let picking = env
-        .client
-        .search("stock.picking", &Domain::all().and("sale_id", "=", a), None)
-        .await
-        .unwrap();
-    env.client
-        .write(
-            "stock.picking",
-            &picking,
-            Value::record([("carrier_tracking_ref", Value::from("TRK-OUTAGE-1"))]),
-        )
-        .await
-        .unwrap();
-    env.client
-        .call_method("stock.picking", "button_validate", &picking)
-        .await
-        .unwrap();
+    env.ship_in_odoo(a, "TRK-OUTAGE-1").await;
     let arrived = env
         .store_sim
         .sim

@@ -64,10 +64,7 @@ pub async fn run(
         serde_json::to_writer_pretty(&mut lock, &out)?;
         std::io::Write::write_all(&mut lock, b"\n")?;
     } else {
-        // A heartbeat older than 30 s (three missed beats): no daemon will send the fixes yet.
-        let running = crate::store::facts::get(&w.store, crate::store::facts::DAEMON_HEARTBEAT)?
-            .and_then(|(v, _)| v.parse::<i64>().ok())
-            .is_some_and(|h| crate::store::now_ms() - h < 30_000);
+        let running = crate::store::facts::beating(crate::store::facts::heartbeat(&w.store)?);
         print_report(name, &report, repair, running);
     }
     Ok(if report.drifts.is_empty() { 0 } else { 1 })

@@ -4,7 +4,7 @@
 use super::render::{clip, paint, print_json, state_tone, when, Table, Tone};
 use crate::config::{ChannelKind, Config};
 use crate::store::queue::JobState;
-use crate::store::{facts, inbox, now_ms, queue, streams, synclog, Store};
+use crate::store::{facts, inbox, queue, streams, synclog, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -107,7 +107,7 @@ fn ask_daemon(listen: std::net::SocketAddr) -> Option<DaemonHealth> {
 
 fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
     let fact = |k| facts::get(store, k).map(|o| o.map(|(v, _)| v));
-    let heartbeat = fact(facts::DAEMON_HEARTBEAT)?.and_then(|v| v.parse::<i64>().ok());
+    let heartbeat = facts::heartbeat(store)?;
     let all_streams = streams::list(store)?;
     let counts = queue::counts(store)?;
     let inbox_counts = inbox::counts(store)?;
@@ -185,9 +185,9 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
         } else {
             store.path().display().to_string()
         },
-        // A heartbeat older than 30 s (three missed beats) means the daemon is gone, unless
-        // its listener still answers (it cannot beat while the state is not writable).
-        daemon_running: heartbeat.is_some_and(|h| now_ms() - h < 30_000) || daemon_health.is_some(),
+        // A daemon that does not beat is gone, unless its listener still answers (it cannot
+        // beat while the state is not writable).
+        daemon_running: facts::beating(heartbeat) || daemon_health.is_some(),
         daemon_health,
         daemon_heartbeat_at: heartbeat,
         daemon_paused: fact(facts::DAEMON_PAUSED)?,

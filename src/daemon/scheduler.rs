@@ -143,13 +143,7 @@ async fn stream_loop(
                             // as its jobs do: its probe says when the peer is back.
                             let mut said = false;
                             if let (true, Some(ch)) = (unreachable, channel.as_deref()) {
-                                if crate::store::reach::mark_in(tx, ch, &error, now_ms(), 0)? {
-                                    let e = internal_events::ChannelUnreachable {
-                                        channel: ch,
-                                        error: &error,
-                                    };
-                                    internal_events::emit_in(tx, &e)?;
-                                }
+                                crate::store::reach::mark_in(tx, ch, &error, now_ms())?;
                                 said = true;
                             }
                             if !again && !said {

@@ -449,16 +449,7 @@ async fn record_failure(
             if class == RetryClass::Unreachable {
                 // The channel's peer did not answer: one line says so for all its jobs, and
                 // its probe releases them when it answers again.
-                s.write(|tx| {
-                    if crate::store::reach::mark_in(tx, &channel, &m, now, 0)? {
-                        let e = crate::internal_events::ChannelUnreachable {
-                            channel: &channel,
-                            error: &m,
-                        };
-                        crate::internal_events::emit_in(tx, &e)?;
-                    }
-                    Ok(())
-                })?;
+                s.write(|tx| crate::store::reach::mark_in(tx, &channel, &m, now))?;
             }
             queue::fail(s, id, class, &m, &retry, now)
         })

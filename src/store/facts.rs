@@ -21,6 +21,16 @@ pub const DAEMON_ADMIN_LISTEN: &str = "daemon.admin_listen";
 /// Why the daemon stopped taking work (storage trouble), absent while all is well.
 pub const DAEMON_PAUSED: &str = "daemon.paused";
 
+/// The daemon's last heartbeat (ms), if it recorded one.
+pub fn heartbeat(store: &Store) -> Result<Option<i64>> {
+    Ok(get(store, DAEMON_HEARTBEAT)?.and_then(|(v, _)| v.parse().ok()))
+}
+
+/// Whether the daemon beat in the last 30 s (three missed beats mean it is gone).
+pub fn beating(heartbeat: Option<i64>) -> bool {
+    heartbeat.is_some_and(|h| super::now_ms() - h < 30_000)
+}
+
 pub fn set(store: &Store, key: &str, value: &str) -> Result<()> {
     let now = now_ms();
     let value = crate::secret::scrub(value);

@@ -68,14 +68,14 @@ fn write(tx: &rusqlite::Connection, u: &Unreachable, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Marks `channel` unreachable because of `error` (its first `since` is kept; the first probe
-/// is due `first_probe` ms from now). True when it was reachable until now.
+/// Marks `channel` unreachable because of `error` (its first `since` is kept; it is probed at
+/// the next look) and, when it was reachable until now, says so in the sync log: one line for
+/// all of its jobs and streams. True when it was reachable until now.
 pub fn mark_in(
     tx: &rusqlite::Transaction<'_>,
     channel: &str,
     error: &str,
     now: i64,
-    first_probe: i64,
 ) -> Result<bool> {
     let error = crate::secret::scrub(error);
     let (u, new) = match read(tx, channel)? {
@@ -89,12 +89,19 @@ pub fn mark_in(
                 since: now,
                 error,
                 probes: 0,
-                next_probe_at: now + first_probe,
+                next_probe_at: now,
             },
             true,
         ),
     };
     write(tx, &u, now)?;
+    if new {
+        let e = crate::internal_events::ChannelUnreachable {
+            channel,
+            error: &u.error,
+        };
+        crate::internal_events::emit_in(tx, &e)?;
+    }
     Ok(new)
 }
 
@@ -209,10 +216,10 @@ mod tests {
         )
         .unwrap();
         assert!(store
-            .write(|tx| mark_in(tx, "cartona", "refused", now, 1000))
+            .write(|tx| mark_in(tx, "cartona", "refused", now))
             .unwrap());
         assert!(!store
-            .write(|tx| mark_in(tx, "cartona", "reset", now + 5, 1000))
+            .write(|tx| mark_in(tx, "cartona", "reset", now + 5))
             .unwrap());
         let u = get(&store, "cartona").unwrap().unwrap();
         assert_eq!((u.since, u.error.as_str()), (now, "reset"));

@@ -414,13 +414,9 @@ impl crate::channel::drift::ReadBack for Medusa {
         }
         let location = self.settings.location_id.clone().unwrap_or_default();
         let skus: Vec<String> = out.keys().cloned().collect();
+        let skus: Vec<&str> = skus.iter().map(String::as_str).collect();
         for chunk in skus.chunks(100) {
-            let query: Vec<(&str, String)> = chunk
-                .iter()
-                .map(|sku| ("sku[]", sku.clone()))
-                .chain([("limit", chunk.len().to_string())])
-                .collect();
-            let body = self.api.get("admin/inventory-items", &query).await?;
+            let body = self.inventory_items(chunk).await?;
             let items: wire::InventoryItems = wire::answer("admin/inventory-items", body)?;
             for item in items.inventory_items {
                 let Some(held) = item.sku.as_ref().and_then(|s| out.get_mut(s)) else {

@@ -240,6 +240,19 @@ impl Medusa {
         self.set_levels(&levels).await
     }
 
+    /// Admin API: the inventory items of these SKUs, with their levels (as answered).
+    pub(in crate::channel::medusa) async fn inventory_items(
+        &self,
+        skus: &[&str],
+    ) -> Result<serde_json::Value, ChannelError> {
+        let query: Vec<(&str, String)> = skus
+            .iter()
+            .map(|sku| ("sku[]", sku.to_string()))
+            .chain([("limit", skus.len().to_string())])
+            .collect();
+        self.api.get("admin/inventory-items", &query).await
+    }
+
     /// Admin API: sets stock at the configured location (create the level, or update it).
     pub(in crate::channel::medusa) async fn set_levels(
         &self,
@@ -249,16 +262,8 @@ impl Medusa {
             return Ok(());
         }
         let location = self.settings.location_id.clone().unwrap_or_default();
-        let query: Vec<(&str, String)> = items
-            .iter()
-            .map(|(sku, _)| ("sku[]", sku.clone()))
-            .chain([("limit", items.len().to_string())])
-            .collect();
-        let found = self
-            .api
-            .get("admin/inventory-items", &query)
-            .await
-            .map_err(job_err)?;
+        let skus: Vec<&str> = items.iter().map(|(sku, _)| sku.as_str()).collect();
+        let found = self.inventory_items(&skus).await.map_err(job_err)?;
         let found: wire::InventoryItems = wire::answer("admin/inventory-items", found)
             .map_err(|e| JobError::new(RetryClass::Transient, e.to_string()))?;
         let mut batch = wire::LevelsBatch {
