@@ -1645,6 +1645,42 @@ async fn diff_names_an_admin_s_price_change_and_a_deleted_product_and_repair_fix
     let (code, text) = env.cli(&["diff", "--channel", "medusa"]).await;
     assert_eq!(code, Some(0), "clean again: {text}");
     assert!(env.dead_jobs().is_empty(), "{:?}", env.dead_jobs());
+
+    // A store of more than two pages (200 products each, as a real Medusa 2.21 answered 5,029
+    // in fixtures/medusa-v2/admin-products-last-page.json): every page is read, in id order.
+    for i in 0..450 {
+        env.store_sim
+            .sim
+            .admin_create(&format!("DASH-{i:03}"), Decimal::new(5, 0));
+    }
+    let before = env.store_sim.sim.requests.all().len();
+    let (code, text) = env.cli(&["diff", "--channel", "medusa"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "450 difference(s) (450 unknown to Odoo) among {PRODUCTS} Odoo product(s) and {} medusa listing(s)",
+            450 + PRODUCTS
+        )),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("unknown to Odoo")
+                && l.contains("DASH-449: listed at 5 on medusa")),
+        "{text}"
+    );
+    let pages: Vec<String> = env.store_sim.sim.requests.all()[before..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "admin/products")
+        .map(|r| r.query.clone())
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    for (page, offset) in pages.iter().zip([0, 200, 400]) {
+        assert!(
+            page.contains("order=id") && page.contains(&format!("offset={offset}")),
+            "{pages:?}"
+        );
+    }
     env.stop().await;
 
     let env = Env::new(MedusaFlavour::Marqasouq, "kwd").await;

@@ -192,6 +192,25 @@ impl SimMedusa {
         }
     }
 
+    /// An admin creates a published product in the store's dashboard, one Odoo knows nothing of.
+    pub fn admin_create(&self, sku: &str, price: Decimal) {
+        let mut w = self.world();
+        w.seq += 1;
+        let seq = w.seq;
+        let product = Product {
+            sku: sku.into(),
+            title: format!("Made in the dashboard {sku}"),
+            price,
+            currency: self.currency.clone(),
+            status: "published".into(),
+            product_id: format!("prod_01SIM{seq:06}"),
+            variant_id: format!("variant_01SIM{seq:06}"),
+            inventory_item_id: format!("iitem_01SIM{seq:06}"),
+            ..Product::default()
+        };
+        w.products.insert(sku.into(), product);
+    }
+
     /// An admin deletes a product in the store's dashboard: it is gone, its SKU free again.
     pub fn admin_delete(&self, sku: &str) {
         self.world().products.remove(sku);
@@ -798,11 +817,14 @@ async fn ad_products_list(
     let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(50);
     let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
     let w = sim.world();
-    let all: Vec<&Product> = w
+    let mut all: Vec<&Product> = w
         .products
         .values()
         .filter(|p| p.status != "deleted" && !p.product_id.is_empty())
         .collect();
+    if q.get("order").is_some_and(|o| o == "id") {
+        all.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+    }
     let page: Vec<serde_json::Value> = all
         .iter()
         .skip(offset)
@@ -840,17 +862,32 @@ async fn ad_inventory_items(
     if let Some(r) = gate_admin(&sim, &method, &uri, &headers, b"").await {
         return r;
     }
-    let skus: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let skus: Vec<&String> = query
+        .iter()
         .filter(|(k, _)| k == "sku[]" || k == "sku")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v)
         .collect();
+    // Medusa answers at most `limit` items (20 unless asked), and echoes the limit.
+    let limit: usize = query
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(20);
     let w = sim.world();
-    let items: Vec<serde_json::Value> = w
+    let matching: Vec<&Product> = w
         .products
         .values()
         .filter(|p| {
-            p.status != "deleted" && !p.inventory_item_id.is_empty() && skus.contains(&p.sku)
+            p.status != "deleted" && !p.inventory_item_id.is_empty() && skus.contains(&&p.sku)
         })
+        .collect();
+    let items: Vec<serde_json::Value> = matching
+        .iter()
+        .take(limit)
         .map(|p| {
             let levels: Vec<serde_json::Value> = p
                 .levels
@@ -862,7 +899,7 @@ async fn ad_inventory_items(
         .collect();
     json(
         StatusCode::OK,
-        serde_json::json!({"inventory_items": items, "count": items.len(), "offset": 0, "limit": 20}),
+        serde_json::json!({"inventory_items": items, "count": matching.len(), "offset": 0, "limit": limit}),
     )
 }
 

@@ -385,6 +385,8 @@ impl crate::channel::drift::ReadBack for Medusa {
         loop {
             let query = [
                 ("fields", "id,status,*variants,*variants.prices".to_string()),
+                // A stable order, so that pages neither skip nor repeat a product.
+                ("order", "id".to_string()),
                 ("limit", PAGE.to_string()),
                 ("offset", offset.to_string()),
             ];

@@ -674,4 +674,48 @@ mod read_back_tests {
         assert_eq!(level.location_id, "sloc_01M804E6GK92XBPJCPDD68ZW4C");
         assert_eq!(level.stocked_quantity, Some(40.0));
     }
+
+    /// Recorded 2026-12-02 from a real Medusa 2.21.2 holding 5,029 products marketsync pushed
+    /// from a real Odoo 17: the last page of the read-back `diff` asks for, and the stock of its
+    /// SKUs asked the way `diff` and the stock push ask (`sku[]` repeated, `limit` = their number).
+    #[test]
+    fn the_recorded_last_page_of_a_5029_product_store_and_its_stock_read_as_diff_reads_them() {
+        let page: ProductPage =
+            answer("admin/products", recorded("admin-products-last-page.json")).unwrap();
+        assert_eq!(page.count, Some(5029));
+        assert_eq!(
+            page.products.len(),
+            3,
+            "5026 + 3 = 5029: the loop's last page"
+        );
+        let skus: Vec<&str> = page
+            .products
+            .iter()
+            .flat_map(|p| p.variants.iter().filter_map(|v| v.sku.as_deref()))
+            .collect();
+        assert_eq!(skus, ["FLOOR-004998", "FLOOR-004997", "FURN_7800"]);
+        let price = &page.products[0].variants[0].prices[0];
+        assert_eq!(
+            crate::channel::kit::decimal_of(&price.amount),
+            Some(rust_decimal::Decimal::new(1345, 1))
+        );
+        let items: InventoryItems = answer(
+            "admin/inventory-items",
+            recorded("admin-inventory-items-by-sku.json"),
+        )
+        .unwrap();
+        let stock: Vec<(Option<&str>, Option<f64>)> = items
+            .inventory_items
+            .iter()
+            .map(|i| (i.sku.as_deref(), i.location_levels[0].stocked_quantity))
+            .collect();
+        assert_eq!(
+            stock,
+            [
+                (Some("FLOOR-004997"), Some(92.0)),
+                (Some("FLOOR-004998"), Some(93.0)),
+                (Some("FURN_7800"), Some(4.0))
+            ]
+        );
+    }
 }
