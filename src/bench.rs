@@ -638,6 +638,8 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
         currency: Some(crate::channel::cartona::CURRENCY.into()),
         extra_fields: Vec::new(),
         known_rules: Default::default(),
+        currency_guard: Default::default(),
+        config_key: "channels.cartona",
     };
     client
         .search_read_pages(

@@ -129,7 +129,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
             &format!("P{id}"),
         );
     }
-    let store_sim = medusa::start(0, MedusaFlavour::Marqasouq, MEDUSA_KEY, "kwd")
+    let store_sim = medusa::start(0, MedusaFlavour::Marqasouq, MEDUSA_KEY, "egp")
         .await
         .unwrap();
     let watcher = probe::start(0, PROBE_TOKEN).await.unwrap();
@@ -148,7 +148,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         "{}[webhooks]\nlisten = \"{listen}\"\n[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\n[retry]\nbase_delay = \"100ms\"\nmax_delay = \"500ms\"\n\
          [daemon]\nqueue_poll = \"50ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
          [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{MEDUSA_KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
-         currency = \"kwd\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
+         currency = \"egp\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
          [channels.probe]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{PROBE_TOKEN}\"\n",
         common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
             .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
@@ -269,7 +269,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
                 .sim
                 .product(&format!("SKU-{id:05}"))
                 .is_some_and(|p| {
-                    p.price == marketsync::sync::money::round(price.parse().unwrap(), "kwd")
+                    p.price == marketsync::sync::money::round(price.parse().unwrap(), "egp")
                         && p.quantity == qty
                 })
         })

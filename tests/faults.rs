@@ -57,7 +57,7 @@ impl Env {
                 .sim
                 .add_product(&sp(id), Some(&id.to_string()), None, &format!("P{id}"));
         }
-        let medusa = medusa::start(0, MedusaFlavour::Marqasouq, MEDUSA_KEY, "kwd")
+        let medusa = medusa::start(0, MedusaFlavour::Marqasouq, MEDUSA_KEY, "egp")
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -67,7 +67,7 @@ impl Env {
              [daemon]\nqueue_poll = \"100ms\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\nbody_timeout = \"1s\"\nmax_body_bytes = 65536\n\
              [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{CARTONA_TOKEN}\"\npoll_overlap = \"2s\"\ntimeout = \"1s\"\n\
              [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{MEDUSA_KEY}\"\n\
-             webhook_secret = \"{HOOK_SECRET}\"\ncurrency = \"kwd\"\npoll_overlap = \"2s\"\ntimeout = \"1s\"\n",
+             webhook_secret = \"{HOOK_SECRET}\"\ncurrency = \"egp\"\npoll_overlap = \"2s\"\ntimeout = \"1s\"\n",
             common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
                 .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
             cartona.base_url(),
@@ -118,7 +118,7 @@ impl Env {
             c.is_some_and(|c| {
                 c.selling_price == format!("{price:.2}") && c.available_stock_quantity == free
             }) && m.is_some_and(|m| {
-                m.price == marketsync::sync::money::round(price, "kwd") && m.quantity == free
+                m.price == marketsync::sync::money::round(price, "egp") && m.quantity == free
             })
         })
     }

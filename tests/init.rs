@@ -55,7 +55,7 @@ async fn init_without_a_terminal_writes_a_config_that_checks() {
     let cartona = marketsync::sim::cartona::start(0, CARTONA_TOKEN)
         .await
         .unwrap();
-    let store = marketsync::sim::medusa::start(0, MedusaFlavour::AdminApi, MEDUSA_KEY, "kwd")
+    let store = marketsync::sim::medusa::start(0, MedusaFlavour::AdminApi, MEDUSA_KEY, "egp")
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -77,6 +77,9 @@ async fn init_without_a_terminal_writes_a_config_that_checks() {
         store.base_url(),
         "--medusa-location-id".into(),
         "sloc_01SIMWAREHOUSE".into(),
+        // The currency Odoo's books are in (the check's currency guard fails any other).
+        "--medusa-currency".into(),
+        "EGP".into(),
         "--state-path".into(),
         state.display().to_string(),
     ];

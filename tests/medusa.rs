@@ -84,6 +84,12 @@ impl Env {
         gated: bool,
     ) -> Env {
         let odoo = common::odoo_sim(major, PRODUCTS as usize).await;
+        // A supplier whose books are in the store's currency (the currency guard holds back
+        // prices in any other).
+        odoo.sim
+            .world()
+            .set_company_currency(&currency.to_ascii_uppercase())
+            .unwrap();
         prepare(&odoo);
         let store_sim = medusa::start(0, flavour, KEY, currency).await.unwrap();
         let gate = match gated {
@@ -1733,5 +1739,52 @@ async fn a_read_back_reconcile_puts_right_a_price_an_admin_changed_in_the_store(
     assert!(common::sync_log(&env.store)
         .iter()
         .any(|r| r.message.contains("read back: 1 difference(s) (1 price)")));
+    env.stop().await;
+}
+
+/// The currency guard: a store in KWD and an Odoo whose books are in USD. No price goes out
+/// labelled KWD (the stream and `check` name both currencies and the fix); once the company's
+/// currency is the store's, the catalog goes out at Odoo's prices.
+#[tokio::test]
+async fn no_price_goes_out_in_a_currency_odoo_s_prices_are_not_in_and_check_says_which_two() {
+    let env = Env::prepared(MedusaFlavour::Marqasouq, "kwd", "", |odoo| {
+        odoo.sim.world().set_company_currency("USD").unwrap();
+    })
+    .await;
+    let why = "Odoo's sales prices are in USD (company \"My Company\"'s currency) and the channel sells in KWD: set channels.medusa.pricelist_id to a pricelist in KWD";
+    let stream_error = || common::stream_error(&env.store, "medusa.catalog");
+    wait_until("the catalog stream says why", WAIT, || {
+        stream_error().is_some_and(|e| e.contains(why))
+    })
+    .await;
+    assert!(
+        env.store_sim.sim.products().is_empty(),
+        "nothing listed at a USD number labelled KWD: {:?}",
+        env.store_sim.sim.products()
+    );
+    let (code, text) = env.cli(&["check"]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("medusa.currency") && l.contains(why)),
+        "{text}"
+    );
+
+    env.odoo.sim.world().set_company_currency("KWD").unwrap();
+    wait_until("the catalog listed at Odoo's prices", WAIT, || {
+        (1..=PRODUCTS).all(|i| {
+            env.store_sim.sim.product(&sku(i)).is_some_and(|p| {
+                p.price == marketsync::sync::money::round(env.odoo_price(i), "kwd")
+            })
+        })
+    })
+    .await;
+    wait_until("the stream recovers", WAIT, || stream_error().is_none()).await;
+    let (code, text) = env.cli(&["check"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Odoo's prices are in KWD, the currency the channel sells in"),
+        "{text}"
+    );
     env.stop().await;
 }

@@ -464,6 +464,8 @@ fn catalog_reader(odoo: OdooClient) -> marketsync::sync::catalog::CatalogReader 
         currency: None,
         extra_fields: Vec::new(),
         known_rules: Default::default(),
+        currency_guard: Default::default(),
+        config_key: "channels.cartona",
     }
 }
 

@@ -62,6 +62,35 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
         if let (true, true, Some(odoo)) = (estimate, ok, &connected) {
             lines.push(estimate_line(ch, odoo, round_trip).await);
         }
+        if let Some(reader) = connected
+            .as_ref()
+            .and_then(|o| crate::channel::catalog_reader(ch, o))
+        {
+            use crate::sync::currency::Guard;
+            let target = format!("{}.currency", ch.kind.name());
+            let sells = currency.as_deref().unwrap_or("").to_ascii_uppercase();
+            lines.push(match reader.currency_guard().await {
+                Ok(Guard::Priced) => Line::new(
+                    target,
+                    true,
+                    format!("Odoo's prices are in {sells}, the currency the channel sells in"),
+                ),
+                Ok(Guard::NoPrices(why)) => Line::new(
+                    target,
+                    false,
+                    format!("no price goes out (stock still does where the channel takes it alone): {why}"),
+                ),
+                Ok(Guard::RulesOnly(why)) => Line::warn(
+                    target,
+                    format!("a product without a rule is held back: {why}"),
+                ),
+                Err(e) => Line::new(
+                    target,
+                    false,
+                    format!("reading the company's and pricelist's currency failed: {e}"),
+                ),
+            });
+        }
         if let (Some(odoo), Some(pricelist)) = (&connected, pricelist) {
             let inspected =
                 crate::sync::pricelist::inspect(odoo, pricelist, currency.as_deref()).await;

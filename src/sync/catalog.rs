@@ -37,6 +37,8 @@ pub struct CatalogReader {
     pub stock_field: String,
     pub warehouse_id: Option<i64>,
     pub pricelist_id: Option<i64>,
+    /// The channel's config table (`channels.medusa`), named in what the operator is told.
+    pub config_key: &'static str,
     /// The currency the channel sells in (ISO 4217): a pricelist rule in another is refused.
     pub currency: Option<String>,
     /// More product fields a channel needs (e.g. `description_sale`, `weight`).
@@ -44,6 +46,9 @@ pub struct CatalogReader {
     /// The pricelist's rule ids as the last change poll saw them (see
     /// [`CatalogReader::pricelist_rules`]).
     pub known_rules: std::sync::Mutex<Option<BTreeSet<i64>>>,
+    /// Whether Odoo's prices are in the channel's currency, as last read (read again by every
+    /// full read; see [`crate::sync::currency`]).
+    pub currency_guard: std::sync::Mutex<Option<crate::sync::currency::Guard>>,
 }
 
 /// What a change poll found of the pricelist's rules.
@@ -117,16 +122,29 @@ impl Unpriced {
             .extend(products.iter().filter_map(|p| p.unpriced.clone()));
     }
 
-    /// An error naming the first few (the run's other products went out), or `Ok`.
-    pub fn verdict(self) -> Result<(), crate::error::Error> {
-        let reasons = self.0;
+    /// An error naming the first few (the run's other products went out), or `Ok`. A run that
+    /// read no product still fails while the currency guard holds every price back, so the
+    /// operator hears of it before the next full read.
+    pub async fn verdict(self, reader: &CatalogReader) -> Result<(), crate::error::Error> {
+        let mut reasons = self.0;
+        let n = reasons.len();
+        let mut seen = std::collections::HashSet::new();
+        reasons.retain(|r| seen.insert(r.clone()));
         if reasons.is_empty() {
-            return Ok(());
+            let guard = reader
+                .currency_guard()
+                .await
+                .map_err(|e| crate::error::Error::from(e).context("reading Odoo's currencies"))?;
+            return match guard.refusal() {
+                Some(why) => Err(crate::error::Error::invalid(format!(
+                    "no price goes out: {why}"
+                ))),
+                None => Ok(()),
+            };
         }
         let more = reasons.len().saturating_sub(3);
         Err(crate::error::Error::invalid(format!(
-            "{} product(s) not sent, their price unknown: {}{}",
-            reasons.len(),
+            "{n} product(s) not sent, their price unknown: {}{}",
             reasons[..reasons.len().min(3)].join("; "),
             if more > 0 {
                 format!(" (and {more} more)")
@@ -237,13 +255,62 @@ impl CatalogReader {
     /// Replaces list prices with the configured pricelist's price for one unit today (see
     /// [`pricelist`]); a product whose price marketsync cannot compute exactly is marked
     /// `unpriced` with the rule's id, and the others go on.
-    async fn apply_pricelist(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
-        let Some(pricelist) = self.pricelist_id else {
-            return Ok(());
-        };
+    async fn apply_prices(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
         if products.is_empty() {
             return Ok(());
         }
+        let guard = self.currency_guard().await?;
+        if let Some(why) = guard.refusal() {
+            for p in products.iter_mut() {
+                p.unpriced = Some(why.to_string());
+            }
+            return Ok(());
+        }
+        let rules_only = match &guard {
+            crate::sync::currency::Guard::RulesOnly(why) => Some(why.as_str()),
+            _ => None,
+        };
+        self.apply_pricelist(products, rules_only).await
+    }
+
+    /// Whether Odoo's prices are in the channel's currency (the channel's config key is named in
+    /// the reason); read once, and again by each full read and, while prices are held back, by
+    /// each run.
+    pub async fn currency_guard(&self) -> Result<crate::sync::currency::Guard, OdooError> {
+        use crate::sync::currency;
+        let Some(channel) = self.currency.as_deref() else {
+            return Ok(currency::Guard::Priced);
+        };
+        // A refusal is looked at again every run, so the operator's fix is seen at once.
+        if let Some(g) = self
+            .cached_guard()
+            .clone()
+            .filter(|g| *g == currency::Guard::Priced)
+        {
+            return Ok(g);
+        }
+        let (company, pricelist) = currency::read(&self.odoo, self.pricelist_id).await?;
+        let g = currency::Guard::of(channel, self.config_key, &company, pricelist.as_ref());
+        *self.cached_guard() = Some(g.clone());
+        Ok(g)
+    }
+
+    fn cached_guard(&self) -> std::sync::MutexGuard<'_, Option<crate::sync::currency::Guard>> {
+        self.currency_guard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `rules_only`: a product no rule prices is held back with this reason (its sales price is
+    /// in another currency than the channel's).
+    async fn apply_pricelist(
+        &self,
+        products: &mut [ProductSnapshot],
+        rules_only: Option<&str>,
+    ) -> Result<(), OdooError> {
+        let Some(pricelist) = self.pricelist_id else {
+            return Ok(());
+        };
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
         let templates: BTreeSet<i64> = products.iter().filter_map(template_of).collect();
         let items = self
@@ -274,7 +341,9 @@ impl CatalogReader {
         for p in products.iter_mut() {
             match rules.price(p.id, template_of(p)) {
                 Ok(Some(price)) => p.price = price,
-                Ok(None) => {}
+                Ok(None) => {
+                    p.unpriced = rules_only.map(|why| format!("pricelist {pricelist}: {why}"))
+                }
                 Err(why) => p.unpriced = Some(format!("pricelist {pricelist}: {why}")),
             }
         }
@@ -294,7 +363,7 @@ impl CatalogReader {
             )
             .await?;
         let mut snaps: Vec<ProductSnapshot> = rows.into_iter().map(|r| self.snapshot(r)).collect();
-        self.apply_pricelist(&mut snaps).await?;
+        self.apply_prices(&mut snaps).await?;
         Ok(snaps)
     }
 
@@ -308,6 +377,8 @@ impl CatalogReader {
     where
         F: FnMut(Vec<ProductSnapshot>),
     {
+        // A full read looks at the currencies again (the reconcile's, nightly).
+        *self.cached_guard() = None;
         let mut pages = PageIds {
             reader: self,
             page: self.odoo.page_size().max(1),
@@ -330,7 +401,7 @@ impl CatalogReader {
                 total += rows.len();
                 let mut snaps: Vec<ProductSnapshot> =
                     rows.into_iter().map(|r| self.snapshot(r)).collect();
-                self.apply_pricelist(&mut snaps).await?;
+                self.apply_prices(&mut snaps).await?;
                 if !snaps.is_empty() {
                     on_page(snaps);
                 }
@@ -429,7 +500,7 @@ impl CatalogReader {
                     .filter(|p| !seen.contains(&p.id)),
             );
         }
-        self.apply_pricelist(&mut products).await?;
+        self.apply_prices(&mut products).await?;
         Ok(products)
     }
 

@@ -4,6 +4,7 @@
 //! money.
 
 pub mod catalog;
+pub mod currency;
 pub mod money;
 pub mod order_import;
 pub mod order_watch;

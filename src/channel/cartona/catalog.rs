@@ -139,7 +139,7 @@ impl Cartona {
         if let Some(e) = failure {
             return Err(e);
         }
-        unpriced.verdict()?;
+        unpriced.verdict(&self.reader).await?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (planned > 0).then(|| {
@@ -181,7 +181,7 @@ impl Cartona {
             .context("reading changes from Odoo")?;
         let queued = self.enqueue(self.plan(&products, &self.mappings(&products)?))?;
         // The others went out; the cursor stays until these have a price.
-        Unpriced::among(&products).verdict()?;
+        Unpriced::among(&products).verdict(&self.reader).await?;
         Ok(StreamOutcome {
             cursor: Some(started),
             note: (queued > 0)

@@ -139,6 +139,8 @@ pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> Ca
         currency: Some(CURRENCY.into()),
         extra_fields: Vec::new(),
         known_rules: Default::default(),
+        currency_guard: Default::default(),
+        config_key: "channels.cartona",
     }
 }
 

@@ -530,7 +530,7 @@ impl crate::channel::Catalog for Medusa {
             }
         };
         // The others went out; the cursor stays until these have a price.
-        unpriced.verdict()?;
+        unpriced.verdict(&self.reader).await?;
         self.reader.remember_rules(rules);
         Ok(StreamOutcome {
             // The reconcile stream leaves the catalog stream's cursor alone.

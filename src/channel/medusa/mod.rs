@@ -111,6 +111,8 @@ pub fn reader(settings: &MedusaSettings, odoo: OdooClient) -> CatalogReader {
         currency: Some(settings.currency.clone()),
         extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
         known_rules: Default::default(),
+        currency_guard: Default::default(),
+        config_key: "channels.medusa",
     }
 }
 

@@ -150,7 +150,14 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ("active", Value::Bool(true)),
             ("lang", s("en_US")),
             ("tz", s("Africa/Cairo")),
+            ("company_id", Value::Int(1)),
         ]),
+    );
+    // Its books are in EGP, the currency Cartona sells in.
+    w.insert(
+        "res.company",
+        1,
+        rec(&[("name", s("My Company")), ("currency_id", Value::Int(1))]),
     );
     // The key the integration uses, made without a duration (as the real setups make it).
     w.add_api_key("sync-daemon", None);

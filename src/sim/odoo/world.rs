@@ -211,6 +211,15 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("active", Boolean, "Active"),
                 f("lang", Selection, "Language"),
                 f("tz", Selection, "Timezone"),
+                f("company_id", Many2one("res.company"), "Company"),
+            ]),
+        },
+        Model {
+            name: "res.company",
+            label: "Companies",
+            fields: with(vec![
+                req("name", Char, "Company Name"),
+                req("currency_id", Many2one("res.currency"), "Currency"),
             ]),
         },
         Model {
@@ -762,6 +771,21 @@ impl World {
             "res.lang",
             &[id],
             &Value::record([("active", Value::Bool(installed))]),
+        )
+    }
+
+    /// The company's currency becomes the one named `code` (e.g. `KWD`), as a supplier whose
+    /// books are in it has.
+    pub fn set_company_currency(&mut self, code: &str) -> R<()> {
+        let id = self.data["res.currency"]
+            .iter()
+            .find(|(_, r)| r.get("name").and_then(Value::as_opt_str) == Some(code))
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Exc::User(format!("no currency {code} in this database")))?;
+        self.write(
+            "res.company",
+            &[1],
+            &Value::record([("currency_id", Value::Int(id))]),
         )
     }
 
