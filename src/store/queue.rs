@@ -438,13 +438,21 @@ pub fn complete_many(store: &Store, ids: &[i64]) -> Result<()> {
 
 /// [`complete_many`] inside the caller's transaction: a handler records a job done together
 /// with what the job did (see `JobHandler::records_completion`).
+///
+/// A job done settles the dead jobs of the same record before it: it carried the record's
+/// newer value, so theirs is moot (a stock level that died in an outage, then sent by the
+/// reconcile, is no longer the operator's problem). An event delivery never settles another.
 pub fn complete_in(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> Result<()> {
     let now = now_ms();
     let mut stmt = tx.prepare_cached(
         "UPDATE jobs SET state = 'done', updated_at = ?2, last_error = NULL WHERE id = ?1",
     )?;
+    let mut settle = tx.prepare_cached(
+        "UPDATE jobs SET state = 'done', updated_at = ?2,            last_error = 'settled by job ' || ?1 || ', which sent a newer value after: ' || coalesce(last_error, '')          WHERE state = 'dead' AND id < ?1 AND kind != ?3            AND coalesce_key = (SELECT coalesce_key FROM jobs WHERE id = ?1)",
+    )?;
     for id in ids {
         stmt.execute(params![id, now])?;
+        settle.execute(params![id, now, crate::store::order_events::DELIVERY_KIND])?;
     }
     Ok(())
 }
@@ -849,6 +857,46 @@ mod tests {
             list(&s, Some(JobState::Pending), None, 10).unwrap().len(),
             2
         );
+    }
+
+    #[test]
+    fn a_newer_value_sent_settles_the_dead_jobs_of_its_record_only() {
+        let (_d, s) = store();
+        let die = |key: &str, value: i64| {
+            let id = enqueue(&s, job(key, value)).unwrap().id();
+            claim_due(&s, now_ms(), &room(10)).unwrap();
+            let out = fail(&s, id, RetryClass::Transient, "503", &policy(1), now_ms()).unwrap();
+            assert!(matches!(out, FailOutcome::Dead { .. }), "{out:?}");
+            id
+        };
+        let old = die("test:stock:1", 5);
+        let other = die("test:stock:2", 9);
+        let newer = enqueue(&s, job("test:stock:1", 7)).unwrap().id();
+        claim_due(&s, now_ms(), &room(10)).unwrap();
+        complete(&s, newer).unwrap();
+        let settled = get(&s, old).unwrap().unwrap();
+        assert_eq!(settled.state, JobState::Done);
+        assert!(
+            settled
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(&format!("settled by job {newer}, which sent a newer value after: gave up after 1 attempts: 503"))),
+            "{:?}",
+            settled.last_error
+        );
+        assert_eq!(get(&s, other).unwrap().unwrap().state, JobState::Dead);
+        // An event delivery done settles no other delivery.
+        let delivery = |n: i64| NewJob {
+            kind: crate::store::order_events::DELIVERY_KIND.into(),
+            ..job("test:events:cartona:1", n)
+        };
+        let dead = enqueue(&s, delivery(1)).unwrap().id();
+        claim_due(&s, now_ms(), &room(10)).unwrap();
+        fail(&s, dead, RetryClass::Transient, "503", &policy(1), now_ms()).unwrap();
+        let later = enqueue(&s, delivery(2)).unwrap().id();
+        claim_due(&s, now_ms(), &room(10)).unwrap();
+        complete(&s, later).unwrap();
+        assert_eq!(get(&s, dead).unwrap().unwrap().state, JobState::Dead);
     }
 
     #[test]

@@ -66,35 +66,22 @@ pub async fn read(
     odoo: &OdooClient,
     pricelist: Option<i64>,
 ) -> Result<(Held, Option<Held>), OdooError> {
-    let user = odoo
-        .search_read(
-            "res.users",
-            &Domain::all().and("id", "=", odoo.uid()),
-            &["company_id"],
-            SearchOpts::default(),
-        )
-        .await?;
+    let user = one(odoo, "res.users", odoo.uid(), &["company_id"]).await?;
     let company = user
-        .first()
+        .as_ref()
         .and_then(|u| u.get("company_id"))
         .and_then(Value::as_many2one)
         .map(|(id, name)| (id, name.to_string()));
     let company = match company {
-        Some((id, name)) => {
-            let rows = odoo
-                .search_read(
-                    "res.company",
-                    &Domain::all().and("id", "=", id),
-                    &["currency_id"],
-                    SearchOpts::default(),
-                )
-                .await?;
-            let code = currency_of(rows.first());
-            Held {
-                code: code.unwrap_or_else(|| "an unknown currency".into()),
-                whose: format!("company {name:?}"),
-            }
-        }
+        Some((id, name)) => Held {
+            code: currency_of(
+                one(odoo, "res.company", id, &["currency_id"])
+                    .await?
+                    .as_ref(),
+            )
+            .unwrap_or_else(|| "an unknown currency".into()),
+            whose: format!("company {name:?}"),
+        },
         None => Held {
             code: "an unknown currency".into(),
             whose: "the integration user's company".into(),
@@ -102,21 +89,14 @@ pub async fn read(
     };
     let pricelist = match pricelist {
         Some(id) => {
-            let rows = odoo
-                .search_read(
-                    "product.pricelist",
-                    &Domain::all().and("id", "=", id),
-                    &["name", "currency_id"],
-                    SearchOpts::default(),
-                )
-                .await?;
-            let name = rows
-                .first()
+            let row = one(odoo, "product.pricelist", id, &["name", "currency_id"]).await?;
+            let name = row
+                .as_ref()
                 .and_then(|r| r.get("name"))
                 .and_then(Value::as_opt_str)
                 .map(|n| format!(" ({n:?})"))
                 .unwrap_or_default();
-            currency_of(rows.first()).map(|code| Held {
+            currency_of(row.as_ref()).map(|code| Held {
                 code,
                 whose: format!("pricelist {id}{name}"),
             })
@@ -124,6 +104,24 @@ pub async fn read(
         None => None,
     };
     Ok((company, pricelist))
+}
+
+/// One record's fields, if it exists.
+async fn one(
+    odoo: &OdooClient,
+    model: &str,
+    id: i64,
+    fields: &[&str],
+) -> Result<Option<Value>, OdooError> {
+    let rows = odoo
+        .search_read(
+            model,
+            &Domain::all().and("id", "=", id),
+            fields,
+            SearchOpts::default(),
+        )
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 fn currency_of(row: Option<&Value>) -> Option<String> {
