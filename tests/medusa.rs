@@ -1041,9 +1041,14 @@ async fn status_flow(flavour: MedusaFlavour) {
                     .unwrap()
                     .fulfillments
                     .first()
-                    .is_some_and(|f| f.2)
+                    .is_some_and(|f| f.delivered())
             })
             .await;
+            assert_eq!(
+                env.store_sim.sim.order(&shipped).unwrap().json["status"],
+                "pending",
+                "delivered, not paid yet: not completed (complete_orders = delivered-and-paid)"
+            );
             wait_until("cancelled", WAIT, || {
                 env.store_sim.sim.order(&cancelled).unwrap().canceled
             })
@@ -1051,14 +1056,23 @@ async fn status_flow(flavour: MedusaFlavour) {
             env.two_more_runs("odoo.orders").await;
             let invoice = env.odoo.sim.world().invoice_order(a).unwrap();
             env.odoo.sim.world().pay_invoice(invoice, true).unwrap();
-            wait_until("paid noted", WAIT, || {
-                let m = env.store_sim.sim.order(&shipped).unwrap().metadata;
-                m["odoo_invoiced"] == true && m["odoo_paid"] == true
+            wait_until("paid noted, and the order completed", WAIT, || {
+                let o = env.store_sim.sim.order(&shipped).unwrap();
+                o.metadata["odoo_invoiced"] == true
+                    && o.metadata["odoo_paid"] == true
+                    && o.json["status"] == "completed"
             })
             .await;
             let o = env.store_sim.sim.order(&shipped).unwrap();
             assert_eq!(o.fulfillments.len(), 1, "one fulfillment");
-            assert_eq!(o.fulfillments[0].1[0]["tracking_number"], "TRK123456789");
+            let f = &o.fulfillments[0];
+            assert_eq!(f.labels[0]["tracking_number"], "TRK123456789");
+            assert!(f.shipped_at.is_some() && f.delivered_at.is_some());
+            assert!(
+                f.metadata["odoo_picking_id"].as_i64().is_some(),
+                "the fulfillment names its Odoo delivery: {:?}",
+                f.metadata
+            );
             assert_eq!(o.metadata["odoo_state"], "confirmed");
             assert_eq!(
                 env.store_sim
@@ -1545,7 +1559,7 @@ async fn outage_flow(flavour: MedusaFlavour) {
                 .unwrap()
                 .fulfillments
                 .first()
-                .is_some_and(|f| f.2),
+                .is_some_and(|f| f.delivered()),
         };
         env.store_sim.sim.product(&sku(1)).unwrap().price == price
             && stock(&env, 2) == 44

@@ -186,6 +186,7 @@ fn watcher_streams(
             prefixes: prefixes.clone(),
             subscriptions: subscriptions.clone(),
             tracking_ref: profile.tracking_ref,
+            move_quantity: profile.move_quantity,
             overlap,
             mode,
         }),

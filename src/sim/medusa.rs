@@ -50,9 +50,89 @@ pub struct Order {
     pub metadata: serde_json::Value,
     /// MarqaSouq order-status events received, in order.
     pub events: Vec<serde_json::Value>,
-    /// Admin API: (fulfillment id, shipment labels, delivered)
-    pub fulfillments: Vec<(String, Vec<serde_json::Value>, bool)>,
+    /// Admin API: the order's fulfillments, cancelled ones included.
+    pub fulfillments: Vec<Fulfillment>,
     pub canceled: bool,
+}
+
+/// An Admin API fulfillment, as a real Medusa 2.21 keeps it (`fixtures/medusa-v2/fulfillment.jsonl`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Fulfillment {
+    pub id: String,
+    /// (order line id, quantity)
+    pub items: Vec<(String, i64)>,
+    pub metadata: serde_json::Value,
+    pub labels: Vec<serde_json::Value>,
+    pub shipped_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub canceled_at: Option<String>,
+}
+
+impl Fulfillment {
+    pub fn live(&self) -> bool {
+        self.canceled_at.is_none()
+    }
+
+    pub fn delivered(&self) -> bool {
+        self.delivered_at.is_some()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id, "packed_at": "2026-12-01T18:31:15.932Z", "shipped_at": self.shipped_at,
+            "delivered_at": self.delivered_at, "canceled_at": self.canceled_at,
+            "metadata": if self.metadata.is_null() { serde_json::Value::Null } else { self.metadata.clone() },
+            "items": self.items.iter().map(|(line, q)| serde_json::json!({"line_item_id": line, "quantity": q})).collect::<Vec<_>>(),
+            "labels": self.labels,
+        })
+    }
+}
+
+impl Order {
+    /// The live fulfillments' quantity of a line.
+    pub fn fulfilled(&self, line: &str) -> i64 {
+        self.fulfillments
+            .iter()
+            .filter(|f| f.live())
+            .flat_map(|f| &f.items)
+            .filter(|(l, _)| l == line)
+            .map(|(_, q)| q)
+            .sum()
+    }
+
+    fn lines(&self) -> Vec<(String, i64)> {
+        self.json["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| Some((i["id"].as_str()?.to_string(), i["quantity"].as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Medusa's `fulfillment_status`, from the live fulfillments.
+    pub fn fulfillment_status(&self) -> &'static str {
+        let live: Vec<&Fulfillment> = self.fulfillments.iter().filter(|f| f.live()).collect();
+        if live.is_empty() {
+            return if self.canceled { "canceled" } else { "not_fulfilled" };
+        }
+        let whole = self.lines().iter().all(|(l, q)| self.fulfilled(l) >= *q);
+        let all = |p: fn(&Fulfillment) -> bool| live.iter().all(|f| p(f));
+        let any = |p: fn(&Fulfillment) -> bool| live.iter().any(|f| p(f));
+        match () {
+            _ if whole && all(|f| f.delivered_at.is_some()) => "delivered",
+            _ if any(|f| f.delivered_at.is_some()) => "partially_delivered",
+            _ if whole && all(|f| f.shipped_at.is_some()) => "shipped",
+            _ if any(|f| f.shipped_at.is_some()) => "partially_shipped",
+            _ if whole => "fulfilled",
+            _ => "partially_fulfilled",
+        }
+    }
+
+    fn status(&self) -> &str {
+        self.json["status"].as_str().unwrap_or("pending")
+    }
 }
 
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -139,6 +219,11 @@ pub async fn start(
             post(ad_delivered),
         )
         .route("/admin/orders/{id}/cancel", post(ad_cancel))
+        .route("/admin/orders/{id}/complete", post(ad_complete))
+        .route(
+            "/admin/orders/{id}/fulfillments/{fid}/cancel",
+            post(ad_fulfillment_cancel),
+        )
         .with_state(sim.clone());
     let stop = CancellationToken::new();
     let s = stop.clone();
@@ -242,8 +327,15 @@ impl SimMedusa {
             .iter()
             .enumerate()
             .map(|(i, (sku, q, p))| {
-                serde_json::json!({"id": format!("li_{seq}_{i}"), "title": w.products.get(*sku).map(|p| p.title.clone()).unwrap_or_else(|| sku.to_string()),
-                                   "quantity": q, "unit_price": price(*p), "sku": sku, "variant_id": format!("variant_{sku}"), "product_id": format!("prod_{sku}")})
+                let mut line = serde_json::json!({"id": format!("li_{seq}_{i}"), "title": w.products.get(*sku).map(|p| p.title.clone()).unwrap_or_else(|| sku.to_string()),
+                                   "quantity": q, "unit_price": price(*p), "variant_id": format!("variant_{sku}"), "product_id": format!("prod_{sku}")});
+                // A Medusa v2 order line names its variant's SKU `variant_sku`; MarqaSouq's, `sku`.
+                let key = match self.flavour {
+                    MedusaFlavour::AdminApi => "variant_sku",
+                    MedusaFlavour::Marqasouq => "sku",
+                };
+                line[key] = serde_json::json!(sku);
+                line
             })
             .collect();
         let json = serde_json::json!({
@@ -995,8 +1087,18 @@ async fn ad_order(
     if let Some(r) = gate_admin(&sim, &method, &uri, &headers, b"").await {
         return r;
     }
+    let asked = uri.query().unwrap_or("");
     match sim.world().orders.get(&id) {
-        Some(o) => json(StatusCode::OK, serde_json::json!({"order": o.json})),
+        Some(o) => {
+            let mut j = o.json.clone();
+            j["metadata"] = o.metadata.clone();
+            j["fulfillment_status"] = serde_json::json!(o.fulfillment_status());
+            // As a real Medusa: fulfillments only when the fields ask for them.
+            if asked.contains("fulfillments") {
+                j["fulfillments"] = o.fulfillments.iter().map(Fulfillment::json).collect();
+            }
+            json(StatusCode::OK, serde_json::json!({"order": j}))
+        }
         None => not_found(&format!("Order id not found: {id}")),
     }
 }
@@ -1013,10 +1115,32 @@ fn with_order<F: FnOnce(&mut Order) -> Result<(), Response<Body>>>(
     if let Err(r) = f(o) {
         return r;
     }
+    // A real Medusa answers every order action with the order, and no fulfillments in it
+    // (`fixtures/medusa-v2/fulfillment.jsonl` [3]).
     let mut j = o.json.clone();
     j["metadata"] = o.metadata.clone();
-    j["fulfillments"] = serde_json::Value::Array(o.fulfillments.iter().map(|(fid, labels, delivered)| serde_json::json!({"id": fid, "labels": labels, "delivered": delivered})).collect());
+    j["fulfillment_status"] = serde_json::json!(o.fulfillment_status());
     json(StatusCode::OK, serde_json::json!({"order": j}))
+}
+
+fn not_allowed(message: &str) -> Response<Body> {
+    mq_error(StatusCode::BAD_REQUEST, "not_allowed", message)
+}
+
+/// A canceled order takes no action, metadata included (`fulfillment.jsonl` [23], [25]).
+fn open(o: &Order) -> Result<(), Response<Body>> {
+    if o.canceled {
+        let id = o.json["id"].as_str().unwrap_or_default();
+        return Err(invalid(&format!("Order with id {id} has been canceled.")));
+    }
+    Ok(())
+}
+
+fn fulfillment<'a>(o: &'a mut Order, fid: &str) -> Result<&'a mut Fulfillment, Response<Body>> {
+    o.fulfillments
+        .iter_mut()
+        .find(|f| f.id == fid)
+        .ok_or_else(|| not_found(&format!("Fulfillment with id: {fid} was not found")))
 }
 
 async fn ad_order_update(
@@ -1032,6 +1156,7 @@ async fn ad_order_update(
     }
     let b = body_json(&body).unwrap_or_default();
     with_order(&sim, &id, |o| {
+        open(o)?;
         if let (Some(m), Some(new)) = (o.metadata.as_object_mut(), b["metadata"].as_object()) {
             for (k, v) in new {
                 m.insert(k.clone(), v.clone());
@@ -1057,12 +1182,41 @@ async fn ad_fulfill(
     }
     let b = body_json(&body).unwrap_or_default();
     with_order(&sim, &id, |o| {
-        if b["items"].as_array().is_none_or(|i| i.is_empty()) {
+        open(o)?;
+        let Some(asked) = b["items"].as_array().filter(|i| !i.is_empty()) else {
             return Err(invalid("Invalid request: Field 'items' is required"));
+        };
+        let lines = o.lines();
+        let mut items = Vec::new();
+        for i in asked {
+            let (Some(line), Some(q)) = (i["id"].as_str(), i["quantity"].as_i64()) else {
+                return Err(invalid("Invalid request: Field 'items, 0, id' is required"));
+            };
+            let ordered = lines.iter().find(|(l, _)| l == line).map(|(_, q)| *q);
+            match ordered {
+                // What a real Medusa says when the line has no reservation left for it.
+                Some(ordered) if o.fulfilled(line) + q <= ordered => {
+                    items.push((line.to_string(), q))
+                }
+                Some(_) => {
+                    return Err(invalid(&format!(
+                        "Quantity to fulfill exceeds the reserved quantity for the item: {line}"
+                    )))
+                }
+                None => {
+                    return Err(invalid(&format!(
+                        "No stock reservation found for item {line}"
+                    )))
+                }
+            }
         }
         let n = o.fulfillments.len() + 1;
-        o.fulfillments
-            .push((format!("ful_{id}_{n}"), Vec::new(), false));
+        o.fulfillments.push(Fulfillment {
+            id: format!("ful_{id}_{n}"),
+            items,
+            metadata: b["metadata"].clone(),
+            ..Default::default()
+        });
         Ok(())
     })
 }
@@ -1090,12 +1244,13 @@ async fn ad_ship(
                 "Invalid request: Field 'labels, 0, tracking_url' is required",
             ));
         }
-        let Some(f) = o.fulfillments.iter_mut().find(|f| f.0 == fid) else {
-            return Err(not_found(&format!(
-                "Fulfillment with id: {fid} was not found"
-            )));
-        };
-        f.1 = labels;
+        open(o)?;
+        let f = fulfillment(o, &fid)?;
+        if f.shipped_at.is_some() {
+            return Err(not_allowed("Shipment has already been created"));
+        }
+        f.labels = labels;
+        f.shipped_at = Some(chrono::Utc::now().to_rfc3339());
         Ok(())
     })
 }
@@ -1112,12 +1267,14 @@ async fn ad_delivered(
         return r;
     }
     with_order(&sim, &id, |o| {
-        let Some(f) = o.fulfillments.iter_mut().find(|f| f.0 == fid) else {
-            return Err(not_found(&format!(
-                "Fulfillment with id: {fid} was not found"
-            )));
-        };
-        f.2 = true;
+        open(o)?;
+        let f = fulfillment(o, &fid)?;
+        if f.delivered_at.is_some() {
+            return Err(not_allowed("Fulfillment has already been marked delivered"));
+        }
+        // Delivered without a shipment is taken, and leaves `shipped_at` empty
+        // (`fulfillment-edges.jsonl` [8]).
+        f.delivered_at = Some(chrono::Utc::now().to_rfc3339());
         Ok(())
     })
 }
@@ -1134,8 +1291,63 @@ async fn ad_cancel(
         return r;
     }
     with_order(&sim, &id, |o| {
+        open(o)?;
+        if o.status() == "completed" {
+            return Err(not_allowed("Cannot cancel a completed order. Please use the return process to handle refunds or exchanges."));
+        }
+        if o.fulfillments.iter().any(Fulfillment::live) {
+            return Err(not_allowed(
+                "All fulfillments must be canceled before canceling an order",
+            ));
+        }
         o.canceled = true;
         o.json["status"] = serde_json::json!("canceled");
+        Ok(())
+    })
+}
+
+async fn ad_fulfillment_cancel(
+    State(sim): State<Arc<SimMedusa>>,
+    Path((id, fid)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    if let Some(r) = gate_admin(&sim, &method, &uri, &headers, &body).await {
+        return r;
+    }
+    with_order(&sim, &id, |o| {
+        open(o)?;
+        let f = fulfillment(o, &fid)?;
+        if f.shipped_at.is_some() || f.delivered_at.is_some() {
+            return Err(not_allowed(
+                "The fulfillment has already been shipped. Shipped fulfillments cannot be canceled",
+            ));
+        }
+        if f.canceled_at.is_none() {
+            f.canceled_at = Some(chrono::Utc::now().to_rfc3339());
+        }
+        Ok(())
+    })
+}
+
+/// Completes the order, whatever its fulfillments (a real Medusa does: `fulfillment-edges.jsonl`
+/// [17]), again and again.
+async fn ad_complete(
+    State(sim): State<Arc<SimMedusa>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    if let Some(r) = gate_admin(&sim, &method, &uri, &headers, &body).await {
+        return r;
+    }
+    with_order(&sim, &id, |o| {
+        open(o)?;
+        o.json["status"] = serde_json::json!("completed");
         Ok(())
     })
 }

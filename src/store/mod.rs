@@ -48,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_channel_data",
         include_str!("../../migrations/0006_channel_data.sql"),
     ),
+    (
+        "0007_shipment_events",
+        include_str!("../../migrations/0007_shipment_events.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

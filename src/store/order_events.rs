@@ -1,6 +1,6 @@
 //! Durable order events: what happened to a marketplace order on the Odoo side (confirmed,
-//! shipped, delivered, cancelled, invoiced, paid, returned), each fact once per order, and per
-//! subscriber the last one it took.
+//! each delivery done, shipped, delivered, cancelled, invoiced, paid, returned), each fact once
+//! per order (a delivery's once per delivery), and per subscriber the last one it took.
 //!
 //! The watcher records facts with [`record`]; in the same transaction every subscriber of an
 //! order that got a new event has a delivery job queued ([`delivery_job`]). That job reads the
@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Confirmed,
+    /// One delivery of the order is done (a part of it, when Odoo made a backorder), with its
+    /// lines and tracking: once per delivery ([`Shipment`] in its data).
+    Shipment,
     Shipped,
     Delivered,
     Cancelled,
@@ -29,8 +32,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Confirmed,
+        EventKind::Shipment,
         EventKind::Shipped,
         EventKind::Delivered,
         EventKind::Cancelled,
@@ -42,6 +46,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Confirmed => "confirmed",
+            EventKind::Shipment => "shipment",
             EventKind::Shipped => "shipped",
             EventKind::Delivered => "delivered",
             EventKind::Cancelled => "cancelled",
@@ -53,6 +58,48 @@ impl EventKind {
 
     pub fn parse(s: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One Odoo delivery of an order, done: the data of a [`EventKind::Shipment`] event, and the
+/// list a `shipped` event carries of all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Shipment {
+    /// The delivery (`stock.picking`) and its name (`WH/OUT/00012`).
+    pub picking_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picking: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<String>,
+    /// When it was validated (Odoo's `date_done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// What left, product by product.
+    #[serde(default)]
+    pub lines: Vec<ShippedLine>,
+}
+
+/// A product's quantity in a delivery (its SKU is Odoo's internal reference, if it has one).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShippedLine {
+    pub product_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    pub quantity: i64,
+}
+
+impl EventKind {
+    /// What makes two facts of this kind of one order distinct: a shipment's delivery; the
+    /// other kinds happen once per order.
+    pub fn part_of(self, data: &serde_json::Value) -> String {
+        match self {
+            EventKind::Shipment => data
+                .get("picking_id")
+                .and_then(serde_json::Value::as_i64)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
     }
 }
 
@@ -153,8 +200,8 @@ pub fn record(store: &Store, found: &[Facts], subs: &[Subscription]) -> Result<V
     let now = now_ms();
     store.write(|tx| {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO order_events (channel, external_id, kind, data, at) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (channel, external_id, kind) DO NOTHING",
+            "INSERT INTO order_events (channel, external_id, kind, part, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (channel, external_id, kind, part) DO NOTHING",
         )?;
         let mut new = Vec::new();
         let mut jobs = Vec::new();
@@ -165,6 +212,7 @@ pub fn record(store: &Store, found: &[Facts], subs: &[Subscription]) -> Result<V
                     order.channel,
                     order.external_id,
                     kind.as_str(),
+                    kind.part_of(data),
                     data.to_string(),
                     now
                 ])? == 1

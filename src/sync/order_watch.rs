@@ -8,12 +8,13 @@
 //! pickings, or one of its invoices (a payment writes the invoice, never the order).
 
 use crate::daemon::scheduler::{StreamOutcome, StreamTask};
+use crate::odoo::profile::MoveQuantity;
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
-use crate::store::order_events::{self, EventKind, Facts, Subscription};
+use crate::store::order_events::{self, EventKind, Facts, Shipment, ShippedLine, Subscription};
 use crate::store::{orders, Store};
 use futures_util::future::BoxFuture;
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Orders read per request.
 const CHUNK: usize = 200;
@@ -46,6 +47,8 @@ pub struct Watcher {
     pub subscriptions: Vec<Subscription>,
     /// `stock.picking.carrier_tracking_ref` exists.
     pub tracking_ref: bool,
+    /// Which field of a stock move says how much of it was done.
+    pub move_quantity: MoveQuantity,
     /// How far each poll reaches back before its cursor (Odoo's clock and commit lag).
     pub overlap: std::time::Duration,
     pub mode: Mode,
@@ -242,7 +245,7 @@ impl Watcher {
             .odoo
             .read("sale.order", &ids, &["name", "state", "invoice_status"])
             .await?;
-        let mut pfields = vec!["sale_id", "state", "picking_type_code", "date_done"];
+        let mut pfields = vec!["sale_id", "name", "state", "picking_type_code", "date_done"];
         if self.tracking_ref {
             pfields.push("carrier_tracking_ref");
         }
@@ -259,6 +262,15 @@ impl Watcher {
                 SearchOpts::default(),
             )
             .await?;
+        let done_out: Vec<i64> = pickings
+            .iter()
+            .filter(|p| {
+                state_of(p) == "done"
+                    && p.get("picking_type_code").and_then(Value::as_str) == Some("outgoing")
+            })
+            .filter_map(|p| p.get("id").and_then(Value::as_i64))
+            .collect();
+        let lines = self.lines_of(&done_out).await?;
         let invoiced: Vec<String> = sale_orders
             .iter()
             .filter(|o| text(o, "invoice_status").as_deref() == Some("invoiced"))
@@ -281,8 +293,79 @@ impl Watcher {
                 channel: order.channel.clone(),
                 external_id: order.external_id.clone(),
                 reference: order.reference.clone(),
-                facts: derive(so, &mine, &invoices),
+                facts: derive(so, &lines, &mine, &invoices),
             });
+        }
+        Ok(out)
+    }
+
+    /// What each of these done deliveries carried: its done moves' quantities, by product, with
+    /// the product's internal reference (the SKU a marketplace knows it by).
+    async fn lines_of(
+        &self,
+        pickings: &[i64],
+    ) -> Result<BTreeMap<i64, Vec<ShippedLine>>, OdooError> {
+        let mut out: BTreeMap<i64, Vec<ShippedLine>> = BTreeMap::new();
+        if pickings.is_empty() {
+            return Ok(out);
+        }
+        let qty_field = match self.move_quantity {
+            MoveQuantity::QuantityPicked => "quantity",
+            MoveQuantity::QuantityDone => "quantity_done",
+        };
+        let mut moves = Vec::new();
+        for chunk in pickings.chunks(CHUNK) {
+            moves.extend(
+                self.odoo
+                    .search_read(
+                        "stock.move",
+                        &Domain::all()
+                            .and("picking_id", "in", chunk.to_vec())
+                            .and("state", "=", "done"),
+                        &["picking_id", "product_id", qty_field],
+                        SearchOpts::default(),
+                    )
+                    .await?,
+            );
+        }
+        let products: Vec<i64> = moves
+            .iter()
+            .filter_map(|m| m.get("product_id").and_then(Value::as_id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut skus: BTreeMap<i64, String> = BTreeMap::new();
+        for chunk in products.chunks(CHUNK) {
+            for p in self
+                .odoo
+                .read("product.product", chunk, &["default_code"])
+                .await?
+            {
+                if let (Some(id), Some(code)) = (p.get("id").and_then(Value::as_i64), text(&p, "default_code")) {
+                    skus.insert(id, code);
+                }
+            }
+        }
+        for m in &moves {
+            let (Some(picking), Some(product)) = (
+                m.get("picking_id").and_then(Value::as_id),
+                m.get("product_id").and_then(Value::as_id),
+            ) else {
+                continue;
+            };
+            let qty = m.get(qty_field).and_then(Value::as_f64).unwrap_or(0.0).round() as i64;
+            if qty <= 0 {
+                continue;
+            }
+            let lines = out.entry(picking).or_default();
+            match lines.iter_mut().find(|l| l.product_id == product) {
+                Some(l) => l.quantity += qty,
+                None => lines.push(ShippedLine {
+                    product_id: product,
+                    sku: skus.get(&product).cloned(),
+                    quantity: qty,
+                }),
+            }
         }
         Ok(out)
     }
@@ -345,13 +428,16 @@ fn state_of(p: &Value) -> &str {
 /// The facts an Odoo order's current state shows, in the order they happen.
 ///
 /// - confirmed: the order is a sale order (`sale`, or `done` when locked);
+/// - shipment: each outgoing delivery done, with what it carried (`lines`, by picking id) and
+///   its tracking: a part of the order when Odoo made a backorder for the rest;
 /// - shipped and delivered: every outgoing delivery is done or cancelled, one at least done
-///   (with its tracking reference and date);
+///   (with its tracking reference and date, and every shipment);
 /// - cancelled: the order is cancelled;
 /// - invoiced: fully invoiced; paid: and every posted invoice is paid;
 /// - returned: a return of it (an incoming picking of the order) is done.
 pub fn derive(
     order: &Value,
+    lines: &BTreeMap<i64, Vec<ShippedLine>>,
     pickings: &[&Value],
     invoices: &[Value],
 ) -> Vec<(EventKind, serde_json::Value)> {
@@ -378,15 +464,36 @@ pub fn derive(
         "sale" | "done" => {
             facts.push((EventKind::Confirmed, base()));
             let out = of_type("outgoing");
-            let done: Vec<&Value> = out
+            let mut done: Vec<&Value> = out
                 .iter()
                 .copied()
                 .filter(|p| state_of(p) == "done")
                 .collect();
+            done.sort_by_key(|p| p.get("id").and_then(Value::as_i64));
+            let shipments: Vec<Shipment> = done
+                .iter()
+                .filter_map(|p| {
+                    let picking_id = p.get("id").and_then(Value::as_i64)?;
+                    Some(Shipment {
+                        picking_id,
+                        picking: text(p, "name"),
+                        tracking: text(p, "carrier_tracking_ref"),
+                        date: text(p, "date_done"),
+                        lines: lines.get(&picking_id).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            for s in &shipments {
+                facts.push((
+                    EventKind::Shipment,
+                    with(serde_json::to_value(s).unwrap_or_default()),
+                ));
+            }
             if !done.is_empty() && out.iter().all(|p| matches!(state_of(p), "done" | "cancel")) {
                 let tracking = done.iter().find_map(|p| text(p, "carrier_tracking_ref"));
                 let date = done.iter().filter_map(|p| text(p, "date_done")).max();
-                let shipped = with(json!({"tracking": tracking, "date": date}));
+                let shipped =
+                    with(json!({"tracking": tracking, "date": date, "shipments": shipments}));
                 facts.push((EventKind::Shipped, shipped.clone()));
                 facts.push((EventKind::Delivered, shipped));
             }
@@ -430,12 +537,16 @@ mod tests {
     }
 
     fn kinds(f: &[(EventKind, serde_json::Value)]) -> Vec<EventKind> {
-        f.iter().map(|(k, _)| *k).collect()
+        f.iter()
+            .map(|(k, _)| *k)
+            .filter(|k| *k != EventKind::Shipment)
+            .collect()
     }
 
     #[test]
     fn facts_follow_the_order_its_deliveries_and_its_invoices() {
         use EventKind::*;
+        let none = BTreeMap::new();
         let order = |state: &str, inv: &str| {
             v(json!({"id": 7, "name": "S00007", "state": state, "invoice_status": inv}))
         };
@@ -445,16 +556,16 @@ mod tests {
                      "date_done": "2026-12-01 10:00:00", "carrier_tracking_ref": "TRK1"}),
             )
         };
-        assert!(derive(&order("draft", "no"), &[], &[]).is_empty());
-        assert_eq!(kinds(&derive(&order("sale", "no"), &[], &[])), [Confirmed]);
+        assert!(derive(&order("draft", "no"), &none, &[], &[]).is_empty());
+        assert_eq!(kinds(&derive(&order("sale", "no"), &none, &[], &[])), [Confirmed]);
         let (a, b) = (out("done"), out("assigned"));
         assert_eq!(
-            kinds(&derive(&order("sale", "no"), &[&a, &b], &[])),
+            kinds(&derive(&order("sale", "no"), &none, &[&a, &b], &[])),
             [Confirmed],
             "one delivery still open"
         );
         let c = out("cancel");
-        let f = derive(&order("sale", "to invoice"), &[&a, &c], &[]);
+        let f = derive(&order("sale", "to invoice"), &none, &[&a, &c], &[]);
         assert_eq!(kinds(&f), [Confirmed, Shipped, Delivered]);
         assert_eq!(f[1].1["tracking"], "TRK1");
         assert_eq!(f[1].1["order"], "S00007");
@@ -464,16 +575,12 @@ mod tests {
                            "write_date": "2026-12-02 09:00:00"}),
         );
         assert_eq!(
-            kinds(&derive(
-                &order("sale", "invoiced"),
-                &[&a],
+            kinds(&derive(&order("sale", "invoiced"), &none, &[&a],
                 std::slice::from_ref(&unpaid)
             )),
             [Confirmed, Shipped, Delivered, Invoiced]
         );
-        let f = derive(
-            &order("done", "invoiced"),
-            &[&a],
+        let f = derive(&order("done", "invoiced"), &none, &[&a],
             std::slice::from_ref(&paid),
         );
         assert_eq!(kinds(&f), [Confirmed, Shipped, Delivered, Invoiced, Paid]);
@@ -481,17 +588,17 @@ mod tests {
         // Another order's invoice is not this one's.
         let other = v(json!({"invoice_origin": "S000071", "payment_state": "paid"}));
         assert_eq!(
-            kinds(&derive(&order("sale", "invoiced"), &[], &[other])),
+            kinds(&derive(&order("sale", "invoiced"), &none, &[], &[other])),
             [Confirmed, Invoiced]
         );
         assert_eq!(
-            kinds(&derive(&order("cancel", "no"), &[&b], &[])),
+            kinds(&derive(&order("cancel", "no"), &none, &[&b], &[])),
             [Cancelled]
         );
         let back =
             v(json!({"sale_id": [7, "S00007"], "state": "done", "picking_type_code": "incoming"}));
         assert_eq!(
-            kinds(&derive(&order("sale", "no"), &[&a, &back], &[])),
+            kinds(&derive(&order("sale", "no"), &none, &[&a, &back], &[])),
             [Confirmed, Shipped, Delivered, Returned]
         );
     }

@@ -43,6 +43,19 @@ pub enum WebhookAuth {
     Header,
 }
 
+/// Admin API: when marketsync completes a store order (`POST admin/orders/{id}/complete`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompleteOrders {
+    /// Once Odoo has delivered all of it and its invoices are paid.
+    #[default]
+    DeliveredAndPaid,
+    /// Once Odoo has delivered all of it.
+    Delivered,
+    /// Never: the store's staff complete orders.
+    Never,
+}
+
 crate::config::channel_table! {
 /// `[channels.medusa]`: the keys every channel has, plus Medusa's own (its `token` is
 /// MarqaSouq's `x-odoo-api-key` or a Medusa secret API key, `sk_…`).
@@ -73,6 +86,10 @@ pub struct RawMedusa {
     pub sales_channel_id: Option<String>,
     #[serde(default = "crate::config::default_stock_field")]
     pub stock_field: String,
+    /// Admin API: when an order is completed in the store: `"delivered-and-paid"` (default),
+    /// `"delivered"`, or `"never"`.
+    #[serde(default)]
+    pub complete_orders: CompleteOrders,
     /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
     /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
     pub pricelist_id: Option<i64>,
@@ -113,6 +130,7 @@ pub struct MedusaSettings {
     pub shipping_profile_id: Option<String>,
     pub sales_channel_id: Option<String>,
     pub stock_field: String,
+    pub complete_orders: CompleteOrders,
     pub pricelist_id: Option<i64>,
     pub poll_overlap: Duration,
     pub pull_window: Duration,
@@ -162,6 +180,7 @@ impl RawMedusa {
                 shipping_profile_id: self.shipping_profile_id,
                 sales_channel_id: self.sales_channel_id,
                 stock_field: self.stock_field,
+                complete_orders: self.complete_orders,
                 pricelist_id: self.pricelist_id,
                 poll_overlap: self.poll_overlap.0,
                 pull_window: self.pull_window.0,

@@ -52,6 +52,10 @@ pub struct SendStatus {
     pub date: Option<String>,
     #[serde(default)]
     pub payment_date: Option<String>,
+    /// The Odoo deliveries done, each with its lines and tracking (a backorder's parts become
+    /// the store's fulfillments one by one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipments: Vec<crate::store::order_events::Shipment>,
 }
 
 impl SendStatus {
@@ -60,6 +64,14 @@ impl SendStatus {
         let mut all = self.events.clone();
         all.extend(self.event.clone());
         all
+    }
+
+    /// Adds a delivery, once.
+    pub fn add_shipment(&mut self, s: crate::store::order_events::Shipment) {
+        if !self.shipments.iter().any(|k| k.picking_id == s.picking_id) {
+            self.shipments.push(s);
+            self.shipments.sort_by_key(|k| k.picking_id);
+        }
     }
 
     /// Adds what an unfinished job of the same order still had to say, every event in the
@@ -83,6 +95,9 @@ impl SendStatus {
         }
         if self.odoo_order_id.is_none() {
             self.odoo_order_id = before.odoo_order_id;
+        }
+        for s in &before.shipments {
+            self.add_shipment(s.clone());
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::odoo::profile::Profile;
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use crate::retry::RetryClass;
 use crate::secret::Secret;
-use crate::store::order_events::{EventKind, OrderEvent};
+use crate::store::order_events::{EventKind, OrderEvent, Shipment};
 use crate::store::queue::{self, Job, NewJob};
 use crate::store::{inbox, mapping, orders as order_state, streams, Store};
 use crate::sync::catalog::{poll_start, with_overlap, CatalogReader, ProductSnapshot};

@@ -17,9 +17,15 @@ pub(super) fn status_key(external_id: &str) -> String {
     format!("{CHANNEL}:status:{external_id}")
 }
 
-/// The order events go out in: the delivery ladder, then invoiced, then paid.
+/// One Odoo delivery done (Admin API flavour): a part of the order shipped, before the whole.
+/// It is not a rung of the ladder: each goes out until the order is shipped.
+pub(super) const SHIPMENT: &str = "order.shipment";
+
+/// The order events go out in: the delivery ladder (each delivery just before `shipped`),
+/// then invoiced, then paid.
 pub(super) fn event_order(event: &str) -> usize {
     match event {
+        SHIPMENT => rank("order.shipped"),
         "order.invoiced" => EVENTS.len() + 1,
         "order.paid" => EVENTS.len() + 2,
         other => rank(other),
@@ -69,8 +75,17 @@ impl Medusa {
         if once.is_some_and(|flag| known.meta[flag] == true) {
             return Ok(());
         }
+        let sent = rank(known.sent_status.as_deref().unwrap_or(""));
+        // A delivery goes out until the whole order has: the store's state says which parts
+        // it has already.
+        if event == SHIPMENT {
+            if sent >= rank("order.shipped") {
+                return Ok(());
+            }
+            return self.flavour().send_status(self, id, event, p, &known).await;
+        }
         // Delivery events go out in order: one already passed is not sent again.
-        if once.is_none() && rank(event) <= rank(known.sent_status.as_deref().unwrap_or("")) {
+        if once.is_none() && rank(event) <= sent {
             return Ok(());
         }
         self.flavour()
@@ -117,6 +132,8 @@ impl crate::channel::Progress for Medusa {
         for e in events {
             let name = match e.kind {
                 EventKind::Confirmed => "order.confirmed",
+                EventKind::Shipment if self.flavour().partial_shipments() => SHIPMENT,
+                EventKind::Shipment => continue,
                 EventKind::Shipped => "order.shipped",
                 EventKind::Delivered => "order.delivered",
                 EventKind::Cancelled => "order.cancelled",
@@ -129,17 +146,32 @@ impl crate::channel::Progress for Medusa {
                 EventKind::Invoiced => known.meta[ONCE_INVOICED] != true,
                 EventKind::Paid => known.meta[ONCE_PAID] != true,
                 EventKind::Cancelled => rank(name) > sent,
+                EventKind::Shipment => rank("order.shipped") > sent && !store_cancelled,
                 _ => rank(name) > sent && !store_cancelled,
             };
             if !wanted {
                 continue;
             }
-            p.events.push(name.to_string());
+            if !p.events.iter().any(|n| n == name) {
+                p.events.push(name.to_string());
+            }
             if p.odoo_order_name.is_none() {
                 p.odoo_order_name = e.text("order").map(str::to_string);
             }
             match e.kind {
+                EventKind::Shipment => {
+                    if let Ok(s) = serde_json::from_value::<Shipment>(e.data.clone()) {
+                        p.add_shipment(s);
+                    }
+                }
                 EventKind::Shipped | EventKind::Delivered => {
+                    if let Some(all) = e.data.get("shipments") {
+                        for s in serde_json::from_value::<Vec<Shipment>>(all.clone())
+                            .unwrap_or_default()
+                        {
+                            p.add_shipment(s);
+                        }
+                    }
                     p.tracking_number = p
                         .tracking_number
                         .take()

@@ -52,11 +52,22 @@ impl OrderMetadata {
     }
 }
 
-/// `POST admin/orders/{id}/fulfillments`.
+/// `POST admin/orders/{id}/fulfillments`: the lines and quantities, and in `metadata` the Odoo
+/// delivery it is (Medusa keeps a fulfillment's metadata and gives it back).
 #[derive(Debug, Serialize)]
 pub struct CreateFulfillment<'a> {
     pub items: &'a [FulfillmentItem],
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub location_id: Option<&'a str>,
+    pub metadata: FulfillmentMetadata<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FulfillmentMetadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub odoo_picking_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub odoo_picking: Option<&'a str>,
 }
 
 /// `POST admin/orders/{id}/fulfillments/{fid}/shipments`.
@@ -66,6 +77,7 @@ pub struct CreateShipment<'a> {
     pub labels: Vec<Label<'a>>,
 }
 
+/// A shipment's label: Medusa needs the three keys, and takes empty URLs.
 #[derive(Debug, Serialize)]
 pub struct Label<'a> {
     pub tracking_number: &'a str,
@@ -73,25 +85,173 @@ pub struct Label<'a> {
     pub label_url: &'a str,
 }
 
-/// A body-less admin action (`mark-as-delivered`, `cancel`): `{}`.
+/// A body-less admin action (`mark-as-delivered`, `cancel`, `complete`): `{}`.
 #[derive(Debug, Serialize)]
 pub struct Empty {}
 
-/// The answer to a fulfillment's creation: the order with its fulfillments, the new one last.
+/// What the fulfillment steps read of an order before each step: a create answers with the
+/// order but without its fulfillments, so they are always read back
+/// (`GET admin/orders/{id}?fields=` [`StateOrder::FIELDS`]).
 #[derive(Debug, Deserialize)]
-pub struct OrderAnswer {
-    pub order: FulfilledOrder,
+pub struct StateAnswer {
+    pub order: StateOrder,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FulfilledOrder {
-    #[serde(default)]
-    pub fulfillments: Vec<Fulfillment>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Fulfillment {
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateOrder {
     pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub fulfillment_status: Option<String>,
+    #[serde(default)]
+    pub items: Vec<StateItem>,
+    #[serde(default)]
+    pub fulfillments: Vec<StateFulfillment>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateItem {
+    pub id: String,
+    #[serde(default)]
+    pub variant_sku: Option<String>,
+    #[serde(default)]
+    pub quantity: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateFulfillment {
+    pub id: String,
+    #[serde(default)]
+    pub shipped_at: Option<String>,
+    #[serde(default)]
+    pub delivered_at: Option<String>,
+    #[serde(default)]
+    pub canceled_at: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    pub items: Vec<StateFulfillmentItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateFulfillmentItem {
+    #[serde(default)]
+    pub line_item_id: Option<String>,
+    #[serde(default)]
+    pub quantity: serde_json::Value,
+}
+
+/// A whole quantity as Medusa writes it (a number, or a decimal string).
+pub fn whole(v: &serde_json::Value) -> i64 {
+    v.as_i64()
+        .or_else(|| {
+            let d = crate::channel::kit::decimal_of(v)?;
+            rust_decimal::prelude::ToPrimitive::to_i64(&d.round())
+        })
+        .unwrap_or(0)
+}
+
+impl StateOrder {
+    pub const FIELDS: &'static str = "id,status,fulfillment_status,*items,*fulfillments,fulfillments.items.*,fulfillments.labels.*";
+
+    /// The fulfillments not cancelled.
+    pub fn live(&self) -> impl Iterator<Item = &StateFulfillment> {
+        self.fulfillments.iter().filter(|f| f.canceled_at.is_none())
+    }
+
+    /// The live fulfillment made for this Odoo delivery.
+    pub fn of_picking(&self, picking_id: i64) -> Option<&StateFulfillment> {
+        self.live().find(|f| f.picking_id() == Some(picking_id))
+    }
+
+    /// How much of a line live fulfillments hold.
+    pub fn fulfilled(&self, line: &str) -> i64 {
+        self.live()
+            .flat_map(|f| &f.items)
+            .filter(|i| i.line_item_id.as_deref() == Some(line))
+            .map(|i| whole(&i.quantity))
+            .sum()
+    }
+
+    /// What no live fulfillment holds yet, line by line.
+    pub fn unfulfilled(&self) -> Vec<FulfillmentItem> {
+        self.items
+            .iter()
+            .map(|i| FulfillmentItem {
+                id: i.id.clone(),
+                quantity: whole(&i.quantity) - self.fulfilled(&i.id),
+            })
+            .filter(|i| i.quantity > 0)
+            .collect()
+    }
+
+    /// The order's lines for a delivery's quantities: each SKU's quantity spread over the
+    /// order's lines of that variant, no more than a line still has unfulfilled. Returns the
+    /// items, and the SKUs (or Odoo product ids) the order has nothing left of.
+    pub fn items_for(
+        &self,
+        lines: &[crate::store::order_events::ShippedLine],
+    ) -> (Vec<FulfillmentItem>, Vec<String>) {
+        let mut out: Vec<FulfillmentItem> = Vec::new();
+        let mut unmatched = Vec::new();
+        for l in lines {
+            let mut left = l.quantity;
+            if let Some(sku) = &l.sku {
+                for i in self.items.iter().filter(|i| i.variant_sku.as_ref() == Some(sku)) {
+                    let taken: i64 = out
+                        .iter()
+                        .filter(|o| o.id == i.id)
+                        .map(|o| o.quantity)
+                        .sum();
+                    let room = whole(&i.quantity) - self.fulfilled(&i.id) - taken;
+                    let n = room.min(left);
+                    if n > 0 {
+                        match out.iter_mut().find(|o| o.id == i.id) {
+                            Some(o) => o.quantity += n,
+                            None => out.push(FulfillmentItem {
+                                id: i.id.clone(),
+                                quantity: n,
+                            }),
+                        }
+                        left -= n;
+                    }
+                }
+            }
+            if left > 0 {
+                unmatched.push(
+                    l.sku
+                        .clone()
+                        .unwrap_or_else(|| format!("Odoo product {} (no internal reference)", l.product_id)),
+                );
+            }
+        }
+        (out, unmatched)
+    }
+}
+
+impl StateFulfillment {
+    /// The Odoo delivery marketsync made it for.
+    pub fn picking_id(&self) -> Option<i64> {
+        self.metadata.as_ref()?.get("odoo_picking_id")?.as_i64()
+    }
+
+    pub fn shipped(&self) -> bool {
+        self.shipped_at.is_some()
+    }
+
+    /// Its lines, as a shipment names them.
+    pub fn shipment_items(&self) -> Vec<FulfillmentItem> {
+        self.items
+            .iter()
+            .filter_map(|i| {
+                Some(FulfillmentItem {
+                    id: i.line_item_id.clone()?,
+                    quantity: whole(&i.quantity),
+                })
+            })
+            .collect()
+    }
 }
 
 // ---- Catalog out, MarqaSouq flavour (seed 004 §5): amounts in minor units.
@@ -570,13 +730,54 @@ mod tests {
         );
     }
 
+    /// One exchange of a recorded `.jsonl` in `fixtures/medusa-v2`.
+    fn recorded(file: &str, n: usize) -> serde_json::Value {
+        let path = format!("{}/fixtures/medusa-v2/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        serde_json::from_str(text.lines().nth(n).unwrap()).unwrap()
+    }
+
     #[test]
-    fn the_new_fulfillment_is_read_from_the_answer() {
-        let a: OrderAnswer = serde_json::from_value(
-            serde_json::json!({"order": {"id": "order_1", "fulfillments": [{"id": "ful_1"}, {"id": "ful_2"}]}}),
+    fn fulfillments_are_read_back_from_the_order_as_a_real_medusa_gives_them() {
+        // A create answers with the order and no fulfillments at all.
+        let created = recorded("fulfillment.jsonl", 3);
+        assert_eq!(created["status"], 200);
+        assert!(created["response"]["order"].get("fulfillments").is_none());
+        // 2 of 3 fulfilled: 1 left.
+        let partial: StateAnswer =
+            serde_json::from_value(recorded("fulfillment.jsonl", 4)["response"].clone()).unwrap();
+        let line = "ordli_01M8SE04PQ0H66K8Q2HAG3P1CN";
+        assert_eq!(partial.order.fulfilled(line), 2);
+        assert_eq!(
+            partial.order.unfulfilled(),
+            [FulfillmentItem { id: line.into(), quantity: 1 }]
+        );
+        let shipped = |sku: &str, quantity| crate::store::order_events::ShippedLine {
+            product_id: 77,
+            sku: Some(sku.into()),
+            quantity,
+        };
+        // A delivery of 2 more finds room for 1 only; another SKU finds none.
+        let (items, unmatched) = partial
+            .order
+            .items_for(&[shipped("FLOOR-000077", 2), shipped("NOT-ON-IT", 1)]);
+        assert_eq!(items, [FulfillmentItem { id: line.into(), quantity: 1 }]);
+        assert_eq!(unmatched, ["FLOOR-000077", "NOT-ON-IT"]);
+        // Fulfillment metadata names the Odoo delivery; one shipped, one not.
+        let two: StateAnswer = serde_json::from_value(
+            recorded("fulfillment-edges.jsonl", 7)["response"].clone(),
         )
         .unwrap();
-        assert_eq!(a.order.fulfillments.last().unwrap().id, "ful_2");
+        let mine = two.order.of_picking(41).unwrap();
+        assert!(mine.shipped());
+        assert_eq!(mine.shipment_items()[0].quantity, 1);
+        assert_eq!(two.order.live().filter(|f| !f.shipped()).count(), 1);
+        assert!(two.order.unfulfilled().is_empty());
+        // A cancelled fulfillment holds nothing.
+        let mut cancelled = partial.order.clone();
+        cancelled.fulfillments[0].canceled_at = Some("2026-12-01T18:31:19Z".into());
+        assert_eq!(cancelled.fulfilled(line), 0);
+        assert_eq!(cancelled.unfulfilled()[0].quantity, 3);
     }
 }
 

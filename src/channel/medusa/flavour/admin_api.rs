@@ -69,6 +69,11 @@ impl Flavour for AdminApi {
         })
     }
 
+    /// Each Odoo delivery becomes a fulfillment of its quantities.
+    fn partial_shipments(&self) -> bool {
+        true
+    }
+
     fn send_status<'a>(
         &'a self,
         m: &'a Medusa,
@@ -310,16 +315,6 @@ impl Medusa {
         p: &jobs::SendStatus,
         known: &order_state::ChannelOrder,
     ) -> Result<(), JobError> {
-        let items: Vec<wire::FulfillmentItem> = match &known.meta["items"] {
-            serde_json::Value::Null => Vec::new(),
-            kept => serde_json::from_value(kept.clone()).map_err(|e| {
-                JobError::new(
-                    RetryClass::Permanent,
-                    format!("Medusa order {id}: the lines kept for its fulfillment cannot be read ({e}); import the order again"),
-                )
-            })?,
-        };
-        let fulfillment = known.meta["fulfillment_id"].as_str().map(str::to_string);
         match event {
             "order.confirmed" => {
                 self.api
@@ -330,74 +325,13 @@ impl Medusa {
                     .await
                     .map_err(job_err)?;
             }
+            crate::channel::medusa::status::SHIPMENT => {
+                self.ship_deliveries(id, p, fulfil::Scope::Done).await?;
+            }
             "order.shipped" => {
-                let fid = match fulfillment {
-                    Some(f) => f,
-                    None => {
-                        let body = wire::CreateFulfillment {
-                            items: &items,
-                            location_id: self.settings.location_id.as_deref(),
-                        };
-                        let resp = self
-                            .api
-                            .post(&format!("admin/orders/{id}/fulfillments"), &body)
-                            .await
-                            .map_err(job_err)?;
-                        let fid = serde_json::from_value::<wire::OrderAnswer>(resp)
-                            .ok()
-                            .and_then(|a| a.order.fulfillments.last().map(|f| f.id.clone()))
-                            .ok_or_else(|| {
-                                JobError::new(
-                                    RetryClass::Transient,
-                                    format!("Medusa created a fulfillment for {id} but returned no fulfillment id"),
-                                )
-                            })?;
-                        order_state::merge_meta(
-                            &self.store,
-                            CHANNEL,
-                            id,
-                            &serde_json::json!({"fulfillment_id": fid}),
-                        )
-                        .map_err(store_err)?;
-                        fid
-                    }
-                };
-                let tracking = p.tracking_number.as_deref().unwrap_or("");
-                let labels = if tracking.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![wire::Label {
-                        tracking_number: tracking,
-                        tracking_url: "",
-                        label_url: "",
-                    }]
-                };
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}/fulfillments/{fid}/shipments"),
-                        &wire::CreateShipment {
-                            items: &items,
-                            labels,
-                        },
-                    )
-                    .await
-                    .map_err(job_err)?;
+                self.ship_deliveries(id, p, fulfil::Scope::Whole).await?;
             }
-            "order.delivered" => {
-                let fid = fulfillment.ok_or_else(|| {
-                    JobError::new(
-                        RetryClass::Transient,
-                        format!("order {id} has no fulfillment yet"),
-                    )
-                })?;
-                self.api
-                    .post(
-                        &format!("admin/orders/{id}/fulfillments/{fid}/mark-as-delivered"),
-                        &wire::Empty {},
-                    )
-                    .await
-                    .map_err(job_err)?;
-            }
+            "order.delivered" => self.deliver(id, p, known).await?,
             "order.invoiced" | "order.paid" => {
                 let flag = if event == "order.paid" {
                     "odoo_paid"
@@ -411,13 +345,11 @@ impl Medusa {
                     )
                     .await
                     .map_err(job_err)?;
+                if event == "order.paid" {
+                    self.complete_if_due(id, known).await?;
+                }
             }
-            "order.cancelled" => {
-                self.api
-                    .post(&format!("admin/orders/{id}/cancel"), &wire::Empty {})
-                    .await
-                    .map_err(job_err)?;
-            }
+            "order.cancelled" => self.cancel_order(id).await?,
             _ => {}
         }
         Ok(())

@@ -6,6 +6,7 @@
 use super::*;
 
 mod admin_api;
+mod fulfil;
 mod marqasouq;
 
 /// What differs between the two APIs.
@@ -37,6 +38,11 @@ pub trait Flavour: Send + Sync {
         m: &'a Medusa,
         pushes: &'a [&'a StockPush],
     ) -> BoxFuture<'a, Result<(), JobError>>;
+    /// Whether the store hears of each Odoo delivery as it is done (`order.shipment`), not
+    /// only of the whole order shipped.
+    fn partial_shipments(&self) -> bool {
+        false
+    }
     /// Sends one order event.
     fn send_status<'a>(
         &'a self,
