@@ -94,6 +94,11 @@ async fn expected_events(
         out.push((reference.clone(), "confirmed".to_string()));
         let id = o.get("id").and_then(Value::as_i64).unwrap();
         let pickings = w.pickings_of(id);
+        for p in &pickings {
+            if w.get("stock.picking", *p).unwrap()["state"].as_str() == Some("done") {
+                out.push((reference.clone(), "shipment".to_string()));
+            }
+        }
         if !pickings.is_empty()
             && pickings
                 .iter()
@@ -333,7 +338,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
     child.wait().unwrap();
     let heard = watcher.sim.heard();
     let rank = |k: &str| {
-        ["confirmed", "shipped", "delivered"]
+        ["confirmed", "shipment", "shipped", "delivered"]
             .iter()
             .position(|x| *x == k)
     };

@@ -1095,6 +1095,239 @@ async fn status_flow(flavour: MedusaFlavour) {
     env.stop().await;
 }
 
+/// A delivery in two parts in Odoo (a backorder, as `fixtures/odoo17/backorders.json` records
+/// it) becomes two fulfillments in the store, each with its quantities and tracking, never
+/// one twice: not when the store's answer to a create is lost, and not when the shipment's is.
+#[tokio::test]
+async fn a_backorder_s_parts_become_the_store_s_fulfillments_one_each() {
+    let env = Env::prepared(
+        MedusaFlavour::AdminApi,
+        "kwd",
+        "complete_orders = \"delivered\"\n",
+        |_| {},
+    )
+    .await;
+    let id = env.store_sim.sim.place_order(
+        "a@example.com",
+        &[
+            (&sku(3), 5, Decimal::new(1_000, 3)),
+            (&sku(4), 1, Decimal::new(2_000, 3)),
+        ],
+    );
+    assert_eq!(
+        env.send(env.store_sim.sim.webhook_body("order.created", &id))
+            .await
+            .0,
+        200
+    );
+    let reference = format!(
+        "MEDUSA-{}",
+        env.store_sim.sim.order(&id).unwrap().json["display_id"]
+    );
+    let so = env
+        .wait_order(&reference)
+        .await
+        .get("id")
+        .and_then(Value::as_i64)
+        .unwrap();
+    let three = env
+        .client
+        .search(
+            "product.product",
+            &Domain::all().and("default_code", "=", sku(3).as_str()),
+            None,
+        )
+        .await
+        .unwrap()[0];
+    let first = {
+        let mut w = env.odoo.sim.world();
+        w.action_confirm(&[so]).unwrap();
+        w.pickings_of(so)[0]
+    };
+    let tracking = |picking: i64, t: &str| {
+        env.odoo
+            .sim
+            .world()
+            .write(
+                "stock.picking",
+                &[picking],
+                &Value::record([("carrier_tracking_ref", Value::from(t))]),
+            )
+            .unwrap();
+    };
+    tracking(first, "TRK-A");
+    // The first create goes through, and its answer is lost: the retry must see it.
+    env.store_sim.sim.lose_answer_once("fulfillments");
+    let backorder = env
+        .odoo
+        .sim
+        .world()
+        .validate_with_backorder(first, &[(three, 2.0)])
+        .unwrap()
+        .expect("3 of one line and the other line are left");
+    let lines = |o: &medusa::Order| -> Vec<String> {
+        o.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    wait_until("the first part shipped in the store", WAIT, || {
+        let o = env.store_sim.sim.order(&id).unwrap();
+        o.fulfillments.len() == 1 && o.fulfillments[0].shipped_at.is_some()
+    })
+    .await;
+    let o = env.store_sim.sim.order(&id).unwrap();
+    let l = lines(&o);
+    let f = &o.fulfillments[0];
+    assert_eq!(f.items, [(l[0].clone(), 2)], "2 of 5, as Odoo delivered");
+    assert_eq!(f.labels[0]["tracking_number"], "TRK-A");
+    assert_eq!(f.metadata["odoo_picking_id"], first);
+    assert_eq!(o.fulfillment_status(), "partially_shipped");
+    assert!(
+        f.delivered_at.is_none(),
+        "the order is not all delivered yet"
+    );
+
+    tracking(backorder, "TRK-B");
+    env.store_sim.sim.lose_answer_once("shipments");
+    env.odoo.sim.world().button_validate(&[backorder]).unwrap();
+    wait_until("all of it delivered, and the order completed", WAIT, || {
+        let o = env.store_sim.sim.order(&id).unwrap();
+        o.fulfillment_status() == "delivered" && o.json["status"] == "completed"
+    })
+    .await;
+    let o = env.store_sim.sim.order(&id).unwrap();
+    assert_eq!(o.fulfillments.len(), 2, "{:?}", o.fulfillments);
+    let second = &o.fulfillments[1];
+    let mut items = second.items.clone();
+    items.sort();
+    assert_eq!(items, [(l[0].clone(), 3), (l[1].clone(), 1)]);
+    assert_eq!(second.labels[0]["tracking_number"], "TRK-B");
+    assert_eq!(second.metadata["odoo_picking_id"], backorder);
+    assert!(o.fulfillments.iter().all(|f| f.delivered_at.is_some()));
+    let creates = env
+        .store_sim
+        .sim
+        .requests
+        .to(&format!("admin/orders/{id}/fulfillments"))
+        .len();
+    assert_eq!(
+        creates, 2,
+        "one create per delivery, the lost answer's included"
+    );
+    env.two_more_runs("odoo.orders").await;
+    assert!(env.dead_jobs().is_empty(), "{:?}", env.dead_jobs());
+    env.stop().await;
+}
+
+/// An order cancelled in Odoo whose store order the staff had begun to fulfil: an unshipped
+/// fulfillment is cancelled first, then the order (a real Medusa refuses the order's cancel
+/// while one lives); a shipped one Medusa cannot cancel, and the dead job says so and what to do.
+#[tokio::test]
+async fn cancelling_cancels_the_store_s_unshipped_fulfillments_first_and_names_a_shipped_one() {
+    let env = Env::new(MedusaFlavour::AdminApi, "kwd").await;
+    let place = |email: &str, n: i64| {
+        env.store_sim
+            .sim
+            .place_order(email, &[(&sku(n), 1, Decimal::new(1_000, 3))])
+    };
+    let (packed, gone) = (place("a@example.com", 8), place("b@example.com", 9));
+    let mut odoo_ids = Vec::new();
+    for id in [&packed, &gone] {
+        assert_eq!(
+            env.send(env.store_sim.sim.webhook_body("order.created", id))
+                .await
+                .0,
+            200
+        );
+        let reference = format!(
+            "MEDUSA-{}",
+            env.store_sim.sim.order(id).unwrap().json["display_id"]
+        );
+        odoo_ids.push(
+            env.wait_order(&reference)
+                .await
+                .get("id")
+                .and_then(Value::as_i64)
+                .unwrap(),
+        );
+    }
+    // The store's staff fulfil both in the Medusa admin, and ship one.
+    let http = reqwest::Client::new();
+    let staff = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", env.store_sim.base_url());
+        async move {
+            let r = http
+                .post(url)
+                .basic_auth(KEY, Some(""))
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+    for id in [&packed, &gone] {
+        let line = env.store_sim.sim.order(id).unwrap().json["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = http
+            .post(format!(
+                "{}admin/orders/{id}/fulfillments",
+                env.store_sim.base_url()
+            ))
+            .basic_auth(KEY, Some(""))
+            .json(&serde_json::json!({"items": [{"id": line, "quantity": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let fid = env.store_sim.sim.order(&gone).unwrap().fulfillments[0]
+        .id
+        .clone();
+    staff(format!("admin/orders/{gone}/fulfillments/{fid}/shipments")).await;
+    env.client
+        .call_method("sale.order", "action_cancel", &odoo_ids)
+        .await
+        .unwrap();
+    wait_until("the packed order cancelled in the store", WAIT, || {
+        env.store_sim.sim.order(&packed).unwrap().canceled
+    })
+    .await;
+    let o = env.store_sim.sim.order(&packed).unwrap();
+    assert!(
+        o.fulfillments[0].canceled_at.is_some(),
+        "its fulfillment first"
+    );
+    wait_until("the shipped one's cancel given up, with why", WAIT, || {
+        !env.dead_jobs().is_empty()
+    })
+    .await;
+    let dead = env.dead_jobs();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let why = dead[0].last_error.clone().unwrap_or_default();
+    assert!(
+        why.contains(&gone) && why.contains(&fid) && why.contains("return"),
+        "{why}"
+    );
+    let o = env.store_sim.sim.order(&gone).unwrap();
+    assert!(!o.canceled && o.fulfillments[0].canceled_at.is_none());
+    assert!(
+        env.store_sim
+            .sim
+            .requests
+            .to(&format!("admin/orders/{gone}/cancel"))
+            .is_empty(),
+        "no request Medusa would refuse"
+    );
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn marqasouq_hears_confirm_ship_deliver_and_cancel_each_once() {
     status_flow(MedusaFlavour::Marqasouq).await;

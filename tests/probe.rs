@@ -91,10 +91,17 @@ async fn the_owner_and_the_probe_each_take_every_event_once_in_order_and_neither
         let invoice = w.invoice_order(so).unwrap();
         w.pay_invoice(invoice, true).unwrap();
     }
-    let all: Vec<(String, String)> = ["confirmed", "shipped", "delivered", "invoiced", "paid"]
-        .iter()
-        .map(|k| (reference.clone(), k.to_string()))
-        .collect();
+    let all: Vec<(String, String)> = [
+        "confirmed",
+        "shipment",
+        "shipped",
+        "delivered",
+        "invoiced",
+        "paid",
+    ]
+    .iter()
+    .map(|k| (reference.clone(), k.to_string()))
+    .collect();
     wait_until("the probe hears the whole story", WAIT, || {
         watcher.sim.heard() == all
     })

@@ -115,7 +115,11 @@ impl Order {
     pub fn fulfillment_status(&self) -> &'static str {
         let live: Vec<&Fulfillment> = self.fulfillments.iter().filter(|f| f.live()).collect();
         if live.is_empty() {
-            return if self.canceled { "canceled" } else { "not_fulfilled" };
+            return if self.canceled {
+                "canceled"
+            } else {
+                "not_fulfilled"
+            };
         }
         let whole = self.lines().iter().all(|(l, q)| self.fulfilled(l) >= *q);
         let all = |p: fn(&Fulfillment) -> bool| live.iter().all(|f| p(f));
@@ -153,6 +157,9 @@ pub struct SimMedusa {
     pub requests: super::Recorder,
     /// MarqaSouq order-status events to answer once with a 503 (see [`SimMedusa::refuse_once`]).
     refuse: Mutex<Vec<String>>,
+    /// Admin actions (`fulfillments`, `shipments`, ...) whose next one is applied and then
+    /// answered 502: the client cannot know it went through (see [`SimMedusa::lose_answer_once`]).
+    lose: Mutex<Vec<String>>,
 }
 
 pub struct MedusaHandle {
@@ -189,6 +196,7 @@ pub async fn start(
         currency: currency.to_ascii_lowercase(),
         requests: Default::default(),
         refuse: Mutex::default(),
+        lose: Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
@@ -242,6 +250,27 @@ impl SimMedusa {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(event_type.to_string());
+    }
+
+    /// The next admin order action named `action` (the path's last segment: `fulfillments`,
+    /// `shipments`, `mark-as-delivered`, `cancel`, `complete`) is applied, then answered with
+    /// a proxy's 502, as when the answer is lost on the way back.
+    pub fn lose_answer_once(&self, action: &str) {
+        self.lose
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(action.to_string());
+    }
+
+    fn answer_lost(&self, action: &str) -> bool {
+        let mut lose = self.lose.lock().unwrap_or_else(|e| e.into_inner());
+        match lose.iter().position(|a| a == action) {
+            Some(i) => {
+                lose.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The whole store (products, orders, their events and fulfillments) as JSON, to be
@@ -1123,6 +1152,23 @@ fn with_order<F: FnOnce(&mut Order) -> Result<(), Response<Body>>>(
     json(StatusCode::OK, serde_json::json!({"order": j}))
 }
 
+/// [`with_order`] for the action at the end of `uri`'s path, whose answer may be lost.
+fn act<F: FnOnce(&mut Order) -> Result<(), Response<Body>>>(
+    sim: &SimMedusa,
+    uri: &Uri,
+    id: &str,
+    f: F,
+) -> Response<Body> {
+    let answer = with_order(sim, id, f);
+    let action = uri.path().rsplit('/').next().unwrap_or_default();
+    if answer.status() == StatusCode::OK && sim.answer_lost(action) {
+        if let Some(r) = super::faults::response_for(&super::faults::Fault::BadGateway) {
+            return r;
+        }
+    }
+    answer
+}
+
 fn not_allowed(message: &str) -> Response<Body> {
     mq_error(StatusCode::BAD_REQUEST, "not_allowed", message)
 }
@@ -1181,7 +1227,7 @@ async fn ad_fulfill(
         return r;
     }
     let b = body_json(&body).unwrap_or_default();
-    with_order(&sim, &id, |o| {
+    act(&sim, &uri, &id, |o| {
         open(o)?;
         let Some(asked) = b["items"].as_array().filter(|i| !i.is_empty()) else {
             return Err(invalid("Invalid request: Field 'items' is required"));
@@ -1233,7 +1279,7 @@ async fn ad_ship(
         return r;
     }
     let b = body_json(&body).unwrap_or_default();
-    with_order(&sim, &id, |o| {
+    act(&sim, &uri, &id, |o| {
         let labels = b["labels"].as_array().cloned().unwrap_or_default();
         if labels.iter().any(|l| {
             ["tracking_number", "tracking_url", "label_url"]
@@ -1266,7 +1312,7 @@ async fn ad_delivered(
     if let Some(r) = gate_admin(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    with_order(&sim, &id, |o| {
+    act(&sim, &uri, &id, |o| {
         open(o)?;
         let f = fulfillment(o, &fid)?;
         if f.delivered_at.is_some() {
@@ -1290,7 +1336,7 @@ async fn ad_cancel(
     if let Some(r) = gate_admin(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    with_order(&sim, &id, |o| {
+    act(&sim, &uri, &id, |o| {
         open(o)?;
         if o.status() == "completed" {
             return Err(not_allowed("Cannot cancel a completed order. Please use the return process to handle refunds or exchanges."));
@@ -1317,7 +1363,7 @@ async fn ad_fulfillment_cancel(
     if let Some(r) = gate_admin(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    with_order(&sim, &id, |o| {
+    act(&sim, &uri, &id, |o| {
         open(o)?;
         let f = fulfillment(o, &fid)?;
         if f.shipped_at.is_some() || f.delivered_at.is_some() {
@@ -1345,7 +1391,7 @@ async fn ad_complete(
     if let Some(r) = gate_admin(&sim, &method, &uri, &headers, &body).await {
         return r;
     }
-    with_order(&sim, &id, |o| {
+    act(&sim, &uri, &id, |o| {
         open(o)?;
         o.json["status"] = serde_json::json!("completed");
         Ok(())

@@ -444,6 +444,67 @@ mod tests {
     }
 
     #[test]
+    fn a_version_6_database_keeps_its_order_events_and_cursors_and_takes_one_shipment_per_delivery()
+    {
+        use order_events::{EventKind, Facts, Interest, Subscription};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (_, sql) in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute_batch(
+                "INSERT INTO channel_orders (channel, external_id, reference, marketplace_status, updated_at) \
+                   VALUES ('medusa', 'order_1', 'MEDUSA-1', 'pending', 0); \
+                 INSERT INTO order_events (id, channel, external_id, kind, data, at) VALUES \
+                   (7, 'medusa', 'order_1', 'confirmed', '{\"order\":\"S1\"}', 1), \
+                   (9, 'medusa', 'order_1', 'shipped', '{\"tracking\":\"T\"}', 2); \
+                 INSERT INTO order_event_cursors (subscriber, channel, external_id, through) \
+                   VALUES ('medusa', 'medusa', 'order_1', 7);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let all = order_events::of_order(&store, "medusa", "order_1").unwrap();
+        assert_eq!(
+            all.iter().map(|e| (e.id, e.kind)).collect::<Vec<_>>(),
+            [(7, EventKind::Confirmed), (9, EventKind::Shipped)]
+        );
+        assert_eq!(all[1].data["tracking"], "T");
+        let left = order_events::after(&store, "medusa", "medusa", "order_1").unwrap();
+        assert_eq!(left.len(), 1, "the cursor still stands after the first");
+        assert_eq!(left[0].id, 9);
+        // Two deliveries: two shipment events; either again: none.
+        let subs = [Subscription {
+            subscriber: "medusa".into(),
+            interest: Interest::Own,
+        }];
+        let shipment = |picking: i64| {
+            (
+                EventKind::Shipment,
+                serde_json::json!({"picking_id": picking, "lines": []}),
+            )
+        };
+        let facts = |f: Vec<(EventKind, serde_json::Value)>| Facts {
+            channel: "medusa".into(),
+            external_id: "order_1".into(),
+            reference: "MEDUSA-1".into(),
+            facts: f,
+        };
+        let new = order_events::record(&store, &[facts(vec![shipment(31), shipment(32)])], &subs)
+            .unwrap();
+        assert_eq!(new.len(), 2);
+        assert!(
+            order_events::record(&store, &[facts(vec![shipment(32)])], &subs)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn checkpoints_move_from_commits_to_their_own_thread_and_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");

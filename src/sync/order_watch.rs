@@ -341,7 +341,10 @@ impl Watcher {
                 .read("product.product", chunk, &["default_code"])
                 .await?
             {
-                if let (Some(id), Some(code)) = (p.get("id").and_then(Value::as_i64), text(&p, "default_code")) {
+                if let (Some(id), Some(code)) = (
+                    p.get("id").and_then(Value::as_i64),
+                    text(&p, "default_code"),
+                ) {
                     skus.insert(id, code);
                 }
             }
@@ -353,7 +356,11 @@ impl Watcher {
             ) else {
                 continue;
             };
-            let qty = m.get(qty_field).and_then(Value::as_f64).unwrap_or(0.0).round() as i64;
+            let qty = m
+                .get(qty_field)
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+                .round() as i64;
             if qty <= 0 {
                 continue;
             }
@@ -557,7 +564,10 @@ mod tests {
             )
         };
         assert!(derive(&order("draft", "no"), &none, &[], &[]).is_empty());
-        assert_eq!(kinds(&derive(&order("sale", "no"), &none, &[], &[])), [Confirmed]);
+        assert_eq!(
+            kinds(&derive(&order("sale", "no"), &none, &[], &[])),
+            [Confirmed]
+        );
         let (a, b) = (out("done"), out("assigned"));
         assert_eq!(
             kinds(&derive(&order("sale", "no"), &none, &[&a, &b], &[])),
@@ -575,12 +585,18 @@ mod tests {
                            "write_date": "2026-12-02 09:00:00"}),
         );
         assert_eq!(
-            kinds(&derive(&order("sale", "invoiced"), &none, &[&a],
+            kinds(&derive(
+                &order("sale", "invoiced"),
+                &none,
+                &[&a],
                 std::slice::from_ref(&unpaid)
             )),
             [Confirmed, Shipped, Delivered, Invoiced]
         );
-        let f = derive(&order("done", "invoiced"), &none, &[&a],
+        let f = derive(
+            &order("done", "invoiced"),
+            &none,
+            &[&a],
             std::slice::from_ref(&paid),
         );
         assert_eq!(kinds(&f), [Confirmed, Shipped, Delivered, Invoiced, Paid]);
@@ -601,5 +617,55 @@ mod tests {
             kinds(&derive(&order("sale", "no"), &none, &[&a, &back], &[])),
             [Confirmed, Shipped, Delivered, Returned]
         );
+    }
+
+    #[test]
+    fn each_delivery_done_is_a_shipment_with_its_lines_and_the_last_ships_the_order() {
+        use EventKind::*;
+        let order = v(json!({"id": 7, "name": "S00007", "state": "sale", "invoice_status": "no"}));
+        // As fixtures/odoo17/backorders.json: WH/OUT/00017 done with 2, its backorder open.
+        let first = v(
+            json!({"id": 32, "name": "WH/OUT/00017", "sale_id": [7, "S00007"], "state": "done",
+                             "picking_type_code": "outgoing", "date_done": "2026-12-02 13:51:41",
+                             "carrier_tracking_ref": "TRK-A"}),
+        );
+        let open = v(
+            json!({"id": 33, "name": "WH/OUT/00018", "sale_id": [7, "S00007"], "state": "assigned",
+                            "picking_type_code": "outgoing", "backorder_id": [32, "WH/OUT/00017"]}),
+        );
+        let line = |q| ShippedLine {
+            product_id: 37,
+            sku: Some("DESK0005".into()),
+            quantity: q,
+        };
+        let mut lines = BTreeMap::from([(32, vec![line(2)])]);
+        let f = derive(&order, &lines, &[&first, &open], &[]);
+        let all: Vec<EventKind> = f.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            all,
+            [Confirmed, Shipment],
+            "a part shipped; the order not yet"
+        );
+        let s: order_events::Shipment = serde_json::from_value(f[1].1.clone()).unwrap();
+        assert_eq!(
+            (s.picking_id, s.picking.as_deref(), s.tracking.as_deref()),
+            (32, Some("WH/OUT/00017"), Some("TRK-A"))
+        );
+        assert_eq!(s.lines, [line(2)]);
+        assert_eq!(EventKind::Shipment.part_of(&f[1].1), "32");
+
+        let done = v(
+            json!({"id": 33, "name": "WH/OUT/00018", "sale_id": [7, "S00007"], "state": "done",
+                            "picking_type_code": "outgoing", "date_done": "2026-12-03 09:00:00"}),
+        );
+        lines.insert(33, vec![line(3)]);
+        let f = derive(&order, &lines, &[&done, &first], &[]);
+        let all: Vec<EventKind> = f.iter().map(|(k, _)| *k).collect();
+        assert_eq!(all, [Confirmed, Shipment, Shipment, Shipped, Delivered]);
+        assert_eq!(f[1].1["picking_id"], 32, "in the order they were made");
+        assert_eq!(f[2].1["lines"][0]["quantity"], 3);
+        let shipped = &f[3].1;
+        assert_eq!(shipped["shipments"].as_array().unwrap().len(), 2);
+        assert_eq!(shipped["date"], "2026-12-03 09:00:00");
     }
 }

@@ -166,8 +166,8 @@ impl crate::channel::Progress for Medusa {
                 }
                 EventKind::Shipped | EventKind::Delivered => {
                     if let Some(all) = e.data.get("shipments") {
-                        for s in serde_json::from_value::<Vec<Shipment>>(all.clone())
-                            .unwrap_or_default()
+                        for s in
+                            serde_json::from_value::<Vec<Shipment>>(all.clone()).unwrap_or_default()
                         {
                             p.add_shipment(s);
                         }

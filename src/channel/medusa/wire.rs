@@ -198,7 +198,11 @@ impl StateOrder {
         for l in lines {
             let mut left = l.quantity;
             if let Some(sku) = &l.sku {
-                for i in self.items.iter().filter(|i| i.variant_sku.as_ref() == Some(sku)) {
+                for i in self
+                    .items
+                    .iter()
+                    .filter(|i| i.variant_sku.as_ref() == Some(sku))
+                {
                     let taken: i64 = out
                         .iter()
                         .filter(|o| o.id == i.id)
@@ -219,11 +223,9 @@ impl StateOrder {
                 }
             }
             if left > 0 {
-                unmatched.push(
-                    l.sku
-                        .clone()
-                        .unwrap_or_else(|| format!("Odoo product {} (no internal reference)", l.product_id)),
-                );
+                unmatched.push(l.sku.clone().unwrap_or_else(|| {
+                    format!("Odoo product {} (no internal reference)", l.product_id)
+                }));
             }
         }
         (out, unmatched)
@@ -750,7 +752,10 @@ mod tests {
         assert_eq!(partial.order.fulfilled(line), 2);
         assert_eq!(
             partial.order.unfulfilled(),
-            [FulfillmentItem { id: line.into(), quantity: 1 }]
+            [FulfillmentItem {
+                id: line.into(),
+                quantity: 1
+            }]
         );
         let shipped = |sku: &str, quantity| crate::store::order_events::ShippedLine {
             product_id: 77,
@@ -761,13 +766,18 @@ mod tests {
         let (items, unmatched) = partial
             .order
             .items_for(&[shipped("FLOOR-000077", 2), shipped("NOT-ON-IT", 1)]);
-        assert_eq!(items, [FulfillmentItem { id: line.into(), quantity: 1 }]);
+        assert_eq!(
+            items,
+            [FulfillmentItem {
+                id: line.into(),
+                quantity: 1
+            }]
+        );
         assert_eq!(unmatched, ["FLOOR-000077", "NOT-ON-IT"]);
         // Fulfillment metadata names the Odoo delivery; one shipped, one not.
-        let two: StateAnswer = serde_json::from_value(
-            recorded("fulfillment-edges.jsonl", 7)["response"].clone(),
-        )
-        .unwrap();
+        let two: StateAnswer =
+            serde_json::from_value(recorded("fulfillment-edges.jsonl", 7)["response"].clone())
+                .unwrap();
         let mine = two.order.of_picking(41).unwrap();
         assert!(mine.shipped());
         assert_eq!(mine.shipment_items()[0].quantity, 1);

@@ -396,6 +396,7 @@ pub fn schema(major: u32) -> Vec<Model> {
                     "Stock move",
                 ),
                 f("sale_id", Many2one("sale.order"), "Sales Order"),
+                f("backorder_id", Many2one("stock.picking"), "Back Order of"),
                 f("date_done", Datetime, "Date of Transfer"),
                 f("scheduled_date", Datetime, "Scheduled Date"),
                 f("location_id", Many2one("stock.location"), "Source Location"),
@@ -1865,6 +1866,128 @@ impl World {
             }
         }
         Ok(Value::Bool(true))
+    }
+
+    /// Validates a delivery with only `picked` (product, quantity) of it done and makes a
+    /// backorder of the rest, as Odoo does when `button_validate` answers the "Create
+    /// Backorder?" wizard and its `process()` is called (recorded:
+    /// `fixtures/odoo17/backorders.json`): the done moves keep only the quantity done, the
+    /// rest moves to a new picking (`backorder_id` = this one) and is reserved there. Returns
+    /// the backorder, if anything is left.
+    pub fn validate_with_backorder(
+        &mut self,
+        picking: i64,
+        picked: &[(i64, f64)],
+    ) -> R<Option<i64>> {
+        if self.get("stock.picking", picking).is_none() {
+            return Err(Self::missing("stock.picking", picking));
+        }
+        let rf = if self.major >= 17 {
+            "quantity"
+        } else {
+            "quantity_done"
+        };
+        let open: Vec<i64> = self
+            .inverse("stock.move", "picking_id", picking)
+            .into_iter()
+            .filter(|m| {
+                !matches!(
+                    self.stored("stock.move", *m, "state").as_str(),
+                    Some("done" | "cancel")
+                )
+            })
+            .collect();
+        let mut rest: Vec<(i64, f64)> = Vec::new();
+        for &mv in &open {
+            let product = self
+                .stored("stock.move", mv, "product_id")
+                .as_i64()
+                .unwrap_or(0);
+            let demand = self
+                .stored("stock.move", mv, "product_uom_qty")
+                .as_f64()
+                .unwrap_or(0.0);
+            let done = picked
+                .iter()
+                .filter(|(p, _)| *p == product)
+                .map(|(_, q)| *q)
+                .sum::<f64>()
+                .min(demand);
+            if done < demand {
+                rest.push((mv, demand - done));
+            }
+            // The reservation of what stays behind is released with it.
+            let reserved = self
+                .stored("stock.move", mv, self.reserved_field())
+                .as_f64()
+                .unwrap_or(0.0);
+            if self.major < 17 {
+                self.reserve(product, -(reserved - done).max(0.0));
+                self.set(
+                    "stock.move",
+                    mv,
+                    "reserved_availability",
+                    Value::Double(done),
+                );
+            } else {
+                self.reserve(product, -(reserved - done).max(0.0));
+            }
+            self.set("stock.move", mv, "product_uom_qty", Value::Double(done));
+            self.set("stock.move", mv, rf, Value::Double(done));
+        }
+        let backorder = if rest.is_empty() {
+            None
+        } else {
+            self.out_seq += 1;
+            let name = format!("WH/OUT/{:05}", self.out_seq);
+            let mut vals = Vec::new();
+            for k in [
+                "origin",
+                "partner_id",
+                "picking_type_code",
+                "sale_id",
+                "location_id",
+                "location_dest_id",
+            ] {
+                vals.push((k, self.stored("stock.picking", picking, k)));
+            }
+            vals.push(("name", Value::String(name.clone())));
+            vals.push(("state", Value::String("confirmed".into())));
+            vals.push(("backorder_id", Value::Int(picking)));
+            vals.push(("scheduled_date", Value::String(now_str())));
+            let bo = self.create("stock.picking", &Value::record(vals))?;
+            for (mv, qty) in rest {
+                let mut vals = Vec::new();
+                for k in [
+                    "product_id",
+                    "sale_line_id",
+                    "location_id",
+                    "location_dest_id",
+                    "origin",
+                ] {
+                    vals.push((k, self.stored("stock.move", mv, k)));
+                }
+                vals.push(("product_uom_qty", Value::Double(qty)));
+                vals.push(("state", Value::String("confirmed".into())));
+                vals.push(("picking_id", Value::Int(bo)));
+                vals.push(("reference", Value::String(name.clone())));
+                vals.push(("date", Value::String(now_str())));
+                if self.major >= 17 {
+                    vals.push(("quantity", Value::Double(0.0)));
+                    vals.push(("picked", Value::Bool(false)));
+                } else {
+                    vals.push(("quantity_done", Value::Double(0.0)));
+                    vals.push(("reserved_availability", Value::Double(0.0)));
+                }
+                self.create("stock.move", &Value::record(vals))?;
+            }
+            Some(bo)
+        };
+        self.button_validate(&[picking])?;
+        if let Some(bo) = backorder {
+            self.action_assign(&[bo])?;
+        }
+        Ok(backorder)
     }
 
     /// An order line's delivered quantity moved by `qty` (a return moves it back), never below 0.

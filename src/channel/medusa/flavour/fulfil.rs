@@ -123,7 +123,9 @@ impl Medusa {
                         None => {
                             return Err(JobError::new(
                                 RetryClass::Transient,
-                                format!("Medusa took a fulfillment for order {id} but does not show it yet"),
+                                format!(
+                                "Medusa took a fulfillment for order {id} but does not show it yet"
+                            ),
                             ))
                         }
                     }
@@ -223,9 +225,9 @@ impl Medusa {
         id: &str,
         known: &order_state::ChannelOrder,
     ) -> Result<(), JobError> {
-        let delivered = crate::channel::medusa::status::rank(
-            known.sent_status.as_deref().unwrap_or(""),
-        ) >= crate::channel::medusa::status::rank("order.delivered");
+        let delivered =
+            crate::channel::medusa::status::rank(known.sent_status.as_deref().unwrap_or(""))
+                >= crate::channel::medusa::status::rank("order.delivered");
         if self.settings.complete_orders == CompleteOrders::DeliveredAndPaid && delivered {
             self.complete(id).await?;
         }
