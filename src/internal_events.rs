@@ -588,8 +588,13 @@ pub enum OrderNote<'a> {
     BeingEdited,
     /// It was edited on the marketplace and the quotation's lines follow.
     LinesUpdated,
-    /// Odoo's untaxed total differs from the marketplace's.
-    TotalsDiffer { odoo: &'a str, theirs: &'a str },
+    /// Odoo's total differs from what the marketplace says the customer pays.
+    TotalsDiffer {
+        odoo: &'a str,
+        theirs: &'a str,
+        difference: &'a str,
+        currency: &'a str,
+    },
     /// Anything else to check, in the operator's words.
     Check(&'a str),
 }
@@ -622,9 +627,21 @@ impl InternalEvent for OrderNoted<'_> {
             OrderNote::LinesUpdated => {
                 format!("order {r} was edited on {peer}; the quotation's lines were updated")
             }
-            OrderNote::TotalsDiffer { odoo, theirs } => format!(
-                "order {r}: Odoo's untaxed total {odoo} differs from {peer}'s total_price {theirs}; check prices and discounts"
-            ),
+            OrderNote::TotalsDiffer {
+                odoo,
+                theirs,
+                difference,
+                currency,
+            } => {
+                let settings = match self.channel {
+                    "medusa" => "order_taxes, shipping_product_id and discount_product_id",
+                    _ => "order_taxes",
+                };
+                format!(
+                    "order {r}: Odoo's total {odoo} {currency} is not what {peer} says the customer pays, {theirs} ({difference} apart); check channels.{}.{settings}, and the order in Odoo",
+                    self.channel
+                )
+            }
             OrderNote::Check(why) => format!("order {r}: {why}"),
         }
         .into()

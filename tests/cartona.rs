@@ -681,6 +681,93 @@ async fn an_order_is_imported_once_acknowledged_and_its_statuses_flow_both_ways(
     env.stop().await;
 }
 
+async fn order_total(env: &Env, reference: &str) -> Decimal {
+    let o = env.wait_for_order(reference).await;
+    let id = o.get("id").and_then(Value::as_i64).unwrap();
+    env.client
+        .read("sale.order", &[id], &["amount_total"])
+        .await
+        .unwrap()[0]
+        .get("amount_total")
+        .and_then(Value::as_decimal)
+        .unwrap()
+}
+
+/// Cartona's `total_price` is what the retailer pays. With the products' own 15 % (Odoo's
+/// default, `order_taxes = "product"`) added on top, Odoo's total is more, and the order is
+/// flagged with both figures; with Egypt's 14 % VAT included in the price as `order_taxes`,
+/// Odoo's `amount_total` is `total_price` to the piastre.
+#[tokio::test]
+async fn cartona_s_total_price_is_odoo_s_total_with_a_price_included_vat_and_flagged_without() {
+    let mut env = Env::new().await;
+    let tax = |name: &str, amount: f64, included: bool| {
+        Value::record([
+            ("name", Value::from(name)),
+            ("amount", Value::Double(amount)),
+            ("price_include", Value::Bool(included)),
+            ("type_tax_use", Value::from("sale")),
+        ])
+    };
+    let taxes = env
+        .client
+        .create(
+            "account.tax",
+            vec![tax("15%", 15.0, false), tax("VAT 14% included", 14.0, true)],
+        )
+        .await
+        .unwrap();
+    let (fifteen, vat) = (taxes[0], taxes[1]);
+    env.client
+        .write(
+            "product.product",
+            &[1, 2],
+            Value::record([(
+                "taxes_id",
+                Value::Array(vec![Value::Array(vec![
+                    Value::Int(6),
+                    Value::Int(0),
+                    Value::Array(vec![Value::Int(fifteen)]),
+                ])]),
+            )]),
+        )
+        .await
+        .unwrap();
+    // 3 x 1,000.50 + 2 x 42.25 = 3,086.00 EGP.
+    env.start();
+    let first = cash_order(&env, &[(1, 3, "1000.50"), (2, 2, "42.25")]);
+    assert_eq!(
+        order_total(&env, &format!("CARTONA-{first}")).await,
+        Decimal::from_str("3548.91").unwrap(),
+        "15 % on top, rounded line by line (450.23 + 12.68)"
+    );
+    let said = common::said_once(&env.store, "is not what Cartona says the customer pays");
+    assert!(
+        said.message.contains("3548.91 EGP")
+            && said.message.contains("3086.00")
+            && said.message.contains("+462.91"),
+        "{}",
+        said.message
+    );
+    env.stop().await;
+
+    env.edit_config(&[(
+        "[channels.cartona]\n",
+        &format!("[channels.cartona]\norder_taxes = [{vat}]\n"),
+    )]);
+    env.start();
+    let second = cash_order(&env, &[(1, 3, "1000.50"), (2, 2, "42.25")]);
+    assert_eq!(
+        order_total(&env, &format!("CARTONA-{second}")).await,
+        Decimal::from_str("3086.00").unwrap(),
+        "the price is the tax-inclusive price"
+    );
+    let listed = env.stdout(&["order", "list"]).await;
+    let row = |h: &str| listed.lines().find(|l| l.contains(h)).unwrap().to_string();
+    assert!(row(&first).contains("totals differ"), "{listed}");
+    assert!(!row(&second).contains("totals differ"), "{listed}");
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn an_order_confirmed_and_delivered_between_two_polls_is_approved_before_it_is_delivered() {
     let mut env = Env::new().await;

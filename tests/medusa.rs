@@ -1328,6 +1328,242 @@ async fn cancelling_cancels_the_store_s_unshipped_fulfillments_first_and_names_a
     env.stop().await;
 }
 
+/// The Odoo records the money settings name: a 5 % VAT included in the price, and the
+/// service products of shipping and discount lines (ids fixed, so the config can name them).
+const VAT: i64 = 901;
+const SHIPPING: i64 = 9001;
+const DISCOUNT: i64 = 9002;
+
+fn money_records(odoo: &SimHandle) {
+    let mut w = odoo.sim.world();
+    let rec = |pairs: &[(&str, Value)]| -> marketsync::sim::odoo::world::Rec {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    };
+    w.insert(
+        "account.tax",
+        VAT,
+        rec(&[
+            ("name", Value::from("VAT 5% included")),
+            ("amount", Value::Double(5.0)),
+            ("amount_type", Value::from("percent")),
+            ("price_include", Value::Bool(true)),
+            ("type_tax_use", Value::from("sale")),
+            ("company_id", Value::Int(1)),
+            ("active", Value::Bool(true)),
+        ]),
+    );
+    for (id, name) in [
+        (SHIPPING, "Marketplace shipping"),
+        (DISCOUNT, "Marketplace discount"),
+    ] {
+        w.insert(
+            "product.product",
+            id,
+            rec(&[
+                ("name", Value::from(name)),
+                ("detailed_type", Value::from("service")),
+                ("active", Value::Bool(true)),
+                ("sale_ok", Value::Bool(true)),
+                ("list_price", Value::Double(0.0)),
+            ]),
+        );
+    }
+}
+
+/// Places the order a real Medusa 2.21 gave for 2 + 1 items with a 10 % promotion, a 5 % VAT
+/// included in its prices, and 1.500 KWD of shipping (its money as recorded:
+/// `fixtures/medusa-v2/order-tax-discount-shipping.json`), and waits for it in Odoo.
+async fn place_recorded_money_order(env: &Env) -> (String, i64) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/medusa-v2/order-tax-discount-shipping.json"
+    );
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let real = recorded["response"]["order"].clone();
+    let id = env.store_sim.sim.place_order(
+        "money@example.com",
+        &[
+            (&sku(1), 2, Decimal::new(32_750, 3)),
+            (&sku(2), 1, Decimal::new(33_000, 3)),
+        ],
+    );
+    env.store_sim.sim.edit_order(&id, |o| {
+        for (mine, theirs) in o["items"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(real["items"].as_array().unwrap())
+        {
+            for k in [
+                "unit_price",
+                "is_tax_inclusive",
+                "tax_lines",
+                "adjustments",
+                "subtotal",
+                "total",
+                "tax_total",
+                "discount_total",
+                "discount_subtotal",
+                "discount_tax_total",
+            ] {
+                mine[k] = theirs[k].clone();
+            }
+        }
+        for k in [
+            "shipping_methods",
+            "total",
+            "subtotal",
+            "tax_total",
+            "discount_total",
+            "shipping_total",
+        ] {
+            o[k] = real[k].clone();
+        }
+    });
+    assert_eq!(
+        env.send(env.store_sim.sim.webhook_body("order.created", &id))
+            .await
+            .0,
+        200
+    );
+    let reference = format!(
+        "MEDUSA-{}",
+        env.store_sim.sim.order(&id).unwrap().json["display_id"]
+    );
+    let so = env
+        .wait_order(&reference)
+        .await
+        .get("id")
+        .and_then(Value::as_i64)
+        .unwrap();
+    (reference, so)
+}
+
+async fn amount_total(env: &Env, so: i64) -> Decimal {
+    env.client
+        .read("sale.order", &[so], &["amount_total"])
+        .await
+        .unwrap()[0]
+        .get("amount_total")
+        .and_then(Value::as_decimal)
+        .unwrap()
+}
+
+/// A Medusa order with shipping, a promotion and a price-included VAT, imported with the
+/// matching settings (the VAT as `order_taxes`, a shipping product; the discount as line
+/// percentages, then as a discount product's line): Odoo's `amount_total` is what the customer
+/// paid, 90.150 KWD, to the fils, and the shipping line is a delivery line.
+#[tokio::test]
+async fn a_medusa_order_with_shipping_a_promotion_and_included_vat_totals_what_the_customer_paid() {
+    for discount in ["", &format!("discount_product_id = {DISCOUNT}\n")] {
+        let extra = format!("order_taxes = [{VAT}]\nshipping_product_id = {SHIPPING}\n{discount}");
+        let env = Env::prepared(MedusaFlavour::AdminApi, "kwd", &extra, money_records).await;
+        let (reference, so) = place_recorded_money_order(&env).await;
+        assert_eq!(
+            amount_total(&env, so).await,
+            Decimal::new(90_150, 3),
+            "{extra}"
+        );
+        let lines = env
+            .client
+            .search_read(
+                "sale.order.line",
+                &Domain::all().and("order_id", "=", so),
+                &[
+                    "product_id",
+                    "price_unit",
+                    "discount",
+                    "tax_id",
+                    "is_delivery",
+                ],
+                SearchOpts::default(),
+            )
+            .await
+            .unwrap();
+        let of = |product: i64| {
+            lines
+                .iter()
+                .filter(|l| l.get("product_id").and_then(Value::as_id) == Some(product))
+                .collect::<Vec<_>>()
+        };
+        let ship = of(SHIPPING);
+        assert_eq!(ship.len(), 1, "{lines:?}");
+        assert_eq!(
+            ship[0].get("is_delivery").and_then(Value::as_bool),
+            Some(true)
+        );
+        assert_eq!(ship[0].get("price_unit").and_then(Value::as_f64), Some(1.5));
+        for l in &lines {
+            assert_eq!(
+                l.get("tax_id")
+                    .and_then(Value::as_array)
+                    .map(|a| a.to_vec()),
+                Some(vec![Value::Int(VAT)]),
+                "every line carries the VAT: {l:?}"
+            );
+        }
+        if discount.is_empty() {
+            assert!(of(DISCOUNT).is_empty());
+            assert_eq!(
+                lines
+                    .iter()
+                    .filter(|l| l.get("discount").and_then(Value::as_f64) == Some(10.0))
+                    .count(),
+                2,
+                "the 10 % on each product line: {lines:?}"
+            );
+        } else {
+            let d = of(DISCOUNT);
+            assert_eq!(d.len(), 1, "{lines:?}");
+            assert_eq!(d[0].get("price_unit").and_then(Value::as_f64), Some(-9.85));
+        }
+        let (_, listed) = env.cli(&["order", "list"]).await;
+        let row = listed.lines().find(|l| l.contains(&reference)).unwrap();
+        assert!(!row.contains("totals differ"), "{row}");
+        env.stop().await;
+    }
+}
+
+/// The same order imported with the defaults (the products' taxes, no shipping product): Odoo's
+/// total is not what the customer paid, and the operator is told where to look: the order's
+/// NEEDS column, the sync log with both figures and the difference, and `/metrics`.
+#[tokio::test]
+async fn an_order_whose_odoo_total_is_not_what_the_customer_paid_is_flagged_with_both_figures() {
+    let env = Env::prepared(MedusaFlavour::AdminApi, "kwd", "", money_records).await;
+    let (reference, so) = place_recorded_money_order(&env).await;
+    let odoo = amount_total(&env, so).await;
+    assert_ne!(odoo, Decimal::new(90_150, 3));
+    let said = common::said_once(&env.store, "is not what Medusa says the customer pays");
+    assert!(
+        said.message.contains(&format!("{odoo}")) && said.message.contains("90.150"),
+        "{}",
+        said.message
+    );
+    assert!(
+        said.message.contains("shipping_product_id"),
+        "{}",
+        said.message
+    );
+    let (_, listed) = env.cli(&["order", "list"]).await;
+    let row = listed.lines().find(|l| l.contains(&reference)).unwrap();
+    assert!(row.contains("totals differ"), "{listed}");
+    let metrics = reqwest::get(format!("http://{}/metrics", common::admin_addr(&env.store)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("marketsync_orders_totals_differ{channel=\"medusa\"} 1"),
+        "{metrics}"
+    );
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn marqasouq_hears_confirm_ship_deliver_and_cancel_each_once() {
     status_flow(MedusaFlavour::Marqasouq).await;

@@ -91,9 +91,20 @@ pub(crate) fn setup(
 
 /// What an order still needs from the operator, as its channel says, when no attention line
 /// does.
-pub fn order_needs(order: &crate::store::orders::ChannelOrder) -> Option<&'static str> {
+pub fn order_needs(order: &crate::store::orders::ChannelOrder) -> Option<String> {
+    let totals = &order.meta["totals"];
+    if totals.is_object() {
+        let t = |k: &str| totals[k].as_str().unwrap_or("?").to_string();
+        return Some(format!(
+            "totals differ: Odoo {} {}, marketplace {} ({})",
+            t("odoo"),
+            t("currency"),
+            t("marketplace"),
+            t("difference")
+        ));
+    }
     match order.channel.parse::<ChannelKind>().ok()? {
-        ChannelKind::Cartona => cartona::needs(order),
+        ChannelKind::Cartona => cartona::needs(order).map(str::to_string),
         _ => None,
     }
 }

@@ -355,7 +355,7 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 let needs = o
                     .attention
                     .clone()
-                    .or_else(|| crate::channel::order_needs(o).map(str::to_string))
+                    .or_else(|| crate::channel::order_needs(o))
                     .unwrap_or_else(|| "-".into());
                 t.row(vec![
                     (o.channel.clone(), render::Tone::Plain),
@@ -376,7 +376,7 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                     ),
                     (
                         render::clip(&needs, 70),
-                        if o.attention.is_some() {
+                        if o.attention.is_some() || o.meta["totals"].is_object() {
                             render::Tone::Warn
                         } else {
                             render::Tone::Plain

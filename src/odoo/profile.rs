@@ -1,6 +1,7 @@
 //! Version differences, handled in one place and looked up with `fields_get` rather than
 //! guessed from the version number: which field says a product is storable, which fields carry
-//! a stock move's done quantity, whether delivery modules add a tracking reference.
+//! a stock move's done quantity, whether delivery modules add a tracking reference, what an
+//! order line calls its taxes.
 
 use super::{OdooClient, OdooError, Value};
 
@@ -30,6 +31,10 @@ pub struct Profile {
     pub move_quantity: MoveQuantity,
     /// `stock.picking.carrier_tracking_ref` exists (a delivery module is installed).
     pub tracking_ref: bool,
+    /// The order line's taxes: `tax_id` up to 17, `tax_ids` from 18.
+    pub line_taxes: &'static str,
+    /// `sale.order.line.is_delivery` exists (the delivery module is installed).
+    pub is_delivery: bool,
 }
 
 fn has(fields: &Value, name: &str) -> bool {
@@ -53,10 +58,17 @@ impl Profile {
             MoveQuantity::QuantityPicked
         };
         let picking = odoo.fields_get("stock.picking", &["type"]).await?;
+        let line = odoo.fields_get("sale.order.line", &["type"]).await?;
         Ok(Profile {
             storable,
             move_quantity,
             tracking_ref: has(&picking, "carrier_tracking_ref"),
+            line_taxes: if has(&line, "tax_ids") {
+                "tax_ids"
+            } else {
+                "tax_id"
+            },
+            is_delivery: has(&line, "is_delivery"),
         })
     }
 }

@@ -339,6 +339,22 @@ pub fn list_count(store: &Store, channel: Option<&str>) -> Result<i64> {
     })
 }
 
+/// Per channel, how many orders' Odoo total differs from the marketplace's (their channel
+/// data holds `totals`).
+pub fn totals_differ_counts(store: &Store) -> Result<Vec<(String, i64)>> {
+    store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT channel, COUNT(*) FROM channel_orders \
+             WHERE json_type(meta) = 'object' AND json_type(meta, '$.totals') = 'object' \
+             GROUP BY channel ORDER BY channel",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })
+}
+
 pub fn list(store: &Store, channel: Option<&str>, limit: usize) -> Result<Vec<ChannelOrder>> {
     store.read(|c| {
         let mut stmt = c.prepare(&format!(

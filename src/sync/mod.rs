@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod currency;
 pub mod money;
 pub mod order_import;
+pub mod order_money;
 pub mod order_watch;
 pub mod pricelist;
 pub mod quotations;

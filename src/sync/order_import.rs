@@ -10,6 +10,7 @@ use crate::odoo::profile::{MoveQuantity, Profile};
 use crate::odoo::{Domain, OdooClient, OdooError, SearchOpts, Value};
 use crate::retry::{Classify, RetryClass};
 use crate::store::{mapping, Store};
+use crate::sync::order_money::{self, Basis, Charge, OrderTaxes, Terms};
 use rust_decimal::Decimal;
 
 /// A marketplace order in the channel's terms, already parsed and checked.
@@ -23,9 +24,15 @@ pub struct InboundOrder {
     pub origin: String,
     pub customer: Customer,
     pub lines: Vec<InboundLine>,
-    /// The marketplace's total of the lines, to compare with Odoo's.
+    /// Shipping methods, at what they charged.
+    pub charges: Vec<Charge>,
+    /// What the customer pays, to compare with Odoo's `amount_total`.
     pub total: Option<Decimal>,
+    /// The order's currency (the channel's), for rounding and the total check.
+    pub currency: String,
     pub note: Option<String>,
+    /// How the channel's orders carry taxes, discounts and shipping into Odoo.
+    pub terms: Terms,
 }
 
 #[derive(Debug, Clone)]
@@ -59,7 +66,33 @@ pub struct InboundLine {
     /// What the operator sees when the product is unknown.
     pub description: String,
     pub quantity: Decimal,
+    /// As the marketplace lists it: with its tax when `tax_included`.
     pub unit_price: Decimal,
+    pub tax_included: bool,
+    /// The marketplace's tax rate on the line, in percent (0 when it charged none).
+    pub tax_rate: Decimal,
+    /// What the customer was let off the whole line, on the same footing as `unit_price`.
+    pub discount: Decimal,
+}
+
+impl InboundLine {
+    /// A line at a plain price: no tax of the marketplace's, no discount.
+    pub fn plain(
+        product_key: String,
+        description: String,
+        quantity: Decimal,
+        unit_price: Decimal,
+    ) -> Self {
+        InboundLine {
+            product_key,
+            description,
+            quantity,
+            unit_price,
+            tax_included: false,
+            tax_rate: Decimal::ZERO,
+            discount: Decimal::ZERO,
+        }
+    }
 }
 
 /// How an import ended.
@@ -195,6 +228,21 @@ pub async fn import_many(
         }
     }
 
+    // 3b. The configured taxes exist, and whether they are included in the price.
+    let mut bases: Vec<Basis> = vec![Basis::Net; orders.len()];
+    for i in open(&out) {
+        match taxes_included(odoo, &orders[i].terms).await {
+            Ok(Ok(included)) => bases[i] = orders[i].terms.basis(included),
+            Ok(Err(reason)) => {
+                out[i] = Some(Ok(Imported::Parked(format!(
+                    "order {} not imported: {reason}",
+                    orders[i].external_id
+                ))))
+            }
+            Err(e) => out[i] = Some(Err(e)),
+        }
+    }
+
     // 4. Customers, found or created together.
     let todo = open(&out);
     if todo.is_empty() {
@@ -225,7 +273,7 @@ pub async fn import_many(
             },
             None => None,
         };
-        vals_of.push((i, order_vals(o, partner, shipping, &products[i])));
+        vals_of.push((i, order_vals(o, partner, shipping, &products[i], bases[i])));
     }
 
     // 6. The new orders, in one create (one transaction), or one by one if Odoo refuses it.
@@ -282,17 +330,132 @@ pub async fn import_many(
     finish(out)
 }
 
-/// The ORM command creating an order line: `(0, 0, {product, quantity, price})`.
-fn line_command(product: i64, line: &InboundLine) -> Value {
-    Value::Array(vec![
-        Value::Int(0),
-        Value::Int(0),
-        Value::record([
-            ("product_id", Value::Int(product)),
-            ("product_uom_qty", Value::from(line.quantity)),
-            ("price_unit", Value::from(line.unit_price)),
-        ]),
-    ])
+/// The ORM command creating an order line: `(0, 0, {product, quantity, price, ...})`: the
+/// price on the basis the taxes want, the discount in percent (unless a discount product
+/// carries them all), the configured taxes.
+fn line_command(product: i64, line: &InboundLine, terms: &Terms, basis: Basis) -> Value {
+    let price = order_money::on_basis(line.unit_price, line.tax_included, line.tax_rate, basis);
+    let mut vals = vec![
+        ("product_id", Value::Int(product)),
+        ("product_uom_qty", Value::from(line.quantity)),
+        ("price_unit", Value::from(price)),
+    ];
+    if terms.discount_product.is_none() && line.discount > Decimal::ZERO {
+        let percent = order_money::discount_percent(line.discount, line.unit_price * line.quantity);
+        vals.push(("discount", Value::from(percent.round_dp(6))));
+    }
+    if let Some((field, taxes)) = terms.tax_command() {
+        vals.push((field, taxes));
+    }
+    create_command(vals)
+}
+
+fn create_command(vals: Vec<(&str, Value)>) -> Value {
+    Value::Array(vec![Value::Int(0), Value::Int(0), Value::record(vals)])
+}
+
+/// The lines beside the products: one discount line (with a discount product), one line per
+/// shipping method (with a shipping product; free ones only when asked).
+fn extra_lines(order: &InboundOrder, basis: Basis) -> Vec<Value> {
+    let terms = &order.terms;
+    let mut out = Vec::new();
+    if let Some(product) = terms.discount_product {
+        let off: Decimal = order
+            .lines
+            .iter()
+            .map(|l| order_money::on_basis(l.discount, l.tax_included, l.tax_rate, basis))
+            .sum();
+        if off > Decimal::ZERO {
+            let mut vals = vec![
+                ("product_id", Value::Int(product)),
+                ("name", Value::from("Discount")),
+                ("product_uom_qty", Value::from(Decimal::ONE)),
+                ("price_unit", Value::from(-off)),
+            ];
+            if let Some((field, taxes)) = terms.tax_command() {
+                vals.push((field, taxes));
+            }
+            out.push(create_command(vals));
+        }
+    }
+    if let Some(product) = terms.shipping_product {
+        for c in &order.charges {
+            if c.amount <= Decimal::ZERO && !terms.free_shipping_line {
+                continue;
+            }
+            let mut vals = vec![
+                ("product_id", Value::Int(product)),
+                ("name", Value::from(c.name.as_str())),
+                ("product_uom_qty", Value::from(Decimal::ONE)),
+                (
+                    "price_unit",
+                    Value::from(order_money::on_basis(
+                        c.amount.max(Decimal::ZERO),
+                        c.tax_included,
+                        c.tax_rate,
+                        basis,
+                    )),
+                ),
+            ];
+            if terms.is_delivery {
+                vals.push(("is_delivery", Value::Bool(true)));
+            }
+            if let Some((field, taxes)) = terms.tax_command() {
+                vals.push((field, taxes));
+            }
+            out.push(create_command(vals));
+        }
+    }
+    out
+}
+
+/// For taxes named by id: whether they are all included in the price (`Ok(Ok(Some))`), or
+/// why the order cannot carry them (`Ok(Err)`: a tax Odoo does not have, or not a sale tax);
+/// `Ok(Ok(None))` for "product" and "none".
+pub async fn taxes_included(
+    odoo: &OdooClient,
+    terms: &Terms,
+) -> Result<Result<Option<bool>, String>, JobError> {
+    let OrderTaxes::Ids(ids) = &terms.taxes else {
+        return Ok(Ok(None));
+    };
+    let rows = odoo
+        .read(
+            "account.tax",
+            ids,
+            &["price_include", "type_tax_use", "active"],
+        )
+        .await
+        .map_err(|e| odoo_job_error(&e))?;
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            !rows
+                .iter()
+                .any(|r| r.get("id").and_then(Value::as_i64) == Some(**id))
+        })
+        .map(|id| id.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Err(format!(
+            "order_taxes names Odoo tax(es) {} that Odoo does not have (or this user cannot read); fix order_taxes (`marketsync check` lists what it sees), then `marketsync queue retry <job>`",
+            missing.join(", ")
+        )));
+    }
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter(|r| r.get("type_tax_use").and_then(Value::as_str) != Some("sale"))
+        .filter_map(|r| r.get("id").and_then(Value::as_i64).map(|i| i.to_string()))
+        .collect();
+    if !wrong.is_empty() {
+        return Ok(Err(format!(
+            "order_taxes names Odoo tax(es) {} that are not sales taxes; fix order_taxes, then `marketsync queue retry <job>`",
+            wrong.join(", ")
+        )));
+    }
+    Ok(Ok(Some(rows.iter().all(|r| {
+        r.get("price_include").and_then(Value::as_bool) == Some(true)
+    }))))
 }
 
 fn finish(out: Vec<Option<Result<Imported, JobError>>>) -> Vec<Result<Imported, JobError>> {
@@ -313,13 +476,15 @@ fn order_vals(
     partner: i64,
     shipping: Option<i64>,
     products: &[i64],
+    basis: Basis,
 ) -> Value {
-    let order_lines: Vec<Value> = order
+    let mut order_lines: Vec<Value> = order
         .lines
         .iter()
         .zip(products)
-        .map(|(line, product)| line_command(*product, line))
+        .map(|(line, product)| line_command(*product, line, &order.terms, basis))
         .collect();
+    order_lines.extend(extra_lines(order, basis));
     let mut vals = vec![
         ("partner_id", Value::Int(partner)),
         ("client_order_ref", Value::from(order.reference.as_str())),
@@ -332,10 +497,14 @@ fn order_vals(
     if let Some(shipping) = shipping {
         vals.push(("partner_shipping_id", Value::Int(shipping)));
     }
+    if let Some(pricelist) = order.terms.pricelist {
+        vals.push(("pricelist_id", Value::Int(pricelist)));
+    }
     Value::record(vals)
 }
 
-/// Reads the state and untaxed total of orders in one call: id -> (state, amount_untaxed).
+/// Reads the state and total (taxes included) of orders in one call: id -> (state,
+/// amount_total).
 pub async fn read_orders(
     odoo: &OdooClient,
     ids: &[i64],
@@ -344,7 +513,7 @@ pub async fn read_orders(
         return Ok(Default::default());
     }
     let rows = odoo
-        .read("sale.order", ids, &["state", "amount_untaxed"])
+        .read("sale.order", ids, &["state", "amount_total"])
         .await
         .map_err(|e| odoo_job_error(&e))?;
     Ok(rows
@@ -357,13 +526,64 @@ pub async fn read_orders(
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
-                    row.get("amount_untaxed")
+                    row.get("amount_total")
                         .and_then(Value::as_decimal)
                         .unwrap_or_default(),
                 ),
             ))
         })
         .collect())
+}
+
+/// Compares a new Odoo order's `amount_total` with what the marketplace says the customer
+/// pays: a difference beyond the currency's smallest unit is kept on the order (its channel
+/// data's `totals`, shown by `order list` and counted in `/metrics`) and said in the sync log
+/// with both figures and the difference. Returns the difference.
+pub fn check_totals(
+    store: &Store,
+    order: &InboundOrder,
+    odoo_total: Decimal,
+) -> Result<Option<Decimal>, JobError> {
+    let Some(theirs) = order.total else {
+        return Ok(None);
+    };
+    let currency = order.currency.to_ascii_uppercase();
+    let odoo_total = super::money::round(odoo_total, &currency);
+    let Some(diff) = order_money::totals_differ(odoo_total, theirs, &currency) else {
+        return Ok(None);
+    };
+    // Written with the currency's digits: 90.150 KWD, not 90.15.
+    let digits = |mut d: Decimal| {
+        d.rescale(super::money::exponent(&currency));
+        d.to_string()
+    };
+    let (odoo, theirs) = (digits(odoo_total), digits(theirs));
+    let difference = if diff.is_sign_positive() {
+        format!("+{}", digits(diff))
+    } else {
+        digits(diff)
+    };
+    crate::store::orders::merge_meta(
+        store,
+        order.channel,
+        &order.external_id,
+        &serde_json::json!({"totals": {"odoo": odoo, "marketplace": theirs, "difference": difference, "currency": currency}}),
+    )
+    .map_err(store_err)?;
+    crate::internal_events::emit(
+        store,
+        &crate::internal_events::OrderNoted {
+            channel: order.channel,
+            reference: &order.reference,
+            note: crate::internal_events::OrderNote::TotalsDiffer {
+                odoo: &odoo,
+                theirs: &theirs,
+                difference: &difference,
+                currency: &currency,
+            },
+        },
+    );
+    Ok(Some(diff))
 }
 
 /// Replaces the lines of a quotation with the marketplace's current ones.
@@ -373,6 +593,10 @@ pub async fn replace_lines(
     order_id: i64,
     order: &InboundOrder,
 ) -> Result<Option<String>, JobError> {
+    let basis = match taxes_included(odoo, &order.terms).await? {
+        Ok(included) => order.terms.basis(included),
+        Err(reason) => return Ok(Some(reason)),
+    };
     let mut cmds = vec![Value::Array(vec![
         Value::Int(5),
         Value::Int(0),
@@ -387,8 +611,9 @@ pub async fn replace_lines(
                 line.product_key, line.description
             )));
         };
-        cmds.push(line_command(m.odoo_id, line));
+        cmds.push(line_command(m.odoo_id, line, &order.terms, basis));
     }
+    cmds.extend(extra_lines(order, basis));
     odoo.write(
         "sale.order",
         &[order_id],
@@ -399,7 +624,7 @@ pub async fn replace_lines(
     Ok(None)
 }
 
-/// The Odoo order's state and untaxed total.
+/// The Odoo order's state and total.
 pub async fn read_order(odoo: &OdooClient, id: i64) -> Result<(String, Decimal), JobError> {
     read_orders(odoo, &[id]).await?.remove(&id).ok_or_else(|| {
         JobError::new(

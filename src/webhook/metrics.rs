@@ -46,6 +46,20 @@ pub fn render(app: &App) -> Result<String, crate::error::Error> {
             .sum::<i64>();
         let _ = writeln!(out, "marketsync_dead_jobs{{channel=\"{}\"}} {n}", esc(ch));
     }
+    let _ = writeln!(out, "# HELP marketsync_orders_totals_differ Imported orders whose Odoo total differs from what the marketplace says the customer pays (see `marketsync order list`).\n# TYPE marketsync_orders_totals_differ gauge");
+    let differ = crate::store::orders::totals_differ_counts(store)?;
+    let mut named: Vec<&str> = channels.clone();
+    named.extend(differ.iter().map(|(c, _)| c.as_str()));
+    named.sort_unstable();
+    named.dedup();
+    for ch in &named {
+        let n = differ.iter().find(|(c, _)| c == ch).map_or(0, |(_, n)| *n);
+        let _ = writeln!(
+            out,
+            "marketsync_orders_totals_differ{{channel=\"{}\"}} {n}",
+            esc(ch)
+        );
+    }
     let _ = writeln!(out, "# HELP marketsync_inbox Received events, by source and state (received = not yet processed).\n# TYPE marketsync_inbox gauge");
     for (source, state, n) in inbox::counts(store)? {
         let _ = writeln!(

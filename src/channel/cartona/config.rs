@@ -16,6 +16,11 @@ pub struct RawCartona {
     /// Sell at this Odoo pricelist's prices for one unit instead of the products' sales price
     /// (fixed prices on products or variants only: see [`crate::sync::pricelist`]).
     pub pricelist_id: Option<i64>,
+    /// The Odoo taxes on an imported order's lines: `"product"` (default: the products' own,
+    /// Cartona's prices taken as untaxed), `"none"`, or a list of tax ids (e.g. a
+    /// price-included VAT, so Cartona's price is the tax-inclusive price).
+    #[serde(default)]
+    pub order_taxes: crate::sync::order_money::OrderTaxes,
     /// Odoo quantity field pushed as stock: `free_qty` (default: on hand minus reserved),
     /// `qty_available` or `virtual_available`.
     #[serde(default = "crate::config::default_stock_field")]
@@ -118,6 +123,7 @@ pub enum MatchKey {
 pub struct CartonaSettings {
     pub match_key: MatchKey,
     pub pricelist_id: Option<i64>,
+    pub order_taxes: crate::sync::order_money::OrderTaxes,
     pub stock_field: String,
     pub warehouse_id: Option<i64>,
     pub stock_buffer: u32,
@@ -207,6 +213,7 @@ impl RawCartona {
             CartonaSettings {
                 match_key: self.match_key,
                 pricelist_id: self.pricelist_id,
+                order_taxes: self.order_taxes,
                 stock_field: self.stock_field,
                 warehouse_id: self.warehouse_id,
                 stock_buffer: self.stock_buffer,

@@ -129,6 +129,20 @@ pub struct Cartona {
     pub reader: CatalogReader,
 }
 
+impl Cartona {
+    /// How its orders carry taxes into Odoo (Cartona has no shipping lines or discounts of its
+    /// own: `selling_price` is after discounts).
+    pub fn terms(&self) -> crate::sync::order_money::Terms {
+        crate::sync::order_money::Terms {
+            taxes: self.settings.order_taxes.clone(),
+            pricelist: self.settings.pricelist_id,
+            line_taxes: self.profile.line_taxes,
+            is_delivery: self.profile.is_delivery,
+            ..Default::default()
+        }
+    }
+}
+
 /// How Cartona reads Odoo's catalog (also what `check --estimate` times).
 pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> CatalogReader {
     CatalogReader {

@@ -61,7 +61,7 @@ pub fn reference(hashed_id: &str) -> String {
     format!("CARTONA-{hashed_id}")
 }
 
-pub(super) fn inbound(order: &Order) -> InboundOrder {
+pub(super) fn inbound(order: &Order, terms: &crate::sync::order_money::Terms) -> InboundOrder {
     let r = &order.retailer;
     InboundOrder {
         channel: CHANNEL,
@@ -84,19 +84,25 @@ pub(super) fn inbound(order: &Order) -> InboundOrder {
         lines: order
             .order_details
             .iter()
-            .map(|d| InboundLine {
-                product_key: d
-                    .supplier_product_id
-                    .clone()
-                    .or_else(|| d.internal_product_id.clone())
-                    .unwrap_or_default(),
-                description: d.product_name.clone().unwrap_or_default(),
-                quantity: d.amount,
-                unit_price: d.selling_price,
+            .map(|d| {
+                // `selling_price` is the price per piece after Cartona's discounts, and
+                // `total_price` the sum of price times amount (API-NOTES).
+                InboundLine::plain(
+                    d.supplier_product_id
+                        .clone()
+                        .or_else(|| d.internal_product_id.clone())
+                        .unwrap_or_default(),
+                    d.product_name.clone().unwrap_or_default(),
+                    d.amount,
+                    d.selling_price,
+                )
             })
             .collect(),
+        charges: Vec::new(),
         total: order.total_price,
+        currency: super::CURRENCY.to_string(),
         note: order.note_message.clone(),
+        terms: terms.clone(),
     }
 }
 
@@ -277,7 +283,7 @@ impl Cartona {
             .map_err(store_err)?
             .map(|event| Loaded {
                 order: Order::parse(&event.payload).map(|o| {
-                    let i = inbound(&o);
+                    let i = inbound(&o, &self.terms());
                     (o, i)
                 }),
                 event,
@@ -324,22 +330,12 @@ impl Cartona {
             Imported::Created(id) => (id, true),
             Imported::Existing(id) => (id, pre.created.contains(&id)),
         };
-        let (state, untaxed) = match pre.read.get(&id) {
+        let (state, total) = match pre.read.get(&id) {
             Some(known) => known.clone(),
             None => order_import::read_order(&self.odoo, id).await?,
         };
         if created {
-            if let Some(total) = order.total_price {
-                if total.normalize() != untaxed.normalize() {
-                    self.noted(
-                        &hashed_id,
-                        events::OrderNote::TotalsDiffer {
-                            odoo: &untaxed.to_string(),
-                            theirs: &total.to_string(),
-                        },
-                    );
-                }
-            }
+            order_import::check_totals(&self.store, &inbound, total)?;
         } else if known
             .as_ref()
             .and_then(|k| k.payload_hash.as_deref())

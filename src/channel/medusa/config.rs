@@ -86,6 +86,21 @@ pub struct RawMedusa {
     pub sales_channel_id: Option<String>,
     #[serde(default = "crate::config::default_stock_field")]
     pub stock_field: String,
+    /// The Odoo taxes on an imported order's lines: `"product"` (default: the products' own,
+    /// the store's untaxed prices), `"none"`, or a list of tax ids (e.g. a price-included
+    /// VAT). A store price that includes its tax (`is_tax_inclusive`) is given to Odoo untaxed
+    /// for taxes Odoo adds, as it is for price-included ones.
+    #[serde(default)]
+    pub order_taxes: crate::sync::order_money::OrderTaxes,
+    /// The Odoo service product whose lines carry each shipping method, at what it charged
+    /// (unset: shipping stays out of the Odoo order, and the total check says so).
+    pub shipping_product_id: Option<i64>,
+    /// A free shipping method still gets its line, at zero. Default false.
+    #[serde(default)]
+    pub free_shipping_line: bool,
+    /// The Odoo product of one line carrying the order's discounts (promotions), negative;
+    /// unset: each line carries its own discount in percent.
+    pub discount_product_id: Option<i64>,
     /// Admin API: when an order is completed in the store: `"delivered-and-paid"` (default),
     /// `"delivered"`, or `"never"`.
     #[serde(default)]
@@ -131,6 +146,10 @@ pub struct MedusaSettings {
     pub sales_channel_id: Option<String>,
     pub stock_field: String,
     pub complete_orders: CompleteOrders,
+    pub order_taxes: crate::sync::order_money::OrderTaxes,
+    pub shipping_product_id: Option<i64>,
+    pub free_shipping_line: bool,
+    pub discount_product_id: Option<i64>,
     pub pricelist_id: Option<i64>,
     pub poll_overlap: Duration,
     pub pull_window: Duration,
@@ -141,6 +160,8 @@ impl RawMedusa {
         let key = |k: &str| format!("channels.medusa.{k}");
         let common = self.take_common();
         record_id(&key("pricelist_id"), self.pricelist_id)?;
+        record_id(&key("shipping_product_id"), self.shipping_product_id)?;
+        record_id(&key("discount_product_id"), self.discount_product_id)?;
         let currency = self.currency.trim().to_ascii_lowercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(invalid(
@@ -181,6 +202,10 @@ impl RawMedusa {
                 sales_channel_id: self.sales_channel_id,
                 stock_field: self.stock_field,
                 complete_orders: self.complete_orders,
+                order_taxes: self.order_taxes,
+                shipping_product_id: self.shipping_product_id,
+                free_shipping_line: self.free_shipping_line,
+                discount_product_id: self.discount_product_id,
                 pricelist_id: self.pricelist_id,
                 poll_overlap: self.poll_overlap.0,
                 pull_window: self.pull_window.0,

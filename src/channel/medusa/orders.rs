@@ -19,6 +19,26 @@ impl Medusa {
         self.flavour().unit_price(d, self.currency())
     }
 
+    /// An amount as the flavour writes it, in major units (0 when it is not one).
+    fn amount(&self, v: Decimal) -> Decimal {
+        self.flavour()
+            .unit_price(v.max(Decimal::ZERO), self.currency())
+            .unwrap_or_default()
+    }
+
+    /// How its orders carry taxes, discounts and shipping into Odoo.
+    pub fn terms(&self) -> crate::sync::order_money::Terms {
+        crate::sync::order_money::Terms {
+            taxes: self.settings.order_taxes.clone(),
+            shipping_product: self.settings.shipping_product_id,
+            free_shipping_line: self.settings.free_shipping_line,
+            discount_product: self.settings.discount_product_id,
+            pricelist: self.settings.pricelist_id,
+            line_taxes: self.profile.line_taxes,
+            is_delivery: self.profile.is_delivery,
+        }
+    }
+
     /// The Medusa order as an inbound order; `Err` is the reason to park it.
     pub(super) fn inbound(&self, o: &wire::Order) -> Result<InboundOrder, crate::error::Error> {
         let id =
@@ -78,6 +98,18 @@ impl Medusa {
                         "an item of Medusa order {display} has no positive quantity"
                     ))
                 })?;
+            let unit_price = self.unit_price(&it.unit_price).ok_or_else(|| crate::error::Error::invalid(format!(
+                "item {sku} of Medusa order {display} has no usable unit_price ({}); it is not imported at a price nobody charged: import it by hand",
+                it.unit_price
+            )))?;
+            let tax_rate = wire::rate_of(&it.tax_lines);
+            let discount = wire::discount_of(
+                it.is_tax_inclusive,
+                &it.discount_total,
+                &it.discount_subtotal,
+                &it.adjustments,
+                tax_rate,
+            );
             lines.push(InboundLine {
                 product_key: sku.to_string(),
                 description: it
@@ -87,10 +119,33 @@ impl Medusa {
                     .unwrap_or("")
                     .to_string(),
                 quantity: qty,
-                unit_price: self.unit_price(&it.unit_price).ok_or_else(|| crate::error::Error::invalid(format!(
-                    "item {sku} of Medusa order {display} has no usable unit_price ({}); it is not imported at a price nobody charged: import it by hand",
-                    it.unit_price
-                )))?,
+                unit_price,
+                tax_included: it.is_tax_inclusive,
+                tax_rate,
+                discount: self.amount(discount),
+            });
+        }
+        let mut charges = Vec::new();
+        for m in &o.shipping_methods {
+            let amount = self.unit_price(&m.amount).ok_or_else(|| {
+                crate::error::Error::invalid(format!(
+                    "a shipping method of Medusa order {display} has no usable amount ({}); import it by hand",
+                    m.amount
+                ))
+            })?;
+            let tax_rate = wire::rate_of(&m.tax_lines);
+            let off = self.amount(wire::discount_of(
+                m.is_tax_inclusive,
+                &m.discount_total,
+                &m.discount_subtotal,
+                &m.adjustments,
+                tax_rate,
+            ));
+            charges.push(crate::sync::order_money::Charge {
+                name: m.name.clone().unwrap_or_else(|| "Shipping".into()),
+                amount: (amount - off).max(Decimal::ZERO),
+                tax_included: m.is_tax_inclusive,
+                tax_rate,
             });
         }
         Ok(InboundOrder {
@@ -113,8 +168,13 @@ impl Medusa {
                 shipping,
             },
             lines,
-            total: None,
+            charges,
+            total: self
+                .unit_price(&o.total)
+                .map(|t| crate::sync::money::round(t, self.currency())),
+            currency: self.currency().to_string(),
             note: None,
+            terms: self.terms(),
         })
     }
 
@@ -267,6 +327,10 @@ impl Medusa {
         let status = order.status.as_deref().unwrap_or("pending").to_string();
         order_state::seen(&self.store, CHANNEL, &id, &inbound.reference, &status, None)
             .map_err(store_err)?;
+        if made {
+            let (_, total) = order_import::read_order(&self.odoo, odoo_id).await?;
+            order_import::check_totals(&self.store, &inbound, total)?;
+        }
         let items = order.fulfillment_items();
         order_state::set_odoo(&self.store, CHANNEL, &id, odoo_id, "").map_err(store_err)?;
         let known = order_state::get(&self.store, CHANNEL, &id).map_err(store_err)?;

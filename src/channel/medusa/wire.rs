@@ -518,6 +518,90 @@ pub struct Order {
     #[serde(default)]
     pub items: Vec<Item>,
     pub status: Option<String>,
+    /// What the customer pays (items, shipping, taxes, less discounts), as Medusa writes it
+    /// (a float with every digit of its arithmetic: `fixtures/medusa-v2/order-tax-discount-shipping.json`).
+    #[serde(default)]
+    pub total: serde_json::Value,
+    #[serde(default)]
+    pub shipping_methods: Vec<ShippingMethod>,
+}
+
+/// A tax line of an item or a shipping method: its rate in percent.
+#[derive(Debug, Default, Deserialize)]
+pub struct TaxLine {
+    #[serde(default)]
+    pub rate: serde_json::Value,
+}
+
+/// An adjustment (a promotion) of an item or a shipping method.
+#[derive(Debug, Default, Deserialize)]
+pub struct Adjustment {
+    #[serde(default)]
+    pub amount: serde_json::Value,
+    #[serde(default)]
+    pub is_tax_inclusive: bool,
+}
+
+/// A shipping method of an order: what it charged, and how it was taxed and discounted.
+#[derive(Debug, Default, Deserialize)]
+pub struct ShippingMethod {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub amount: serde_json::Value,
+    #[serde(default)]
+    pub is_tax_inclusive: bool,
+    #[serde(default)]
+    pub tax_lines: Vec<TaxLine>,
+    #[serde(default)]
+    pub discount_total: serde_json::Value,
+    #[serde(default)]
+    pub discount_subtotal: serde_json::Value,
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// The tax rate of these tax lines, in percent.
+pub fn rate_of(lines: &[TaxLine]) -> rust_decimal::Decimal {
+    lines
+        .iter()
+        .filter_map(|t| crate::channel::kit::decimal_of(&t.rate))
+        .sum()
+}
+
+/// What was let off, on the footing of a price that does (`tax_included`) or does not include
+/// its tax: Medusa's `discount_total` includes the discount's tax, `discount_subtotal` does
+/// not; a store that gives neither has its adjustments summed (each on its own footing).
+pub fn discount_of(
+    tax_included: bool,
+    total: &serde_json::Value,
+    subtotal: &serde_json::Value,
+    adjustments: &[Adjustment],
+    rate: rust_decimal::Decimal,
+) -> rust_decimal::Decimal {
+    use crate::channel::kit::decimal_of;
+    let given = if tax_included {
+        decimal_of(total)
+    } else {
+        decimal_of(subtotal)
+    };
+    given.unwrap_or_else(|| {
+        adjustments
+            .iter()
+            .filter_map(|a| {
+                let amount = decimal_of(&a.amount)?;
+                Some(crate::sync::order_money::on_basis(
+                    amount,
+                    a.is_tax_inclusive,
+                    rate,
+                    if tax_included {
+                        crate::sync::order_money::Basis::Gross
+                    } else {
+                        crate::sync::order_money::Basis::Net
+                    },
+                ))
+            })
+            .sum()
+    })
 }
 
 impl Order {
@@ -571,6 +655,17 @@ pub struct Item {
     /// Major units (Admin API) or minor units (MarqaSouq); a number or a decimal string.
     #[serde(default)]
     pub unit_price: serde_json::Value,
+    /// `unit_price` includes the item's tax.
+    #[serde(default)]
+    pub is_tax_inclusive: bool,
+    #[serde(default)]
+    pub tax_lines: Vec<TaxLine>,
+    #[serde(default)]
+    pub discount_total: serde_json::Value,
+    #[serde(default)]
+    pub discount_subtotal: serde_json::Value,
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
 }
 
 impl Order {

@@ -29,7 +29,7 @@ impl Flavour for AdminApi {
         (
             "admin/orders",
             vec![
-                ("fields", "id,display_id,status,email,currency_code,metadata,created_at,updated_at,*items,*customer,*shipping_address".into()),
+                ("fields", "id,display_id,status,email,currency_code,metadata,created_at,updated_at,total,*items,items.tax_lines.*,items.adjustments.*,*shipping_methods,shipping_methods.tax_lines.*,shipping_methods.adjustments.*,*customer,*shipping_address".into()),
                 ("created_at[$gte]", from.to_string()),
                 ("limit", limit.to_string()),
                 ("offset", offset),
