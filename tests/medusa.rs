@@ -1524,6 +1524,25 @@ async fn a_medusa_order_with_shipping_a_promotion_and_included_vat_totals_what_t
         let (_, listed) = env.cli(&["order", "list"]).await;
         let row = listed.lines().find(|l| l.contains(&reference)).unwrap();
         assert!(!row.contains("totals differ"), "{row}");
+        let (_, checked) = env.cli(&["check"]).await;
+        let line = |t: &str| {
+            checked
+                .lines()
+                .find(|l| l.contains(t))
+                .unwrap_or_else(|| panic!("no {t} in {checked}"))
+                .to_string()
+        };
+        let taxes = line("medusa.order_taxes");
+        assert!(
+            taxes.contains("VAT 5% included") && taxes.contains("tax-inclusive price"),
+            "{taxes}"
+        );
+        assert!(line("medusa.shipping_product_id").contains("Marketplace shipping"));
+        let digits = line("medusa.price_digits");
+        assert!(
+            digits.contains("WARN") && digits.contains("KWD has 3"),
+            "Odoo's 2-digit prices cannot hold every fils: {digits}"
+        );
         env.stop().await;
     }
 }
@@ -1560,6 +1579,15 @@ async fn an_order_whose_odoo_total_is_not_what_the_customer_paid_is_flagged_with
     assert!(
         metrics.contains("marketsync_orders_totals_differ{channel=\"medusa\"} 1"),
         "{metrics}"
+    );
+    let (_, checked) = env.cli(&["check"]).await;
+    let shipping = checked
+        .lines()
+        .find(|l| l.contains("medusa.shipping_product_id"))
+        .unwrap();
+    assert!(
+        shipping.contains("WARN") && shipping.contains("not set"),
+        "{shipping}"
     );
     env.stop().await;
 }

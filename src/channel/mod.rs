@@ -253,9 +253,28 @@ pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
 
 /// What else `check` says of the channel, with Odoo reached.
 pub async fn findings(ch: &crate::config::ChannelConfig, odoo: &OdooClient) -> Vec<Finding> {
-    match ch.kind {
-        ChannelKind::Medusa => medusa::findings(ch, odoo).await,
-        _ => Vec::new(),
+    use crate::sync::order_money;
+    let name = ch.kind.name();
+    match &ch.settings {
+        ChannelSettings::Medusa(s) => {
+            let mut out = medusa::findings(ch, odoo).await;
+            out.extend(
+                order_money::findings(
+                    odoo,
+                    name,
+                    &s.currency,
+                    &s.order_taxes,
+                    Some(s.shipping_product_id),
+                    s.discount_product_id,
+                )
+                .await,
+            );
+            out
+        }
+        ChannelSettings::Cartona(s) => {
+            order_money::findings(odoo, name, cartona::CURRENCY, &s.order_taxes, None, None).await
+        }
+        ChannelSettings::Common => Vec::new(),
     }
 }
 

@@ -170,6 +170,206 @@ pub fn totals_differ(odoo: Decimal, theirs: Decimal, currency: &str) -> Option<D
     (diff.abs() > unit).then_some(diff)
 }
 
+/// What `check` says of a channel's money settings: the taxes named exist, are sales taxes,
+/// and whether each is included in the price; the shipping and discount products exist (and
+/// what leaving shipping out does to the totals).
+pub async fn findings(
+    odoo: &crate::odoo::OdooClient,
+    channel: &str,
+    currency: &str,
+    taxes: &OrderTaxes,
+    shipping: Option<Option<i64>>,
+    discount: Option<i64>,
+) -> Vec<crate::channel::Finding> {
+    use crate::channel::Finding;
+    let mut out = Vec::new();
+    if let Some(f) = price_digits_finding(odoo, channel, currency).await {
+        out.push(f);
+    }
+    let target = format!("{channel}.order_taxes");
+    out.push(match taxes {
+        OrderTaxes::Product => Finding::new(
+            target,
+            true,
+            "\"product\": the products' own Odoo taxes are added to the marketplace's prices, taken as untaxed (a marketplace whose prices include tax needs a price-included tax named here)",
+        ),
+        OrderTaxes::None => Finding::new(target, true, "\"none\": imported orders carry no tax"),
+        OrderTaxes::Ids(ids) => match odoo
+            .read(
+                "account.tax",
+                ids,
+                &["name", "amount", "price_include", "type_tax_use", "active"],
+            )
+            .await
+        {
+            Err(e) => Finding::new(target, false, format!("reading the taxes failed: {e}")),
+            Ok(rows) => tax_finding(target, ids, &rows),
+        },
+    });
+    if let Some(shipping) = shipping {
+        let target = format!("{channel}.shipping_product_id");
+        out.push(match shipping {
+            None => Finding::warn(
+                target,
+                "not set: shipping the customer paid for stays out of the Odoo orders, whose totals are then flagged",
+            ),
+            Some(id) => product_finding(odoo, target, id, "shipping lines").await,
+        });
+    }
+    if let Some(id) = discount {
+        out.push(
+            product_finding(
+                odoo,
+                format!("{channel}.discount_product_id"),
+                id,
+                "the discount line",
+            )
+            .await,
+        );
+    }
+    out
+}
+
+/// Odoo keeps an order line's unit price to the "Product Price" decimal accuracy (2 digits as
+/// shipped): a currency with more (KWD: 3) loses its last digit on a price or a discount line,
+/// and the order's total is then flagged. Said when so; nothing when the digits cannot be read.
+async fn price_digits_finding(
+    odoo: &crate::odoo::OdooClient,
+    channel: &str,
+    currency: &str,
+) -> Option<crate::channel::Finding> {
+    let fields = odoo.fields_get("sale.order.line", &["digits"]).await.ok()?;
+    let digits = fields
+        .get("price_unit")?
+        .get("digits")?
+        .as_array()?
+        .get(1)?
+        .as_i64()?;
+    let needs = i64::from(super::money::exponent(currency));
+    let code = currency.to_ascii_uppercase();
+    let target = format!("{channel}.price_digits");
+    Some(if digits < needs {
+        crate::channel::Finding::warn(
+            target,
+            format!("Odoo keeps unit prices to {digits} decimals (Decimal Accuracy \"Product Price\") and {code} has {needs}: a price or discount line in smaller units is rounded, and the order's total flagged; raise \"Product Price\" to {needs} (Settings > Technical > Decimal Accuracy)"),
+        )
+    } else {
+        crate::channel::Finding::new(
+            target,
+            true,
+            format!("Odoo keeps unit prices to {digits} decimals, enough for {code}"),
+        )
+    })
+}
+
+fn tax_finding(target: String, ids: &[i64], rows: &[Value]) -> crate::channel::Finding {
+    use crate::channel::Finding;
+    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            !rows
+                .iter()
+                .any(|r| r.get("id").and_then(Value::as_i64) == Some(**id))
+        })
+        .map(|id| id.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Finding::new(
+            target,
+            false,
+            format!(
+                "Odoo has no tax {} (or this user cannot read it); name existing sales taxes",
+                missing.join(", ")
+            ),
+        );
+    }
+    let mut said = Vec::new();
+    let mut wrong = Vec::new();
+    let mut included = 0;
+    for r in rows {
+        let id = r.get("id").and_then(Value::as_i64).unwrap_or(0);
+        let name = text(r, "name");
+        let incl = r.get("price_include").and_then(Value::as_bool) == Some(true);
+        included += usize::from(incl);
+        if text(r, "type_tax_use") != "sale" {
+            wrong.push(format!("tax {id} {name:?} is not a sales tax"));
+        }
+        if r.get("active").and_then(Value::as_bool) == Some(false) {
+            wrong.push(format!("tax {id} {name:?} is archived"));
+        }
+        said.push(format!(
+            "tax {id} {name:?} ({} %, {})",
+            r.get("amount").and_then(Value::as_f64).unwrap_or(0.0),
+            if incl {
+                "included in the price"
+            } else {
+                "added to the price"
+            }
+        ));
+    }
+    if !wrong.is_empty() {
+        return Finding::new(
+            target,
+            false,
+            format!("{}; name sales taxes", wrong.join("; ")),
+        );
+    }
+    let how = match included {
+        0 => "the marketplace's price is taken as untaxed",
+        n if n == rows.len() => "the marketplace's price is the tax-inclusive price",
+        _ => {
+            return Finding::warn(
+                target,
+                format!(
+                    "{}: some included in the price and some not; prices are given untaxed, so the included ones are taken out of them",
+                    said.join(", ")
+                ),
+            )
+        }
+    };
+    Finding::new(target, true, format!("{}: {how}", said.join(", ")))
+}
+
+async fn product_finding(
+    odoo: &crate::odoo::OdooClient,
+    target: String,
+    id: i64,
+    what: &str,
+) -> crate::channel::Finding {
+    use crate::channel::Finding;
+    match odoo
+        .read(
+            "product.product",
+            &[id],
+            &["display_name", "active", "sale_ok"],
+        )
+        .await
+    {
+        Err(e) => Finding::new(target, false, format!("reading product {id} failed: {e}")),
+        Ok(rows) => match rows.first() {
+            None => Finding::new(
+                target,
+                false,
+                format!("Odoo has no product {id}; name the service product for {what}"),
+            ),
+            Some(p) if p.get("active").and_then(Value::as_bool) == Some(false) => Finding::new(
+                target,
+                false,
+                format!("product {id} is archived; {what} need an active product"),
+            ),
+            Some(p) => Finding::new(
+                target,
+                true,
+                format!(
+                    "{what}: product {id} {:?}",
+                    p.get("display_name").and_then(Value::as_str).unwrap_or("")
+                ),
+            ),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +444,42 @@ mod tests {
         assert_eq!(
             totals_differ(d("3548.33"), d("3085.50"), "egp"),
             Some(d("462.83"))
+        );
+    }
+
+    #[test]
+    fn check_names_a_missing_a_wrong_and_a_mixed_tax() {
+        let tax = |id: i64, name: &str, incl: bool, used: &str| {
+            Value::from(serde_json::json!({"id": id, "name": name, "amount": 5.0,
+                "price_include": incl, "type_tax_use": used, "active": true}))
+        };
+        let f = tax_finding(
+            "medusa.order_taxes".into(),
+            &[3, 4],
+            &[tax(3, "VAT", true, "sale")],
+        );
+        assert!(!f.ok && f.detail.contains("no tax 4"), "{}", f.detail);
+        let f = tax_finding(
+            "t".into(),
+            &[3],
+            &[tax(3, "Purchase VAT", false, "purchase")],
+        );
+        assert!(
+            !f.ok && f.detail.contains("not a sales tax"),
+            "{}",
+            f.detail
+        );
+        let f = tax_finding(
+            "t".into(),
+            &[3, 4],
+            &[tax(3, "VAT", true, "sale"), tax(4, "Levy", false, "sale")],
+        );
+        assert!(f.ok && f.warning, "{}", f.detail);
+        let f = tax_finding("t".into(), &[1], &[tax(1, "15%", false, "sale")]);
+        assert!(
+            f.ok && !f.warning && f.detail.contains("taken as untaxed"),
+            "{}",
+            f.detail
         );
     }
 }

@@ -516,6 +516,8 @@ pub struct World {
     by_product: HashMap<(&'static str, i64), Vec<i64>>,
     /// Models the user may not touch (a restricted integration user): AccessError, as Odoo.
     denied: std::collections::HashSet<String>,
+    /// Decimal accuracy of "Product Price" (and "Discount"): 2, as Odoo ships.
+    pub price_digits: i64,
 }
 
 pub fn now_str() -> String {
@@ -528,10 +530,6 @@ fn is_false(v: &Value) -> bool {
 
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 impl World {
@@ -550,6 +548,7 @@ impl World {
             ops: 0,
             by_product: HashMap::new(),
             denied: Default::default(),
+            price_digits: 2,
         }
     }
 
@@ -1441,9 +1440,10 @@ impl World {
                     });
                 }
                 // Kept to the fields' precision (Product Price and Discount: 2 digits).
+                let f = 10f64.powi(self.price_digits as i32);
                 for k in ["price_unit", "discount"] {
                     if let Some(v) = rec.get(k).and_then(Value::as_f64) {
-                        rec.insert(k.into(), Value::Double(round2(v)));
+                        rec.insert(k.into(), Value::Double((v * f).round() / f));
                     }
                 }
                 rec.entry("product_uom_qty".into())
@@ -1631,6 +1631,17 @@ impl World {
                 if let Many2one(r) | One2many(r, _) | Many2many(r) = field.ftype {
                     attrs.push(("relation".to_string(), Value::String(r.into())));
                 }
+            }
+            // Decimal accuracy as a default Odoo gives it: "Product Price" and "Discount" keep
+            // 2 digits (fixtures/odoo17/order-money.json).
+            if want("digits")
+                && model == "sale.order.line"
+                && matches!(field.name, "price_unit" | "discount")
+            {
+                attrs.push((
+                    "digits".to_string(),
+                    Value::Array(vec![Value::Int(16), Value::Int(self.price_digits)]),
+                ));
             }
             out.push((field.name.to_string(), Value::Struct(attrs)));
         }
