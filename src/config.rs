@@ -244,6 +244,10 @@ pub struct RawOdoo {
     /// Pages a full catalog read asks Odoo for at once. Default 1.
     #[serde(default = "default_reads_in_flight")]
     pub reads_in_flight: usize,
+    /// The Odoo company marketsync works in (`res.company` id): orders, customers and delivery
+    /// contacts are created in it, stock is its warehouses', products those it can sell. Every
+    /// call carries it (`allowed_company_ids`). Default: the user's own company.
+    pub company_id: Option<i64>,
 }
 
 fn default_protocol() -> OdooProtocol {
@@ -676,6 +680,7 @@ pub struct Config {
 /// `[odoo]`, validated.
 #[derive(Debug, Clone)]
 pub struct OdooConfig {
+    pub company_id: Option<i64>,
     pub url: url::Url,
     pub database: String,
     pub username: String,
@@ -934,6 +939,7 @@ impl RawConfig {
         if o.timeout.0.is_zero() {
             return Err(invalid("odoo.timeout", "must be longer than zero"));
         }
+        record_id("odoo.company_id", o.company_id)?;
         let odoo = OdooConfig {
             url,
             database: o.database,
@@ -944,6 +950,7 @@ impl RawConfig {
             timeout: o.timeout.0,
             page_size: o.page_size,
             reads_in_flight: o.reads_in_flight,
+            company_id: o.company_id,
         };
 
         if self.retry.max_attempts == 0 {

@@ -118,6 +118,15 @@ impl Env {
             schedule,
             base_url,
         );
+        // `odoo.<key> = ...` lines of `extra` belong to `[odoo]`.
+        let mut text = text;
+        for line in extra.lines().filter(|l| l.starts_with("odoo.")) {
+            text = text.replace(line, "").replacen(
+                "timeout = \"10s\"\n",
+                &format!("timeout = \"10s\"\n{}\n", &line["odoo.".len()..]),
+                1,
+            );
+        }
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, &text).unwrap();
         let config = RawConfig::parse(&text).unwrap().validate().unwrap();
@@ -1589,6 +1598,101 @@ async fn an_order_whose_odoo_total_is_not_what_the_customer_paid_is_flagged_with
         shipping.contains("WARN") && shipping.contains("not set"),
         "{shipping}"
     );
+    env.stop().await;
+}
+
+/// `odoo.company_id`: every call works in that company (Odoo's `allowed_company_ids`, as a real
+/// Odoo 17 takes it: fixtures/odoo17/companies.json), and the order, its customer and its
+/// delivery contact are made in it; `check` names it. A company the user is not allowed in is
+/// refused by Odoo, and `check` says what to do.
+#[tokio::test]
+async fn orders_customers_and_stock_are_the_configured_company_s() {
+    let env = Env::prepared(
+        MedusaFlavour::AdminApi,
+        "kwd",
+        "odoo.company_id = 2\n",
+        |_| {},
+    )
+    .await;
+    env.odoo.sim.world().calls_without_company = 0;
+    let id = env
+        .store_sim
+        .sim
+        .place_order("c2@example.com", &[(&sku(5), 1, Decimal::new(1_000, 3))]);
+    assert_eq!(
+        env.send(env.store_sim.sim.webhook_body("order.created", &id))
+            .await
+            .0,
+        200
+    );
+    let reference = format!(
+        "MEDUSA-{}",
+        env.store_sim.sim.order(&id).unwrap().json["display_id"]
+    );
+    let so = env
+        .wait_order(&reference)
+        .await
+        .get("id")
+        .and_then(Value::as_i64)
+        .unwrap();
+    let order = env
+        .client
+        .read(
+            "sale.order",
+            &[so],
+            &["company_id", "partner_id", "partner_shipping_id"],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(order.get("company_id").and_then(Value::as_id), Some(2));
+    let partners: Vec<i64> = ["partner_id", "partner_shipping_id"]
+        .iter()
+        .filter_map(|k| order.get(k).and_then(Value::as_id))
+        .collect();
+    for p in env
+        .client
+        .read("res.partner", &partners, &["company_id"])
+        .await
+        .unwrap()
+    {
+        assert_eq!(p.get("company_id").and_then(Value::as_id), Some(2), "{p:?}");
+    }
+    assert_eq!(
+        env.odoo.sim.world().calls_without_company,
+        0,
+        "every call of the daemon names the company"
+    );
+    let (code, checked) = env.cli(&["check"]).await;
+    let line = checked
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("odoo.company"))
+        .unwrap();
+    assert!(
+        line.starts_with("ok") && line.contains("My Company (Chicago)"),
+        "{line}"
+    );
+    assert_eq!(code, Some(0), "{checked}");
+
+    // A company the user is not allowed in.
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        text.replace("company_id = 2", "company_id = 7"),
+    )
+    .unwrap();
+    let (code, checked) = env.cli(&["check"]).await;
+    let line = checked
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("odoo.company"))
+        .unwrap();
+    assert!(
+        line.starts_with("FAIL")
+            && line.contains("company 7")
+            && line.contains("Allowed Companies"),
+        "{line}"
+    );
+    assert_eq!(code, Some(1));
     env.stop().await;
 }
 

@@ -36,6 +36,9 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
                 ),
             };
             lines.push(Line::new("odoo", true, detail));
+            if let Some(company) = odoo.company() {
+                lines.push(company_line(&odoo, company).await);
+            }
             // Before Odoo stops answering: an expiring key, a deprecated protocol.
             for notice in
                 crate::odoo::notices::ahead(&odoo, config.odoo.protocol, chrono::Utc::now()).await
@@ -131,6 +134,48 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
 
 /// Reads the catalog as the channel's first push does (nothing is sent) and estimates the push:
 /// Odoo's read time, plus one bulk request per batch at the round trip just measured.
+/// `odoo.company_id`: the user may work in it (Odoo refuses every call otherwise), and which
+/// company it is.
+async fn company_line(odoo: &OdooClient, company: i64) -> Line {
+    use crate::odoo::Value;
+    let user = odoo
+        .read("res.users", &[odoo.uid()], &["company_ids"])
+        .await;
+    match user {
+        Err(e) if e.to_string().contains("unauthorized or invalid companies") => Line::new(
+            "odoo.company",
+            false,
+            format!("Odoo refuses company {company} for this user (\"Access to unauthorized or invalid companies\"): set odoo.company_id to one of the user's companies, or allow the user in it (Settings > Users > Allowed Companies)"),
+        ),
+        Err(e) => Line::new("odoo.company", false, format!("reading the user's companies failed: {e}")),
+        Ok(rows) => {
+            let allowed: Vec<i64> = rows
+                .first()
+                .and_then(|r| r.get("company_ids"))
+                .map(Value::as_ids)
+                .unwrap_or_default();
+            if !allowed.contains(&company) {
+                return Line::new(
+                    "odoo.company",
+                    false,
+                    format!("the user is not allowed in company {company} (its companies: {allowed:?}); set odoo.company_id to one of them"),
+                );
+            }
+            let name = odoo
+                .read("res.company", &[company], &["name"])
+                .await
+                .ok()
+                .and_then(|r| r.first().and_then(|c| c.get("name")).and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_default();
+            Line::new(
+                "odoo.company",
+                true,
+                format!("company {company} {name:?}: orders, customers and delivery contacts are created in it, stock is its warehouses'"),
+            )
+        }
+    }
+}
+
 async fn estimate_line(
     ch: &crate::config::ChannelConfig,
     odoo: &OdooClient,

@@ -58,6 +58,8 @@ struct Inner {
     limiter: Semaphore,
     timeout: Duration,
     page_size: u32,
+    /// `odoo.company_id`: every call's `allowed_company_ids`.
+    company: Option<i64>,
     reads_in_flight: usize,
     calls: AtomicU64,
     latency: LatencyHistogram,
@@ -127,6 +129,7 @@ impl OdooClient {
                 limiter: Semaphore::new(cfg.max_concurrent_calls),
                 timeout,
                 page_size: cfg.page_size,
+                company: cfg.company_id,
                 reads_in_flight: cfg.reads_in_flight,
                 calls: AtomicU64::new(2),
                 latency: LatencyHistogram::default(),
@@ -140,6 +143,11 @@ impl OdooClient {
 
     pub fn uid(&self) -> i64 {
         self.inner.uid
+    }
+
+    /// The company every call works in (`odoo.company_id`), if one is set.
+    pub fn company(&self) -> Option<i64> {
+        self.inner.company
     }
 
     pub fn username(&self) -> &str {
@@ -160,7 +168,16 @@ impl OdooClient {
     }
 
     /// Runs one call within the concurrency bound and the timeout.
-    pub async fn call(&self, call: Call) -> Result<Value, OdooError> {
+    pub async fn call(&self, mut call: Call) -> Result<Value, OdooError> {
+        // In the configured company: Odoo then creates in it, and reads its stock and records.
+        if let Some(company) = self.inner.company {
+            if !call.context.iter().any(|(k, _)| k == "allowed_company_ids") {
+                call.context.push((
+                    "allowed_company_ids".into(),
+                    Value::Array(vec![Value::Int(company)]),
+                ));
+            }
+        }
         let _permit = self
             .inner
             .limiter
@@ -180,6 +197,13 @@ impl OdooClient {
         match out {
             Err(OdooError::NoneResult) if RETURNS_NOTHING.contains(&call.method.as_str()) => {
                 Ok(Value::Nil)
+            }
+            // Odoo's words name no setting: say which one.
+            Err(OdooError::AccessError(m)) if m.contains("unauthorized or invalid companies") => {
+                Err(OdooError::AccessError(format!(
+                    "{m} (odoo.company_id = {}: not one of the user's companies; set it to one of them, or allow the user in it: Settings > Users > Allowed Companies)",
+                    i.company.unwrap_or_default()
+                )))
             }
             other => other,
         }

@@ -60,18 +60,29 @@ impl Guard {
     }
 }
 
-/// The currency of the integration user's company (two reads) and of the pricelist (one), as
-/// Odoo names them.
+/// The currency of the company (`odoo.company_id`, or the integration user's: two reads) and
+/// of the pricelist (one), as Odoo names them.
 pub async fn read(
     odoo: &OdooClient,
     pricelist: Option<i64>,
 ) -> Result<(Held, Option<Held>), OdooError> {
-    let user = one(odoo, "res.users", odoo.uid(), &["company_id"]).await?;
-    let company = user
-        .as_ref()
-        .and_then(|u| u.get("company_id"))
-        .and_then(Value::as_many2one)
-        .map(|(id, name)| (id, name.to_string()));
+    // `odoo.company_id` when set, else the integration user's company.
+    let company = match odoo.company() {
+        Some(id) => one(odoo, "res.company", id, &["name"]).await?.map(|c| {
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            (id, name)
+        }),
+        None => one(odoo, "res.users", odoo.uid(), &["company_id"])
+            .await?
+            .as_ref()
+            .and_then(|u| u.get("company_id"))
+            .and_then(Value::as_many2one)
+            .map(|(id, name)| (id, name.to_string())),
+    };
     let company = match company {
         Some((id, name)) => Held {
             code: currency_of(

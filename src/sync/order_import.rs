@@ -273,7 +273,10 @@ pub async fn import_many(
             },
             None => None,
         };
-        vals_of.push((i, order_vals(o, partner, shipping, &products[i], bases[i])));
+        vals_of.push((
+            i,
+            order_vals(o, partner, shipping, &products[i], bases[i], odoo.company()),
+        ));
     }
 
     // 6. The new orders, in one create (one transaction), or one by one if Odoo refuses it.
@@ -419,14 +422,23 @@ pub async fn taxes_included(
     let OrderTaxes::Ids(ids) = &terms.taxes else {
         return Ok(Ok(None));
     };
-    let rows = odoo
-        .read(
-            "account.tax",
-            ids,
-            &["price_include", "type_tax_use", "active"],
-        )
+    let rows = match odoo
+        .read("account.tax", ids, &["price_include", "type_tax_use", "active"])
         .await
-        .map_err(|e| odoo_job_error(&e))?;
+    {
+        Ok(rows) => rows,
+        // A tax of another company than the one marketsync works in (taxes are per company).
+        Err(OdooError::AccessError(_)) => {
+            return Ok(Err(format!(
+                "order_taxes names Odoo tax(es) {} that {} cannot use (a tax belongs to one company); name taxes of that company, then `marketsync queue retry <job>`",
+                ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+                odoo.company()
+                    .map(|c| format!("company {c} (odoo.company_id)"))
+                    .unwrap_or_else(|| "the integration user's company".into())
+            )))
+        }
+        Err(e) => return Err(odoo_job_error(&e)),
+    };
     let missing: Vec<String> = ids
         .iter()
         .filter(|id| {
@@ -477,6 +489,7 @@ fn order_vals(
     shipping: Option<i64>,
     products: &[i64],
     basis: Basis,
+    company: Option<i64>,
 ) -> Value {
     let mut order_lines: Vec<Value> = order
         .lines
@@ -499,6 +512,9 @@ fn order_vals(
     }
     if let Some(pricelist) = order.terms.pricelist {
         vals.push(("pricelist_id", Value::Int(pricelist)));
+    }
+    if let Some(company) = company {
+        vals.push(("company_id", Value::Int(company)));
     }
     Value::record(vals)
 }
@@ -813,6 +829,9 @@ async fn delivery_contact(
             )),
         }
     }
+    if let Some(company) = odoo.company() {
+        vals.push(("company_id", Value::Int(company)));
+    }
     Ok(odoo
         .create("res.partner", vec![Value::record(vals)])
         .await
@@ -906,6 +925,10 @@ async fn customers(
                 if let Some(v) = v {
                     vals.push((k, Value::from(v.as_str())));
                 }
+            }
+            // A customer of the configured company.
+            if let Some(company) = odoo.company() {
+                vals.push(("company_id", Value::Int(company)));
             }
             Value::record(vals)
         })

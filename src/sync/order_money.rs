@@ -202,6 +202,16 @@ pub async fn findings(
             )
             .await
         {
+            Err(crate::odoo::OdooError::AccessError(_)) => Finding::new(
+                target,
+                false,
+                format!(
+                    "tax(es) {ids:?} cannot be used in {} (a tax belongs to one company): name that company's taxes",
+                    odoo.company()
+                        .map(|c| format!("company {c} (odoo.company_id)"))
+                        .unwrap_or_else(|| "the integration user's company".into())
+                ),
+            ),
             Err(e) => Finding::new(target, false, format!("reading the taxes failed: {e}")),
             Ok(rows) => tax_finding(target, ids, &rows),
         },

@@ -151,6 +151,10 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ("lang", s("en_US")),
             ("tz", s("Africa/Cairo")),
             ("company_id", Value::Int(1)),
+            (
+                "company_ids",
+                Value::Array(vec![Value::Int(1), Value::Int(2)]),
+            ),
         ]),
     );
     // Its books are in EGP, the currency Cartona sells in.
@@ -158,6 +162,15 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
         "res.company",
         1,
         rec(&[("name", s("My Company")), ("currency_id", Value::Int(1))]),
+    );
+    // A second company, as Odoo's demo data has (fixtures/odoo17/companies.json).
+    w.insert(
+        "res.company",
+        2,
+        rec(&[
+            ("name", s("My Company (Chicago)")),
+            ("currency_id", Value::Int(1)),
+        ]),
     );
     // The key the integration uses, made without a duration (as the real setups make it).
     w.add_api_key("sync-daemon", None);

@@ -430,6 +430,7 @@ fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<V
     w.model(model)?;
     w.check_access(model)?;
     w.check_context_lang(&call.ctx)?;
+    w.check_companies(&call.ctx)?;
     if !method_available(&w, model, method) {
         return Err(Exc::UnknownMethod {
             model: model.into(),

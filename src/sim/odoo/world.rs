@@ -230,6 +230,7 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("lang", Selection, "Language"),
                 f("tz", Selection, "Timezone"),
                 f("company_id", Many2one("res.company"), "Company"),
+                f("company_ids", Many2many("res.company"), "Companies"),
             ]),
         },
         Model {
@@ -259,6 +260,7 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("type", Selection, "Address Type"),
                 f("comment", Text, "Notes"),
                 f("is_company", Boolean, "Is a Company"),
+                f("company_id", Many2one("res.company"), "Company"),
                 f("active", Boolean, "Active"),
                 f("lang", Selection, "Language"),
                 f("customer_rank", Integer, "Customer Rank"),
@@ -436,6 +438,7 @@ pub fn schema(major: u32) -> Vec<Model> {
             label: "Sales Order",
             fields: with(vec![
                 f("name", Char, "Order Reference"),
+                f("company_id", Many2one("res.company"), "Company"),
                 req("partner_id", Many2one("res.partner"), "Customer"),
                 f(
                     "partner_shipping_id",
@@ -518,6 +521,8 @@ pub struct World {
     denied: std::collections::HashSet<String>,
     /// Decimal accuracy of "Product Price" (and "Discount"): 2, as Odoo ships.
     pub price_digits: i64,
+    /// ORM calls whose context named no company (`allowed_company_ids`).
+    pub calls_without_company: u64,
 }
 
 pub fn now_str() -> String {
@@ -549,6 +554,7 @@ impl World {
             by_product: HashMap::new(),
             denied: Default::default(),
             price_digits: 2,
+            calls_without_company: 0,
         }
     }
 
@@ -819,6 +825,25 @@ impl World {
 
     /// Odoo 19 refuses a context `lang` that is not installed (`Invalid language code`); 17
     /// ignores it and answers untranslated (fixtures/odoo19 `*-fault-uninstalled-lang`).
+    /// A context's `allowed_company_ids` must be companies of the user: Odoo refuses the call
+    /// otherwise (fixtures/odoo17/companies.json). Counts the calls without one.
+    pub fn check_companies(&mut self, ctx: &Ctx) -> R<()> {
+        let Some(asked) = &ctx.companies else {
+            self.calls_without_company += 1;
+            return Ok(());
+        };
+        let allowed: Vec<i64> = match self.stored("res.users", ADMIN_UID, "company_ids") {
+            Value::Array(a) => a.iter().filter_map(Value::as_i64).collect(),
+            _ => vec![1],
+        };
+        if asked.iter().any(|c| !allowed.contains(c)) {
+            return Err(Exc::Access(
+                "Access to unauthorized or invalid companies.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn check_context_lang(&self, ctx: &Ctx) -> R<()> {
         match ctx.lang.as_deref() {
             Some(code) if self.major >= 19 && !self.language_installed(code) => {
@@ -2367,6 +2392,8 @@ impl World {
 pub struct Ctx {
     pub lang: Option<String>,
     pub active_test: bool,
+    /// `allowed_company_ids`, when given.
+    pub companies: Option<Vec<i64>>,
 }
 
 impl Default for Ctx {
@@ -2374,6 +2401,7 @@ impl Default for Ctx {
         Ctx {
             lang: None,
             active_test: true,
+            companies: None,
         }
     }
 }
@@ -2389,6 +2417,7 @@ impl Ctx {
             if let Some(b) = v.get("active_test").and_then(Value::as_bool) {
                 ctx.active_test = b;
             }
+            ctx.companies = v.get("allowed_company_ids").map(Value::as_ids);
         }
         ctx
     }
