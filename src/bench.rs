@@ -637,6 +637,7 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
         pricelist_id: settings.pricelist_id,
         currency: Some(crate::channel::cartona::CURRENCY.into()),
         extra_fields: Vec::new(),
+        filter: None,
         known_rules: Default::default(),
         currency_guard: Default::default(),
         config_key: "channels.cartona",

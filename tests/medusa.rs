@@ -1696,6 +1696,83 @@ async fn orders_customers_and_stock_are_the_configured_company_s() {
     env.stop().await;
 }
 
+/// `products`: the store sells the Odoo products the filter holds. One that leaves it (here:
+/// made heavier than the filter allows) is unpublished; back in it, published again. `check`
+/// counts them; a filter Odoo refuses, or of the wrong shape, is named.
+#[tokio::test]
+async fn a_product_leaving_the_channel_s_filter_is_unpublished_and_one_entering_it_published() {
+    let env = Env::prepared(
+        MedusaFlavour::AdminApi,
+        "kwd",
+        "products = [[\"weight\", \"<\", 100]]\n",
+        |_| {},
+    )
+    .await;
+    let status = |n: i64| env.store_sim.sim.product(&sku(n)).map(|p| p.status.clone());
+    wait_until("every product in the store", WAIT, || {
+        (1..=PRODUCTS).all(|i| status(i).as_deref() == Some("published"))
+    })
+    .await;
+    let weigh = |kg: f64| {
+        env.odoo
+            .sim
+            .world()
+            .write(
+                "product.product",
+                &[1],
+                &Value::record([("weight", Value::Double(kg))]),
+            )
+            .unwrap()
+    };
+    weigh(500.0);
+    wait_until("out of the filter: draft", WAIT, || {
+        status(1).as_deref() == Some("draft")
+    })
+    .await;
+    assert_eq!(status(2).as_deref(), Some("published"), "the others stay");
+    weigh(1.0);
+    wait_until("back in it: published", WAIT, || {
+        status(1).as_deref() == Some("published")
+    })
+    .await;
+    let (code, checked) = env.cli(&["check"]).await;
+    let line = checked
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("medusa.products"))
+        .unwrap();
+    assert!(
+        line.starts_with("ok") && line.contains(&format!("{PRODUCTS} active, saleable")),
+        "{line}"
+    );
+    assert_eq!(code, Some(0), "{checked}");
+    // A field Odoo does not have.
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(&env.config_path, text.replace("\"weight\"", "\"wieght\"")).unwrap();
+    let (code, checked) = env.cli(&["check"]).await;
+    let line = checked
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("medusa.products"))
+        .unwrap();
+    assert!(
+        line.starts_with("FAIL") && line.contains("wieght"),
+        "{line}"
+    );
+    assert_eq!(code, Some(1));
+    // Not a domain at all: `config check` says where and what.
+    std::fs::write(
+        &env.config_path,
+        text.replace(
+            "[[\"weight\", \"<\", 100]]",
+            "[[\"weight\", \"under\", 100]]",
+        ),
+    )
+    .unwrap();
+    let (code, said) = env.cli(&["config", "check"]).await;
+    assert_ne!(code, Some(0));
+    let _ = said;
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn marqasouq_hears_confirm_ship_deliver_and_cancel_each_once() {
     status_flow(MedusaFlavour::Marqasouq).await;

@@ -463,6 +463,7 @@ fn catalog_reader(odoo: OdooClient) -> marketsync::sync::catalog::CatalogReader 
         pricelist_id: None,
         currency: None,
         extra_fields: Vec::new(),
+        filter: None,
         known_rules: Default::default(),
         currency_guard: Default::default(),
         config_key: "channels.cartona",

@@ -269,13 +269,48 @@ pub async fn findings(ch: &crate::config::ChannelConfig, odoo: &OdooClient) -> V
                 )
                 .await,
             );
+            out.extend(products_finding(odoo, name, s.products.as_ref()).await);
             out
         }
         ChannelSettings::Cartona(s) => {
-            order_money::findings(odoo, name, cartona::CURRENCY, &s.order_taxes, None, None).await
+            let mut out =
+                order_money::findings(odoo, name, cartona::CURRENCY, &s.order_taxes, None, None)
+                    .await;
+            out.extend(products_finding(odoo, name, s.products.as_ref()).await);
+            out
         }
         ChannelSettings::Common => Vec::new(),
     }
+}
+
+/// `products`: Odoo takes the filter, and how many active, saleable products it holds.
+async fn products_finding(
+    odoo: &OdooClient,
+    channel: &str,
+    filter: Option<&crate::odoo::Domain>,
+) -> Option<Finding> {
+    let filter = filter?;
+    let target = format!("{channel}.products");
+    let sold = crate::odoo::Domain::all()
+        .and("active", "=", true)
+        .and("sale_ok", "=", true)
+        .and_domain(filter);
+    Some(match odoo.search_count("product.product", &sold).await {
+        Ok(0) => Finding::warn(
+            target,
+            "the filter holds no active, saleable product: the channel sells nothing",
+        ),
+        Ok(n) => Finding::new(
+            target,
+            true,
+            format!("{n} active, saleable product(s) are in the filter"),
+        ),
+        Err(e) => Finding::new(
+            target,
+            false,
+            format!("Odoo refuses the filter channels.{channel}.products: {e}"),
+        ),
+    })
 }
 
 /// The channel's pricelist and currency, for the channels that sell from a catalog.

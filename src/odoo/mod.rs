@@ -342,6 +342,18 @@ impl OdooClient {
         )
     }
 
+    /// `search` with a context (e.g. `active_test = False`).
+    pub async fn search_with(
+        &self,
+        model: &str,
+        domain: &Domain,
+        context: Vec<(String, Value)>,
+    ) -> Result<Vec<i64>, OdooError> {
+        let mut call = Call::new(model, "search").arg("domain", domain.to_value());
+        call.context = context;
+        Ok(self.call(call).await?.as_ids())
+    }
+
     pub async fn search(
         &self,
         model: &str,

@@ -23,6 +23,8 @@ pub struct ProductSnapshot {
     pub stock: Decimal,
     pub active: bool,
     pub sale_ok: bool,
+    /// Within the channel's `products` filter (always, without one).
+    pub in_filter: bool,
     pub write_date: Option<String>,
     /// Why the price cannot be told (a pricelist rule marketsync cannot compute): nothing is
     /// sent for the product, and the stream reports it.
@@ -43,6 +45,9 @@ pub struct CatalogReader {
     pub currency: Option<String>,
     /// More product fields a channel needs (e.g. `description_sale`, `weight`).
     pub extra_fields: Vec<&'static str>,
+    /// The channel's `products` filter: a product outside it is not sold there (unpublished
+    /// if it was).
+    pub filter: Option<crate::odoo::Domain>,
     /// The pricelist's rule ids as the last change poll saw them (see
     /// [`CatalogReader::pricelist_rules`]).
     pub known_rules: std::sync::Mutex<Option<BTreeSet<i64>>>,
@@ -160,7 +165,40 @@ fn template_of(p: &ProductSnapshot) -> Option<i64> {
     p.row.get("product_tmpl_id").and_then(Value::as_id)
 }
 
+impl ProductSnapshot {
+    /// Whether the channel sells it: active, saleable, and within the channel's filter.
+    pub fn sellable(&self) -> bool {
+        self.active && self.sale_ok && self.in_filter
+    }
+}
+
 impl CatalogReader {
+    /// Marks the products outside the channel's `products` filter (one search of ids a page).
+    pub async fn apply_filter(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
+        let Some(filter) = &self.filter else {
+            return Ok(());
+        };
+        let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+        let mut members = BTreeSet::new();
+        for chunk in ids.chunks(1000) {
+            members.extend(
+                self.odoo
+                    .search_with(
+                        "product.product",
+                        &Domain::all()
+                            .and("id", "in", chunk.to_vec())
+                            .and_domain(filter),
+                        vec![("active_test".to_string(), Value::Bool(false))],
+                    )
+                    .await?,
+            );
+        }
+        for p in products.iter_mut() {
+            p.in_filter = members.contains(&p.id);
+        }
+        Ok(())
+    }
+
     /// The pricelist's rule ids now (one `search`; nothing without a pricelist), and whether one
     /// seen by the previous poll was deleted. The first poll of a process only learns them; a
     /// deletion made while marketsync was stopped waits for the reconcile.
@@ -246,6 +284,7 @@ impl CatalogReader {
                 .unwrap_or_default(),
             active: row.get("active").and_then(Value::as_bool).unwrap_or(true),
             sale_ok: row.get("sale_ok").and_then(Value::as_bool).unwrap_or(true),
+            in_filter: true,
             write_date: s("write_date"),
             unpriced: None,
             row,
@@ -401,6 +440,7 @@ impl CatalogReader {
                 total += rows.len();
                 let mut snaps: Vec<ProductSnapshot> =
                     rows.into_iter().map(|r| self.snapshot(r)).collect();
+                self.apply_filter(&mut snaps).await?;
                 self.apply_prices(&mut snaps).await?;
                 if !snaps.is_empty() {
                     on_page(snaps);
@@ -500,6 +540,7 @@ impl CatalogReader {
                     .filter(|p| !seen.contains(&p.id)),
             );
         }
+        self.apply_filter(&mut products).await?;
         self.apply_prices(&mut products).await?;
         Ok(products)
     }

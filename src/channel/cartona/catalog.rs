@@ -11,7 +11,7 @@ impl Cartona {
         let stock =
             (p.stock.floor() - Decimal::from(self.settings.stock_buffer)).max(Decimal::ZERO);
         let qty = stock.to_i64().unwrap_or(0);
-        let published = p.active && p.sale_ok;
+        let published = p.sellable();
         ProductUpdate {
             supplier_product_id: supplier_product_id.to_string(),
             selling_price: p

@@ -21,6 +21,10 @@ pub struct RawCartona {
     /// price-included VAT, so Cartona's price is the tax-inclusive price).
     #[serde(default)]
     pub order_taxes: crate::sync::order_money::OrderTaxes,
+    /// Which Odoo products Cartona sells: an Odoo domain, e.g. `[["categ_id", "child_of", 12]]`
+    /// (default: every active, saleable product). `map import` keeps to it; a product that
+    /// leaves it is unpublished.
+    pub products: Option<serde_json::Value>,
     /// Odoo quantity field pushed as stock: `free_qty` (default: on hand minus reserved),
     /// `qty_available` or `virtual_available`.
     #[serde(default = "crate::config::default_stock_field")]
@@ -124,6 +128,7 @@ pub struct CartonaSettings {
     pub match_key: MatchKey,
     pub pricelist_id: Option<i64>,
     pub order_taxes: crate::sync::order_money::OrderTaxes,
+    pub products: Option<crate::odoo::Domain>,
     pub stock_field: String,
     pub warehouse_id: Option<i64>,
     pub stock_buffer: u32,
@@ -214,6 +219,10 @@ impl RawCartona {
                 match_key: self.match_key,
                 pricelist_id: self.pricelist_id,
                 order_taxes: self.order_taxes,
+                products: crate::channel::medusa::config::products_filter(
+                    &key("products"),
+                    self.products.as_ref(),
+                )?,
                 stock_field: self.stock_field,
                 warehouse_id: self.warehouse_id,
                 stock_buffer: self.stock_buffer,

@@ -100,7 +100,7 @@ pub async fn import(
     key: MatchKey,
     dry_run: bool,
 ) -> Result<MatchReport, crate::error::Error> {
-    import_with(api, odoo, store, key, dry_run, &|_, _| {}).await
+    import_with(api, odoo, store, key, None, dry_run, &|_, _| {}).await
 }
 
 /// [`import`], telling `progress` what it is reading and how many so far (for a terminal).
@@ -113,12 +113,21 @@ pub async fn map_import(
     dry_run: bool,
     progress: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<crate::channel::MapImport, crate::error::Error> {
-    let key = ch
+    let settings = ch
         .cartona()
-        .map(|s| s.match_key)
         .ok_or_else(|| crate::error::Error::invalid("channels.cartona has no Cartona settings"))?;
+    let key = settings.match_key;
     let api = super::client(ch)?;
-    let report = import_with(&api, odoo, store, key, dry_run, progress).await?;
+    let report = import_with(
+        &api,
+        odoo,
+        store,
+        key,
+        settings.products.as_ref(),
+        dry_run,
+        progress,
+    )
+    .await?;
     Ok(crate::channel::MapImport {
         json: serde_json::to_value(&report).unwrap_or_default(),
         lines: report.lines(key),
@@ -167,14 +176,20 @@ pub async fn import_with(
     odoo: &OdooClient,
     store: &Store,
     key: MatchKey,
+    filter: Option<&Domain>,
     dry_run: bool,
     progress: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<MatchReport, crate::error::Error> {
     let cartona = cartona_products_with(api, 100, &|n| progress("Cartona products", n)).await?;
     let mut odoo_products = Vec::new();
+    // Only the products the channel sells (`products`) are matched.
+    let domain = match filter {
+        Some(f) => Domain::all().and_domain(f),
+        None => Domain::all(),
+    };
     odoo.search_read_pages(
         "product.product",
-        &Domain::all(),
+        &domain,
         &["default_code", "barcode", "active", "sale_ok"],
         vec![("active_test".into(), Value::Bool(false))],
         |rows| {

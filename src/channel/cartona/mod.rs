@@ -152,6 +152,7 @@ pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> Ca
         pricelist_id: settings.pricelist_id,
         currency: Some(CURRENCY.into()),
         extra_fields: Vec::new(),
+        filter: settings.products.clone(),
         known_rules: Default::default(),
         currency_guard: Default::default(),
         config_key: "channels.cartona",

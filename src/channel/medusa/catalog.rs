@@ -136,12 +136,12 @@ impl Medusa {
                 "{}web/image/product.product/{}/image_1920",
                 self.odoo_url, p.id
             ),
-            published: p.active && p.sale_ok,
+            published: p.sellable(),
         }
     }
 
     pub(super) fn stock_of(&self, p: &ProductSnapshot) -> i64 {
-        if p.active && p.sale_ok {
+        if p.sellable() {
             p.stock.floor().max(Decimal::ZERO).to_i64().unwrap_or(0)
         } else {
             0
@@ -246,7 +246,7 @@ impl Medusa {
         let mut no_sku = Vec::new();
         for p in products {
             let Some(sku) = p.default_code.as_deref() else {
-                if p.active && p.sale_ok {
+                if p.sellable() {
                     no_sku.push(p.id);
                 }
                 continue;
@@ -441,7 +441,7 @@ impl crate::channel::drift::ReadBack for Medusa {
             let Some(sku) = p.default_code.as_deref() else {
                 continue; // never listed: the catalog stream says why
             };
-            let published = p.active && p.sale_ok;
+            let published = p.sellable();
             let price = money::round(p.price, self.currency());
             let held = Held {
                 price: p.unpriced.is_none().then_some(price),

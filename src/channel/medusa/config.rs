@@ -101,6 +101,10 @@ pub struct RawMedusa {
     /// The Odoo product of one line carrying the order's discounts (promotions), negative;
     /// unset: each line carries its own discount in percent.
     pub discount_product_id: Option<i64>,
+    /// Which Odoo products the store sells: an Odoo domain, e.g.
+    /// `[["categ_id", "child_of", 12], ["website_published", "=", true]]` (default: every
+    /// active, saleable product with a SKU). A product that leaves it is unpublished (draft).
+    pub products: Option<serde_json::Value>,
     /// Admin API: when an order is completed in the store: `"delivered-and-paid"` (default),
     /// `"delivered"`, or `"never"`.
     #[serde(default)]
@@ -114,6 +118,24 @@ pub struct RawMedusa {
     #[serde(default = "default_medusa_window")]
     pub pull_window: HumanDuration,
 }
+}
+
+/// A channel's `products` filter, checked for shape (Odoo checks the fields: `marketsync check`).
+pub(crate) fn products_filter(
+    path: &str,
+    raw: Option<&serde_json::Value>,
+) -> Result<Option<crate::odoo::Domain>, ConfigError> {
+    match raw {
+        None => Ok(None),
+        Some(v) => crate::odoo::Domain::parse(v)
+            .map(|d| (!d.is_empty()).then_some(d))
+            .map_err(|e| {
+                invalid(
+                    path,
+                    format!("{e} (an Odoo domain, e.g. [[\"categ_id\", \"child_of\", 12]])"),
+                )
+            }),
+    }
 }
 
 fn default_webhook_header() -> String {
@@ -146,6 +168,7 @@ pub struct MedusaSettings {
     pub sales_channel_id: Option<String>,
     pub stock_field: String,
     pub complete_orders: CompleteOrders,
+    pub products: Option<crate::odoo::Domain>,
     pub order_taxes: crate::sync::order_money::OrderTaxes,
     pub shipping_product_id: Option<i64>,
     pub free_shipping_line: bool,
@@ -202,6 +225,7 @@ impl RawMedusa {
                 sales_channel_id: self.sales_channel_id,
                 stock_field: self.stock_field,
                 complete_orders: self.complete_orders,
+                products: products_filter(&key("products"), self.products.as_ref())?,
                 order_taxes: self.order_taxes,
                 shipping_product_id: self.shipping_product_id,
                 free_shipping_line: self.free_shipping_line,

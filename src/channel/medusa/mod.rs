@@ -110,6 +110,7 @@ pub fn reader(settings: &MedusaSettings, odoo: OdooClient) -> CatalogReader {
         pricelist_id: settings.pricelist_id,
         currency: Some(settings.currency.clone()),
         extra_fields: vec!["description_sale", "standard_price", "weight", "categ_id"],
+        filter: settings.products.clone(),
         known_rules: Default::default(),
         currency_guard: Default::default(),
         config_key: "channels.medusa",
