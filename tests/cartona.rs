@@ -398,11 +398,27 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
         "only the two products whose price moved"
     );
 
-    // A percentage rule is not guessed at: nothing is sent for that product, the catalog
-    // stream fails naming the rule, and the rest of the catalog goes on (a stock move here).
+    // A percentage rule is computed as Odoo computes it: 10 % off product 7's list price.
     let mut pct = variant_price(7, 0.0);
     pct.push(("compute_price", Value::from("percentage")));
-    let rule7 = price_rule(&env, pricelist, &pct).await;
+    pct.push(("percent_price", Value::Double(10.0)));
+    price_rule(&env, pricelist, &pct).await;
+    let list7 = Decimal::from_str(&env.odoo_price(7)).unwrap();
+    let want7 = format!(
+        "{:.2}",
+        (list7 * Decimal::new(9, 1))
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    );
+    wait_until("10 % off product 7", WAIT, || price(7) == want7).await;
+
+    // A formula on another pricelist is not guessed at: nothing is sent for that product, the
+    // catalog stream fails naming the rule, and the rest of the catalog goes on (a stock move
+    // here).
+    let mut other = variant_price(10, 0.0);
+    other.push(("compute_price", Value::from("formula")));
+    other.push(("base", Value::from("pricelist")));
+    other.push(("base_pricelist_id", Value::Int(1)));
+    let rule10 = price_rule(&env, pricelist, &other).await;
     let stream_error = || common::stream_error(&env.store, "cartona.catalog");
     wait_until("the catalog stream fails", WAIT, || {
         stream_error().is_some()
@@ -411,7 +427,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     let e = stream_error().unwrap();
     assert!(
         e.contains(&format!(
-            "1 product(s) not sent, their price unknown: pricelist {pricelist}: rule {rule7} (a percentage price) is the first that applies to product 7"
+            "1 product(s) not sent, their price unknown: pricelist {pricelist}: rule {rule10} computes from another pricelist (1)"
         )),
         "{e}"
     );
@@ -426,7 +442,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     })
     .await;
     assert!(stream_error().is_some(), "still said");
-    assert_eq!(price(7), env.odoo_price(7));
+    assert_eq!(price(10), env.odoo_price(10));
     // `marketsync check` says the same before any sync runs.
     let check = env.check().await;
     assert_eq!(check.0, Some(1), "{}", check.1);
@@ -438,7 +454,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     assert!(
         line.starts_with("FAIL")
             && line.contains(&format!(
-                "pricelist {pricelist} (\"Cartona\"): rule {rule7} (a percentage price) is the first that applies to product 7"
+                "pricelist {pricelist} (\"Cartona\"): rule {rule10} computes from another pricelist"
             )),
         "{}",
         check.1
@@ -446,7 +462,7 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
     env.client
         .write(
             "product.pricelist.item",
-            &[rule7],
+            &[rule10],
             Value::record([
                 ("compute_price", Value::from("fixed")),
                 ("fixed_price", Value::Double(70.0)),
@@ -454,11 +470,11 @@ async fn a_pricelists_fixed_prices_are_sold_and_its_changes_found_without_the_pr
         )
         .await
         .unwrap();
-    wait_until("the fixed price pushed", WAIT, || price(7) == "70.00").await;
+    wait_until("the fixed price pushed", WAIT, || price(10) == "70.00").await;
     assert!(stream_error().is_none());
     let check = env.check().await;
     assert_eq!(check.0, Some(0), "{}", check.1);
-    assert!(check.1.contains("fixed price(s) in effect"), "{}", check.1);
+    assert!(check.1.contains("rule(s) in effect"), "{}", check.1);
 
     // A rule that starts later changes the price when it starts, with nothing written then.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(6))

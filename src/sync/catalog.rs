@@ -251,6 +251,12 @@ impl CatalogReader {
         ];
         if self.pricelist_id.is_some() {
             f.push("product_tmpl_id");
+            // What percentage and formula rules, and category rules, need.
+            for extra in ["standard_price", "categ_id"] {
+                if !f.contains(&extra) && !self.extra_fields.contains(&extra) {
+                    f.push(extra);
+                }
+            }
         }
         f.extend(self.extra_fields.iter().copied());
         f
@@ -372,13 +378,42 @@ impl CatalogReader {
                             vec!["2_product_category", "3_global"],
                         ),
                     ]),
-                pricelist::ITEM_FIELDS,
+                &pricelist::item_fields(self.odoo.version().major),
                 SearchOpts::default(),
             )
             .await?;
-        let rules = pricelist::Rules::in_effect(&items, &poll_start(), self.currency.as_deref());
+        let category_of = |p: &ProductSnapshot| p.row.get("categ_id").and_then(Value::as_id);
+        let categories = if pricelist::rule_categories(&items).is_empty() {
+            Default::default()
+        } else {
+            pricelist::categories(
+                &self.odoo,
+                pricelist::rule_categories(&items)
+                    .into_iter()
+                    .chain(products.iter().filter_map(category_of)),
+            )
+            .await?
+        };
+        let rules = pricelist::Rules::in_effect(
+            &items,
+            &poll_start(),
+            self.currency.as_deref(),
+            categories,
+            rules_only.is_some(),
+        );
         for p in products.iter_mut() {
-            match rules.price(p.id, template_of(p)) {
+            let facts = pricelist::Product {
+                variant: p.id,
+                template: template_of(p),
+                category: category_of(p),
+                list_price: p.price,
+                cost: p
+                    .row
+                    .get("standard_price")
+                    .and_then(Value::as_decimal)
+                    .unwrap_or_default(),
+            };
+            match rules.price(&facts) {
                 Ok(Some(price)) => p.price = price,
                 Ok(None) => {
                     p.unpriced = rules_only.map(|why| format!("pricelist {pricelist}: {why}"))
@@ -573,18 +608,35 @@ impl CatalogReader {
                         between("date_start"),
                         between("date_end"),
                     ]),
-                &["applied_on", "product_id", "product_tmpl_id"],
+                &["applied_on", "product_id", "product_tmpl_id", "categ_id"],
                 SearchOpts::default(),
             )
             .await?;
+        let mut broad: Vec<Domain> = Vec::new();
         for r in rows {
             let id = |k: &str| r.get(k).and_then(Value::as_id);
             match r.get("applied_on").and_then(Value::as_opt_str) {
                 Some("0_product_variant") => variants.extend(id("product_id")),
                 Some("1_product") => templates.extend(id("product_tmpl_id")),
-                // A rule on a category or on everything leaves products unpriced when read.
-                _ => {}
+                // A category's products (its children's too), or every product.
+                Some("2_product_category") => {
+                    if let Some(c) = id("categ_id") {
+                        broad.push(Domain::all().and("categ_id", "child_of", c));
+                    }
+                }
+                _ => broad.push(Domain::all()),
             }
+        }
+        for d in broad {
+            variants.extend(
+                self.odoo
+                    .search_with(
+                        "product.product",
+                        &d,
+                        vec![("active_test".to_string(), Value::Bool(false))],
+                    )
+                    .await?,
+            );
         }
         Ok(())
     }

@@ -1,37 +1,61 @@
-//! A pricelist's price for one unit today, as Odoo computes it, for the rules marketsync can
-//! reproduce exactly: fixed prices set on a product variant or on a product (template).
+//! A pricelist's price for one unit today, as Odoo computes it (`product.pricelist.item`'s
+//! `_compute_price`, the same in Odoo 15 to 19): fixed prices, percentages off, and formulas
+//! (from the sales price or the cost: a discount or, from 18 on the cost, a markup; rounding;
+//! a surcharge; a minimum and a maximum margin), set on a variant, a product, a category (and
+//! its children) or everything, with a minimum quantity and dates.
 //!
 //! Odoo takes the first rule in effect (its dates hold and its minimum quantity is at most the
-//! one unit sold) in the order `applied_on, min_quantity desc, categ_id desc, id desc`: a
-//! variant's rules before its product's, a higher minimum before a lower one, the newest first.
-//! A product no rule applies to sells at its list price. Rules on a category or on all
-//! products (where a product has none of its own), and percentage or formula prices, are
-//! refused with the rule's id rather than guessed: a wrong price sent to a marketplace is
-//! worse than none. Only the products concerned wait; the rest of the catalog goes on.
+//! one unit sold) that applies to the product, in the order `applied_on, min_quantity desc,
+//! categ_id desc, id desc` (a category sorts by its full name, so a child's rule comes before
+//! its parent's). A product no rule applies to sells at its list price. What marketsync does
+//! not compute yet, a formula on another pricelist and a computed price in a pricelist whose
+//! currency is not the company's (Odoo converts at its rate), holds the product back with the
+//! rule named rather than guessed: a wrong price sent to a marketplace is worse than none.
+//! Checked against a real Odoo 17's own prices (`fixtures/odoo17/pricelist-rules.json`).
 
 use crate::error::Context;
 use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::collections::HashMap;
 
-/// The pricelist item fields a price needs.
+/// The pricelist item fields a price needs (Odoo 17; from 18 also `price_markup`: see
+/// [`item_fields`]).
 pub const ITEM_FIELDS: &[&str] = &[
     "applied_on",
     "product_id",
     "product_tmpl_id",
+    "categ_id",
     "min_quantity",
     "date_start",
     "date_end",
     "compute_price",
     "fixed_price",
+    "percent_price",
+    "base",
+    "base_pricelist_id",
+    "price_discount",
+    "price_round",
+    "price_surcharge",
+    "price_min_margin",
+    "price_max_margin",
     "currency_id",
 ];
+
+/// [`ITEM_FIELDS`] for an Odoo of this major version.
+pub fn item_fields(major: u32) -> Vec<&'static str> {
+    let mut f = ITEM_FIELDS.to_vec();
+    if major >= 18 {
+        f.push("price_markup");
+    }
+    f
+}
 
 /// What a rule is set on, in Odoo's order (`applied_on`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
     Variant(i64),
     Template(i64),
-    Category,
+    Category(i64),
     Global,
 }
 
@@ -40,10 +64,34 @@ impl Scope {
         match self {
             Scope::Variant(_) => 0,
             Scope::Template(_) => 1,
-            Scope::Category => 2,
+            Scope::Category(_) => 2,
             Scope::Global => 3,
         }
     }
+}
+
+/// What a formula starts from (`base`).
+#[derive(Debug, Clone, PartialEq)]
+enum Base {
+    ListPrice,
+    Cost,
+    Pricelist(Option<i64>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Compute {
+    Fixed(Decimal),
+    Percentage(Base, Decimal),
+    Formula {
+        base: Base,
+        /// Percent off (negative: a markup).
+        discount: Decimal,
+        round: Decimal,
+        surcharge: Decimal,
+        min_margin: Decimal,
+        max_margin: Decimal,
+    },
+    Other(String),
 }
 
 #[derive(Debug, Clone)]
@@ -51,22 +99,47 @@ struct Rule {
     id: i64,
     scope: Scope,
     min_quantity: f64,
-    /// `None` when the rule is not a fixed price (`compute_price` names it).
-    fixed: Option<Decimal>,
-    compute: String,
+    compute: Compute,
     /// The pricelist's currency (ISO 4217), as the rule carries it.
     currency: Option<String>,
 }
 
+/// A product's facts a price needs.
+#[derive(Debug, Clone, Default)]
+pub struct Product {
+    pub variant: i64,
+    pub template: Option<i64>,
+    pub category: Option<i64>,
+    pub list_price: Decimal,
+    pub cost: Decimal,
+}
+
+/// Product categories by id: (`parent_path`, `complete_name`).
+pub type Categories = HashMap<i64, (String, String)>;
+
 /// The rules of one pricelist in effect at a time, in the order Odoo tries them, and the
 /// currency the channel sells in.
 #[derive(Debug, Default)]
-pub struct Rules(Vec<Rule>, Option<String>);
+pub struct Rules {
+    rules: Vec<Rule>,
+    currency: Option<String>,
+    categories: Categories,
+    /// The pricelist is not in the company's currency: a computed price would need Odoo's rate.
+    foreign: bool,
+}
 
 impl Rules {
-    /// The rules among `rows` (pricelist items read with [`ITEM_FIELDS`]) in effect at `now`
-    /// (an Odoo datetime) for one unit, for a channel selling in `currency`.
-    pub fn in_effect(rows: &[Value], now: &str, currency: Option<&str>) -> Rules {
+    /// The rules among `rows` (pricelist items read with [`item_fields`]) in effect at `now`
+    /// (an Odoo datetime) for one unit, for a channel selling in `currency`; `categories`
+    /// holds the rules' and the products' categories; `foreign` says the pricelist's
+    /// currency is not the company's.
+    pub fn in_effect(
+        rows: &[Value],
+        now: &str,
+        currency: Option<&str>,
+        categories: Categories,
+        foreign: bool,
+    ) -> Rules {
         let mut rules: Vec<Rule> = rows
             .iter()
             .filter(|r| {
@@ -77,75 +150,142 @@ impl Rules {
             .filter_map(rule)
             .filter(|r| r.min_quantity <= 1.0)
             .collect();
+        let name = |r: &Rule| match r.scope {
+            Scope::Category(c) => categories
+                .get(&c)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         rules.sort_by(|a, b| {
-            (a.scope.rank(), b.min_quantity, b.id)
-                .partial_cmp(&(b.scope.rank(), a.min_quantity, a.id))
-                .unwrap_or(std::cmp::Ordering::Equal)
+            a.scope
+                .rank()
+                .cmp(&b.scope.rank())
+                .then(
+                    b.min_quantity
+                        .partial_cmp(&a.min_quantity)
+                        .unwrap_or(std::cmp::Ordering::Equal),
+                )
+                .then_with(|| name(b).cmp(&name(a)))
+                .then(b.id.cmp(&a.id))
         });
-        Rules(rules, currency.map(str::to_ascii_uppercase))
+        Rules {
+            rules,
+            currency: currency.map(str::to_ascii_uppercase),
+            categories,
+            foreign,
+        }
     }
 
-    /// One unit's price of `variant` (of product `template`): `Some` from its first rule,
-    /// `None` when no rule applies (the list price holds), or why marketsync cannot tell.
-    pub fn price(
-        &self,
-        variant: i64,
-        template: Option<i64>,
-    ) -> Result<Option<Decimal>, crate::error::Error> {
-        let first = self.0.iter().find(|r| match r.scope {
-            Scope::Variant(v) => v == variant,
-            Scope::Template(t) => Some(t) == template,
-            Scope::Category | Scope::Global => false,
-        });
-        match (first, self.broad()) {
-            (Some(r), _) => {
-                self.same_currency(r)?;
-                r.fixed.map(Some).ok_or_else(|| {
-                    crate::error::Error::refused(not_fixed(r, &format!("product {variant}")))
-                })
+    /// Whether a rule applies to the product.
+    fn applies(&self, r: &Rule, p: &Product) -> bool {
+        match r.scope {
+            Scope::Variant(v) => v == p.variant,
+            Scope::Template(t) => Some(t) == p.template,
+            Scope::Category(c) => p.category.is_some_and(|pc| {
+                pc == c
+                    || match (self.categories.get(&pc), self.categories.get(&c)) {
+                        (Some((path, _)), Some((parent, _))) => path.starts_with(parent.as_str()),
+                        _ => false,
+                    }
+            }),
+            Scope::Global => true,
+        }
+    }
+
+    /// One unit's price of the product: `Some` from its first rule, `None` when no rule
+    /// applies (the list price holds), or why marketsync cannot tell.
+    pub fn price(&self, p: &Product) -> Result<Option<Decimal>, crate::error::Error> {
+        let Some(r) = self.rules.iter().find(|r| self.applies(r, p)) else {
+            return Ok(None);
+        };
+        self.same_currency(r)?;
+        self.compute(r, p)
+            .map(Some)
+            .map_err(crate::error::Error::refused)
+    }
+
+    fn compute(&self, r: &Rule, p: &Product) -> Result<Decimal, String> {
+        let base = |b: &Base| -> Result<Decimal, String> {
+            if self.foreign {
+                return Err(format!(
+                    "rule {} computes from the product's price in the company's currency, and the pricelist is in another: marketsync does not convert at Odoo's rate yet; make it a fixed price, or use a pricelist in the company's currency",
+                    r.id
+                ));
             }
-            // Rules on a category or on everything come after a product's own.
-            (None, Some(r)) => Err(crate::error::Error::refused(broad_refused(r))),
-            (None, None) => Ok(None),
+            match b {
+                Base::ListPrice => Ok(p.list_price),
+                Base::Cost => Ok(p.cost),
+                Base::Pricelist(other) => Err(format!(
+                    "rule {} computes from another pricelist{}, which marketsync does not follow yet: make it a fixed price or a formula on the sales price",
+                    r.id,
+                    other.map(|o| format!(" ({o})")).unwrap_or_default()
+                )),
+            }
+        };
+        let hundred = Decimal::ONE_HUNDRED;
+        match &r.compute {
+            Compute::Fixed(f) => Ok(*f),
+            Compute::Percentage(b, pct) => {
+                let b = base(b)?;
+                Ok(b - b * pct / hundred)
+            }
+            Compute::Formula {
+                base: b,
+                discount,
+                round,
+                surcharge,
+                min_margin,
+                max_margin,
+            } => {
+                let limit = base(b)?;
+                let mut price = limit - limit * discount / hundred;
+                if !round.is_zero() {
+                    price = (price / round)
+                        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+                        * round;
+                }
+                price += surcharge;
+                if !min_margin.is_zero() {
+                    price = price.max(limit + min_margin);
+                }
+                if !max_margin.is_zero() {
+                    price = price.min(limit + max_margin);
+                }
+                Ok(price)
+            }
+            Compute::Other(kind) => Err(format!(
+                "rule {} (a {kind} price) is the first that applies; marketsync does not know that kind of rule",
+                r.id
+            )),
         }
     }
 
-    /// The first reason these rules would fail a catalog read (for `marketsync check`): a rule
-    /// on a category or on all products, or a rule that is not a fixed price and comes first
-    /// for its variant or product.
+    /// The first reason these rules would hold products back (for `marketsync check`): a
+    /// rule in another currency than the channel's, or one marketsync cannot compute.
     pub fn problem(&self) -> Option<String> {
-        if let Some(r) = self.broad() {
-            return Some(broad_refused(r));
-        }
-        if let Some(Err(e)) = self.0.first().map(|r| self.same_currency(r)) {
-            return Some(e.to_string());
-        }
-        self.0.iter().enumerate().find_map(|(i, r)| {
-            let first = !self.0[..i].iter().any(|o| o.scope == r.scope);
-            (r.fixed.is_none() && first).then(|| {
-                let whom = match r.scope {
-                    Scope::Variant(v) => format!("product {v}"),
-                    Scope::Template(t) => format!("the variants of product template {t}"),
-                    Scope::Category | Scope::Global => unreachable!("refused above"),
-                };
-                not_fixed(r, &whom)
-            })
+        let probe = Product::default();
+        self.rules.iter().find_map(|r| {
+            if let Err(e) = self.same_currency(r) {
+                return Some(e.to_string());
+            }
+            self.compute(r, &probe).err()
         })
     }
 
     /// How many rules are in effect.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.rules.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.rules.is_empty()
     }
 
     /// A price in another currency than the channel's would be sent as if it were in the
     /// channel's: refused.
     fn same_currency(&self, r: &Rule) -> Result<(), crate::error::Error> {
-        match (&r.currency, &self.1) {
+        match (&r.currency, &self.currency) {
             (Some(theirs), Some(ours)) if !theirs.eq_ignore_ascii_case(ours) => Err(crate::error::Error::refused(format!(
                 "rule {} is in {theirs}, and the channel sells in {ours}: use a pricelist in {ours}",
                 r.id
@@ -153,33 +293,47 @@ impl Rules {
             _ => Ok(()),
         }
     }
+}
 
-    fn broad(&self) -> Option<&Rule> {
-        self.0
-            .iter()
-            .find(|r| matches!(r.scope, Scope::Category | Scope::Global))
+/// The categories the rules and the products name, with their parents' path (one read).
+pub async fn categories(
+    odoo: &OdooClient,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<Categories, crate::odoo::OdooError> {
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(Categories::new());
     }
+    let rows = odoo
+        .read("product.category", &ids, &["parent_path", "complete_name"])
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let text = |k: &str| {
+                r.get(k)
+                    .and_then(Value::as_opt_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            Some((
+                r.get("id").and_then(Value::as_i64)?,
+                (text("parent_path"), text("complete_name")),
+            ))
+        })
+        .collect())
 }
 
-fn broad_refused(r: &Rule) -> String {
-    format!(
-        "rule {} is set on {}; marketsync applies only fixed prices set on a product or a \
-         variant: give the products theirs, or use a pricelist that has only those",
-        r.id,
-        if r.scope == Scope::Global {
-            "all products"
-        } else {
-            "a product category"
-        }
-    )
-}
-
-fn not_fixed(r: &Rule, whom: &str) -> String {
-    format!(
-        "rule {} (a {} price) is the first that applies to {whom}; marketsync applies only \
-         fixed prices: make it a fixed price",
-        r.id, r.compute
-    )
+/// The category ids rules name.
+pub fn rule_categories(rows: &[Value]) -> Vec<i64> {
+    rows.iter()
+        .filter(|r| r.get("applied_on").and_then(Value::as_opt_str) == Some("2_product_category"))
+        .filter_map(|r| r.get("categ_id").and_then(Value::as_id))
+        .collect()
 }
 
 /// `marketsync check`'s look at a pricelist: what is in effect, or what would fail the sync.
@@ -213,19 +367,26 @@ pub async fn inspect(
             &Domain::all()
                 .and("pricelist_id", "=", pricelist)
                 .and("min_quantity", "<=", 1.0),
-            ITEM_FIELDS,
+            &item_fields(odoo.version().major),
             SearchOpts::default(),
         )
         .await
         .context(format!("reading pricelist {pricelist}'s rules"))?;
     let now = crate::sync::catalog::poll_start();
-    let rules = Rules::in_effect(&items, &now, currency);
+    let cats = categories(odoo, rule_categories(&items))
+        .await
+        .context(format!("reading pricelist {pricelist}'s categories"))?;
+    let foreign = match crate::sync::currency::read(odoo, Some(pricelist)).await {
+        Ok((company, Some(list))) => !company.code.eq_ignore_ascii_case(&list.code),
+        _ => false,
+    };
+    let rules = Rules::in_effect(&items, &now, currency, cats, foreign);
     match rules.problem() {
         Some(why) => Err(crate::error::Error::invalid(format!(
             "pricelist {pricelist} ({name:?}): {why}"
         ))),
         None => Ok(format!(
-            "pricelist {pricelist} ({name:?}): {} fixed price(s) in effect",
+            "pricelist {pricelist} ({name:?}): {} rule(s) in effect, each computed as Odoo does",
             rules.len()
         )),
     }
@@ -236,22 +397,42 @@ fn rule(row: &Value) -> Option<Rule> {
     let scope = match row.get("applied_on").and_then(Value::as_opt_str)? {
         "0_product_variant" => Scope::Variant(row.get("product_id").and_then(Value::as_id)?),
         "1_product" => Scope::Template(row.get("product_tmpl_id").and_then(Value::as_id)?),
-        "2_product_category" => Scope::Category,
+        "2_product_category" => Scope::Category(row.get("categ_id").and_then(Value::as_id)?),
         _ => Scope::Global,
     };
-    let compute = row
+    let num = |k: &str| row.get(k).and_then(Value::as_decimal).unwrap_or_default();
+    let base = match row
+        .get("base")
+        .and_then(Value::as_opt_str)
+        .unwrap_or("list_price")
+    {
+        "standard_price" => Base::Cost,
+        "pricelist" => Base::Pricelist(row.get("base_pricelist_id").and_then(Value::as_id)),
+        _ => Base::ListPrice,
+    };
+    let compute = match row
         .get("compute_price")
         .and_then(Value::as_opt_str)
         .unwrap_or("fixed")
-        .to_string();
-    let fixed = if compute == "fixed" {
-        Some(
-            row.get("fixed_price")
-                .and_then(Value::as_decimal)
-                .unwrap_or_default(),
-        )
-    } else {
-        None
+    {
+        "fixed" => Compute::Fixed(num("fixed_price")),
+        "percentage" => Compute::Percentage(base, num("percent_price")),
+        "formula" => {
+            // Odoo 18+ writes a markup on the cost as `price_markup` (its discount is hidden).
+            let discount = match (&base, row.get("price_markup")) {
+                (Base::Cost, Some(m)) => -m.as_decimal().unwrap_or_default(),
+                _ => num("price_discount"),
+            };
+            Compute::Formula {
+                base,
+                discount,
+                round: num("price_round"),
+                surcharge: num("price_surcharge"),
+                min_margin: num("price_min_margin"),
+                max_margin: num("price_max_margin"),
+            }
+        }
+        other => Compute::Other(other.to_string()),
     };
     let currency = row
         .get("currency_id")
@@ -265,7 +446,6 @@ fn rule(row: &Value) -> Option<Rule> {
             .get("min_quantity")
             .and_then(Value::as_f64)
             .unwrap_or(0.0),
-        fixed,
         compute,
     })
 }
@@ -281,16 +461,17 @@ mod tests {
             ("applied_on", Value::from(applied_on)),
             ("product_id", Value::Bool(false)),
             ("product_tmpl_id", Value::Bool(false)),
+            ("categ_id", Value::Bool(false)),
             ("min_quantity", Value::Double(0.0)),
             ("date_start", Value::Bool(false)),
             ("date_end", Value::Bool(false)),
             ("compute_price", Value::from("fixed")),
             ("fixed_price", Value::Double(price)),
         ];
-        let key = if applied_on == "0_product_variant" {
-            "product_id"
-        } else {
-            "product_tmpl_id"
+        let key = match applied_on {
+            "0_product_variant" => "product_id",
+            "1_product" => "product_tmpl_id",
+            _ => "categ_id",
         };
         v.retain(|(k, _)| *k != key && !extra.iter().any(|(e, _)| e == k));
         v.push((key, Value::Int(target)));
@@ -300,9 +481,18 @@ mod tests {
 
     const NOW: &str = "2026-11-22 08:00:00";
 
+    fn product(variant: i64, template: i64) -> Product {
+        Product {
+            variant,
+            template: Some(template),
+            list_price: Decimal::from(10),
+            ..Default::default()
+        }
+    }
+
     fn price(rows: &[Value], variant: i64, template: i64) -> Result<Option<Decimal>, String> {
-        Rules::in_effect(rows, NOW, Some("egp"))
-            .price(variant, Some(template))
+        Rules::in_effect(rows, NOW, Some("egp"), Categories::new(), false)
+            .price(&product(variant, template))
             .map_err(|e| e.to_string())
     }
 
@@ -348,12 +538,15 @@ mod tests {
             ),
         ];
         assert_eq!(price(&rows, 100, 10), Ok(d("2")));
-        // A minimum of one comes before a minimum of none.
         let rows = [
             item(7, "0_product_variant", 100, 7.0, &[]),
             item(6, "0_product_variant", 100, 6.0, &[q(1.0)]),
         ];
-        assert_eq!(price(&rows, 100, 10), Ok(d("6")));
+        assert_eq!(
+            price(&rows, 100, 10),
+            Ok(d("6")),
+            "a minimum of one before none"
+        );
     }
 
     #[test]
@@ -368,57 +561,135 @@ mod tests {
             e,
             "rule 4 is in USD, and the channel sells in EGP: use a pricelist in EGP"
         );
-        assert_eq!(Rules::in_effect(&rows, NOW, Some("egp")).problem(), Some(e));
+        let rules = Rules::in_effect(&rows, NOW, Some("egp"), Categories::new(), false);
+        assert_eq!(rules.problem(), Some(e));
         assert_eq!(
             price(&rows, 101, 10),
             Ok(None),
             "another product: its list price"
         );
-        assert_eq!(
-            Rules::in_effect(&rows, NOW, Some("usd"))
-                .price(100, None)
-                .ok(),
-            Some(d("9.5"))
-        );
     }
 
     #[test]
-    fn what_cannot_be_reproduced_is_refused_with_the_rule() {
-        let pct = item(
+    fn what_marketsync_does_not_compute_holds_the_product_back_with_the_rule() {
+        let on_pricelist = item(
             3,
             "0_product_variant",
             100,
             0.0,
-            &[("compute_price", Value::from("percentage"))],
+            &[
+                ("compute_price", Value::from("formula")),
+                ("base", Value::from("pricelist")),
+                (
+                    "base_pricelist_id",
+                    Value::Array(vec![Value::Int(7), "Other".into()]),
+                ),
+            ],
         );
-        let e = price(std::slice::from_ref(&pct), 100, 10).unwrap_err();
-        assert!(e.contains("rule 3 (a percentage price)"), "{e}");
-        // A variant's percentage rule leaves its siblings to their product's fixed price.
-        let shadow = [pct, item(4, "1_product", 10, 8.0, &[])];
-        assert_eq!(price(&shadow, 101, 10), Ok(d("8")));
-        let problem = Rules::in_effect(&shadow, NOW, None).problem().unwrap();
-        assert!(problem.contains("rule 3 (a percentage price)"), "{problem}");
-        let behind = [
-            item(
-                5,
-                "0_product_variant",
-                100,
-                5.0,
-                &[("min_quantity", Value::Double(1.0))],
-            ),
-            shadow[0].clone(),
-        ];
-        assert_eq!(
-            Rules::in_effect(&behind, NOW, None).problem(),
+        let e = price(std::slice::from_ref(&on_pricelist), 100, 10).unwrap_err();
+        assert!(
+            e.contains("rule 3 computes from another pricelist (7)"),
+            "{e}"
+        );
+        // A percentage in a pricelist whose currency is not the company's: Odoo's rate.
+        let pct = item(
+            4,
+            "3_global",
+            0,
+            0.0,
+            &[
+                ("compute_price", Value::from("percentage")),
+                ("percent_price", Value::Double(10.0)),
+            ],
+        );
+        let foreign = Rules::in_effect(
+            std::slice::from_ref(&pct),
+            NOW,
             None,
-            "never first"
+            Categories::new(),
+            true,
         );
-        let global = item(9, "3_global", 0, 1.0, &[]);
-        let e = price(std::slice::from_ref(&global), 100, 10).unwrap_err();
-        assert!(e.contains("rule 9 is set on all products"), "{e}");
-        // A product's own fixed price comes before a rule on everything.
-        let own = [global, item(10, "0_product_variant", 100, 4.0, &[])];
-        assert_eq!(price(&own, 100, 10), Ok(d("4")));
-        assert!(Rules::in_effect(&own, NOW, None).problem().is_some());
+        let e = foreign.price(&product(100, 10)).unwrap_err().to_string();
+        assert!(e.contains("rule 4") && e.contains("rate"), "{e}");
+        assert!(foreign.problem().is_some());
+        let home = Rules::in_effect(
+            std::slice::from_ref(&pct),
+            NOW,
+            None,
+            Categories::new(),
+            false,
+        );
+        assert_eq!(home.price(&product(100, 10)).unwrap(), d("9"));
+        assert_eq!(home.problem(), None);
+    }
+
+    /// A real Odoo 17's own prices for a pricelist with a rule of each kind
+    /// (`fixtures/odoo17/pricelist-rules.json`: one unit of each product on a draft order).
+    #[test]
+    fn every_rule_kind_prices_as_a_real_odoo_does() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/odoo17/pricelist-rules.json"
+        ))
+        .unwrap();
+        let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let steps = rec["steps"].as_array().unwrap();
+        let step = |name: &str| &steps.iter().find(|s| s["step"] == name).unwrap()["response"];
+        let rows: Vec<Value> = step("the rules as marketsync reads them")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| Value::from(r.clone()))
+            .collect();
+        let categories: Categories = step("the categories")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_i64().unwrap(),
+                    (
+                        c["parent_path"].as_str().unwrap().to_string(),
+                        c["complete_name"].as_str().unwrap().to_string(),
+                    ),
+                )
+            })
+            .collect();
+        let rules = Rules::in_effect(&rows, NOW, Some("usd"), categories, false);
+        assert_eq!(rules.problem(), None);
+        let odoo: HashMap<i64, f64> = step("Odoo's prices")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["product_id"][0].as_i64().unwrap(),
+                    l["price_unit"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let dec = |v: &serde_json::Value| Decimal::from_str(&v.to_string()).unwrap();
+        let products = step("the products after").as_array().unwrap();
+        assert_eq!(products.len(), 8);
+        for p in products {
+            let facts = Product {
+                variant: p["id"].as_i64().unwrap(),
+                template: p["product_tmpl_id"][0].as_i64(),
+                category: p["categ_id"][0].as_i64(),
+                list_price: dec(&p["list_price"]),
+                cost: dec(&p["standard_price"]),
+            };
+            let ours = rules
+                .price(&facts)
+                .unwrap()
+                .unwrap_or(facts.list_price)
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+            let theirs = Decimal::from_str(&odoo[&facts.variant].to_string()).unwrap();
+            assert_eq!(
+                ours, theirs,
+                "{}: marketsync {ours}, Odoo {theirs}",
+                p["default_code"]
+            );
+        }
     }
 }

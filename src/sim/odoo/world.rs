@@ -124,6 +124,20 @@ use FType::*;
 
 /// The schema, per server major version (fields differ between 16, 17 and 18+).
 pub fn schema(major: u32) -> Vec<Model> {
+    let mut models = schema_of(major);
+    // From 18 a formula on the cost adds `price_markup` (odoo19 source).
+    if major >= 18 {
+        if let Some(m) = models
+            .iter_mut()
+            .find(|m| m.name == "product.pricelist.item")
+        {
+            m.fields.push(f("price_markup", Float, "Markup"));
+        }
+    }
+    models
+}
+
+fn schema_of(major: u32) -> Vec<Model> {
     let common = || {
         vec![
             comp("display_name", Char, "Display Name"),
@@ -306,6 +320,7 @@ pub fn schema(major: u32) -> Vec<Model> {
                 req("name", Char, "Name"),
                 f("parent_id", Many2one("product.category"), "Parent Category"),
                 comp("complete_name", Char, "Complete Name"),
+                comp("parent_path", Char, "Parent Path"),
             ]),
         },
         Model {
@@ -362,6 +377,16 @@ pub fn schema(major: u32) -> Vec<Model> {
                 f("fixed_price", Float, "Fixed Price"),
                 f("percent_price", Float, "Percentage Price"),
                 f("base", Selection, "Based on"),
+                f(
+                    "base_pricelist_id",
+                    Many2one("product.pricelist"),
+                    "Other Pricelist",
+                ),
+                f("price_discount", Float, "Price Discount"),
+                f("price_round", Float, "Price Rounding"),
+                f("price_surcharge", Float, "Extra Fee"),
+                f("price_min_margin", Float, "Min. Price Margin"),
+                f("price_max_margin", Float, "Max. Price Margin"),
                 comp("currency_id", Many2one("res.currency"), "Currency"),
             ]),
         },
@@ -865,6 +890,16 @@ impl World {
             .to_string()
     }
 
+    /// A category's ids from the root down, as Odoo stores them: `1/9/12/`.
+    fn parent_path(&self, id: i64) -> String {
+        match self.stored("product.category", id, "parent_id").as_i64() {
+            Some(parent) if parent != id && self.get("product.category", parent).is_some() => {
+                format!("{}{id}/", self.parent_path(parent))
+            }
+            _ => format!("{id}/"),
+        }
+    }
+
     fn complete_name(&self, model: &str, id: i64) -> String {
         let name = self
             .stored(model, id, "name")
@@ -1076,6 +1111,7 @@ impl World {
         match (model, field.name) {
             (_, "display_name") => return Value::String(self.display_name(model, id, lang)),
             (_, "complete_name") => return Value::String(self.complete_name(model, id)),
+            ("product.category", "parent_path") => return Value::String(self.parent_path(id)),
             ("product.product", "qty_available") => return Value::Double(self.qty_available(id)),
             ("product.product", "free_qty") => return Value::Double(self.free_qty(id)),
             ("product.product", "virtual_available") => {
