@@ -640,6 +640,7 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
         filter: None,
         known_rules: Default::default(),
         currency_guard: Default::default(),
+        company_currency: Default::default(),
         config_key: "channels.cartona",
     };
     client

@@ -414,21 +414,28 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         "the pricelist's price"
     );
     assert_eq!(listed(2), list_price(2), "no rule: the list price");
-    // Product 1's rule becomes a percentage: its listing waits (not sent at the list price),
-    // named by the stream, while its stock still goes out.
+    // Product 1's rule becomes a formula on its own pricelist, a loop no price comes out of:
+    // its listing waits (not sent at the list price), named by the stream, while its stock
+    // still goes out.
     let first = rules_of(1).await;
     env.client
         .write(
             "product.pricelist.item",
             &first,
-            Value::record([("compute_price", Value::from("percentage"))]),
+            Value::record([
+                ("compute_price", Value::from("formula")),
+                ("base", Value::from("pricelist")),
+                ("base_pricelist_id", Value::Int(2)),
+            ]),
         )
         .await
         .unwrap();
     let stream_error = || common::stream_error(&env.store, "medusa.catalog");
     wait_until("the catalog stream fails", WAIT, || {
-        stream_error()
-            .is_some_and(|e| e.contains(&format!("rule {} (a percentage price)", first[0])))
+        stream_error().is_some_and(|e| {
+            e.contains(&format!("rule {} computes from pricelist 2", first[0]))
+                && e.contains("a loop")
+        })
     })
     .await;
     env.odoo.sim.world().set_on_hand(1, 42.0).unwrap();
@@ -441,7 +448,7 @@ async fn a_pricelists_prices_are_listed_and_an_unpriced_products_stock_still_goe
         Decimal::from_str("1.250").unwrap(),
         "the listing is not sent at a guessed price"
     );
-    // The percentage rule deleted: product 1 has its list price again, and nothing is held.
+    // The looping rule deleted: product 1 has its list price again, and nothing is held.
     env.client
         .unlink("product.pricelist.item", &first)
         .await
@@ -1611,7 +1618,17 @@ async fn orders_customers_and_stock_are_the_configured_company_s() {
         MedusaFlavour::AdminApi,
         "kwd",
         "odoo.company_id = 2\n",
-        |_| {},
+        |odoo| {
+            // Company 2's books in the store's currency too.
+            odoo.sim
+                .world()
+                .write(
+                    "res.company",
+                    &[2],
+                    &Value::record([("currency_id", Value::Int(3))]),
+                )
+                .unwrap();
+        },
     )
     .await;
     env.odoo.sim.world().calls_without_company = 0;

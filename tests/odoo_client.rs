@@ -466,6 +466,7 @@ fn catalog_reader(odoo: OdooClient) -> marketsync::sync::catalog::CatalogReader 
         filter: None,
         known_rules: Default::default(),
         currency_guard: Default::default(),
+        company_currency: Default::default(),
         config_key: "channels.cartona",
     }
 }

@@ -83,10 +83,7 @@ pub async fn run_with(config: &Config, json: bool, estimate: bool) -> anyhow::Re
                     false,
                     format!("no price goes out (stock still does where the channel takes it alone): {why}"),
                 ),
-                Ok(Guard::RulesOnly(why)) => Line::warn(
-                    target,
-                    format!("a product without a rule is held back: {why}"),
-                ),
+                Ok(Guard::RulesOnly(why)) => Line::new(target, true, why),
                 Err(e) => Line::new(
                     target,
                     false,

@@ -54,6 +54,9 @@ pub struct CatalogReader {
     /// Whether Odoo's prices are in the channel's currency, as last read (read again by every
     /// full read; see [`crate::sync::currency`]).
     pub currency_guard: std::sync::Mutex<Option<crate::sync::currency::Guard>>,
+    /// The company's currency (ISO code), as the guard last read it: a pricelist in another
+    /// converts at Odoo's rate.
+    pub company_currency: std::sync::Mutex<Option<String>>,
 }
 
 /// What a change poll found of the pricelist's rules.
@@ -311,11 +314,7 @@ impl CatalogReader {
             }
             return Ok(());
         }
-        let rules_only = match &guard {
-            crate::sync::currency::Guard::RulesOnly(why) => Some(why.as_str()),
-            _ => None,
-        };
-        self.apply_pricelist(products, rules_only).await
+        self.apply_pricelist(products).await
     }
 
     /// Whether Odoo's prices are in the channel's currency (the channel's config key is named in
@@ -335,6 +334,10 @@ impl CatalogReader {
             return Ok(g);
         }
         let (company, pricelist) = currency::read(&self.odoo, self.pricelist_id).await?;
+        *self
+            .company_currency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(company.code.clone());
         let g = currency::Guard::of(channel, self.config_key, &company, pricelist.as_ref());
         *self.cached_guard() = Some(g.clone());
         Ok(g)
@@ -346,42 +349,30 @@ impl CatalogReader {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `rules_only`: a product no rule prices is held back with this reason (its sales price is
-    /// in another currency than the channel's).
-    async fn apply_pricelist(
-        &self,
-        products: &mut [ProductSnapshot],
-        rules_only: Option<&str>,
-    ) -> Result<(), OdooError> {
+    /// A pricelist in another currency than the company's converts the prices it computes from
+    /// (and the sales price of a product no rule prices) at Odoo's rate today, as Odoo does.
+    async fn apply_pricelist(&self, products: &mut [ProductSnapshot]) -> Result<(), OdooError> {
         let Some(pricelist) = self.pricelist_id else {
             return Ok(());
         };
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
         let templates: BTreeSet<i64> = products.iter().filter_map(template_of).collect();
-        let items = self
-            .odoo
-            .search_read(
-                "product.pricelist.item",
-                &Domain::all()
-                    .and("pricelist_id", "=", pricelist)
-                    .and("min_quantity", "<=", 1.0)
-                    .any_of(vec![
-                        Domain::all().and("product_id", "in", ids),
-                        Domain::all().and(
-                            "product_tmpl_id",
-                            "in",
-                            templates.into_iter().collect::<Vec<_>>(),
-                        ),
-                        Domain::all().and(
-                            "applied_on",
-                            "in",
-                            vec!["2_product_category", "3_global"],
-                        ),
-                    ]),
-                &pricelist::item_fields(self.odoo.version().major),
-                SearchOpts::default(),
-            )
-            .await?;
+        let scope = Domain::all().any_of(vec![
+            Domain::all().and("product_id", "in", ids),
+            Domain::all().and(
+                "product_tmpl_id",
+                "in",
+                templates.into_iter().collect::<Vec<_>>(),
+            ),
+            Domain::all().and("applied_on", "in", vec!["2_product_category", "3_global"]),
+        ]);
+        let company = self
+            .company_currency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (items, lists) =
+            pricelist::load(&self.odoo, pricelist, &scope, company.as_deref()).await?;
         let category_of = |p: &ProductSnapshot| p.row.get("categ_id").and_then(Value::as_id);
         let categories = if pricelist::rule_categories(&items).is_empty() {
             Default::default()
@@ -399,7 +390,7 @@ impl CatalogReader {
             &poll_start(),
             self.currency.as_deref(),
             categories,
-            rules_only.is_some(),
+            lists,
         );
         for p in products.iter_mut() {
             let facts = pricelist::Product {
@@ -415,9 +406,7 @@ impl CatalogReader {
             };
             match rules.price(&facts) {
                 Ok(Some(price)) => p.price = price,
-                Ok(None) => {
-                    p.unpriced = rules_only.map(|why| format!("pricelist {pricelist}: {why}"))
-                }
+                Ok(None) => {}
                 Err(why) => p.unpriced = Some(format!("pricelist {pricelist}: {why}")),
             }
         }

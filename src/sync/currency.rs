@@ -21,9 +21,8 @@ pub enum Guard {
     Priced,
     /// No price may go out: the reason names both currencies and the fix.
     NoPrices(String),
-    /// A pricelist rule's prices may go out (the pricelist is in the channel's currency); a
-    /// product without a rule falls back to its sales price, in the company's other currency,
-    /// which Odoo converts at its rate: held back, with this reason.
+    /// The pricelist is in the channel's currency, the company's sales prices in another:
+    /// prices computed from them are converted at Odoo's rate, as Odoo does (this says so).
     RulesOnly(String),
 }
 
@@ -39,8 +38,8 @@ impl Guard {
                 p.whose, p.code
             )),
             Some(p) if !same(company) => Guard::RulesOnly(format!(
-                "no rule of {} gives its price, and its sales price is in {} ({}'s currency) while the channel sells in {ours}: give it a fixed price in {}",
-                p.whose, company.code, company.whose, p.whose
+                "{} is in {ours} and Odoo's sales prices in {} ({}'s currency): a price computed from them is converted at Odoo's rate today, as Odoo does (a currency without a rate holds its products back, named)",
+                p.whose, company.code, company.whose
             )),
             Some(_) => Guard::Priced,
             None if !same(company) => Guard::NoPrices(format!(

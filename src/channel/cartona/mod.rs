@@ -155,6 +155,7 @@ pub fn reader(settings: &crate::config::CartonaSettings, odoo: OdooClient) -> Ca
         filter: settings.products.clone(),
         known_rules: Default::default(),
         currency_guard: Default::default(),
+        company_currency: Default::default(),
         config_key: "channels.cartona",
     }
 }

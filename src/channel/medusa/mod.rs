@@ -113,6 +113,7 @@ pub fn reader(settings: &MedusaSettings, odoo: OdooClient) -> CatalogReader {
         filter: settings.products.clone(),
         known_rules: Default::default(),
         currency_guard: Default::default(),
+        company_currency: Default::default(),
         config_key: "channels.medusa",
     }
 }
