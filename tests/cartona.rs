@@ -1193,6 +1193,60 @@ async fn the_documented_order_fixture_imports_and_cartona_delivered_orders_repor
     env.stop().await;
 }
 
+/// `products`: Cartona sells only what the filter holds. `map import` matches within it; a
+/// mapped product outside it is unpublished (`is_published = false`), one that leaves it (here:
+/// made heavier than the filter allows) too, and published again once it is back.
+#[tokio::test]
+async fn cartona_sells_only_what_its_products_filter_holds() {
+    let mut env = Env::new().await;
+    env.edit_config(&[(
+        "[channels.cartona]\n",
+        "[channels.cartona]\nproducts = [[\"id\", \"<=\", 10], [\"weight\", \"<\", 100]]\n",
+    )]);
+    let fresh = env.dir.path().join("fresh.db");
+    let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+    cmd.env("NO_COLOR", "1")
+        .arg("--config")
+        .arg(env.config_path())
+        .arg("--state-file")
+        .arg(&fresh)
+        .args(["map", "import", "--channel", "cartona", "--dry-run"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("would map: 10"),
+        "only within the filter: {text}"
+    );
+
+    env.start();
+    let published = |id: i64| env.cartona.sim.product(&sp(id)).unwrap().is_published;
+    wait_until(
+        "the filter's products published, the others not",
+        WAIT,
+        || (1..=10).all(published) && (11..=PRODUCTS as i64).all(|i| !published(i)),
+    )
+    .await;
+    let weigh = |kg: f64| {
+        env.odoo
+            .sim
+            .world()
+            .write(
+                "product.product",
+                &[3],
+                &Value::record([("weight", Value::Double(kg))]),
+            )
+            .unwrap()
+    };
+    weigh(500.0);
+    wait_until("out of the filter: unpublished", WAIT, || !published(3)).await;
+    assert!(published(2), "the others stay");
+    weigh(1.0);
+    wait_until("back in it: published", WAIT, || published(3)).await;
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn map_import_from_the_command_line_reports_and_is_idempotent() {
     let env = Env::new().await;

@@ -252,6 +252,28 @@ impl Env {
         }
     }
 
+    /// Delivers a placed order's `order.created` webhook and waits for its Odoo order:
+    /// (reference, sale.order id).
+    async fn import_placed(&self, id: &str) -> (String, i64) {
+        assert_eq!(
+            self.send(self.store_sim.sim.webhook_body("order.created", id))
+                .await
+                .0,
+            200
+        );
+        let reference = format!(
+            "MEDUSA-{}",
+            self.store_sim.sim.order(id).unwrap().json["display_id"]
+        );
+        let so = self
+            .wait_order(&reference)
+            .await
+            .get("id")
+            .and_then(Value::as_i64)
+            .unwrap();
+        (reference, so)
+    }
+
     fn inbox_len(&self) -> usize {
         inbox::list(&self.store, None, 10_000).unwrap().len()
     }
@@ -1130,22 +1152,7 @@ async fn a_backorder_s_parts_become_the_store_s_fulfillments_one_each() {
             (&sku(4), 1, Decimal::new(2_000, 3)),
         ],
     );
-    assert_eq!(
-        env.send(env.store_sim.sim.webhook_body("order.created", &id))
-            .await
-            .0,
-        200
-    );
-    let reference = format!(
-        "MEDUSA-{}",
-        env.store_sim.sim.order(&id).unwrap().json["display_id"]
-    );
-    let so = env
-        .wait_order(&reference)
-        .await
-        .get("id")
-        .and_then(Value::as_i64)
-        .unwrap();
+    let (_, so) = env.import_placed(&id).await;
     let three = env
         .client
         .search(
@@ -1252,23 +1259,7 @@ async fn cancelling_cancels_the_store_s_unshipped_fulfillments_first_and_names_a
     let (packed, gone) = (place("a@example.com", 8), place("b@example.com", 9));
     let mut odoo_ids = Vec::new();
     for id in [&packed, &gone] {
-        assert_eq!(
-            env.send(env.store_sim.sim.webhook_body("order.created", id))
-                .await
-                .0,
-            200
-        );
-        let reference = format!(
-            "MEDUSA-{}",
-            env.store_sim.sim.order(id).unwrap().json["display_id"]
-        );
-        odoo_ids.push(
-            env.wait_order(&reference)
-                .await
-                .get("id")
-                .and_then(Value::as_i64)
-                .unwrap(),
-        );
+        odoo_ids.push(env.import_placed(id).await.1);
     }
     // The store's staff fulfil both in the Medusa admin, and ship one.
     let http = reqwest::Client::new();
@@ -1440,23 +1431,7 @@ async fn place_recorded_money_order(env: &Env) -> (String, i64) {
             o[k] = real[k].clone();
         }
     });
-    assert_eq!(
-        env.send(env.store_sim.sim.webhook_body("order.created", &id))
-            .await
-            .0,
-        200
-    );
-    let reference = format!(
-        "MEDUSA-{}",
-        env.store_sim.sim.order(&id).unwrap().json["display_id"]
-    );
-    let so = env
-        .wait_order(&reference)
-        .await
-        .get("id")
-        .and_then(Value::as_i64)
-        .unwrap();
-    (reference, so)
+    env.import_placed(&id).await
 }
 
 async fn amount_total(env: &Env, so: i64) -> Decimal {
@@ -1636,22 +1611,7 @@ async fn orders_customers_and_stock_are_the_configured_company_s() {
         .store_sim
         .sim
         .place_order("c2@example.com", &[(&sku(5), 1, Decimal::new(1_000, 3))]);
-    assert_eq!(
-        env.send(env.store_sim.sim.webhook_body("order.created", &id))
-            .await
-            .0,
-        200
-    );
-    let reference = format!(
-        "MEDUSA-{}",
-        env.store_sim.sim.order(&id).unwrap().json["display_id"]
-    );
-    let so = env
-        .wait_order(&reference)
-        .await
-        .get("id")
-        .and_then(Value::as_i64)
-        .unwrap();
+    let (_, so) = env.import_placed(&id).await;
     let order = env
         .client
         .read(

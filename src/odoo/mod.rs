@@ -150,6 +150,14 @@ impl OdooClient {
         self.inner.company
     }
 
+    /// That company as the operator is told of it.
+    pub fn company_words(&self) -> String {
+        self.inner
+            .company
+            .map(|c| format!("company {c} (odoo.company_id)"))
+            .unwrap_or_else(|| "the integration user's company".into())
+    }
+
     pub fn username(&self) -> &str {
         &self.inner.username
     }

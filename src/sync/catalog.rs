@@ -247,6 +247,8 @@ impl CatalogReader {
             "barcode",
             "name",
             "list_price",
+            // The variant's sales price: the product's plus its attributes' extra prices.
+            "lst_price",
             "active",
             "sale_ok",
             "write_date",
@@ -284,7 +286,8 @@ impl CatalogReader {
             barcode: s("barcode"),
             name: s("name").unwrap_or_default(),
             price: row
-                .get("list_price")
+                .get("lst_price")
+                .or_else(|| row.get("list_price"))
                 .and_then(Value::as_decimal)
                 .unwrap_or_default(),
             stock: row

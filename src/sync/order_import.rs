@@ -432,9 +432,7 @@ pub async fn taxes_included(
             return Ok(Err(format!(
                 "order_taxes names Odoo tax(es) {} that {} cannot use (a tax belongs to one company); name taxes of that company, then `marketsync queue retry <job>`",
                 ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
-                odoo.company()
-                    .map(|c| format!("company {c} (odoo.company_id)"))
-                    .unwrap_or_else(|| "the integration user's company".into())
+                odoo.company_words()
             )))
         }
         Err(e) => return Err(odoo_job_error(&e)),

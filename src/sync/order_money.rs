@@ -207,9 +207,7 @@ pub async fn findings(
                 false,
                 format!(
                     "tax(es) {ids:?} cannot be used in {} (a tax belongs to one company): name that company's taxes",
-                    odoo.company()
-                        .map(|c| format!("company {c} (odoo.company_id)"))
-                        .unwrap_or_else(|| "the integration user's company".into())
+                    odoo.company_words()
                 ),
             ),
             Err(e) => Finding::new(target, false, format!("reading the taxes failed: {e}")),

@@ -879,20 +879,9 @@ mod tests {
     /// pricelist on the base one (`fixtures/odoo17/pricelist-currencies.json`).
     #[test]
     fn pricelists_on_pricelists_and_in_other_currencies_price_as_a_real_odoo_does() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/odoo17/pricelist-currencies.json"
-        ))
-        .unwrap();
-        let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let steps = rec["steps"].as_array().unwrap();
-        let step = |name: &str| &steps.iter().find(|s| s["step"] == name).unwrap()["response"];
-        let rows: Vec<Value> = step("the rules as marketsync reads them")
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| Value::from(r.clone()))
-            .collect();
+        let steps = recorded("pricelist-currencies.json");
+        let step = |name: &str| step_of(&steps, name);
+        let rows = rules_of(&steps);
         let currencies: HashMap<i64, String> = step("the pricelists")
             .as_array()
             .unwrap()
@@ -961,24 +950,38 @@ mod tests {
         assert_eq!(compared, 12);
     }
 
-    /// A real Odoo 17's own prices for a pricelist with a rule of each kind
-    /// (`fixtures/odoo17/pricelist-rules.json`: one unit of each product on a draft order).
-    #[test]
-    fn every_rule_kind_prices_as_a_real_odoo_does() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/odoo17/pricelist-rules.json"
-        ))
-        .unwrap();
-        let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let steps = rec["steps"].as_array().unwrap();
-        let step = |name: &str| &steps.iter().find(|s| s["step"] == name).unwrap()["response"];
-        let rows: Vec<Value> = step("the rules as marketsync reads them")
+    /// The steps of a recording in `fixtures/odoo17`.
+    fn recorded(file: &str) -> Vec<serde_json::Value> {
+        recorded_in("odoo17", file)
+    }
+
+    fn recorded_in(dir: &str, file: &str) -> Vec<serde_json::Value> {
+        let path = format!("{}/fixtures/{dir}/{file}", env!("CARGO_MANIFEST_DIR"));
+        let rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        rec["steps"].as_array().unwrap().clone()
+    }
+
+    fn step_of<'a>(steps: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+        &steps.iter().find(|s| s["step"] == name).unwrap()["response"]
+    }
+
+    fn rules_of(steps: &[serde_json::Value]) -> Vec<Value> {
+        step_of(steps, "the rules as marketsync reads them")
             .as_array()
             .unwrap()
             .iter()
             .map(|r| Value::from(r.clone()))
-            .collect();
+            .collect()
+    }
+
+    /// A real Odoo's own prices for a pricelist with a rule of each kind (one unit of each
+    /// product on a draft order): Odoo 17's, and Odoo 19's (whose cost formula is a markup,
+    /// and whose variants carry extra prices: the base is the variant's `lst_price`).
+    fn every_rule_kind_as(dir: &str) {
+        let steps = recorded_in(dir, "pricelist-rules.json");
+        let step = |name: &str| step_of(&steps, name);
+        let rows = rules_of(&steps);
         let categories: Categories = step("the categories")
             .as_array()
             .unwrap()
@@ -1014,7 +1017,7 @@ mod tests {
                 variant: p["id"].as_i64().unwrap(),
                 template: p["product_tmpl_id"][0].as_i64(),
                 category: p["categ_id"][0].as_i64(),
-                list_price: dec(&p["list_price"]),
+                list_price: dec(p.get("lst_price").unwrap_or(&p["list_price"])),
                 cost: dec(&p["standard_price"]),
             };
             let ours = rules
@@ -1025,9 +1028,19 @@ mod tests {
             let theirs = Decimal::from_str(&odoo[&facts.variant].to_string()).unwrap();
             assert_eq!(
                 ours, theirs,
-                "{}: marketsync {ours}, Odoo {theirs}",
+                "{dir} {}: marketsync {ours}, Odoo {theirs}",
                 p["default_code"]
             );
         }
+    }
+
+    #[test]
+    fn every_rule_kind_prices_as_a_real_odoo_17_does() {
+        every_rule_kind_as("odoo17");
+    }
+
+    #[test]
+    fn every_rule_kind_prices_as_a_real_odoo_19_does() {
+        every_rule_kind_as("odoo19");
     }
 }

@@ -2764,20 +2764,32 @@ mod tests {
         w
     }
 
-    /// The orders of `fixtures/odoo17/order-money.json` (a real Odoo 17: a price-included tax,
-    /// line discounts, a discount line, a delivery line, no taxes, the product's 15 %), made
-    /// again here: the simulator's totals are the real ones.
+    /// The orders of `fixtures/odoo17/order-money.json` and `odoo19/order-money.json` (a real
+    /// Odoo: a price-included tax, line discounts, a discount line, a delivery line, no taxes,
+    /// the product's 15 %), made again here: the simulator's totals are the real ones.
     #[test]
     fn order_totals_are_odoo_s_for_taxes_discounts_and_delivery_lines() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/odoo17/order-money.json"
-        ))
-        .unwrap();
+        order_totals_as(17);
+        order_totals_as(19);
+    }
+
+    fn order_totals_as(major: u32) {
+        let path = format!(
+            "{}/fixtures/odoo{major}/order-money.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap();
         let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
         let steps = rec["steps"].as_array().unwrap();
         let step = |name: &str| steps.iter().find(|s| s["step"] == name).unwrap();
-        let mut w = world();
+        let mut w = World::new(major);
+        super::super::catalog::populate(&mut w, 20, 7);
+        let included = if major >= 18 {
+            ("price_include_override", serde_json::json!("tax_included"))
+        } else {
+            ("price_include", serde_json::json!(true))
+        };
+        let tax_field = if major >= 18 { "tax_ids" } else { "tax_id" };
         let v = |j: serde_json::Value| Value::from(j);
         let fifteen = w
             .create(
@@ -2785,12 +2797,9 @@ mod tests {
                 &v(serde_json::json!({"name": "15%", "amount": 15})),
             )
             .unwrap();
-        let vat = w
-            .create(
-                "account.tax",
-                &v(serde_json::json!({"name": "VAT 5% included", "amount": 5, "price_include": true})),
-            )
-            .unwrap();
+        let mut vat_vals = serde_json::json!({"name": "VAT 5% included", "amount": 5});
+        vat_vals[included.0] = included.1.clone();
+        let vat = w.create("account.tax", &v(vat_vals)).unwrap();
         let mut ids: HashMap<i64, i64> = HashMap::new();
         ids.insert(
             step("a 5% price-included sale tax")["response"]
@@ -2820,12 +2829,9 @@ mod tests {
                 &v(serde_json::json!({"name": "Kuwait", "currency_id": 3})),
             )
             .unwrap();
-        ids.insert(
-            step("a pricelist in KWD")["response"][0]["id"]
-                .as_i64()
-                .unwrap(),
-            kwd,
-        );
+        if let Some(real) = step("a pricelist in KWD")["response"][0]["id"].as_i64() {
+            ids.insert(real, kwd);
+        }
         ids.insert(step("a customer")["response"][0].as_i64().unwrap(), 10);
         let map = |x: &serde_json::Value| ids.get(&x.as_i64().unwrap()).copied().unwrap();
         let mut compared = 0;
@@ -2835,12 +2841,20 @@ mod tests {
             }
             let mut vals = s["request"]["args"][0].clone();
             vals["partner_id"] = serde_json::json!(map(&vals["partner_id"]));
-            vals["pricelist_id"] = serde_json::json!(map(&vals["pricelist_id"]));
+            if vals.get("pricelist_id").is_some() {
+                if vals.get("pricelist_id").is_some() {
+                    vals["pricelist_id"] = serde_json::json!(map(&vals["pricelist_id"]));
+                }
+            }
             for l in vals["order_line"].as_array_mut().unwrap() {
                 let l = &mut l[2];
                 l["product_id"] = serde_json::json!(map(&l["product_id"]));
-                if let Some(t) = l["tax_id"][0][2].as_array().cloned() {
-                    l["tax_id"][0][2] = t.iter().map(|x| serde_json::json!(map(x))).collect();
+                if let Some(t) = l[tax_field][0][2].as_array().cloned() {
+                    l[tax_field][0][2] = t.iter().map(|x| serde_json::json!(map(x))).collect();
+                }
+                if l.get("is_delivery").is_some() && major >= 18 {
+                    // The delivery module is not installed in the recorded 19.
+                    l.as_object_mut().unwrap().remove("is_delivery");
                 }
             }
             let order = w.create("sale.order", &v(vals)).unwrap();
@@ -2855,7 +2869,7 @@ mod tests {
                 assert_eq!(
                     got.as_f64(),
                     want[f].as_f64(),
-                    "{} ({f}): the simulator {got:?}, Odoo {}",
+                    "Odoo {major}, {} ({f}): the simulator {got:?}, Odoo {}",
                     s["step"],
                     want[f]
                 );
