@@ -2842,9 +2842,7 @@ mod tests {
             let mut vals = s["request"]["args"][0].clone();
             vals["partner_id"] = serde_json::json!(map(&vals["partner_id"]));
             if vals.get("pricelist_id").is_some() {
-                if vals.get("pricelist_id").is_some() {
-                    vals["pricelist_id"] = serde_json::json!(map(&vals["pricelist_id"]));
-                }
+                vals["pricelist_id"] = serde_json::json!(map(&vals["pricelist_id"]));
             }
             for l in vals["order_line"].as_array_mut().unwrap() {
                 let l = &mut l[2];
