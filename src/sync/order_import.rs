@@ -958,3 +958,84 @@ fn link(
 pub fn store_err(e: crate::store::StoreError) -> JobError {
     JobError::new(RetryClass::Transient, format!("state database: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(charges: Vec<Charge>, terms: Terms) -> InboundOrder {
+        InboundOrder {
+            channel: "medusa",
+            external_id: "order_1".into(),
+            reference: "MEDUSA-1".into(),
+            origin: "Medusa #1".into(),
+            customer: Customer {
+                key: "cus_1".into(),
+                name: "A".into(),
+                phone: None,
+                mobile: None,
+                email: None,
+                street: None,
+                notes: None,
+                shipping: None,
+            },
+            lines: vec![InboundLine {
+                discount: Decimal::new(1_000, 3),
+                ..InboundLine::plain("SKU-1".into(), "One".into(), Decimal::ONE, Decimal::TEN)
+            }],
+            charges,
+            total: None,
+            currency: "KWD".into(),
+            note: None,
+            terms,
+        }
+    }
+
+    fn charge(amount: i64) -> Charge {
+        Charge {
+            name: "Standard Shipping".into(),
+            amount: Decimal::new(amount, 3),
+            tax_included: false,
+            tax_rate: Decimal::ZERO,
+        }
+    }
+
+    /// The shipping and discount lines beside the products: a paid method is a delivery line
+    /// of the shipping product; a free one adds nothing unless asked (then a zero line); no
+    /// shipping product, no line; the discounts one negative line of the discount product.
+    #[test]
+    fn shipping_and_discount_lines_follow_the_settings() {
+        let terms = |free: bool, discount: Option<i64>| Terms {
+            shipping_product: Some(45),
+            free_shipping_line: free,
+            discount_product: discount,
+            is_delivery: true,
+            line_taxes: "tax_id",
+            ..Default::default()
+        };
+        let vals = |l: &Value| serde_json::Value::from(l.clone())[2].clone();
+        let lines = extra_lines(
+            &order(vec![charge(1_500), charge(0)], terms(false, None)),
+            Basis::Net,
+        );
+        assert_eq!(lines.len(), 1, "the free method adds nothing");
+        let ship = vals(&lines[0]);
+        assert_eq!(ship["product_id"], 45);
+        assert_eq!(ship["is_delivery"], true);
+        assert_eq!(ship["price_unit"].as_f64(), Some(1.5));
+        let lines = extra_lines(&order(vec![charge(0)], terms(true, None)), Basis::Net);
+        assert_eq!(lines.len(), 1, "a zero line when asked");
+        assert_eq!(vals(&lines[0])["price_unit"].as_f64(), Some(0.0));
+        let none = Terms {
+            shipping_product: None,
+            ..terms(false, None)
+        };
+        assert!(extra_lines(&order(vec![charge(1_500)], none), Basis::Net).is_empty());
+        let lines = extra_lines(&order(vec![], terms(false, Some(46))), Basis::Net);
+        let d = vals(&lines[0]);
+        assert_eq!(
+            (d["product_id"].as_i64(), d["price_unit"].as_f64()),
+            (Some(46), Some(-1.0))
+        );
+    }
+}
