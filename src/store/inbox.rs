@@ -193,8 +193,11 @@ pub fn receive_with_job_in(
     let state: String =
         tx.query_row("SELECT state FROM inbox WHERE id = ?1", [id], |r| r.get(0))?;
     if state == "received" {
+        // A job that died waits for the operator (`queue retry`, with its reason on show) or the
+        // reconcile's revive: a pull seeing its event again every poll does not queue another
+        // to die the same way.
         let has_job: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying', 'running'))",
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE coalesce_key = ?1 AND state IN ('pending', 'retrying', 'running', 'dead'))",
             [&job.key],
             |r| r.get(0),
         )?;
@@ -324,6 +327,56 @@ mod tests {
         assert_eq!(
             list(&s, Some("parked"), 10).unwrap()[0].error.as_deref(),
             Some("product 904#2 is not mapped")
+        );
+    }
+
+    #[test]
+    fn an_event_seen_again_queues_its_job_again_only_when_none_lives_or_died() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        let job = crate::store::queue::NewJob {
+            channel: "medusa".into(),
+            kind: "order".into(),
+            key: "medusa:order:order_1".into(),
+            payload: crate::store::queue::Payload::of(&serde_json::json!({"subject": "order_1"})),
+            correlation_id: None,
+        };
+        let seen = || {
+            s.write(|tx| {
+                receive_with_job_in(
+                    tx,
+                    "medusa",
+                    "order:order_1",
+                    "order",
+                    Some("order_1"),
+                    "{}",
+                    &job,
+                    0,
+                )
+            })
+            .unwrap()
+        };
+        let jobs = || {
+            crate::store::queue::list(&s, None, None, 100)
+                .unwrap()
+                .len()
+        };
+        seen();
+        assert_eq!(jobs(), 1);
+        seen();
+        assert_eq!(jobs(), 1, "one waits: no second");
+        s.write(|tx| Ok(tx.execute("UPDATE jobs SET state = 'done'", [])?))
+            .unwrap();
+        seen();
+        assert_eq!(jobs(), 2, "done but the event still open: queued again");
+        s.write(|tx| Ok(tx.execute("UPDATE jobs SET state = 'dead' WHERE state = 'pending'", [])?))
+            .unwrap();
+        seen();
+        seen();
+        assert_eq!(
+            jobs(),
+            2,
+            "a dead one waits for the operator: none queued to die again"
         );
     }
 }
