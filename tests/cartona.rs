@@ -705,14 +705,7 @@ async fn an_order_is_imported_once_acknowledged_and_its_statuses_flow_both_ways(
 
 async fn order_total(env: &Env, reference: &str) -> Decimal {
     let o = env.wait_for_order(reference).await;
-    let id = o.get("id").and_then(Value::as_i64).unwrap();
-    env.client
-        .read("sale.order", &[id], &["amount_total"])
-        .await
-        .unwrap()[0]
-        .get("amount_total")
-        .and_then(Value::as_decimal)
-        .unwrap()
+    common::amount_total(&env.client, o.get("id").and_then(Value::as_i64).unwrap()).await
 }
 
 /// Cartona's `total_price` is what the retailer pays. With the products' own 15 % (Odoo's

@@ -1435,13 +1435,7 @@ async fn place_recorded_money_order(env: &Env) -> (String, i64) {
 }
 
 async fn amount_total(env: &Env, so: i64) -> Decimal {
-    env.client
-        .read("sale.order", &[so], &["amount_total"])
-        .await
-        .unwrap()[0]
-        .get("amount_total")
-        .and_then(Value::as_decimal)
-        .unwrap()
+    common::amount_total(&env.client, so).await
 }
 
 /// A Medusa order with shipping, a promotion and a price-included VAT, imported with the
@@ -1516,13 +1510,7 @@ async fn a_medusa_order_with_shipping_a_promotion_and_included_vat_totals_what_t
         let row = listed.lines().find(|l| l.contains(&reference)).unwrap();
         assert!(!row.contains("totals differ"), "{row}");
         let (_, checked) = env.cli(&["check"]).await;
-        let line = |t: &str| {
-            checked
-                .lines()
-                .find(|l| l.contains(t))
-                .unwrap_or_else(|| panic!("no {t} in {checked}"))
-                .to_string()
-        };
+        let line = |t: &str| common::check_line(&checked, t);
         let taxes = line("medusa.order_taxes");
         assert!(
             taxes.contains("VAT 5% included") && taxes.contains("tax-inclusive price"),
@@ -1572,10 +1560,7 @@ async fn an_order_whose_odoo_total_is_not_what_the_customer_paid_is_flagged_with
         "{metrics}"
     );
     let (_, checked) = env.cli(&["check"]).await;
-    let shipping = checked
-        .lines()
-        .find(|l| l.contains("medusa.shipping_product_id"))
-        .unwrap();
+    let shipping = common::check_line(&checked, "medusa.shipping_product_id");
     assert!(
         shipping.contains("WARN") && shipping.contains("not set"),
         "{shipping}"
@@ -1641,10 +1626,7 @@ async fn orders_customers_and_stock_are_the_configured_company_s() {
         "every call of the daemon names the company"
     );
     let (code, checked) = env.cli(&["check"]).await;
-    let line = checked
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("odoo.company"))
-        .unwrap();
+    let line = common::check_line(&checked, "odoo.company");
     assert!(
         line.starts_with("ok") && line.contains("My Company (Chicago)"),
         "{line}"
@@ -1659,10 +1641,7 @@ async fn orders_customers_and_stock_are_the_configured_company_s() {
     )
     .unwrap();
     let (code, checked) = env.cli(&["check"]).await;
-    let line = checked
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("odoo.company"))
-        .unwrap();
+    let line = common::check_line(&checked, "odoo.company");
     assert!(
         line.starts_with("FAIL")
             && line.contains("company 7")
@@ -1713,10 +1692,7 @@ async fn a_product_leaving_the_channel_s_filter_is_unpublished_and_one_entering_
     })
     .await;
     let (code, checked) = env.cli(&["check"]).await;
-    let line = checked
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("medusa.products"))
-        .unwrap();
+    let line = common::check_line(&checked, "medusa.products");
     assert!(
         line.starts_with("ok") && line.contains(&format!("{PRODUCTS} active, saleable")),
         "{line}"
@@ -1726,10 +1702,7 @@ async fn a_product_leaving_the_channel_s_filter_is_unpublished_and_one_entering_
     let text = std::fs::read_to_string(&env.config_path).unwrap();
     std::fs::write(&env.config_path, text.replace("\"weight\"", "\"wieght\"")).unwrap();
     let (code, checked) = env.cli(&["check"]).await;
-    let line = checked
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("medusa.products"))
-        .unwrap();
+    let line = common::check_line(&checked, "medusa.products");
     assert!(
         line.starts_with("FAIL") && line.contains("wieght"),
         "{line}"

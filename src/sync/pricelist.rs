@@ -931,13 +931,7 @@ mod tests {
                 .map(|l| (l["product_id"][0].as_i64().unwrap(), dec(&l["price_unit"])))
                 .collect();
             for p in products {
-                let facts = Product {
-                    variant: p["id"].as_i64().unwrap(),
-                    template: p["product_tmpl_id"][0].as_i64(),
-                    category: p["categ_id"][0].as_i64(),
-                    list_price: dec(&p["list_price"]),
-                    cost: dec(&p["standard_price"]),
-                };
+                let facts = product_of(p);
                 let ours = rules
                     .price(&facts)
                     .unwrap()
@@ -964,6 +958,18 @@ mod tests {
 
     fn step_of<'a>(steps: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
         &steps.iter().find(|s| s["step"] == name).unwrap()["response"]
+    }
+
+    /// A recorded product's facts (its variant's `lst_price` when recorded).
+    fn product_of(p: &serde_json::Value) -> Product {
+        let dec = |v: &serde_json::Value| Decimal::from_str(&v.to_string()).unwrap();
+        Product {
+            variant: p["id"].as_i64().unwrap(),
+            template: p["product_tmpl_id"][0].as_i64(),
+            category: p["categ_id"][0].as_i64(),
+            list_price: dec(p.get("lst_price").unwrap_or(&p["list_price"])),
+            cost: dec(&p["standard_price"]),
+        }
     }
 
     fn rules_of(steps: &[serde_json::Value]) -> Vec<Value> {
@@ -1009,17 +1015,10 @@ mod tests {
                 )
             })
             .collect();
-        let dec = |v: &serde_json::Value| Decimal::from_str(&v.to_string()).unwrap();
         let products = step("the products after").as_array().unwrap();
         assert_eq!(products.len(), 8);
         for p in products {
-            let facts = Product {
-                variant: p["id"].as_i64().unwrap(),
-                template: p["product_tmpl_id"][0].as_i64(),
-                category: p["categ_id"][0].as_i64(),
-                list_price: dec(p.get("lst_price").unwrap_or(&p["list_price"])),
-                cost: dec(&p["standard_price"]),
-            };
+            let facts = product_of(p);
             let ours = rules
                 .price(&facts)
                 .unwrap()

@@ -317,3 +317,24 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An Odoo order's `amount_total`.
+#[allow(dead_code)]
+pub async fn amount_total(odoo: &OdooClient, order: i64) -> rust_decimal::Decimal {
+    odoo.read("sale.order", &[order], &["amount_total"])
+        .await
+        .unwrap()[0]
+        .get("amount_total")
+        .and_then(marketsync::odoo::Value::as_decimal)
+        .unwrap()
+}
+
+/// The line of `marketsync check`'s output whose target is `target`.
+#[allow(dead_code)]
+pub fn check_line(output: &str, target: &str) -> String {
+    output
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(target))
+        .unwrap_or_else(|| panic!("no {target} line in {output}"))
+        .to_string()
+}

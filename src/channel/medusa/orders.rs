@@ -102,14 +102,6 @@ impl Medusa {
                 "item {sku} of Medusa order {display} has no usable unit_price ({}); it is not imported at a price nobody charged: import it by hand",
                 it.unit_price
             )))?;
-            let tax_rate = wire::rate_of(&it.tax_lines);
-            let discount = wire::discount_of(
-                it.is_tax_inclusive,
-                &it.discount_total,
-                &it.discount_subtotal,
-                &it.adjustments,
-                tax_rate,
-            );
             lines.push(InboundLine {
                 product_key: sku.to_string(),
                 description: it
@@ -120,9 +112,9 @@ impl Medusa {
                     .to_string(),
                 quantity: qty,
                 unit_price,
-                tax_included: it.is_tax_inclusive,
-                tax_rate,
-                discount: self.amount(discount),
+                tax_included: it.charged.is_tax_inclusive,
+                tax_rate: it.charged.rate(),
+                discount: self.amount(it.charged.discount()),
             });
         }
         let mut charges = Vec::new();
@@ -133,19 +125,12 @@ impl Medusa {
                     m.amount
                 ))
             })?;
-            let tax_rate = wire::rate_of(&m.tax_lines);
-            let off = self.amount(wire::discount_of(
-                m.is_tax_inclusive,
-                &m.discount_total,
-                &m.discount_subtotal,
-                &m.adjustments,
-                tax_rate,
-            ));
+            let off = self.amount(m.charged.discount());
             charges.push(crate::sync::order_money::Charge {
                 name: m.name.clone().unwrap_or_else(|| "Shipping".into()),
                 amount: (amount - off).max(Decimal::ZERO),
-                tax_included: m.is_tax_inclusive,
-                tax_rate,
+                tax_included: m.charged.is_tax_inclusive,
+                tax_rate: m.charged.rate(),
             });
         }
         Ok(InboundOrder {

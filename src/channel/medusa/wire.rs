@@ -548,6 +548,14 @@ pub struct ShippingMethod {
     pub name: Option<String>,
     #[serde(default)]
     pub amount: serde_json::Value,
+    #[serde(flatten)]
+    pub charged: Charged,
+}
+
+/// How an item or a shipping method was taxed and discounted (the same fields on both).
+#[derive(Debug, Default, Deserialize)]
+pub struct Charged {
+    /// Its price includes its tax.
     #[serde(default)]
     pub is_tax_inclusive: bool,
     #[serde(default)]
@@ -560,8 +568,26 @@ pub struct ShippingMethod {
     pub adjustments: Vec<Adjustment>,
 }
 
+impl Charged {
+    /// Its tax rate, in percent.
+    pub fn rate(&self) -> rust_decimal::Decimal {
+        rate_of(&self.tax_lines)
+    }
+
+    /// What was let off it, on the footing of its price.
+    pub fn discount(&self) -> rust_decimal::Decimal {
+        discount_of(
+            self.is_tax_inclusive,
+            &self.discount_total,
+            &self.discount_subtotal,
+            &self.adjustments,
+            self.rate(),
+        )
+    }
+}
+
 /// The tax rate of these tax lines, in percent.
-pub fn rate_of(lines: &[TaxLine]) -> rust_decimal::Decimal {
+fn rate_of(lines: &[TaxLine]) -> rust_decimal::Decimal {
     lines
         .iter()
         .filter_map(|t| crate::channel::kit::decimal_of(&t.rate))
@@ -571,7 +597,7 @@ pub fn rate_of(lines: &[TaxLine]) -> rust_decimal::Decimal {
 /// What was let off, on the footing of a price that does (`tax_included`) or does not include
 /// its tax: Medusa's `discount_total` includes the discount's tax, `discount_subtotal` does
 /// not; a store that gives neither has its adjustments summed (each on its own footing).
-pub fn discount_of(
+fn discount_of(
     tax_included: bool,
     total: &serde_json::Value,
     subtotal: &serde_json::Value,
@@ -655,17 +681,9 @@ pub struct Item {
     /// Major units (Admin API) or minor units (MarqaSouq); a number or a decimal string.
     #[serde(default)]
     pub unit_price: serde_json::Value,
-    /// `unit_price` includes the item's tax.
-    #[serde(default)]
-    pub is_tax_inclusive: bool,
-    #[serde(default)]
-    pub tax_lines: Vec<TaxLine>,
-    #[serde(default)]
-    pub discount_total: serde_json::Value,
-    #[serde(default)]
-    pub discount_subtotal: serde_json::Value,
-    #[serde(default)]
-    pub adjustments: Vec<Adjustment>,
+    /// How it was taxed (`is_tax_inclusive`: `unit_price` includes its tax) and discounted.
+    #[serde(flatten)]
+    pub charged: Charged,
 }
 
 impl Order {

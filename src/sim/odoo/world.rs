@@ -2131,16 +2131,14 @@ impl World {
                 .stored("stock.move", mv, self.reserved_field())
                 .as_f64()
                 .unwrap_or(0.0);
+            self.reserve(product, -(reserved - done).max(0.0));
             if self.major < 17 {
-                self.reserve(product, -(reserved - done).max(0.0));
                 self.set(
                     "stock.move",
                     mv,
                     "reserved_availability",
                     Value::Double(done),
                 );
-            } else {
-                self.reserve(product, -(reserved - done).max(0.0));
             }
             self.set("stock.move", mv, "product_uom_qty", Value::Double(done));
             self.set("stock.move", mv, rf, Value::Double(done));
