@@ -23,6 +23,10 @@ pub enum RetryClass {
     /// unreachable and the job waits for it, without spending attempts, until its probe
     /// answers.
     Unreachable,
+    /// The peer said it is over its quota and how long until it takes calls again (Meta's
+    /// `estimated_time_to_regain_access`): the job waits exactly that long, past the policy's
+    /// longest wait if need be, without spending an attempt (the job is not at fault).
+    Throttled { after: Duration },
 }
 
 impl RetryClass {
@@ -33,13 +37,17 @@ impl RetryClass {
                 | RetryClass::RateLimited { .. }
                 | RetryClass::Unavailable
                 | RetryClass::Unreachable
+                | RetryClass::Throttled { .. }
         )
     }
 
-    /// True when the failure is a peer that cannot be reached, not the job's own: it waits
-    /// without spending an attempt.
+    /// True when the failure is a peer that cannot be reached or asked for a pause, not the
+    /// job's own: it waits without spending an attempt.
     pub fn is_waiting(self) -> bool {
-        matches!(self, RetryClass::Unavailable | RetryClass::Unreachable)
+        matches!(
+            self,
+            RetryClass::Unavailable | RetryClass::Unreachable | RetryClass::Throttled { .. }
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +58,7 @@ impl RetryClass {
             RetryClass::Auth => "auth",
             RetryClass::Unavailable => "unavailable",
             RetryClass::Unreachable => "unreachable",
+            RetryClass::Throttled { .. } => "throttled",
         }
     }
 

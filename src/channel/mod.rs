@@ -9,6 +9,7 @@ pub mod events;
 pub mod http;
 pub mod kit;
 pub mod medusa;
+pub mod meta;
 pub mod optional;
 pub mod probe;
 

@@ -504,7 +504,10 @@ pub fn fail(
             if let Some(by) = waiting {
                 FailOutcome::Superseded { by }
             } else {
-                let delay = if class == RetryClass::Unreachable {
+                let delay = if let RetryClass::Throttled { after } = class {
+                    // The peer named the time it takes calls again: exactly that.
+                    after
+                } else if class == RetryClass::Unreachable {
                     // Its channel's probe releases it when the peer answers; until then it
                     // is tried again only at the policy's longest wait.
                     policy.max_delay.0
@@ -1020,6 +1023,41 @@ mod tests {
         assert_eq!(
             get(&s, id).unwrap().unwrap().error_class.as_deref(),
             Some("unavailable")
+        );
+    }
+
+    #[test]
+    fn a_throttled_job_waits_exactly_the_named_time_without_spending_attempts() {
+        let (_d, s) = store();
+        let id = enqueue(&s, job("k", 1)).unwrap().id();
+        let now = now_ms();
+        // Longer than the policy's longest wait (60 s): the peer's word wins.
+        let after = std::time::Duration::from_secs(19 * 60);
+        for _ in 0..10 {
+            claim_due(&s, now + 10_000_000_000, &room(1)).unwrap();
+            let out = fail(
+                &s,
+                id,
+                RetryClass::Throttled { after },
+                "Meta: catalog batch quota used up",
+                &policy(3),
+                now,
+            )
+            .unwrap();
+            match out {
+                FailOutcome::Retrying {
+                    attempt,
+                    next_attempt_at,
+                } => {
+                    assert_eq!(attempt, 0, "no attempt spent");
+                    assert_eq!(next_attempt_at, now + after.as_millis() as i64);
+                }
+                other => panic!("a throttle must not kill the job: {other:?}"),
+            }
+        }
+        assert_eq!(
+            get(&s, id).unwrap().unwrap().error_class.as_deref(),
+            Some("throttled")
         );
     }
 
