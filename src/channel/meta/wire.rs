@@ -107,6 +107,9 @@ pub fn react(e: &GraphError, status: u16, regain: Option<Duration>) -> Reaction 
     }
 }
 
+/// The longest regain time taken from a usage header, in minutes.
+pub const MAX_REGAIN_MINUTES: u64 = 24 * 60;
+
 /// What `X-App-Usage` and `X-Business-Use-Case-Usage` say: the highest percentage of any
 /// quota, and the longest time to regain access.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -130,7 +133,8 @@ impl Usage {
                 .and_then(serde_json::Value::as_u64)
                 .filter(|m| *m > 0)
             {
-                let d = Duration::from_secs(m * 60);
+                // A day at most: a malformed or hostile value must not park jobs for weeks.
+                let d = Duration::from_secs(m.min(MAX_REGAIN_MINUTES) * 60);
                 u.regain = Some(u.regain.map_or(d, |r| r.max(d)));
             }
         };
@@ -214,6 +218,8 @@ mod tests {
         );
         assert_eq!(u.percent, 95);
         assert_eq!(u.regain, Some(Duration::from_secs(19 * 60)));
+        let absurd = Usage::of(Some(r#"{"estimated_time_to_regain_access":9999999}"#), None);
+        assert_eq!(absurd.regain, Some(Duration::from_secs(24 * 3600)));
         assert_eq!(Usage::of(Some("not json"), None), Usage::default());
         assert_eq!(Usage::of(None, None), Usage::default());
     }
