@@ -512,7 +512,7 @@ fn default_stall() -> HumanDuration {
 pub struct RawChannels {
     pub cartona: Option<RawCartona>,
     pub medusa: Option<RawMedusa>,
-    pub meta: Option<RawChannel>,
+    pub meta: Option<crate::channel::meta::config::RawMeta>,
     pub sha6er: Option<RawChannel>,
     /// A diagnostic subscriber: every marketplace order's events, posted as JSON to
     /// `{base_url}events` with `Authorization: Bearer {token}`. The tests' second subscriber;
@@ -543,9 +543,9 @@ macro_rules! channel_table {
             pub webhook_secret: Option<String>,
             pub webhook_secret_file: Option<std::path::PathBuf>,
             pub webhook_secret_env: Option<String>,
-            /// Records per request to bulk endpoints. Default 100.
-            #[serde(default = "crate::config::default_batch_size")]
-            pub batch_size: u32,
+            /// Records per request to bulk endpoints. Default 100 (Meta: 1,000); at most 1,000
+            /// (Meta: 5,000).
+            pub batch_size: Option<u32>,
             /// Jobs of this channel run at most this many at once. Default 2.
             #[serde(default = "crate::config::default_concurrency")]
             pub concurrency: usize,
@@ -645,8 +645,15 @@ pub(crate) fn default_channel_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }
 
-pub(crate) fn default_batch_size() -> u32 {
-    100
+impl ChannelKind {
+    /// `batch_size` when the table does not say, and the most it may be: what the channel's
+    /// bulk endpoint takes (Meta's `items_batch` takes 5,000 requests a call).
+    pub fn batch_limits(self) -> (u32, u32) {
+        match self {
+            ChannelKind::Meta => (1000, 5000),
+            _ => (100, 1000),
+        }
+    }
 }
 
 pub(crate) fn default_stock_field() -> String {
@@ -725,7 +732,7 @@ impl ChannelKind {
     pub fn implemented(self) -> bool {
         matches!(
             self,
-            ChannelKind::Cartona | ChannelKind::Medusa | ChannelKind::Probe
+            ChannelKind::Cartona | ChannelKind::Medusa | ChannelKind::Meta | ChannelKind::Probe
         )
     }
 }
@@ -771,6 +778,7 @@ pub enum ChannelSettings {
     Common,
     Cartona(CartonaSettings),
     Medusa(MedusaSettings),
+    Meta(crate::channel::meta::config::MetaSettings),
 }
 
 impl ChannelConfig {
@@ -784,6 +792,13 @@ impl ChannelConfig {
     pub fn medusa(&self) -> Option<&MedusaSettings> {
         match &self.settings {
             ChannelSettings::Medusa(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn meta(&self) -> Option<&crate::channel::meta::config::MetaSettings> {
+        match &self.settings {
+            ChannelSettings::Meta(s) => Some(s),
             _ => None,
         }
     }
@@ -993,8 +1008,25 @@ impl RawConfig {
             channel.settings = ChannelSettings::Medusa(settings);
             channels.push(channel);
         }
+        if let Some(table) = raw.meta {
+            let (common, settings) = table.split()?;
+            let mut channel = validate_channel(ChannelKind::Meta, common)?;
+            if channel.enabled
+                && settings.image_link.is_none()
+                && !crate::channel::meta::config::image_default_usable(&odoo.url)
+            {
+                return Err(invalid(
+                    "channels.meta.image_link",
+                    format!(
+                        "missing; Odoo is served over {} and Meta takes only https images: give an https template, e.g. \"https://shop.example.com/images/{{default_code}}.jpg\"",
+                        odoo.url.scheme()
+                    ),
+                ));
+            }
+            channel.settings = ChannelSettings::Meta(settings);
+            channels.push(channel);
+        }
         for (kind, table) in [
-            (ChannelKind::Meta, raw.meta),
             (ChannelKind::Sha6er, raw.sha6er),
             (ChannelKind::Probe, raw.probe),
         ] {
@@ -1028,8 +1060,13 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
             ),
         ));
     }
-    if t.batch_size == 0 || t.batch_size > 1000 {
-        return Err(invalid(&key("batch_size"), "must be between 1 and 1000"));
+    let (default_batch, max_batch) = kind.batch_limits();
+    let batch_size = t.batch_size.unwrap_or(default_batch);
+    if batch_size == 0 || batch_size > max_batch {
+        return Err(invalid(
+            &key("batch_size"),
+            format!("must be between 1 and {max_batch}"),
+        ));
     }
     if t.concurrency == 0 || t.concurrency > 32 {
         return Err(invalid(&key("concurrency"), "must be between 1 and 32"));
@@ -1075,7 +1112,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
         base_url,
         token,
         webhook_secret,
-        batch_size: t.batch_size,
+        batch_size,
         concurrency: t.concurrency,
         timeout: t.timeout.0,
         settings: ChannelSettings::Common,
@@ -1370,9 +1407,61 @@ api_key = "admin-key-1234"
         );
         let e = err(&format!("{MINIMAL}\n[channels.cartona]\nenabled = true\n"));
         assert!(e.starts_with("channels.cartona.token: missing"), "{e}");
-        let e = err(&format!("{MINIMAL}\n[channels.meta]\nenabled = true\n"));
+        let e = err(&format!("{MINIMAL}\n[channels.sha6er]\nenabled = true\n"));
         assert!(
-            e.starts_with("channels.meta.enabled: the meta channel is not part of this version"),
+            e.starts_with(
+                "channels.sha6er.enabled: the sha6er channel is not part of this version"
+            ),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}\n[channels.meta]\nenabled = true\n"));
+        assert!(e.starts_with("channels.meta.catalog_id: missing"), "{e}");
+        let meta = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[channels.meta]\nenabled = true\ncatalog_id = \"1234\"\ntoken = \"EAAG-1234\"\n\
+                 currency = \"kwd\"\nlink = \"https://shop.example.com/p/{{slug}}\"\n\
+                 image_link = \"https://shop.example.com/i/{{id}}.jpg\"\n{extra}"
+            )
+        };
+        let ok = RawConfig::parse(&meta("")).unwrap().validate().unwrap();
+        let m = ok.channel(ChannelKind::Meta).unwrap();
+        assert_eq!(m.batch_size, 1000, "Meta's default batch");
+        assert_eq!(
+            m.base_url.as_ref().unwrap().as_str(),
+            "https://graph.facebook.com/v26.0/"
+        );
+        assert_eq!(m.meta().unwrap().currency, "KWD");
+        assert!(RawConfig::parse(&meta("batch_size = 5000\n"))
+            .unwrap()
+            .validate()
+            .is_ok());
+        let e = err(&meta("batch_size = 5001\n"));
+        assert!(
+            e.starts_with("channels.meta.batch_size: must be between 1 and 5000"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MINIMAL}\n[channels.cartona]\nbatch_size = 1001\n"
+        ));
+        assert!(
+            e.starts_with("channels.cartona.batch_size: must be between 1 and 1000"),
+            "{e}"
+        );
+        let e = err(&meta("").replace("https://shop.example.com/p/", "http://shop.example.com/p/"));
+        assert!(
+            e.starts_with(
+                "channels.meta.link: \"http://shop.example.com/p/{slug}\" must be an https URL"
+            ),
+            "{e}"
+        );
+        let e = err(&meta("").replace("{id}.jpg", "{sku}.jpg"));
+        assert!(
+            e.starts_with("channels.meta.image_link: {sku} is not a placeholder"),
+            "{e}"
+        );
+        let e = err(&meta("").replace("image_link = ", "# image_link = "));
+        assert!(
+            e.starts_with("channels.meta.image_link: missing; Odoo is served over http"),
             "{e}"
         );
         let e = err(&format!("{MINIMAL}\n[channels.medusa]\nenabled = true\nbase_url = \"http://x\"\ntoken = \"k-1234\"\n"));

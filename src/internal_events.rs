@@ -229,6 +229,56 @@ impl InternalEvent for ChannelUnreachable<'_> {
     }
 }
 
+/// A channel's peer refuses its credential: the channel is stopped, its jobs wait.
+pub struct ChannelStopped<'a> {
+    pub channel: &'a str,
+    pub error: &'a str,
+}
+
+impl InternalEvent for ChannelStopped<'_> {
+    fn operation(&self) -> Operation<'_> {
+        Operation::ChannelReach
+    }
+    fn level(&self) -> Level {
+        Level::Error
+    }
+    fn channel(&self) -> Option<&str> {
+        Some(self.channel)
+    }
+    fn message(&self) -> Cow<'_, str> {
+        format!(
+            "{} stopped: {}; its jobs wait without spending attempts, and go out once a probe with a good credential is accepted",
+            self.channel, self.error
+        )
+        .into()
+    }
+}
+
+/// A channel's peer is over a quota: nothing goes out until it takes calls again.
+pub struct ChannelThrottled<'a> {
+    pub channel: &'a str,
+    pub reason: &'a str,
+}
+
+impl InternalEvent for ChannelThrottled<'_> {
+    fn operation(&self) -> Operation<'_> {
+        Operation::ChannelReach
+    }
+    fn level(&self) -> Level {
+        Level::Warn
+    }
+    fn channel(&self) -> Option<&str> {
+        Some(self.channel)
+    }
+    fn message(&self) -> Cow<'_, str> {
+        format!(
+            "{} throttled: {}; its jobs wait without spending attempts",
+            self.channel, self.reason
+        )
+        .into()
+    }
+}
+
 /// `45s`, `12m 5s`, `3h 20m`: how long something lasted, to the operator.
 fn span(d: std::time::Duration) -> String {
     let s = d.as_secs();

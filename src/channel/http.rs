@@ -33,6 +33,20 @@ impl Classify for ChannelError {
     }
 }
 
+/// An answer as it came: status, headers and body (see [`HttpClient::get_raw`]).
+pub struct RawAnswer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    /// A header's value, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
 pub struct HttpClient {
     /// The channel's name as the operator knows it ("Cartona").
     pub name: &'static str,
@@ -115,6 +129,97 @@ impl HttpClient {
         self.send(self.http.delete(url), "DELETE", path).await
     }
 
+    /// A GET whose answer the channel reads itself, whatever its status (Graph's error
+    /// envelope and usage headers): only a call that got no answer fails.
+    pub async fn get_raw(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<RawAnswer, ChannelError> {
+        let url = self.url(path)?;
+        self.send_raw(self.http.get(url).query(query), "GET", path)
+            .await
+    }
+
+    /// A POST of a JSON body whose answer the channel reads itself (see [`HttpClient::get_raw`]).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<RawAnswer, ChannelError> {
+        let url = self.url(path)?;
+        let req = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        self.send_raw(req, "POST", path).await
+    }
+
+    async fn send_raw(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+    ) -> Result<RawAnswer, ChannelError> {
+        for (name, value) in &self.headers {
+            req = req.header(*name, value.expose());
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let what = format!("{method} {path}");
+        let result = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                self.read_body(resp, &what, status)
+                    .await
+                    .map(|body| RawAnswer {
+                        status,
+                        headers,
+                        body,
+                    })
+            }
+            Err(e) => Err(self.transport_error(&what, e)),
+        };
+        let outcome = match &result {
+            Ok(a) if a.status < 400 => "ok",
+            Ok(a) if a.status >= 500 => "server_error",
+            Ok(_) => "rejected",
+            Err(_) => "transport_error",
+        };
+        crate::telemetry::counters::inc(
+            crate::telemetry::counters::SENDS,
+            &[("channel", &self.label), ("outcome", outcome)],
+        );
+        result
+    }
+
+    /// The whole body, at most [`MAX_RESPONSE_BYTES`].
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+        what: &str,
+        status: u16,
+    ) -> Result<Vec<u8>, ChannelError> {
+        let mut raw = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(what, e))?
+        {
+            if raw.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                let mut e = ChannelError::new(
+                    RetryClass::Transient,
+                    format!(
+                        "{} answered {what} with more than {} MiB; the answer was not read",
+                        self.name,
+                        MAX_RESPONSE_BYTES >> 20
+                    ),
+                );
+                e.status = Some(status);
+                return Err(e);
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        Ok(raw)
+    }
+
     async fn send(
         &self,
         mut req: reqwest::RequestBuilder,
@@ -150,7 +255,7 @@ impl HttpClient {
         req: reqwest::RequestBuilder,
         what: &str,
     ) -> Result<serde_json::Value, ChannelError> {
-        let mut resp = req
+        let resp = req
             .send()
             .await
             .map_err(|e| self.transport_error(what, e))?;
@@ -160,26 +265,7 @@ impl HttpClient {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let mut raw = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(what, e))?
-        {
-            if raw.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                let mut e = ChannelError::new(
-                    RetryClass::Transient,
-                    format!(
-                        "{} answered {what} with more than {} MiB; the answer was not read",
-                        self.name,
-                        MAX_RESPONSE_BYTES >> 20
-                    ),
-                );
-                e.status = Some(status);
-                return Err(e);
-            }
-            raw.extend_from_slice(&chunk);
-        }
+        let raw = self.read_body(resp, what, status).await?;
         let body = String::from_utf8_lossy(&raw);
         if let Some(class) = status_class(status, retry_after) {
             let summary = crate::odoo::transport::summarize_body_from(&body, self.name);

@@ -145,6 +145,7 @@ pub async fn start_enabled(
         match ch.kind {
             ChannelKind::Cartona => out.push(started(cartona::CHANNEL, cartona::build(&w)?, &w)),
             ChannelKind::Medusa => out.push(started(medusa::CHANNEL, medusa::build(&w)?, &w)),
+            ChannelKind::Meta => out.push(started(meta::CHANNEL, meta::build(&w)?, &w)),
             ChannelKind::Probe => out.push(probe::start(ch, store.clone())?),
             other => {
                 return Err(crate::error::Error::invalid(format!(
@@ -244,6 +245,7 @@ pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
     match ch.kind {
         ChannelKind::Cartona => cartona::check(ch).await,
         ChannelKind::Medusa => medusa::check(ch).await,
+        ChannelKind::Meta => meta::check(ch).await,
         ChannelKind::Probe => probe::check(ch),
         other => (
             false,
@@ -280,6 +282,10 @@ pub async fn findings(ch: &crate::config::ChannelConfig, odoo: &OdooClient) -> V
             out.extend(products_finding(odoo, name, s.products.as_ref()).await);
             out
         }
+        ChannelSettings::Meta(s) => products_finding(odoo, name, s.products.as_ref())
+            .await
+            .into_iter()
+            .collect(),
         ChannelSettings::Common => Vec::new(),
     }
 }
@@ -319,6 +325,7 @@ pub fn pricing(ch: &crate::config::ChannelConfig) -> (Option<i64>, Option<String
     match &ch.settings {
         ChannelSettings::Cartona(s) => (s.pricelist_id, Some(cartona::CURRENCY.to_string())),
         ChannelSettings::Medusa(s) => (s.pricelist_id, Some(s.currency.clone())),
+        ChannelSettings::Meta(s) => (s.pricelist_id, Some(s.currency.clone())),
         ChannelSettings::Common => (None, None),
     }
 }
@@ -331,6 +338,7 @@ pub fn catalog_reader(
     match &ch.settings {
         ChannelSettings::Cartona(s) => Some(cartona::reader(s, odoo.clone())),
         ChannelSettings::Medusa(s) => Some(medusa::reader(s, odoo.clone())),
+        ChannelSettings::Meta(s) => Some(meta::reader(s, odoo.clone())),
         ChannelSettings::Common => None,
     }
 }
@@ -387,8 +395,9 @@ pub trait MarketChannel:
 {
     /// The streams it runs.
     const STREAMS: &'static [StreamKind];
-    /// The reference prefix of its orders in Odoo (`client_order_ref`).
-    const ORDER_PREFIX: &'static str;
+    /// The reference prefix of its orders in Odoo (`client_order_ref`); `None` for a channel
+    /// that brings no orders in (a catalog: Meta), which takes no order events either.
+    const ORDER_PREFIX: Option<&'static str>;
     /// Its kinds of job.
     type Kind: JobKind;
     /// Runs jobs of one kind, as many as the kind's [`Batching`] allows: one outcome per job,
@@ -691,11 +700,11 @@ pub fn started<C: MarketChannel>(name: &'static str, channel: C, w: &Wiring<'_>)
             .map(|k| spec(*k))
             .chain([reach_stream(name, &channel, w)])
             .collect(),
-        subscription: Some(Subscription {
+        subscription: C::ORDER_PREFIX.map(|_| Subscription {
             subscriber: name.into(),
             interest: events::Interest::Own,
         }),
-        owns: Some(C::ORDER_PREFIX),
+        owns: C::ORDER_PREFIX,
         poll_overlap,
     }
 }

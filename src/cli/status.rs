@@ -32,6 +32,8 @@ struct Unreachable {
     text: String,
     waiting_jobs: i64,
     next_probe_at: i64,
+    /// The peer refused the channel's credential: stopped, not merely unreachable.
+    stopped: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +175,7 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
                     text: u.describe(),
                     waiting_jobs: crate::store::reach::waiting(store, &name)?,
                     next_probe_at: u.next_probe_at,
+                    stopped: u.stopped,
                     error: u.error,
                 }),
                 None => None,

@@ -6,6 +6,7 @@
 pub mod cartona;
 pub mod faults;
 pub mod medusa;
+pub mod meta;
 pub mod odoo;
 pub mod probe;
 

@@ -467,6 +467,40 @@ pub fn set_payload_in(tx: &rusqlite::Transaction<'_>, id: i64, payload: &Payload
     Ok(())
 }
 
+/// A job that did its part and must look again later (a batch the peer is still processing):
+/// back to pending with its new payload, due at `at` (ms), no attempt spent, no error. A newer
+/// value of the same record queued meanwhile replaces it (at most one job per record waits):
+/// then it is done, superseded, and false is returned.
+pub fn defer_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    payload: &Payload,
+    at: i64,
+) -> Result<bool> {
+    let newer: Option<i64> = tx
+        .query_row(
+            "SELECT w.id FROM jobs AS w JOIN jobs AS j ON j.coalesce_key = w.coalesce_key \
+             WHERE j.id = ?1 AND w.state IN ('pending', 'retrying') AND w.id != ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(newer) = newer {
+        tx.execute(
+            "UPDATE jobs SET state = 'done', updated_at = ?2, \
+             last_error = 'superseded by job ' || ?3 || ', which carries a newer value' WHERE id = ?1",
+            params![id, now_ms(), newer],
+        )?;
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE jobs SET state = 'pending', payload = ?2, next_attempt_at = ?3, updated_at = ?4, \
+         last_error = NULL, error_class = NULL WHERE id = ?1 AND state = 'running'",
+        params![id, payload.text(), at, now_ms()],
+    )?;
+    Ok(true)
+}
+
 /// The job finished its work.
 pub fn complete(store: &Store, id: i64) -> Result<()> {
     complete_many(store, &[id])

@@ -22,6 +22,10 @@ pub struct Unreachable {
     /// When the next probe is due (ms).
     #[serde(default)]
     pub next_probe_at: i64,
+    /// The peer answers but refuses the channel's credential (Meta's code 190): the channel is
+    /// stopped until a probe with a good one is accepted (a new token and a restart).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 impl Unreachable {
@@ -30,7 +34,12 @@ impl Unreachable {
         let since = chrono::DateTime::from_timestamp_millis(self.since)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default();
-        format!("{} unreachable since {since}: {}", self.channel, self.error)
+        let what = if self.stopped {
+            "stopped"
+        } else {
+            "unreachable"
+        };
+        format!("{} {what} since {since}: {}", self.channel, self.error)
     }
 }
 
@@ -90,6 +99,7 @@ pub fn mark_in(
                 error,
                 probes: 0,
                 next_probe_at: now,
+                stopped: false,
             },
             true,
         ),
@@ -103,6 +113,46 @@ pub fn mark_in(
         crate::internal_events::emit_in(tx, &e)?;
     }
     Ok(new)
+}
+
+/// Stops `channel`: its peer refuses its credential (`error` says which and what to do). Its
+/// jobs wait as for an unreachable peer, without spending attempts, and its probe releases
+/// them once the credential is accepted. Said once in the sync log; true when it was not
+/// stopped until now.
+pub fn stop(store: &Store, channel: &str, error: &str) -> Result<bool> {
+    let error = crate::secret::scrub(error);
+    let now = super::now_ms();
+    store.write(|tx| {
+        let (u, new) = match read(tx, channel)? {
+            Some(u) if u.stopped => (
+                Unreachable {
+                    error: error.clone(),
+                    ..u
+                },
+                false,
+            ),
+            _ => (
+                Unreachable {
+                    channel: channel.to_string(),
+                    since: now,
+                    error: error.clone(),
+                    probes: 0,
+                    next_probe_at: now,
+                    stopped: true,
+                },
+                true,
+            ),
+        };
+        write(tx, &u, now)?;
+        if new {
+            let e = crate::internal_events::ChannelStopped {
+                channel,
+                error: &u.error,
+            };
+            crate::internal_events::emit_in(tx, &e)?;
+        }
+        Ok(new)
+    })
 }
 
 /// The channel's mark, if its peer cannot be reached.

@@ -31,6 +31,19 @@ pub struct ProductSnapshot {
     pub unpriced: Option<String>,
     /// The Odoo row, for channel-specific fields (`extra_fields`).
     pub row: Value,
+    /// The pricelist sells it under its sales price by a rule with dates: a sale, for the
+    /// channels that show one (Meta's `sale_price`); `price` is the sale price then.
+    pub sale: Option<Sale>,
+}
+
+/// A pricelist price under the sales price, for a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sale {
+    /// The sales price (`lst_price`) the sale is under.
+    pub regular: Decimal,
+    /// From and until (Odoo UTC datetimes), where the rule says.
+    pub from: Option<String>,
+    pub until: Option<String>,
 }
 
 pub struct CatalogReader {
@@ -263,7 +276,11 @@ impl CatalogReader {
                 }
             }
         }
-        f.extend(self.extra_fields.iter().copied());
+        for extra in &self.extra_fields {
+            if !f.contains(extra) {
+                f.push(extra);
+            }
+        }
         f
     }
 
@@ -300,6 +317,7 @@ impl CatalogReader {
             write_date: s("write_date"),
             unpriced: None,
             row,
+            sale: None,
         }
     }
 
@@ -408,7 +426,18 @@ impl CatalogReader {
                     .unwrap_or_default(),
             };
             match rules.price(&facts) {
-                Ok(Some(price)) => p.price = price,
+                Ok(Some(price)) => {
+                    if price < p.price {
+                        if let Some((from, until)) = rules.window(&facts) {
+                            p.sale = Some(Sale {
+                                regular: p.price,
+                                from,
+                                until,
+                            });
+                        }
+                    }
+                    p.price = price;
+                }
                 Ok(None) => {}
                 Err(why) => p.unpriced = Some(format!("pricelist {pricelist}: {why}")),
             }

@@ -105,6 +105,8 @@ struct Rule {
     compute: Compute,
     /// The pricelist's currency (ISO 4217), as the rule carries it.
     currency: Option<String>,
+    /// Its dates (`date_start`, `date_end`, Odoo UTC datetimes), where it has them.
+    dates: (Option<String>, Option<String>),
 }
 
 /// A product's facts a price needs.
@@ -317,6 +319,16 @@ impl Rules {
         self.price_in(main, p, &[main])
             .map(Some)
             .map_err(crate::error::Error::refused)
+    }
+
+    /// The dates of the rule that prices the product, when it has any (a sale: from, until).
+    pub fn window(&self, p: &Product) -> Option<(Option<String>, Option<String>)> {
+        let main = self.lists.main;
+        self.rules
+            .iter()
+            .find(|r| r.pricelist == main && self.applies(r, p))
+            .map(|r| r.dates.clone())
+            .filter(|(from, until)| from.is_some() || until.is_some())
     }
 
     fn compute(&self, r: &Rule, p: &Product, path: &[i64]) -> Result<Decimal, String> {
@@ -673,10 +685,12 @@ fn rule(row: &Value) -> Option<Rule> {
         .get("currency_id")
         .and_then(Value::as_many2one)
         .map(|(_, name)| name.to_ascii_uppercase());
+    let date = |k: &str| row.get(k).and_then(Value::as_opt_str).map(str::to_string);
     Some(Rule {
         id,
         pricelist: row.get("pricelist_id").and_then(Value::as_id).unwrap_or(0),
         currency,
+        dates: (date("date_start"), date("date_end")),
         scope,
         min_quantity: row
             .get("min_quantity")

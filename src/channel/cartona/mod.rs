@@ -192,7 +192,7 @@ impl crate::channel::MarketChannel for Cartona {
         StreamKind::Orders,
         StreamKind::Edits,
     ];
-    const ORDER_PREFIX: &'static str = "CARTONA-";
+    const ORDER_PREFIX: Option<&'static str> = Some("CARTONA-");
     type Kind = jobs::Kind;
 
     async fn run(&self, kind: jobs::Kind, jobs: &[Job]) -> crate::channel::Outcomes {

@@ -158,7 +158,7 @@ fn job_err(e: ChannelError) -> JobError {
     e.into()
 }
 
-fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.to_lowercase().chars() {
         if c.is_alphanumeric() {
@@ -180,7 +180,7 @@ impl crate::channel::MarketChannel for Medusa {
         StreamKind::Reconcile,
         StreamKind::Orders,
     ];
-    const ORDER_PREFIX: &'static str = "MEDUSA-";
+    const ORDER_PREFIX: Option<&'static str> = Some("MEDUSA-");
     type Kind = jobs::Kind;
 
     async fn run(&self, kind: jobs::Kind, jobs: &[Job]) -> crate::channel::Outcomes {
