@@ -27,6 +27,7 @@ struct Env {
     daemon: tokio::task::JoinHandle<Result<(), marketsync::daemon::DaemonError>>,
     config_path: std::path::PathBuf,
     text: String,
+    gate: Option<common::Gate>,
 }
 
 fn sku(id: i64) -> String {
@@ -41,20 +42,41 @@ impl Env {
     /// With more `[channels.meta]` settings, and both simulators prepared before the daemon
     /// starts.
     async fn prepared(extra: &str, prepare: impl FnOnce(&SimHandle, &MetaHandle)) -> Env {
+        Env::build(extra, prepare, false).await
+    }
+
+    /// Reached through a [`common::Gate`] the test can close, with a retry policy spent in
+    /// well under a second (three attempts at most 200 ms apart).
+    async fn behind_gate() -> Env {
+        Env::build("", |_, _| {}, true).await
+    }
+
+    async fn build(extra: &str, prepare: impl FnOnce(&SimHandle, &MetaHandle), gated: bool) -> Env {
         let odoo = common::odoo_sim(17, PRODUCTS as usize).await;
         odoo.sim.world().set_company_currency("KWD").unwrap();
         let meta = meta::start(0, CATALOG, TOKEN, "KWD").await.unwrap();
         meta.sim.set_finish_after(Duration::from_millis(200));
         prepare(&odoo, &meta);
+        let gate = match gated {
+            true => Some(common::Gate::new(meta.addr).await),
+            false => None,
+        };
+        let base_url = gate
+            .as_ref()
+            .map_or(meta.base_url(), |g| g.url(&meta.base_url()));
+        let retry = match gated {
+            true => "base_delay = \"50ms\"\nmax_delay = \"200ms\"\nmax_attempts = 3",
+            false => "base_delay = \"100ms\"\nmax_delay = \"1s\"",
+        };
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "{}[schedule]\ncatalog_poll = \"1s\"\nstatus_poll = \"1s\"\nchannel_probe = \"100ms\"\n\
-             [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
+             [retry]\n{retry}\n[daemon]\nqueue_poll = \"100ms\"\n\
              [channels.meta]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\ncatalog_id = \"{CATALOG}\"\n\
              currency = \"KWD\"\nbrand = \"Acme\"\nlink = \"https://shop.example.com/products/{{slug}}\"\n\
              image_link = \"https://shop.example.com/images/{{default_code}}.jpg\"\npoll_overlap = \"2s\"\n{extra}",
             common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
-            meta.base_url(),
+            base_url,
         );
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, &text).unwrap();
@@ -72,6 +94,7 @@ impl Env {
             daemon,
             config_path,
             text,
+            gate,
         }
     }
 
@@ -127,6 +150,31 @@ impl Env {
                 String::from_utf8(out.stderr).unwrap()
             ),
         )
+    }
+
+    /// Nothing waits to be sent or confirmed.
+    fn idle(&self) -> bool {
+        [JobState::Pending, JobState::Retrying, JobState::Running]
+            .into_iter()
+            .all(|s| self.jobs(s).is_empty())
+    }
+
+    async fn set_price(&self, id: i64, price: f64) {
+        self.client
+            .write(
+                "product.product",
+                &[id],
+                Value::record([("list_price", Value::Double(price))]),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn listed(&self) {
+        wait_until("every item recorded as sent", WAIT, || {
+            self.mapped_sent() == PRODUCTS as usize
+        })
+        .await;
     }
 
     fn odoo_price(&self, id: i64) -> rust_decimal::Decimal {
@@ -262,4 +310,270 @@ async fn an_archived_product_s_item_is_deleted() {
 #[tokio::test]
 async fn an_archived_product_s_item_is_kept_out_of_stock_when_asked() {
     archived("out_of_stock").await;
+}
+
+#[tokio::test]
+async fn an_item_meta_refuses_is_dead_with_meta_s_reason_and_its_batch_mates_are_done() {
+    let env = Env::prepared("", |_, meta| {
+        meta.sim
+            .refuse_item(&sku(7), "The item's image is smaller than 500 x 500 pixels");
+    })
+    .await;
+    wait_until("the item dead", WAIT, || {
+        !env.jobs(JobState::Dead).is_empty()
+    })
+    .await;
+    wait_until("the others recorded as sent", WAIT, || {
+        env.mapped_sent() == PRODUCTS as usize - 1
+    })
+    .await;
+    let dead = env.jobs(JobState::Dead);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let why = dead[0].last_error.clone().unwrap();
+    assert!(
+        why.contains(&format!("Meta refused item {} (product.product 7)", sku(7)))
+            && why.contains("smaller than 500 x 500 pixels"),
+        "{why}"
+    );
+    assert_eq!(
+        env.meta.sim.batch_calls().len(),
+        1,
+        "one batch for all twelve"
+    );
+    assert!(env.item(7).is_none());
+    assert!((1..=PRODUCTS)
+        .filter(|i| *i != 7)
+        .all(|i| env.item(i).is_some()));
+    // The same value is not sent again by the next runs (no retry storm); a new one is.
+    let calls = env.meta.sim.batch_calls().len();
+    for _ in 0..2 {
+        let before = runs(&env.store, "meta.catalog");
+        wait_until("the catalog ran", WAIT, || {
+            runs(&env.store, "meta.catalog") > before
+        })
+        .await;
+    }
+    assert_eq!(env.meta.sim.batch_calls().len(), calls);
+    env.stop().await;
+}
+
+fn runs(store: &Store, name: &str) -> i64 {
+    marketsync::store::streams::get(store, name)
+        .unwrap()
+        .and_then(|s| s.last_success_at)
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_throttled_catalog_waits_out_the_regain_time_without_spending_attempts() {
+    // The catalog batch quota is spent: the first call gets 80014, regain in 19 minutes.
+    let env = Env::prepared("", |_, meta| meta.sim.set_usage(50, 50, 19)).await;
+    wait_until("the items waiting", WAIT, || {
+        env.jobs(JobState::Retrying).len() == PRODUCTS as usize
+    })
+    .await;
+    let calls = env.meta.sim.requests.all().len();
+    for j in env.jobs(JobState::Retrying) {
+        assert_eq!(j.error_class.as_deref(), Some("throttled"), "{j:?}");
+        assert_eq!(j.attempts, 0, "no attempt spent: {j:?}");
+        let wait = j.next_attempt_at - j.updated_at;
+        assert!(
+            (19 * 60_000 - 1_000..=19 * 60_000).contains(&wait),
+            "waits the 19 minutes Meta named: {wait} ms"
+        );
+        assert!(
+            j.last_error.as_deref().unwrap().contains("code 80014"),
+            "{j:?}"
+        );
+    }
+    assert!(common::sync_log(&env.store)
+        .iter()
+        .any(|r| r.message.contains("meta throttled") && r.message.contains("about 19 min")));
+    // A new change meanwhile waits too, and nothing is called while Meta is over its quota.
+    env.set_price(3, 12.5).await;
+    wait_until("the new change waiting", WAIT, || {
+        env.jobs(JobState::Retrying)
+            .iter()
+            .any(|j| j.payload.text().contains("12.500 KWD"))
+    })
+    .await;
+    assert_eq!(
+        env.meta.sim.requests.all().len(),
+        calls,
+        "no call while paused"
+    );
+    assert!(env.jobs(JobState::Retrying).iter().all(|j| j.attempts == 0));
+
+    // Nineteen minutes later (moved back on the clock: the wait was recorded, not slept).
+    env.meta.sim.regain();
+    let past = marketsync::store::now_ms() - 1;
+    marketsync::store::facts::set(
+        &env.store,
+        marketsync::channel::meta::THROTTLED_FACT,
+        &serde_json::json!({"until": past, "reason": "over"}).to_string(),
+    )
+    .unwrap();
+    env.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE jobs SET next_attempt_at = ?1 WHERE state = 'retrying'",
+                [past],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    env.listed().await;
+    assert!(env.item(3).is_some_and(|i| i["price"] == "12.500 KWD"));
+    assert!(env.jobs(JobState::Dead).is_empty());
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_token_stops_the_channel_with_a_clear_status_until_a_new_one_is_taken() {
+    let mut env = Env::new("").await;
+    env.listed().await;
+    env.meta.sim.expire_token();
+    env.set_price(2, 33.0).await;
+    wait_until("the channel stopped", WAIT, || {
+        marketsync::store::reach::get(&env.store, "meta")
+            .unwrap()
+            .is_some_and(|u| u.stopped)
+    })
+    .await;
+    wait_until("the item waiting", WAIT, || {
+        env.jobs(JobState::Retrying).len() == 1
+    })
+    .await;
+    let j = &env.jobs(JobState::Retrying)[0];
+    assert_eq!(
+        (j.attempts, j.error_class.as_deref()),
+        (0, Some("unreachable"))
+    );
+    let calls = env.meta.sim.batch_calls().len();
+    let (code, out) = env.cli(&["status"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("meta stopped since")
+            && out.contains("code 190")
+            && out.contains("give channels.meta a new system-user token"),
+        "{out}"
+    );
+    assert!(!out.contains(TOKEN), "no secret in status: {out}");
+    assert!(common::sync_log(&env.store)
+        .iter()
+        .any(|r| r.message.starts_with("meta stopped: Meta refused")));
+    // Another change: still nothing goes out (the probe alone asks).
+    env.set_price(6, 44.0).await;
+    wait_until("both waiting", WAIT, || {
+        env.jobs(JobState::Retrying).len() == 2
+    })
+    .await;
+    assert_eq!(env.meta.sim.batch_calls().len(), calls);
+
+    // A new token in the config, and a restart: the probe takes it and the items go out.
+    const NEW: &str = "EAAGsimSystemUserToken02";
+    env.meta.sim.renew_token(NEW);
+    env.text = env.text.replace(TOKEN, NEW);
+    env.restart().await;
+    wait_until("the changes in the catalog", WAIT, || {
+        env.item(2).is_some_and(|i| i["price"] == "33.000 KWD")
+            && env.item(6).is_some_and(|i| i["price"] == "44.000 KWD")
+    })
+    .await;
+    assert!(marketsync::store::reach::get(&env.store, "meta")
+        .unwrap()
+        .is_none());
+    assert!(env.jobs(JobState::Dead).is_empty());
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn too_much_data_halves_the_calls_and_goes_on() {
+    let env = Env::prepared("", |_, meta| meta.sim.set_max_requests(5)).await;
+    env.listed().await;
+    let sizes: Vec<usize> = env
+        .meta
+        .sim
+        .batch_calls()
+        .iter()
+        .map(|c| c.json()["requests"].as_array().unwrap().len())
+        .collect();
+    // 12 refused, 6 refused, then calls of 3.
+    assert_eq!(sizes, vec![12, 6, 3, 3, 3, 3], "{sizes:?}");
+    assert!(env.jobs(JobState::Dead).is_empty());
+    assert!(common::sync_log(&env.store)
+        .iter()
+        .any(|r| r.message.contains("reduce the amount of data")
+            && r.message.contains("calls of 3 item(s)")));
+    env.stop().await;
+}
+
+/// DESIGN's convergence promise through an outage longer than the whole retry policy: Meta
+/// refuses connections while prices and stock change; nothing spends an attempt; when it
+/// listens again, its probe releases the items and the catalog holds Odoo's values, with
+/// nothing dead. Then `diff` reads the catalog back: clean; an edit in Commerce Manager and
+/// a deleted item are named, and `--repair` puts both right.
+#[tokio::test]
+async fn meta_converges_after_an_outage_and_diff_repairs_what_was_changed_behind_its_back() {
+    let env = Env::behind_gate().await;
+    let gate = env.gate.as_ref().unwrap();
+    env.listed().await;
+    gate.close().await;
+    env.set_price(1, 87.25).await;
+    env.odoo.sim.world().set_on_hand(2, 44.0).unwrap();
+    wait_until("both waiting for Meta", WAIT, || {
+        let waiting = env.jobs(JobState::Retrying);
+        waiting.len() == 2
+            && waiting
+                .iter()
+                .all(|j| j.error_class.as_deref() == Some("unreachable"))
+    })
+    .await;
+    wait_until("five failed probes", WAIT, || {
+        marketsync::store::reach::get(&env.store, "meta")
+            .unwrap()
+            .is_some_and(|u| u.probes >= 5)
+    })
+    .await;
+    assert!(env.jobs(JobState::Retrying).iter().all(|j| j.attempts == 0));
+    gate.open().await;
+    wait_until("the catalog holds Odoo's values", WAIT, || {
+        env.item(1).is_some_and(|i| i["price"] == "87.250 KWD")
+            && env.item(2).is_some_and(|i| i["inventory"] == 44)
+            && env.idle()
+    })
+    .await;
+    assert!(env.jobs(JobState::Dead).is_empty());
+
+    let (code, out) = env.cli(&["diff", "--channel", "meta"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "no difference among {PRODUCTS} Odoo product(s) and {PRODUCTS} meta listing(s)"
+        )),
+        "{out}"
+    );
+    env.meta
+        .sim
+        .edit(&sku(3), "price", serde_json::json!("1.000 KWD"));
+    env.meta
+        .sim
+        .edit(&sku(4), "inventory", serde_json::json!(999));
+    env.meta.sim.remove(&sku(5));
+    let (code, out) = env.cli(&["diff", "--channel", "meta"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("3 difference(s) (1 price, 1 stock, 1 missing on the channel)"),
+        "{out}"
+    );
+    let (code, out) = env.cli(&["diff", "--channel", "meta", "--repair"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("queued the fixes of 3 product(s)"), "{out}");
+    wait_until("the fixes sent", WAIT, || {
+        env.item(5).is_some() && env.idle()
+    })
+    .await;
+    let (code, out) = env.cli(&["diff", "--channel", "meta"]).await;
+    assert_eq!(code, Some(0), "clean again: {out}");
+    env.stop().await;
 }

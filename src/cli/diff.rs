@@ -32,8 +32,9 @@ pub async fn run(
     let report = match channel {
         ChannelKind::Cartona => drift::diff(&crate::channel::cartona::build(&w)?, repair).await?,
         ChannelKind::Medusa => drift::diff(&crate::channel::medusa::build(&w)?, repair).await?,
+        ChannelKind::Meta => drift::diff(&crate::channel::meta::build(&w)?, repair).await?,
         other => anyhow::bail!(
-            "the {} channel has no listings marketsync can read back; diff compares Cartona and Medusa (admin-api)",
+            "the {} channel has no listings marketsync can read back; diff compares Cartona, Medusa (admin-api) and Meta",
             other.name()
         ),
     };

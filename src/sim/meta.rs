@@ -45,6 +45,8 @@ struct World {
     regain_minutes: u64,
     /// At most this many requests a call before code 1 (default [`MAX_REQUESTS`]).
     max_requests: usize,
+    /// Items refused whenever they come, with the message (a rule of the catalog's).
+    refuse: HashMap<String, String>,
 }
 
 pub struct SimMeta {
@@ -164,6 +166,20 @@ impl SimMeta {
     /// A call with more requests than this is refused with code 1.
     pub fn set_max_requests(&self, n: usize) {
         self.world().max_requests = n;
+    }
+
+    /// Every request for this item is refused with `message` (as Meta refuses an item that
+    /// breaks one of its rules).
+    pub fn refuse_item(&self, retailer_id: &str, message: &str) {
+        self.world()
+            .refuse
+            .insert(retailer_id.into(), message.into());
+    }
+
+    /// Deletes an item behind marketsync's back (in Commerce Manager).
+    pub fn remove(&self, retailer_id: &str) {
+        self.settle();
+        self.world().items.remove(retailer_id);
     }
 
     /// The catalog's items (retailer id -> fields), batches finished by now applied.
@@ -438,11 +454,16 @@ impl SimMeta {
         let mut warnings = Vec::new();
         let mut taken = Vec::new();
         let known: Vec<String> = self.world().items.keys().cloned().collect();
+        let rules = self.world().refuse.clone();
         for (line, r) in requests.iter().enumerate() {
             let data = &r["data"];
             let id = data["id"].as_str().unwrap_or_default().to_string();
             let mut refuse = |m: &str| errors.push(json!({"line": line, "id": id, "message": m}));
             let method = r["method"].as_str().unwrap_or("");
+            if let Some(m) = rules.get(&id) {
+                refuse(m);
+                continue;
+            }
             match method {
                 "DELETE" => {}
                 "UPDATE" | "CREATE" => {

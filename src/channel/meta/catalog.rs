@@ -457,9 +457,14 @@ impl Meta {
                             self.max_items()
                         ),
                     );
-                    let (a, b) = call.split_at(call.len() / 2);
-                    calls.push_front(b.to_vec());
-                    calls.push_front(a.to_vec());
+                    // This call and the ones after it, cut again to the smaller size.
+                    let rest: Vec<usize> =
+                        call.into_iter().chain(calls.drain(..).flatten()).collect();
+                    let rest_sizes: Vec<usize> = rest.iter().map(|&k| sizes[k]).collect();
+                    calls = cut(&rest_sizes, self.max_items(), MAX_BODY_BYTES)
+                        .into_iter()
+                        .map(|r| rest[r].to_vec())
+                        .collect();
                 }
                 Err(r @ (Refused::Throttled(..) | Refused::Token(_))) => {
                     // Nothing more goes out: this call's items and the rest wait.
