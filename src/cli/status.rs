@@ -22,6 +22,15 @@ struct ChannelStatus {
     left_out: Vec<LeftOut>,
     /// Set while its peer cannot be reached: since when, why, and how many jobs wait for it.
     unreachable: Option<Unreachable>,
+    /// Set while its peer asked for a pause (over a quota): until when (ms), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttled: Option<Throttled>,
+}
+
+#[derive(Debug, Serialize)]
+struct Throttled {
+    until: i64,
+    reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -180,6 +189,7 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
                 }),
                 None => None,
             },
+            throttled: throttled(store, &name)?,
         });
     }
     Ok(Report {
@@ -206,6 +216,20 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Report> {
         channels,
         streams: all_streams,
     })
+}
+
+/// The pause a channel's peer asked for (`channel.<name>.throttled_until`), while it lasts.
+fn throttled(store: &Store, channel: &str) -> anyhow::Result<Option<Throttled>> {
+    let key = format!("channel.{channel}.throttled_until");
+    let Some((value, _)) = crate::store::facts::get(store, &key)? else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+    let until = v["until"].as_i64().unwrap_or(0);
+    Ok((until > crate::store::now_ms()).then(|| Throttled {
+        until,
+        reason: v["reason"].as_str().unwrap_or("").to_string(),
+    }))
 }
 
 pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
@@ -338,6 +362,21 @@ pub fn run(config: &Config, store: &Store, json: bool) -> anyhow::Result<i32> {
                     &format!(
                         "{}; {} job(s) wait for it without spending attempts",
                         u.text, u.waiting_jobs
+                    ),
+                    Tone::Bad
+                )
+            );
+        }
+        if let Some(t) = &c.throttled {
+            let until = chrono::DateTime::from_timestamp_millis(t.until)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default();
+            println!(
+                "{}",
+                paint(
+                    &format!(
+                        "{} throttled until {until}: {}; its jobs wait without spending attempts",
+                        c.channel, t.reason
                     ),
                     Tone::Bad
                 )

@@ -47,6 +47,16 @@ const PACE_FROM: u32 = 75;
 /// The longest pause before one call while usage is high.
 const PACE_MAX: Duration = Duration::from_secs(15);
 
+/// The pause before a call at `percent` of a quota: none under [`PACE_FROM`], then growing
+/// with the square of the distance past it, to [`PACE_MAX`] at 100 %.
+pub fn pace_wait(percent: u32) -> Option<Duration> {
+    if percent < PACE_FROM {
+        return None;
+    }
+    let step = u64::from(percent.min(100) - PACE_FROM + 1);
+    Some(Duration::from_millis(step * step * 25).min(PACE_MAX))
+}
+
 pub struct Meta {
     pub api: HttpClient,
     pub settings: MetaSettings,
@@ -307,12 +317,9 @@ impl Meta {
     /// near 100 %: slower, rather than throttled.
     async fn pace(&self) {
         let percent = self.usage.lock().unwrap_or_else(|e| e.into_inner()).percent;
-        if percent < PACE_FROM {
-            return;
+        if let Some(wait) = pace_wait(percent) {
+            tokio::time::sleep(wait).await;
         }
-        let step = u64::from(percent.min(100) - PACE_FROM + 1);
-        let wait = Duration::from_millis(step * step * 25).min(PACE_MAX);
-        tokio::time::sleep(wait).await;
     }
 
     /// One Graph call, through the gate and the pace; the usage headers read; a throttle
@@ -332,7 +339,11 @@ impl Meta {
         *self.usage.lock().unwrap_or_else(|e| e.into_inner()) = usage;
         let result = interpret(&answer, &what, usage);
         match &result {
-            Err(Refused::Throttled(after, reason)) => self.pause(*after, reason),
+            Err(Refused::Throttled(after, reason)) => {
+                // The pause does the slowing down; the first call after it learns anew.
+                *self.usage.lock().unwrap_or_else(|e| e.into_inner()) = wire::Usage::default();
+                self.pause(*after, reason)
+            }
             Err(Refused::Token(reason)) => {
                 let _ = crate::store::reach::stop(&self.store, CHANNEL, reason);
             }
@@ -385,5 +396,29 @@ impl crate::channel::Progress for Meta {
         _events: &[crate::store::order_events::OrderEvent],
     ) -> Result<Option<crate::store::queue::NewJob>, JobError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_slow_down_from_three_quarters_of_a_quota_and_most_near_its_end() {
+        assert_eq!(pace_wait(0), None);
+        assert_eq!(pace_wait(74), None);
+        assert_eq!(pace_wait(75), Some(Duration::from_millis(25)));
+        assert_eq!(pace_wait(85), Some(Duration::from_millis(11 * 11 * 25)));
+        assert_eq!(pace_wait(99), Some(Duration::from_millis(15_000)));
+        assert_eq!(
+            pace_wait(400),
+            Some(PACE_MAX),
+            "a malformed figure waits the most, no more"
+        );
+        let waits: Vec<Duration> = (75..=100).filter_map(pace_wait).collect();
+        assert!(
+            waits.windows(2).all(|w| w[0] <= w[1]),
+            "never less as usage grows"
+        );
     }
 }
