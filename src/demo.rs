@@ -10,6 +10,7 @@ use crate::odoo::{Domain, OdooClient, SearchOpts, Value};
 use crate::sim::cartona;
 use crate::sim::faults::Fault;
 use crate::sim::medusa;
+use crate::sim::meta;
 use crate::sim::odoo::{self as sim_odoo, SimOptions};
 use crate::store::synclog::{self, Query};
 use crate::store::{mapping, orders, queue, Store};
@@ -65,6 +66,8 @@ const DEMO_KEY: &str = "demo-4c1f9e2b7a";
 const DEMO_TOKEN: &str = "demo-cartona-8d3e61";
 const DEMO_MEDUSA_KEY: &str = "sk_demo_5b0f2c99";
 const DEMO_HOOK_SECRET: &str = "whsec_demo_a41e7d";
+const DEMO_META_TOKEN: &str = "EAAGdemo7e55c0a1";
+const DEMO_CATALOG: &str = "880011223344";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let say = |line: &str| {
@@ -107,6 +110,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         shop.base_url()
     ));
 
+    let catalog = meta::start(0, DEMO_CATALOG, DEMO_META_TOKEN, "EGP").await?;
+    // Meta refuses one item, as it refuses an image it finds too small: its job is dead with
+    // Meta's reason, the rest of its batch is listed.
+    catalog.sim.refuse_item(
+        "SKU-00007",
+        "The image at image_link is smaller than 500 x 500 pixels",
+    );
+    say(&format!(
+        "▶ simulated Meta catalog {DEMO_CATALOG} (EGP) on {}; it will refuse SKU-00007's image",
+        catalog.base_url()
+    ));
+
     let dir = tempfile::tempdir()?;
     let config_text = format!(
         "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"{DEMO_KEY}\"\ntimeout = \"5s\"\npage_size = 200\n\
@@ -114,11 +129,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
          [schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nodoo_health = \"5s\"\nchannel_probe = \"1s\"\n\
          [retry]\nbase_delay = \"200ms\"\nmax_delay = \"2s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
          [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
-         [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{DEMO_MEDUSA_KEY}\"\nwebhook_secret = \"{DEMO_HOOK_SECRET}\"\ncurrency = \"egp\"\npoll_overlap = \"2s\"\n",
+         [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{DEMO_MEDUSA_KEY}\"\nwebhook_secret = \"{DEMO_HOOK_SECRET}\"\ncurrency = \"egp\"\npoll_overlap = \"2s\"\n\
+         [channels.meta]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_META_TOKEN}\"\ncatalog_id = \"{DEMO_CATALOG}\"\ncurrency = \"EGP\"\nbrand = \"Demo Supplier\"\n\
+         link = \"https://shop.example.com/products/{{slug}}\"\nimage_link = \"https://shop.example.com/images/{{default_code}}.jpg\"\npoll_overlap = \"2s\"\n",
         odoo.url(),
         dir.path().join("state.db").display(),
         market.base_url(),
         shop.base_url(),
+        catalog.base_url(),
     );
     let config = RawConfig::parse(&config_text)?.validate()?;
     let store = Store::open(&config.state.path)?;
@@ -265,11 +283,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     )?;
     let counts = queue::counts(&store)?;
     let figures = |channel: &'static str,
+                   kind: &str,
                    orders_placed: usize,
                    webhooks_lost: Option<usize>,
                    requests: usize|
      -> anyhow::Result<ChannelFigures> {
-        let products = mapping::list(&store, Some(channel), Some("product"), usize::MAX >> 1)?;
+        let products = mapping::list(&store, Some(channel), Some(kind), usize::MAX >> 1)?;
         let logged = || all.iter().filter(|r| r.channel.as_deref() == Some(channel));
         Ok(ChannelFigures {
             products_mapped: products.len() as u64,
@@ -298,6 +317,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         "cartona",
         figures(
             "cartona",
+            "product",
             market.sim.orders().len(),
             None,
             market.sim.requests.all().len(),
@@ -307,10 +327,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         "medusa",
         figures(
             "medusa",
+            "product",
             shop.sim.orders().len(),
             Some(lost.load(std::sync::atomic::Ordering::Relaxed)),
             shop.sim.requests.all().len(),
         )?,
+    );
+    channels.insert(
+        "meta",
+        figures("meta", "item", 0, None, catalog.sim.requests.all().len())?,
     );
     let summary = Summary {
         seconds: started.elapsed().as_secs(),

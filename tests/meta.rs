@@ -577,3 +577,30 @@ async fn meta_converges_after_an_outage_and_diff_repairs_what_was_changed_behind
     assert_eq!(code, Some(0), "clean again: {out}");
     env.stop().await;
 }
+
+/// A batch Meta takes its time over: the catalog polls that run meanwhile (they read the same
+/// products again, just written) do not send the items again, nor does the reconcile.
+#[tokio::test]
+async fn items_in_a_batch_meta_is_still_processing_are_not_sent_twice() {
+    let env = Env::prepared("", |_, meta| {
+        meta.sim.set_finish_after(Duration::from_secs(4))
+    })
+    .await;
+    env.listed().await;
+    assert!(
+        env.meta.sim.status_polls() >= 2,
+        "polled while it was started"
+    );
+    let calls = env.meta.sim.batch_calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "one call: {:?}",
+        calls
+            .iter()
+            .map(|c| c.json()["requests"].as_array().unwrap().len())
+            .collect::<Vec<_>>()
+    );
+    assert!(runs(&env.store, "meta.catalog") > 0);
+    env.stop().await;
+}

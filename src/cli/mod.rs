@@ -142,6 +142,8 @@ pub enum SimCommand {
     Cartona(crate::sim::cartona::SimArgs),
     /// A Medusa store: MarqaSouq's /odoo routes and the Medusa v2 Admin API.
     Medusa(crate::sim::medusa::SimArgs),
+    /// A Meta Commerce catalog (Graph API items_batch, batch status, read-back, throttling).
+    Meta(crate::sim::meta::SimArgs),
 }
 
 /// Parses the command line, runs the command, returns the process exit code.
@@ -259,6 +261,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
             runtime()?.block_on(crate::sim::medusa::serve_cli(args.clone()))?;
+            Ok(0)
+        }
+        Command::Sim(SimCommand::Meta(args)) => {
+            crate::telemetry::init(
+                "info",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
+            runtime()?.block_on(crate::sim::meta::serve_cli(args.clone()))?;
             Ok(0)
         }
         Command::Sim(SimCommand::Cartona(args)) => {

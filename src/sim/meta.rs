@@ -521,3 +521,44 @@ impl SimMeta {
         (StatusCode::OK, json!({"handles": [handle]}))
     }
 }
+
+/// `marketsync sim meta`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 to listen on.
+    #[arg(long, default_value_t = 9400)]
+    pub port: u16,
+    /// The catalog's id (digits).
+    #[arg(long, default_value = "880011223344")]
+    pub catalog_id: String,
+    /// The system user's access token it takes.
+    #[arg(long, default_value = "EAAGsimSystemUserToken01")]
+    pub token: String,
+    /// The catalog's currency (ISO 4217).
+    #[arg(long, default_value = "KWD")]
+    pub currency: String,
+    /// How long a batch takes to finish, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub finish_ms: u64,
+    /// Calls allowed per usage window before error 80014 (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub call_limit: u64,
+}
+
+pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
+    let h = start(args.port, &args.catalog_id, &args.token, &args.currency).await?;
+    h.sim
+        .set_finish_after(Duration::from_millis(args.finish_ms));
+    if args.call_limit > 0 {
+        h.sim.set_usage(0, args.call_limit, 19);
+    }
+    println!(
+        "Meta catalog simulator listening on {} (catalog {}, currency {})",
+        h.base_url(),
+        args.catalog_id,
+        args.currency.to_ascii_uppercase()
+    );
+    println!("  access token {:?}", args.token);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

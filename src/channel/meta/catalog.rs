@@ -31,6 +31,31 @@ const POLL_MAX: Duration = Duration::from_secs(60);
 /// Polls of one batch before its items are sent again (a handle Meta forgot).
 const POLLS_MAX: u32 = 60;
 
+/// An item planned less than this ago waits for more to share its call (see
+/// [`Meta::lingers`]), in steps of [`LINGER_STEP`], never past [`LINGER_MAX`] since it was
+/// planned.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_STEP: Duration = Duration::from_millis(250);
+const LINGER_MAX: Duration = Duration::from_secs(3);
+/// While the catalog stream plans, items wait for its next pages at most this long.
+const PLANNING_MAX: Duration = Duration::from_secs(60);
+
+/// Marks the catalog as being planned while it lives.
+struct Planning<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Planning<'a> {
+    fn start(flag: &'a std::sync::atomic::AtomicBool) -> Planning<'a> {
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        Planning(flag)
+    }
+}
+
+impl Drop for Planning<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn item_key(odoo_id: i64) -> String {
     format!("{CHANNEL}:item:{odoo_id}")
 }
@@ -317,10 +342,11 @@ impl Meta {
                 continue;
             };
             let hash = fnv(&format!("{method}|{data}"));
-            if force
-                || m.last_hash.as_deref() != Some(hash.as_str())
-                || waiting.contains(&item_key(p.id))
-            {
+            let waits = waiting.contains(&item_key(p.id));
+            // A job that waits with this very value (in a batch Meta is processing, say) has
+            // it in hand: queuing it again would send it twice.
+            let in_hand = waits && m.planned_hash.as_deref() == Some(hash.as_str());
+            if force || (!in_hand && (m.last_hash.as_deref() != Some(hash.as_str()) || waits)) {
                 jobs.push(NewJob {
                     channel: CHANNEL.into(),
                     kind: jobs::Kind::Item.as_str().into(),
@@ -353,6 +379,34 @@ impl Meta {
         Ok(jobs)
     }
 
+    /// Queues planned item jobs (not a value that already died for the same product, unless
+    /// a `repair` asks for everything), and records each one's value as planned, in one
+    /// transaction.
+    pub(super) fn enqueue(
+        &self,
+        jobs: Vec<NewJob>,
+        repair: bool,
+    ) -> Result<usize, crate::error::Error> {
+        let jobs = match repair {
+            true => jobs,
+            false => queue::without_dead_repeats(&self.store, jobs)?,
+        };
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let planned: Vec<(i64, String)> = jobs
+            .iter()
+            .filter_map(|j| j.payload.parse::<ItemPush>().ok())
+            .map(|p| (p.mapping_id, p.hash))
+            .collect();
+        let planned: Vec<(i64, &str)> = planned.iter().map(|(m, h)| (*m, h.as_str())).collect();
+        self.store.write(|tx| {
+            queue::enqueue_in(tx, &jobs)?;
+            mapping::set_planned_in(tx, &planned)
+        })?;
+        Ok(jobs.len())
+    }
+
     /// Runs item jobs: the ones in a batch already ask its status; the others go out, as
     /// few calls as the limits allow.
     pub(super) async fn push_items(&self, jobs: &[Job]) -> crate::channel::Outcomes {
@@ -373,8 +427,34 @@ impl Meta {
         for (handles, idx) in polls {
             self.poll(&handles, &idx, jobs, &items, &mut out).await;
         }
-        self.send(&sends, jobs, &items, &mut out).await;
+        if self.lingers(&sends, jobs) {
+            // On a grid, so that items put back a moment apart are due together.
+            let step = LINGER_STEP.as_millis() as i64;
+            let at = (crate::store::now_ms() / step + 1) * step;
+            self.put_back(&sends, jobs, &items, &mut out, ItemPush::clone, at);
+        } else {
+            self.send(&sends, jobs, &items, &mut out).await;
+        }
         out.into_iter().map(|o| o.unwrap_or(Ok(()))).collect()
+    }
+
+    /// Whether the items at `idx` wait a moment for more to fill their call: fewer than a
+    /// call takes, one planned just now (the catalog is being planned, page by page), and
+    /// none waiting long already. Batch calls are Meta's scarcest quota (Catalog Batch).
+    fn lingers(&self, idx: &[usize], jobs: &[Job]) -> bool {
+        if idx.is_empty() || idx.len() >= self.max_items() {
+            return false;
+        }
+        let now = crate::store::now_ms();
+        let age = |i: &usize| now - jobs[*i].created_at;
+        let youngest = idx.iter().map(age).min().unwrap_or(i64::MAX);
+        let oldest = idx.iter().map(age).max().unwrap_or(0);
+        if self.planning.load(std::sync::atomic::Ordering::Relaxed) {
+            // The catalog is being read: its next pages fill the call (a full push goes out
+            // in as few calls as it can), unless the read takes unusually long.
+            return oldest < PLANNING_MAX.as_millis() as i64;
+        }
+        youngest < LINGER.as_millis() as i64 && oldest < LINGER_MAX.as_millis() as i64
     }
 
     /// Sends the items at `idx`: cut into calls, each call's items put back to wait for its
@@ -689,6 +769,28 @@ impl Meta {
         for &i in &done {
             out[i] = Some(Ok(()));
         }
+        let text = format!(
+            "batch {} finished: Meta took {} item(s){}{}",
+            handles.join(","),
+            done.len(),
+            match dead.len() {
+                0 => String::new(),
+                n => format!(", refused {n} (dead with Meta's reason)"),
+            },
+            match again.len() {
+                0 => String::new(),
+                n => format!(", {n} to send again (the batch failed without naming them)"),
+            }
+        );
+        crate::internal_events::emit(
+            &self.store,
+            &crate::internal_events::Pushed {
+                channel: CHANNEL,
+                stock: false,
+                count: done.len() as i64,
+                problem: Some((crate::store::synclog::Level::Info, &text)),
+            },
+        );
         for (i, why) in dead {
             let p = items[i].expect("parsed");
             out[i] = Some(Err(JobError::new(
@@ -722,6 +824,7 @@ impl crate::channel::Catalog for Meta {
             streams::get(&self.store, &name)?.and_then(|s| s.cursor)
         };
         let started = poll_start();
+        let _planning = Planning::start(&self.planning);
         let mut unpriced = crate::sync::catalog::Unpriced::default();
         let rules = self
             .reader
@@ -740,7 +843,7 @@ impl crate::channel::Catalog for Meta {
                         .context("reading the catalog from Odoo")?;
                     after = page.last().map(|p| p.id).unwrap_or(after);
                     let jobs = self.plan_jobs(&page, false).await?;
-                    planned += crate::channel::enqueue_planned(&self.store, jobs)?;
+                    planned += self.enqueue(jobs, false)?;
                     unpriced.note(&page);
                     if page.len() < self.odoo.page_size() {
                         break;
@@ -757,7 +860,7 @@ impl crate::channel::Catalog for Meta {
                     .context("reading changes from Odoo")?;
                 unpriced.note(&products);
                 let jobs = self.plan_jobs(&products, false).await?;
-                crate::channel::enqueue_planned(&self.store, jobs)?
+                self.enqueue(jobs, false)?
             }
         };
         unpriced.verdict(&self.reader).await?;
@@ -861,7 +964,7 @@ impl crate::channel::drift::ReadBack for Meta {
         _missing: &HashSet<i64>,
     ) -> Result<Repaired, crate::error::Error> {
         let jobs = self.plan_jobs(page, true).await?;
-        let queued = queue::enqueue_many(&self.store, &jobs)?.len();
+        let queued = self.enqueue(jobs, true)?;
         Ok(Repaired {
             queued,
             not_repaired: Vec::new(),

@@ -68,6 +68,8 @@ pub struct Meta {
     max_items: AtomicUsize,
     /// The usage Meta's last answer reported.
     usage: Mutex<wire::Usage>,
+    /// The catalog stream is planning: item jobs wait for its next pages to fill their call.
+    planning: std::sync::atomic::AtomicBool,
 }
 
 /// Why a Graph call did not give an answer to use.
@@ -156,6 +158,7 @@ pub fn build(w: &crate::channel::Wiring<'_>) -> Result<Meta, crate::error::Error
         odoo_url: w.config.odoo.url.clone(),
         max_items: AtomicUsize::new(w.cfg.batch_size.max(1) as usize),
         usage: Mutex::default(),
+        planning: Default::default(),
         odoo: w.odoo.clone(),
         store: w.store.clone(),
         settings,
