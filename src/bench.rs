@@ -12,6 +12,9 @@
 //! 5. `webhook_ingest`: signed Medusa events from 50 concurrent senders: events/s and p99 latency.
 //! 6. `diff`: `marketsync diff --channel cartona` over the whole catalog, in its own process:
 //!    wall, CPU, peak RSS, Odoo calls and Cartona requests (every listing differs: the worst case).
+//! 7. `meta_full_push`: the catalog pushed to a Meta catalog (batch 1,000) until every item is
+//!    recorded as sent (its batch polled until finished), with the floor (page-reading the same
+//!    fields + posting the same number of items_batch calls and polling each until finished).
 
 use crate::config::RawConfig;
 use crate::odoo::{Domain, OdooClient, Value};
@@ -81,6 +84,11 @@ pub struct Figures {
     pub products_compared: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differences: Option<u64>,
+    /// `meta_full_push`: items_batch calls and status polls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_calls: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_polls: Option<u64>,
 }
 
 /// A child process that prints its URL on its first line.
@@ -586,6 +594,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
         ..Default::default()
     });
 
+    // 7. The Meta full push.
+    say(&format!("full push of {n} products to Meta..."));
+    out.push(meta_full_push(&odoo.url, n).await?);
+
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -665,6 +677,159 @@ async fn measure_floor(config: &crate::config::Config, n: usize) -> anyhow::Resu
                 &serde_json::Value::Array(body),
             )
             .await;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+const META_TOKEN: &str = "EAAGbenchToken01";
+const META_CATALOG: &str = "880011223344";
+/// The simulated catalog finishes a batch this long after it came.
+const META_FINISH_MS: &str = "200";
+
+/// `meta_full_push`: the catalog pushed to Meta by a daemon of its own (a fresh state), until
+/// every item is recorded as sent; then the floor.
+async fn meta_full_push(odoo_url: &str, n: usize) -> anyhow::Result<Figures> {
+    let meta = sim(&[
+        "sim",
+        "meta",
+        "--port",
+        "0",
+        "--catalog-id",
+        META_CATALOG,
+        "--token",
+        META_TOKEN,
+        "--currency",
+        "EGP",
+        "--finish-ms",
+        META_FINISH_MS,
+    ])?;
+    let stats_url = format!(
+        "{}/_sim/stats",
+        meta.url.trim_end_matches('/').trim_end_matches("/v26.0")
+    );
+    let meta_stats = || async { stats(&stats_url).await };
+    let odoo_stats = format!("{odoo_url}/_sim/stats");
+    let odoo_calls = || async { stats(&odoo_stats).await["calls"].as_u64().unwrap_or(0) };
+    let dir = tempfile::tempdir()?;
+    let text = format!(
+        "[odoo]\nurl = \"{odoo_url}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"admin\"\npage_size = 1000\nreads_in_flight = 2\n[state]\npath = \"{}\"\n\
+         [webhooks]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[schedule]\ncatalog_poll = \"1s\"\nstatus_poll = \"1h\"\nodoo_health = \"1h\"\n\
+         [daemon]\nqueue_poll = \"100ms\"\n[channels.meta]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{META_TOKEN}\"\ncatalog_id = \"{META_CATALOG}\"\ncurrency = \"EGP\"\n\
+         batch_size = 1000\nbrand = \"Bench\"\nlink = \"https://shop.example.com/p/{{slug}}\"\nimage_link = \"https://shop.example.com/i/{{default_code}}.jpg\"\npoll_overlap = \"2s\"\n",
+        dir.path().join("state.db").display(),
+        meta.url
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text)?;
+    let config = RawConfig::parse(&text)?.validate()?;
+    let sent = |store: &Store| -> u64 {
+        store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM mappings WHERE channel = 'meta' AND last_sent_at IS NOT NULL",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .unwrap_or(0) as u64
+    };
+    let calls0 = odoo_calls().await;
+    let t = Instant::now();
+    let daemon = Daemon::start(&path)?;
+    let mut store = None;
+    until("the Meta full push", Duration::from_secs(900), async || {
+        if store.is_none() {
+            store = Store::open_read_only(&config.state.path).ok();
+        }
+        store.as_ref().is_some_and(|s| sent(s) >= n as u64)
+    })
+    .await?;
+    let wall = t.elapsed().as_secs_f64();
+    let (cpu, rss) = daemon.usage();
+    let calls = odoo_calls().await - calls0;
+    let m = meta_stats().await;
+    daemon.stop();
+    if m["items"].as_u64() != Some(n as u64) {
+        anyhow::bail!(
+            "bench: after the Meta push the catalog holds {} of {n} items",
+            m["items"]
+        );
+    }
+    let batch_calls = m["batch_calls"].as_u64().unwrap_or(0);
+    let polls = m["status_polls"].as_u64().unwrap_or(0);
+    let floor = meta_floor(&config, n).await?;
+    Ok(Figures {
+        scenario: "meta_full_push",
+        wall_s: wall,
+        cpu_s: cpu,
+        peak_rss_mb: rss,
+        odoo_calls: calls,
+        marketplace_requests: m["requests"].as_u64().unwrap_or(0),
+        floor_s: Some(floor),
+        floor_ratio: Some(wall / floor),
+        products_sent: m["batch_requests"].as_u64(),
+        batch_calls: Some(batch_calls),
+        status_polls: Some(polls),
+        ..Default::default()
+    })
+}
+
+/// The Meta floor: page-read the same fields from Odoo, post the same items_batch calls
+/// (1,000 items each, the real items' size) and poll each handle until finished.
+async fn meta_floor(config: &crate::config::Config, n: usize) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let client = OdooClient::connect(&config.odoo).await?;
+    let ch = config
+        .channel(crate::config::ChannelKind::Meta)
+        .expect("configured");
+    let settings = ch.meta().expect("Meta settings");
+    let reader = crate::channel::meta::reader(settings, client.clone());
+    let mut rows = Vec::with_capacity(n);
+    client
+        .search_read_pages(
+            "product.product",
+            &Domain::all(),
+            &reader.fields(),
+            reader.context(),
+            |page| {
+                rows.extend(page.iter().map(|r| {
+                    let s = |k: &str| r.get(k).and_then(Value::as_opt_str).unwrap_or("").to_string();
+                    serde_json::json!({"method": "UPDATE", "data": {
+                        "id": s("default_code"), "title": s("name"), "description": s("name"),
+                        "availability": "in stock", "inventory": 1, "condition": "new",
+                        "price": "1.00 EGP", "brand": "Bench",
+                        "link": "https://shop.example.com/p/x", "image_link": "https://shop.example.com/i/x.jpg"}})
+                }));
+                Ok(())
+            },
+        )
+        .await?;
+    let api = crate::channel::meta::client(ch).map_err(|e| anyhow::anyhow!(e))?;
+    let path = format!("{META_CATALOG}/items_batch");
+    let mut handles = Vec::new();
+    for chunk in rows.chunks(1000) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "item_type": "PRODUCT_ITEM", "allow_upsert": true, "requests": chunk}))?;
+        let a = api.post_raw(&path, body).await?;
+        let v: serde_json::Value = serde_json::from_slice(&a.body)?;
+        handles.extend(
+            v["handles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h.as_str().map(str::to_string)),
+        );
+    }
+    let status = format!("{META_CATALOG}/check_batch_request_status");
+    for h in handles {
+        loop {
+            let a = api.get_raw(&status, &[("handle", h.clone())]).await?;
+            let v: serde_json::Value = serde_json::from_slice(&a.body)?;
+            if v["data"][0]["status"] == "finished" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     Ok(t.elapsed().as_secs_f64())
 }

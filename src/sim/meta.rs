@@ -45,6 +45,8 @@ struct World {
     regain_minutes: u64,
     /// At most this many requests a call before code 1 (default [`MAX_REQUESTS`]).
     max_requests: usize,
+    /// Requests carried by the `items_batch` calls taken.
+    batch_requests: usize,
     /// Items refused whenever they come, with the message (a rule of the catalog's).
     refuse: HashMap<String, String>,
 }
@@ -285,7 +287,22 @@ impl SimMeta {
         ]
     }
 
+    /// What the bench reads (`GET /_sim/stats`, not recorded, no token).
+    pub fn stats(&self) -> Value {
+        let items = self.items().len();
+        json!({
+            "requests": self.requests.with(|r| r.len()),
+            "batch_calls": self.requests.with(|r| r.iter().filter(|r| r.path.ends_with("/items_batch")).count()),
+            "batch_requests": self.world().batch_requests,
+            "status_polls": self.status_polls(),
+            "items": items,
+        })
+    }
+
     fn answer(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        if uri.path() == "/_sim/stats" {
+            return axum::Json(self.stats()).into_response();
+        }
         self.requests.record(&method, &uri, "", &body);
         self.settle();
         let (status, value) = self.route(&method, &uri, &headers, &body);
@@ -506,6 +523,7 @@ impl SimMeta {
             taken.push(r.clone());
         }
         let mut w = self.world();
+        w.batch_requests += requests.len();
         w.next_id += 1;
         let handle = format!("AcSim{:06}", w.next_id);
         w.batches.insert(

@@ -26,7 +26,7 @@ pub const MAX_BODY_BYTES: usize = 27 << 20;
 pub const MAX_DESCRIPTION: usize = 9_999;
 /// The first wait before a batch's status is asked; doubled by each poll, up to
 /// [`POLL_MAX`].
-const POLL_FIRST: Duration = Duration::from_millis(500);
+const POLL_FIRST: Duration = Duration::from_millis(250);
 const POLL_MAX: Duration = Duration::from_secs(60);
 /// Polls of one batch before its items are sent again (a handle Meta forgot).
 const POLLS_MAX: u32 = 60;
