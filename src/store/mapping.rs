@@ -79,30 +79,39 @@ pub fn set(
     odoo_id: i64,
     external_id: &str,
 ) -> Result<Mapping> {
+    store.write(|tx| set_in(tx, channel, kind, odoo_model, odoo_id, external_id))
+}
+
+/// [`set`] inside the caller's transaction (a page of products linked in one commit). A
+/// refused link ([`StoreError::Conflict`]) writes nothing and leaves the transaction usable.
+pub fn set_in(
+    tx: &rusqlite::Transaction<'_>,
+    channel: &str,
+    kind: &str,
+    odoo_model: &str,
+    odoo_id: i64,
+    external_id: &str,
+) -> Result<Mapping> {
     let now = now_ms();
-    store.write(|tx| {
+    {
         let by_odoo: Option<Mapping> = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"),
-                params![channel, kind, odoo_id],
-                from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3"
+            ))?
+            .query_row(params![channel, kind, odoo_id], from_row)
             .optional()?;
         let by_ext: Option<Mapping> = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND external_id = ?3"),
-                params![channel, kind, external_id],
-                from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM mappings WHERE channel = ?1 AND kind = ?2 AND external_id = ?3"
+            ))?
+            .query_row(params![channel, kind, external_id], from_row)
             .optional()?;
         match (by_odoo, by_ext) {
             (Some(a), Some(b)) if a.id == b.id => return Ok(a),
-            (Some(a), _) => {
-                return Err(StoreError::Conflict(format!(
-                    "{odoo_model} {odoo_id} is already mapped to {channel} {kind} {:?}; unset it first",
-                    a.external_id
-                )))
-            }
+            (Some(a), _) => return Err(StoreError::Conflict(format!(
+                "{odoo_model} {odoo_id} is already mapped to {channel} {kind} {:?}; unset it first",
+                a.external_id
+            ))),
             (_, Some(b)) => {
                 return Err(StoreError::Conflict(format!(
                     "{channel} {kind} {external_id:?} is already mapped to {} {}; unset it first",
@@ -111,14 +120,16 @@ pub fn set(
             }
             (None, None) => {}
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO mappings (channel, kind, odoo_model, odoo_id, external_id, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![channel, kind, odoo_model, odoo_id, external_id, now],
-        )?;
+        )?
+        .execute(params![channel, kind, odoo_model, odoo_id, external_id, now])?;
         let id = tx.last_insert_rowid();
-        Ok(tx.query_row(&format!("SELECT {COLUMNS} FROM mappings WHERE id = ?1"), [id], from_row)?)
-    })
+        Ok(tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM mappings WHERE id = ?1"))?
+            .query_row([id], from_row)?)
+    }
 }
 
 /// Removes the mapping of an Odoo id or an external id. Returns whether one existed.

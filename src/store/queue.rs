@@ -478,12 +478,11 @@ pub fn defer_in(
     at: i64,
 ) -> Result<bool> {
     let newer: Option<i64> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT w.id FROM jobs AS w JOIN jobs AS j ON j.coalesce_key = w.coalesce_key \
              WHERE j.id = ?1 AND w.state IN ('pending', 'retrying') AND w.id != ?1",
-            [id],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([id], |r| r.get(0))
         .optional()?;
     if let Some(newer) = newer {
         tx.execute(
@@ -493,11 +492,11 @@ pub fn defer_in(
         )?;
         return Ok(false);
     }
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE jobs SET state = 'pending', payload = ?2, next_attempt_at = ?3, updated_at = ?4, \
          last_error = NULL, error_class = NULL WHERE id = ?1 AND state = 'running'",
-        params![id, payload.text(), at, now_ms()],
-    )?;
+    )?
+    .execute(params![id, payload.text(), at, now_ms()])?;
     Ok(true)
 }
 

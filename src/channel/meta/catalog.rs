@@ -255,44 +255,66 @@ impl Meta {
         );
     }
 
-    /// The product's item mapping, linked to `retailer_id` (made anew when it changed).
-    fn mapping_for(
+    /// The item mappings of these products, linked to their retailer ids: as known, made
+    /// when missing, made anew when the retailer id changed; all in one transaction. A retailer
+    /// id two products share is refused for the second (said in the sync log).
+    fn mappings_for(
         &self,
-        p: &ProductSnapshot,
-        retailer_id: &str,
-        known: Option<&mapping::Mapping>,
-    ) -> Result<Option<mapping::Mapping>, crate::error::Error> {
+        wanted: &[(&ProductSnapshot, String)],
+        known: &HashMap<i64, mapping::Mapping>,
+    ) -> Result<HashMap<i64, mapping::Mapping>, crate::error::Error> {
         use crate::internal_events::Skipped;
-        if let Some(m) = known {
-            if m.external_id == retailer_id {
-                return Ok(Some(m.clone()));
+        let mut out = HashMap::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        for (p, rid) in wanted {
+            match known.get(&p.id) {
+                Some(m) if &m.external_id == rid => {
+                    out.insert(p.id, m.clone());
+                }
+                other => missing.push((*p, rid, other.map(|m| m.external_id.clone()))),
             }
-            mapping::unset(&self.store, CHANNEL, ITEM, Some(p.id), None)?;
-            self.skipped(Skipped::SkuChanged {
-                odoo_id: p.id,
-                from: &m.external_id,
-                to: retailer_id,
-            });
         }
-        match mapping::set(
-            &self.store,
-            CHANNEL,
-            ITEM,
-            "product.product",
-            p.id,
-            retailer_id,
-        ) {
-            Ok(m) => Ok(Some(m)),
-            Err(crate::store::StoreError::Conflict(why)) => {
-                self.skipped(Skipped::SharedSku {
-                    odoo_id: p.id,
-                    sku: retailer_id,
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let mut said = Vec::new();
+        self.store.write(|tx| {
+            for (p, rid, before) in &missing {
+                if let Some(from) = before {
+                    tx.execute(
+                        "DELETE FROM mappings WHERE channel = ?1 AND kind = ?2 AND odoo_id = ?3",
+                        rusqlite::params![CHANNEL, ITEM, p.id],
+                    )?;
+                    said.push((p.id, Some(from.clone()), (*rid).clone(), None));
+                }
+                match mapping::set_in(tx, CHANNEL, ITEM, "product.product", p.id, rid) {
+                    Ok(m) => {
+                        out.insert(p.id, m);
+                    }
+                    Err(crate::store::StoreError::Conflict(why)) => {
+                        said.push((p.id, None, (*rid).clone(), Some(why)))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })?;
+        for (odoo_id, from, to, conflict) in said {
+            match (from, conflict) {
+                (_, Some(why)) => self.skipped(Skipped::SharedSku {
+                    odoo_id,
+                    sku: &to,
                     why: &why,
-                });
-                Ok(None)
+                }),
+                (Some(from), None) => self.skipped(Skipped::SkuChanged {
+                    odoo_id,
+                    from: &from,
+                    to: &to,
+                }),
+                (None, None) => {}
             }
-            Err(e) => Err(e.into()),
         }
+        Ok(out)
     }
 
     /// The item jobs of these products: what changed since it was sent, or (`force`, a
@@ -314,6 +336,7 @@ impl Meta {
         let known = mapping::by_odoo_many(&self.store, CHANNEL, ITEM, &ids)?;
         let mut jobs = Vec::new();
         let mut no_code = Vec::new();
+        let mut wanted = Vec::with_capacity(products.len());
         for p in products {
             let Some(retailer_id) = self.retailer_id(p) else {
                 if p.sellable() {
@@ -321,24 +344,31 @@ impl Meta {
                 }
                 continue;
             };
-            let known = known.get(&p.id);
+            // Only an item Meta was sent is taken out: a removed product needs no new link.
+            let sent = known
+                .get(&p.id)
+                .is_some_and(|m| m.last_sent_at.is_some() && m.external_id == retailer_id);
+            if p.sellable() || sent {
+                wanted.push((p, retailer_id));
+            }
+        }
+        let linked = self.mappings_for(&wanted, &known)?;
+        for (p, retailer_id) in wanted {
+            let retailer_id = retailer_id.as_str();
             let (method, data) = if p.sellable() {
                 if p.unpriced.is_some() {
                     continue; // the stream says why
                 }
-                ("UPDATE", self.item(p, &retailer_id, tr.get(&p.id)))
+                ("UPDATE", self.item(p, retailer_id, tr.get(&p.id)))
             } else {
-                // Removed: only an item Meta was sent is taken out.
-                if known.is_none_or(|m| m.last_sent_at.is_none() || m.external_id != retailer_id) {
-                    continue;
-                }
+                // Removed (and sent before: see above).
                 match self.settings.on_remove {
                     OnRemove::Delete => ("DELETE", serde_json::json!({"id": retailer_id})),
                     OnRemove::OutOfStock if p.unpriced.is_some() => continue,
-                    OnRemove::OutOfStock => ("UPDATE", self.item(p, &retailer_id, None)),
+                    OnRemove::OutOfStock => ("UPDATE", self.item(p, retailer_id, None)),
                 }
             };
-            let Some(m) = self.mapping_for(p, &retailer_id, known)? else {
+            let Some(m) = linked.get(&p.id) else {
                 continue;
             };
             let hash = fnv(&format!("{method}|{data}"));
