@@ -38,7 +38,8 @@ fn the_benchmark_runs_and_reports_all_scenarios() {
             "price_change",
             "order_import",
             "webhook_ingest",
-            "diff"
+            "diff",
+            "meta_full_push"
         ]
     );
     for f in &figures {
@@ -70,4 +71,10 @@ fn the_benchmark_runs_and_reports_all_scenarios() {
     );
     assert_eq!(figures[3]["duplicates"], 0);
     assert!(figures[4]["events_per_s"].as_f64().unwrap() > 0.0);
+    // Meta: 300 products in ceil(300 / 1,000) items_batch calls, each batch polled.
+    let meta = &figures[6];
+    assert_eq!(meta["products_sent"], 300, "{meta}");
+    assert_eq!(meta["batch_calls"], 1, "{meta}");
+    assert!(meta["status_polls"].as_u64().unwrap() >= 1, "{meta}");
+    assert!(meta["floor_ratio"].is_number(), "{meta}");
 }
