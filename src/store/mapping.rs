@@ -108,10 +108,12 @@ pub fn set_in(
             .optional()?;
         match (by_odoo, by_ext) {
             (Some(a), Some(b)) if a.id == b.id => return Ok(a),
-            (Some(a), _) => return Err(StoreError::Conflict(format!(
+            (Some(a), _) => {
+                return Err(StoreError::Conflict(format!(
                 "{odoo_model} {odoo_id} is already mapped to {channel} {kind} {:?}; unset it first",
                 a.external_id
-            ))),
+            )))
+            }
             (_, Some(b)) => {
                 return Err(StoreError::Conflict(format!(
                     "{channel} {kind} {external_id:?} is already mapped to {} {}; unset it first",
