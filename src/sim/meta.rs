@@ -267,11 +267,9 @@ impl SimMeta {
     }
 
     fn usage_headers(&self, w: &World) -> Vec<(&'static str, String)> {
-        let pct = if w.limit == 0 {
-            1
-        } else {
-            (w.calls * 100 / w.limit).min(100)
-        };
+        let pct = (w.calls * 100)
+            .checked_div(w.limit)
+            .map_or(1, |p| p.min(100));
         let regain = if pct >= 100 { w.regain_minutes } else { 0 };
         vec![
             (
@@ -423,7 +421,11 @@ impl SimMeta {
                                "inventory": v["inventory"]})
                     })
                     .collect();
-                let last = page.iter().take(limit).last().map(|(k, _)| k.to_string());
+                let last = page
+                    .iter()
+                    .take(limit)
+                    .next_back()
+                    .map(|(k, _)| k.to_string());
                 let mut paging =
                     json!({"cursors": {"before": "", "after": last.unwrap_or_default()}});
                 if more {
