@@ -1459,6 +1459,22 @@ api_key = "admin-key-1234"
             e.starts_with("channels.meta.image_link: {sku} is not a placeholder"),
             "{e}"
         );
+        let e = err(&meta("attribute_fields = { \"Couleur\" = \"colour\" }\n"));
+        assert!(
+            e.starts_with("channels.meta.attribute_fields.Couleur: \"colour\" is not a Meta variant field; use one of color, size,"),
+            "{e}"
+        );
+        let ok = RawConfig::parse(&meta("attribute_fields = { \"Couleur\" = \"Color\" }\n"))
+            .unwrap()
+            .validate()
+            .unwrap();
+        let fields = &ok
+            .channel(ChannelKind::Meta)
+            .unwrap()
+            .meta()
+            .unwrap()
+            .attribute_fields;
+        assert_eq!(fields.get("couleur").map(String::as_str), Some("color"));
         let e = err(&meta("").replace("image_link = ", "# image_link = "));
         assert!(
             e.starts_with("channels.meta.image_link: missing; Odoo is served over http"),

@@ -1661,12 +1661,36 @@ async fn a_product_leaving_the_channel_s_filter_is_unpublished_and_one_entering_
         MedusaFlavour::AdminApi,
         "kwd",
         "products = [[\"weight\", \"<\", 100]]\n",
-        |_| {},
+        |odoo| {
+            // Out of the filter from the start: the first full push never lists it.
+            odoo.sim
+                .world()
+                .write(
+                    "product.product",
+                    &[PRODUCTS],
+                    &Value::record([("weight", Value::Double(900.0))]),
+                )
+                .unwrap();
+        },
     )
     .await;
     let status = |n: i64| env.store_sim.sim.product(&sku(n)).map(|p| p.status.clone());
-    wait_until("every product in the store", WAIT, || {
-        (1..=PRODUCTS).all(|i| status(i).as_deref() == Some("published"))
+    wait_until("every product of the filter in the store", WAIT, || {
+        (1..PRODUCTS).all(|i| status(i).as_deref() == Some("published"))
+    })
+    .await;
+    assert_eq!(status(PRODUCTS), None, "outside the filter: never listed");
+    env.odoo
+        .sim
+        .world()
+        .write(
+            "product.product",
+            &[PRODUCTS],
+            &Value::record([("weight", Value::Double(2.0))]),
+        )
+        .unwrap();
+    wait_until("into the filter: listed", WAIT, || {
+        status(PRODUCTS).as_deref() == Some("published")
     })
     .await;
     let weigh = |kg: f64| {

@@ -313,6 +313,57 @@ async fn an_archived_product_s_item_is_kept_out_of_stock_when_asked() {
 }
 
 #[tokio::test]
+async fn variants_of_one_template_share_an_item_group_and_carry_their_attribute_values() {
+    let env = Env::prepared(
+        "lang = \"ar_001\"\nattribute_fields = { \"Legs\" = \"material\" }\n",
+        |odoo, _| {
+            let mut w = odoo.sim.world();
+            w.set_language_installed("ar_001", true).unwrap();
+            // Product 2 becomes product 1's sibling: one template, two colours.
+            w.write(
+                "product.product",
+                &[2],
+                &Value::record([("product_tmpl_id", Value::Int(1))]),
+            )
+            .unwrap();
+            let values = |colour: &'static str, ar: &'static str| {
+                [
+                    ("Color", colour, Some(ar)),
+                    ("Size", "M", None),
+                    ("Legs", "Steel", Some("صلب")),
+                    ("Scent", "Oud", None),
+                ]
+            };
+            w.set_variant_values(1, &values("Red", "أحمر")).unwrap();
+            w.set_variant_values(2, &values("Blue", "أزرق")).unwrap();
+        },
+    )
+    .await;
+    env.listed().await;
+    let (red, blue) = (env.item(1).unwrap(), env.item(2).unwrap());
+    assert_eq!(red["item_group_id"], "odoo-template-1");
+    assert_eq!(blue["item_group_id"], "odoo-template-1", "one group");
+    assert_eq!(
+        red["color"], "أحمر",
+        "attribute values in the channel's language"
+    );
+    assert_eq!(blue["color"], "أزرق");
+    assert_eq!(red["size"], "M");
+    assert_eq!(
+        red["material"], "صلب",
+        "attribute_fields: Legs fills material"
+    );
+    assert_eq!(red["additional_variant_attribute"], "Scent:Oud");
+    // Product 3 has no variants: no variant fields.
+    let plain = env.item(3).unwrap();
+    assert!(
+        plain.get("color").is_none() && plain.get("additional_variant_attribute").is_none(),
+        "{plain}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
 async fn an_item_meta_refuses_is_dead_with_meta_s_reason_and_its_batch_mates_are_done() {
     let env = Env::prepared("", |_, meta| {
         meta.sim
@@ -575,6 +626,32 @@ async fn meta_converges_after_an_outage_and_diff_repairs_what_was_changed_behind
     .await;
     let (code, out) = env.cli(&["diff", "--channel", "meta"]).await;
     assert_eq!(code, Some(0), "clean again: {out}");
+    env.stop().await;
+}
+
+/// `products`: the catalog shows the Odoo products the filter holds, from the first full push
+/// (seen against a real Odoo 17: the full push listed all 29 products of a filter of 7).
+#[tokio::test]
+async fn the_catalog_shows_only_what_its_products_filter_holds() {
+    let env = Env::new("products = [[\"id\", \"<=\", 6]]\n").await;
+    wait_until("the six products of the filter sent", WAIT, || {
+        env.mapped_sent() == 6 && env.idle()
+    })
+    .await;
+    assert!((1..=6).all(|i| env.item(i).is_some()));
+    assert!(
+        (7..=PRODUCTS).all(|i| env.item(i).is_none()),
+        "{:?}",
+        env.meta.sim.items().len()
+    );
+    let (code, out) = env.cli(&["diff", "--channel", "meta"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "no difference among {PRODUCTS} Odoo product(s) and 6 meta listing(s)"
+        )),
+        "{out}"
+    );
     env.stop().await;
 }
 

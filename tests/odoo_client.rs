@@ -514,3 +514,98 @@ async fn a_full_read_asks_for_the_next_page_before_handling_this_one_and_no_more
         );
     }
 }
+
+/// The variant reads of the Meta channel, held to real servers (`fixtures/odoo17/variants.json`,
+/// `fixtures/odoo19/variants.json`): the attribute values' fields as Odoo 17 and 19 define them
+/// (labels, types, relations), and a variant's values read as `[id, "Attribute"]` pairs.
+#[tokio::test]
+async fn attribute_values_read_as_a_real_odoo_17_and_19_define_them() {
+    for (major, dir) in [(17, "odoo17"), (19, "odoo19")] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(dir)
+            .join("variants.json");
+        let recorded: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let sim = odoo_sim(major, 2).await;
+        sim.sim
+            .world()
+            .set_variant_values(1, &[("Color", "White", None), ("Legs", "Steel", None)])
+            .unwrap();
+        let odoo = OdooClient::connect(&odoo_config(
+            &sim.url(),
+            marketsync::config::OdooProtocol::Jsonrpc,
+        ))
+        .await
+        .unwrap();
+        for (model, key) in [
+            (
+                "product.template.attribute.value",
+                "fields_get product.template.attribute.value",
+            ),
+            ("product.product", "fields_get product.product"),
+        ] {
+            let ours = serde_json::Value::from(
+                odoo.fields_get(model, &["type", "relation", "string"])
+                    .await
+                    .unwrap(),
+            );
+            let fields = [
+                "name",
+                "attribute_id",
+                "price_extra",
+                "product_template_attribute_value_ids",
+            ];
+            for (field, theirs) in recorded[key].as_object().unwrap() {
+                if !fields.contains(&field.as_str()) {
+                    continue;
+                }
+                for attr in ["type", "relation", "string"] {
+                    assert_eq!(
+                        ours[field][attr], theirs[attr],
+                        "Odoo {major} {model}.{field} {attr}"
+                    );
+                }
+            }
+        }
+        let read = |model: &'static str, domain: Domain, fields: &'static [&'static str]| {
+            let odoo = odoo.clone();
+            async move {
+                let rows = odoo
+                    .search_read(model, &domain, fields, SearchOpts::default())
+                    .await
+                    .unwrap();
+                serde_json::Value::from(Value::Array(rows))
+            }
+        };
+        let variant = read(
+            "product.product",
+            Domain::all().and("id", "=", 1),
+            &["product_template_attribute_value_ids"],
+        )
+        .await;
+        let ids: Vec<Value> = variant[0]["product_template_attribute_value_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| Value::Int(v.as_i64().unwrap()))
+            .collect();
+        assert_eq!(ids.len(), 2, "Odoo {major}");
+        let values = read(
+            "product.template.attribute.value",
+            Domain::all().and("id", "in", Value::Array(ids)),
+            &["name", "attribute_id"],
+        )
+        .await;
+        let real = &recorded["search_read product.template.attribute.value"]["answer"][0];
+        for v in values.as_array().unwrap() {
+            assert!(v["name"].is_string(), "{v}");
+            assert!(
+                v["attribute_id"][0].is_i64() && v["attribute_id"][1].is_string(),
+                "a [id, name] pair as recorded ({}): {v}",
+                real["attribute_id"]
+            );
+        }
+        assert_eq!(values.as_array().unwrap().len(), 2, "Odoo {major}");
+    }
+}

@@ -445,7 +445,8 @@ impl CatalogReader {
         Ok(())
     }
 
-    /// One page of products (archived ones too) with ids above `after`.
+    /// One page of products (archived ones too) with ids above `after`, each marked within
+    /// the channel's `products` filter or not.
     pub async fn page_after(&self, after: i64) -> Result<Vec<ProductSnapshot>, OdooError> {
         let rows = self
             .odoo
@@ -458,6 +459,7 @@ impl CatalogReader {
             )
             .await?;
         let mut snaps: Vec<ProductSnapshot> = rows.into_iter().map(|r| self.snapshot(r)).collect();
+        self.apply_filter(&mut snaps).await?;
         self.apply_prices(&mut snaps).await?;
         Ok(snaps)
     }

@@ -56,6 +56,23 @@ impl Drop for Planning<'_> {
     }
 }
 
+/// What a page's items need from Odoo beyond the product rows.
+#[derive(Debug, Default)]
+pub struct PageTexts {
+    /// Product id -> its title and description in `lang`.
+    tr: HashMap<i64, (Option<String>, Option<String>)>,
+    /// `product.template.attribute.value` id -> (attribute name, value), in `lang`.
+    values: HashMap<i64, (String, String)>,
+}
+
+/// The variant's attribute values (`product_template_attribute_value_ids`), in Odoo's order.
+fn attribute_value_ids(p: &ProductSnapshot) -> Vec<i64> {
+    p.row
+        .get("product_template_attribute_value_ids")
+        .map(Value::as_ids)
+        .unwrap_or_default()
+}
+
 fn item_key(odoo_id: i64) -> String {
     format!("{CHANNEL}:item:{odoo_id}")
 }
@@ -130,14 +147,16 @@ impl Meta {
             .unwrap_or(0)
     }
 
-    /// The item's `data` for an `UPDATE` (`tr`: the title and description in `lang`).
+    /// The item's `data` for an `UPDATE` (`texts`: the page's titles and descriptions in
+    /// `lang`, and its variants' attribute values).
     pub fn item(
         &self,
         p: &ProductSnapshot,
         retailer_id: &str,
-        tr: Option<&(Option<String>, Option<String>)>,
+        texts: &PageTexts,
     ) -> serde_json::Value {
         let s = &self.settings;
+        let tr = texts.tr.get(&p.id);
         let title = tr
             .and_then(|(t, _)| t.clone())
             .unwrap_or_else(|| p.name.clone());
@@ -204,7 +223,65 @@ impl Meta {
                 .collect();
             o.insert("additional_image_link".into(), more.into());
         }
+        let values: Vec<(String, String)> = attribute_value_ids(p)
+            .iter()
+            .filter_map(|id| texts.values.get(id).cloned())
+            .collect();
+        for (field, value) in wire::variant_fields(&values, &s.attribute_fields) {
+            o.insert(field, value.into());
+        }
         data
+    }
+
+    /// The page's texts: titles and descriptions in `lang`, and the attribute values of its
+    /// variants (also in `lang`): at most one Odoo call each.
+    pub(super) async fn texts(
+        &self,
+        products: &[ProductSnapshot],
+    ) -> Result<PageTexts, crate::error::Error> {
+        let all: Vec<i64> = products.iter().map(|p| p.id).collect();
+        let tr = self.translations(&all).await?;
+        let mut ids: Vec<i64> = products.iter().flat_map(attribute_value_ids).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let values = self.attribute_values(&ids).await?;
+        Ok(PageTexts { tr, values })
+    }
+
+    /// The attribute (its name) and value of each `product.template.attribute.value`.
+    async fn attribute_values(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, (String, String)>, crate::error::Error> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut context = vec![("active_test".to_string(), Value::Bool(false))];
+        if let Some(lang) = self.settings.lang.as_deref() {
+            context.push(("lang".into(), Value::from(lang)));
+        }
+        let rows = self
+            .odoo
+            .search_read(
+                "product.template.attribute.value",
+                &Domain::all().and("id", "in", ids.to_vec()),
+                &["name", "attribute_id"],
+                SearchOpts {
+                    context,
+                    ..Default::default()
+                },
+            )
+            .await
+            .context("reading the variants' attribute values from Odoo (product.template.attribute.value)")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id = r.get("id")?.as_i64()?;
+                let value = r.get("name")?.as_opt_str()?.to_string();
+                let attribute = r.get("attribute_id")?.as_many2one()?.1.to_string();
+                Some((id, (attribute, value)))
+            })
+            .collect())
     }
 
     /// Titles and descriptions in `lang`, when set and Odoo has it installed.
@@ -325,12 +402,7 @@ impl Meta {
         force: bool,
     ) -> Result<Vec<NewJob>, crate::error::Error> {
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
-        let sold: Vec<i64> = products
-            .iter()
-            .filter(|p| p.sellable())
-            .map(|p| p.id)
-            .collect();
-        let tr = self.translations(&sold).await?;
+        let texts = self.texts(products).await?;
         let keys: Vec<String> = ids.iter().map(|id| item_key(*id)).collect();
         let waiting = queue::waiting_keys(&self.store, &keys)?;
         let known = mapping::by_odoo_many(&self.store, CHANNEL, ITEM, &ids)?;
@@ -359,13 +431,13 @@ impl Meta {
                 if p.unpriced.is_some() {
                     continue; // the stream says why
                 }
-                ("UPDATE", self.item(p, retailer_id, tr.get(&p.id)))
+                ("UPDATE", self.item(p, retailer_id, &texts))
             } else {
                 // Removed (and sent before: see above).
                 match self.settings.on_remove {
                     OnRemove::Delete => ("DELETE", serde_json::json!({"id": retailer_id})),
                     OnRemove::OutOfStock if p.unpriced.is_some() => continue,
-                    OnRemove::OutOfStock => ("UPDATE", self.item(p, retailer_id, None)),
+                    OnRemove::OutOfStock => ("UPDATE", self.item(p, retailer_id, &texts)),
                 }
             };
             let Some(m) = linked.get(&p.id) else {

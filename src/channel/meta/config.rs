@@ -60,8 +60,16 @@ pub struct RawMeta {
     /// keep it `"out_of_stock"`.
     #[serde(default)]
     pub on_remove: OnRemove,
-    /// Odoo language of the titles and descriptions (e.g. `ar_001`); unset: Odoo's default.
+    /// Odoo language of the titles, descriptions and attribute values (e.g. `ar_001`); unset:
+    /// Odoo's default.
     pub lang: Option<String>,
+    /// Which Meta variant field each Odoo attribute fills, by the attribute's name (e.g.
+    /// `{ "Couleur" = "color" }`): one of color, size, pattern, material, gender, age_group,
+    /// or "additional" (`additional_variant_attribute`). Without it: Color/Colour/اللون are
+    /// color, Size/المقاس size, and so on; any other attribute goes in
+    /// `additional_variant_attribute`.
+    #[serde(default)]
+    pub attribute_fields: std::collections::BTreeMap<String, String>,
     #[serde(default = "crate::config::default_stock_field")]
     pub stock_field: String,
     /// Units held back from the catalog's `inventory` (a product at or under it is out of
@@ -98,6 +106,8 @@ pub struct MetaSettings {
     pub condition: String,
     pub on_remove: OnRemove,
     pub lang: Option<String>,
+    /// Odoo attribute name in lower case -> Meta field (or "additional").
+    pub attribute_fields: std::collections::BTreeMap<String, String>,
     pub stock_field: String,
     pub stock_buffer: u32,
     pub products: Option<crate::odoo::Domain>,
@@ -203,6 +213,21 @@ impl RawMeta {
                 format!("{:?} is not one of new, refurbished, used", self.condition),
             ));
         }
+        let mut attribute_fields = std::collections::BTreeMap::new();
+        for (attribute, field) in &self.attribute_fields {
+            let f = field.trim().to_ascii_lowercase();
+            if f != super::wire::ADDITIONAL && !super::wire::VARIANT_FIELDS.contains(&f.as_str()) {
+                return Err(invalid(
+                    &key(&format!("attribute_fields.{attribute}")),
+                    format!(
+                        "{field:?} is not a Meta variant field; use one of {}, or \"{}\"",
+                        super::wire::VARIANT_FIELDS.join(", "),
+                        super::wire::ADDITIONAL
+                    ),
+                ));
+            }
+            attribute_fields.insert(attribute.trim().to_lowercase(), f);
+        }
         Ok((
             common,
             MetaSettings {
@@ -216,6 +241,7 @@ impl RawMeta {
                 condition: self.condition,
                 on_remove: self.on_remove,
                 lang: self.lang.filter(|l| !l.trim().is_empty()),
+                attribute_fields,
                 stock_field: self.stock_field,
                 stock_buffer: self.stock_buffer,
                 products: crate::channel::medusa::config::products_filter(

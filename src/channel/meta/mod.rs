@@ -136,7 +136,11 @@ pub fn reader(settings: &MetaSettings, odoo: OdooClient) -> CatalogReader {
         warehouse_id: None,
         pricelist_id: settings.pricelist_id,
         currency: Some(settings.currency.clone()),
-        extra_fields: vec!["description_sale", "product_tmpl_id"],
+        extra_fields: vec![
+            "description_sale",
+            "product_tmpl_id",
+            "product_template_attribute_value_ids",
+        ],
         filter: settings.products.clone(),
         known_rules: Default::default(),
         currency_guard: Default::default(),

@@ -45,6 +45,76 @@ pub fn availability(sellable_stock: i64) -> &'static str {
     }
 }
 
+/// Meta's variant fields: an item of an `item_group_id` shows its variant by these.
+pub const VARIANT_FIELDS: [&str; 6] = [
+    "color",
+    "size",
+    "pattern",
+    "material",
+    "gender",
+    "age_group",
+];
+
+/// What an Odoo attribute called `name` is in Meta, by default: one of [`VARIANT_FIELDS`]
+/// for the usual English and Arabic names, else `None` (it goes in
+/// `additional_variant_attribute`).
+pub fn default_variant_field(name: &str) -> Option<&'static str> {
+    let n = name.trim().to_lowercase();
+    let field = match n.as_str() {
+        "color" | "colour" | "colors" | "colours" | "لون" | "اللون" | "الألوان" => {
+            "color"
+        }
+        "size" | "sizes" | "مقاس" | "المقاس" | "المقاسات" | "حجم" | "الحجم" => {
+            "size"
+        }
+        "pattern" | "print" | "نقشة" | "النقشة" => "pattern",
+        "material" | "fabric" | "خامة" | "الخامة" | "المادة" => "material",
+        "gender" | "الجنس" => "gender",
+        "age group" | "age_group" | "الفئة العمرية" => "age_group",
+        _ => return None,
+    };
+    Some(field)
+}
+
+/// The variant's attribute values as item fields: each attribute named in `fields` (Odoo
+/// attribute name in lower case -> Meta field) or known to [`default_variant_field`] becomes
+/// that field; the rest go in `additional_variant_attribute` as `"Name:Value,Name:Value"`
+/// (a comma or colon inside a name or value would break that list: it becomes a space).
+/// Attributes are taken in the order given; a field already filled keeps its first value.
+pub fn variant_fields(
+    values: &[(String, String)],
+    fields: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut more: Vec<String> = Vec::new();
+    let clean = |s: &str| s.replace([',', ':'], " ").trim().to_string();
+    for (attribute, value) in values {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let field = fields
+            .get(&attribute.trim().to_lowercase())
+            .map(String::as_str)
+            .or_else(|| default_variant_field(attribute));
+        match field {
+            Some(f) if f != ADDITIONAL => {
+                if !out.iter().any(|(k, _)| k == f) {
+                    out.push((f.to_string(), value.to_string()));
+                }
+            }
+            _ => more.push(format!("{}:{}", clean(attribute), clean(value))),
+        }
+    }
+    if !more.is_empty() {
+        out.push(("additional_variant_attribute".into(), more.join(",")));
+    }
+    out
+}
+
+/// The setting that sends an attribute in `additional_variant_attribute`.
+pub const ADDITIONAL: &str = "additional";
+
 /// Graph's error envelope: `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GraphError {
@@ -158,6 +228,46 @@ impl Usage {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn variant_values_become_meta_s_fields() {
+        let v = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let none = std::collections::BTreeMap::new();
+        assert_eq!(
+            variant_fields(
+                &[v("Color", "Red"), v("المقاس", "XL"), v("Legs", "Steel")],
+                &none
+            ),
+            vec![
+                v("color", "Red"),
+                v("size", "XL"),
+                v("additional_variant_attribute", "Legs:Steel")
+            ]
+        );
+        let mut map = std::collections::BTreeMap::new();
+        map.insert("couleur".to_string(), "color".to_string());
+        map.insert("size".to_string(), ADDITIONAL.to_string());
+        assert_eq!(
+            variant_fields(
+                &[
+                    v("Couleur", "Bleu"),
+                    v("Size", "L"),
+                    v("Scent", "Oud, dark: strong"),
+                    v("Color", "x"),
+                    v("Empty", " ")
+                ],
+                &map
+            ),
+            vec![
+                v("color", "Bleu"),
+                v(
+                    "additional_variant_attribute",
+                    "Size:L,Scent:Oud  dark  strong"
+                )
+            ]
+        );
+        assert!(variant_fields(&[], &none).is_empty());
+    }
 
     #[test]
     fn prices_carry_the_currency_exponent() {

@@ -173,6 +173,11 @@ fn schema_of(major: u32) -> Vec<Model> {
         f("description_sale", Text, "Sales Description"),
         f("currency_id", Many2one("res.currency"), "Currency"),
         f("taxes_id", Many2many("account.tax"), "Sales Taxes"),
+        f(
+            "product_template_attribute_value_ids",
+            Many2many("product.template.attribute.value"),
+            "Attribute Values",
+        ),
     ];
     if major >= 18 {
         product.push(f("is_storable", Boolean, "Track Inventory"));
@@ -336,6 +341,50 @@ fn schema_of(major: u32) -> Vec<Model> {
             name: "product.product",
             label: "Product Variant",
             fields: with(product),
+        },
+        Model {
+            name: "product.attribute",
+            label: "Product Attribute",
+            fields: with(vec![
+                req("name", Char, "Attribute"),
+                f("create_variant", Selection, "Variants Creation Mode"),
+            ]),
+        },
+        Model {
+            name: "product.attribute.value",
+            label: "Attribute Value",
+            fields: with(vec![
+                req("name", Char, "Value"),
+                req("attribute_id", Many2one("product.attribute"), "Attribute"),
+            ]),
+        },
+        Model {
+            name: "product.template.attribute.value",
+            label: "Product Template Attribute Value",
+            fields: with(vec![
+                comp("name", Char, "Value"),
+                req(
+                    "product_attribute_value_id",
+                    Many2one("product.attribute.value"),
+                    "Attribute Value",
+                ),
+                comp("attribute_id", Many2one("product.attribute"), "Attribute"),
+                f(
+                    "product_tmpl_id",
+                    Many2one("product.template"),
+                    "Product Template",
+                ),
+                f("ptav_active", Boolean, "Active"),
+                f(
+                    "price_extra",
+                    Float,
+                    if major >= 18 {
+                        "Extra Price"
+                    } else {
+                        "Value Price Extra"
+                    },
+                ),
+            ]),
         },
         Model {
             name: "product.pricelist",
@@ -743,6 +792,91 @@ impl World {
         *next = (*next).max(id + 1);
     }
 
+    /// Makes `product` a variant with these attribute values (`(attribute, value, arabic)`):
+    /// the attributes, their values and the template's values are made when missing, as
+    /// Odoo's variant configurator does.
+    pub fn set_variant_values(
+        &mut self,
+        product: i64,
+        values: &[(&str, &str, Option<&str>)],
+    ) -> R<()> {
+        let template = self
+            .stored("product.product", product, "product_tmpl_id")
+            .as_i64()
+            .ok_or_else(|| Self::missing("product.product", product))?;
+        let find = |w: &World, model: &str, pred: &dyn Fn(&Rec) -> bool| {
+            w.data
+                .get(model)
+                .and_then(|rs| rs.iter().find(|(_, r)| pred(r)).map(|(id, _)| *id))
+        };
+        let mut ptavs = Vec::new();
+        for (attribute, value, arabic) in values {
+            let name_is = |r: &Rec, n: &str| r.get("name").and_then(Value::as_str) == Some(n);
+            let a = match find(self, "product.attribute", &|r| name_is(r, attribute)) {
+                Some(a) => a,
+                None => self.create(
+                    "product.attribute",
+                    &Value::record([
+                        ("name", Value::from(*attribute)),
+                        ("create_variant", Value::from("always")),
+                    ]),
+                )?,
+            };
+            let v = match find(self, "product.attribute.value", &|r| {
+                name_is(r, value) && r.get("attribute_id").and_then(Value::as_i64) == Some(a)
+            }) {
+                Some(v) => v,
+                None => {
+                    let v = self.create(
+                        "product.attribute.value",
+                        &Value::record([
+                            ("name", Value::from(*value)),
+                            ("attribute_id", Value::Int(a)),
+                        ]),
+                    )?;
+                    if let Some(ar) = arabic {
+                        if let Some(r) = self
+                            .data
+                            .get_mut("product.attribute.value")
+                            .and_then(|m| m.get_mut(&v))
+                        {
+                            r.insert("name@ar".into(), Value::from(*ar));
+                        }
+                    }
+                    v
+                }
+            };
+            let ptav = match find(self, "product.template.attribute.value", &|r| {
+                r.get("product_attribute_value_id").and_then(Value::as_i64) == Some(v)
+                    && r.get("product_tmpl_id").and_then(Value::as_i64) == Some(template)
+            }) {
+                Some(t) => t,
+                None => self.create(
+                    "product.template.attribute.value",
+                    &Value::record([
+                        ("product_attribute_value_id", Value::Int(v)),
+                        ("product_tmpl_id", Value::Int(template)),
+                        ("ptav_active", Value::Bool(true)),
+                        ("price_extra", Value::Double(0.0)),
+                    ]),
+                )?,
+            };
+            ptavs.push(Value::Int(ptav));
+        }
+        if let Some(r) = self
+            .data
+            .get_mut("product.product")
+            .and_then(|m| m.get_mut(&product))
+        {
+            r.insert(
+                "product_template_attribute_value_ids".into(),
+                Value::Array(ptavs),
+            );
+        }
+        self.touch("product.product", product);
+        Ok(())
+    }
+
     pub fn get(&self, model: &str, id: i64) -> Option<&Rec> {
         self.data.get(model)?.get(&id)
     }
@@ -1122,6 +1256,21 @@ impl World {
             }
             ("product.product" | "product.template", "name") => {
                 return Value::String(self.name_in(model, id, lang))
+            }
+            // Related to the attribute value's, as in Odoo.
+            ("product.template.attribute.value", "name") => {
+                let value = self
+                    .stored(model, id, "product_attribute_value_id")
+                    .as_i64()
+                    .unwrap_or(0);
+                return Value::String(self.name_in("product.attribute.value", value, lang));
+            }
+            ("product.template.attribute.value", "attribute_id") => {
+                let value = self
+                    .stored(model, id, "product_attribute_value_id")
+                    .as_i64()
+                    .unwrap_or(0);
+                return self.stored("product.attribute.value", value, "attribute_id");
             }
             ("sale.order", "amount_untaxed") => return Value::Double(self.order_amounts(id).0),
             ("sale.order", "amount_tax") => return Value::Double(self.order_amounts(id).1),
