@@ -681,3 +681,56 @@ async fn items_in_a_batch_meta_is_still_processing_are_not_sent_twice() {
     assert!(runs(&env.store, "meta.catalog") > 0);
     env.stop().await;
 }
+
+/// A pricelist price under the sales price through a rule with dates is a sale: `price` stays
+/// the sales price, `sale_price` is the pricelist's, `sale_price_effective_date` its window. A
+/// lower price from a rule without dates is just the price.
+#[tokio::test]
+async fn a_dated_pricelist_rule_under_the_sales_price_is_a_sale_with_its_dates() {
+    let env = Env::prepared("pricelist_id = 2\n", |odoo, _| {
+        let mut w = odoo.sim.world();
+        // In the catalog's currency (KWD is currency 3 of the simulated Odoo).
+        let list = Value::record([("name", "Meta".into()), ("currency_id", Value::Int(3))]);
+        assert_eq!(w.create("product.pricelist", &list).unwrap(), 2);
+        let rule = |product: i64, price: f64, dates: Option<(&str, &str)>| {
+            let mut fields = vec![
+                ("pricelist_id", Value::Int(2)),
+                ("applied_on", Value::from("0_product_variant")),
+                ("product_id", Value::Int(product)),
+                ("compute_price", Value::from("fixed")),
+                ("fixed_price", Value::Double(price)),
+            ];
+            if let Some((from, until)) = dates {
+                fields.push(("date_start", Value::from(from)));
+                fields.push(("date_end", Value::from(until)));
+            }
+            Value::record(fields)
+        };
+        w.create(
+            "product.pricelist.item",
+            &rule(1, 1.5, Some(("2026-01-01 00:00:00", "2099-12-31 23:59:59"))),
+        )
+        .unwrap();
+        w.create("product.pricelist.item", &rule(3, 2.25, None))
+            .unwrap();
+    })
+    .await;
+    wait_until("every product in the catalog", WAIT, || env.all_listed()).await;
+    let regular = marketsync::sync::money::round(env.odoo_price(1), "KWD");
+    let sale = env.item(1).unwrap();
+    assert_eq!(sale["price"], format!("{regular:.3} KWD"), "{sale}");
+    assert_eq!(sale["sale_price"], "1.500 KWD", "{sale}");
+    assert_eq!(
+        sale["sale_price_effective_date"], "2026-01-01T00:00:00+00:00/2099-12-31T23:59:59+00:00",
+        "{sale}"
+    );
+    let lower = env.item(3).unwrap();
+    assert_eq!(lower["price"], "2.250 KWD", "no dates: the price itself");
+    assert!(
+        lower.get("sale_price").is_none() && lower.get("sale_price_effective_date").is_none(),
+        "{lower}"
+    );
+    let plain = env.item(2).unwrap();
+    assert!(plain.get("sale_price").is_none(), "{plain}");
+    env.stop().await;
+}
