@@ -513,6 +513,7 @@ pub struct RawChannels {
     pub cartona: Option<RawCartona>,
     pub medusa: Option<RawMedusa>,
     pub meta: Option<crate::channel::meta::config::RawMeta>,
+    pub whatsapp: Option<crate::channel::whatsapp::config::RawWhatsapp>,
     pub sha6er: Option<RawChannel>,
     /// A diagnostic subscriber: every marketplace order's events, posted as JSON to
     /// `{base_url}events` with `Authorization: Bearer {token}`. The tests' second subscriber;
@@ -705,16 +706,18 @@ pub enum ChannelKind {
     Cartona,
     Medusa,
     Meta,
+    Whatsapp,
     Sha6er,
     /// The diagnostic subscriber (`[channels.probe]`), not in [`ChannelKind::ALL`].
     Probe,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 4] = [
+    pub const ALL: [ChannelKind; 5] = [
         ChannelKind::Cartona,
         ChannelKind::Medusa,
         ChannelKind::Meta,
+        ChannelKind::Whatsapp,
         ChannelKind::Sha6er,
     ];
 
@@ -723,6 +726,7 @@ impl ChannelKind {
             ChannelKind::Cartona => "cartona",
             ChannelKind::Medusa => "medusa",
             ChannelKind::Meta => "meta",
+            ChannelKind::Whatsapp => "whatsapp",
             ChannelKind::Sha6er => "sha6er",
             ChannelKind::Probe => "probe",
         }
@@ -732,7 +736,11 @@ impl ChannelKind {
     pub fn implemented(self) -> bool {
         matches!(
             self,
-            ChannelKind::Cartona | ChannelKind::Medusa | ChannelKind::Meta | ChannelKind::Probe
+            ChannelKind::Cartona
+                | ChannelKind::Medusa
+                | ChannelKind::Meta
+                | ChannelKind::Whatsapp
+                | ChannelKind::Probe
         )
     }
 }
@@ -746,7 +754,7 @@ impl FromStr for ChannelKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 BadValue(format!(
-                    "unknown channel {s:?}; expected one of cartona, medusa, meta, sha6er"
+                    "unknown channel {s:?}; expected one of cartona, medusa, meta, whatsapp, sha6er"
                 ))
             })
     }
@@ -779,6 +787,7 @@ pub enum ChannelSettings {
     Cartona(CartonaSettings),
     Medusa(MedusaSettings),
     Meta(crate::channel::meta::config::MetaSettings),
+    Whatsapp(crate::channel::whatsapp::config::WhatsappSettings),
 }
 
 impl ChannelConfig {
@@ -799,6 +808,13 @@ impl ChannelConfig {
     pub fn meta(&self) -> Option<&crate::channel::meta::config::MetaSettings> {
         match &self.settings {
             ChannelSettings::Meta(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn whatsapp(&self) -> Option<&crate::channel::whatsapp::config::WhatsappSettings> {
+        match &self.settings {
+            ChannelSettings::Whatsapp(s) => Some(s),
             _ => None,
         }
     }
@@ -1024,6 +1040,12 @@ impl RawConfig {
                 ));
             }
             channel.settings = ChannelSettings::Meta(settings);
+            channels.push(channel);
+        }
+        if let Some(table) = raw.whatsapp {
+            let (common, settings) = table.split()?;
+            let mut channel = validate_channel(ChannelKind::Whatsapp, common)?;
+            channel.settings = ChannelSettings::Whatsapp(settings);
             channels.push(channel);
         }
         for (kind, table) in [

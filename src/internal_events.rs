@@ -29,6 +29,8 @@ pub enum Operation<'a> {
     StatusSend,
     OptionalLeftOut,
     OptionalRestored,
+    /// A customer's WhatsApp message: planned, sent, skipped, refused, reported.
+    Notify,
     /// A scheduled stream's own run, under the stream's name (`cartona.orders`).
     Stream(&'a str),
     /// Jobs of one kind, as `job.<kind>`.
@@ -55,6 +57,7 @@ impl Operation<'_> {
             Operation::StatusSend => "status.send",
             Operation::OptionalLeftOut => "optional.left_out",
             Operation::OptionalRestored => "optional.restored",
+            Operation::Notify => "notify.message",
             Operation::Stream(name) => name,
             Operation::Job(kind) => return Cow::Owned(format!("job.{kind}")),
         })
@@ -793,6 +796,37 @@ impl InternalEvent for StatusSent<'_> {
             self.reference,
             self.what,
             crate::channel::kit::peer_name(self.channel)
+        )
+        .into()
+    }
+    fn records(&self) -> Option<i64> {
+        Some(1)
+    }
+}
+
+/// What became of a customer's WhatsApp message of an order's step.
+pub struct MessageNoted<'a> {
+    pub reference: &'a str,
+    pub step: &'a str,
+    pub level: Level,
+    /// "sent to +965•••3456 (order_shipped, ar)", "not sent: no consent".
+    pub what: &'a str,
+}
+
+impl InternalEvent for MessageNoted<'_> {
+    fn operation(&self) -> Operation<'_> {
+        Operation::Notify
+    }
+    fn level(&self) -> Level {
+        self.level
+    }
+    fn channel(&self) -> Option<&str> {
+        Some("whatsapp")
+    }
+    fn message(&self) -> Cow<'_, str> {
+        format!(
+            "order {}: WhatsApp message of {} {}",
+            self.reference, self.step, self.what
         )
         .into()
     }

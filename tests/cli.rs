@@ -212,7 +212,7 @@ fn status_on_a_fresh_state_prints_an_empty_table() {
     );
     for (line, name) in table[1..]
         .iter()
-        .zip(["cartona", "medusa", "meta", "sha6er"])
+        .zip(["cartona", "medusa", "meta", "whatsapp", "sha6er"])
     {
         assert_eq!(
             line.split_whitespace().collect::<Vec<_>>(),

@@ -15,6 +15,9 @@ pub struct ChannelError {
     pub message: String,
     /// The HTTP status, when the channel answered.
     pub status: Option<u16>,
+    /// The request surely did not leave (the connection was never made): a send that must
+    /// not be repeated blindly (a WhatsApp message) may be tried again.
+    pub unsent: bool,
 }
 
 impl ChannelError {
@@ -23,6 +26,7 @@ impl ChannelError {
             class,
             message: scrub(&message.into()),
             status: None,
+            unsent: false,
         }
     }
 }
@@ -316,10 +320,12 @@ impl HttpClient {
             detail = format!("{detail}: {s}");
             src = s.source();
         }
-        ChannelError::new(
+        let mut out = ChannelError::new(
             transport_class(&e),
             format!("{what} to {} {kind}: {detail}", self.name),
-        )
+        );
+        out.unsent = e.is_connect();
+        out
     }
 }
 

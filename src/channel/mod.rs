@@ -12,6 +12,7 @@ pub mod medusa;
 pub mod meta;
 pub mod optional;
 pub mod probe;
+pub mod whatsapp;
 
 use crate::config::{ChannelKind, ChannelSettings, Config, ScheduleConfig};
 use crate::daemon::scheduler::{StreamOutcome, StreamSpec, StreamTask};
@@ -146,6 +147,7 @@ pub async fn start_enabled(
             ChannelKind::Cartona => out.push(started(cartona::CHANNEL, cartona::build(&w)?, &w)),
             ChannelKind::Medusa => out.push(started(medusa::CHANNEL, medusa::build(&w)?, &w)),
             ChannelKind::Meta => out.push(started(meta::CHANNEL, meta::build(&w)?, &w)),
+            ChannelKind::Whatsapp => out.push(whatsapp::start(&w)?),
             ChannelKind::Probe => out.push(probe::start(ch, store.clone())?),
             other => {
                 return Err(crate::error::Error::invalid(format!(
@@ -246,6 +248,7 @@ pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
         ChannelKind::Cartona => cartona::check(ch).await,
         ChannelKind::Medusa => medusa::check(ch).await,
         ChannelKind::Meta => meta::check(ch).await,
+        ChannelKind::Whatsapp => whatsapp::check(ch).await,
         ChannelKind::Probe => probe::check(ch),
         other => (
             false,
@@ -286,6 +289,7 @@ pub async fn findings(ch: &crate::config::ChannelConfig, odoo: &OdooClient) -> V
             .await
             .into_iter()
             .collect(),
+        ChannelSettings::Whatsapp(s) => whatsapp::findings(s, odoo).await,
         ChannelSettings::Common => Vec::new(),
     }
 }
@@ -326,7 +330,7 @@ pub fn pricing(ch: &crate::config::ChannelConfig) -> (Option<i64>, Option<String
         ChannelSettings::Cartona(s) => (s.pricelist_id, Some(cartona::CURRENCY.to_string())),
         ChannelSettings::Medusa(s) => (s.pricelist_id, Some(s.currency.clone())),
         ChannelSettings::Meta(s) => (s.pricelist_id, Some(s.currency.clone())),
-        ChannelSettings::Common => (None, None),
+        ChannelSettings::Whatsapp(_) | ChannelSettings::Common => (None, None),
     }
 }
 
@@ -339,7 +343,7 @@ pub fn catalog_reader(
         ChannelSettings::Cartona(s) => Some(cartona::reader(s, odoo.clone())),
         ChannelSettings::Medusa(s) => Some(medusa::reader(s, odoo.clone())),
         ChannelSettings::Meta(s) => Some(meta::reader(s, odoo.clone())),
-        ChannelSettings::Common => None,
+        ChannelSettings::Whatsapp(_) | ChannelSettings::Common => None,
     }
 }
 
@@ -350,6 +354,7 @@ pub fn webhook_specs(config: &Config) -> Vec<crate::webhook::intake::WebhookSpec
         .enabled_channels()
         .filter_map(|ch| match ch.kind {
             ChannelKind::Medusa => medusa::spec(ch),
+            ChannelKind::Whatsapp => whatsapp::webhook::spec(ch),
             _ => None,
         })
         .collect()
@@ -578,9 +583,24 @@ impl<C: MarketChannel> StreamTask for ChannelStream<C> {
 /// A channel's healthcheck: while its peer is marked unreachable, probes it (at the first
 /// look, then with backoff); when it answers, clears the mark and releases the jobs that
 /// waited for it, with one sync-log line.
-struct Reach<C> {
+/// What the reach stream asks to see whether a channel's peer answers again.
+pub trait PeerProbe: Send + Sync + 'static {
+    /// The cheapest call that shows the peer answers.
+    fn probe(&self) -> impl Future<Output = Result<(), http::ChannelError>> + Send;
+}
+
+/// A marketplace's own probe.
+struct Market<C>(Arc<C>);
+
+impl<C: MarketChannel> PeerProbe for Market<C> {
+    fn probe(&self) -> impl Future<Output = Result<(), http::ChannelError>> + Send {
+        self.0.probe()
+    }
+}
+
+struct Reach<P> {
     name: &'static str,
-    channel: Arc<C>,
+    channel: P,
     store: Store,
     /// The first wait between probes, doubled after each that fails.
     base: std::time::Duration,
@@ -589,11 +609,9 @@ struct Reach<C> {
 /// The longest wait between two probes of an unreachable peer.
 const PROBE_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-fn reach_stream<C: MarketChannel>(
-    name: &'static str,
-    channel: &Arc<C>,
-    w: &Wiring<'_>,
-) -> StreamSpec {
+/// The `<name>.reach` stream: while the channel is marked unreachable (or stopped), its
+/// probe is asked, backing off; an answer clears the mark and releases the waiting jobs.
+pub fn reach_stream<P: PeerProbe>(name: &'static str, channel: P, w: &Wiring<'_>) -> StreamSpec {
     let schedule = w.config.schedule.channel_probe.clone();
     let base = match &schedule {
         crate::config::Schedule::Every(d) => *d,
@@ -606,14 +624,14 @@ fn reach_stream<C: MarketChannel>(
         run_at_start: true,
         task: Arc::new(Reach {
             name,
-            channel: channel.clone(),
+            channel,
             store: w.store.clone(),
             base,
         }),
     }
 }
 
-impl<C: MarketChannel> StreamTask for Reach<C> {
+impl<P: PeerProbe> StreamTask for Reach<P> {
     fn run(&self) -> BoxFuture<'_, StreamResult> {
         Box::pin(async move {
             let quiet = Ok(StreamOutcome::default());
@@ -698,7 +716,7 @@ pub fn started<C: MarketChannel>(name: &'static str, channel: C, w: &Wiring<'_>)
         streams: C::STREAMS
             .iter()
             .map(|k| spec(*k))
-            .chain([reach_stream(name, &channel, w)])
+            .chain([reach_stream(name, Market(channel.clone()), w)])
             .collect(),
         subscription: C::ORDER_PREFIX.map(|_| Subscription {
             subscriber: name.into(),

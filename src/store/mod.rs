@@ -10,6 +10,7 @@
 pub mod facts;
 pub mod inbox;
 pub mod mapping;
+pub mod messages;
 pub mod order_events;
 pub mod orders;
 pub mod queue;
@@ -51,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0007_shipment_events",
         include_str!("../../migrations/0007_shipment_events.sql"),
+    ),
+    (
+        "0008_messages",
+        include_str!("../../migrations/0008_messages.sql"),
     ),
 ];
 
