@@ -35,6 +35,8 @@ pub struct Profile {
     pub line_taxes: &'static str,
     /// `sale.order.line.is_delivery` exists (the delivery module is installed).
     pub is_delivery: bool,
+    /// `res.partner.mobile` exists (Odoo 19 has only `phone`: fixtures/odoo19/partner-phone.json).
+    pub partner_mobile: bool,
 }
 
 fn has(fields: &Value, name: &str) -> bool {
@@ -59,6 +61,7 @@ impl Profile {
         };
         let picking = odoo.fields_get("stock.picking", &["type"]).await?;
         let line = odoo.fields_get("sale.order.line", &["type"]).await?;
+        let partner = odoo.fields_get("res.partner", &["type"]).await?;
         Ok(Profile {
             storable,
             move_quantity,
@@ -69,6 +72,7 @@ impl Profile {
                 "tax_id"
             },
             is_delivery: has(&line, "is_delivery"),
+            partner_mobile: has(&partner, "mobile"),
         })
     }
 }

@@ -836,6 +836,35 @@ async fn delivery_contact(
         .map_err(|e| odoo_job_error(&e))?[0])
 }
 
+/// A new customer's partner: in the configured company; its second number in `mobile` where
+/// Odoo has that field, else in `phone` when the first is missing (Odoo 19 has no `mobile`).
+fn partner_vals(c: &Customer, reference: &str, company: Option<i64>, mobile_field: bool) -> Value {
+    let mut vals = vec![
+        ("name", Value::from(c.name.as_str())),
+        ("ref", Value::from(reference)),
+        ("customer_rank", Value::Int(1)),
+    ];
+    let (phone, mobile) = match mobile_field {
+        true => (c.phone.as_ref(), c.mobile.as_ref()),
+        false => (c.phone.as_ref().or(c.mobile.as_ref()), None),
+    };
+    for (k, v) in [
+        ("phone", phone),
+        ("mobile", mobile),
+        ("email", c.email.as_ref()),
+        ("street", c.street.as_ref()),
+        ("comment", c.notes.as_ref()),
+    ] {
+        if let Some(v) = v {
+            vals.push((k, Value::from(v.as_str())));
+        }
+    }
+    if let Some(company) = company {
+        vals.push(("company_id", Value::Int(company)));
+    }
+    Value::record(vals)
+}
+
 /// The Odoo partners of these orders' customers, keyed by (channel, customer key): found by
 /// mapping, then by `ref` = `<channel>:<key>` in one search, the rest created in one call.
 async fn customers(
@@ -845,6 +874,7 @@ async fn customers(
 ) -> Result<std::collections::HashMap<(&'static str, String), i64>, JobError> {
     let mut found = std::collections::HashMap::new();
     let mut missing: Vec<(&'static str, &Customer)> = Vec::new();
+    let mobile_field = orders.iter().all(|o| o.terms.partner_mobile);
     for o in orders {
         let key = (o.channel, o.customer.key.clone());
         if found.contains_key(&key)
@@ -907,29 +937,7 @@ async fn customers(
     }
     let vals: Vec<Value> = to_create
         .iter()
-        .map(|(_, c, reference)| {
-            let mut vals = vec![
-                ("name", Value::from(c.name.as_str())),
-                ("ref", Value::from(*reference)),
-                ("customer_rank", Value::Int(1)),
-            ];
-            for (k, v) in [
-                ("phone", &c.phone),
-                ("mobile", &c.mobile),
-                ("email", &c.email),
-                ("street", &c.street),
-                ("comment", &c.notes),
-            ] {
-                if let Some(v) = v {
-                    vals.push((k, Value::from(v.as_str())));
-                }
-            }
-            // A customer of the configured company.
-            if let Some(company) = odoo.company() {
-                vals.push(("company_id", Value::Int(company)));
-            }
-            Value::record(vals)
-        })
+        .map(|(_, c, reference)| partner_vals(c, reference, odoo.company(), mobile_field))
         .collect();
     let ids = odoo
         .create("res.partner", vals)
@@ -961,6 +969,35 @@ pub fn store_err(e: crate::store::StoreError) -> JobError {
 
 #[cfg(test)]
 mod tests {
+    /// Odoo 19 has no `res.partner.mobile` (fixtures/odoo19/partner-phone.json): a second
+    /// number goes in `phone` when there is no first, and never in a field Odoo refuses.
+    #[test]
+    fn a_customer_s_second_number_goes_where_odoo_has_a_field_for_it() {
+        let c = |phone: Option<&str>| Customer {
+            key: "R1".into(),
+            name: "Retailer".into(),
+            phone: phone.map(str::to_string),
+            mobile: Some("01012345678".into()),
+            email: None,
+            street: None,
+            notes: None,
+            shipping: None,
+        };
+        let fields = |v: Value| serde_json::Value::from(v);
+        let on17 = fields(partner_vals(&c(Some("0222")), "cartona:R1", None, true));
+        assert_eq!(
+            (on17["phone"].as_str(), on17["mobile"].as_str()),
+            (Some("0222"), Some("01012345678"))
+        );
+        let on19 = fields(partner_vals(&c(None), "cartona:R1", Some(2), false));
+        assert_eq!(on19["phone"], "01012345678");
+        assert!(on19.get("mobile").is_none(), "{on19}");
+        assert_eq!(on19["company_id"], 2);
+        let both = fields(partner_vals(&c(Some("0222")), "cartona:R1", None, false));
+        assert_eq!(both["phone"], "0222");
+        assert!(both.get("mobile").is_none());
+    }
+
     use super::*;
 
     fn order(charges: Vec<Charge>, terms: Terms) -> InboundOrder {

@@ -84,6 +84,9 @@ pub struct Terms {
     /// delivery module's `is_delivery` exists (from the Odoo profile).
     pub line_taxes: &'static str,
     pub is_delivery: bool,
+    /// The customer's second number goes in `mobile` (up to 18), or in `phone` when Odoo has
+    /// no `mobile` (19) and the customer gave no first one.
+    pub partner_mobile: bool,
 }
 
 /// A charge beside the products: a shipping method, at what the customer was charged for it.

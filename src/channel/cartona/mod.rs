@@ -138,6 +138,7 @@ impl Cartona {
             pricelist: self.settings.pricelist_id,
             line_taxes: self.profile.line_taxes,
             is_delivery: self.profile.is_delivery,
+            partner_mobile: self.profile.partner_mobile,
             ..Default::default()
         }
     }

@@ -36,6 +36,7 @@ impl Medusa {
             pricelist: self.settings.pricelist_id,
             line_taxes: self.profile.line_taxes,
             is_delivery: self.profile.is_delivery,
+            partner_mobile: self.profile.partner_mobile,
         }
     }
 

@@ -134,6 +134,12 @@ pub fn schema(major: u32) -> Vec<Model> {
             m.fields.push(f("price_markup", Float, "Markup"));
         }
     }
+    // Odoo 19's partners have `phone` only (fixtures/odoo19/partner-phone.json).
+    if major >= 19 {
+        if let Some(m) = models.iter_mut().find(|m| m.name == "res.partner") {
+            m.fields.retain(|f| f.name != "mobile");
+        }
+    }
     models
 }
 
