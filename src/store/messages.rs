@@ -116,6 +116,28 @@ pub fn settle(
     })
 }
 
+/// Moves a message on from `from` only (a status webhook that came first is kept); the wamid
+/// is recorded either way.
+pub fn settle_from(
+    store: &Store,
+    id: i64,
+    from: &str,
+    state: &str,
+    reason: Option<&str>,
+    wamid: Option<&str>,
+) -> Result<()> {
+    store.write(|tx| {
+        tx.execute(
+            "UPDATE messages SET \
+             reason = CASE WHEN state = ?2 THEN COALESCE(?4, reason) ELSE reason END, \
+             state = CASE WHEN state = ?2 THEN ?3 ELSE state END, \
+             wamid = COALESCE(wamid, ?5), updated_at = ?6 WHERE id = ?1",
+            params![id, from, state, reason, wamid, now_ms()],
+        )?;
+        Ok(())
+    })
+}
+
 /// Where a status webhook's message is: by its wamid, else by the id it was sent with
 /// (`biz_opaque_callback_data`, for a message whose answer was lost).
 pub fn find_in(

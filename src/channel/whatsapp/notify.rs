@@ -68,7 +68,7 @@ impl Whatsapp {
                 // A send cut short by a crash: it may have left. WhatsApp's status webhook
                 // says (the confirm stream sends it again if WhatsApp shows it did not).
                 "sending" => {
-                    messages::settle(&self.store, m.id, "unconfirmed", Some("the daemon stopped while it was being sent; waiting for WhatsApp's status webhook"), None).map_err(store_err)?;
+                    messages::settle_from(&self.store, m.id, "sending", "unconfirmed", Some("the daemon stopped while it was being sent; waiting for WhatsApp's status webhook"), None).map_err(store_err)?;
                     continue;
                 }
                 _ => continue,
@@ -330,8 +330,15 @@ impl Whatsapp {
                 }
                 Err(e) => {
                     let why = format!("the answer was lost after the request went out ({}); waiting for WhatsApp's status webhook", e.message);
-                    messages::settle(&self.store, m.id, "unconfirmed", Some(&why), None)
-                        .map_err(store_err)?;
+                    messages::settle_from(
+                        &self.store,
+                        m.id,
+                        "sending",
+                        "unconfirmed",
+                        Some(&why),
+                        None,
+                    )
+                    .map_err(store_err)?;
                     self.note(
                         order,
                         &m.step,
@@ -346,8 +353,15 @@ impl Whatsapp {
                 let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
                 return match wire::accepted_id(&v) {
                     Some(wamid) => {
-                        messages::settle(&self.store, m.id, "accepted", None, Some(&wamid))
-                            .map_err(store_err)?;
+                        messages::settle_from(
+                            &self.store,
+                            m.id,
+                            "sending",
+                            "accepted",
+                            None,
+                            Some(&wamid),
+                        )
+                        .map_err(store_err)?;
                         self.note(
                             order,
                             &m.step,
@@ -358,8 +372,15 @@ impl Whatsapp {
                     }
                     None => {
                         let why = format!("WhatsApp answered HTTP {} without a message id; waiting for its status webhook", a.status);
-                        messages::settle(&self.store, m.id, "unconfirmed", Some(&why), None)
-                            .map_err(store_err)?;
+                        messages::settle_from(
+                            &self.store,
+                            m.id,
+                            "sending",
+                            "unconfirmed",
+                            Some(&why),
+                            None,
+                        )
+                        .map_err(store_err)?;
                         Ok(())
                     }
                 };

@@ -975,6 +975,28 @@ impl World {
 
     /// The company's currency becomes the one named `code` (e.g. `KWD`), as a supplier whose
     /// books are in it has.
+    /// A custom field the supplier added in Odoo (Studio, or a small module): e.g. the
+    /// partners' `x_whatsapp_opt_in` boolean.
+    pub fn add_custom_field(
+        &mut self,
+        model: &str,
+        name: &str,
+        ftype: FType,
+        label: &str,
+    ) -> R<()> {
+        let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+        let label: &'static str = Box::leak(label.to_string().into_boxed_str());
+        let m = self
+            .models
+            .iter_mut()
+            .find(|m| m.name == model)
+            .ok_or_else(|| Exc::UnknownModel(model.to_string()))?;
+        if m.field(name).is_none() {
+            m.fields.push(f(name, ftype, label));
+        }
+        Ok(())
+    }
+
     pub fn set_company_currency(&mut self, code: &str) -> R<()> {
         let id = self.data["res.currency"]
             .iter()
