@@ -35,6 +35,7 @@ struct Env {
     stop: CancellationToken,
     daemon: tokio::task::JoinHandle<Result<(), marketsync::daemon::DaemonError>>,
     addr: SocketAddr,
+    config_path: std::path::PathBuf,
 }
 
 const STEPS: &str = "[channels.whatsapp.notify.confirmed]\ntemplate = \"order_confirmed\"\nbody = [\"customer_name\", \"order_reference\", \"total\"]\n\
@@ -76,7 +77,8 @@ impl Env {
             shop.base_url(),
             wa.base_url(),
         );
-        std::fs::write(dir.path().join("config.toml"), &text).unwrap();
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, &text).unwrap();
         let config = RawConfig::parse(&text).unwrap().validate().unwrap();
         let store = Store::open(&config.state.path).unwrap();
         let client = OdooClient::connect(&config.odoo).await.unwrap();
@@ -93,6 +95,7 @@ impl Env {
             stop,
             daemon,
             addr,
+            config_path,
         }
     }
 
@@ -206,6 +209,19 @@ impl Env {
             .map(|m| m.state)
     }
 
+    /// `marketsync <args>` on this environment's configuration: exit code and stdout.
+    async fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+        cmd.env("NO_COLOR", "1")
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    }
+
     fn hook_url(&self) -> String {
         format!("http://{}/webhooks/whatsapp", self.addr)
     }
@@ -282,6 +298,32 @@ async fn a_medusa_order_s_steps_each_send_one_message_in_order() {
         "the tracking number in the URL button"
     );
     assert!(env.messages(&a).iter().all(|m| m.wamid.is_some()));
+
+    // What the operator sees: the messages, the last one per order, the counts.
+    let (code, out) = env.cli(&["messages", "--order", &a]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("order_shipped (en)")
+            && out.contains("+965•••3456")
+            && !out.contains("55123456"),
+        "{out}"
+    );
+    assert_eq!(out.lines().filter(|l| l.contains(&a)).count(), 3, "{out}");
+    let (_, out) = env.cli(&["messages", "--status", "nonsense"]).await;
+    assert!(out.is_empty());
+    let (_, list) = env.cli(&["order", "list"]).await;
+    let row = list.lines().find(|l| l.contains(&a)).unwrap();
+    assert!(row.contains("delivered delivered"), "{list}");
+    let metrics = reqwest::get(format!("http://{}/metrics", common::admin_addr(&env.store)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("marketsync_messages{step=\"confirmed\",state=\"delivered\"} 2"),
+        "{metrics}"
+    );
     env.stop().await;
 }
 
@@ -515,5 +557,71 @@ async fn hostile_webhooks_store_nothing() {
         .filter(|e| e.source == "whatsapp")
         .count();
     assert_eq!(stored, 0, "nothing stored");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_waits_without_spending_an_attempt() {
+    let env = Env::new("rate_limit_wait = \"300ms\"\n", english).await;
+    env.wa.sim.fail_next(130429);
+    let (a, a_id) = env.order("+96555123456", None, true).await;
+    env.confirm(a_id).await;
+    wait_until("delivered", WAIT, || {
+        env.state(&a, "confirmed").as_deref() == Some("delivered")
+    })
+    .await;
+    let posts = env
+        .wa
+        .sim
+        .requests
+        .all()
+        .iter()
+        .filter(|r| r.path.ends_with("/messages"))
+        .count();
+    assert_eq!(
+        (posts, env.wa.sim.sent().len()),
+        (2, 1),
+        "refused once, then sent once"
+    );
+    let jobs = marketsync::store::queue::list(&env.store, None, Some("whatsapp"), 50).unwrap();
+    let notify: Vec<_> = jobs.iter().filter(|j| j.kind == "notify").collect();
+    assert!(
+        !notify.is_empty() && notify.iter().all(|j| j.attempts == 0),
+        "no attempt spent: {notify:?}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_token_stops_the_channel_with_a_clear_status_and_loses_nothing() {
+    let env = Env::new("", english).await;
+    env.wa.sim.expire_token();
+    let (a, a_id) = env.order("+96555123456", None, true).await;
+    env.confirm(a_id).await;
+    wait_until("stopped", WAIT, || {
+        marketsync::store::reach::get(&env.store, "whatsapp")
+            .unwrap()
+            .is_some_and(|u| u.stopped)
+    })
+    .await;
+    assert_eq!(
+        env.state(&a, "confirmed").as_deref(),
+        Some("planned"),
+        "kept to send"
+    );
+    let (_, out) = env.cli(&["status"]).await;
+    assert!(
+        out.contains("whatsapp stopped since")
+            && out.contains("code 190")
+            && !out.contains(WA_TOKEN),
+        "{out}"
+    );
+    // A good token again: the probe takes it, the message goes.
+    env.wa.sim.renew_token();
+    wait_until("sent after all", WAIT, || {
+        env.state(&a, "confirmed").as_deref() == Some("delivered")
+    })
+    .await;
+    assert_eq!(env.wa.sim.sent().len(), 1);
     env.stop().await;
 }

@@ -68,6 +68,22 @@ pub enum Command {
     /// Marketplace orders: where each stands, and the retailer OTPs Cartona needs.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// The customers' WhatsApp messages, newest first: step, state, number, template, why.
+    Messages {
+        /// Only this order's (its reference, e.g. MEDUSA-1042).
+        #[arg(long)]
+        order: Option<String>,
+        /// Only messages in this state (planned, sending, unconfirmed, accepted, sent,
+        /// delivered, read, failed, skipped, dead).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many, newest first; 0 for all.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of a table (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Log in to Odoo and reach every enabled channel; one line each.
     Check {
         /// Print JSON instead of a table (for scripts).
@@ -255,6 +271,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let config = load(&cli)?;
             order(&config, cmd)
         }
+        Command::Messages {
+            order,
+            status,
+            limit,
+            json,
+        } => {
+            let config = load(&cli)?;
+            messages(&config, order.as_deref(), status.as_deref(), *limit, *json)
+        }
         Command::Sim(SimCommand::Medusa(args)) => {
             crate::telemetry::init(
                 "info",
@@ -333,6 +358,106 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// `marketsync messages`.
+fn messages(
+    config: &Config,
+    order: Option<&str>,
+    status: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use crate::store::messages::{self, Filter};
+    const STATES: [&str; 10] = [
+        "planned",
+        "sending",
+        "unconfirmed",
+        "accepted",
+        "sent",
+        "delivered",
+        "read",
+        "failed",
+        "skipped",
+        "dead",
+    ];
+    if let Some(s) = status {
+        if !STATES.contains(&s) {
+            anyhow::bail!(
+                "--status {s:?} is not a message state; use one of {}",
+                STATES.join(", ")
+            );
+        }
+    }
+    let store = open_for_reading(config)?;
+    let mut filter = Filter {
+        state: status.map(str::to_string),
+        limit: Some(render::limit(limit)),
+        ..Default::default()
+    };
+    if let Some(r) = order {
+        let o = crate::store::orders::by_reference(&store, r.trim())?.ok_or_else(|| {
+            anyhow::anyhow!("no order {r:?} is known; `marketsync order list` shows the references")
+        })?;
+        filter.channel = Some(o.channel);
+        filter.external_id = Some(o.external_id);
+    }
+    let rows = messages::list(&store, &filter)?;
+    if json {
+        render::print_json(&rows)?;
+        return Ok(0);
+    }
+    let mut refs: std::collections::HashMap<(String, String), String> = Default::default();
+    for m in &rows {
+        let key = (m.channel.clone(), m.external_id.clone());
+        if !refs.contains_key(&key) {
+            if let Some(o) = crate::store::orders::get(&store, &m.channel, &m.external_id)? {
+                refs.insert(key, o.reference);
+            }
+        }
+    }
+    let mut t = render::Table::new(&["ORDER", "STEP", "STATE", "TO", "TEMPLATE", "WHY", "UPDATED"]);
+    for m in &rows {
+        let tone = match m.state.as_str() {
+            "dead" | "failed" => render::Tone::Bad,
+            "unconfirmed" | "skipped" => render::Tone::Warn,
+            _ => render::Tone::Plain,
+        };
+        t.row(vec![
+            (
+                refs.get(&(m.channel.clone(), m.external_id.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| m.external_id.clone()),
+                render::Tone::Plain,
+            ),
+            (m.step.clone(), render::Tone::Plain),
+            (m.state.clone(), tone),
+            (
+                m.phone
+                    .as_deref()
+                    .map(crate::channel::whatsapp::masked)
+                    .unwrap_or_else(|| "-".into()),
+                render::Tone::Plain,
+            ),
+            (
+                match (&m.template, &m.language) {
+                    (Some(t), Some(l)) => format!("{t} ({l})"),
+                    _ => "-".into(),
+                },
+                render::Tone::Plain,
+            ),
+            (
+                render::clip(m.reason.as_deref().unwrap_or("-"), 70),
+                render::Tone::Plain,
+            ),
+            (render::when(Some(m.updated_at)), render::Tone::Plain),
+        ]);
+    }
+    print!("{}", t.render());
+    if rows.is_empty() {
+        println!("(no messages)");
+    }
+    Ok(0)
+}
+
 fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
     use crate::store::orders;
     match cmd {
@@ -358,10 +483,16 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 "ODOO",
                 "MARKETPLACE",
                 "SENT",
+                "MESSAGE",
                 "NEEDS",
                 "UPDATED",
             ]);
+            let told = crate::store::messages::last_per_order(&store)?;
             for o in &rows {
+                let message = told
+                    .get(&(o.channel.clone(), o.external_id.clone()))
+                    .map(|m| format!("{} {}", m.step, m.state))
+                    .unwrap_or_else(|| "-".into());
                 let needs = o
                     .attention
                     .clone()
@@ -383,6 +514,14 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                     (
                         o.sent_status.clone().unwrap_or_else(|| "-".into()),
                         render::Tone::Plain,
+                    ),
+                    (
+                        message.clone(),
+                        if message.ends_with(" dead") || message.ends_with(" failed") {
+                            render::Tone::Warn
+                        } else {
+                            render::Tone::Plain
+                        },
                     ),
                     (
                         render::clip(&needs, 70),

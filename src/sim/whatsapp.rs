@@ -206,6 +206,11 @@ impl SimWhatsapp {
         self.world().expired = true;
     }
 
+    /// The token is good again (a new one given in Meta Business Settings).
+    pub fn renew_token(&self) {
+        self.world().expired = false;
+    }
+
     pub fn hold_webhooks(&self, hold: bool) {
         self.world().hold_webhooks = hold;
     }

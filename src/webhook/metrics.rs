@@ -46,6 +46,15 @@ pub fn render(app: &App) -> Result<String, crate::error::Error> {
             .sum::<i64>();
         let _ = writeln!(out, "marketsync_dead_jobs{{channel=\"{}\"}} {n}", esc(ch));
     }
+    let _ = writeln!(out, "# HELP marketsync_messages Customers' WhatsApp messages, by step and state (see `marketsync messages`).\n# TYPE marketsync_messages gauge");
+    for (step, state, n) in crate::store::messages::counts(store)? {
+        let _ = writeln!(
+            out,
+            "marketsync_messages{{step=\"{}\",state=\"{}\"}} {n}",
+            esc(&step),
+            esc(&state)
+        );
+    }
     let _ = writeln!(out, "# HELP marketsync_orders_totals_differ Imported orders whose Odoo total differs from what the marketplace says the customer pays (see `marketsync order list`).\n# TYPE marketsync_orders_totals_differ gauge");
     let differ = crate::store::orders::totals_differ_counts(store)?;
     let mut named: Vec<&str> = channels.clone();

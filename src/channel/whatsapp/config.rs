@@ -119,6 +119,10 @@ pub struct RawWhatsapp {
     pub phone_fields: Option<Vec<String>>,
     /// The tracking page, a template of `{tracking}` (for the tracking_url parameter).
     pub tracking_url: Option<String>,
+    /// How long sends wait after WhatsApp says a limit is reached (130429 throughput, 131056
+    /// pair rate, 80007 account rate), without spending attempts (default 60s).
+    #[serde(default = "default_rate_wait")]
+    pub rate_limit_wait: crate::config::HumanDuration,
     /// One table per step told: confirmed, shipped, delivered, cancelled.
     #[serde(default)]
     pub notify: BTreeMap<String, RawNotify>,
@@ -127,6 +131,10 @@ pub struct RawWhatsapp {
 
 fn yes() -> bool {
     true
+}
+
+fn default_rate_wait() -> crate::config::HumanDuration {
+    crate::config::HumanDuration(std::time::Duration::from_secs(60))
 }
 
 /// The notifications' own settings, validated.
@@ -145,6 +153,7 @@ pub struct WhatsappSettings {
     pub opt_in_field: String,
     pub phone_fields: Vec<String>,
     pub tracking_url: Option<String>,
+    pub rate_limit_wait: std::time::Duration,
     pub notify: BTreeMap<EventKind, Notify>,
 }
 
@@ -402,6 +411,7 @@ impl RawWhatsapp {
                     .phone_fields
                     .unwrap_or_else(|| vec!["mobile".into(), "phone".into()]),
                 tracking_url: self.tracking_url,
+                rate_limit_wait: self.rate_limit_wait.0,
                 notify,
             },
         ))

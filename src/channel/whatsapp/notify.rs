@@ -415,7 +415,7 @@ impl Whatsapp {
                     back()?;
                     return Err(JobError::new(
                         RetryClass::Throttled {
-                            after: std::time::Duration::from_secs(60),
+                            after: self.settings.rate_limit_wait,
                         },
                         format!("WhatsApp is limiting messages (code {code}: {text})"),
                     ));
