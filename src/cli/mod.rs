@@ -408,9 +408,9 @@ fn messages(
     let mut refs: std::collections::HashMap<(String, String), String> = Default::default();
     for m in &rows {
         let key = (m.channel.clone(), m.external_id.clone());
-        if !refs.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = refs.entry(key) {
             if let Some(o) = crate::store::orders::get(&store, &m.channel, &m.external_id)? {
-                refs.insert(key, o.reference);
+                slot.insert(o.reference);
             }
         }
     }
