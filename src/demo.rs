@@ -12,6 +12,7 @@ use crate::sim::faults::Fault;
 use crate::sim::medusa;
 use crate::sim::meta;
 use crate::sim::odoo::{self as sim_odoo, SimOptions};
+use crate::sim::whatsapp;
 use crate::store::synclog::{self, Query};
 use crate::store::{mapping, orders, queue, Store};
 use serde::Serialize;
@@ -41,6 +42,8 @@ pub struct Summary {
     pub faults_injected: usize,
     pub sync_log_entries: usize,
     pub channels: std::collections::BTreeMap<&'static str, ChannelFigures>,
+    /// The customers' WhatsApp messages by state (sent, delivered, skipped...).
+    pub whatsapp_messages: std::collections::BTreeMap<String, i64>,
 }
 
 /// One channel's figures in the demo, the same for every channel.
@@ -68,6 +71,14 @@ const DEMO_MEDUSA_KEY: &str = "sk_demo_5b0f2c99";
 const DEMO_HOOK_SECRET: &str = "whsec_demo_a41e7d";
 const DEMO_META_TOKEN: &str = "EAAGdemo7e55c0a1";
 const DEMO_CATALOG: &str = "880011223344";
+const DEMO_WA_TOKEN: &str = "EAAGdemoWhatsapp9b21";
+const DEMO_WA_SECRET: &str = "demo-app-secret-3c8e0f";
+const DEMO_WA_PHONE_ID: &str = "106540352242922";
+/// The templates of `config.example.toml`'s four steps.
+const DEMO_WA_STEPS: &str = "[channels.whatsapp.notify.confirmed]\ntemplate = \"order_confirmed\"\nbody = [\"customer_name\", \"order_reference\", \"total\"]\n\
+    [channels.whatsapp.notify.shipped]\ntemplate = \"order_shipped\"\nbody = [\"customer_name\", \"order_reference\", \"tracking_number\"]\nbutton = [\"tracking_number\"]\n\
+    [channels.whatsapp.notify.delivered]\ntemplate = \"order_delivered\"\nbody = [\"customer_name\", \"order_reference\"]\n\
+    [channels.whatsapp.notify.cancelled]\ntemplate = \"order_cancelled\"\nbody = [\"customer_name\", \"order_reference\"]\n";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let say = |line: &str| {
@@ -122,6 +133,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         catalog.base_url()
     ));
 
+    // The supplier added the consent field to its partners; the clerk ticks it for customers
+    // who agreed at checkout (three in four).
+    odoo.sim
+        .world()
+        .add_custom_field(
+            "res.partner",
+            "x_whatsapp_opt_in",
+            sim_odoo::world::FType::Boolean,
+            "WhatsApp opt-in",
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let wa = whatsapp::start(0, DEMO_WA_PHONE_ID, DEMO_WA_TOKEN).await?;
+    whatsapp::add_example_templates(&wa.sim);
+    say(&format!(
+        "▶ simulated WhatsApp Cloud API on {}: Medusa customers who agreed are told each step",
+        wa.base_url()
+    ));
+
     let dir = tempfile::tempdir()?;
     let config_text = format!(
         "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"{DEMO_KEY}\"\ntimeout = \"5s\"\npage_size = 200\n\
@@ -131,12 +160,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
          [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_TOKEN}\"\nbatch_size = 100\npoll_overlap = \"2s\"\n\
          [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{DEMO_MEDUSA_KEY}\"\nwebhook_secret = \"{DEMO_HOOK_SECRET}\"\ncurrency = \"egp\"\npoll_overlap = \"2s\"\n\
          [channels.meta]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_META_TOKEN}\"\ncatalog_id = \"{DEMO_CATALOG}\"\ncurrency = \"EGP\"\nbrand = \"Demo Supplier\"\n\
-         link = \"https://shop.example.com/products/{{slug}}\"\nimage_link = \"https://shop.example.com/images/{{default_code}}.jpg\"\npoll_overlap = \"2s\"\n",
+         link = \"https://shop.example.com/products/{{slug}}\"\nimage_link = \"https://shop.example.com/images/{{default_code}}.jpg\"\npoll_overlap = \"2s\"\n\
+         [channels.whatsapp]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_WA_TOKEN}\"\nphone_number_id = \"{DEMO_WA_PHONE_ID}\"\n\
+         app_secret = \"{DEMO_WA_SECRET}\"\nverify_token = \"demo-verify-5e1d\"\ndefault_country = \"EG\"\nlanguage = \"ar\"\nfallback_language = \"en\"\n\
+         for_channels = [\"medusa\"]\n{DEMO_WA_STEPS}",
         odoo.url(),
         dir.path().join("state.db").display(),
         market.base_url(),
         shop.base_url(),
         catalog.base_url(),
+        wa.base_url(),
     );
     let config = RawConfig::parse(&config_text)?.validate()?;
     let store = Store::open(&config.state.path)?;
@@ -170,7 +203,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     daemon.bound = Some(bound_tx);
     let daemon_task = tokio::spawn(daemon.run(token.clone()));
-    let hook_url = format!("http://{}/webhooks/medusa", bound_rx.await?);
+    let bound = bound_rx.await?;
+    let hook_url = format!("http://{bound}/webhooks/medusa");
+    wa.sim
+        .set_webhook(&format!("http://{bound}/webhooks/whatsapp"), DEMO_WA_SECRET);
     let ctrl_c = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -345,6 +381,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         faults_injected,
         sync_log_entries: all.len(),
         channels,
+        whatsapp_messages: crate::store::messages::counts(&store)?.into_iter().fold(
+            std::collections::BTreeMap::new(),
+            |mut m, (_, state, n)| {
+                *m.entry(state).or_insert(0) += n;
+                m
+            },
+        ),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -374,8 +417,58 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 c.requests
             );
         }
+        println!(
+            "  whatsapp: {} messages to Medusa customers ({}); {} requests",
+            summary.whatsapp_messages.values().sum::<i64>(),
+            summary
+                .whatsapp_messages
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            wa.sim.requests.all().len()
+        );
     }
     Ok(0)
+}
+
+/// A Medusa order's customer agreed at checkout to be told on WhatsApp (three in four), with
+/// an Egyptian mobile number.
+async fn consent(odoo: &OdooClient, order: i64) {
+    let Ok(rows) = odoo
+        .read("sale.order", &[order], &["partner_id", "client_order_ref"])
+        .await
+    else {
+        return;
+    };
+    let Some(row) = rows.first() else { return };
+    let medusa = row
+        .get("client_order_ref")
+        .and_then(Value::as_opt_str)
+        .is_some_and(|r| r.starts_with("MEDUSA-"));
+    let Some(partner) = row.get("partner_id").and_then(Value::as_id) else {
+        return;
+    };
+    if !medusa {
+        return;
+    }
+    let _ = odoo
+        .write(
+            "res.partner",
+            &[partner],
+            Value::record([
+                (
+                    "phone",
+                    Value::from(format!(
+                        "010 {:04} {:04}",
+                        1000 + partner % 9000,
+                        5000 + order % 5000
+                    )),
+                ),
+                ("x_whatsapp_opt_in", Value::Bool(partner % 4 != 0)),
+            ]),
+        )
+        .await;
 }
 
 /// A Medusa storefront, simulated: a customer orders every 2 s and the store's subscriber sends
@@ -446,6 +539,7 @@ async fn clerk(odoo: OdooClient, sim: std::sync::Arc<sim_odoo::SimOdoo>, stop: C
             .await
             .unwrap_or_default();
         for id in drafts {
+            consent(&odoo, id).await;
             let _ = odoo
                 .call_method("sale.order", "action_confirm", &[id])
                 .await;

@@ -809,7 +809,8 @@ pub struct MessageNoted<'a> {
     pub reference: &'a str,
     pub step: &'a str,
     pub level: Level,
-    /// "sent to +965•••3456 (order_shipped, ar)", "not sent: no consent".
+    /// "sent to +965•••3456 (order_shipped, ar)", "not sent: no consent". An empty reference:
+    /// not about an order (a customer's reply).
     pub what: &'a str,
 }
 
@@ -824,8 +825,11 @@ impl InternalEvent for MessageNoted<'_> {
         Some("whatsapp")
     }
     fn message(&self) -> Cow<'_, str> {
+        if self.reference.is_empty() {
+            return format!("WhatsApp: {}", self.what).into();
+        }
         format!(
-            "order {}: WhatsApp message of {} {}",
+            "order {}: WhatsApp message ({}) {}",
             self.reference, self.step, self.what
         )
         .into()

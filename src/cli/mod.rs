@@ -160,6 +160,8 @@ pub enum SimCommand {
     Medusa(crate::sim::medusa::SimArgs),
     /// A Meta Commerce catalog (Graph API items_batch, batch status, read-back, throttling).
     Meta(crate::sim::meta::SimArgs),
+    /// WhatsApp's Cloud API for one business number (templates, wamids, signed status webhooks).
+    Whatsapp(crate::sim::whatsapp::SimArgs),
 }
 
 /// Parses the command line, runs the command, returns the process exit code.
@@ -294,6 +296,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
             runtime()?.block_on(crate::sim::meta::serve_cli(args.clone()))?;
+            Ok(0)
+        }
+        Command::Sim(SimCommand::Whatsapp(args)) => {
+            crate::telemetry::init(
+                "info",
+                cli.log_format.map(Into::into).unwrap_or(quiet_default),
+            );
+            runtime()?.block_on(crate::sim::whatsapp::serve_cli(args.clone()))?;
             Ok(0)
         }
         Command::Sim(SimCommand::Cartona(args)) => {

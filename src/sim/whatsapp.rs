@@ -357,3 +357,51 @@ impl SimWhatsapp {
         .into_response()
     }
 }
+
+/// The four steps' templates, in Arabic and English, with the parameters of
+/// `config.example.toml`.
+pub fn add_example_templates(sim: &SimWhatsapp) {
+    sim.add_template("order_confirmed", &["ar", "en"], 3, 0);
+    sim.add_template("order_shipped", &["ar", "en"], 3, 1);
+    sim.add_template("order_delivered", &["ar", "en"], 2, 0);
+    sim.add_template("order_cancelled", &["ar", "en"], 2, 0);
+}
+
+/// `marketsync sim whatsapp`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 to listen on.
+    #[arg(long, default_value_t = 9500)]
+    pub port: u16,
+    /// The business phone number's id (digits).
+    #[arg(long, default_value = "106540352242922")]
+    pub phone_number_id: String,
+    /// The system user's access token it takes.
+    #[arg(long, default_value = "EAAGsimWhatsappToken0001")]
+    pub token: String,
+    /// Where to post the signed status webhooks (the daemon's /webhooks/whatsapp).
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// The app secret that signs them.
+    #[arg(long, default_value = "app-secret-sim-4f1a9c")]
+    pub app_secret: String,
+}
+
+pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
+    let h = start(args.port, &args.phone_number_id, &args.token).await?;
+    add_example_templates(&h.sim);
+    if let Some(url) = &args.webhook_url {
+        h.sim.set_webhook(url, &args.app_secret);
+    }
+    println!(
+        "WhatsApp Cloud API simulator listening on {} (phone number id {})",
+        h.base_url(),
+        args.phone_number_id
+    );
+    println!(
+        "  templates order_confirmed, order_shipped, order_delivered, order_cancelled (ar, en); access token {:?}",
+        args.token
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

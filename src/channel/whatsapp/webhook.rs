@@ -161,8 +161,8 @@ pub fn apply(store: &Store, s: &StatusJob) -> Result<(), JobError> {
             .map(|o| o.reference);
         let failed = s.status == "failed";
         let what = match &reason {
-            Some(r) if failed => format!("failed: {r}"),
-            _ => format!("{} (WhatsApp)", s.status),
+            Some(r) if failed => format!("failed, says WhatsApp: {r}"),
+            _ => format!("{}, says WhatsApp", s.status),
         };
         crate::internal_events::emit(
             store,
@@ -188,11 +188,11 @@ pub fn inbound(store: &Store, s: &InboundJob) {
     crate::internal_events::emit(
         store,
         &crate::internal_events::MessageNoted {
-            reference: "-",
+            reference: "",
             step: "customer reply",
             level: Level::Info,
             what: &format!(
-                "received: {} message(s) from {} (not answered: reply from WhatsApp Business)",
+                "{} message(s) from customers ({}), not answered by marketsync: reply from WhatsApp Business",
                 s.count,
                 s.from.join(", ")
             ),
