@@ -231,7 +231,7 @@ fn status_on_a_fresh_state_prints_an_empty_table() {
             .stdout,
     )
     .unwrap();
-    assert_eq!(json["channels"].as_array().unwrap().len(), 4);
+    assert_eq!(json["channels"].as_array().unwrap().len(), 5);
     assert_eq!(json["daemon_running"], false);
     marketsync(&path)
         .arg("queue")

@@ -6,7 +6,8 @@
 //! orders are confirmed and delivered in Odoo: every order event reaches the probe (a second
 //! subscriber beside each order's owner) exactly once and in order, and no owner hears a
 //! status twice (but for a send repeated at once, when a kill fell between its answer and its
-//! record).
+//! record). Every customer is told each step on WhatsApp exactly once: WhatsApp takes one
+//! message per (order, step), and each ends sent or delivered, none lost to a kill.
 
 mod common;
 
@@ -15,7 +16,7 @@ use marketsync::config::MedusaFlavour;
 use marketsync::config::{OdooProtocol, RawConfig};
 use marketsync::odoo::{Domain, OdooClient, Value};
 use marketsync::sim::cartona::{self, Payment};
-use marketsync::sim::{medusa, probe};
+use marketsync::sim::{medusa, probe, whatsapp};
 use marketsync::store::{mapping, Store};
 use rust_decimal::Decimal;
 use std::process::{Child, Command, Stdio};
@@ -26,6 +27,11 @@ const MEDUSA_KEY: &str = "mq_crash_key_71aa";
 const HOOK_SECRET: &str = "whsec_crash_test_0c4e";
 const PRODUCTS: i64 = 30;
 const PROBE_TOKEN: &str = "crash-probe-token-90d2";
+const WA_TOKEN: &str = "crash-whatsapp-token-61be";
+const WA_SECRET: &str = "crash-app-secret-0f3a";
+const WA_PHONE: &str = "106540352242922";
+/// The steps customers are told of, each with a one-parameter template.
+const WA_STEPS: [&str; 4] = ["confirmed", "shipped", "delivered", "cancelled"];
 
 /// Moves the story of some orders on in Odoo while the daemon is down: the two oldest
 /// quotations confirmed, and the oldest confirmed order's delivery validated.
@@ -138,6 +144,14 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         .await
         .unwrap();
     let watcher = probe::start(0, PROBE_TOKEN).await.unwrap();
+    let wa = whatsapp::start(0, WA_PHONE, WA_TOKEN).await.unwrap();
+    let mut wa_steps = String::new();
+    for step in WA_STEPS {
+        wa.sim.add_template(&format!("order_{step}"), &["en"], 1, 0);
+        wa_steps.push_str(&format!(
+            "[channels.whatsapp.notify.{step}]\ntemplate = \"order_{step}\"\nbody = [\"order_reference\"]\n"
+        ));
+    }
     for id in 1..=PRODUCTS {
         // Stock to deliver from.
         odoo.sim.world().set_on_hand(id, 500.0).unwrap();
@@ -154,13 +168,19 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
          [daemon]\nqueue_poll = \"50ms\"\n[channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{TOKEN}\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
          [channels.medusa]\nenabled = true\nflavour = \"marqasouq\"\nbase_url = \"{}\"\ntoken = \"{MEDUSA_KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
          currency = \"egp\"\nbatch_size = 7\npoll_overlap = \"2s\"\n\
-         [channels.probe]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{PROBE_TOKEN}\"\n",
+         [channels.probe]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{PROBE_TOKEN}\"\n\
+         [channels.whatsapp]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{WA_TOKEN}\"\nphone_number_id = \"{WA_PHONE}\"\n\
+         app_secret = \"{WA_SECRET}\"\nverify_token = \"crash-verify-77\"\ndefault_country = \"EG\"\nlanguage = \"en\"\n\
+         require_opt_in = false\nconfirm_after = \"2s\"\n{wa_steps}",
         common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
             .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
         market.base_url(),
         store_sim.base_url(),
         watcher.base_url(),
+        wa.base_url(),
     );
+    wa.sim
+        .set_webhook(&format!("http://{listen}/webhooks/whatsapp"), WA_SECRET);
     std::fs::write(&path, text.clone()).unwrap();
     let config = RawConfig::parse(&text).unwrap().validate().unwrap();
     map_products(&Store::open(&config.state.path).unwrap(), PRODUCTS);
@@ -169,6 +189,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         odoo.sim.call_count()
             + market.sim.requests.all().len() as u64
             + store_sim.sim.requests.all().len() as u64
+            + wa.sim.requests.all().len() as u64
     };
 
     let mut placed = Vec::new();
@@ -334,6 +355,83 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Notifications: every step told is one message WhatsApp took once, none lost. One more
+    // order moved on now: a message sent after any whose answer a kill cut off, whose status
+    // shows WhatsApp whether those left (the confirm stream sends them again if not).
+    let later = store_sim.sim.place_order(
+        "crash-later@example.com",
+        &[("SKU-00001", 1, Decimal::new(2_500, 3))],
+    );
+    let reference = medusa_ref(&later);
+    let end = tokio::time::Instant::now() + deadline;
+    let later_id = loop {
+        let found = client
+            .search(
+                "sale.order",
+                &Domain::all().and("client_order_ref", "=", reference.as_str()),
+                None,
+            )
+            .await
+            .unwrap();
+        if let Some(id) = found.first() {
+            break *id;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{reference} never imported"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    odoo.sim.world().action_confirm(&[later_id]).unwrap();
+    let mut told = expected_events(&client, &odoo).await;
+    told.retain(|(_, k)| WA_STEPS.contains(&k.as_str()));
+    let state = Store::open(&config.state.path).unwrap();
+    let settled = || -> Result<Vec<(String, String)>, String> {
+        let all = marketsync::store::messages::list(&state, &Default::default()).unwrap();
+        let mut out = Vec::new();
+        for m in &all {
+            if !["sent", "delivered", "read"].contains(&m.state.as_str()) {
+                return Err(format!(
+                    "message {} ({}) is {}: {:?}",
+                    m.id, m.step, m.state, m.reason
+                ));
+            }
+            let o = marketsync::store::orders::get(&state, &m.channel, &m.external_id)
+                .unwrap()
+                .unwrap();
+            out.push((o.reference, m.step.clone()));
+        }
+        out.sort();
+        Ok(out)
+    };
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        match settled() {
+            Ok(got) if got == told => break,
+            other => assert!(
+                tokio::time::Instant::now() < end,
+                "the messages never matched the steps told: {other:?} against {told:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut sent: Vec<String> = wa
+        .sim
+        .sent()
+        .iter()
+        .map(|s| {
+            s.body["biz_opaque_callback_data"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let n = sent.len();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), n, "a message WhatsApp took twice");
+    assert_eq!(n, told.len(), "one message taken per step told");
+
     child.kill().unwrap();
     child.wait().unwrap();
     let heard = watcher.sim.heard();
@@ -401,8 +499,8 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         .unwrap();
     assert_eq!(
         all as usize,
-        placed.len() + acknowledged.len(),
-        "no stray orders"
+        placed.len() + acknowledged.len() + 1,
+        "no stray orders (the one more placed at the end counted)"
     );
 }
 

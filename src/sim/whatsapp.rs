@@ -338,10 +338,17 @@ impl SimWhatsapp {
             if w.hold_webhooks {
                 w.held.extend(hooks);
             } else if let Some((url, secret)) = w.webhook.clone() {
+                // As WhatsApp does, a webhook not taken (the daemon down) is sent again.
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     for h in hooks {
-                        let _ = send_webhook(&url, &secret, &h).await;
+                        for _ in 0..600 {
+                            let (status, _) = send_webhook(&url, &secret, &h).await;
+                            if (200..300).contains(&status) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
                     }
                 });
             }

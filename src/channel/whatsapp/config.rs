@@ -123,6 +123,10 @@ pub struct RawWhatsapp {
     /// pair rate, 80007 account rate), without spending attempts (default 60s).
     #[serde(default = "default_rate_wait")]
     pub rate_limit_wait: crate::config::HumanDuration,
+    /// A message whose answer was lost is sent again once this old, if WhatsApp has since
+    /// reported a message sent after it and not it (default 2m).
+    #[serde(default = "default_confirm_after")]
+    pub confirm_after: crate::config::HumanDuration,
     /// One table per step told: confirmed, shipped, delivered, cancelled.
     #[serde(default)]
     pub notify: BTreeMap<String, RawNotify>,
@@ -131,6 +135,10 @@ pub struct RawWhatsapp {
 
 fn yes() -> bool {
     true
+}
+
+fn default_confirm_after() -> crate::config::HumanDuration {
+    crate::config::HumanDuration(std::time::Duration::from_secs(120))
 }
 
 fn default_rate_wait() -> crate::config::HumanDuration {
@@ -154,6 +162,7 @@ pub struct WhatsappSettings {
     pub phone_fields: Vec<String>,
     pub tracking_url: Option<String>,
     pub rate_limit_wait: std::time::Duration,
+    pub confirm_after: std::time::Duration,
     pub notify: BTreeMap<EventKind, Notify>,
 }
 
@@ -412,6 +421,7 @@ impl RawWhatsapp {
                     .unwrap_or_else(|| vec!["mobile".into(), "phone".into()]),
                 tracking_url: self.tracking_url,
                 rate_limit_wait: self.rate_limit_wait.0,
+                confirm_after: self.confirm_after.0,
                 notify,
             },
         ))

@@ -28,11 +28,6 @@ struct Customer {
     currency: String,
 }
 
-/// An unconfirmed message whose answer was lost is sent again when WhatsApp has since
-/// reported a later message and not it (its statuses come within seconds of a send), once it
-/// is this old.
-const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
-
 fn odoo_err(e: crate::odoo::OdooError) -> JobError {
     let class = crate::retry::Classify::retry_class(&e);
     JobError::new(class, e.to_string())
@@ -470,7 +465,7 @@ struct Confirm(Arc<Whatsapp>);
 impl StreamTask for Confirm {
     fn run(&self) -> BoxFuture<'_, Result<StreamOutcome, crate::error::Error>> {
         Box::pin(async move {
-            let older = crate::store::now_ms() - CONFIRM_AFTER.as_millis() as i64;
+            let older = crate::store::now_ms() - self.0.settings.confirm_after.as_millis() as i64;
             let again = messages::resend_unconfirmed(&self.0.store, older)?;
             if again.is_empty() {
                 return Ok(StreamOutcome::default());
