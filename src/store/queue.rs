@@ -265,6 +265,20 @@ pub fn waiting_keys(store: &Store, keys: &[String]) -> Result<std::collections::
     })
 }
 
+/// The keys, of these, that have a job not finished: waiting, or running now (a job taken by
+/// a worker, whose call may be under way).
+pub fn open_keys(store: &Store, keys: &[String]) -> Result<std::collections::HashSet<String>> {
+    let list = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+    store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT j.value FROM json_each(?1) AS j WHERE EXISTS (SELECT 1 FROM jobs \
+             WHERE coalesce_key = j.value AND state IN ('pending', 'retrying', 'running'))",
+        )?;
+        let rows = stmt.query_map([list], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
+}
+
 /// The payloads of the unfinished jobs (pending, retrying or running) under these coalescing
 /// keys: what a newer job must carry on, since it replaces a waiting one, and supersedes a
 /// running one that fails.

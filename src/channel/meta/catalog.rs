@@ -404,7 +404,10 @@ impl Meta {
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
         let texts = self.texts(products).await?;
         let keys: Vec<String> = ids.iter().map(|id| item_key(*id)).collect();
-        let waiting = queue::waiting_keys(&self.store, &keys)?;
+        // Running jobs count: one a worker holds (lingering for batch-mates, or its call under
+        // way) has its value in hand, and Meta has not said yet that it took it (seen in the
+        // bench: a poll in that moment sent one item twice).
+        let waiting = queue::open_keys(&self.store, &keys)?;
         let known = mapping::by_odoo_many(&self.store, CHANNEL, ITEM, &ids)?;
         let mut jobs = Vec::new();
         let mut no_code = Vec::new();
