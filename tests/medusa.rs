@@ -149,27 +149,7 @@ impl Env {
 
     /// Validates the order's delivery in Odoo with a tracking number, as warehouse staff would.
     async fn ship_in_odoo(&self, order: i64, tracking: &str) {
-        let picking = self
-            .client
-            .search(
-                "stock.picking",
-                &Domain::all().and("sale_id", "=", order),
-                None,
-            )
-            .await
-            .unwrap();
-        self.client
-            .write(
-                "stock.picking",
-                &picking,
-                Value::record([("carrier_tracking_ref", Value::from(tracking))]),
-            )
-            .await
-            .unwrap();
-        self.client
-            .call_method("stock.picking", "button_validate", &picking)
-            .await
-            .unwrap();
+        common::ship_in_odoo(&self.client, order, tracking).await
     }
 
     /// The dead jobs (none, when all went well).
@@ -185,15 +165,7 @@ impl Env {
 
     /// `marketsync <args>` on this environment's configuration: exit code and stdout.
     async fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
-        let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
-        cmd.env("NO_COLOR", "1")
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args);
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        common::cli(&self.config_path, args).await
     }
 
     async fn stop(self) {

@@ -161,27 +161,7 @@ impl Env {
     }
 
     async fn ship(&self, order: i64, tracking: &str) {
-        let picking = self
-            .client
-            .search(
-                "stock.picking",
-                &Domain::all().and("sale_id", "=", order),
-                None,
-            )
-            .await
-            .unwrap();
-        self.client
-            .write(
-                "stock.picking",
-                &picking,
-                Value::record([("carrier_tracking_ref", Value::from(tracking))]),
-            )
-            .await
-            .unwrap();
-        self.client
-            .call_method("stock.picking", "button_validate", &picking)
-            .await
-            .unwrap();
+        common::ship_in_odoo(&self.client, order, tracking).await
     }
 
     /// The order's messages, oldest first: (step, state, template, reason).
@@ -209,17 +189,8 @@ impl Env {
             .map(|m| m.state)
     }
 
-    /// `marketsync <args>` on this environment's configuration: exit code and stdout.
     async fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
-        let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
-        cmd.env("NO_COLOR", "1")
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args);
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        common::cli(&self.config_path, args).await
     }
 
     fn hook_url(&self) -> String {
@@ -342,6 +313,12 @@ async fn a_customer_without_consent_gets_nothing_and_a_bad_number_is_the_reason(
     let reason = |r: &str| env.messages(r)[0].reason.clone().unwrap();
     assert!(reason(&a).contains("has not agreed"), "{}", reason(&a));
     assert!(reason(&b).contains("not a phone number"), "{}", reason(&b));
+    let (_, list) = env.cli(&["order", "list"]).await;
+    let row = list.lines().find(|l| l.contains(&b)).unwrap();
+    assert!(
+        row.contains("confirmed skipped: the customer's number"),
+        "the reason on the order: {list}"
+    );
     assert!(env.wa.sim.sent().is_empty(), "nothing sent");
     env.stop().await;
 }
@@ -623,5 +600,47 @@ async fn a_refused_token_stops_the_channel_with_a_clear_status_and_loses_nothing
     })
     .await;
     assert_eq!(env.wa.sim.sent().len(), 1);
+    env.stop().await;
+}
+
+/// WhatsApp usually says a number is not on WhatsApp afterwards, by a failed status: the
+/// message is failed with WhatsApp's reason, and the number is not tried for later steps. A
+/// read status after delivered moves the message on, never back.
+#[tokio::test]
+async fn a_failed_status_webhook_marks_the_message_and_its_number() {
+    let env = Env::new("", english).await;
+    env.wa.sim.set_statuses(&["sent", "delivered", "read"]);
+    env.wa
+        .sim
+        .fail_later("96555123457", 131026, "Message undeliverable");
+    let (a, a_id) = env.order("+96555123456", None, true).await;
+    let (b, b_id) = env.order("+96555123457", None, true).await;
+    env.confirm(a_id).await;
+    env.confirm(b_id).await;
+    wait_until("a read, b failed", WAIT, || {
+        env.state(&a, "confirmed").as_deref() == Some("read")
+            && env.state(&b, "confirmed").as_deref() == Some("failed")
+    })
+    .await;
+    let failed = &env.messages(&b)[0];
+    assert!(
+        failed.reason.as_deref().unwrap().contains("131026"),
+        "{failed:?}"
+    );
+    env.ship(b_id, "TRK-9").await;
+    wait_until("b's later steps skipped", WAIT, || {
+        env.state(&b, "shipped").as_deref() == Some("skipped")
+    })
+    .await;
+    assert_eq!(
+        env.wa
+            .sim
+            .sent()
+            .iter()
+            .filter(|s| s.to == "96555123457")
+            .count(),
+        1,
+        "the number is not tried again"
+    );
     env.stop().await;
 }

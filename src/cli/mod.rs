@@ -501,7 +501,12 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
             for o in &rows {
                 let message = told
                     .get(&(o.channel.clone(), o.external_id.clone()))
-                    .map(|m| format!("{} {}", m.step, m.state))
+                    .map(|m| match (&m.reason, m.state.as_str()) {
+                        (Some(why), "skipped" | "dead" | "failed") => {
+                            render::clip(&format!("{} {}: {why}", m.step, m.state), 60)
+                        }
+                        _ => format!("{} {}", m.step, m.state),
+                    })
                     .unwrap_or_else(|| "-".into());
                 let needs = o
                     .attention
@@ -527,7 +532,7 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                     ),
                     (
                         message.clone(),
-                        if message.ends_with(" dead") || message.ends_with(" failed") {
+                        if message.contains(" dead") || message.contains(" failed") {
                             render::Tone::Warn
                         } else {
                             render::Tone::Plain

@@ -51,6 +51,10 @@ struct World {
     /// Webhooks not sent (the test sends them, or they are lost).
     hold_webhooks: bool,
     held: Vec<Value>,
+    /// The statuses each taken message goes through in its webhooks (default sent, delivered).
+    statuses: Vec<String>,
+    /// Taken messages to these numbers fail afterwards, by webhook, with this error.
+    fail_later: HashMap<String, (i64, String)>,
 }
 
 pub struct SimWhatsapp {
@@ -87,7 +91,10 @@ pub async fn start(
     let sim = Arc::new(SimWhatsapp {
         phone_number_id: phone_number_id.into(),
         token: token.into(),
-        world: Mutex::new(World::default()),
+        world: Mutex::new(World {
+            statuses: vec!["sent".into(), "delivered".into()],
+            ..Default::default()
+        }),
         requests: Recorder::default(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -211,6 +218,19 @@ impl SimWhatsapp {
         self.world().expired = false;
     }
 
+    /// The statuses every taken message reports (e.g. sent, delivered, read).
+    pub fn set_statuses(&self, statuses: &[&str]) {
+        self.world().statuses = statuses.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Messages to `digits` are taken, then fail by webhook with `code` (e.g. 131026 when the
+    /// phone is not on WhatsApp: the way WhatsApp usually says so).
+    pub fn fail_later(&self, digits: &str, code: i64, title: &str) {
+        self.world()
+            .fail_later
+            .insert(digits.trim_start_matches('+').into(), (code, title.into()));
+    }
+
     pub fn hold_webhooks(&self, hold: bool) {
         self.world().hold_webhooks = hold;
     }
@@ -331,10 +351,20 @@ impl SimWhatsapp {
             };
             w.sent.push(s.clone());
             let callback = v["biz_opaque_callback_data"].as_str().map(str::to_string);
-            let hooks: Vec<Value> = ["sent", "delivered"]
-                .iter()
-                .map(|st| status_body(&self.phone_number_id, &s, st, callback.as_deref(), None))
-                .collect();
+            let hooks: Vec<Value> = match w.fail_later.get(&to) {
+                Some((code, title)) => vec![status_body(
+                    &self.phone_number_id,
+                    &s,
+                    "failed",
+                    callback.as_deref(),
+                    Some((*code, title)),
+                )],
+                None => w
+                    .statuses
+                    .iter()
+                    .map(|st| status_body(&self.phone_number_id, &s, st, callback.as_deref(), None))
+                    .collect(),
+            };
             if w.hold_webhooks {
                 w.held.extend(hooks);
             } else if let Some((url, secret)) = w.webhook.clone() {

@@ -338,3 +338,41 @@ pub fn check_line(output: &str, target: &str) -> String {
         .unwrap_or_else(|| panic!("no {target} line in {output}"))
         .to_string()
 }
+
+/// `marketsync --config <config> <args>` (no colour): exit code and stdout.
+pub async fn cli(config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+    cmd.env("NO_COLOR", "1")
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+/// Validates an order's deliveries in Odoo with a tracking number, as warehouse staff would.
+pub async fn ship_in_odoo(client: &OdooClient, order: i64, tracking: &str) {
+    use marketsync::odoo::{Domain, Value};
+    let picking = client
+        .search(
+            "stock.picking",
+            &Domain::all().and("sale_id", "=", order),
+            None,
+        )
+        .await
+        .unwrap();
+    client
+        .write(
+            "stock.picking",
+            &picking,
+            Value::record([("carrier_tracking_ref", Value::from(tracking))]),
+        )
+        .await
+        .unwrap();
+    client
+        .call_method("stock.picking", "button_validate", &picking)
+        .await
+        .unwrap();
+}

@@ -289,6 +289,25 @@ impl Whatsapp {
         let first = self.settings.language_for(step, c.lang.as_deref());
         let chain = self.settings.chain(step, &first);
         let mut missing: Vec<String> = Vec::new();
+        // A send that may have left: its status webhook says (never sent again blindly).
+        let unconfirmed = |why: String| -> Result<(), JobError> {
+            messages::settle_from(
+                &self.store,
+                m.id,
+                "sending",
+                "unconfirmed",
+                Some(&why),
+                None,
+            )
+            .map_err(store_err)?;
+            self.note(
+                order,
+                &m.step,
+                Level::Warn,
+                &format!("to {}: {why}", super::masked(&phone)),
+            );
+            Ok(())
+        };
         for (at, (template, language)) in chain.iter().enumerate() {
             let from = if at == 0 { "planned" } else { "sending" };
             if !messages::claim(
@@ -324,23 +343,7 @@ impl Whatsapp {
                     return Err(e.into());
                 }
                 Err(e) => {
-                    let why = format!("the answer was lost after the request went out ({}); waiting for WhatsApp's status webhook", e.message);
-                    messages::settle_from(
-                        &self.store,
-                        m.id,
-                        "sending",
-                        "unconfirmed",
-                        Some(&why),
-                        None,
-                    )
-                    .map_err(store_err)?;
-                    self.note(
-                        order,
-                        &m.step,
-                        Level::Warn,
-                        &format!("to {}: {why}", super::masked(&phone)),
-                    );
-                    return Ok(());
+                    return unconfirmed(format!("the answer was lost after the request went out ({}); waiting for WhatsApp's status webhook", e.message));
                 }
                 Ok(a) => a,
             };
@@ -365,19 +368,10 @@ impl Whatsapp {
                         );
                         Ok(())
                     }
-                    None => {
-                        let why = format!("WhatsApp answered HTTP {} without a message id; waiting for its status webhook", a.status);
-                        messages::settle_from(
-                            &self.store,
-                            m.id,
-                            "sending",
-                            "unconfirmed",
-                            Some(&why),
-                            None,
-                        )
-                        .map_err(store_err)?;
-                        Ok(())
-                    }
+                    None => unconfirmed(format!(
+                        "WhatsApp answered HTTP {} without a message id; waiting for its status webhook",
+                        a.status
+                    )),
                 };
             }
             let e = crate::channel::meta::wire::GraphError::of(&a.body);
