@@ -20,6 +20,7 @@ CREATE TABLE messages (
     language     TEXT,
     wamid        TEXT UNIQUE,
     reason       TEXT,
+    sent_at      INTEGER,                          -- when its last request was about to go out
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     UNIQUE (channel, external_id, step)

@@ -171,7 +171,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
          [channels.probe]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{PROBE_TOKEN}\"\n\
          [channels.whatsapp]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{WA_TOKEN}\"\nphone_number_id = \"{WA_PHONE}\"\n\
          app_secret = \"{WA_SECRET}\"\nverify_token = \"crash-verify-77\"\ndefault_country = \"EG\"\nlanguage = \"en\"\n\
-         require_opt_in = false\nconfirm_after = \"2s\"\n{wa_steps}",
+         require_opt_in = false\nconfirm_after = \"2s\"\ntimeout = \"2s\"\n{wa_steps}",
         common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
             .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
         market.base_url(),

@@ -91,8 +91,8 @@ pub fn claim(
 ) -> Result<bool> {
     store.write(|tx| {
         Ok(tx.execute(
-            "UPDATE messages SET state = ?3, phone = ?4, template = ?5, language = ?6, updated_at = ?7 \
-             WHERE id = ?1 AND state = ?2",
+            "UPDATE messages SET state = ?3, phone = ?4, template = ?5, language = ?6, updated_at = ?7, \
+             sent_at = ?7 WHERE id = ?1 AND state = ?2",
             params![id, from, to, phone, template, language, now_ms()],
         )? == 1)
     })
@@ -219,14 +219,14 @@ pub fn mark_number_unreachable_in(
     Ok(())
 }
 
-/// The unconfirmed messages (their answer lost) last touched before `older` that WhatsApp
-/// has shown never left: a message sent after them has had a status webhook, and they none.
+/// The unconfirmed messages (their answer lost) sent before `older` that WhatsApp has shown
+/// never left: a message sent after them has had a status webhook, and they none.
 /// They are planned again (their order's notify job sends them) and returned.
 pub fn resend_unconfirmed(store: &Store, older: i64) -> Result<Vec<Message>> {
     store.write(|tx| {
         let mut stmt = tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM messages m WHERE state = 'unconfirmed' AND updated_at < ?1 \
-             AND EXISTS (SELECT 1 FROM messages n WHERE n.id != m.id AND n.created_at >= m.updated_at \
+            "SELECT {COLUMNS} FROM messages m WHERE state = 'unconfirmed' AND coalesce(sent_at, updated_at) < ?1 \
+             AND EXISTS (SELECT 1 FROM messages n WHERE n.id != m.id AND n.sent_at > coalesce(m.sent_at, m.updated_at) \
                          AND n.state IN ('sent', 'delivered', 'read', 'failed'))"
         ))?;
         let found = stmt
@@ -240,6 +240,20 @@ pub fn resend_unconfirmed(store: &Store, older: i64) -> Result<Vec<Message>> {
             )?;
         }
         Ok(found)
+    })
+}
+
+/// Messages still to send, or left sending, last touched before `older`.
+pub fn stuck(store: &Store, older: i64) -> Result<Vec<Message>> {
+    store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE state IN ('planned', 'sending') AND updated_at < ?1 \
+             ORDER BY id LIMIT 500"
+        ))?;
+        let rows = stmt
+            .query_map([older], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Whatsapp {
     pub store: Store,
     /// The partner fields this Odoo has, of those the settings name (read once).
     partner_fields: tokio::sync::OnceCell<notify::PartnerFields>,
+    /// The longest wait for one answer (`timeout`).
+    send_timeout: std::time::Duration,
 }
 
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
@@ -144,6 +146,7 @@ pub fn start(w: &crate::channel::Wiring<'_>) -> Result<Started, crate::error::Er
         odoo: w.odoo.clone(),
         store: w.store.clone(),
         partner_fields: Default::default(),
+        send_timeout: cfg.timeout,
     });
     Ok(Started {
         name: CHANNEL,

@@ -62,6 +62,19 @@ impl Whatsapp {
                 "planned" => {}
                 // A send cut short by a crash: it may have left. WhatsApp's status webhook
                 // says (the confirm stream sends it again if WhatsApp shows it did not).
+                // Another worker's send under way (its answer not due yet): later.
+                "sending" if crate::store::now_ms() - m.updated_at < self.send_window_ms() => {
+                    let left = self.send_window_ms() - (crate::store::now_ms() - m.updated_at);
+                    return Err(JobError::new(
+                        RetryClass::Throttled {
+                            after: std::time::Duration::from_millis(left.max(100) as u64),
+                        },
+                        format!(
+                            "the {} message of order {} is being sent",
+                            m.step, order.reference
+                        ),
+                    ));
+                }
                 "sending" => {
                     messages::settle_from(&self.store, m.id, "sending", "unconfirmed", Some("the daemon stopped while it was being sent; waiting for WhatsApp's status webhook"), None).map_err(store_err)?;
                     continue;
@@ -75,6 +88,11 @@ impl Whatsapp {
                 .await?;
         }
         Ok(())
+    }
+
+    /// How long a send may take: a message `sending` for longer was cut off (a kill).
+    fn send_window_ms(&self) -> i64 {
+        (self.send_timeout * 2 + std::time::Duration::from_secs(5)).as_millis() as i64
     }
 
     async fn fields(&self) -> Result<&PartnerFields, JobError> {
@@ -461,14 +479,27 @@ impl StreamTask for Confirm {
         Box::pin(async move {
             let older = crate::store::now_ms() - self.0.settings.confirm_after.as_millis() as i64;
             let again = messages::resend_unconfirmed(&self.0.store, older)?;
+            // The safety net: a message still to send (or cut off while sending) whose job is
+            // gone (dead, dropped) gets its order's job again.
+            let stuck = messages::stuck(
+                &self.0.store,
+                crate::store::now_ms() - self.0.send_window_ms(),
+            )?;
+            let mut jobs: Vec<NewJob> = again
+                .iter()
+                .chain(&stuck)
+                .map(|m| notify_job(&m.channel, &m.external_id))
+                .collect();
+            let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
+            let open = crate::store::queue::open_keys(&self.0.store, &keys)?;
+            jobs.retain(|j| !open.contains(&j.key));
+            jobs.dedup_by(|a, b| a.key == b.key);
+            if !jobs.is_empty() {
+                crate::store::queue::enqueue_many(&self.0.store, &jobs)?;
+            }
             if again.is_empty() {
                 return Ok(StreamOutcome::default());
             }
-            let jobs: Vec<NewJob> = again
-                .iter()
-                .map(|m| notify_job(&m.channel, &m.external_id))
-                .collect();
-            crate::store::queue::enqueue_many(&self.0.store, &jobs)?;
             Ok(StreamOutcome {
                 cursor: None,
                 note: Some((
