@@ -361,25 +361,21 @@ impl RawWhatsapp {
                 })?;
             let body = sources(&path("body"), &raw.body)?;
             let button = sources(&path("button"), &raw.button)?;
-            if button.contains(&ParamSource::Total)
-                || body
-                    .iter()
-                    .chain(&button)
-                    .any(|p| *p == ParamSource::TrackingUrl)
-                    && self.tracking_url.is_none()
-            {
-                let which = if button.contains(&ParamSource::Total) {
-                    (
-                        path("button"),
-                        "total is a currency parameter, which a URL button cannot take".to_string(),
-                    )
-                } else {
-                    (
-                        key("tracking_url"),
-                        "missing; a template names tracking_url".to_string(),
-                    )
-                };
-                return Err(invalid(&which.0, which.1));
+            if button.contains(&ParamSource::Total) {
+                return Err(invalid(
+                    &path("button"),
+                    "total is a currency parameter, which a URL button cannot take",
+                ));
+            }
+            let names_url = body
+                .iter()
+                .chain(&button)
+                .any(|p| *p == ParamSource::TrackingUrl);
+            if names_url && self.tracking_url.is_none() {
+                return Err(invalid(
+                    &key("tracking_url"),
+                    format!("missing; channels.whatsapp.notify.{name} names tracking_url"),
+                ));
             }
             notify.insert(
                 step,
@@ -425,5 +421,109 @@ impl RawWhatsapp {
                 notify,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::RawConfig;
+
+    const BASE: &str = "[odoo]\nurl = \"https://erp.example.com/\"\ndatabase = \"odoo\"\nusername = \"u\"\napi_key = \"a-long-enough-api-key-1\"\n\
+        [channels.whatsapp]\nenabled = true\ntoken = \"a-long-enough-token-22\"\nphone_number_id = \"1065403522\"\n\
+        app_secret = \"a-long-enough-secret-3\"\nverify_token = \"a-long-enough-verify-4\"\ndefault_country = \"KW\"\n";
+    const STEP: &str = "[channels.whatsapp.notify.confirmed]\ntemplate = \"order_confirmed\"\nbody = [\"customer_name\", \"total\"]\n";
+
+    fn error(text: &str) -> String {
+        RawConfig::parse(text)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_whatsapp_table_is_checked_key_by_key() {
+        let ok = RawConfig::parse(&format!("{BASE}{STEP}"))
+            .unwrap()
+            .validate()
+            .unwrap();
+        let s = ok
+            .channel(crate::config::ChannelKind::Whatsapp)
+            .unwrap()
+            .whatsapp()
+            .unwrap()
+            .clone();
+        assert_eq!(s.for_channels, ["cartona", "medusa"]);
+        assert_eq!(s.opt_in_field, "x_whatsapp_opt_in");
+        for (text, want) in [
+            (
+                BASE.replace("app_secret = \"a-long-enough-secret-3\"\n", "") + STEP,
+                "channels.whatsapp.app_secret: missing",
+            ),
+            (
+                BASE.replace("KW", "XX") + STEP,
+                "channels.whatsapp.default_country: \"XX\"",
+            ),
+            (
+                BASE.replace("1065403522", "+965 2200 0000") + STEP,
+                "not a phone number id",
+            ),
+            (BASE.to_string(), "channels.whatsapp.notify: missing"),
+            (
+                format!("{BASE}{}", STEP.replace("customer_name", "customer_email")),
+                "notify.confirmed.body[0]: \"customer_email\" is not a parameter",
+            ),
+            (
+                format!("{BASE}{}", STEP.replace("confirmed]", "paid]")),
+                "notify.paid: is not a step",
+            ),
+            (
+                format!("{BASE}for_channels = [\"meta\"]\n{STEP}"),
+                "for_channels[0]: \"meta\" brings no orders",
+            ),
+            (
+                format!("{BASE}{STEP}button = [\"total\"]\n"),
+                "a URL button cannot take",
+            ),
+            (
+                format!("{BASE}{STEP}button = [\"tracking_url\"]\n"),
+                "channels.whatsapp.tracking_url: missing",
+            ),
+            (
+                format!("{BASE}language = \"ar-EG!\"\n{STEP}"),
+                "not a template language code",
+            ),
+        ] {
+            let e = error(&text);
+            assert!(e.contains(want), "{want}: {e}");
+            assert!(!e.contains("a-long-enough"), "no secret in {e}");
+        }
+    }
+
+    #[test]
+    fn the_language_follows_the_step_then_the_customer_then_the_channel() {
+        let text = format!("{BASE}language = \"en\"\nfallback_template = \"order_update\"\nlanguages = {{ \"en_GB\" = \"en_GB\" }}\n{STEP}");
+        let c = RawConfig::parse(&text).unwrap().validate().unwrap();
+        let s = c
+            .channel(crate::config::ChannelKind::Whatsapp)
+            .unwrap()
+            .whatsapp()
+            .unwrap()
+            .clone();
+        let step = s.notify.values().next().unwrap().clone();
+        assert_eq!(s.language_for(&step, Some("ar_001")), "ar");
+        assert_eq!(s.language_for(&step, Some("en_GB")), "en_GB");
+        assert_eq!(s.language_for(&step, None), "en");
+        let mut fixed = step.clone();
+        fixed.language = Some("fr".into());
+        assert_eq!(s.language_for(&fixed, Some("ar_001")), "fr");
+        assert_eq!(
+            s.chain(&step, "ar"),
+            [
+                ("order_confirmed".to_string(), "ar".to_string()),
+                ("order_confirmed".into(), "en".into()),
+                ("order_update".into(), "en".into())
+            ]
+        );
     }
 }
