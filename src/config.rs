@@ -1144,7 +1144,7 @@ fn validate_channel(kind: ChannelKind, t: RawChannel) -> Result<ChannelConfig, C
 }
 
 /// `SecretSpec::resolve` already formats `path: message`; split it back for the typed error.
-fn invalid_whole(message: &str) -> ConfigError {
+pub(crate) fn invalid_whole(message: &str) -> ConfigError {
     match message.split_once(": ") {
         Some((path, rest)) => invalid(path, rest),
         None => invalid("(config)", message),

@@ -1521,12 +1521,7 @@ async fn an_order_whose_odoo_total_is_not_what_the_customer_paid_is_flagged_with
     let (_, listed) = env.cli(&["order", "list"]).await;
     let row = listed.lines().find(|l| l.contains(&reference)).unwrap();
     assert!(row.contains("totals differ"), "{listed}");
-    let metrics = reqwest::get(format!("http://{}/metrics", common::admin_addr(&env.store)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&env.store).await;
     assert!(
         metrics.contains("marketsync_orders_totals_differ{channel=\"medusa\"} 1"),
         "{metrics}"
@@ -2147,12 +2142,7 @@ async fn outage_flow(flavour: MedusaFlavour) {
     }
     let (_, status) = env.cli(&["status"]).await;
     assert!(status.contains("medusa unreachable since"), "{status}");
-    let metrics = reqwest::get(format!("http://{}/metrics", common::admin_addr(&env.store)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&env.store).await;
     assert!(
         metrics.contains("marketsync_channel_up{channel=\"medusa\"} 0"),
         "{metrics}"

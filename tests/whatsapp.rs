@@ -285,12 +285,7 @@ async fn a_medusa_order_s_steps_each_send_one_message_in_order() {
     let (_, list) = env.cli(&["order", "list"]).await;
     let row = list.lines().find(|l| l.contains(&a)).unwrap();
     assert!(row.contains("delivered delivered"), "{list}");
-    let metrics = reqwest::get(format!("http://{}/metrics", common::admin_addr(&env.store)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&env.store).await;
     assert!(
         metrics.contains("marketsync_messages{step=\"confirmed\",state=\"delivered\"} 2"),
         "{metrics}"
@@ -367,12 +362,9 @@ async fn a_missing_template_falls_back_to_the_fallback_language_then_the_fallbac
     let tried: Vec<(String, String)> = env
         .wa
         .sim
-        .requests
-        .all()
+        .message_posts()
         .iter()
-        .filter(|r| r.path.ends_with("/messages"))
-        .map(|r| {
-            let v = r.json();
+        .map(|v| {
             (
                 v["template"]["name"].as_str().unwrap().to_string(),
                 v["template"]["language"]["code"]
@@ -404,15 +396,7 @@ async fn a_number_not_on_whatsapp_is_not_tried_for_later_steps() {
         env.state(&a, "confirmed").as_deref() == Some("dead")
     })
     .await;
-    let posts = || {
-        env.wa
-            .sim
-            .requests
-            .all()
-            .iter()
-            .filter(|r| r.path.ends_with("/messages"))
-            .count()
-    };
+    let posts = || env.wa.sim.message_posts().len();
     assert_eq!(posts(), 1);
     env.ship(a_id, "TRK-2").await;
     wait_until("later steps skipped", WAIT, || {
@@ -547,14 +531,7 @@ async fn a_rate_limit_waits_without_spending_an_attempt() {
         env.state(&a, "confirmed").as_deref() == Some("delivered")
     })
     .await;
-    let posts = env
-        .wa
-        .sim
-        .requests
-        .all()
-        .iter()
-        .filter(|r| r.path.ends_with("/messages"))
-        .count();
+    let posts = env.wa.sim.message_posts().len();
     assert_eq!(
         (posts, env.wa.sim.sent().len()),
         (2, 1),

@@ -497,7 +497,11 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 "NEEDS",
                 "UPDATED",
             ]);
-            let told = crate::store::messages::last_per_order(&store)?;
+            let listed: Vec<(String, String)> = rows
+                .iter()
+                .map(|o| (o.channel.clone(), o.external_id.clone()))
+                .collect();
+            let told = crate::store::messages::last_of(&store, &listed)?;
             for o in &rows {
                 let message = told
                     .get(&(o.channel.clone(), o.external_id.clone()))

@@ -240,6 +240,16 @@ impl SimWhatsapp {
         self.world().held.clone()
     }
 
+    /// The body of every send asked for (taken or refused), oldest first.
+    pub fn message_posts(&self) -> Vec<Value> {
+        self.requests
+            .all()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+            .map(|r| r.json())
+            .collect()
+    }
+
     pub fn sent(&self) -> Vec<Sent> {
         self.world().sent.clone()
     }

@@ -295,21 +295,25 @@ pub fn counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
     })
 }
 
-/// The last message of each order (for `order list`): (channel, external_id) -> "step state".
-pub fn last_per_order(
+/// The last message of each of these orders (for `order list`).
+pub fn last_of(
     store: &Store,
+    orders: &[(String, String)],
 ) -> Result<std::collections::HashMap<(String, String), Message>> {
     store.read(|c| {
-        let mut stmt = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM messages m WHERE id = \
-             (SELECT max(id) FROM messages n WHERE n.channel = m.channel AND n.external_id = m.external_id)"
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE channel = ?1 AND external_id = ?2 \
+             ORDER BY id DESC LIMIT 1"
         ))?;
-        let rows = stmt
-            .query_map([], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows
-            .into_iter()
-            .map(|m| ((m.channel.clone(), m.external_id.clone()), m))
-            .collect())
+        let mut out = std::collections::HashMap::new();
+        for (channel, external_id) in orders {
+            if let Some(m) = stmt
+                .query_row(params![channel, external_id], row)
+                .optional()?
+            {
+                out.insert((channel.clone(), external_id.clone()), m);
+            }
+        }
+        Ok(out)
     })
 }

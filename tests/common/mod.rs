@@ -376,3 +376,13 @@ pub async fn ship_in_odoo(client: &OdooClient, order: i64, tracking: &str) {
         .await
         .unwrap();
 }
+
+/// The operator listener's `/metrics` text of the daemon that runs on `store`.
+pub async fn metrics(store: &Store) -> String {
+    reqwest::get(format!("http://{}/metrics", admin_addr(store)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

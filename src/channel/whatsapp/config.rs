@@ -252,12 +252,9 @@ impl RawWhatsapp {
             if !s.is_set() {
                 return Ok(None);
             }
-            s.resolve(&key(name)).map(Some).map_err(|e| {
-                invalid(
-                    &key(name),
-                    e.to_string().splitn(2, ": ").last().unwrap_or(""),
-                )
-            })
+            s.resolve(&key(name))
+                .map(Some)
+                .map_err(|e| crate::config::invalid_whole(&e.to_string()))
         };
         let app_secret = resolve(
             "app_secret",

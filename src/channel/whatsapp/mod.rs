@@ -176,8 +176,8 @@ pub fn start(w: &crate::channel::Wiring<'_>) -> Result<Started, crate::error::Er
 pub async fn findings(s: &WhatsappSettings, odoo: &OdooClient) -> Vec<crate::channel::Finding> {
     use crate::channel::Finding;
     let target = "whatsapp.partner_fields".to_string();
-    let all = match odoo.fields_get("res.partner", &["type"]).await {
-        Ok(v) => v,
+    let fields = match notify::PartnerFields::read(odoo, s).await {
+        Ok(f) => f,
         Err(e) => {
             return vec![Finding::new(
                 target,
@@ -186,13 +186,7 @@ pub async fn findings(s: &WhatsappSettings, odoo: &OdooClient) -> Vec<crate::cha
             )]
         }
     };
-    let has = |f: &str| all.get(f).is_some();
-    let phones: Vec<&str> = s
-        .phone_fields
-        .iter()
-        .map(String::as_str)
-        .filter(|f| has(f))
-        .collect();
+    let phones = &fields.phones;
     let mut out = Vec::new();
     if phones.is_empty() {
         out.push(Finding::new(
@@ -204,7 +198,7 @@ pub async fn findings(s: &WhatsappSettings, odoo: &OdooClient) -> Vec<crate::cha
             ),
         ));
     }
-    if s.require_opt_in && !has(&s.opt_in_field) {
+    if s.require_opt_in && fields.opt_in.is_none() {
         out.push(Finding::new(
             target.clone(),
             false,

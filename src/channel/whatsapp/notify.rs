@@ -18,6 +18,22 @@ pub struct PartnerFields {
     pub opt_in: Option<String>,
 }
 
+impl PartnerFields {
+    /// Which of the settings' phone fields and consent field this Odoo's partners have (Odoo
+    /// 19 has no `mobile`; the consent field is the supplier's own).
+    pub async fn read(
+        odoo: &OdooClient,
+        s: &super::config::WhatsappSettings,
+    ) -> Result<PartnerFields, crate::odoo::OdooError> {
+        let all = odoo.fields_get("res.partner", &["type"]).await?;
+        let has = |f: &str| all.get(f).is_some();
+        Ok(PartnerFields {
+            phones: s.phone_fields.iter().filter(|f| has(f)).cloned().collect(),
+            opt_in: Some(s.opt_in_field.clone()).filter(|f| has(f)),
+        })
+    }
+}
+
 /// What Odoo says of the order's customer.
 struct Customer {
     name: String,
@@ -56,7 +72,9 @@ impl Whatsapp {
         };
         let mut list = messages::list(&self.store, &filter).map_err(store_err)?;
         list.reverse();
+        // Read once for all of the order's messages.
         let mut customer = None;
+        let mut events = Vec::new();
         for m in list {
             match m.state.as_str() {
                 "planned" => {}
@@ -83,8 +101,10 @@ impl Whatsapp {
             }
             if customer.is_none() {
                 customer = Some(self.customer(&order).await?);
+                events = crate::store::order_events::of_order(&self.store, channel, external_id)
+                    .map_err(store_err)?;
             }
-            self.send(&order, &m, customer.as_ref().expect("read"))
+            self.send(&order, &m, customer.as_ref().expect("read"), &events)
                 .await?;
         }
         Ok(())
@@ -98,22 +118,9 @@ impl Whatsapp {
     async fn fields(&self) -> Result<&PartnerFields, JobError> {
         self.partner_fields
             .get_or_try_init(|| async {
-                let all = self
-                    .odoo
-                    .fields_get("res.partner", &["type"])
+                PartnerFields::read(&self.odoo, &self.settings)
                     .await
-                    .map_err(odoo_err)?;
-                let has = |f: &str| all.get(f).is_some();
-                Ok(PartnerFields {
-                    phones: self
-                        .settings
-                        .phone_fields
-                        .iter()
-                        .filter(|f| has(f))
-                        .cloned()
-                        .collect(),
-                    opt_in: Some(self.settings.opt_in_field.clone()).filter(|f| has(f)),
-                })
+                    .map_err(odoo_err)
             })
             .await
     }
@@ -259,6 +266,7 @@ impl Whatsapp {
         order: &ChannelOrder,
         m: &messages::Message,
         c: &Customer,
+        events: &[OrderEvent],
     ) -> Result<(), JobError> {
         let store_err = crate::sync::order_import::store_err;
         let Some(kind) = crate::store::order_events::EventKind::parse(&m.step) else {
@@ -298,9 +306,6 @@ impl Whatsapp {
                 &format!("{} is not on WhatsApp ({why})", super::masked(&phone)),
             );
         }
-        let events =
-            crate::store::order_events::of_order(&self.store, &order.channel, &order.external_id)
-                .map_err(store_err)?;
         let event = events.iter().find(|e| e.id == m.event_id);
         let body = self.params(order, c, event, &step.body);
         let button = self.params(order, c, event, &step.button);
@@ -493,6 +498,7 @@ impl StreamTask for Confirm {
             let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
             let open = crate::store::queue::open_keys(&self.0.store, &keys)?;
             jobs.retain(|j| !open.contains(&j.key));
+            jobs.sort_by(|a, b| a.key.cmp(&b.key));
             jobs.dedup_by(|a, b| a.key == b.key);
             if !jobs.is_empty() {
                 crate::store::queue::enqueue_many(&self.0.store, &jobs)?;

@@ -78,23 +78,12 @@ pub fn prepare(body: &serde_json::Value) -> Result<Vec<Inbound>, ReceiveError> {
             ),
         });
     }
-    if inbound > 0 {
-        let from: Vec<String> = body["entry"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|e| e["changes"].as_array().into_iter().flatten())
-            .flat_map(|c| c["value"]["messages"].as_array().into_iter().flatten())
-            .map(|m| masked(&format!("+{}", m["from"].as_str().unwrap_or(""))))
+    if !inbound.is_empty() {
+        let from: Vec<String> = inbound
+            .iter()
+            .map(|m| masked(&format!("+{}", m.from)))
             .collect();
-        let ids: Vec<String> = body["entry"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|e| e["changes"].as_array().into_iter().flatten())
-            .flat_map(|c| c["value"]["messages"].as_array().into_iter().flatten())
-            .filter_map(|m| m["id"].as_str().map(str::to_string))
-            .collect();
+        let ids: Vec<&str> = inbound.iter().map(|m| m.id.as_str()).collect();
         let event_id = format!("inbound:{}", crate::channel::kit::fnv(&ids.join(",")));
         out.push(Inbound {
             source: CHANNEL,
@@ -102,12 +91,12 @@ pub fn prepare(body: &serde_json::Value) -> Result<Vec<Inbound>, ReceiveError> {
             kind: "message.inbound".into(),
             subject: Some(event_id.clone()),
             // Customers' own words are not kept: only that they wrote.
-            body: serde_json::json!({"messages": inbound}).to_string(),
+            body: serde_json::json!({"messages": inbound.len()}).to_string(),
             job: job(
                 INBOUND,
                 format!("{CHANNEL}:{event_id}"),
                 Payload::of(&InboundJob {
-                    count: inbound,
+                    count: inbound.len(),
                     from,
                     event_id: event_id.clone(),
                 }),

@@ -14,6 +14,14 @@ struct Country {
     digits: &'static [usize],
 }
 
+impl Country {
+    /// "8", "9 or 10": how many digits its national numbers have.
+    fn lengths(&self) -> String {
+        let d: Vec<String> = self.digits.iter().map(|d| d.to_string()).collect();
+        d.join(" or ")
+    }
+}
+
 /// The countries of the supplier's markets and their neighbours. A number of another country
 /// is taken when written internationally (`+`, `00`) with 8 to 15 digits.
 const COUNTRIES: &[Country] = &[
@@ -134,11 +142,7 @@ pub fn e164(raw: &str, default_country: &str) -> Result<String, String> {
                 "{raw:?} is not a {} number: +{} numbers have {} digits after the country code, it has {rest}",
                 c.iso,
                 c.code,
-                c.digits
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                c.lengths()
             ));
         }
     }
@@ -151,11 +155,7 @@ fn national(home: &Country, rest: &str, raw: &str) -> Result<String, String> {
             "{raw:?} is not a {} number ({} digits after the leading 0 or country code; {} expected)",
             home.iso,
             rest.len(),
-            home.digits
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(" or ")
+            home.lengths()
         ));
     }
     Ok(format!("{}{rest}", home.code))
@@ -282,9 +282,17 @@ pub struct StatusUpdate {
     pub error: Option<(i64, String)>,
 }
 
-/// The statuses and the number of inbound customer messages of a webhook body (`object` =
+/// A customer's own message (its text is not kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    pub id: String,
+    /// The sender's number, digits only as WhatsApp writes it.
+    pub from: String,
+}
+
+/// The statuses and the inbound customer messages of a webhook body (`object` =
 /// `whatsapp_business_account`). Anything else is an error naming what is wrong.
-pub fn webhook_entries(body: &Value) -> Result<(Vec<StatusUpdate>, usize), String> {
+pub fn webhook_entries(body: &Value) -> Result<(Vec<StatusUpdate>, Vec<InboundMessage>), String> {
     if body["object"] != "whatsapp_business_account" {
         return Err("not a WhatsApp Business Account webhook (object)".into());
     }
@@ -292,13 +300,18 @@ pub fn webhook_entries(body: &Value) -> Result<(Vec<StatusUpdate>, usize), Strin
         .as_array()
         .ok_or("a WhatsApp webhook without entry[]")?;
     let mut statuses = Vec::new();
-    let mut inbound = 0;
+    let mut inbound = Vec::new();
     for change in entries
         .iter()
         .flat_map(|e| e["changes"].as_array().into_iter().flatten())
     {
         let value = &change["value"];
-        inbound += value["messages"].as_array().map_or(0, Vec::len);
+        for m in value["messages"].as_array().into_iter().flatten() {
+            inbound.push(InboundMessage {
+                id: m["id"].as_str().unwrap_or("").to_string(),
+                from: m["from"].as_str().unwrap_or("").to_string(),
+            });
+        }
         for s in value["statuses"].as_array().into_iter().flatten() {
             let wamid = s["id"].as_str().ok_or("a status without id")?;
             let status = s["status"].as_str().ok_or("a status without status")?;
@@ -431,7 +444,8 @@ mod tests {
                           "errors": [{"code": 131026, "title": "Message undeliverable"}]}],
             "messages": [{"from": "96555123456", "id": "wamid.IN", "type": "text"}]}}]}]});
         let (statuses, inbound) = webhook_entries(&body).unwrap();
-        assert_eq!(inbound, 1);
+        assert_eq!(inbound.len(), 1);
+        assert_eq!(inbound[0].from, "96555123456");
         assert_eq!(statuses[0].callback.as_deref(), Some("ms:7"));
         assert_eq!(statuses[0].at, Some(1764748800));
         assert_eq!(
