@@ -514,7 +514,7 @@ pub struct RawChannels {
     pub medusa: Option<RawMedusa>,
     pub meta: Option<crate::channel::meta::config::RawMeta>,
     pub whatsapp: Option<crate::channel::whatsapp::config::RawWhatsapp>,
-    pub sha6er: Option<RawChannel>,
+    pub sha6er: Option<crate::channel::sha6er::config::RawSha6er>,
     /// A diagnostic subscriber: every marketplace order's events, posted as JSON to
     /// `{base_url}events` with `Authorization: Bearer {token}`. The tests' second subscriber;
     /// not a marketplace, and left out of `status`.
@@ -740,6 +740,7 @@ impl ChannelKind {
                 | ChannelKind::Medusa
                 | ChannelKind::Meta
                 | ChannelKind::Whatsapp
+                | ChannelKind::Sha6er
                 | ChannelKind::Probe
         )
     }
@@ -788,6 +789,7 @@ pub enum ChannelSettings {
     Medusa(MedusaSettings),
     Meta(crate::channel::meta::config::MetaSettings),
     Whatsapp(crate::channel::whatsapp::config::WhatsappSettings),
+    Sha6er(crate::channel::sha6er::config::Sha6erSettings),
 }
 
 impl ChannelConfig {
@@ -815,6 +817,13 @@ impl ChannelConfig {
     pub fn whatsapp(&self) -> Option<&crate::channel::whatsapp::config::WhatsappSettings> {
         match &self.settings {
             ChannelSettings::Whatsapp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn sha6er(&self) -> Option<&crate::channel::sha6er::config::Sha6erSettings> {
+        match &self.settings {
+            ChannelSettings::Sha6er(s) => Some(s),
             _ => None,
         }
     }
@@ -1048,13 +1057,14 @@ impl RawConfig {
             channel.settings = ChannelSettings::Whatsapp(settings);
             channels.push(channel);
         }
-        for (kind, table) in [
-            (ChannelKind::Sha6er, raw.sha6er),
-            (ChannelKind::Probe, raw.probe),
-        ] {
-            if let Some(table) = table {
-                channels.push(validate_channel(kind, table)?);
-            }
+        if let Some(table) = raw.sha6er {
+            let (common, settings) = table.split()?;
+            let mut channel = validate_channel(ChannelKind::Sha6er, common)?;
+            channel.settings = ChannelSettings::Sha6er(settings);
+            channels.push(channel);
+        }
+        if let Some(table) = raw.probe {
+            channels.push(validate_channel(ChannelKind::Probe, table)?);
         }
         Ok(Config {
             odoo,
@@ -1430,12 +1440,7 @@ api_key = "admin-key-1234"
         let e = err(&format!("{MINIMAL}\n[channels.cartona]\nenabled = true\n"));
         assert!(e.starts_with("channels.cartona.token: missing"), "{e}");
         let e = err(&format!("{MINIMAL}\n[channels.sha6er]\nenabled = true\n"));
-        assert!(
-            e.starts_with(
-                "channels.sha6er.enabled: the sha6er channel is not part of this version"
-            ),
-            "{e}"
-        );
+        assert!(e.starts_with("channels.sha6er.warehouse: missing"), "{e}");
         let e = err(&format!("{MINIMAL}\n[channels.meta]\nenabled = true\n"));
         assert!(e.starts_with("channels.meta.catalog_id: missing"), "{e}");
         let meta = |extra: &str| {

@@ -31,6 +31,8 @@ pub enum Operation<'a> {
     OptionalRestored,
     /// A customer's WhatsApp message: planned, sent, skipped, refused, reported.
     Notify,
+    /// A Sha6er shipment: asked for, a step of its delivery, a failure flagged.
+    Delivery,
     /// A scheduled stream's own run, under the stream's name (`cartona.orders`).
     Stream(&'a str),
     /// Jobs of one kind, as `job.<kind>`.
@@ -58,6 +60,7 @@ impl Operation<'_> {
             Operation::OptionalLeftOut => "optional.left_out",
             Operation::OptionalRestored => "optional.restored",
             Operation::Notify => "notify.message",
+            Operation::Delivery => "delivery.shipment",
             Operation::Stream(name) => name,
             Operation::Job(kind) => return Cow::Owned(format!("job.{kind}")),
         })
@@ -831,6 +834,38 @@ impl InternalEvent for MessageNoted<'_> {
         format!(
             "order {}: WhatsApp message ({}) {}",
             self.reference, self.step, self.what
+        )
+        .into()
+    }
+    fn records(&self) -> Option<i64> {
+        Some(1)
+    }
+}
+
+/// What happened to a Sha6er shipment of an Odoo delivery.
+pub struct ShipmentNoted<'a> {
+    /// The order's reference (the marketplace's, or the Odoo order's name).
+    pub reference: &'a str,
+    pub picking: &'a str,
+    pub level: Level,
+    /// "requested: tracking SH6-1000001, 2 package(s)", "delivered: picking validated".
+    pub what: &'a str,
+}
+
+impl InternalEvent for ShipmentNoted<'_> {
+    fn operation(&self) -> Operation<'_> {
+        Operation::Delivery
+    }
+    fn level(&self) -> Level {
+        self.level
+    }
+    fn channel(&self) -> Option<&str> {
+        Some("sha6er")
+    }
+    fn message(&self) -> Cow<'_, str> {
+        format!(
+            "order {}: Sha6er shipment of {} {}",
+            self.reference, self.picking, self.what
         )
         .into()
     }

@@ -12,6 +12,7 @@ pub mod medusa;
 pub mod meta;
 pub mod optional;
 pub mod probe;
+pub mod sha6er;
 pub mod whatsapp;
 
 use crate::config::{ChannelKind, ChannelSettings, Config, ScheduleConfig};
@@ -125,6 +126,8 @@ pub async fn start_enabled(
     store: &Store,
 ) -> Result<Running, crate::error::Error> {
     let mut out = Vec::new();
+    // Channels that record order events themselves learn who hears them once all are started.
+    let mut late = Vec::new();
     if config.enabled_channels().next().is_none() {
         return Ok(Running {
             channels: out,
@@ -148,14 +151,18 @@ pub async fn start_enabled(
             ChannelKind::Medusa => out.push(started(medusa::CHANNEL, medusa::build(&w)?, &w)),
             ChannelKind::Meta => out.push(started(meta::CHANNEL, meta::build(&w)?, &w)),
             ChannelKind::Whatsapp => out.push(whatsapp::start(&w)?),
-            ChannelKind::Probe => out.push(probe::start(ch, store.clone())?),
-            other => {
-                return Err(crate::error::Error::invalid(format!(
-                    "the {} channel is not part of this version",
-                    other.name()
-                )))
+            ChannelKind::Sha6er => {
+                let (started, cell) = sha6er::start(&w)?;
+                late.push(cell);
+                out.push(started);
             }
+            ChannelKind::Probe => out.push(probe::start(ch, store.clone())?),
         }
+    }
+    let subscriptions: Vec<Subscription> =
+        out.iter().filter_map(|s| s.subscription.clone()).collect();
+    for cell in late {
+        let _ = cell.set(subscriptions.clone());
     }
     let streams = watcher_streams(config, odoo, store, &profile, &out);
     Ok(Running {
@@ -249,11 +256,8 @@ pub async fn reach(ch: &crate::config::ChannelConfig) -> (bool, String) {
         ChannelKind::Medusa => medusa::check(ch).await,
         ChannelKind::Meta => meta::check(ch).await,
         ChannelKind::Whatsapp => whatsapp::check(ch).await,
+        ChannelKind::Sha6er => sha6er::check(ch).await,
         ChannelKind::Probe => probe::check(ch),
-        other => (
-            false,
-            format!("the {} channel is not part of this build", other.name()),
-        ),
     }
 }
 
@@ -290,6 +294,7 @@ pub async fn findings(ch: &crate::config::ChannelConfig, odoo: &OdooClient) -> V
             .into_iter()
             .collect(),
         ChannelSettings::Whatsapp(s) => whatsapp::findings(s, odoo).await,
+        ChannelSettings::Sha6er(s) => sha6er::findings(s, odoo).await,
         ChannelSettings::Common => Vec::new(),
     }
 }
@@ -330,7 +335,9 @@ pub fn pricing(ch: &crate::config::ChannelConfig) -> (Option<i64>, Option<String
         ChannelSettings::Cartona(s) => (s.pricelist_id, Some(cartona::CURRENCY.to_string())),
         ChannelSettings::Medusa(s) => (s.pricelist_id, Some(s.currency.clone())),
         ChannelSettings::Meta(s) => (s.pricelist_id, Some(s.currency.clone())),
-        ChannelSettings::Whatsapp(_) | ChannelSettings::Common => (None, None),
+        ChannelSettings::Whatsapp(_) | ChannelSettings::Sha6er(_) | ChannelSettings::Common => {
+            (None, None)
+        }
     }
 }
 
@@ -343,7 +350,7 @@ pub fn catalog_reader(
         ChannelSettings::Cartona(s) => Some(cartona::reader(s, odoo.clone())),
         ChannelSettings::Medusa(s) => Some(medusa::reader(s, odoo.clone())),
         ChannelSettings::Meta(s) => Some(meta::reader(s, odoo.clone())),
-        ChannelSettings::Whatsapp(_) | ChannelSettings::Common => None,
+        ChannelSettings::Whatsapp(_) | ChannelSettings::Sha6er(_) | ChannelSettings::Common => None,
     }
 }
 
@@ -355,6 +362,7 @@ pub fn webhook_specs(config: &Config) -> Vec<crate::webhook::intake::WebhookSpec
         .filter_map(|ch| match ch.kind {
             ChannelKind::Medusa => medusa::spec(ch),
             ChannelKind::Whatsapp => whatsapp::webhook::spec(ch),
+            ChannelKind::Sha6er => sha6er::spec(ch),
             _ => None,
         })
         .collect()

@@ -84,6 +84,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sha6er shipments, newest first: delivery, order, state, tracking, courier, why.
+    Shipments {
+        /// Only shipments in this state (creating, refused, pending, accepted, assigned,
+        /// picked_up, in_transit, delivered, failed, returned, cancelled).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many, newest first; 0 for all.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of a table (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask Sha6er for the shipment of one Odoo delivery now (its reference, e.g.
+    /// WH/OUT/00012), whatever `ship_for` says; a refused one is asked again.
+    Ship {
+        /// The delivery's reference in Odoo.
+        picking: String,
+    },
     /// Log in to Odoo and reach every enabled channel; one line each.
     Check {
         /// Print JSON instead of a table (for scripts).
@@ -162,6 +181,8 @@ pub enum SimCommand {
     Meta(crate::sim::meta::SimArgs),
     /// WhatsApp's Cloud API for one business number (templates, wamids, signed status webhooks).
     Whatsapp(crate::sim::whatsapp::SimArgs),
+    /// Sha6er deliveries: shipments, couriers on a clock, signed status webhooks.
+    Sha6er(crate::sim::sha6er::SimArgs),
 }
 
 /// Parses the command line, runs the command, returns the process exit code.
@@ -282,6 +303,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let config = load(&cli)?;
             messages(&config, order.as_deref(), status.as_deref(), *limit, *json)
         }
+        Command::Shipments { state, limit, json } => {
+            let config = load(&cli)?;
+            shipments_list(&config, state.as_deref(), *limit, *json)
+        }
+        Command::Ship { picking } => {
+            let config = load(&cli)?;
+            runtime()?.block_on(ship(&config, picking))
+        }
         Command::Sim(SimCommand::Medusa(args)) => {
             crate::telemetry::init(
                 "info",
@@ -296,6 +325,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 cli.log_format.map(Into::into).unwrap_or(quiet_default),
             );
             runtime()?.block_on(crate::sim::meta::serve_cli(args.clone()))?;
+            Ok(0)
+        }
+        Command::Sim(SimCommand::Sha6er(args)) => {
+            runtime()?.block_on(crate::sim::sha6er::serve_cli(args.clone()))?;
             Ok(0)
         }
         Command::Sim(SimCommand::Whatsapp(args)) => {
@@ -369,6 +402,93 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// `marketsync messages`.
+fn shipments_list(
+    config: &Config,
+    state: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use crate::store::shipments;
+    if let Some(s) = state {
+        if !shipments::STATES.contains(&s) {
+            anyhow::bail!(
+                "--state {s:?} is not a shipment state; use one of {}",
+                shipments::STATES.join(", ")
+            );
+        }
+    }
+    let store = open_for_reading(config)?;
+    let states: Vec<&str> = state.into_iter().collect();
+    let rows = shipments::list(&store, &states, render::limit(limit))?;
+    if json {
+        render::print_json(&rows)?;
+        return Ok(0);
+    }
+    let mut t = render::Table::new(&[
+        "DELIVERY", "ORDER", "STATE", "SHIPMENT", "TRACKING", "COURIER", "COD", "WHY", "UPDATED",
+    ]);
+    for r in &rows {
+        let warn = matches!(r.state.as_str(), "failed" | "returned" | "refused");
+        let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        t.row(vec![
+            (r.picking.clone(), render::Tone::Plain),
+            (r.order_ref.clone(), render::Tone::Plain),
+            (
+                r.state.clone(),
+                if warn {
+                    render::Tone::Warn
+                } else {
+                    render::Tone::Plain
+                },
+            ),
+            (dash(&r.shipment_id), render::Tone::Plain),
+            (dash(&r.tracking), render::Tone::Plain),
+            (dash(&r.courier), render::Tone::Plain),
+            (dash(&r.cod), render::Tone::Plain),
+            (render::clip(&dash(&r.reason), 60), render::Tone::Plain),
+            (render::when(Some(r.updated_at)), render::Tone::Plain),
+        ]);
+    }
+    print!("{}", t.render());
+    if rows.is_empty() {
+        println!("(no shipments)");
+    }
+    Ok(0)
+}
+
+async fn ship(config: &Config, picking: &str) -> anyhow::Result<i32> {
+    let ch = config
+        .enabled_channels()
+        .find(|c| c.kind == crate::config::ChannelKind::Sha6er)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "channels.sha6er is not enabled in the config: enable it to ship with Sha6er"
+            )
+        })?;
+    let odoo = crate::odoo::OdooClient::connect(&config.odoo)
+        .await
+        .map_err(|e| anyhow::anyhow!("Odoo: {e}"))?;
+    let store = Store::open(&config.state.path)?;
+    let r = crate::channel::sha6er::ship_by_hand(ch, odoo, store, picking.trim()).await?;
+    match (&r.shipment_id, r.state.as_str()) {
+        (Some(id), _) => println!(
+            "{}: Sha6er shipment {id}, tracking {}, state {}",
+            r.picking,
+            r.tracking.as_deref().unwrap_or("-"),
+            r.state
+        ),
+        (None, state) => println!(
+            "{}: {state}{}",
+            r.picking,
+            r.reason
+                .as_deref()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        ),
+    }
+    Ok(0)
+}
+
 fn messages(
     config: &Config,
     order: Option<&str>,
@@ -494,6 +614,7 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 "MARKETPLACE",
                 "SENT",
                 "MESSAGE",
+                "SHIPMENT",
                 "NEEDS",
                 "UPDATED",
             ]);
@@ -502,6 +623,7 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                 .map(|o| (o.channel.clone(), o.external_id.clone()))
                 .collect();
             let told = crate::store::messages::last_of(&store, &listed)?;
+            let shipped = crate::store::shipments::of_orders(&store, &listed)?;
             for o in &rows {
                 let message = told
                     .get(&(o.channel.clone(), o.external_id.clone()))
@@ -510,6 +632,18 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                             render::clip(&format!("{} {}: {why}", m.step, m.state), 60)
                         }
                         _ => format!("{} {}", m.step, m.state),
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let shipment = shipped
+                    .get(&(o.channel.clone(), o.external_id.clone()))
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|r| match &r.tracking {
+                                Some(t) => format!("{} {t}", r.state),
+                                None => r.state.clone(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     })
                     .unwrap_or_else(|| "-".into());
                 let needs = o
@@ -537,6 +671,14 @@ fn order(config: &Config, cmd: &OrderCommand) -> anyhow::Result<i32> {
                     (
                         message.clone(),
                         if message.contains(" dead") || message.contains(" failed") {
+                            render::Tone::Warn
+                        } else {
+                            render::Tone::Plain
+                        },
+                    ),
+                    (
+                        shipment.clone(),
+                        if shipment.contains("failed") || shipment.contains("returned") {
                             render::Tone::Warn
                         } else {
                             render::Tone::Plain

@@ -9,6 +9,7 @@ pub mod medusa;
 pub mod meta;
 pub mod odoo;
 pub mod probe;
+pub mod sha6er;
 pub mod whatsapp;
 
 use std::sync::Mutex;

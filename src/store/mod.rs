@@ -15,6 +15,7 @@ pub mod order_events;
 pub mod orders;
 pub mod queue;
 pub mod reach;
+pub mod shipments;
 pub mod streams;
 pub mod synclog;
 
@@ -56,6 +57,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0008_messages",
         include_str!("../../migrations/0008_messages.sql"),
+    ),
+    (
+        "0009_shipments",
+        include_str!("../../migrations/0009_shipments.sql"),
     ),
 ];
 

@@ -12,9 +12,13 @@ use std::time::Duration;
 /// How a channel's webhooks prove where they come from.
 #[derive(Clone)]
 pub enum Verification {
-    /// marketsync's `X-Marketsync-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
-    /// within `tolerance` of now.
-    Hmac { secret: Secret, tolerance: Duration },
+    /// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` in `header` (marketsync's
+    /// `X-Marketsync-Signature`, Sha6er's `X-Sha6er-Signature`), within `tolerance` of now.
+    Hmac {
+        secret: Secret,
+        tolerance: Duration,
+        header: &'static str,
+    },
     /// A static shared secret in `header`, for senders that cannot sign.
     Header { secret: Secret, header: String },
     /// Meta's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` keyed with the app
@@ -37,9 +41,13 @@ impl Verification {
     ) -> Result<(), Refused> {
         use super::signature;
         match self {
-            Verification::Hmac { secret, tolerance } => signature::verify(
+            Verification::Hmac {
+                secret,
+                tolerance,
+                header: name,
+            } => signature::verify(
                 secret.expose().as_bytes(),
-                header(signature::HEADER).as_deref(),
+                header(name).as_deref(),
                 body,
                 now,
                 tolerance.as_secs() as i64,
@@ -206,6 +214,7 @@ mod tests {
         let hmac = Verification::Hmac {
             secret: Secret::new("s"),
             tolerance: Duration::from_secs(300),
+            header: crate::webhook::signature::HEADER,
         };
         assert!(hmac
             .handshake(Some("subscribe"), Some("s"), Some("1"))

@@ -55,6 +55,10 @@ pub fn render(app: &App) -> Result<String, crate::error::Error> {
             esc(&state)
         );
     }
+    let _ = writeln!(out, "# HELP marketsync_shipments Sha6er shipments, by state (failed and returned need the operator: see `marketsync shipments`).\n# TYPE marketsync_shipments gauge");
+    for (state, n) in crate::store::shipments::counts(store)? {
+        let _ = writeln!(out, "marketsync_shipments{{state=\"{state}\"}} {n}");
+    }
     let _ = writeln!(out, "# HELP marketsync_orders_totals_differ Imported orders whose Odoo total differs from what the marketplace says the customer pays (see `marketsync order list`).\n# TYPE marketsync_orders_totals_differ gauge");
     let differ = crate::store::orders::totals_differ_counts(store)?;
     let mut named: Vec<&str> = channels.clone();

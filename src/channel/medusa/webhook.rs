@@ -16,6 +16,7 @@ pub fn spec(cfg: &ChannelConfig) -> Option<WebhookSpec> {
         WebhookAuth::Hmac => Verification::Hmac {
             secret,
             tolerance: settings.webhook_tolerance,
+            header: crate::webhook::signature::HEADER,
         },
         WebhookAuth::Header => Verification::Header {
             secret,

@@ -113,6 +113,9 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ("is_company", Value::Bool(true)),
             ("active", Value::Bool(true)),
             ("country_id", Value::Int(65)),
+            ("street", s("12 Industrial Zone")),
+            ("city", s("Cairo")),
+            ("phone", s("+20221234567")),
         ]),
     );
     w.insert(
@@ -232,8 +235,23 @@ pub fn populate(w: &mut World, products: usize, seed: u64) {
             ("code", s("WH")),
             ("lot_stock_id", Value::Int(LOC_STOCK)),
             ("active", Value::Bool(true)),
+            ("partner_id", Value::Int(1)),
         ]),
     );
+    for (id, name, code) in [
+        (1, "Receipts", "incoming"),
+        (2, "Delivery Orders", "outgoing"),
+    ] {
+        w.insert(
+            "stock.picking.type",
+            id,
+            rec(&[
+                ("name", s(name)),
+                ("code", s(code)),
+                ("warehouse_id", Value::Int(1)),
+            ]),
+        );
+    }
     w.insert("product.category", 1, rec(&[("name", s("All"))]));
     for (i, name) in CATEGORIES.iter().enumerate() {
         w.insert(

@@ -336,7 +336,9 @@ fn signature(method: &str) -> Option<(bool, &'static [&'static str], &'static [&
         | "action_assign"
         | "action_archive"
         | "action_unarchive"
-        | "action_apply_inventory" => (true, &[], &[]),
+        | "action_apply_inventory"
+        | "process" => (true, &[], &[]),
+        "message_post" => (true, &["body", "message_type", "subtype_xmlid"], &[]),
         _ => return None,
     })
 }
@@ -346,6 +348,7 @@ fn method_available(w: &World, model: &str, method: &str) -> bool {
         "action_confirm" | "action_cancel" => model == "sale.order",
         "button_validate" | "action_assign" => model == "stock.picking",
         "action_apply_inventory" => model == "stock.quant",
+        "process" => model == "stock.backorder.confirmation",
         "context_get" => model == "res.users",
         "action_archive" | "action_unarchive" => w
             .model(model)
@@ -529,6 +532,8 @@ fn run_method(sim: &SimOdoo, model: &str, method: &str, call: Named) -> Result<V
         "action_archive" => w.set_active(model, &ids, false),
         "action_unarchive" => w.set_active(model, &ids, true),
         "action_apply_inventory" => w.apply_inventory(&ids),
+        "process" => w.process_backorder(&ids),
+        "message_post" => w.message_post(model, &ids, p.get("body").unwrap_or(&Value::Nil)),
         _ => Err(Exc::UnknownMethod {
             model: model.into(),
             method: method.into(),

@@ -134,6 +134,117 @@ pub fn schema(major: u32) -> Vec<Model> {
             m.fields.push(f("price_markup", Float, "Markup"));
         }
     }
+    // What the Sha6er channel uses (fixtures/odoo17|odoo19/sha6er-delivery.json): the
+    // delivery's operation type and its warehouse, the warehouse's address, the chatter and
+    // attachments, packages on the move lines (`stock.quant.package` up to 18, `stock.package`
+    // on 19), and the "Create Backorder?" wizard.
+    let package = if major >= 19 {
+        "stock.package"
+    } else {
+        "stock.quant.package"
+    };
+    let base = || {
+        vec![
+            comp("display_name", Char, "Display Name"),
+            f("create_date", Datetime, "Created on"),
+            f("write_date", Datetime, "Last Updated on"),
+        ]
+    };
+    let mut extra = vec![
+        Model {
+            name: "stock.picking.type",
+            label: "Picking Type",
+            fields: [
+                base(),
+                vec![
+                    req("name", Char, "Operation Type"),
+                    f("code", Selection, "Type of Operation"),
+                    f("warehouse_id", Many2one("stock.warehouse"), "Warehouse"),
+                ],
+            ]
+            .concat(),
+        },
+        Model {
+            name: "mail.message",
+            label: "Message",
+            fields: [
+                base(),
+                vec![
+                    f("model", Char, "Related Document Model"),
+                    f("res_id", Integer, "Related Document ID"),
+                    f("body", Text, "Contents"),
+                    f("message_type", Selection, "Type"),
+                ],
+            ]
+            .concat(),
+        },
+        Model {
+            name: "ir.attachment",
+            label: "Attachment",
+            fields: [
+                base(),
+                vec![
+                    req("name", Char, "Name"),
+                    f("type", Selection, "Type"),
+                    f("datas", Text, "File Content (base64)"),
+                    f("res_model", Char, "Resource Model"),
+                    f("res_id", Integer, "Resource ID"),
+                    f("mimetype", Char, "Mime Type"),
+                ],
+            ]
+            .concat(),
+        },
+        Model {
+            name: "stock.backorder.confirmation",
+            label: "Backorder Confirmation",
+            fields: [
+                base(),
+                vec![f("pick_ids", Many2many("stock.picking"), "Pick")],
+            ]
+            .concat(),
+        },
+    ];
+    if major >= 17 {
+        extra.push(Model {
+            name: package,
+            label: "Packages",
+            fields: [base(), vec![req("name", Char, "Package Reference")]].concat(),
+        });
+        extra.push(Model {
+            name: "stock.move.line",
+            label: "Product Moves (Stock Move Line)",
+            fields: [
+                base(),
+                vec![
+                    f("picking_id", Many2one("stock.picking"), "Transfer"),
+                    f("move_id", Many2one("stock.move"), "Stock Operation"),
+                    f("product_id", Many2one("product.product"), "Product"),
+                    f("quantity", Float, "Quantity"),
+                    f("picked", Boolean, "Picked"),
+                    f(
+                        "result_package_id",
+                        Many2one(package),
+                        "Destination Package",
+                    ),
+                ],
+            ]
+            .concat(),
+        });
+    }
+    for m in models.iter_mut() {
+        match m.name {
+            "stock.picking" => m.fields.push(f(
+                "picking_type_id",
+                Many2one("stock.picking.type"),
+                "Operation Type",
+            )),
+            "stock.warehouse" => m
+                .fields
+                .push(f("partner_id", Many2one("res.partner"), "Address")),
+            _ => {}
+        }
+    }
+    models.extend(extra);
     // Odoo 19's partners have `phone` only (fixtures/odoo19/partner-phone.json).
     if major >= 19 {
         if let Some(m) = models.iter_mut().find(|m| m.name == "res.partner") {
@@ -650,6 +761,15 @@ impl World {
     }
 
     /// The deliveries and returns (`stock.picking`) of a sale order, as tests validate them.
+    /// The first record whose char field is `value` (for tests).
+    pub fn search_ids(&self, model: &str, field: &str, value: &str) -> Option<i64> {
+        self.data
+            .get(model)?
+            .iter()
+            .find(|(_, r)| r.get(field).and_then(Value::as_str) == Some(value))
+            .map(|(id, _)| *id)
+    }
+
     pub fn pickings_of(&self, order: i64) -> Vec<i64> {
         self.data["stock.picking"]
             .iter()
@@ -1631,6 +1751,15 @@ impl World {
                 set("active", Value::Bool(true));
                 set("type", Value::String("contact".into()));
             }
+            "stock.picking" => {
+                // The main warehouse's receipts (1) or deliveries (2).
+                let code = rec
+                    .get("picking_type_code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let t = if code == "incoming" { 1 } else { 2 };
+                rec.entry("picking_type_id".into()).or_insert(Value::Int(t));
+            }
             "product.product" | "product.template" => {
                 set("active", Value::Bool(true));
                 set("sale_ok", Value::Bool(true));
@@ -2170,6 +2299,51 @@ impl World {
         } else {
             "quantity_done"
         };
+        // Picked less than asked for: Odoo asks "Create Backorder?" (fixtures/odoo17/
+        // backorders.json, odoo17|odoo19/sha6er-delivery.json).
+        if self.major >= 17 {
+            let short: Vec<i64> = pickings
+                .iter()
+                .copied()
+                .filter(|p| {
+                    self.inverse("stock.move", "picking_id", *p)
+                        .iter()
+                        .any(|m| {
+                            self.stored("stock.move", *m, "state").as_str() != Some("done")
+                                && self.stored("stock.move", *m, "picked").as_bool() == Some(true)
+                                && self.stored("stock.move", *m, rf).as_f64().unwrap_or(0.0)
+                                    < self
+                                        .stored("stock.move", *m, "product_uom_qty")
+                                        .as_f64()
+                                        .unwrap_or(0.0)
+                        })
+                })
+                .collect();
+            if !short.is_empty() {
+                let ids = Value::Array(short.iter().map(|p| Value::Int(*p)).collect());
+                let pick = Value::Array(
+                    short
+                        .iter()
+                        .map(|p| Value::Array(vec![Value::Int(4), Value::Int(*p)]))
+                        .collect(),
+                );
+                return Ok(Value::record([
+                    ("name", Value::from("Create Backorder?")),
+                    ("type", Value::from("ir.actions.act_window")),
+                    ("res_model", Value::from("stock.backorder.confirmation")),
+                    ("target", Value::from("new")),
+                    (
+                        "context",
+                        Value::record([
+                            ("skip_sms", Value::Bool(true)),
+                            ("button_validate_picking_ids", ids),
+                            ("default_show_transfers", Value::Bool(false)),
+                            ("default_pick_ids", pick),
+                        ]),
+                    ),
+                ]));
+            }
+        }
         for &picking in pickings {
             if self.get("stock.picking", picking).is_none() {
                 return Err(Self::missing("stock.picking", picking));
@@ -2373,6 +2547,119 @@ impl World {
             self.action_assign(&[bo])?;
         }
         Ok(backorder)
+    }
+
+    /// The "Create Backorder?" wizard's `process()`: each of its deliveries validated for
+    /// what was picked, a backorder made of the rest.
+    pub fn process_backorder(&mut self, wizards: &[i64]) -> R<Value> {
+        let rf = if self.major >= 17 {
+            "quantity"
+        } else {
+            "quantity_done"
+        };
+        for &w in wizards {
+            let picks = self
+                .stored("stock.backorder.confirmation", w, "pick_ids")
+                .as_ids();
+            for p in picks {
+                let picked: Vec<(i64, f64)> = self
+                    .inverse("stock.move", "picking_id", p)
+                    .iter()
+                    .filter(|m| self.stored("stock.move", **m, "state").as_str() != Some("done"))
+                    .map(|m| {
+                        (
+                            self.stored("stock.move", *m, "product_id")
+                                .as_i64()
+                                .unwrap_or(0),
+                            self.stored("stock.move", *m, rf).as_f64().unwrap_or(0.0),
+                        )
+                    })
+                    .collect();
+                self.validate_with_backorder(p, &picked)?;
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    /// `message_post` on a record: a `mail.message` (its id: an int up to 18, a list on 19,
+    /// as fixtures/odoo17|odoo19/sha6er-delivery.json record).
+    pub fn message_post(&mut self, model: &str, ids: &[i64], body: &Value) -> R<Value> {
+        let mut made = Vec::new();
+        for id in ids {
+            if self.get(model, *id).is_none() {
+                return Err(Self::missing(model, *id));
+            }
+            let text = body.as_str().unwrap_or("");
+            made.push(self.create(
+                "mail.message",
+                &Value::record([
+                    ("model", Value::from(model)),
+                    ("res_id", Value::Int(*id)),
+                    (
+                        "body",
+                        Value::String(format!("<p>{}</p>", html_escape(text))),
+                    ),
+                    ("message_type", Value::from("comment")),
+                ]),
+            )?);
+        }
+        Ok(if self.major >= 19 {
+            Value::Array(made.into_iter().map(Value::Int).collect())
+        } else {
+            Value::Int(made.first().copied().unwrap_or(0))
+        })
+    }
+
+    /// The chatter of a record, oldest first (its messages' text).
+    pub fn chatter(&self, model: &str, id: i64) -> Vec<String> {
+        self.data
+            .get("mail.message")
+            .map(|rows| {
+                rows.values()
+                    .filter(|r| {
+                        r.get("model").and_then(Value::as_str) == Some(model)
+                            && r.get("res_id").and_then(Value::as_i64) == Some(id)
+                    })
+                    .map(|r| {
+                        r.get("body")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Puts `qty` of `product` of the delivery in a new package (Odoo's "Put in Pack"):
+    /// a move line of it with the package. Returns the package's id.
+    pub fn put_in_pack(&mut self, picking: i64, product: i64, qty: f64) -> R<i64> {
+        let package = if self.major >= 19 {
+            "stock.package"
+        } else {
+            "stock.quant.package"
+        };
+        let n = self.data.get(package).map(BTreeMap::len).unwrap_or(0) + 1;
+        let pack = self.create(
+            package,
+            &Value::record([("name", Value::String(format!("PACK{n:07}")))]),
+        )?;
+        let mv = self
+            .inverse("stock.move", "picking_id", picking)
+            .into_iter()
+            .find(|m| self.stored("stock.move", *m, "product_id").as_i64() == Some(product));
+        self.create(
+            "stock.move.line",
+            &Value::record([
+                ("picking_id", Value::Int(picking)),
+                ("move_id", mv.map(Value::Int).unwrap_or(Value::Bool(false))),
+                ("product_id", Value::Int(product)),
+                ("quantity", Value::Double(qty)),
+                ("picked", Value::Bool(true)),
+                ("result_package_id", Value::Int(pack)),
+            ]),
+        )?;
+        Ok(pack)
     }
 
     /// An order line's delivered quantity moved by `qty` (a return moves it back), never below 0.
@@ -2634,14 +2921,29 @@ impl Ctx {
     }
 }
 
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn m2m_ids(v: &Value) -> Vec<Value> {
-    // [[6, 0, ids]] or a plain list of ids.
+    // [[6, 0, ids]], links [[4, id], ...], or a plain list of ids.
     match v.as_array() {
         Some([Value::Array(cmd)]) if cmd.first().and_then(Value::as_i64) == Some(6) => cmd
             .get(2)
             .and_then(Value::as_array)
             .map(|a| a.to_vec())
             .unwrap_or_default(),
+        Some(a)
+            if a.iter().all(|c| {
+                c.as_array().and_then(|c| c.first()).and_then(Value::as_i64) == Some(4)
+            }) =>
+        {
+            a.iter()
+                .filter_map(|c| c.as_array().and_then(|c| c.get(1)).cloned())
+                .collect()
+        }
         Some(a) => a.iter().filter(|x| x.as_i64().is_some()).cloned().collect(),
         None => Vec::new(),
     }
