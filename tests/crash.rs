@@ -16,7 +16,7 @@ use marketsync::config::MedusaFlavour;
 use marketsync::config::{OdooProtocol, RawConfig};
 use marketsync::odoo::{Domain, OdooClient, Value};
 use marketsync::sim::cartona::{self, Payment};
-use marketsync::sim::{medusa, probe, whatsapp};
+use marketsync::sim::{medusa, probe, sha6er, whatsapp};
 use marketsync::store::{mapping, Store};
 use rust_decimal::Decimal;
 use std::process::{Child, Command, Stdio};
@@ -30,6 +30,8 @@ const PROBE_TOKEN: &str = "crash-probe-token-90d2";
 const WA_TOKEN: &str = "crash-whatsapp-token-61be";
 const WA_SECRET: &str = "crash-app-secret-0f3a";
 const WA_PHONE: &str = "106540352242922";
+const SH_TOKEN: &str = "crash-sha6er-key-4d21";
+const SH_SECRET: &str = "crash-sha6er-secret-9b07";
 /// The steps customers are told of, each with a one-parameter template.
 const WA_STEPS: [&str; 4] = ["confirmed", "shipped", "delivered", "cancelled"];
 
@@ -145,6 +147,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
         .unwrap();
     let watcher = probe::start(0, PROBE_TOKEN).await.unwrap();
     let wa = whatsapp::start(0, WA_PHONE, WA_TOKEN).await.unwrap();
+    let sh = sha6er::start(0, SH_TOKEN).await.unwrap();
     let mut wa_steps = String::new();
     for step in WA_STEPS {
         wa.sim.add_template(&format!("order_{step}"), &["en"], 1, 0);
@@ -171,16 +174,21 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
          [channels.probe]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{PROBE_TOKEN}\"\n\
          [channels.whatsapp]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{WA_TOKEN}\"\nphone_number_id = \"{WA_PHONE}\"\n\
          app_secret = \"{WA_SECRET}\"\nverify_token = \"crash-verify-77\"\ndefault_country = \"EG\"\nlanguage = \"en\"\n\
-         require_opt_in = false\nconfirm_after = \"2s\"\ntimeout = \"2s\"\n{wa_steps}",
+         require_opt_in = false\nconfirm_after = \"2s\"\ntimeout = \"2s\"\n{wa_steps}\
+         [channels.sha6er]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{SH_TOKEN}\"\nwebhook_secret = \"{SH_SECRET}\"\n\
+         warehouse = \"WH\"\nship_for = [\"medusa\"]\ntimeout = \"2s\"\n",
         common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), "")
             .replace("[webhooks]\nlisten = \"127.0.0.1:0\"\n", ""),
         market.base_url(),
         store_sim.base_url(),
         watcher.base_url(),
         wa.base_url(),
+        sh.base_url(),
     );
     wa.sim
         .set_webhook(&format!("http://{listen}/webhooks/whatsapp"), WA_SECRET);
+    sh.sim
+        .set_webhook(&format!("http://{listen}/webhooks/sha6er"), SH_SECRET);
     std::fs::write(&path, text.clone()).unwrap();
     let config = RawConfig::parse(&text).unwrap().validate().unwrap();
     map_products(&Store::open(&config.state.path).unwrap(), PRODUCTS);
@@ -190,6 +198,7 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
             + market.sim.requests.all().len() as u64
             + store_sim.sim.requests.all().len() as u64
             + wa.sim.requests.all().len() as u64
+            + sh.sim.requests.all().len() as u64
     };
 
     let mut placed = Vec::new();
@@ -431,6 +440,67 @@ async fn killed_at_thirty_points_it_still_imports_each_order_exactly_once_and_co
     sent.dedup();
     assert_eq!(sent.len(), n, "a message WhatsApp took twice");
     assert_eq!(n, told.len(), "one message taken per step told");
+
+    // Deliveries: every ready delivery of a Medusa order has its Sha6er shipment, one per
+    // delivery, and no create was ever sent twice for one (a create a kill cut off was looked
+    // up by its reference first).
+    let ready_medusa = || -> Vec<String> {
+        let w = odoo.sim.world();
+        let mut out: Vec<String> = w.data["stock.picking"]
+            .values()
+            .filter(|p| {
+                p["state"].as_str() == Some("assigned")
+                    && p["picking_type_code"].as_str() == Some("outgoing")
+                    && p["sale_id"].as_i64().is_some_and(|o| {
+                        w.get("sale.order", o).unwrap()["client_order_ref"]
+                            .as_str()
+                            .is_some_and(|r| r.starts_with("MEDUSA-"))
+                    })
+            })
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        out.sort();
+        out
+    };
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        let held: Vec<String> = sh
+            .sim
+            .shipments()
+            .iter()
+            .map(|h| h.request.reference.clone())
+            .collect();
+        let ready = ready_medusa();
+        if !ready.is_empty() && ready.iter().all(|r| held.contains(r)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "ready Medusa deliveries {ready:?} without a shipment (held {held:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut creates: Vec<String> = sh.sim.requests.with(|r| {
+        r.iter()
+            .filter(|x| x.path == "create_shipment")
+            .map(|x| {
+                serde_json::from_str::<serde_json::Value>(&x.body).unwrap()["reference"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    });
+    let n = creates.len();
+    creates.sort();
+    creates.dedup();
+    assert_eq!(
+        creates.len(),
+        n,
+        "a delivery's create sent twice: {n} creates"
+    );
+    let refused = marketsync::store::shipments::list(&state, &["refused"], 100).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
 
     child.kill().unwrap();
     child.wait().unwrap();
