@@ -550,3 +550,153 @@ async fn lost_webhooks_are_found_by_the_pull() {
     );
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_cartona_installment_order_s_courier_otp_reaches_cartona_s_delivered() {
+    use marketsync::sim::cartona::{self, Payment};
+    const CARTONA_TOKEN: &str = "cartona-sha6er-token-31";
+    let odoo = common::odoo_sim(17, 4).await;
+    let market = cartona::start(0, CARTONA_TOKEN).await.unwrap();
+    for id in 1..=4i64 {
+        market.sim.add_product(
+            &(100_000 + id).to_string(),
+            Some(&id.to_string()),
+            None,
+            &format!("P{id}"),
+        );
+    }
+    let sh = sha6er::start(0, SHA6ER_KEY).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}[schedule]\ncatalog_poll = \"1s\"\norders_poll = \"1s\"\nstatus_poll = \"1s\"\nchannel_probe = \"100ms\"\n\
+         [retry]\nbase_delay = \"100ms\"\nmax_delay = \"1s\"\n[daemon]\nqueue_poll = \"100ms\"\n\
+         [channels.cartona]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{CARTONA_TOKEN}\"\npoll_overlap = \"2s\"\n\
+         [channels.sha6er]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{SHA6ER_KEY}\"\nwebhook_secret = \"{SHA6ER_SECRET}\"\n\
+         warehouse = \"WH\"\ntimeout = \"2s\"\n",
+        common::config_text(&odoo.url(), OdooProtocol::Xmlrpc, dir.path(), ""),
+        market.base_url(),
+        sh.base_url(),
+    );
+    let config = RawConfig::parse(&text).unwrap().validate().unwrap();
+    let store = Store::open(&config.state.path).unwrap();
+    let client = OdooClient::connect(&config.odoo).await.unwrap();
+    common::map_cartona(&config, &client, &store).await;
+    let (stop, daemon, addr) = common::spawn_daemon(config, store.clone()).await;
+    sh.sim
+        .set_webhook(&format!("http://{addr}/webhooks/sha6er"), SHA6ER_SECRET);
+    let ours = market.sim.place_order(
+        1,
+        &[("100001", 2, Decimal::from(30))],
+        Payment::Installment,
+        false,
+    );
+    let theirs =
+        market
+            .sim
+            .place_order(2, &[("100002", 1, Decimal::from(30))], Payment::Cash, true);
+    let mut ids = Vec::new();
+    for h in [&ours, &theirs] {
+        let reference = format!("CARTONA-{h}");
+        let mut found = None;
+        wait_until("the Cartona order imported", WAIT, || {
+            found = odoo
+                .sim
+                .world()
+                .search_ids("sale.order", "client_order_ref", &reference);
+            found.is_some()
+        })
+        .await;
+        ids.push(found.unwrap());
+    }
+    client
+        .call_method("sale.order", "action_confirm", &ids)
+        .await
+        .unwrap();
+    let picking = odoo
+        .sim
+        .world()
+        .pickings_of(ids[0])
+        .into_iter()
+        .min()
+        .unwrap();
+    let theirs_picking = odoo
+        .sim
+        .world()
+        .pickings_of(ids[1])
+        .into_iter()
+        .min()
+        .unwrap();
+    let mut id = None;
+    wait_until("the supplier-delivered order shipped", WAIT, || {
+        id = shipments::get(&store, picking)
+            .unwrap()
+            .and_then(|r| r.shipment_id);
+        id.is_some()
+    })
+    .await;
+    let id = id.unwrap();
+    let req = sh.sim.shipments()[0].request.clone();
+    assert!(
+        req.cod.is_none(),
+        "an installment order is Cartona's to collect"
+    );
+    // The OTP Cartona gave the retailer, who gives it to the courier.
+    let otp = market.sim.order(&ours).unwrap().otp.unwrap();
+    env_steps(&sh, &id, Some(&otp));
+    let done = tokio::time::timeout(WAIT, async {
+        while market.sim.order(&ours).unwrap().status() != "delivered" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    if done.is_err() {
+        let log: Vec<String> = common::sync_log(&store)
+            .into_iter()
+            .map(|r| r.message)
+            .collect();
+        let jobs = marketsync::store::queue::list(&store, None, None, 100).unwrap();
+        let dead: Vec<_> = jobs
+            .iter()
+            .filter(|j| j.last_error.is_some())
+            .map(|j| (&j.kind, &j.last_error))
+            .collect();
+        panic!(
+            "not delivered: {} {:?} {log:#?} {dead:?}",
+            market.sim.order(&ours).unwrap().status(),
+            shipments::get(&store, picking).unwrap()
+        );
+    }
+    let single = market
+        .sim
+        .requests
+        .to(&format!("order/update-order-status/{ours}"));
+    assert_eq!(single.last().unwrap().json()["retailer_otp"], otp.as_str());
+    let log: Vec<String> = common::sync_log(&store)
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    let text = log.join("\n");
+    assert!(
+        !text.split(|c: char| !c.is_ascii_digit()).any(|n| n == otp),
+        "the OTP is not logged: {text}"
+    );
+    let chatter = odoo
+        .sim
+        .world()
+        .chatter("stock.picking", picking)
+        .join("\n");
+    assert!(!chatter.contains(&otp), "nor written in the chatter");
+    assert!(
+        shipments::get(&store, theirs_picking).unwrap().is_none(),
+        "Cartona delivers its own"
+    );
+    assert_eq!(sh.sim.shipments().len(), 1);
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+}
+
+fn env_steps(sh: &Sha6erHandle, id: &str, otp: Option<&str>) {
+    sh.sim.update(id, Status::PickedUp, None).unwrap();
+    sh.sim.update(id, Status::InTransit, None).unwrap();
+    sh.sim.confirm(id, &[], otp).unwrap();
+}
