@@ -292,7 +292,7 @@ async fn a_medusa_order_is_delivered_end_to_end_by_sha6er() {
 #[tokio::test]
 async fn a_two_package_shipment_delivered_in_part_leaves_a_backorder_of_the_rest() {
     let env = Env::new().await;
-    let (_, order) = env.order(&[("SKU-00001", 2), ("SKU-00002", 3)]).await;
+    let (store_id, order) = env.order(&[("SKU-00001", 2), ("SKU-00002", 3)]).await;
     let (picking, p1, p2) = {
         let mut w = env.odoo.sim.world();
         // Confirmed and packed in one go (the daemon sees it ready with its packages).
@@ -377,6 +377,30 @@ async fn a_two_package_shipment_delivered_in_part_leaves_a_backorder_of_the_rest
         .chatter(picking)
         .iter()
         .any(|m| m.contains("1 of 2 package(s) delivered")));
+    // The backorder, ready, is a shipment of its own; once delivered the store has it all.
+    let bo = env
+        .odoo
+        .sim
+        .world()
+        .pickings_of(order)
+        .into_iter()
+        .max()
+        .unwrap();
+    let second = wait_shipment(&env, bo).await;
+    assert_ne!(second, id);
+    env.sh.sim.update(&second, Status::PickedUp, None).unwrap();
+    env.sh.sim.confirm(&second, &[], None).unwrap();
+    wait_until("the backorder validated", WAIT, || {
+        env.picking_state(bo) == "done"
+    })
+    .await;
+    wait_until("Medusa delivered, all of it", WAIT, || {
+        env.shop
+            .sim
+            .order(&store_id)
+            .is_some_and(|o| o.fulfillment_status() == "delivered")
+    })
+    .await;
     env.stop().await;
 }
 

@@ -84,8 +84,10 @@ impl Medusa {
                         order.items_for(&s.lines)
                     };
                     if items.is_empty() {
-                        if unmatched.is_empty() {
-                            // Already fulfilled in the store (by its staff): nothing to add.
+                        if unmatched.is_empty() || order.unfulfilled().is_empty() {
+                            // Already fulfilled in the store (by its staff, or by an earlier
+                            // fulfillment of what the courier took before Odoo split the
+                            // delivery into a backorder): nothing to add.
                             continue;
                         }
                         return Err(JobError::new(
