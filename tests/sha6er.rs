@@ -724,3 +724,119 @@ fn env_steps(sh: &Sha6erHandle, id: &str, otp: Option<&str>) {
     sh.sim.update(id, Status::InTransit, None).unwrap();
     sh.sim.confirm(id, &[], otp).unwrap();
 }
+
+#[tokio::test]
+async fn a_cancelled_delivery_cancels_its_shipment_before_pickup_and_flags_it_after() {
+    let env = Env::new().await;
+    let (_, a) = env.order(&[("SKU-00001", 1)]).await;
+    let (_, b) = env.order(&[("SKU-00002", 1)]).await;
+    env.client
+        .call_method("sale.order", "action_confirm", &[a, b])
+        .await
+        .unwrap();
+    let (pa, pb) = (env.picking(a), env.picking(b));
+    let ida = wait_shipment(&env, pa).await;
+    let idb = wait_shipment(&env, pb).await;
+    env.sh.sim.update(&idb, Status::PickedUp, None).unwrap();
+    wait_state(&env, pb, "picked_up").await;
+    env.client
+        .call_method("sale.order", "action_cancel", &[a, b])
+        .await
+        .unwrap();
+    wait_state(&env, pa, "cancelled").await;
+    let held = env.sh.sim.shipments();
+    assert_eq!(
+        held.iter().find(|h| h.id == ida).unwrap().status,
+        Status::Cancelled
+    );
+    assert!(env.chatter(pa).iter().any(|m| m.contains("cancelled")));
+    wait_until("the picked-up one flagged", WAIT, || {
+        marketsync::store::orders::by_odoo_ids(&env.store, &[b]).unwrap()[&b]
+            .attention
+            .as_deref()
+            .is_some_and(|a| a.contains("bring it back"))
+    })
+    .await;
+    assert_eq!(
+        env.sh
+            .sim
+            .shipments()
+            .iter()
+            .find(|h| h.id == idb)
+            .unwrap()
+            .status,
+        Status::PickedUp
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn ship_by_hand_check_and_bad_input() {
+    let env = Env::new().await;
+    // An order made in Odoo itself: not a marketplace's, shipped only by hand.
+    let order = {
+        let mut w = env.odoo.sim.world();
+        let partner = w.search_ids("res.partner", "city", "Giza").unwrap();
+        let product = w
+            .search_ids("product.product", "default_code", "SKU-00003")
+            .unwrap();
+        let o = w
+            .create(
+                "sale.order",
+                &marketsync::odoo::Value::record([
+                    ("partner_id", marketsync::odoo::Value::Int(partner)),
+                    (
+                        "order_line",
+                        marketsync::odoo::Value::Array(vec![marketsync::odoo::Value::Array(vec![
+                            marketsync::odoo::Value::Int(0),
+                            marketsync::odoo::Value::Int(0),
+                            marketsync::odoo::Value::record([
+                                ("product_id", marketsync::odoo::Value::Int(product)),
+                                ("product_uom_qty", marketsync::odoo::Value::Double(1.0)),
+                            ]),
+                        ])]),
+                    ),
+                ]),
+            )
+            .unwrap();
+        w.action_confirm(&[o]).unwrap();
+        o
+    };
+    let picking = env.picking(order);
+    let name = env.odoo.sim.world().get("stock.picking", picking).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.stop.cancel();
+    let (code, out) = common::cli(&env.config_path, &["ship", &name]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Sha6er shipment SH-000001") && out.contains("tracking SH6"),
+        "{out}"
+    );
+    let (code, again) = common::cli(&env.config_path, &["ship", &name]).await;
+    assert_eq!(code, Some(0), "{again}");
+    assert_eq!(
+        env.sh.sim.shipments().len(),
+        1,
+        "asked again: the one it has"
+    );
+    let (code, out) = common::cli_with_errors(&env.config_path, &["ship", "WH/OUT/99999"]).await;
+    assert_ne!(code, Some(0));
+    assert!(
+        out.contains("Odoo has no transfer named \"WH/OUT/99999\""),
+        "{out}"
+    );
+    let (code, out) =
+        common::cli_with_errors(&env.config_path, &["shipments", "--state", "lost"]).await;
+    assert_ne!(code, Some(0));
+    assert!(out.contains("not a shipment state"), "{out}");
+    let (code, out) = common::cli(&env.config_path, &["shipments", "--json"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"shipment_id\": \"SH-000001\""), "{out}");
+    let (_, out) = common::cli(&env.config_path, &["check"]).await;
+    assert!(out.contains("Sha6er account Sim Supplier"), "{out}");
+    assert!(out.contains("couriers pick up at warehouse WH"), "{out}");
+    assert!(!out.contains(SHA6ER_KEY), "{out}");
+    env.daemon.await.unwrap().unwrap();
+}

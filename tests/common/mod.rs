@@ -352,6 +352,27 @@ pub async fn cli(config: &Path, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8(out.stdout).unwrap())
 }
 
+/// As [`cli`], with what it wrote on stderr after its stdout (for errors).
+#[allow(dead_code)]
+pub async fn cli_with_errors(config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
+    cmd.env("NO_COLOR", "1")
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Validates an order's deliveries in Odoo with a tracking number, as warehouse staff would.
 pub async fn ship_in_odoo(client: &OdooClient, order: i64, tracking: &str) {
     use marketsync::odoo::{Domain, Value};
