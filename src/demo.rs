@@ -12,6 +12,7 @@ use crate::sim::faults::Fault;
 use crate::sim::medusa;
 use crate::sim::meta;
 use crate::sim::odoo::{self as sim_odoo, SimOptions};
+use crate::sim::sha6er;
 use crate::sim::whatsapp;
 use crate::store::synclog::{self, Query};
 use crate::store::{mapping, orders, queue, Store};
@@ -44,6 +45,8 @@ pub struct Summary {
     pub channels: std::collections::BTreeMap<&'static str, ChannelFigures>,
     /// The customers' WhatsApp messages by state (sent, delivered, skipped...).
     pub whatsapp_messages: std::collections::BTreeMap<String, i64>,
+    /// The Sha6er shipments by state (delivered, in_transit, failed...).
+    pub shipments: std::collections::BTreeMap<String, i64>,
 }
 
 /// One channel's figures in the demo, the same for every channel.
@@ -66,6 +69,8 @@ pub struct ChannelFigures {
 
 // Credentials unlike any word, as real ones are, so scrubbing them hides nothing else.
 const DEMO_KEY: &str = "demo-4c1f9e2b7a";
+const DEMO_SHA6ER_KEY: &str = "demo-sha6er-2f8a40";
+const DEMO_SHA6ER_SECRET: &str = "demo-sha6er-whsec-91c3";
 const DEMO_TOKEN: &str = "demo-cartona-8d3e61";
 const DEMO_MEDUSA_KEY: &str = "sk_demo_5b0f2c99";
 const DEMO_HOOK_SECRET: &str = "whsec_demo_a41e7d";
@@ -151,6 +156,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         wa.base_url()
     ));
 
+    // Sha6er delivers the Medusa orders and the Cartona orders the supplier delivers itself;
+    // its couriers move every 700 ms, every 4th shipment fails once before it is delivered,
+    // every 3rd of several packages is delivered in part (the rest in Odoo's backorder).
+    let couriers = sha6er::start(0, DEMO_SHA6ER_KEY).await?;
+    let courier_stop = CancellationToken::new();
+    couriers.sim.set_outcomes(4, 3);
+    // Cartona's retailers give the courier the OTP Cartona sent them.
+    couriers.sim.set_otp("4321");
+    sha6er::run_clock(
+        couriers.sim.clone(),
+        Duration::from_millis(700),
+        courier_stop.clone(),
+    );
+    say(&format!(
+        "▶ simulated Sha6er on {}: couriers deliver the Medusa orders and Cartona's supplier-delivered ones",
+        couriers.base_url()
+    ));
+
     let dir = tempfile::tempdir()?;
     let config_text = format!(
         "[odoo]\nurl = \"{}\"\ndatabase = \"odoo\"\nusername = \"admin\"\napi_key = \"{DEMO_KEY}\"\ntimeout = \"5s\"\npage_size = 200\n\
@@ -163,13 +186,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
          link = \"https://shop.example.com/products/{{slug}}\"\nimage_link = \"https://shop.example.com/images/{{default_code}}.jpg\"\npoll_overlap = \"2s\"\n\
          [channels.whatsapp]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_WA_TOKEN}\"\nphone_number_id = \"{DEMO_WA_PHONE_ID}\"\n\
          app_secret = \"{DEMO_WA_SECRET}\"\nverify_token = \"demo-verify-5e1d\"\ndefault_country = \"EG\"\nlanguage = \"ar\"\nfallback_language = \"en\"\n\
-         for_channels = [\"medusa\"]\n{DEMO_WA_STEPS}",
+         for_channels = [\"medusa\"]\n{DEMO_WA_STEPS}\
+         [channels.sha6er]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{DEMO_SHA6ER_KEY}\"\nwebhook_secret = \"{DEMO_SHA6ER_SECRET}\"\n\
+         warehouse = \"WH\"\ncod_for = [\"cartona\", \"medusa\"]\nstale_after = \"10s\"\n",
         odoo.url(),
         dir.path().join("state.db").display(),
         market.base_url(),
         shop.base_url(),
         catalog.base_url(),
         wa.base_url(),
+        couriers.base_url(),
     );
     let config = RawConfig::parse(&config_text)?.validate()?;
     let store = Store::open(&config.state.path)?;
@@ -207,6 +233,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let hook_url = format!("http://{bound}/webhooks/medusa");
     wa.sim
         .set_webhook(&format!("http://{bound}/webhooks/whatsapp"), DEMO_WA_SECRET);
+    couriers.sim.set_webhook(
+        &format!("http://{bound}/webhooks/sha6er"),
+        DEMO_SHA6ER_SECRET,
+    );
     let ctrl_c = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -219,7 +249,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         Duration::from_secs(1),
         Some(token.clone()),
     ));
-    tokio::spawn(clerk(client.clone(), odoo.sim.clone(), token.clone()));
+    tokio::spawn(clerk(
+        client.clone(),
+        odoo.sim.clone(),
+        market.sim.clone(),
+        token.clone(),
+    ));
     let lost = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::spawn(storefront(
         shop.sim.clone(),
@@ -292,6 +327,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     token.cancel();
+    courier_stop.cancel();
     daemon_task.await??;
     for r in synclog::query(
         &store,
@@ -381,6 +417,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         faults_injected,
         sync_log_entries: all.len(),
         channels,
+        shipments: crate::store::shipments::counts(&store)?
+            .into_iter()
+            .collect(),
         whatsapp_messages: crate::store::messages::counts(&store)?.into_iter().fold(
             std::collections::BTreeMap::new(),
             |mut m, (_, state, n)| {
@@ -427,6 +466,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 .collect::<Vec<_>>()
                 .join(", "),
             wa.sim.requests.all().len()
+        );
+        println!(
+            "  sha6er: {} shipments ({}); {} requests",
+            summary.shipments.values().sum::<i64>(),
+            summary
+                .shipments
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            couriers.sim.requests.all().len()
         );
     }
     Ok(0)
@@ -518,7 +568,12 @@ async fn storefront(
 /// The supplier's staff, simulated: confirms imported quotations, then validates their
 /// deliveries; the accountant invoices delivered Medusa orders and records their payment (the
 /// simulator's shortcut for "Create invoice" and "Register payment").
-async fn clerk(odoo: OdooClient, sim: std::sync::Arc<sim_odoo::SimOdoo>, stop: CancellationToken) {
+async fn clerk(
+    odoo: OdooClient,
+    sim: std::sync::Arc<sim_odoo::SimOdoo>,
+    market: std::sync::Arc<cartona::SimCartona>,
+    stop: CancellationToken,
+) {
     let ours = |field: &str| {
         Domain::all().any_of(vec![
             Domain::all().and(field, "=like", "CARTONA-%"),
@@ -540,22 +595,77 @@ async fn clerk(odoo: OdooClient, sim: std::sync::Arc<sim_odoo::SimOdoo>, stop: C
             .unwrap_or_default();
         for id in drafts {
             consent(&odoo, id).await;
-            let _ = odoo
-                .call_method("sale.order", "action_confirm", &[id])
-                .await;
+            // Confirmed, and each product of a delivery of several put in its own package
+            // (Put in Pack), before Sha6er is asked for it.
+            let mut w = sim.world();
+            if w.action_confirm(&[id]).is_ok() {
+                for picking in w.pickings_of(id) {
+                    let moves: Vec<(i64, f64)> = w
+                        .data
+                        .get("stock.move")
+                        .map(|m| {
+                            m.values()
+                                .filter(|r| {
+                                    r.get("picking_id").and_then(Value::as_i64) == Some(picking)
+                                })
+                                .filter_map(|r| {
+                                    Some((
+                                        r.get("product_id")?.as_i64()?,
+                                        r.get("product_uom_qty")?.as_f64()?,
+                                    ))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if moves.len() > 1 {
+                        for (product, qty) in moves {
+                            let _ = w.put_in_pack(picking, product, qty);
+                        }
+                    }
+                }
+            }
         }
+        // Cartona delivers the orders it delivers itself: the clerk validates those in Odoo
+        // once Cartona has; Sha6er's couriers deliver the rest.
         let ready = odoo
-            .search(
+            .search_read(
                 "stock.picking",
-                &ours("sale_id.client_order_ref").and("state", "=", "assigned"),
-                Some(2),
+                &Domain::all()
+                    .and("sale_id.client_order_ref", "=like", "CARTONA-%")
+                    .and("state", "=", "assigned"),
+                &["origin", "sale_id"],
+                SearchOpts::default(),
             )
             .await
             .unwrap_or_default();
-        for id in ready {
-            let _ = odoo
-                .call_method("stock.picking", "button_validate", &[id])
-                .await;
+        for p in ready {
+            let Some(order) = p.get("sale_id").and_then(Value::as_id) else {
+                continue;
+            };
+            let reference = odoo
+                .read("sale.order", &[order], &["client_order_ref"])
+                .await
+                .ok()
+                .and_then(|r| {
+                    r.first().and_then(|o| {
+                        o.get("client_order_ref")
+                            .and_then(Value::as_opt_str)
+                            .map(str::to_string)
+                    })
+                });
+            let by_cartona = reference
+                .as_deref()
+                .and_then(|r| r.strip_prefix("CARTONA-"))
+                .and_then(|h| market.order(h))
+                .is_some_and(|o| o.json["delivered_by"] == "delivered_by_cartona");
+            if !by_cartona {
+                continue;
+            }
+            if let Some(id) = p.get("id").and_then(Value::as_i64) {
+                let _ = odoo
+                    .call_method("stock.picking", "button_validate", &[id])
+                    .await;
+            }
         }
         let delivered = odoo
             .search_read(

@@ -448,6 +448,39 @@ async fn a_failed_delivery_is_flagged_and_validates_nothing() {
     env.sh.sim.update(&id, Status::Returned, None).unwrap();
     wait_state(&env, picking, "returned").await;
     assert_eq!(env.picking_state(picking), "assigned");
+    let attention = || {
+        marketsync::store::orders::by_odoo_ids(&env.store, &[order]).unwrap()[&order]
+            .attention
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(attention().contains("returned"), "{}", attention());
+    // A failure the courier then makes good lowers the flag once delivered.
+    let (_, second) = env.order(&[("SKU-00002", 1)]).await;
+    env.client
+        .call_method("sale.order", "action_confirm", &[second])
+        .await
+        .unwrap();
+    let p2 = env.picking(second);
+    let id2 = wait_shipment(&env, p2).await;
+    env.sh
+        .sim
+        .update(&id2, Status::Failed, Some("closed shop"))
+        .unwrap();
+    wait_state(&env, p2, "failed").await;
+    let flagged = || {
+        marketsync::store::orders::by_odoo_ids(&env.store, &[second]).unwrap()[&second]
+            .attention
+            .clone()
+    };
+    assert!(flagged().is_some_and(|a| a.contains("closed shop")));
+    env.sh.sim.update(&id2, Status::InTransit, None).unwrap();
+    env.sh.sim.confirm(&id2, &[], None).unwrap();
+    wait_until("delivered after all", WAIT, || {
+        env.picking_state(p2) == "done"
+    })
+    .await;
+    wait_until("the flag lowered", WAIT, || flagged().is_none()).await;
     env.stop().await;
 }
 

@@ -58,6 +58,8 @@ struct World {
     sent: Vec<Value>,
     fail_every: u64,
     partial_every: u64,
+    /// The code customers give the clock's couriers (default 4821).
+    otp: Option<String>,
 }
 
 pub struct SimSha6er {
@@ -197,6 +199,11 @@ impl SimSha6er {
         let mut w = self.world();
         w.fail_every = fail_every;
         w.partial_every = partial_every;
+    }
+
+    /// The code the clock's couriers collect from customers (a marketplace's own OTP).
+    pub fn set_otp(&self, otp: &str) {
+        self.world().otp = Some(otp.into());
     }
 
     pub fn shipments(&self) -> Vec<Held> {
@@ -361,7 +368,8 @@ impl SimSha6er {
                         "image/jpeg",
                         b"\xff\xd8\xffsim-photo",
                     );
-                    self.confirm(&id, &first, Some("4821"))
+                    let otp = self.world().otp.clone().unwrap_or_else(|| "4821".into());
+                    self.confirm(&id, &first, Some(&otp))
                 }
                 _ => Ok(()),
             };

@@ -137,6 +137,7 @@ impl Sha6er {
             }
             Status::Delivered => {
                 let done = self.delivered(row, s).await?;
+                self.unflag(row)?;
                 self.post_note(row.picking_id, &format!("{text} {done}"))
                     .await?;
                 self.note(
@@ -148,21 +149,33 @@ impl Sha6er {
             }
             Status::Failed | Status::Returned => {
                 self.post_note(row.picking_id, &text).await?;
-                let why = match status {
-                    Status::Failed => format!(
-                        "Sha6er could not deliver {} (shipment {}): {}; the picking is left as it is",
-                        row.picking,
-                        s.shipment_id,
-                        step.reason.as_deref().unwrap_or("no reason given")
+                let reason = step.reason.as_deref();
+                let (why, short) = match status {
+                    Status::Failed => (
+                        format!(
+                            "{}could not deliver {} (shipment {}): {}; the picking is left as it is",
+                            super::ship::FLAG_PREFIX,
+                            row.picking,
+                            s.shipment_id,
+                            reason.unwrap_or("no reason given")
+                        ),
+                        format!("failed: {}", reason.unwrap_or("no reason given")),
                     ),
-                    _ => format!(
-                        "Sha6er returned {} to the warehouse (shipment {}){}: receive it in Odoo, then ship it again or cancel it",
-                        row.picking,
-                        s.shipment_id,
-                        step.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    _ => (
+                        format!(
+                            "{}returned {} to the warehouse (shipment {}){}: receive it in Odoo, then ship it again or cancel it",
+                            super::ship::FLAG_PREFIX,
+                            row.picking,
+                            s.shipment_id,
+                            reason.map(|r| format!(": {r}")).unwrap_or_default()
+                        ),
+                        format!(
+                            "returned to the warehouse{}",
+                            reason.map(|r| format!(": {r}")).unwrap_or_default()
+                        ),
                     ),
                 };
-                self.flag(row, &why)?;
+                self.flag(row, &why, &short)?;
             }
             _ => {
                 self.post_note(row.picking_id, &text).await?;
@@ -309,14 +322,18 @@ impl Sha6er {
         match (&proof.otp, proof.otp_verified) {
             (Some(otp), true) => {
                 said.push("OTP verified by Sha6er".into());
-                if row.channel == crate::channel::cartona::CHANNEL {
+                let needs = row.channel == crate::channel::cartona::CHANNEL
+                    && crate::store::orders::get(&self.store, &row.channel, &row.external_id)
+                        .map_err(store_err)?
+                        .is_some_and(|o| crate::channel::cartona::OrderData::read(&o).needs_otp);
+                if needs {
                     crate::channel::cartona::record_otp(
                         &self.store,
                         &row.external_id,
                         &Secret::new(otp.clone()),
                     )
                     .map_err(store_err)?;
-                    said.push("the retailer's OTP kept for Cartona".into());
+                    said.push("the retailer's OTP kept for Cartona's delivered".into());
                 }
             }
             (Some(_), false) => said.push("an OTP Sha6er did not verify (not used)".into()),

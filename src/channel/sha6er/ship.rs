@@ -914,25 +914,54 @@ impl Sha6er {
         )
         .map_err(store_err)?;
         let why = format!(
-            "delivery {} was cancelled in Odoo after Sha6er's courier picked it up (shipment {id}): ask Sha6er to bring it back",
+            "{FLAG_PREFIX}delivery {} was cancelled in Odoo after the courier picked it up (shipment {id}): ask Sha6er to bring it back",
             r.picking
         );
-        self.flag(&r, &why)?;
+        self.flag(
+            &r,
+            &why,
+            "cancelled in Odoo after pickup: ask Sha6er to bring it back",
+        )?;
         Ok(())
     }
 
     /// The order (if a marketplace's) needs the operator: its attention line, the sync log.
-    pub(super) fn flag(&self, r: &ShipmentRow, why: &str) -> Result<(), JobError> {
+    /// `why` is the order's attention line; `short` what the sync log says of the shipment.
+    pub(super) fn flag(&self, r: &ShipmentRow, why: &str, short: &str) -> Result<(), JobError> {
         if !r.channel.is_empty() {
             crate::store::orders::set_attention(&self.store, &r.channel, &r.external_id, Some(why))
                 .map_err(store_err)?;
         }
-        self.note(&r.order_ref, &r.picking, Level::Warn, why);
+        self.note(
+            &r.order_ref,
+            &r.picking,
+            Level::Warn,
+            &format!("{short} (flagged for the operator: `marketsync order list`)"),
+        );
+        Ok(())
+    }
+
+    /// A flag this channel raised on the order is lowered (the delivery was made after all).
+    pub(super) fn unflag(&self, r: &ShipmentRow) -> Result<(), JobError> {
+        if r.channel.is_empty() {
+            return Ok(());
+        }
+        let known = crate::store::orders::get(&self.store, &r.channel, &r.external_id)
+            .map_err(store_err)?;
+        if known
+            .and_then(|o| o.attention)
+            .is_some_and(|a| a.starts_with(FLAG_PREFIX))
+        {
+            crate::store::orders::set_attention(&self.store, &r.channel, &r.external_id, None)
+                .map_err(store_err)?;
+        }
         Ok(())
     }
 }
 
 pub(super) const CANCELLED_AFTER_PICKUP: &str = "cancelled in Odoo after pickup";
+/// How every attention line of this channel starts (so a later delivery can lower it).
+pub(super) const FLAG_PREFIX: &str = "Sha6er: ";
 
 /// `marketsync ship <picking>`: the delivery of this name gets its shipment now (whatever
 /// `ship_for` says), or the one it has is shown.
