@@ -317,6 +317,17 @@ async fn a_two_package_shipment_delivered_in_part_leaves_a_backorder_of_the_rest
             .collect::<Vec<_>>(),
         [("PACK0000001", 1), ("PACK0000002", 1)]
     );
+    let values: Vec<Decimal> = req
+        .packages
+        .iter()
+        .map(|p| p.value.parse().unwrap())
+        .collect();
+    assert!(values.iter().all(|v| *v > Decimal::ZERO), "{values:?}");
+    assert_eq!(
+        values.iter().copied().sum::<Decimal>(),
+        req.declared_value.amount.parse::<Decimal>().unwrap(),
+        "the packages' values make the declared value (what a partial delivery collects is theirs)"
+    );
     env.sh.sim.update(&id, Status::PickedUp, None).unwrap();
     env.sh.sim.update(&id, Status::InTransit, None).unwrap();
     env.sh

@@ -177,6 +177,9 @@ impl Sha6er {
                 };
                 self.flag(row, &why, &short)?;
             }
+            // The request itself: its chatter message and log line were written when Sha6er
+            // took it.
+            Status::Pending => {}
             _ => {
                 self.post_note(row.picking_id, &text).await?;
                 self.note(&row.order_ref, &row.picking, Level::Info, status.label());

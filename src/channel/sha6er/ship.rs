@@ -517,15 +517,19 @@ impl Sha6er {
                 })
                 .unwrap_or_default()
         };
-        let value: Decimal = kept
-            .iter()
-            .flat_map(|k| &k.items)
-            .map(|i| {
-                crate::odoo::value::float_to_decimal(i.quantity).unwrap_or_default()
-                    * unit(i.product_id)
-            })
-            .sum();
-        let value = crate::sync::money::round(value, &currency);
+        let package_value = |k: &KeptPackage| -> Decimal {
+            let v: Decimal = k
+                .items
+                .iter()
+                .map(|i| {
+                    crate::odoo::value::float_to_decimal(i.quantity).unwrap_or_default()
+                        * unit(i.product_id)
+                })
+                .sum();
+            crate::sync::money::round(v, &currency)
+        };
+        let values: Vec<Decimal> = kept.iter().map(package_value).collect();
+        let value: Decimal = values.iter().copied().sum();
         let money = wire::Money {
             amount: value.to_string(),
             currency: currency.clone(),
@@ -590,9 +594,11 @@ impl Sha6er {
                 delivery,
                 packages: kept
                     .iter()
-                    .map(|k| wire::Package {
+                    .zip(&values)
+                    .map(|(k, v)| wire::Package {
                         reference: k.reference.clone(),
                         weight_kg: (k.weight_kg * 1000.0).round() / 1000.0,
+                        value: v.to_string(),
                         items: k
                             .items
                             .iter()

@@ -163,6 +163,9 @@ pub struct Package {
     /// piece.
     pub reference: String,
     pub weight_kg: f64,
+    /// What its goods are worth, in `declared_value`'s currency: on a partial delivery with
+    /// cash on delivery, the courier collects the delivered packages' values.
+    pub value: String,
     pub items: Vec<Item>,
 }
 
@@ -177,7 +180,8 @@ pub struct CreateShipment {
     pub delivery: Address,
     pub packages: Vec<Package>,
     pub declared_value: Money,
-    /// Cash to collect on delivery; none when the order is paid.
+    /// Cash to collect on delivery (the sum of the packages' values); none when the order is
+    /// paid. A partial delivery collects the delivered packages' values only.
     #[serde(default)]
     pub cod: Option<Money>,
 }
