@@ -118,7 +118,7 @@ impl Sha6er {
             status.label()
         );
         if let Some(c) = &step.courier {
-            text.push_str(&format!(", courier {}", courier_text(c)));
+            text.push_str(&format!(": {}", courier_text(c)));
         }
         if let Some(r) = &step.reason {
             text.push_str(&format!(": {r}"));
@@ -536,14 +536,16 @@ impl Sha6er {
             }
             // "Create Backorder?": yes, as Odoo's own button does.
             let mut call = crate::odoo::Call::new("stock.backorder.confirmation", "create").arg(
-                "vals",
-                Value::record([(
+                // JSON-2 names the argument (fixtures/odoo19/sha6er-live-run.json: "missing a
+                // required argument: 'vals_list'"); a list of one record over every protocol.
+                "vals_list",
+                Value::Array(vec![Value::record([(
                     "pick_ids",
                     Value::Array(vec![Value::Array(vec![
                         Value::Int(4),
                         Value::Int(row.picking_id),
                     ])]),
-                )]),
+                )])]),
             );
             let mut ctx = Vec::new();
             if let Some(Value::Struct(c)) = result.get("context") {
