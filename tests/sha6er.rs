@@ -120,6 +120,19 @@ impl Env {
         (id, found.unwrap())
     }
 
+    /// An order placed, imported and confirmed in Odoo, and its delivery's shipment: (store id,
+    /// Odoo order, delivery, shipment id).
+    async fn confirmed(&self, lines: &[(&str, i64)]) -> (String, i64, i64, String) {
+        let (store_id, order) = self.order(lines).await;
+        self.client
+            .call_method("sale.order", "action_confirm", &[order])
+            .await
+            .unwrap();
+        let picking = self.picking(order);
+        let id = wait_shipment(self, picking).await;
+        (store_id, order, picking, id)
+    }
+
     /// The Odoo delivery of the order that is not a backorder.
     fn picking(&self, order: i64) -> i64 {
         let w = self.odoo.sim.world();
@@ -169,13 +182,7 @@ async fn wait_state(env: &Env, picking: i64, state: &str) {
 #[tokio::test]
 async fn a_medusa_order_is_delivered_end_to_end_by_sha6er() {
     let env = Env::new().await;
-    let (store_id, order) = env.order(&[("SKU-00001", 2)]).await;
-    env.client
-        .call_method("sale.order", "action_confirm", &[order])
-        .await
-        .unwrap();
-    let picking = env.picking(order);
-    let id = wait_shipment(&env, picking).await;
+    let (store_id, _, picking, id) = env.confirmed(&[("SKU-00001", 2)]).await;
     let held = env.sh.sim.shipments();
     assert_eq!(held.len(), 1);
     let req = &held[0].request;
@@ -201,8 +208,14 @@ async fn a_medusa_order_is_delivered_end_to_end_by_sha6er() {
     );
     let tracking = held[0].tracking.clone();
     wait_until("the tracking on the picking", WAIT, || {
-        env.odoo.sim.world().get("stock.picking", picking).unwrap()["carrier_tracking_ref"].as_str()
-            == Some(tracking.as_str())
+        env.odoo
+            .sim
+            .world()
+            .get("stock.picking", picking)
+            .unwrap()
+            .get("carrier_tracking_ref")
+            .and_then(|t| t.as_str().map(str::to_string))
+            == Some(tracking.clone())
             && env.chatter(picking).iter().any(|m| m.contains(&tracking))
     })
     .await;
@@ -246,6 +259,12 @@ async fn a_medusa_order_is_delivered_end_to_end_by_sha6er() {
             .sim
             .order(&store_id)
             .is_some_and(|o| o.fulfillment_status() == "delivered")
+    })
+    .await;
+    wait_until("the delivery told in the chatter", WAIT, || {
+        env.chatter(picking)
+            .iter()
+            .any(|m| m.contains("): delivered"))
     })
     .await;
     let (attachments, chatter) = {
@@ -397,10 +416,13 @@ async fn delivered_in_part(env: Env) {
             "the rest in the backorder; nothing invented"
         );
     }
-    assert!(env
-        .chatter(picking)
-        .iter()
-        .any(|m| m.contains("1 of 2 package(s) delivered")));
+    // The chatter is written once the validation is done.
+    wait_until("the delivery told in the chatter", WAIT, || {
+        env.chatter(picking)
+            .iter()
+            .any(|m| m.contains("1 of 2 package(s) delivered"))
+    })
+    .await;
     // The backorder, ready, is a shipment of its own; once delivered the store has it all.
     let bo = env
         .odoo
@@ -431,13 +453,7 @@ async fn delivered_in_part(env: Env) {
 #[tokio::test]
 async fn a_failed_delivery_is_flagged_and_validates_nothing() {
     let env = Env::new().await;
-    let (_, order) = env.order(&[("SKU-00003", 1)]).await;
-    env.client
-        .call_method("sale.order", "action_confirm", &[order])
-        .await
-        .unwrap();
-    let picking = env.picking(order);
-    let id = wait_shipment(&env, picking).await;
+    let (_, order, picking, id) = env.confirmed(&[("SKU-00003", 1)]).await;
     env.sh.sim.update(&id, Status::PickedUp, None).unwrap();
     env.sh
         .sim
@@ -480,13 +496,7 @@ async fn a_failed_delivery_is_flagged_and_validates_nothing() {
     };
     assert!(attention().contains("returned"), "{}", attention());
     // A failure the courier then makes good lowers the flag once delivered.
-    let (_, second) = env.order(&[("SKU-00002", 1)]).await;
-    env.client
-        .call_method("sale.order", "action_confirm", &[second])
-        .await
-        .unwrap();
-    let p2 = env.picking(second);
-    let id2 = wait_shipment(&env, p2).await;
+    let (_, second, p2, id2) = env.confirmed(&[("SKU-00002", 1)]).await;
     env.sh
         .sim
         .update(&id2, Status::Failed, Some("closed shop"))
@@ -512,13 +522,7 @@ async fn a_failed_delivery_is_flagged_and_validates_nothing() {
 async fn a_create_whose_answer_is_lost_is_looked_up_and_not_made_twice() {
     let env = Env::new().await;
     env.sh.sim.fault_next_create(CreateFault::LoseAnswer);
-    let (_, order) = env.order(&[("SKU-00004", 1)]).await;
-    env.client
-        .call_method("sale.order", "action_confirm", &[order])
-        .await
-        .unwrap();
-    let picking = env.picking(order);
-    let id = wait_shipment(&env, picking).await;
+    let (_, _, _, id) = env.confirmed(&[("SKU-00004", 1)]).await;
     assert_eq!(
         env.sh.sim.shipments().len(),
         1,
@@ -604,13 +608,7 @@ async fn hostile_webhooks_store_nothing() {
 #[tokio::test]
 async fn lost_webhooks_are_found_by_the_pull() {
     let env = Env::new().await;
-    let (_, order) = env.order(&[("SKU-00005", 1)]).await;
-    env.client
-        .call_method("sale.order", "action_confirm", &[order])
-        .await
-        .unwrap();
-    let picking = env.picking(order);
-    let id = wait_shipment(&env, picking).await;
+    let (_, _, picking, id) = env.confirmed(&[("SKU-00005", 1)]).await;
     env.sh.sim.lose_webhooks(true);
     env.sh.sim.update(&id, Status::PickedUp, None).unwrap();
     env.sh.sim.confirm(&id, &[], None).unwrap();
@@ -761,6 +759,14 @@ async fn a_cartona_installment_order_s_courier_otp_reaches_cartona_s_delivered()
         !text.split(|c: char| !c.is_ascii_digit()).any(|n| n == otp),
         "the OTP is not logged: {text}"
     );
+    wait_until("the delivery told in the chatter", WAIT, || {
+        odoo.sim
+            .world()
+            .chatter("stock.picking", picking)
+            .iter()
+            .any(|m| m.contains("): delivered"))
+    })
+    .await;
     let chatter = odoo
         .sim
         .world()
@@ -806,7 +812,10 @@ async fn a_cancelled_delivery_cancels_its_shipment_before_pickup_and_flags_it_af
         held.iter().find(|h| h.id == ida).unwrap().status,
         Status::Cancelled
     );
-    assert!(env.chatter(pa).iter().any(|m| m.contains("cancelled")));
+    wait_until("the cancellation told in the chatter", WAIT, || {
+        env.chatter(pa).iter().any(|m| m.contains("cancelled"))
+    })
+    .await;
     wait_until("the picked-up one flagged", WAIT, || {
         marketsync::store::orders::by_odoo_ids(&env.store, &[b]).unwrap()[&b]
             .attention

@@ -46,6 +46,21 @@ pub fn token_and_base(cfg: &ChannelConfig) -> Result<(Secret, url::Url), crate::
     Ok((token, base))
 }
 
+/// The channel's API client, its token sent as `Authorization: Bearer` (WhatsApp, Sha6er).
+pub fn bearer_client(
+    name: &'static str,
+    cfg: &ChannelConfig,
+) -> Result<crate::channel::http::HttpClient, crate::error::Error> {
+    let (token, base) = token_and_base(cfg)?;
+    let bearer = Secret::new(format!("Bearer {}", token.expose()));
+    Ok(crate::channel::http::HttpClient::new(
+        name,
+        base,
+        cfg.timeout,
+        vec![("Authorization", bearer)],
+    ))
+}
+
 /// A job's payload as its typed form, parsed once: a payload that does not parse (written by
 /// hand, or damaged) fails its job permanently with the field that is wrong, and nothing is sent
 /// or recorded for it. No default stands in for a missing value.

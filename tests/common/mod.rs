@@ -341,28 +341,25 @@ pub fn check_line(output: &str, target: &str) -> String {
 
 /// `marketsync --config <config> <args>` (no colour): exit code and stdout.
 pub async fn cli(config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = run_cli(config, args).await;
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+async fn run_cli(config: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
     cmd.env("NO_COLOR", "1")
         .arg("--config")
         .arg(config)
         .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
-        .unwrap();
-    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        .unwrap()
 }
 
 /// As [`cli`], with what it wrote on stderr after its stdout (for errors).
 #[allow(dead_code)]
 pub async fn cli_with_errors(config: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = assert_cmd::Command::cargo_bin("marketsync").unwrap();
-    cmd.env("NO_COLOR", "1")
-        .arg("--config")
-        .arg(config)
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = run_cli(config, args).await;
     (
         out.status.code(),
         format!(

@@ -79,14 +79,7 @@ pub struct Sha6er {
 }
 
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
-    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
-    let bearer = Secret::new(format!("Bearer {}", token.expose()));
-    Ok(HttpClient::new(
-        "Sha6er",
-        base,
-        cfg.timeout,
-        vec![("Authorization", bearer)],
-    ))
+    crate::channel::kit::bearer_client("Sha6er", cfg)
 }
 
 fn settings(cfg: &ChannelConfig) -> Result<&Sha6erSettings, crate::error::Error> {

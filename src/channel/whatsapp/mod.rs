@@ -29,7 +29,6 @@ use crate::config::ChannelConfig;
 use crate::daemon::workers::{ChannelWorkers, JobError, JobHandler};
 use crate::odoo::OdooClient;
 use crate::retry::RetryClass;
-use crate::secret::Secret;
 use crate::store::order_events::{OrderEvent, Subscription};
 use crate::store::orders::ChannelOrder;
 use crate::store::queue::{Job, NewJob, Payload};
@@ -71,14 +70,7 @@ pub struct Whatsapp {
 }
 
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
-    let (token, base) = crate::channel::kit::token_and_base(cfg)?;
-    let bearer = Secret::new(format!("Bearer {}", token.expose()));
-    Ok(HttpClient::new(
-        "WhatsApp",
-        base,
-        cfg.timeout,
-        vec![("Authorization", bearer)],
-    ))
+    crate::channel::kit::bearer_client("WhatsApp", cfg)
 }
 
 fn settings(cfg: &ChannelConfig) -> Result<&WhatsappSettings, crate::error::Error> {
