@@ -158,10 +158,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
 
     // Sha6er delivers the Medusa orders and the Cartona orders the supplier delivers itself;
     // its couriers move every 700 ms, every 4th shipment fails once before it is delivered,
-    // every 3rd of several packages is delivered in part (the rest in Odoo's backorder).
+    // every 9th fails and comes back, every 3rd of several packages is delivered in part (the
+    // rest in Odoo's backorder).
     let couriers = sha6er::start(0, DEMO_SHA6ER_KEY).await?;
     let courier_stop = CancellationToken::new();
     couriers.sim.set_outcomes(4, 3);
+    couriers.sim.set_returns(9);
     // Cartona's retailers give the courier the OTP Cartona sent them.
     couriers.sim.set_otp("4321");
     sha6er::run_clock(

@@ -43,6 +43,11 @@ impl Env {
     }
 
     async fn on(major: u32, protocol: OdooProtocol) -> Env {
+        Env::with(major, protocol, "").await
+    }
+
+    /// `sha6er`: more `[channels.sha6er]` keys.
+    async fn with(major: u32, protocol: OdooProtocol, sha6er: &str) -> Env {
         let odoo = common::odoo_sim(major, 6).await;
         odoo.sim.world().set_company_currency("KWD").unwrap();
         let shop = medusa::start(0, marketsync::config::MedusaFlavour::AdminApi, KEY, "kwd")
@@ -56,7 +61,7 @@ impl Env {
              [channels.medusa]\nenabled = true\nflavour = \"admin-api\"\nbase_url = \"{}\"\ntoken = \"{KEY}\"\nwebhook_secret = \"{HOOK_SECRET}\"\n\
              currency = \"kwd\"\nlocation_id = \"sloc_01SIMWAREHOUSE\"\npoll_overlap = \"2s\"\n\
              [channels.sha6er]\nenabled = true\nbase_url = \"{}\"\ntoken = \"{SHA6ER_KEY}\"\nwebhook_secret = \"{SHA6ER_SECRET}\"\n\
-             warehouse = \"WH\"\ncod_for = [\"medusa\"]\nstale_after = \"10s\"\ntimeout = \"2s\"\n",
+             warehouse = \"WH\"\ncod_for = [\"medusa\"]\nstale_after = \"10s\"\ntimeout = \"2s\"\n{sha6er}",
             common::config_text(&odoo.url(), protocol, dir.path(), ""),
             shop.base_url(),
             sh.base_url(),
@@ -131,6 +136,34 @@ impl Env {
         let picking = self.picking(order);
         let id = wait_shipment(self, picking).await;
         (store_id, order, picking, id)
+    }
+
+    /// An order of one `sku` made in Odoo itself (no marketplace's), confirmed.
+    fn odoo_order(&self, sku: &str) -> i64 {
+        use marketsync::odoo::Value;
+        let mut w = self.odoo.sim.world();
+        let partner = w.search_ids("res.partner", "city", "Giza").unwrap();
+        let product = w
+            .search_ids("product.product", "default_code", sku)
+            .unwrap();
+        let line = Value::record([
+            ("product_id", Value::Int(product)),
+            ("product_uom_qty", Value::Double(1.0)),
+        ]);
+        let o = w
+            .create(
+                "sale.order",
+                &Value::record([
+                    ("partner_id", Value::Int(partner)),
+                    (
+                        "order_line",
+                        Value::Array(vec![Value::Array(vec![Value::Int(0), Value::Int(0), line])]),
+                    ),
+                ]),
+            )
+            .unwrap();
+        w.action_confirm(&[o]).unwrap();
+        o
     }
 
     /// The Odoo delivery of the order that is not a backorder.
@@ -484,6 +517,10 @@ async fn a_failed_delivery_is_flagged_and_validates_nothing() {
     );
     let (_, list) = common::cli(&env.config_path, &["order", "list"]).await;
     assert!(list.contains("could not deliver"), "{list}");
+    assert!(
+        list.contains("SHIPMENT") && list.contains("failed SH6"),
+        "the SHIPMENT column: {list}"
+    );
     // Returned: flagged too, still nothing in Odoo.
     env.sh.sim.update(&id, Status::Returned, None).unwrap();
     wait_state(&env, picking, "returned").await;
@@ -840,34 +877,7 @@ async fn a_cancelled_delivery_cancels_its_shipment_before_pickup_and_flags_it_af
 async fn ship_by_hand_check_and_bad_input() {
     let env = Env::new().await;
     // An order made in Odoo itself: not a marketplace's, shipped only by hand.
-    let order = {
-        let mut w = env.odoo.sim.world();
-        let partner = w.search_ids("res.partner", "city", "Giza").unwrap();
-        let product = w
-            .search_ids("product.product", "default_code", "SKU-00003")
-            .unwrap();
-        let o = w
-            .create(
-                "sale.order",
-                &marketsync::odoo::Value::record([
-                    ("partner_id", marketsync::odoo::Value::Int(partner)),
-                    (
-                        "order_line",
-                        marketsync::odoo::Value::Array(vec![marketsync::odoo::Value::Array(vec![
-                            marketsync::odoo::Value::Int(0),
-                            marketsync::odoo::Value::Int(0),
-                            marketsync::odoo::Value::record([
-                                ("product_id", marketsync::odoo::Value::Int(product)),
-                                ("product_uom_qty", marketsync::odoo::Value::Double(1.0)),
-                            ]),
-                        ])]),
-                    ),
-                ]),
-            )
-            .unwrap();
-        w.action_confirm(&[o]).unwrap();
-        o
-    };
+    let order = env.odoo_order("SKU-00003");
     let picking = env.picking(order);
     let name = env.odoo.sim.world().get("stock.picking", picking).unwrap()["name"]
         .as_str()
@@ -905,4 +915,58 @@ async fn ship_by_hand_check_and_bad_input() {
     assert!(out.contains("couriers pick up at warehouse WH"), "{out}");
     assert!(!out.contains(SHA6ER_KEY), "{out}");
     env.daemon.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn with_a_carrier_named_the_deliveries_of_that_carrier_are_shipped() {
+    let env = Env::with(
+        17,
+        OdooProtocol::Xmlrpc,
+        "ship_for = []\ncarrier = \"Sha6er Express\"\n",
+    )
+    .await;
+    let (carrier, other) = {
+        let mut w = env.odoo.sim.world();
+        let mut make = |name: &str| {
+            w.create(
+                "delivery.carrier",
+                &marketsync::odoo::Value::record([("name", marketsync::odoo::Value::from(name))]),
+            )
+            .unwrap()
+        };
+        (make("Sha6er Express"), make("Own van"))
+    };
+    let ours = env.odoo_order("SKU-00001");
+    let theirs = env.odoo_order("SKU-00002");
+    let (_, medusa) = env.order(&[("SKU-00003", 1)]).await;
+    env.client
+        .call_method("sale.order", "action_confirm", &[medusa])
+        .await
+        .unwrap();
+    let (p_ours, p_theirs, p_medusa) =
+        (env.picking(ours), env.picking(theirs), env.picking(medusa));
+    for (p, c) in [(p_ours, carrier), (p_theirs, other)] {
+        env.client
+            .write(
+                "stock.picking",
+                &[p],
+                marketsync::odoo::Value::record([("carrier_id", marketsync::odoo::Value::Int(c))]),
+            )
+            .await
+            .unwrap();
+    }
+    wait_shipment(&env, p_ours).await;
+    common::two_more_runs(&env.store, "sha6er.deliveries").await;
+    assert!(
+        env.shipment(p_theirs).is_none(),
+        "another carrier's delivery"
+    );
+    assert!(
+        env.shipment(p_medusa).is_none(),
+        "ship_for = []: no marketplace's"
+    );
+    assert_eq!(env.sh.sim.shipments().len(), 1);
+    // Odoo's own order: cash on delivery only when cod_for names odoo (here medusa).
+    assert!(env.sh.sim.shipments()[0].request.cod.is_none());
+    env.stop().await;
 }

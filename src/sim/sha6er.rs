@@ -31,9 +31,11 @@ pub struct Held {
     pub packages: Vec<(String, Status)>,
     pub history: Vec<wire::Step>,
     pub proof: wire::Proof,
-    /// The clock's plan for it: fail first, deliver only the first package.
+    /// The clock's plan for it: fail first, deliver only the first package, come back after
+    /// the failure.
     fail: bool,
     partial: bool,
+    back: bool,
 }
 
 /// What the next create does besides creating.
@@ -58,6 +60,7 @@ struct World {
     sent: Vec<Value>,
     fail_every: u64,
     partial_every: u64,
+    return_every: u64,
     /// The code customers give the clock's couriers (default 4821).
     otp: Option<String>,
 }
@@ -201,6 +204,11 @@ impl SimSha6er {
         w.partial_every = partial_every;
     }
 
+    /// Every nth shipment fails and is returned to the warehouse (0: never).
+    pub fn set_returns(&self, return_every: u64) {
+        self.world().return_every = return_every;
+    }
+
     /// The code the clock's couriers collect from customers (a marketplace's own OTP).
     pub fn set_otp(&self, otp: &str) {
         self.world().otp = Some(otp.into());
@@ -330,14 +338,24 @@ impl SimSha6er {
 
     /// One tick of the couriers' clock: every shipment moves one step.
     pub fn tick(&self) {
-        let plan: Vec<(String, Status, bool, bool, usize)> = self
+        type Plan = (String, Status, bool, bool, bool, usize);
+        let plan: Vec<Plan> = self
             .world()
             .shipments
             .iter()
             .filter(|h| !h.status.is_final())
-            .map(|h| (h.id.clone(), h.status, h.fail, h.partial, h.history.len()))
+            .map(|h| {
+                (
+                    h.id.clone(),
+                    h.status,
+                    h.fail,
+                    h.partial,
+                    h.back,
+                    h.history.len(),
+                )
+            })
             .collect();
-        for (id, status, fail, partial, steps) in plan {
+        for (id, status, fail, partial, back, steps) in plan {
             let _ = match status {
                 Status::Pending => self.update(&id, Status::Accepted, None),
                 Status::Accepted => self.assign(&id, "Ahmed Sha6er", "+201001234567"),
@@ -348,6 +366,11 @@ impl SimSha6er {
                     &id,
                     Status::Failed,
                     Some("the customer did not answer the phone"),
+                ),
+                Status::Failed if back => self.update(
+                    &id,
+                    Status::Returned,
+                    Some("the customer refused the parcel"),
                 ),
                 Status::Failed => self.update(&id, Status::InTransit, None),
                 Status::InTransit => {
@@ -571,7 +594,8 @@ impl SimSha6er {
         let n = w.shipments.len() as u64 + 1;
         let id = format!("SH-{n:06}");
         let tracking = format!("SH6{:07}", 1_000_000 + n);
-        let fail = w.fail_every > 0 && n % w.fail_every == 0;
+        let back = w.return_every > 0 && n % w.return_every == 0;
+        let fail = back || (w.fail_every > 0 && n % w.fail_every == 0);
         let partial = w.partial_every > 0 && n % w.partial_every == 0 && req.packages.len() > 1;
         let packages = req
             .packages
@@ -594,6 +618,7 @@ impl SimSha6er {
             proof: wire::Proof::default(),
             fail,
             partial,
+            back,
         });
         if fault == Some(CreateFault::LoseAnswer) {
             return Err(error(
@@ -641,6 +666,9 @@ pub struct SimArgs {
     /// Every nth shipment of several packages is delivered in part (0: none).
     #[arg(long, default_value_t = 3)]
     pub partial_every: u64,
+    /// Every nth shipment fails and comes back to the warehouse (0: none).
+    #[arg(long, default_value_t = 7)]
+    pub return_every: u64,
     /// Every nth webhook is lost (the daemon's pull finds it; 0: none).
     #[arg(long, default_value_t = 0)]
     pub lose_every: u64,
@@ -652,6 +680,7 @@ pub async fn serve_cli(args: SimArgs) -> anyhow::Result<()> {
         h.sim.set_webhook(url, &args.webhook_secret);
     }
     h.sim.set_outcomes(args.fail_every, args.partial_every);
+    h.sim.set_returns(args.return_every);
     h.sim.world().lose_every = args.lose_every;
     run_clock(
         h.sim.clone(),

@@ -194,6 +194,12 @@ pub fn schema(major: u32) -> Vec<Model> {
             ]
             .concat(),
         },
+        // The delivery module's carriers (the simulator has the module: `carrier_tracking_ref`).
+        Model {
+            name: "delivery.carrier",
+            label: "Shipping Methods",
+            fields: [base(), vec![req("name", Char, "Delivery Method")]].concat(),
+        },
         Model {
             name: "stock.backorder.confirmation",
             label: "Backorder Confirmation",
@@ -622,6 +628,7 @@ fn schema_of(major: u32) -> Vec<Model> {
                     "Destination Location",
                 ),
                 f("carrier_tracking_ref", Char, "Tracking Reference"),
+                f("carrier_id", Many2one("delivery.carrier"), "Carrier"),
             ]),
         },
         Model {
