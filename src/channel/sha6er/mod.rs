@@ -76,6 +76,8 @@ pub struct Sha6er {
     pub subscriptions: Listeners,
     /// What this Odoo has of the optional fields (read once).
     fields: tokio::sync::OnceCell<ship::Fields>,
+    /// The pickup warehouse's id (read once; its address is read for each shipment).
+    warehouse_id: tokio::sync::OnceCell<i64>,
 }
 
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
@@ -102,6 +104,7 @@ impl Sha6er {
             profile,
             subscriptions: Default::default(),
             fields: Default::default(),
+            warehouse_id: Default::default(),
         })
     }
 

@@ -209,7 +209,13 @@ impl Sha6er {
     pub(super) async fn ready(&self) -> Result<Vec<i64>, crate::error::Error> {
         let err = |e: JobError| crate::error::Error::invalid(e.message);
         let fields = self.fields().await.map_err(err)?;
-        let wh = warehouse(&self.odoo, &self.settings.warehouse)
+        let wh = *self
+            .warehouse_id
+            .get_or_try_init(|| async {
+                warehouse(&self.odoo, &self.settings.warehouse)
+                    .await
+                    .map(|w| w.id)
+            })
             .await
             .map_err(err)?;
         let open = crate::store::order_events::open_orders(&self.store, 90)?;
@@ -223,7 +229,7 @@ impl Sha6er {
         let base = Domain::all()
             .and("picking_type_code", "=", "outgoing")
             .and("state", "=", "assigned")
-            .and("picking_type_id.warehouse_id", "=", wh.id);
+            .and("picking_type_id.warehouse_id", "=", wh);
         let mut found = Vec::new();
         if !orders.is_empty() {
             found.extend(
