@@ -154,7 +154,12 @@ pub async fn findings(s: &Sha6erSettings, odoo: &OdooClient) -> Vec<crate::chann
     use crate::channel::Finding;
     let mut out = Vec::new();
     let target = "sha6er.warehouse".to_string();
-    match ship::warehouse(odoo, &s.warehouse).await {
+    let mobile = odoo
+        .fields_get("res.partner", &["type"])
+        .await
+        .map(|f| f.get("mobile").is_some())
+        .unwrap_or(false);
+    match ship::warehouse(odoo, &s.warehouse, mobile).await {
         Ok(w) => out.push(Finding::new(
             target,
             true,

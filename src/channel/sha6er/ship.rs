@@ -67,7 +67,8 @@ fn permanent(msg: String) -> JobError {
 }
 
 /// The warehouse of this code, and its address (the warehouse's partner).
-pub async fn warehouse(odoo: &OdooClient, code: &str) -> Result<Warehouse, JobError> {
+/// `mobile`: whether Odoo's partners have `mobile` (Odoo 19 has only `phone`).
+pub async fn warehouse(odoo: &OdooClient, code: &str, mobile: bool) -> Result<Warehouse, JobError> {
     let rows = odoo
         .search_read(
             "stock.warehouse",
@@ -90,7 +91,7 @@ pub async fn warehouse(odoo: &OdooClient, code: &str) -> Result<Warehouse, JobEr
     Ok(Warehouse {
         id: id_of(w, "id").unwrap_or_default(),
         name: text(w, "name").unwrap_or_default(),
-        address: address(odoo, partner, &[]).await?,
+        address: address(odoo, partner, &[], mobile).await?,
     })
 }
 
@@ -99,13 +100,10 @@ async fn address(
     odoo: &OdooClient,
     partner: i64,
     fallback: &[i64],
+    mobile: bool,
 ) -> Result<wire::Address, JobError> {
     let mut ids = vec![partner];
     ids.extend_from_slice(fallback);
-    let fields = odoo
-        .fields_get("res.partner", &["type"])
-        .await
-        .map_err(|e| odoo_job_error(&e))?;
     let mut wanted = vec![
         "name",
         "street",
@@ -115,7 +113,7 @@ async fn address(
         "country_id",
         "phone",
     ];
-    if fields.get("mobile").is_some() {
+    if mobile {
         wanted.push("mobile");
     }
     let rows = odoo
@@ -212,9 +210,13 @@ impl Sha6er {
         let wh = *self
             .warehouse_id
             .get_or_try_init(|| async {
-                warehouse(&self.odoo, &self.settings.warehouse)
-                    .await
-                    .map(|w| w.id)
+                warehouse(
+                    &self.odoo,
+                    &self.settings.warehouse,
+                    self.profile.partner_mobile,
+                )
+                .await
+                .map(|w| w.id)
             })
             .await
             .map_err(err)?;
@@ -579,14 +581,16 @@ impl Sha6er {
                     "delivery {name} has no delivery address: set its contact in Odoo"
                 ))
             })?;
-        let delivery = address(odoo, to, &customer).await?;
+        let delivery = address(odoo, to, &customer, self.profile.partner_mobile).await?;
         if delivery.phone.is_none() {
             return Err(permanent(format!(
                 "the delivery address of {name} ({}) has no phone, and Sha6er's courier needs one: add it to the contact in Odoo",
                 delivery.name
             )));
         }
-        let pickup = warehouse(odoo, &self.settings.warehouse).await?.address;
+        let pickup = warehouse(odoo, &self.settings.warehouse, self.profile.partner_mobile)
+            .await?
+            .address;
         let order_reference = known
             .as_ref()
             .map(|k| k.reference.clone())
