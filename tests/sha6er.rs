@@ -853,6 +853,27 @@ async fn a_cancelled_delivery_cancels_its_shipment_before_pickup_and_flags_it_af
         env.chatter(pa).iter().any(|m| m.contains("cancelled"))
     })
     .await;
+    // Its webhook read too (every step of Sha6er's history taken): said once, not twice.
+    wait_until("every step of the cancelled shipment taken", WAIT, || {
+        let steps = env
+            .sh
+            .sim
+            .shipments()
+            .iter()
+            .find(|h| h.id == ida)
+            .map(|h| h.history.len() as i64);
+        env.shipment(pa).map(|r| r.steps) == steps
+    })
+    .await;
+    assert_eq!(
+        env.chatter(pa)
+            .iter()
+            .filter(|m| m.contains("cancelled"))
+            .count(),
+        1,
+        "{:?}",
+        env.chatter(pa)
+    );
     wait_until("the picked-up one flagged", WAIT, || {
         marketsync::store::orders::by_odoo_ids(&env.store, &[b]).unwrap()[&b]
             .attention

@@ -180,6 +180,31 @@ impl Sha6er {
             // The request itself: its chatter message and log line were written when Sha6er
             // took it.
             Status::Pending => {}
+            Status::Cancelled => {
+                // Cancelled because Odoo cancelled the delivery: the cancel job says so (once).
+                // Cancelled by Sha6er of its own accord: the order needs the operator.
+                let picking = self
+                    .odoo
+                    .read("stock.picking", &[row.picking_id], &["state"])
+                    .await
+                    .map_err(oe)?;
+                let ours = picking
+                    .first()
+                    .and_then(|p| p.get("state"))
+                    .and_then(Value::as_str)
+                    == Some("cancel");
+                if !ours {
+                    self.post_note(row.picking_id, &text).await?;
+                    let why = format!(
+                        "{}cancelled the shipment of {} (shipment {}){}, which is still to deliver in Odoo: ask Sha6er why",
+                        super::ship::FLAG_PREFIX,
+                        row.picking,
+                        s.shipment_id,
+                        step.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    );
+                    self.flag(row, &why, "cancelled by Sha6er")?;
+                }
+            }
             _ => {
                 self.post_note(row.picking_id, &text).await?;
                 self.note(&row.order_ref, &row.picking, Level::Info, status.label());
