@@ -874,6 +874,24 @@ async fn a_cancelled_delivery_cancels_its_shipment_before_pickup_and_flags_it_af
         "{:?}",
         env.chatter(pa)
     );
+    // Sha6er cancelling of its own accord a delivery Odoo still has to make: flagged.
+    let (_, c, pc, idc) = env.confirmed(&[("SKU-00003", 1)]).await;
+    env.sh
+        .sim
+        .update(&idc, Status::Cancelled, Some("out of area"))
+        .unwrap();
+    wait_until("Sha6er's cancellation flagged", WAIT, || {
+        marketsync::store::orders::by_odoo_ids(&env.store, &[c]).unwrap()[&c]
+            .attention
+            .as_deref()
+            .is_some_and(|a| a.contains("cancelled the shipment") && a.contains("out of area"))
+    })
+    .await;
+    assert_eq!(
+        env.picking_state(pc),
+        "assigned",
+        "Odoo's delivery left as it is"
+    );
     wait_until("the picked-up one flagged", WAIT, || {
         marketsync::store::orders::by_odoo_ids(&env.store, &[b]).unwrap()[&b]
             .attention
