@@ -99,6 +99,16 @@ where
     out
 }
 
+/// A job's payload as `T`: one that does not parse is a permanent error naming the job.
+pub fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobError> {
+    job.payload.parse().map_err(|e| {
+        JobError::new(
+            RetryClass::Permanent,
+            format!("{} job {} has a damaged payload: {e}", job.kind, job.id),
+        )
+    })
+}
+
 /// A permanent error for a job of a kind this build does not know.
 pub fn unknown_kind(job: &Job) -> JobError {
     JobError::new(

@@ -330,23 +330,17 @@ impl StreamTask for Deliveries {
 impl JobHandler for Sha6er {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let damaged = |e: serde_json::Error| {
-                JobError::new(
-                    RetryClass::Permanent,
-                    format!("{} job {} has a damaged payload: {e}", job.kind, job.id),
-                )
-            };
             match job.kind.as_str() {
                 SHIP => {
-                    let p: PickingJob = job.payload.parse().map_err(damaged)?;
+                    let p: PickingJob = crate::channel::kit::payload(job)?;
                     self.ship(p.picking_id, false).await.map(|_| ())
                 }
                 CANCEL => {
-                    let p: PickingJob = job.payload.parse().map_err(damaged)?;
+                    let p: PickingJob = crate::channel::kit::payload(job)?;
                     self.cancel(p.picking_id).await
                 }
                 PROGRESS => {
-                    let p: ProgressJob = job.payload.parse().map_err(damaged)?;
+                    let p: ProgressJob = crate::channel::kit::payload(job)?;
                     self.progress(&p.shipment_id).await
                 }
                 _ => Err(crate::channel::kit::unknown_kind(job)),

@@ -298,23 +298,17 @@ pub fn notify_job(channel: &str, external_id: &str) -> NewJob {
 impl JobHandler for Whatsapp {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let damaged = |e: serde_json::Error| {
-                JobError::new(
-                    RetryClass::Permanent,
-                    format!("{} job {} has a damaged payload: {e}", job.kind, job.id),
-                )
-            };
             match job.kind.as_str() {
                 NOTIFY => {
-                    let o: NotifyOrder = job.payload.parse().map_err(damaged)?;
+                    let o: NotifyOrder = crate::channel::kit::payload(job)?;
                     self.notify_order(&o.channel, &o.external_id).await
                 }
                 STATUS => {
-                    let s: webhook::StatusJob = job.payload.parse().map_err(damaged)?;
+                    let s: webhook::StatusJob = crate::channel::kit::payload(job)?;
                     webhook::apply(&self.store, &s)
                 }
                 INBOUND => {
-                    let s: webhook::InboundJob = job.payload.parse().map_err(damaged)?;
+                    let s: webhook::InboundJob = crate::channel::kit::payload(job)?;
                     webhook::inbound(&self.store, &s);
                     Ok(())
                 }
