@@ -575,7 +575,7 @@ async fn a_create_whose_answer_is_lost_is_looked_up_and_not_made_twice() {
         creates, 1,
         "the create is not sent again once the look-up finds it"
     );
-    // A restart finds nothing more to ship.
+    // The daemon stops cleanly with the shipment recorded.
     let Env { stop, daemon, .. } = env;
     stop.cancel();
     daemon.await.unwrap().unwrap();

@@ -316,9 +316,6 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<CartonaHandle> {
         requests: Default::default(),
         bulk_items: Default::default(),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
-    let stop = CancellationToken::new();
     let app = Router::new()
         .route("/api/v1/supplier-product", get(list_products))
         .route("/api/v1/supplier-product/bulk-update", post(bulk_update))
@@ -336,12 +333,7 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<CartonaHandle> {
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/orders", post(sim_place_orders))
         .with_state(sim.clone());
-    let s = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .await;
-    });
+    let (addr, stop) = super::serve(port, app).await?;
     Ok(CartonaHandle { addr, sim, stop })
 }
 

@@ -198,8 +198,6 @@ pub async fn start(
         refuse: Mutex::default(),
         lose: Mutex::default(),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/odoo/products/bulk", post(mq_products_bulk))
         .route("/odoo/products/{sku}", delete(mq_product_delete))
@@ -233,13 +231,7 @@ pub async fn start(
             post(ad_fulfillment_cancel),
         )
         .with_state(sim.clone());
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .await;
-    });
+    let (addr, stop) = super::serve(port, app).await?;
     Ok(MedusaHandle { addr, sim, stop })
 }
 

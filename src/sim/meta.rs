@@ -103,8 +103,6 @@ pub async fn start(
         }),
         requests: Recorder::default(),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
     let s = sim.clone();
     let app = Router::new()
         .fallback(
@@ -114,13 +112,7 @@ pub async fn start(
             },
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY * 2));
-    let stop = CancellationToken::new();
-    let st = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { st.cancelled().await })
-            .await;
-    });
+    let (addr, stop) = super::serve(port, app).await?;
     Ok(MetaHandle { addr, sim, stop })
 }
 

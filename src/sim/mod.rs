@@ -75,3 +75,21 @@ impl Recorder {
         self.lock().clear();
     }
 }
+
+/// Serves `app` on 127.0.0.1:`port` (0: any free port) until the returned token is
+/// cancelled: the address it listens on, and the token.
+pub async fn serve(
+    port: u16,
+    app: axum::Router,
+) -> std::io::Result<(std::net::SocketAddr, tokio_util::sync::CancellationToken)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let st = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { st.cancelled().await })
+            .await;
+    });
+    Ok((addr, stop))
+}

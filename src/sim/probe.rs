@@ -79,18 +79,10 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<ProbeHandle> {
         token: token.into(),
         ..Default::default()
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
-    let stop = CancellationToken::new();
     let app = Router::new()
         .route("/events", post(take))
         .with_state(sim.clone());
-    let s = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .await;
-    });
+    let (addr, stop) = super::serve(port, app).await?;
     Ok(ProbeHandle { addr, sim, stop })
 }
 

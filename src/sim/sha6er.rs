@@ -96,8 +96,6 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<Sha6erHandle> {
         world: Mutex::new(World::default()),
         requests: Recorder::default(),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
     let s = sim.clone();
     let app = Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -105,13 +103,7 @@ pub async fn start(port: u16, token: &str) -> std::io::Result<Sha6erHandle> {
             async move { s.answer(method, uri, headers, body) }
         },
     );
-    let stop = CancellationToken::new();
-    let st = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { st.cancelled().await })
-            .await;
-    });
+    let (addr, stop) = super::serve(port, app).await?;
     Ok(Sha6erHandle { addr, sim, stop })
 }
 
@@ -121,6 +113,25 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         axum::Json(json!({"error": {"code": code, "message": message}})),
     )
         .into_response()
+}
+
+/// A body of Sha6er's side, parsed: what is wrong with it, if anything.
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+/// The answer to a dispatch or courier call: 422 for a body that is not the contract's, `refused`
+/// for an action the shipment cannot take, `{"ok": true}` otherwise.
+#[allow(clippy::result_large_err)]
+fn done(
+    r: Result<Result<(), String>, String>,
+    refused: (StatusCode, &str),
+) -> Result<Value, Response> {
+    match r {
+        Ok(Ok(())) => Ok(json!({"ok": true})),
+        Ok(Err(e)) => Err(error(refused.0, refused.1, &e)),
+        Err(e) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &e)),
+    }
 }
 
 fn now() -> String {
@@ -411,7 +422,6 @@ impl SimSha6er {
             .trim_end_matches('/')
             .to_string();
         let parts: Vec<&str> = path.split('/').collect();
-        let parse = || serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
         let result: Result<Value, Response> = match (method.as_str(), parts.as_slice()) {
             ("GET", [a]) if *a == wire::ACCOUNT => {
                 Ok(json!({"name": "Sim Supplier (Sha6er)", "id": "acc_1"}))
@@ -476,67 +486,38 @@ impl SimSha6er {
                         .map_err(|e| error(StatusCode::CONFLICT, "conflict", &e)),
                 }
             }
-            ("POST", [a]) if *a == wire::ASSIGN_COURIER => {
-                let v: Result<wire::AssignCourier, _> = serde_json::from_value(parse());
-                match v {
-                    Ok(a) => self
-                        .assign(
-                            &a.shipment_id,
-                            &a.courier.name,
-                            a.courier.phone.as_deref().unwrap_or(""),
-                        )
-                        .map(|_| json!({"ok": true}))
-                        .map_err(|e| error(StatusCode::CONFLICT, "conflict", &e)),
-                    Err(e) => Err(error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid",
-                        &e.to_string(),
-                    )),
-                }
-            }
-            ("POST", [a]) if *a == wire::UPDATE_STATUS => {
-                let v: Result<wire::UpdateStatus, _> = serde_json::from_value(parse());
-                match v
-                    .map_err(|e| e.to_string())
-                    .and_then(|u| Ok((Status::parse(&u.status).ok_or("unknown status")?, u)))
-                {
-                    Ok((s, u)) => self
-                        .update(&u.shipment_id, s, u.reason.as_deref())
-                        .map(|_| json!({"ok": true}))
-                        .map_err(|e| error(StatusCode::CONFLICT, "conflict", &e)),
-                    Err(e) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &e)),
-                }
-            }
-            ("POST", [a]) if *a == wire::CONFIRM_DELIVERY => {
-                let v: Result<wire::ConfirmDelivery, _> = serde_json::from_value(parse());
-                match v {
-                    Ok(c) => self
-                        .confirm(&c.shipment_id, &c.packages, c.otp.as_deref())
-                        .map(|_| json!({"ok": true}))
-                        .map_err(|e| error(StatusCode::CONFLICT, "conflict", &e)),
-                    Err(e) => Err(error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid",
-                        &e.to_string(),
-                    )),
-                }
-            }
-            ("POST", [a]) if *a == wire::UPLOAD_PROOF => {
-                use base64::Engine;
-                let v: Result<wire::UploadProof, _> = serde_json::from_value(parse());
-                match v.map_err(|e| e.to_string()).and_then(|u| {
+            ("POST", [a]) if *a == wire::ASSIGN_COURIER => done(
+                body_of::<wire::AssignCourier>(&body).map(|a| {
+                    self.assign(
+                        &a.shipment_id,
+                        &a.courier.name,
+                        a.courier.phone.as_deref().unwrap_or(""),
+                    )
+                }),
+                (StatusCode::CONFLICT, "conflict"),
+            ),
+            ("POST", [a]) if *a == wire::UPDATE_STATUS => done(
+                body_of::<wire::UpdateStatus>(&body).and_then(|u| {
+                    let s = Status::parse(&u.status).ok_or("unknown status")?;
+                    Ok(self.update(&u.shipment_id, s, u.reason.as_deref()))
+                }),
+                (StatusCode::CONFLICT, "conflict"),
+            ),
+            ("POST", [a]) if *a == wire::CONFIRM_DELIVERY => done(
+                body_of::<wire::ConfirmDelivery>(&body)
+                    .map(|c| self.confirm(&c.shipment_id, &c.packages, c.otp.as_deref())),
+                (StatusCode::CONFLICT, "conflict"),
+            ),
+            ("POST", [a]) if *a == wire::UPLOAD_PROOF => done(
+                body_of::<wire::UploadProof>(&body).and_then(|u| {
+                    use base64::Engine;
                     let data = base64::engine::general_purpose::STANDARD
                         .decode(&u.data)
                         .map_err(|e| e.to_string())?;
-                    Ok((u, data))
-                }) {
-                    Ok((u, data)) => self
-                        .upload(&u.shipment_id, &u.kind, &u.filename, &u.content_type, &data)
-                        .map(|_| json!({"ok": true}))
-                        .map_err(|e| error(StatusCode::NOT_FOUND, "not_found", &e)),
-                    Err(e) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &e)),
-                }
-            }
+                    Ok(self.upload(&u.shipment_id, &u.kind, &u.filename, &u.content_type, &data))
+                }),
+                (StatusCode::NOT_FOUND, "not_found"),
+            ),
             _ => Err(error(
                 StatusCode::NOT_FOUND,
                 "not_found",

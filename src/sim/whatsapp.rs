@@ -97,8 +97,6 @@ pub async fn start(
         }),
         requests: Recorder::default(),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
     let s = sim.clone();
     let app = Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -106,13 +104,7 @@ pub async fn start(
             async move { s.answer(method, uri, headers, body).await }
         },
     );
-    let stop = CancellationToken::new();
-    let st = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { st.cancelled().await })
-            .await;
-    });
+    let (addr, stop) = super::serve(port, app).await?;
     Ok(WhatsappHandle { addr, sim, stop })
 }
 

@@ -279,6 +279,20 @@ pub fn open_keys(store: &Store, keys: &[String]) -> Result<std::collections::Has
     })
 }
 
+/// Queues the jobs whose key has no unfinished job (one per key): what a safety-net stream
+/// adds without disturbing work already waiting or running. Returns how many were queued.
+pub fn enqueue_missing(store: &Store, mut jobs: Vec<NewJob>) -> Result<usize> {
+    let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
+    let open = open_keys(store, &keys)?;
+    jobs.retain(|j| !open.contains(&j.key));
+    jobs.sort_by(|a, b| a.key.cmp(&b.key));
+    jobs.dedup_by(|a, b| a.key == b.key);
+    if !jobs.is_empty() {
+        enqueue_many(store, &jobs)?;
+    }
+    Ok(jobs.len())
+}
+
 /// The payloads of the unfinished jobs (pending, retrying or running) under these coalescing
 /// keys: what a newer job must carry on, since it replaces a waiting one, and supersedes a
 /// running one that fails.

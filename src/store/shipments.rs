@@ -151,18 +151,17 @@ pub fn created(
 pub fn refused(store: &Store, picking_id: i64, reason: &str) -> Result<()> {
     set(
         store,
-        picking_id,
         "state = 'refused', reason = ?2",
         params![picking_id, reason],
     )
 }
 
 pub fn told(store: &Store, picking_id: i64) -> Result<()> {
-    set(store, picking_id, "told = 1", params![picking_id])
+    set(store, "told = 1", params![picking_id])
 }
 
 pub fn validated(store: &Store, picking_id: i64) -> Result<()> {
-    set(store, picking_id, "validated = 1", params![picking_id])
+    set(store, "validated = 1", params![picking_id])
 }
 
 /// Sha6er's news of it: its status, courier and reason as they now are, and how many steps of
@@ -175,25 +174,17 @@ pub fn news(
     reason: Option<&str>,
     steps: i64,
 ) -> Result<()> {
-    set(
-        store,
-        picking_id,
-        "state = ?2, courier = COALESCE(?3, courier), reason = ?4, steps = MAX(steps, ?5), news_at = ?6",
+    set(store, "state = ?2, courier = COALESCE(?3, courier), reason = ?4, steps = MAX(steps, ?5), news_at = ?6",
         params![picking_id, state, courier, reason, steps, now_ms()],
     )
 }
 
 /// Read from Sha6er just now, with nothing new.
 pub fn heard(store: &Store, picking_id: i64) -> Result<()> {
-    set(
-        store,
-        picking_id,
-        "news_at = ?2",
-        params![picking_id, now_ms()],
-    )
+    set(store, "news_at = ?2", params![picking_id, now_ms()])
 }
 
-fn set(store: &Store, _picking_id: i64, assignments: &str, p: impl rusqlite::Params) -> Result<()> {
+fn set(store: &Store, assignments: &str, p: impl rusqlite::Params) -> Result<()> {
     let sql = format!(
         "UPDATE shipments SET {assignments}, updated_at = {} WHERE picking_id = ?1",
         now_ms()

@@ -80,6 +80,10 @@ pub struct Sha6er {
     warehouse_id: tokio::sync::OnceCell<i64>,
 }
 
+fn job_err(e: ChannelError) -> JobError {
+    JobError::new(e.class, e.message)
+}
+
 pub fn client(cfg: &ChannelConfig) -> Result<HttpClient, crate::error::Error> {
     crate::channel::kit::bearer_client("Sha6er", cfg)
 }
@@ -300,15 +304,7 @@ impl StreamTask for Deliveries {
                     None => jobs.push(ship_job(r.picking_id)),
                 }
             }
-            let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
-            let open = crate::store::queue::open_keys(&s.store, &keys)?;
-            jobs.retain(|j| !open.contains(&j.key));
-            jobs.sort_by(|a, b| a.key.cmp(&b.key));
-            jobs.dedup_by(|a, b| a.key == b.key);
-            let n = jobs.len();
-            if n > 0 {
-                crate::store::queue::enqueue_many(&s.store, &jobs)?;
-            }
+            let n = crate::store::queue::enqueue_missing(&s.store, jobs)?;
             Ok(StreamOutcome {
                 cursor: None,
                 note: (n > 0).then(|| {

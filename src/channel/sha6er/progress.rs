@@ -11,10 +11,6 @@ use crate::store::shipments::ShipmentRow;
 use crate::sync::order_import::{odoo_job_error, store_err};
 use wire::Status;
 
-fn job_err(e: ChannelError) -> JobError {
-    JobError::new(e.class, e.message)
-}
-
 fn oe(e: crate::odoo::OdooError) -> JobError {
     odoo_job_error(&e)
 }

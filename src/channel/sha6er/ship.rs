@@ -46,10 +46,6 @@ pub(super) struct KeptPackage {
     pub items: Vec<KeptItem>,
 }
 
-fn job_err(e: ChannelError) -> JobError {
-    JobError::new(e.class, e.message)
-}
-
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_opt_str).map(str::to_string)
 }

@@ -490,19 +490,12 @@ impl StreamTask for Confirm {
                 &self.0.store,
                 crate::store::now_ms() - self.0.send_window_ms(),
             )?;
-            let mut jobs: Vec<NewJob> = again
+            let jobs: Vec<NewJob> = again
                 .iter()
                 .chain(&stuck)
                 .map(|m| notify_job(&m.channel, &m.external_id))
                 .collect();
-            let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
-            let open = crate::store::queue::open_keys(&self.0.store, &keys)?;
-            jobs.retain(|j| !open.contains(&j.key));
-            jobs.sort_by(|a, b| a.key.cmp(&b.key));
-            jobs.dedup_by(|a, b| a.key == b.key);
-            if !jobs.is_empty() {
-                crate::store::queue::enqueue_many(&self.0.store, &jobs)?;
-            }
+            crate::store::queue::enqueue_missing(&self.0.store, jobs)?;
             if again.is_empty() {
                 return Ok(StreamOutcome::default());
             }

@@ -143,13 +143,7 @@ pub fn schema(major: u32) -> Vec<Model> {
     } else {
         "stock.quant.package"
     };
-    let base = || {
-        vec![
-            comp("display_name", Char, "Display Name"),
-            f("create_date", Datetime, "Created on"),
-            f("write_date", Datetime, "Last Updated on"),
-        ]
-    };
+    let base = common_fields;
     let mut extra = vec![
         Model {
             name: "stock.picking.type",
@@ -260,14 +254,17 @@ pub fn schema(major: u32) -> Vec<Model> {
     models
 }
 
+/// The fields every model has.
+fn common_fields() -> Vec<Field> {
+    vec![
+        comp("display_name", Char, "Display Name"),
+        f("create_date", Datetime, "Created on"),
+        f("write_date", Datetime, "Last Updated on"),
+    ]
+}
+
 fn schema_of(major: u32) -> Vec<Model> {
-    let common = || {
-        vec![
-            comp("display_name", Char, "Display Name"),
-            f("create_date", Datetime, "Created on"),
-            f("write_date", Datetime, "Last Updated on"),
-        ]
-    };
+    let common = common_fields;
     let with = |mut v: Vec<Field>| {
         v.extend(common());
         v
